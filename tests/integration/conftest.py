@@ -1,0 +1,5 @@
+# Fixtures are split by the component they start, so each can be read alone.
+pytest_plugins = [
+    "tests.integration.fixtures_edges",   # local dockerd, HAProxy, worker images
+    "tests.integration.fixtures_etcd",    # a throwaway etcd
+]
