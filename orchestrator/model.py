@@ -1,0 +1,205 @@
+"""The resource model: pods, apps, nodes, events, and the observed-state types.
+
+Plain, immutable dataclasses with no I/O. Each desired-state type has
+`to_dict()` / `from_dict()` so it round-trips through JSON in etcd unchanged.
+To change a value, make a new one: `dataclasses.replace(node, status=...)`.
+
+- A **Pod** is a pool of capacity on one pod host: at most `max_nodes` nodes,
+  each limited to `cpus` CPUs and `memory_mb` MiB.
+- An **App** is what runs on nodes: an `image`, or a `command` (argument list,
+  no shell) run in `DEFAULT_COMMAND_IMAGE`; reachable through HAProxy by its
+  `path` prefix and/or `host` header, balanced with `balance`.
+- A **Node** is one worker container of an app in a pod. Its `status` is the
+  desired state the controller drives the container and HAProxy towards.
+  `revision` is the etcd mod_revision the record was read at (not stored in
+  the JSON); `Store.update_node` uses it for compare-and-swap.
+
+`from_dict` ignores keys it does not know, so records written by a newer
+version still load; user input is checked strictly by `validate.py` instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from dataclasses import dataclass, field
+
+DEFAULT_COMMAND_IMAGE = "debian:bookworm-slim"
+"""Image that runs apps given as a plain command (e.g. ["nc", "-lk", "-p", "9000"])."""
+
+BALANCE_ALGORITHMS = ("roundrobin", "leastconn", "random", "first")
+"""HAProxy `balance` algorithms an app may choose."""
+
+DEFAULT_JOB_IMAGE_PREFIX = "simplecloud/"
+
+
+class NodeStatus(enum.StrEnum):
+    """Desired status of a node (see docs/orchestrator.md for what each means).
+
+    NEW → ONLINE ⇄ PAUSED; FAILED when its container died; REMOVED on the way out.
+    """
+
+    NEW = "NEW"
+    ONLINE = "ONLINE"
+    PAUSED = "PAUSED"
+    FAILED = "FAILED"
+    REMOVED = "REMOVED"
+
+
+def _known(cls, data: dict) -> dict:
+    """Keep only the keys that are fields of dataclass `cls`."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    host: str                 # inventory host name of the pod host, e.g. "pod-light"
+    max_nodes: int            # capacity: node records allowed in this pod
+    cpus: float               # CPU limit per node
+    memory_mb: int            # memory limit per node, MiB
+    app: str | None = None    # default app for `cloud register NODE POD`
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Pod:
+        d = _known(cls, data)
+        d["max_nodes"] = int(d["max_nodes"])
+        d["cpus"] = float(d["cpus"])
+        d["memory_mb"] = int(d["memory_mb"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    pod: str                          # the pod its nodes run in
+    port: int                         # port the workers listen on
+    image: str | None = None          # exactly one of image / command
+    command: tuple[str, ...] | None = None
+    path: str | None = None           # HAProxy path prefix, e.g. "/light"
+    host: str | None = None           # HAProxy Host header match
+    balance: str = "roundrobin"
+    health_path: str = ""             # HTTP check path; "" means a TCP check
+    created: float = field(default_factory=time.time)
+
+    @property
+    def run_image(self) -> str:
+        """The image the worker containers run."""
+        return self.image or DEFAULT_COMMAND_IMAGE
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["command"] = list(self.command) if self.command is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> App:
+        d = _known(cls, data)
+        if d.get("command") is not None:
+            d["command"] = tuple(d["command"])
+        d["port"] = int(d["port"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    pod: str
+    app: str
+    status: NodeStatus = NodeStatus.NEW
+    created: float = field(default_factory=time.time)   # orders "first NEW node"
+    revision: int = field(default=0, compare=False)     # etcd mod_revision; not stored
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "pod": self.pod, "app": self.app,
+                "status": str(self.status), "created": self.created}
+
+    @classmethod
+    def from_dict(cls, data: dict, revision: int = 0) -> Node:
+        d = _known(cls, data)
+        d.pop("revision", None)
+        d["status"] = NodeStatus(d.get("status", "NEW"))
+        return cls(**d, revision=revision)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened, kept in etcd for `cloud status` and the dashboard."""
+
+    time: float
+    kind: str        # e.g. "node.registered", "app.scaled"
+    subject: str     # e.g. "light/n1", "app/web"
+    message: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Event:
+        return cls(**_known(cls, data))
+
+
+# --- observed state (returned by hosts.py and haproxy.py, consumed by plan.py) ---
+
+@dataclass(frozen=True)
+class Container:
+    name: str              # docker container name, sc-<pod>-<node>
+    pod: str
+    node: str
+    app: str
+    state: str             # docker state: created|running|paused|exited|dead|restarting
+    ip: str | None         # address on the pod network, None if not running
+    image: str
+
+
+@dataclass(frozen=True)
+class Server:
+    backend: str           # app_<name>
+    name: str              # node name
+    addr: str
+    port: int
+    admin: str             # "ready" | "drain" | "maint"
+    healthy: bool | None   # last health check result, None if no check
+
+
+# --- naming conventions shared by every layer ---
+
+def _name(x) -> str:
+    return x if isinstance(x, str) else x.name
+
+
+def container_name(pod: str | Pod, node: str | Node) -> str:
+    """Docker container name of a node: "sc-<pod>-<node>"."""
+    return f"sc-{_name(pod)}-{_name(node)}"
+
+
+def backend_name(app: str | App) -> str:
+    """HAProxy backend of an app: "app_<app>"."""
+    return f"app_{_name(app)}"
+
+
+# --- built-in pods and job apps (created by `cloud init`) ---
+
+BUILTIN_PODS: dict[str, Pod] = {
+    "light": Pod("light", "pod-light", 20, 0.25, 128, app="light"),
+    "medium": Pod("medium", "pod-medium", 15, 0.5, 256, app="medium"),
+    "heavy": Pod("heavy", "pod-heavy", 10, 1.0, 512, app="heavy"),
+}
+
+
+def builtin_apps(job_image_prefix: str = DEFAULT_JOB_IMAGE_PREFIX) -> dict[str, App]:
+    """The three job apps, with images under `job_image_prefix` (e.g. "manager:5050/simplecloud/")."""
+    return {
+        job: App(name=job, pod=job, port=8000, image=f"{job_image_prefix}{job}",
+                 path=f"/{job}", balance="roundrobin", health_path="/health", created=0.0)
+        for job in BUILTIN_PODS
+    }
+
+
+BUILTIN_APPS: dict[str, App] = builtin_apps()
+"""The job apps with the default image prefix; use builtin_apps(prefix) for another registry."""

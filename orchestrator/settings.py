@@ -1,0 +1,143 @@
+"""Settings of the manager: one dataclass, read from YAML then environment.
+
+Order of precedence (later wins):
+1. the defaults below (right for the lab's manager),
+2. a YAML file: `Settings.load(path)`, or the file named by $SIMPLECLOUD_CONFIG,
+3. environment variables `SIMPLECLOUD_<FIELD>` (upper case), e.g.
+   `SIMPLECLOUD_ETCD_PORT=23790`. `docker_hosts` from the environment is JSON
+   (`{"*": "unix:///var/run/docker.sock"}`) or `host=url,host=url`.
+
+Unknown keys in the file are an error naming them, so a typo never silently
+falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+
+import yaml
+
+from .errors import ValidationError
+
+ENV_PREFIX = "SIMPLECLOUD_"
+CONFIG_ENV = "SIMPLECLOUD_CONFIG"
+
+
+@dataclass
+class Settings:
+    # --- etcd: where all desired state lives ---
+    etcd_host: str = "127.0.0.1"
+    etcd_port: int = 2379
+    etcd_prefix: str = "/simplecloud/"      # every key lives under this prefix
+
+    # --- pod hosts ---
+    docker_hosts: dict[str, str] = field(default_factory=dict)
+    """Inventory host name → Docker base URL, e.g. {"pod-light": "ssh://simplecloud@pod-light"}.
+    The key "*" is the fallback for any host (tests: {"*": "unix:///var/run/docker.sock"})."""
+    pod_network: str = "cloud"              # docker network the workers join on each pod host
+    job_image_prefix: str = "simplecloud/"  # lab: "manager:5050/simplecloud/"
+
+    # --- HAProxy (runs on the manager) ---
+    haproxy_config: str = "/etc/haproxy/haproxy.cfg"
+    haproxy_admin_socket: str = "/run/haproxy/admin.sock"     # Runtime API
+    haproxy_master_socket: str = "/run/haproxy-master.sock"   # master CLI (reload)
+    haproxy_bin: str = "/usr/sbin/haproxy"
+    haproxy_state_file: str = "/var/lib/haproxy/server-state"  # servers kept across reloads
+    frontend_bind: str = "*:80"             # where users reach the apps
+    stats_bind: str = "127.0.0.1:8404"      # HAProxy stats page / CSV
+
+    # --- API and controllers ---
+    api_bind: str = "0.0.0.0:5000"
+    token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
+    reconcile_interval: float = 5.0         # seconds between reconcile passes (a watch wakes it earlier)
+
+    def docker_url(self, host: str) -> str:
+        """Docker base URL for inventory host `host` (falls back to the "*" entry)."""
+        if host in self.docker_hosts:
+            return self.docker_hosts[host]
+        if "*" in self.docker_hosts:
+            return self.docker_hosts["*"]
+        raise ValidationError(
+            "docker_hosts",
+            f"no Docker URL for host {host!r}; add it to docker_hosts in the settings "
+            f"(e.g. {host}: ssh://simplecloud@{host}) or set a '*' fallback")
+
+    @classmethod
+    def load(cls, path: str | None = None, environ: typing.Mapping[str, str] | None = None) -> Settings:
+        """Defaults, then the YAML file (`path` or $SIMPLECLOUD_CONFIG), then env overrides."""
+        env = os.environ if environ is None else environ
+        values: dict = {}
+        path = path or env.get(CONFIG_ENV)
+        if path:
+            values.update(_read_yaml(path))
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _from_env(f.name, raw)
+        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+
+
+_TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
+
+
+def _read_yaml(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise ValidationError("config", f"cannot read settings file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ValidationError("config", f"settings file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValidationError("config", f"settings file {path} must be a mapping of field: value")
+    unknown = sorted(set(data) - set(_TYPES))
+    if unknown:
+        raise ValidationError(
+            "config", f"unknown setting(s) {', '.join(unknown)} in {path}; "
+                      f"known settings are: {', '.join(_TYPES)}")
+    return data
+
+
+def _from_env(name: str, raw: str):
+    if name != "docker_hosts":
+        return raw
+    raw = raw.strip()
+    if raw.startswith("{"):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(name, f"{ENV_PREFIX}DOCKER_HOSTS is not valid JSON: {exc}") from exc
+    hosts = {}
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        host, sep, url = item.partition("=")
+        if not sep or not host or not url:
+            raise ValidationError(name, f"{ENV_PREFIX}DOCKER_HOSTS entry {item!r} must look like host=url")
+        hosts[host.strip()] = url.strip()
+    return hosts
+
+
+def _coerce(name: str, value):
+    """Turn a YAML/env value into the field's type, or say what is wrong."""
+    kind = _TYPES[name]
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "str":
+            if not isinstance(value, (str, int, float)):
+                raise TypeError
+            return str(value)
+        if kind == "dict[str, str]":
+            if not isinstance(value, dict):
+                raise TypeError
+            return {str(k): str(v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    raise ValidationError(name, f"setting {name} must be of type {kind}, got {value!r}")
