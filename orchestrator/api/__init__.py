@@ -1,0 +1,80 @@
+"""The REST API: a Flask application factory and one blueprint per resource.
+
+The views are deliberately thin. Each one reads and type-checks its input
+(``errors.json_body`` / ``errors.field``), calls one ``Service`` method, and
+turns the result into JSON with :func:`to_json`. All decisions (is the name
+valid, is the pod full, ...) live in ``service.py``; the API never talks to
+hosts or HAProxy, it only writes desired state through the service.
+
+    app = create_app()                      # production: Settings.load(), etcd
+    app = create_app(settings, service)     # tests: any Service-like object
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+
+from flask import Flask, current_app
+
+log = logging.getLogger("orchestrator.api")
+
+
+def create_app(settings=None, service=None, token: str | None = None) -> Flask:
+    """Build the Flask app.
+
+    ``settings`` defaults to ``Settings.load()``; ``service`` defaults to a
+    ``Service`` over a real etcd ``Store``; ``token`` defaults to the one in
+    ``settings.token_file`` (created on first use, mode 600).
+    """
+    from orchestrator.api import apps, auth, cluster, errors, nodes, pods
+    from orchestrator.token import ensure_token
+
+    if settings is None:
+        from orchestrator.settings import Settings
+        settings = Settings.load()
+    if service is None:
+        service = _default_service(settings)
+    if token is None:
+        token = ensure_token(settings.token_file)
+
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.extensions["simplecloud.service"] = service
+    app.extensions["simplecloud.settings"] = settings
+
+    errors.register_error_handlers(app)
+    auth.init_app(app, token)
+    for module in (cluster, pods, nodes, apps):
+        app.register_blueprint(module.bp, url_prefix="/api")
+    return app
+
+
+def _default_service(settings):
+    from orchestrator.service import Service
+    from orchestrator.store import Store
+    return Service(Store.from_settings(settings) if hasattr(Store, "from_settings") else Store(settings), settings)
+
+
+def service():
+    """The ``Service`` the running app was built with (for views)."""
+    return current_app.extensions["simplecloud.service"]
+
+
+def to_json(value):
+    """Turn service results (dataclasses, enums, lists of them) into JSON data.
+
+    Model objects may offer ``to_dict()``; otherwise dataclasses are
+    converted field by field.
+    """
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        return to_json(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json(v) for v in value]
+    return value

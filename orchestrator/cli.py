@@ -1,0 +1,434 @@
+"""`cloud`: the command-line client of the simplecloud API.
+
+It is a plain HTTP client (``requests``); it holds no state and makes no
+decisions, so everything it can do, ``curl`` can do too (see docs/api.md).
+
+Where it sends requests, first match wins:
+
+* API address: ``--api``, ``$SIMPLECLOUD_API``, the file ``.simplecloud/api``
+  found in the current directory or any parent (written by ``make up``),
+  then ``http://127.0.0.1:5000``;
+* token: ``--token``, ``$SIMPLECLOUD_TOKEN``, ``.simplecloud/token``.
+
+Exit codes: 0 success, 1 the API refused (the message says why), 2 usage
+error, 3 the API cannot be reached. Errors are ONE line on stderr, starting
+with ``cloud:``; a traceback is a bug.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+DEFAULT_API = "http://127.0.0.1:5000"
+CONFIG_DIR = ".simplecloud"
+TIMEOUT = 30.0
+BALANCE_ALGORITHMS = ("roundrobin", "leastconn", "random", "first")
+
+EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class CliError(Exception):
+    """A failure to report as one line, with the exit code to use."""
+
+    def __init__(self, message: str, code: int = EXIT_API):
+        super().__init__(message)
+        self.code = code
+
+
+# --- where is the API? --------------------------------------------------------
+
+def find_config_file(name: str, start: Path | None = None) -> Path | None:
+    """``.simplecloud/<name>`` in ``start`` (default: cwd) or the nearest parent."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_DIR / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve(flag: str | None, env_var: str, file_name: str, default: str | None,
+            environ=None, start: Path | None = None) -> str | None:
+    """Flag, then environment variable, then config file, then default."""
+    environ = os.environ if environ is None else environ
+    if flag:
+        return flag
+    if environ.get(env_var):
+        return environ[env_var]
+    path = find_config_file(file_name, start)
+    if path is not None:
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CliError(f"cannot read {path}: {exc.strerror}", EXIT_USAGE) from None
+        if value:
+            return value
+    return default
+
+
+# --- HTTP ---------------------------------------------------------------------
+
+class Client:
+    """Sends one request per call and returns the decoded JSON answer."""
+
+    def __init__(self, api: str, token: str | None, timeout: float = TIMEOUT):
+        self.api = api.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None):
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = requests.request(method, self.api + path, json=body, params=params,
+                                        headers=headers, timeout=self.timeout)
+        except requests.exceptions.Timeout:
+            raise CliError(f"the simplecloud API at {self.api} did not answer within {self.timeout:g} s",
+                           EXIT_UNREACHABLE) from None
+        except requests.exceptions.InvalidURL as exc:
+            raise CliError(f"the API address {self.api!r} is not a valid URL ({exc}); "
+                           "fix --api, $SIMPLECLOUD_API or .simplecloud/api", EXIT_USAGE) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema):
+            raise CliError(f"cannot reach the simplecloud API at {self.api} (is the lab up? try: make up)",
+                           EXIT_UNREACHABLE) from None
+        try:
+            data = response.json()
+        except ValueError:
+            raise CliError(f"unexpected answer from {self.api}{path}: HTTP {response.status_code}, not JSON "
+                           "(is --api / $SIMPLECLOUD_API the simplecloud manager?)") from None
+        if response.status_code >= 400:
+            message = data.get("error") if isinstance(data, dict) else None
+            raise CliError(message or f"HTTP {response.status_code} from {path}")
+        return data
+
+
+# --- output -------------------------------------------------------------------
+
+def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """Aligned text table; ``columns`` is [(HEADER, key), ...]."""
+    cells = [[header for header, _ in columns]]
+    cells += [[_cell(row.get(key)) for _, key in columns] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return shlex.join(str(v) for v in value)
+    return str(value)
+
+
+def age(created, now: float | None = None) -> str:
+    """``created`` (Unix time) as a short age: 42s, 5m, 3h, 2d."""
+    if not isinstance(created, (int, float)) or created <= 0:
+        return "-"
+    seconds = max(0, int((now or time.time()) - created))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def app_rows(apps: list[dict]) -> list[dict]:
+    rows = []
+    for a in apps:
+        route = " ".join(x for x in (a.get("host"), a.get("path")) if x)
+        rows.append({**a, "run": a.get("image") or a.get("command"), "route": route})
+    return rows
+
+
+def node_rows(nodes: list[dict]) -> list[dict]:
+    return [{**n, "age": age(n.get("created"))} for n in nodes]
+
+
+def pod_rows(pods: list[dict], nodes: list[dict]) -> list[dict]:
+    used: dict[str, int] = {}
+    for n in nodes:
+        used[n.get("pod")] = used.get(n.get("pod"), 0) + 1
+    return [{**p, "nodes": f"{used.get(p['name'], 0)}/{p.get('max_nodes')}",
+             "memory": f"{p.get('memory_mb')} MiB"} for p in pods]
+
+
+POD_COLUMNS = [("NAME", "name"), ("HOST", "host"), ("NODES", "nodes"), ("CPUS", "cpus"),
+               ("MEMORY", "memory"), ("APP", "app")]
+NODE_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("APP", "app"), ("STATUS", "status"), ("AGE", "age")]
+APP_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("REPLICAS", "replicas"), ("PORT", "port"),
+               ("ROUTE", "route"), ("BALANCE", "balance"), ("RUNS", "run")]
+EVENT_COLUMNS = [("TIME", "when"), ("KIND", "kind"), ("SUBJECT", "subject"), ("MESSAGE", "message")]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _names(items) -> str:
+    return ", ".join(i["name"] if isinstance(i, dict) else str(i) for i in items) or "none"
+
+
+# --- commands -----------------------------------------------------------------
+# Each takes (client, args) and returns (data, human text). main() prints the
+# data as JSON with --json, the text otherwise.
+
+def cmd_init(c: Client, a):
+    data = c.call("POST", "/api/init")
+    if isinstance(data, dict) and ("pods" in data or "apps" in data):
+        return data, f"cluster initialized: pods {_names(data.get('pods', []))}; apps {_names(data.get('apps', []))}"
+    return data, "cluster initialized"
+
+
+def cmd_pod_ls(c: Client, a):
+    pods = c.call("GET", "/api/pods")
+    if a.json:
+        return pods, ""
+    return pods, table(pod_rows(pods, c.call("GET", "/api/nodes")), POD_COLUMNS)
+
+
+def cmd_pod_register(c: Client, a):
+    body = {"name": a.name, "host": a.host, "max_nodes": a.max_nodes, "cpus": a.cpus,
+            "memory_mb": a.memory, "app": a.app}
+    pod = c.call("POST", "/api/pods", {k: v for k, v in body.items() if v is not None})
+    return pod, (f"pod '{pod['name']}' registered on host {pod['host']}: up to {pod['max_nodes']} nodes "
+                 f"of {pod['cpus']:g} CPU / {pod['memory_mb']} MiB")
+
+
+def cmd_pod_rm(c: Client, a):
+    return c.call("DELETE", f"/api/pods/{a.name}"), f"pod '{a.name}' removed"
+
+
+def cmd_register(c: Client, a):
+    body = {"name": a.node, "pod": a.pod, **({"app": a.app} if a.app else {})}
+    node = c.call("POST", "/api/nodes", body)
+    return node, (f"node '{node['name']}' registered in pod '{node['pod']}' (app {node.get('app')}, "
+                  f"status {node.get('status')}); start it with: cloud launch {node['pod']}")
+
+
+def cmd_rm(c: Client, a):
+    return c.call("DELETE", f"/api/pods/{a.pod}/nodes/{a.node}"), f"node '{a.node}' of pod '{a.pod}' removed"
+
+
+def cmd_launch(c: Client, a):
+    node = c.call("POST", f"/api/pods/{a.pod}/launch")
+    return node, f"node '{node['name']}' of pod '{a.pod}' is now {node.get('status', 'ONLINE')}"
+
+
+def _bulk(verb: str):
+    def command(c: Client, a):
+        nodes = c.call("POST", f"/api/pods/{a.pod}/{verb}")
+        nodes = nodes if isinstance(nodes, list) else [nodes]
+        past = {"pause": "paused", "resume": "resumed"}[verb]
+        return nodes, f"pod '{a.pod}': {_plural(len(nodes), 'node')} {past}" + (
+            f" ({_names(nodes)})" if nodes else "")
+    return command
+
+
+def cmd_app_deploy(c: Client, a):
+    spec = {"name": a.name, "pod": a.pod, "replicas": a.replicas, "port": a.port, "path": a.path,
+            "host": a.host, "balance": a.balance, "health_path": a.health_path}
+    if a.image:
+        spec["image"] = a.image
+    else:
+        try:
+            spec["command"] = shlex.split(a.command)
+        except ValueError as exc:
+            raise CliError(f"--command {a.command!r} cannot be split into arguments: {exc}", EXIT_USAGE) from None
+        if not spec["command"]:
+            raise CliError("--command is empty; give the program and its arguments, e.g. --command 'nc -lk -p 9000'",
+                           EXIT_USAGE)
+    app = c.call("POST", "/api/apps", {k: v for k, v in spec.items() if v is not None})
+    route = " ".join(x for x in (app.get("host"), app.get("path")) if x) or "no route"
+    replicas = app.get("replicas", a.replicas)
+    return app, f"app '{app['name']}' deployed in pod '{app['pod']}': {_plural(replicas, 'replica')}, route {route}"
+
+
+def cmd_app_scale(c: Client, a):
+    app = c.call("PUT", f"/api/apps/{a.name}/scale", {"replicas": a.replicas})
+    return app, f"app '{a.name}' scaled to {_plural(app.get('replicas', a.replicas), 'replica')}"
+
+
+def cmd_app_stop(c: Client, a):
+    return c.call("DELETE", f"/api/apps/{a.name}"), f"app '{a.name}' stopped"
+
+
+def cmd_app_ls(c: Client, a):
+    apps = c.call("GET", "/api/apps")
+    return apps, table(app_rows(apps), APP_COLUMNS)
+
+
+def cmd_node_ls(c: Client, a):
+    nodes = c.call("GET", "/api/nodes", params={"pod": a.pod} if a.pod else None)
+    return nodes, table(node_rows(nodes), NODE_COLUMNS)
+
+
+def cmd_logs(c: Client, a):
+    pod = a.pod or _pod_of(c, a.node)
+    data = c.call("GET", f"/api/pods/{pod}/nodes/{a.node}/logs", params={"tail": a.tail})
+    lines = data.get("lines", data.get("logs", "")) if isinstance(data, dict) else data
+    return data, "\n".join(lines) if isinstance(lines, list) else str(lines).rstrip("\n")
+
+
+def _pod_of(c: Client, node: str) -> str:
+    pods = sorted({n["pod"] for n in c.call("GET", "/api/nodes") if n.get("name") == node})
+    if not pods:
+        raise CliError(f"no node named '{node}' in any pod; see: cloud node ls")
+    if len(pods) > 1:
+        raise CliError(f"node '{node}' exists in pods {', '.join(pods)}; choose one with --pod")
+    return pods[0]
+
+
+def cmd_status(c: Client, a):
+    data = c.call("GET", "/api/status")
+    return data, format_status(data)
+
+
+def format_status(data: dict) -> str:
+    """Human summary of /api/status: pods, apps, then recent events."""
+    parts = []
+    pods = data.get("pods") if isinstance(data, dict) else None
+    if isinstance(pods, list):
+        rows = [{**p, "nodes": f"{p.get('nodes', p.get('used', '?'))}/{p.get('max_nodes', '?')}",
+                 "statuses": " ".join(f"{k}={v}" for k, v in (p.get("statuses") or {}).items())} for p in pods]
+        parts.append("PODS\n" + table(rows, [("NAME", "name"), ("HOST", "host"), ("NODES", "nodes"),
+                                             ("STATUS", "statuses")]))
+    apps = data.get("apps") if isinstance(data, dict) else None
+    if isinstance(apps, list):
+        parts.append("APPS\n" + table(app_rows(apps), APP_COLUMNS[:6]))
+    events = data.get("events") if isinstance(data, dict) else None
+    if isinstance(events, list) and events:
+        parts.append("RECENT EVENTS\n" + table(event_rows(events), EVENT_COLUMNS))
+    return "\n\n".join(parts) if parts else json.dumps(data, indent=2)
+
+
+def event_rows(events: list[dict]) -> list[dict]:
+    return [{**e, "when": time.strftime("%H:%M:%S", time.localtime(e["time"]))
+             if isinstance(e.get("time"), (int, float)) else "-"} for e in events]
+
+
+def cmd_events(c: Client, a):
+    events = c.call("GET", "/api/events", params={"limit": a.limit})
+    return events, table(event_rows(events), EVENT_COLUMNS)
+
+
+# --- argument parsing ---------------------------------------------------------
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one ``cloud:`` line, exit 2."""
+
+    def error(self, message: str):
+        raise CliError(f"{message} (see: {self.prog} --help)", EXIT_USAGE)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, not {value}")
+    return value
+
+
+def build_parser() -> Parser:
+    # The common options are accepted before or after the command. SUPPRESS
+    # keeps a subcommand from overwriting a value given earlier with None.
+    common = Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--api", help=f"API address (default: $SIMPLECLOUD_API, .simplecloud/api, {DEFAULT_API})")
+    common.add_argument("--token", help="API token (default: $SIMPLECLOUD_TOKEN, .simplecloud/token)")
+    common.add_argument("--json", action="store_true", help="print the API's JSON answer instead of text")
+
+    p = Parser(prog="cloud", description="Drive a simplecloud cluster through its API.", parents=[common])
+    sub = p.add_subparsers(dest="verb", required=True, metavar="COMMAND", parser_class=Parser)
+
+    def add(parent, name, func, help_text):
+        sp = parent.add_parser(name, help=help_text, description=help_text, parents=[common])
+        sp.set_defaults(func=func)
+        return sp
+
+    add(sub, "init", cmd_init, "create the built-in pods light, medium, heavy and their jobs")
+
+    pod = sub.add_parser("pod", help="list, register and remove pods", parents=[common])
+    pod_sub = pod.add_subparsers(dest="pod_command", required=True, metavar="ACTION", parser_class=Parser)
+    add(pod_sub, "ls", cmd_pod_ls, "list pods with their node usage")
+    reg = add(pod_sub, "register", cmd_pod_register, "register a pod on a pod host")
+    reg.add_argument("name")
+    reg.add_argument("--host", required=True, help="inventory name of the pod host, e.g. pod-light")
+    reg.add_argument("--max-nodes", type=_positive)
+    reg.add_argument("--cpus", type=float, help="CPU limit per node, e.g. 0.25")
+    reg.add_argument("--memory", type=_positive, help="memory limit per node, MiB")
+    reg.add_argument("--app", help="default app of `cloud register NODE POD`")
+    add(pod_sub, "rm", cmd_pod_rm, "remove an empty pod").add_argument("name")
+
+    sp = add(sub, "register", cmd_register, "register a NEW node in a pod")
+    sp.add_argument("node"), sp.add_argument("pod"), sp.add_argument("--app")
+    sp = add(sub, "rm", cmd_rm, "remove a node from a pod")
+    sp.add_argument("node"), sp.add_argument("pod")
+    add(sub, "launch", cmd_launch, "start the oldest NEW node of a pod").add_argument("pod")
+    add(sub, "pause", _bulk("pause"), "drain and pause the ONLINE nodes of a pod").add_argument("pod")
+    add(sub, "resume", _bulk("resume"), "bring the PAUSED nodes of a pod back").add_argument("pod")
+
+    app = sub.add_parser("app", help="deploy, scale, stop and list apps", parents=[common])
+    app_sub = app.add_subparsers(dest="app_command", required=True, metavar="ACTION", parser_class=Parser)
+    dep = add(app_sub, "deploy", cmd_app_deploy, "deploy an app (an image or a command) on a pod")
+    dep.add_argument("name")
+    what = dep.add_mutually_exclusive_group(required=True)
+    what.add_argument("--image")
+    what.add_argument("--command", help="program and arguments, run without a shell, e.g. 'nc -lk -p 9000'")
+    dep.add_argument("--pod", required=True)
+    dep.add_argument("--replicas", type=_positive, required=True)
+    dep.add_argument("--port", type=int, required=True, help="port the workers listen on")
+    dep.add_argument("--path", help="HAProxy path prefix, e.g. /web")
+    dep.add_argument("--host", help="HAProxy Host header")
+    dep.add_argument("--balance", choices=BALANCE_ALGORITHMS)
+    dep.add_argument("--health-path", help="HTTP health check path (default: TCP check)")
+    sc = add(app_sub, "scale", cmd_app_scale, "set the replica count of an app")
+    sc.add_argument("name"), sc.add_argument("replicas", type=_positive)
+    add(app_sub, "stop", cmd_app_stop, "stop an app and remove its nodes").add_argument("name")
+    add(app_sub, "ls", cmd_app_ls, "list apps")
+
+    node = sub.add_parser("node", help="list nodes", parents=[common])
+    node_sub = node.add_subparsers(dest="node_command", required=True, metavar="ACTION", parser_class=Parser)
+    add(node_sub, "ls", cmd_node_ls, "list nodes, of every pod or of one").add_argument("pod", nargs="?")
+
+    lg = add(sub, "logs", cmd_logs, "print the last lines of a node's log")
+    lg.add_argument("node"), lg.add_argument("--pod"), lg.add_argument("--tail", type=_positive, default=100)
+    add(sub, "status", cmd_status, "pods, apps and recent events")
+    add(sub, "events", cmd_events, "recent events").add_argument("--limit", type=_positive, default=50)
+    return p
+
+
+def main(argv: list[str] | None = None, environ=None) -> int:
+    """Entry point of ``cloud``; returns the exit code (see module docstring)."""
+    try:
+        args = build_parser().parse_args(argv)
+        args.json = getattr(args, "json", False)
+        api = resolve(getattr(args, "api", None), "SIMPLECLOUD_API", "api", DEFAULT_API, environ)
+        token = resolve(getattr(args, "token", None), "SIMPLECLOUD_TOKEN", "token", None, environ)
+        data, text = args.func(Client(api, token), args)
+    except CliError as exc:
+        print(f"cloud: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("cloud: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(data, indent=2))
+    elif text:
+        print(text)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
