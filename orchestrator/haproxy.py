@@ -1,0 +1,336 @@
+"""HAProxy at run time: the Runtime API, and hitless reloads.
+
+Two channels, both unix sockets, one command per connection:
+
+- the **admin socket** (``settings.haproxy_admin_socket``, ``stats socket ...
+  level admin``) talks to the current worker: list servers, add a server,
+  drain it, put it in maintenance, delete it. Membership changes never need
+  a reload.
+- the **master socket** (``settings.haproxy_master_socket``, from ``haproxy
+  -W -S <path>``) talks to the master process; its ``reload`` command starts
+  a new worker with the new haproxy.cfg while the old one finishes its
+  connections (listening sockets are handed over: ``expose-fd listeners``).
+
+Structural changes (a new app, another balance algorithm, a new path) need a
+new haproxy.cfg: ``apply_config`` renders it, checks it with ``haproxy -c``,
+saves every server's state (``show servers state`` → the server-state file
+that the new worker loads), swaps the file in and reloads. Servers added at
+run time are written into the new file too, so nothing is lost.
+
+HAProxy 2.6 facts this relies on (management guide, "add server"):
+dynamic servers do not inherit ``default-server``, start in maintenance with
+health checks disabled, and need ``enable health`` + ``enable server``;
+``del server`` only works on a server in maintenance with no connections.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from orchestrator import errors
+from orchestrator.haproxy_config import SERVER_OPTIONS, render
+from orchestrator.model import App, Server
+
+log = logging.getLogger(__name__)
+
+ADMIN_STATES = ("ready", "drain", "maint")
+
+# srv_admin_state bits (management guide, "show servers state")
+_MAINT_BITS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40   # forced, inherited, config, DNS, FQDN
+_DRAIN_BITS = 0x08 | 0x10
+# srv_check_state bits
+_CHK_CONFIGURED, _CHK_ENABLED, _CHK_PAUSED = 0x02, 0x04, 0x08
+
+ROUTING_FIELDS = ("path", "host", "balance", "health_path")
+"""The App fields that are baked into haproxy.cfg (changing one needs a reload)."""
+
+
+class HAProxyError(errors.SimpleCloudError):
+    """HAProxy refused a command, rejected a config, or does not answer."""
+
+    status = 502
+
+
+class HAProxy:
+    """Driver for one HAProxy (master-worker) through its sockets and config file."""
+
+    def __init__(self, settings, timeout: float = 5.0):
+        self.settings = settings
+        self.timeout = timeout
+        self._prometheus: bool | None = None
+
+    # ------------------------------------------------------------ sockets
+    def command(self, cmd: str, *, master: bool = False) -> str:
+        """Send one command, return the whole answer (the socket closes after it)."""
+        path = self.settings.haproxy_master_socket if master else self.settings.haproxy_admin_socket
+        which = "master" if master else "admin"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout)
+                sock.connect(path)
+                sock.sendall(cmd.encode() + b"\n")
+                chunks = []
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    chunks.append(data)
+        except OSError as exc:
+            raise HAProxyError(f"HAProxy {which} socket {path} does not answer ({exc}); "
+                               "is HAProxy running with that socket?") from exc
+        return b"".join(chunks).decode("utf-8", errors="replace")
+
+    def _expect(self, cmd: str, ok: Iterable[str] = ("",)) -> str:
+        """Run a command whose success answer is known; raise with HAProxy's words otherwise."""
+        answer = self.command(cmd).strip()
+        if answer in ok or any(o and answer.startswith(o) for o in ok):
+            return answer
+        if "No such backend" in answer or "No such server" in answer:
+            raise errors.NotFound(f"HAProxy: {cmd!r}: {answer}")
+        raise HAProxyError(f"HAProxy refused {cmd!r}: {answer}")
+
+    # ------------------------------------------------------------ observe
+    def alive(self) -> bool:
+        try:
+            return "Pid:" in self.command("show info")
+        except HAProxyError:
+            return False
+
+    def worker_pid(self) -> int:
+        for line in self.command("show info").splitlines():
+            if line.startswith("Pid:"):
+                return int(line.split(":", 1)[1])
+        raise HAProxyError("HAProxy 'show info' has no Pid line")
+
+    def backends(self) -> set[str]:
+        """Names of the backends the running worker has (MASTER/stats excluded)."""
+        lines = self.command("show backend").splitlines()
+        return {l.strip() for l in lines if l.strip() and not l.startswith("#")} - {"MASTER", "stats"}
+
+    def show_servers(self) -> list[Server]:
+        """Every server of every backend, with its admin state and health."""
+        return parse_servers_state(self.command("show servers state"))
+
+    def sessions(self, backend: str, name: str) -> int:
+        """Current sessions plus queued requests of one server (from ``show stat``)."""
+        text = self.command(f"show stat {backend} 4 -1")
+        lines = text.splitlines()
+        if not lines or not lines[0].startswith("# "):
+            raise HAProxyError(f"unexpected 'show stat' answer: {text[:200]!r}")
+        header = lines[0][2:].split(",")
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(",")))
+            if row.get("pxname") == backend and row.get("svname") == name:
+                return int(row.get("scur") or 0) + int(row.get("qcur") or 0)
+        raise errors.NotFound(f"HAProxy has no server {backend}/{name}")
+
+    # ------------------------------------------------------------ act
+    def add_server(self, backend: str, name: str, addr: str, port: int,
+                   check: bool = True) -> None:
+        """Add a server at run time and put it in service (``ready``)."""
+        opts = SERVER_OPTIONS if check else ""
+        self._expect(f"add server {backend}/{name} {addr}:{int(port)} {opts}".rstrip(),
+                     ok=("New server registered.",))
+        if check:
+            self._expect(f"enable health {backend}/{name}")
+        self._expect(f"enable server {backend}/{name}")
+        log.info("haproxy: added %s/%s at %s:%s", backend, name, addr, port)
+
+    def set_state(self, backend: str, name: str, admin: str) -> None:
+        """``ready`` (in service), ``drain`` (no new sessions) or ``maint`` (out)."""
+        if admin not in ADMIN_STATES:
+            raise errors.ValidationError("admin", f"server state {admin!r} must be one of "
+                                         f"{', '.join(ADMIN_STATES)}")
+        self._expect(f"set server {backend}/{name} state {admin}")
+
+    def del_server(self, backend: str, name: str, wait: float = 3.0) -> None:
+        """Take a server out for good: maint, let its sessions end (at most
+        ``wait`` seconds, then cut them), then ``del server``."""
+        self.set_state(backend, name, "maint")
+        deadline = time.monotonic() + wait
+        while self.sessions(backend, name) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.sessions(backend, name):
+            self._expect(f"shutdown sessions server {backend}/{name}")
+        for attempt in range(20):
+            answer = self.command(f"del server {backend}/{name}").strip()
+            if answer.startswith("Server deleted"):
+                log.info("haproxy: deleted %s/%s", backend, name)
+                return
+            if "No such server" in answer or "No such backend" in answer:
+                return
+            time.sleep(0.1)   # idle/active connections still closing
+        raise HAProxyError(f"HAProxy would not delete {backend}/{name}: {answer}")
+
+    # ------------------------------------------------------------ structure
+    def prometheus_supported(self) -> bool:
+        """Whether this HAProxy build has the Prometheus exporter (``haproxy -vv``)."""
+        if self._prometheus is None:
+            out = self._run([self.settings.haproxy_bin, "-vv"]).stdout
+            self._prometheus = "Prometheus exporter" in out
+        return self._prometheus
+
+    def render(self, apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server]]) -> str:
+        return render(apps, servers_by_backend, self.settings,
+                      prometheus=self.prometheus_supported())
+
+    def check_config(self, path: str) -> None:
+        """``haproxy -c -f path``; HAProxyError with HAProxy's message if invalid."""
+        res = self._run([self.settings.haproxy_bin, "-c", "-q", "-f", path])
+        if res.returncode != 0:
+            raise HAProxyError(f"HAProxy rejects the rendered config {path}: "
+                               f"{(res.stdout + res.stderr).strip()}")
+
+    def configured_apps(self) -> dict[str, dict]:
+        """Routing fields of the apps the running config was rendered from
+        (name → {path, host, balance, health_path}), read from the sidecar file
+        written after each successful reload; only apps whose backend the
+        running worker really has are returned."""
+        try:
+            data = json.loads(Path(self._sidecar()).read_text())
+        except (OSError, ValueError):
+            return {}
+        present = self.backends()
+        return {name: fields for name, fields in data.items() if f"app_{name}" in present}
+
+    def apply_config(self, apps: Iterable[App],
+                     servers_by_backend: Mapping[str, Iterable[Server]] | None = None) -> bool:
+        """Render haproxy.cfg for ``apps`` (+ servers); if it differs from the
+        file (or the running worker lacks a backend), check it, save server
+        states, swap the file in and reload hitlessly. Returns whether it
+        reloaded. ``servers_by_backend`` defaults to what HAProxy has now."""
+        apps = list(apps)
+        if servers_by_backend is None:
+            servers_by_backend = group_by_backend(self.show_servers())
+        text = self.render(apps, servers_by_backend)
+        path = Path(self.settings.haproxy_config)
+        current = path.read_text() if path.exists() else None
+        wanted = {f"app_{a.name}" for a in apps}
+        if current == text and wanted <= self.backends():
+            self._write_sidecar(apps)
+            return False
+        tmp = self._write_tmp(path, text)
+        try:
+            self.check_config(tmp)
+            self.save_state()
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self.reload()
+        self._write_sidecar(apps)
+        return True
+
+    def save_state(self) -> None:
+        """``show servers state`` → the server-state file the next worker loads."""
+        state = self.command("show servers state")
+        if not state.startswith("1"):
+            raise HAProxyError(f"unexpected 'show servers state' answer: {state[:200]!r}")
+        target = Path(self.settings.haproxy_state_file)
+        os.replace(self._write_tmp(target, state), target)
+
+    def reload(self, timeout: float = 15.0) -> None:
+        """Reload through the master socket and wait until the new worker
+        answers on the admin socket. HAProxyError if the master reports a
+        failed reload or no new worker shows up in time."""
+        before_pid = self.worker_pid()
+        before_failed = self._failed_reloads()
+        try:
+            self.command("reload", master=True)   # the master closes the connection
+        except HAProxyError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            try:
+                if self._failed_reloads() > before_failed:
+                    raise HAProxyError("HAProxy master reports the reload failed; the old "
+                                       "worker keeps serving the previous config")
+                if self.worker_pid() != before_pid:
+                    log.info("haproxy: reloaded (worker %s → %s)", before_pid, self.worker_pid())
+                    return
+            except HAProxyError as exc:
+                if "reload failed" in str(exc):
+                    raise
+        raise HAProxyError(f"HAProxy did not start a new worker within {timeout:.0f}s of reload")
+
+    # ------------------------------------------------------------ helpers
+    def _failed_reloads(self) -> int:
+        """The "[failed: N]" counter of ``show proc`` on the master socket."""
+        for line in self.command("show proc", master=True).splitlines():
+            if "master" in line and "failed:" in line:
+                return int(line.split("failed:", 1)[1].split("]", 1)[0])
+        return 0
+
+    def _sidecar(self) -> str:
+        return self.settings.haproxy_config + ".apps.json"
+
+    def _write_sidecar(self, apps: list[App]) -> None:
+        data = {a.name: routing_fields(a) for a in apps}
+        target = Path(self._sidecar())
+        os.replace(self._write_tmp(target, json.dumps(data, indent=1, sort_keys=True)), target)
+
+    @staticmethod
+    def _write_tmp(target: Path, text: str) -> str:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return tmp
+
+    @staticmethod
+    def _run(argv: list[str]) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        except FileNotFoundError as exc:
+            raise HAProxyError(f"{argv[0]} not found; install haproxy or set haproxy_bin") from exc
+
+
+def routing_fields(app: App) -> dict:
+    """The part of an App that haproxy.cfg depends on."""
+    return {f: (getattr(app, f) or "") for f in ROUTING_FIELDS}
+
+
+def group_by_backend(servers: Iterable[Server]) -> dict[str, list[Server]]:
+    grouped: dict[str, list[Server]] = {}
+    for s in servers:
+        grouped.setdefault(s.backend, []).append(s)
+    return grouped
+
+
+def parse_servers_state(text: str) -> list[Server]:
+    """Parse ``show servers state`` (format version 1) into Servers."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    if not lines:
+        return []
+    if lines[0].strip() != "1":
+        raise HAProxyError(f"unknown 'show servers state' format {lines[0]!r} (expected 1)")
+    header: list[str] = []
+    servers = []
+    for line in lines[1:]:
+        if line.startswith("#"):
+            header = line[1:].split()
+            continue
+        row = dict(zip(header, line.split()))
+        admin_bits = int(row["srv_admin_state"])
+        check_bits = int(row["srv_check_state"])
+        if admin_bits & _MAINT_BITS:
+            admin = "maint"
+        elif admin_bits & _DRAIN_BITS:
+            admin = "drain"
+        else:
+            admin = "ready"
+        healthy: bool | None = None
+        if check_bits & _CHK_CONFIGURED and check_bits & _CHK_ENABLED and not check_bits & _CHK_PAUSED:
+            healthy = int(row["srv_op_state"]) != 0
+        servers.append(Server(backend=row["be_name"], name=row["srv_name"],
+                              addr=row["srv_addr"], port=int(row["srv_port"]),
+                              admin=admin, healthy=healthy))
+    return servers

@@ -1,0 +1,159 @@
+"""Render haproxy.cfg from the apps and their servers (pure, no I/O).
+
+The file has four parts (see templates/haproxy.cfg.j2):
+
+- ``global``: master-worker mode (for hitless reloads), the admin socket the
+  Runtime API uses, and the server-state file that carries servers' states
+  over a reload;
+- ``defaults``: HTTP mode, timeouts, ``load-server-state-from-file global``;
+- ``listen stats`` on ``settings.stats_bind`` (loopback only): ``/stats`` and,
+  when the HAProxy build has it, Prometheus ``/metrics``;
+- ``frontend http`` on ``settings.frontend_bind``: one route per app, by Host
+  header and/or path prefix, the most specific first; anything else is
+  answered by backend ``no_app`` with a JSON 404;
+- one ``backend app_<name>`` per app with its balance algorithm, its health
+  check and its current servers.
+
+Servers added at run time through the Runtime API must also be written
+here, or the next reload would drop them; that is why ``render`` takes the
+servers as well as the apps.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import jinja2
+
+from orchestrator.errors import ValidationError
+from orchestrator.model import BALANCE_ALGORITHMS, App, Server, backend_name
+
+SERVER_OPTIONS = "check inter 1s fall 2 rise 1"
+"""Health-check timing of every server: checked each second, down after 2
+failures, up after 1 success. Used as ``default-server`` in the file and given
+explicitly to servers added through the Runtime API (which, in HAProxy 2.6,
+do not inherit ``default-server``)."""
+
+NO_APP_BACKEND = "no_app"
+
+# What may appear unquoted in a config line: no spaces, quotes, '#' or '\'.
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~!$&()*+,;=:@%/-]*$")
+_SAFE_HOST = re.compile(r"^[A-Za-z0-9*]([A-Za-z0-9.*-]*[A-Za-z0-9])?$")
+_LOOPBACK = ("127.", "localhost:", "[::1]:")
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How the frontend picks one app's backend."""
+
+    app: str
+    backend: str
+    acls: tuple[str, ...]     # "acl" lines without the keyword
+    condition: str            # the "if" condition of use_backend
+    specificity: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class BackendBlock:
+    name: str
+    balance: str
+    health_path: str
+    servers: tuple[Server, ...]
+
+
+def normalize_path(path: str | None) -> str | None:
+    """``"/light/"`` → ``"/light"``; ``"/"`` stays ``"/"``; empty → None."""
+    if not path:
+        return None
+    stripped = path.rstrip("/")
+    return stripped or "/"
+
+
+def route_for(app: App) -> Route | None:
+    """The frontend route of one app, or None if it has neither path nor host."""
+    path = normalize_path(app.path)
+    host = (app.host or "").lower() or None
+    if path is None and host is None:
+        return None
+    if path is not None and not _SAFE_PATH.match(path):
+        raise ValidationError("path", f"app {app.name}: path {app.path!r} must start with '/' "
+                              "and contain no spaces, quotes, '#' or backslashes")
+    if host is not None and not _SAFE_HOST.match(host):
+        raise ValidationError("host", f"app {app.name}: host {app.host!r} must be a host name "
+                              "like web.example.com (letters, digits, '-', '.')")
+    acls, terms = [], []
+    if host:
+        acls.append(f"host_{app.name} req.hdr(host),host_only -i {host}")
+        terms.append(f"host_{app.name}")
+    if path == "/":
+        acls.append(f"path_{app.name} path_beg /")
+        terms.append(f"path_{app.name}")
+    elif path:
+        # "/light" matches "/light" and "/light/...", never "/lightning".
+        acls.append(f"path_{app.name} path {path}")
+        acls.append(f"path_{app.name} path_beg {path}/")
+        terms.append(f"path_{app.name}")
+    return Route(app=app.name, backend=backend_name(app), acls=tuple(acls),
+                 condition=" ".join(terms),
+                 specificity=(1 if host else 0, len(path or "")))
+
+
+def _check_settings(settings) -> None:
+    if not str(settings.stats_bind).startswith(_LOOPBACK):
+        raise ValidationError("stats_bind", f"stats_bind {settings.stats_bind!r} must be on "
+                              "loopback, e.g. 127.0.0.1:8404 (the stats page is not protected)")
+    for field in ("frontend_bind", "haproxy_admin_socket", "haproxy_state_file"):
+        value = str(getattr(settings, field))
+        if not value or any(c.isspace() for c in value):
+            raise ValidationError(field, f"setting {field} {value!r} must be non-empty "
+                                  "and contain no spaces")
+
+
+def _backend(app: App, servers: Iterable[Server]) -> BackendBlock:
+    if app.balance not in BALANCE_ALGORITHMS:
+        raise ValidationError("balance", f"app {app.name}: balance {app.balance!r} is not one "
+                              f"of {', '.join(BALANCE_ALGORITHMS)}")
+    health = app.health_path or ""
+    if health and not _SAFE_PATH.match(health):
+        raise ValidationError("health_path", f"app {app.name}: health_path {health!r} must "
+                              "start with '/' and contain no spaces or quotes (or be empty "
+                              "for a TCP check)")
+    return BackendBlock(name=backend_name(app), balance=app.balance, health_path=health,
+                        servers=tuple(sorted(servers, key=lambda s: s.name)))
+
+
+def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server]],
+           settings, *, prometheus: bool = False) -> str:
+    """The full haproxy.cfg text for ``apps`` and their current servers.
+
+    ``servers_by_backend`` maps ``app_<name>`` to that backend's servers;
+    servers of backends without an app are ignored (their app is gone).
+    ``prometheus`` adds ``/metrics`` to the stats listener; pass True only if
+    the HAProxy build has the exporter (``haproxy -vv`` says "Prometheus").
+    The output is deterministic: same input, same text (so callers can skip
+    a reload when nothing changed).
+    """
+    _check_settings(settings)
+    apps = sorted(apps, key=lambda a: a.name)
+    routes = [r for r in (route_for(a) for a in apps) if r is not None]
+    routes.sort(key=lambda r: (-r.specificity[0], -r.specificity[1], r.app))
+    backends = [_backend(a, servers_by_backend.get(backend_name(a), ())) for a in apps]
+    return _env.get_template("haproxy.cfg.j2").render(
+        admin_socket=settings.haproxy_admin_socket,
+        state_file=settings.haproxy_state_file,
+        stats_bind=settings.stats_bind,
+        frontend_bind=settings.frontend_bind,
+        prometheus=prometheus,
+        routes=routes,
+        backends=backends,
+        server_options=SERVER_OPTIONS,
+    )

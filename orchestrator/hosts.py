@@ -1,0 +1,302 @@
+"""Worker containers on pod hosts, through the Docker SDK.
+
+A *pod host* is a machine running a Docker engine. The orchestrator reaches
+it with an ``ssh://`` base URL (the system ssh client is used, so
+``~/.ssh/config`` applies) or, in tests, with the local ``unix://`` socket.
+
+This module is an *edge*: it observes (``list_workers``, ``inspect``,
+``stats``, ``logs``) and acts (``create_worker``, ``start``, ``stop``,
+``remove``) but never decides. Deciding is ``plan.py``'s job.
+
+Every container we make carries the labels ``simplecloud.managed=1``,
+``simplecloud.pod``, ``simplecloud.node`` and ``simplecloud.app``; we only
+ever list (and so only ever touch) containers with those labels, never a
+container someone else started on the same engine.
+
+Docker's exceptions are translated into ``orchestrator.errors`` exceptions
+whose messages say what to do, e.g. "image X is not on host pod-light; push
+it to the registry ...".
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Iterator
+from contextlib import contextmanager
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from orchestrator import errors
+from orchestrator.model import Container, container_name
+
+log = logging.getLogger(__name__)
+
+LABEL_MANAGED = "simplecloud.managed"
+LABEL_POD = "simplecloud.pod"
+LABEL_NODE = "simplecloud.node"
+LABEL_APP = "simplecloud.app"
+
+
+class HostUnavailable(errors.SimpleCloudError):
+    """A pod host's Docker engine cannot be reached or refused an operation."""
+
+    status = 502
+
+
+class DockerHost:
+    """The worker containers of one pod host.
+
+    ``base_url``     ``ssh://user@host`` or ``unix:///var/run/docker.sock``
+    ``network``      the docker network workers join (``cloud`` in the lab)
+    ``name``         the inventory name of the host, used in messages
+    ``extra_labels`` labels added to every container we create *and* required
+                     on every container we list (tests pass
+                     ``{"simplecloud.test": "1"}`` so they only see their own)
+
+    The Docker client is created on first use, so building a ``DockerHost``
+    for an unreachable machine is cheap and only the first call fails.
+    """
+
+    def __init__(self, base_url: str, network: str, name: str | None = None,
+                 extra_labels: dict[str, str] | None = None, timeout: int = 60):
+        self.base_url = base_url
+        self.network = network
+        self.name = name or base_url
+        self.extra_labels = dict(extra_labels or {})
+        self.timeout = timeout
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DockerHost({self.name!r}, {self.base_url!r}, network={self.network!r})"
+
+    # ------------------------------------------------------------ plumbing
+    @property
+    def client(self) -> docker.DockerClient:
+        """The Docker SDK client, connected on first use."""
+        with self._lock:
+            if self._client is None:
+                with self._translate("connect"):
+                    self._client = docker.DockerClient(
+                        base_url=self.base_url,
+                        use_ssh_client=self.base_url.startswith("ssh://"),
+                        timeout=self.timeout,
+                    )
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    @contextmanager
+    def _translate(self, what: str, image: str | None = None) -> Iterator[None]:
+        """Turn docker/requests exceptions into orchestrator.errors ones."""
+        try:
+            yield
+        except docker.errors.ImageNotFound as exc:
+            raise errors.NotFound(
+                f"image {image or '?'} is not on host {self.name}; push it to the "
+                f"registry (or build it on that host) and try again") from exc
+        except docker.errors.NotFound as exc:
+            raise errors.NotFound(f"{what} on host {self.name}: {_explain(exc)}") from exc
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise errors.Conflict(f"{what} on host {self.name}: {_explain(exc)}") from exc
+            raise HostUnavailable(f"{what} on host {self.name} failed: {_explain(exc)}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException,
+                OSError) as exc:
+            raise HostUnavailable(
+                f"{what}: cannot reach the Docker engine of host {self.name} at "
+                f"{self.base_url} ({exc}); is the host up and reachable over SSH?") from exc
+
+    def _labels(self) -> dict[str, str]:
+        return {LABEL_MANAGED: "1", **self.extra_labels}
+
+    def _to_container(self, c: Any) -> Container:
+        attrs = c.attrs
+        labels = attrs.get("Config", {}).get("Labels") or {}
+        state = (attrs.get("State") or {}).get("Status", "unknown")
+        nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        ip = (nets.get(self.network) or {}).get("IPAddress") or None
+        return Container(
+            name=attrs.get("Name", "").lstrip("/") or c.name,
+            pod=labels.get(LABEL_POD, ""),
+            node=labels.get(LABEL_NODE, ""),
+            app=labels.get(LABEL_APP, ""),
+            state=state,
+            ip=ip if state == "running" else None,
+            image=attrs.get("Config", {}).get("Image", ""),
+        )
+
+    def _get(self, name: str, what: str) -> Any:
+        with self._translate(f"{what} container {name}"):
+            return self.client.containers.get(name)
+
+    # ------------------------------------------------------------ observe
+    def list_workers(self) -> list[Container]:
+        """All containers carrying our labels, in any state, sorted by name."""
+        filters = {"label": [f"{k}={v}" for k, v in self._labels().items()]}
+        with self._translate("list containers"):
+            found = self.client.containers.list(all=True, filters=filters,
+                                                ignore_removed=True)
+        return sorted((self._to_container(c) for c in found), key=lambda c: c.name)
+
+    def inspect(self, name: str) -> Container:
+        """One container by name; NotFound if it does not exist."""
+        return self._to_container(self._get(name, "inspect"))
+
+    def logs(self, name: str, tail: int = 100) -> str:
+        """The last ``tail`` lines of stdout+stderr of a container."""
+        c = self._get(name, "logs of")
+        with self._translate(f"logs of container {name}"):
+            return c.logs(tail=tail).decode("utf-8", errors="replace")
+
+    def stats(self, name: str) -> dict[str, float]:
+        """One resource sample: ``cpu_percent`` (like ``docker stats``: 100 is
+        one full CPU), ``mem_bytes`` (usage without page cache), ``mem_limit``
+        (bytes) and ``cpu_limit`` (CPUs, 0 if unlimited)."""
+        c = self._get(name, "stats of")
+        with self._translate(f"stats of container {name}"):
+            raw = c.stats(stream=False)
+        return {**stats_from_raw(raw),
+                "cpu_limit": (c.attrs.get("HostConfig", {}).get("NanoCpus") or 0) / 1e9}
+
+    def image_exists(self, image: str) -> bool:
+        """Whether ``image`` is present in this engine (never pulls)."""
+        try:
+            with self._translate(f"look up image {image}", image=image):
+                self.client.images.get(image)
+            return True
+        except errors.NotFound:
+            return False
+
+    # ------------------------------------------------------------ act
+    def create_worker(self, pod: str, node: str, app: str, image: str,
+                      command: list[str] | None, port: int, cpus: float,
+                      memory_mb: int, env: dict[str, str] | None = None) -> Container:
+        """``docker create`` (not start) the container of one node.
+
+        ``command`` is an argument list run without a shell (None: the
+        image's CMD). The restart policy is "no": restarting is the
+        controller's decision, not the engine's.
+        """
+        if command is not None and not (isinstance(command, (list, tuple))
+                                        and all(isinstance(a, str) for a in command)):
+            raise errors.ValidationError(
+                "command", "must be a list of strings (run without a shell), "
+                f"e.g. [\"nc\", \"-lk\", \"-p\", \"9000\"]; got {command!r}")
+        name = container_name(pod, node)
+        environment = {**(env or {}), "SIMPLECLOUD_NODE": node, "PORT": str(port)}
+        labels = {**self._labels(), LABEL_POD: pod, LABEL_NODE: node, LABEL_APP: app}
+        with self._translate(f"create container {name}", image=image):
+            c = self.client.containers.create(
+                image, command=list(command) if command is not None else None, name=name, hostname=node,
+                labels=labels, environment=environment, network=self.network,
+                nano_cpus=int(round(cpus * 1e9)),
+                mem_limit=f"{int(memory_mb)}m", memswap_limit=f"{int(memory_mb)}m",
+                restart_policy={"Name": "no"}, detach=True,
+            )
+            c.reload()
+        log.info("host %s: created %s (%s, %.2f CPU, %d MiB)", self.name, name,
+                 image, cpus, memory_mb)
+        return self._to_container(c)
+
+    def start(self, name: str) -> Container:
+        """Start a created or stopped container; returns it with its IP."""
+        c = self._get(name, "start")
+        with self._translate(f"start container {name}"):
+            c.start()
+            c.reload()
+        return self._to_container(c)
+
+    def stop(self, name: str, timeout: int = 10) -> None:
+        """Stop (SIGTERM, then SIGKILL after ``timeout`` s)."""
+        c = self._get(name, "stop")
+        with self._translate(f"stop container {name}"):
+            c.stop(timeout=timeout)
+
+    def remove(self, name: str) -> bool:
+        """Remove a container (forcibly); False if it was already gone."""
+        try:
+            c = self._get(name, "remove")
+        except errors.NotFound:
+            return False
+        with self._translate(f"remove container {name}"):
+            try:
+                c.remove(force=True)
+            except docker.errors.NotFound:
+                return False
+        return True
+
+    def ensure_network(self, subnet: str | None = None) -> str:
+        """Create the bridge network ``self.network`` if missing (tests; in the
+        lab Ansible makes it). Returns its name."""
+        with self._translate(f"create network {self.network}"):
+            if self.client.networks.list(names=[self.network]):
+                return self.network
+            ipam = None
+            if subnet:
+                ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+            self.client.networks.create(self.network, driver="bridge", ipam=ipam,
+                                        labels=dict(self.extra_labels), check_duplicate=True)
+        return self.network
+
+
+def stats_from_raw(raw: dict) -> dict[str, float]:
+    """CPU % and memory from one raw Docker stats sample (pure).
+
+    CPU % is computed the way ``docker stats`` does: the container's share of
+    the host's CPU time between the two samples in ``raw``, times the number
+    of online CPUs, so 100 means one full CPU.
+    """
+    cpu, pre = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
+    cpu_delta = ((cpu.get("cpu_usage") or {}).get("total_usage", 0)
+                 - (pre.get("cpu_usage") or {}).get("total_usage", 0))
+    sys_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
+    cpu_percent = (cpu_delta / sys_delta) * online * 100.0 if sys_delta > 0 and cpu_delta > 0 else 0.0
+    mem = raw.get("memory_stats") or {}
+    detail = mem.get("stats") or {}
+    cache = detail.get("total_inactive_file", detail.get("inactive_file", detail.get("cache", 0)))
+    return {"cpu_percent": round(cpu_percent, 2),
+            "mem_bytes": max(0, mem.get("usage", 0) - cache),
+            "mem_limit": mem.get("limit", 0)}
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    return str(getattr(exc, "explanation", None) or exc)
+
+
+class HostPool:
+    """One cached ``DockerHost`` per pod host name.
+
+    ``settings.docker_url(host)`` resolves an inventory host name to a Docker
+    base URL (``docker_hosts``, with the ``"*"`` fallback). Workers join
+    ``settings.pod_network``. ``extra_labels`` is passed to every host (tests
+    use it to see and make only their own containers).
+    """
+
+    def __init__(self, settings: Any, extra_labels: dict[str, str] | None = None):
+        self.settings = settings
+        self.extra_labels = dict(extra_labels or {})
+        self._hosts: dict[str, DockerHost] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host_name: str) -> DockerHost:
+        with self._lock:
+            host = self._hosts.get(host_name)
+            if host is None:
+                host = DockerHost(self.settings.docker_url(host_name), self.settings.pod_network,
+                                  name=host_name, extra_labels=self.extra_labels)
+                self._hosts[host_name] = host
+            return host
+
+    def close(self) -> None:
+        with self._lock:
+            for host in self._hosts.values():
+                host.close()
+            self._hosts.clear()
