@@ -14,6 +14,7 @@ Status choices:
 - 409 `Conflict`: the request is well formed but clashes with current state
   (name taken, pod not empty, no NEW node to launch, concurrent change).
 - 409 `CapacityError`: a Conflict because a pod has no free node slots left.
+- 503 `Unavailable`: etcd (the state store) cannot be reached right now.
 """
 
 from __future__ import annotations
@@ -63,3 +64,9 @@ class Conflict(SimpleCloudError):
 
 class CapacityError(Conflict):
     """A pod cannot take the requested number of new nodes."""
+
+
+class Unavailable(SimpleCloudError):
+    """A backing service (etcd) cannot be reached; retry later."""
+
+    status = 503

@@ -1,0 +1,94 @@
+"""A throwaway etcd for integration tests.
+
+`etcd_endpoint` (session): starts /usr/bin/etcd on 127.0.0.1 with free client
+and peer ports and a temporary data dir, waits until it answers, yields
+(host, port), and kills it at the end.
+
+`store` (function): a `Store` under a unique prefix (/sctest-<uuid>/), so
+tests never see each other's keys; the prefix is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import etcd3
+import pytest
+
+from orchestrator.store import Store
+
+ETCD_BIN = os.environ.get("SIMPLECLOUD_ETCD_BIN", "/usr/bin/etcd")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_ready(host: str, port: int, proc: subprocess.Popen, log_path: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            with open(log_path, encoding="utf-8", errors="replace") as fh:
+                raise RuntimeError(f"etcd exited with {proc.returncode}:\n{fh.read()[-3000:]}")
+        client = etcd3.client(host=host, port=port, timeout=1)
+        try:
+            client.status()
+            return
+        except Exception:
+            time.sleep(0.1)
+        finally:
+            client.close()
+    raise RuntimeError(f"etcd did not answer on {host}:{port} within {timeout}s; see {log_path}")
+
+
+@pytest.fixture(scope="session")
+def etcd_endpoint():
+    if not os.path.exists(ETCD_BIN):
+        pytest.fail(f"{ETCD_BIN} not found: apt-get install etcd-server (or set SIMPLECLOUD_ETCD_BIN)")
+    host = "127.0.0.1"
+    client_port, peer_port = free_port(), free_port()
+    tmp = tempfile.mkdtemp(prefix="sc-etcd-")
+    log_path = os.path.join(tmp, "etcd.log")
+    client_url, peer_url = f"http://{host}:{client_port}", f"http://{host}:{peer_port}"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [ETCD_BIN, "--name", "default", "--data-dir", os.path.join(tmp, "data"),
+             "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+             "--initial-cluster", f"default={peer_url}", "--initial-cluster-state", "new"],
+            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_ready(host, client_port, proc, log_path)
+        yield host, client_port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def store(etcd_endpoint):
+    host, port = etcd_endpoint
+    prefix = f"/sctest-{uuid.uuid4().hex[:12]}/"
+    s = Store(host=host, port=port, prefix=prefix)
+    try:
+        yield s
+    finally:
+        s.close()
+        client = etcd3.client(host=host, port=port, timeout=5)
+        try:
+            client.delete_prefix(prefix)
+        finally:
+            client.close()
