@@ -176,7 +176,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def _names(items) -> str:
-    return ", ".join(i["name"] if isinstance(i, dict) else str(i) for i in items) or "none"
+    return ", ".join(str(i.get("name", "?")) if isinstance(i, dict) else str(i) for i in items) or "none"
 
 
 # --- commands -----------------------------------------------------------------
@@ -201,8 +201,9 @@ def cmd_pod_register(c: Client, a):
     body = {"name": a.name, "host": a.host, "max_nodes": a.max_nodes, "cpus": a.cpus,
             "memory_mb": a.memory, "app": a.app}
     pod = c.call("POST", "/api/pods", {k: v for k, v in body.items() if v is not None})
-    return pod, (f"pod '{pod['name']}' registered on host {pod['host']}: up to {pod['max_nodes']} nodes "
-                 f"of {pod['cpus']:g} CPU / {pod['memory_mb']} MiB")
+    return pod, (f"pod '{a.name}' registered on host {pod.get('host', a.host)}: up to "
+                 f"{_cell(pod.get('max_nodes'))} nodes of {_cell(pod.get('cpus'))} CPU / "
+                 f"{_cell(pod.get('memory_mb'))} MiB")
 
 
 def cmd_pod_rm(c: Client, a):
@@ -212,8 +213,8 @@ def cmd_pod_rm(c: Client, a):
 def cmd_register(c: Client, a):
     body = {"name": a.node, "pod": a.pod, **({"app": a.app} if a.app else {})}
     node = c.call("POST", "/api/nodes", body)
-    return node, (f"node '{node['name']}' registered in pod '{node['pod']}' (app {node.get('app')}, "
-                  f"status {node.get('status')}); start it with: cloud launch {node['pod']}")
+    return node, (f"node '{a.node}' registered in pod '{a.pod}' (app {_cell(node.get('app'))}, "
+                  f"status {node.get('status', 'NEW')}); start it with: cloud launch {a.pod}")
 
 
 def cmd_rm(c: Client, a):
@@ -222,13 +223,13 @@ def cmd_rm(c: Client, a):
 
 def cmd_launch(c: Client, a):
     node = c.call("POST", f"/api/pods/{a.pod}/launch")
-    return node, f"node '{node['name']}' of pod '{a.pod}' is now {node.get('status', 'ONLINE')}"
+    return node, f"node '{node.get('name', '?')}' of pod '{a.pod}' is now {node.get('status', 'ONLINE')}"
 
 
 def _bulk(verb: str):
     def command(c: Client, a):
         nodes = c.call("POST", f"/api/pods/{a.pod}/{verb}")
-        nodes = nodes if isinstance(nodes, list) else [nodes]
+        nodes = nodes if isinstance(nodes, list) else nodes.get("nodes", []) if isinstance(nodes, dict) else []
         past = {"pause": "paused", "resume": "resumed"}[verb]
         return nodes, f"pod '{a.pod}': {_plural(len(nodes), 'node')} {past}" + (
             f" ({_names(nodes)})" if nodes else "")
@@ -251,7 +252,7 @@ def cmd_app_deploy(c: Client, a):
     app = c.call("POST", "/api/apps", {k: v for k, v in spec.items() if v is not None})
     route = " ".join(x for x in (app.get("host"), app.get("path")) if x) or "no route"
     replicas = app.get("replicas", a.replicas)
-    return app, f"app '{app['name']}' deployed in pod '{app['pod']}': {_plural(replicas, 'replica')}, route {route}"
+    return app, f"app '{a.name}' deployed in pod '{a.pod}': {_plural(replicas, 'replica')}, route {route}"
 
 
 def cmd_app_scale(c: Client, a):

@@ -12,14 +12,16 @@ from flask import Blueprint, jsonify
 
 from orchestrator.api import service, to_json
 from orchestrator.api.errors import field, json_body
+from orchestrator.errors import ValidationError
 
 bp = Blueprint("apps", __name__)
 
-# Field -> JSON type the API accepts. The service validates the values
+# Field -> JSON type the API accepts ("command" is checked apart: a list of
+# strings, or one string the service splits like a shell would). The service validates the values
 # (DNS-label names, ports, balance algorithms, capacity); here we only make
 # sure every field has the right JSON type so the service gets sane input.
 APP_FIELD_TYPES = {
-    "name": str, "image": str, "command": list, "pod": str, "replicas": int,
+    "name": str, "image": str, "pod": str, "replicas": int,
     "port": int, "path": str, "host": str, "balance": str, "health_path": str,
 }
 
@@ -31,15 +33,19 @@ def list_apps():
 
 @bp.post("/apps")
 def deploy():
-    body = json_body(set(APP_FIELD_TYPES))
+    body = json_body(set(APP_FIELD_TYPES) | {"command"})
     spec = {}
     for name, kind in APP_FIELD_TYPES.items():
         value = field(body, name, kind)
         if value is not None:
             spec[name] = value
-    if "command" in spec and not all(isinstance(arg, str) for arg in spec["command"]):
-        from orchestrator.errors import ValidationError
-        raise ValidationError("command", "field 'command' must be a list of strings, e.g. [\"nc\", \"-lk\", \"-p\", \"9000\"]")
+    command = body.get("command")
+    if command is not None:
+        if not isinstance(command, (list, str)) or (
+                isinstance(command, list) and not all(isinstance(arg, str) for arg in command)):
+            raise ValidationError("command", "field 'command' must be a list of strings such as "
+                                             "[\"nc\", \"-lk\", \"-p\", \"9000\"] (or one string, split like a shell)")
+        spec["command"] = command
     return jsonify(to_json(service().deploy_app(spec))), 201
 
 

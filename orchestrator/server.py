@@ -1,0 +1,126 @@
+"""`simplecloud-manager`: the manager process.
+
+One process, two jobs:
+
+* the REST API (Flask app from ``orchestrator.api``) served by waitress on
+  ``settings.api_bind``; it only writes desired state to etcd;
+* the reconcile controller (``orchestrator.controller.Reconciler``) in a
+  background thread, making the pod hosts and HAProxy match that state.
+
+Because all state lives in etcd, the process can be killed at any moment and
+restarted: the controller's first pass picks up where the last one stopped.
+SIGTERM and SIGINT stop it cleanly: the API stops accepting requests, the
+controller finishes its current pass, then the process exits 0.
+
+    simplecloud-manager                     # settings from $SIMPLECLOUD_CONFIG / env
+    simplecloud-manager --config manager.yaml --bind 127.0.0.1:5000 --no-controller
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+log = logging.getLogger("orchestrator.server")
+
+CONTROLLER_STOP_TIMEOUT = 30.0
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``"0.0.0.0:5000"`` or ``"[::1]:5000"`` -> (host, port); ValueError says what is wrong."""
+    host, sep, port = bind.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"api_bind {bind!r} must look like HOST:PORT, e.g. 127.0.0.1:5000")
+    return host.strip("[]"), int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="simplecloud-manager", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", help="settings YAML file (default: $SIMPLECLOUD_CONFIG)")
+    p.add_argument("--bind", help="HOST:PORT for the API (overrides settings.api_bind)")
+    p.add_argument("--no-controller", action="store_true",
+                   help="serve the API only; do not reconcile hosts and HAProxy (tests, read-only replicas)")
+    p.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
+    return p
+
+
+def make_store(settings):
+    """The etcd-backed Store for these settings."""
+    from orchestrator.store import Store
+    if hasattr(Store, "from_settings"):
+        return Store.from_settings(settings)
+    return Store(settings)
+
+
+def start_controller(store, settings, stop: threading.Event) -> threading.Thread | None:
+    """Start the Reconciler loop in a daemon thread; None if there is no controller module."""
+    try:
+        from orchestrator.controller import Reconciler
+        from orchestrator.haproxy import HAProxy
+        from orchestrator.hosts import HostPool
+    except ImportError as exc:
+        log.warning("no reconcile controller available (%s); serving the API only", exc)
+        return None
+    reconciler = Reconciler(store, HostPool(settings), HAProxy(settings), settings,
+                            logging.getLogger("orchestrator.controller"))
+
+    def loop():
+        try:
+            reconciler.run(stop)
+        except Exception:  # the API keeps serving; the operator sees why in the log
+            log.exception("the reconcile controller stopped on an unexpected error")
+
+    thread = threading.Thread(target=loop, name="reconciler", daemon=True)
+    thread.start()
+    return thread
+
+
+def _raise_exit(signum, frame):
+    # waitress's run() loop catches SystemExit and closes its sockets.
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``simplecloud-manager``."""
+    from waitress.server import create_server
+
+    from orchestrator.api import create_app
+    from orchestrator.errors import SimpleCloudError
+    from orchestrator.service import Service
+    from orchestrator.settings import Settings
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.load(args.config)
+        host, port = parse_bind(args.bind or settings.api_bind)
+        store = make_store(settings)
+        app = create_app(settings, Service(store, settings))
+        server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
+    except (SimpleCloudError, ValueError, OSError) as exc:
+        print(f"simplecloud-manager: {exc}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    controller = None if args.no_controller else start_controller(store, settings, stop)
+    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGINT, _raise_exit)
+    log.info("simplecloud API listening on http://%s:%d (controller: %s)", host, port,
+             "on" if controller else "off")
+    try:
+        server.run()
+    finally:
+        log.info("shutting down")
+        server.close()
+        stop.set()
+        if controller is not None:
+            controller.join(CONTROLLER_STOP_TIMEOUT)
+            if controller.is_alive():
+                log.warning("the controller did not stop within %.0f s", CONTROLLER_STOP_TIMEOUT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

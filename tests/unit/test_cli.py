@@ -1,0 +1,277 @@
+"""The `cloud` CLI without a server: requests are answered by a fake.
+
+Checks what each command sends, how answers are printed, and that every
+failure is one `cloud:` line on stderr with the documented exit code.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from orchestrator import cli
+
+
+class FakeResponse:
+    def __init__(self, status: int, data=None, text: str | None = None):
+        self.status_code = status
+        self._data = data
+        self._text = text
+
+    def json(self):
+        if self._text is not None:
+            raise ValueError("not JSON")
+        return self._data
+
+
+class FakeAPI:
+    """Records requests; answers from a {(METHOD, path): (status, data)} table."""
+
+    def __init__(self, answers: dict | None = None):
+        self.answers = answers or {}
+        self.calls: list[dict] = []
+
+    def __call__(self, method, url, json=None, params=None, headers=None, timeout=None):
+        path = url.split("://", 1)[1].split("/", 1)[1]
+        self.calls.append({"method": method, "url": url, "path": "/" + path, "json": json,
+                           "params": params, "headers": headers})
+        answer = self.answers.get((method, "/" + path), (200, {}))
+        if isinstance(answer, Exception):
+            raise answer
+        return FakeResponse(*answer)
+
+
+@pytest.fixture
+def api(monkeypatch, tmp_path):
+    """A FakeAPI in place of requests.request; cwd without any .simplecloud."""
+    fake = FakeAPI()
+    monkeypatch.setattr(cli.requests, "request", fake)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SIMPLECLOUD_API", raising=False)
+    monkeypatch.delenv("SIMPLECLOUD_TOKEN", raising=False)
+    return fake
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- configuration lookup -----------------------------------------------------
+
+def test_config_files_are_found_in_a_parent_directory(tmp_path, monkeypatch):
+    (tmp_path / ".simplecloud").mkdir()
+    (tmp_path / ".simplecloud" / "api").write_text("http://127.0.0.1:5999\n")
+    (tmp_path / ".simplecloud" / "token").write_text("secret\n")
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert cli.resolve(None, "X_API", "api", cli.DEFAULT_API, environ={}, start=deep) == "http://127.0.0.1:5999"
+    assert cli.resolve(None, "X_TOK", "token", None, environ={}, start=deep) == "secret"
+
+
+def test_flag_beats_env_beats_file_beats_default(tmp_path):
+    (tmp_path / ".simplecloud").mkdir()
+    (tmp_path / ".simplecloud" / "api").write_text("http://file:1")
+    env = {"X_API": "http://env:1"}
+    assert cli.resolve("http://flag:1", "X_API", "api", "d", env, tmp_path) == "http://flag:1"
+    assert cli.resolve(None, "X_API", "api", "d", env, tmp_path) == "http://env:1"
+    assert cli.resolve(None, "X_API", "api", "d", {}, tmp_path) == "http://file:1"
+    assert cli.resolve(None, "X_API", "api", "d", {}, tmp_path / "nonexistent-child") == "http://file:1"
+
+
+def test_default_api_and_no_token_without_any_config(api, capsys):
+    code, _, _ = run(capsys, "status")
+    assert code == 0
+    assert api.calls[0]["url"] == "http://127.0.0.1:5000/api/status"
+    assert "Authorization" not in api.calls[0]["headers"]
+
+
+def test_token_and_api_from_env_and_flags(api, capsys, monkeypatch):
+    monkeypatch.setenv("SIMPLECLOUD_API", "http://127.0.0.1:7000/")
+    monkeypatch.setenv("SIMPLECLOUD_TOKEN", "envtoken")
+    run(capsys, "init")
+    assert api.calls[-1]["url"] == "http://127.0.0.1:7000/api/init"
+    assert api.calls[-1]["headers"]["Authorization"] == "Bearer envtoken"
+    run(capsys, "launch", "light", "--token", "flagtoken", "--api", "http://127.0.0.1:7001")
+    assert api.calls[-1]["url"] == "http://127.0.0.1:7001/api/pods/light/launch"
+    assert api.calls[-1]["headers"]["Authorization"] == "Bearer flagtoken"
+
+
+def test_global_options_before_the_command_are_kept(api, capsys):
+    run(capsys, "--api", "http://127.0.0.1:7002", "--token", "t", "pause", "light")
+    assert api.calls[-1]["url"] == "http://127.0.0.1:7002/api/pods/light/pause"
+    assert api.calls[-1]["headers"]["Authorization"] == "Bearer t"
+
+
+# --- what each command sends ----------------------------------------------------
+
+@pytest.mark.parametrize("argv, method, path, body", [
+    (["init"], "POST", "/api/init", None),
+    (["pod", "register", "gpu", "--host", "pod-gpu", "--max-nodes", "4", "--cpus", "2", "--memory", "1024",
+      "--app", "web"], "POST", "/api/pods",
+     {"name": "gpu", "host": "pod-gpu", "max_nodes": 4, "cpus": 2.0, "memory_mb": 1024, "app": "web"}),
+    (["pod", "register", "gpu", "--host", "pod-gpu"], "POST", "/api/pods", {"name": "gpu", "host": "pod-gpu"}),
+    (["pod", "rm", "gpu"], "DELETE", "/api/pods/gpu", None),
+    (["register", "n1", "light"], "POST", "/api/nodes", {"name": "n1", "pod": "light"}),
+    (["register", "n1", "light", "--app", "web"], "POST", "/api/nodes", {"name": "n1", "pod": "light", "app": "web"}),
+    (["rm", "n1", "light"], "DELETE", "/api/pods/light/nodes/n1", None),
+    (["launch", "light"], "POST", "/api/pods/light/launch", None),
+    (["pause", "light"], "POST", "/api/pods/light/pause", None),
+    (["resume", "light"], "POST", "/api/pods/light/resume", None),
+    (["app", "deploy", "web", "--image", "nginx:1.25", "--pod", "light", "--replicas", "3", "--port", "80",
+      "--path", "/web", "--balance", "leastconn", "--health-path", "/health"], "POST", "/api/apps",
+     {"name": "web", "pod": "light", "replicas": 3, "port": 80, "path": "/web", "balance": "leastconn",
+      "health_path": "/health", "image": "nginx:1.25"}),
+    (["app", "deploy", "echo", "--command", "nc -lk -p 9000 -e 'cat -'", "--pod", "light", "--replicas", "1",
+      "--port", "9000", "--host", "echo.local"], "POST", "/api/apps",
+     {"name": "echo", "pod": "light", "replicas": 1, "port": 9000, "host": "echo.local",
+      "command": ["nc", "-lk", "-p", "9000", "-e", "cat -"]}),
+    (["app", "scale", "web", "5"], "PUT", "/api/apps/web/scale", {"replicas": 5}),
+    (["app", "stop", "web"], "DELETE", "/api/apps/web", None),
+])
+def test_commands_send_the_documented_request(api, capsys, argv, method, path, body):
+    run(capsys, *argv)
+    call = api.calls[0]
+    assert (call["method"], call["path"], call["json"]) == (method, path, body)
+
+
+def test_listing_commands_use_get_with_query(api, capsys):
+    api.answers[("GET", "/api/nodes")] = (200, [])
+    run(capsys, "node", "ls", "light")
+    assert api.calls[-1]["params"] == {"pod": "light"}
+    run(capsys, "logs", "n1", "--pod", "light", "--tail", "5")
+    assert api.calls[-1]["path"] == "/api/pods/light/nodes/n1/logs"
+    assert api.calls[-1]["params"] == {"tail": 5}
+    run(capsys, "events", "--limit", "7")
+    assert api.calls[-1]["params"] == {"limit": 7}
+
+
+def test_logs_without_pod_finds_the_pod_of_the_node(api, capsys):
+    api.answers[("GET", "/api/nodes")] = (200, [{"name": "n1", "pod": "medium"}])
+    api.answers[("GET", "/api/pods/medium/nodes/n1/logs")] = (200, {"lines": ["hello", "world"]})
+    code, out, _ = run(capsys, "logs", "n1")
+    assert code == 0 and out == "hello\nworld\n"
+
+
+def test_logs_of_an_unknown_node_is_one_error_line(api, capsys):
+    api.answers[("GET", "/api/nodes")] = (200, [])
+    code, _, err = run(capsys, "logs", "ghost")
+    assert code == 1 and err == "cloud: no node named 'ghost' in any pod; see: cloud node ls\n"
+
+
+# --- output -----------------------------------------------------------------------
+
+PODS = [{"name": "light", "host": "pod-light", "max_nodes": 20, "cpus": 0.25, "memory_mb": 128, "app": "light"},
+        {"name": "heavy", "host": "pod-heavy", "max_nodes": 10, "cpus": 1.0, "memory_mb": 512, "app": None}]
+
+
+def test_pod_ls_is_an_aligned_table_with_usage(api, capsys):
+    api.answers[("GET", "/api/pods")] = (200, PODS)
+    api.answers[("GET", "/api/nodes")] = (200, [{"name": "a", "pod": "light"}, {"name": "b", "pod": "light"}])
+    code, out, _ = run(capsys, "pod", "ls")
+    assert code == 0
+    assert out.splitlines() == [
+        "NAME   HOST       NODES  CPUS  MEMORY   APP",
+        "light  pod-light  2/20   0.25  128 MiB  light",
+        "heavy  pod-heavy  0/10   1     512 MiB  -",
+    ]
+
+
+def test_json_flag_prints_the_api_answer(api, capsys):
+    api.answers[("GET", "/api/pods")] = (200, PODS)
+    code, out, _ = run(capsys, "pod", "ls", "--json")
+    assert code == 0 and json.loads(out) == PODS
+    api.answers[("PUT", "/api/apps/web/scale")] = (200, {"name": "web", "replicas": 4})
+    code, out, _ = run(capsys, "--json", "app", "scale", "web", "4")
+    assert json.loads(out) == {"name": "web", "replicas": 4}
+
+
+def test_app_ls_and_node_ls_tables(api, capsys):
+    api.answers[("GET", "/api/apps")] = (200, [
+        {"name": "web", "pod": "light", "replicas": 3, "port": 80, "path": "/web", "host": None,
+         "balance": "roundrobin", "image": "nginx:1.25", "command": None},
+        {"name": "echo", "pod": "light", "replicas": 1, "port": 9000, "path": None, "host": "echo.local",
+         "balance": "first", "image": None, "command": ["nc", "-lk", "-p", "9000"]}])
+    _, out, _ = run(capsys, "app", "ls")
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "POD", "REPLICAS", "PORT", "ROUTE", "BALANCE", "RUNS"]
+    assert lines[2].endswith("nc -lk -p 9000") and "echo.local" in lines[2]
+    assert len({line.index("POD") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1
+
+    api.answers[("GET", "/api/nodes")] = (200, [{"name": "n1", "pod": "light", "app": "light",
+                                                  "status": "ONLINE", "created": 0}])
+    _, out, _ = run(capsys, "node", "ls")
+    assert out.splitlines()[1].split() == ["n1", "light", "light", "ONLINE", "-"]
+
+
+def test_human_messages_of_state_changes(api, capsys):
+    api.answers[("POST", "/api/nodes")] = (201, {"name": "n1", "pod": "light", "app": "light", "status": "NEW"})
+    _, out, _ = run(capsys, "register", "n1", "light")
+    assert out == ("node 'n1' registered in pod 'light' (app light, status NEW); "
+                   "start it with: cloud launch light\n")
+    api.answers[("POST", "/api/pods/light/pause")] = (200, [{"name": "n1"}, {"name": "n2"}])
+    _, out, _ = run(capsys, "pause", "light")
+    assert out == "pod 'light': 2 nodes paused (n1, n2)\n"
+
+
+def test_age_formatting():
+    assert cli.age(100, now=142) == "42s"
+    assert cli.age(100, now=100 + 3 * 3600 + 5) == "3h"
+    assert cli.age(None) == "-"
+
+
+# --- errors: one line, documented exit code ------------------------------------------
+
+def test_api_error_is_one_line_exit_1(api, capsys):
+    msg = "pod 'light' is full: 20 of 20 nodes; remove a node or use another pod"
+    api.answers[("POST", "/api/nodes")] = (409, {"error": msg})
+    code, out, err = run(capsys, "register", "n21", "light")
+    assert (code, out, err) == (1, "", f"cloud: {msg}\n")
+
+
+def test_unreachable_api_exit_3(api, capsys):
+    api.answers[("GET", "/api/pods")] = requests.exceptions.ConnectionError("refused")
+    code, _, err = run(capsys, "pod", "ls")
+    assert code == 3
+    assert err == ("cloud: cannot reach the simplecloud API at http://127.0.0.1:5000 "
+                   "(is the lab up? try: make up)\n")
+
+
+def test_connection_refused_for_real(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "--api", "http://127.0.0.1:1", "status")
+    assert code == 3 and err.count("\n") == 1 and "cannot reach" in err
+
+
+def test_non_json_answer_is_explained(api, capsys):
+    api.answers[("GET", "/api/status")] = (502, None, "<html>bad gateway</html>")
+    code, _, err = run(capsys, "status")
+    assert code == 1 and "not JSON" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    ([], "required"),
+    (["bogus"], "invalid choice: 'bogus'"),
+    (["pod"], "required"),
+    (["pod", "register", "x"], "--host"),
+    (["app", "deploy", "w", "--pod", "light", "--replicas", "1", "--port", "80"], "--image --command"),
+    (["app", "deploy", "w", "--image", "i", "--command", "c", "--pod", "p", "--replicas", "1", "--port", "1"],
+     "not allowed with"),
+    (["app", "deploy", "w", "--image", "i", "--pod", "p", "--replicas", "1", "--port", "1", "--balance", "fastest"],
+     "invalid choice: 'fastest'"),
+    (["app", "scale", "web", "many"], "expected a whole number, not 'many'"),
+    (["app", "scale", "web", "-1"], "expected 0 or more"),
+])
+def test_usage_errors_are_one_line_exit_2(api, capsys, argv, fragment):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("cloud: ") and err.count("\n") == 1 and fragment in err
+    assert api.calls == []
+
+
+def test_unsplittable_command_is_a_usage_error(api, capsys):
+    code, _, err = run(capsys, "app", "deploy", "w", "--command", "nc 'unclosed", "--pod", "p",
+                       "--replicas", "1", "--port", "1")
+    assert code == 2 and "cannot be split" in err and api.calls == []
