@@ -46,24 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_store(settings):
-    """The etcd-backed Store for these settings."""
-    from orchestrator.store import Store
-    if hasattr(Store, "from_settings"):
-        return Store.from_settings(settings)
-    return Store(settings)
-
-
-def start_controller(store, settings, stop: threading.Event) -> threading.Thread | None:
+def start_controller(store, hosts, settings, stop: threading.Event) -> threading.Thread | None:
     """Start the Reconciler loop in a daemon thread; None if there is no controller module."""
     try:
         from orchestrator.controller import Reconciler
         from orchestrator.haproxy import HAProxy
-        from orchestrator.hosts import HostPool
     except ImportError as exc:
         log.warning("no reconcile controller available (%s); serving the API only", exc)
         return None
-    reconciler = Reconciler(store, HostPool(settings), HAProxy(settings), settings,
+    reconciler = Reconciler(store, hosts, HAProxy(settings), settings,
                             logging.getLogger("orchestrator.controller"))
 
     def loop():
@@ -88,23 +79,26 @@ def main(argv: list[str] | None = None) -> int:
 
     from orchestrator.api import create_app
     from orchestrator.errors import SimpleCloudError
+    from orchestrator.hosts import HostPool
     from orchestrator.service import Service
     from orchestrator.settings import Settings
+    from orchestrator.store import Store
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.load(args.config)
         host, port = parse_bind(args.bind or settings.api_bind)
-        store = make_store(settings)
-        app = create_app(settings, Service(store, settings))
+        store = Store.from_settings(settings)
+        hosts = HostPool(settings)   # the service checks images on it; the controller drives it
+        app = create_app(settings, Service(store, settings, hosts=hosts))
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError) as exc:
         print(f"simplecloud-manager: {exc}", file=sys.stderr)
         return 2
 
     stop = threading.Event()
-    controller = None if args.no_controller else start_controller(store, settings, stop)
+    controller = None if args.no_controller else start_controller(store, hosts, settings, stop)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGINT, _raise_exit)
     log.info("simplecloud API listening on http://%s:%d (controller: %s)", host, port,
@@ -119,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             controller.join(CONTROLLER_STOP_TIMEOUT)
             if controller.is_alive():
                 log.warning("the controller did not stop within %.0f s", CONTROLLER_STOP_TIMEOUT)
+        hosts.close()
+        store.close()
     return 0
 
 

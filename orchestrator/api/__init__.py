@@ -51,9 +51,10 @@ def create_app(settings=None, service=None, token: str | None = None) -> Flask:
 
 
 def _default_service(settings):
+    from orchestrator.hosts import HostPool
     from orchestrator.service import Service
     from orchestrator.store import Store
-    return Service(Store.from_settings(settings) if hasattr(Store, "from_settings") else Store(settings), settings)
+    return Service(Store.from_settings(settings), settings, hosts=HostPool(settings))
 
 
 def service():
