@@ -420,7 +420,9 @@ class Store:
                     if changed:
                         return True
             except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                # Our deadline, seen by the client or (as UNKNOWN) relayed by etcd.
+                if (exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                        or "deadline exceeded" in (exc.details() or "")):
                     return False
                 raise Unavailable(f"etcd watch failed ({exc.code().name}); check that etcd runs") from exc
             finally:
