@@ -20,7 +20,9 @@ it to the registry ...".
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from typing import Any, Iterator
 from contextlib import contextmanager
 
@@ -78,6 +80,11 @@ class DockerHost:
         """The Docker SDK client, connected on first use."""
         with self._lock:
             if self._client is None:
+                sock = self.base_url.removeprefix("unix://")
+                if self.base_url.startswith("unix://") and not os.path.exists(sock):
+                    # checked here: docker-py leaks the socket of a failed unix connect
+                    raise HostUnavailable(
+                        f"host {self.name}: no Docker socket at {sock}; is dockerd running?")
                 with self._translate("connect"):
                     self._client = docker.DockerClient(
                         base_url=self.base_url,
@@ -155,15 +162,40 @@ class DockerHost:
         with self._translate(f"logs of container {name}"):
             return c.logs(tail=tail).decode("utf-8", errors="replace")
 
-    def stats(self, name: str) -> dict[str, float]:
+    def stats(self, name: str, sample_seconds: float = 0.5) -> dict[str, float]:
         """One resource sample: ``cpu_percent`` (like ``docker stats``: 100 is
         one full CPU), ``mem_bytes`` (usage without page cache), ``mem_limit``
-        (bytes) and ``cpu_limit`` (CPUs, 0 if unlimited)."""
+        (bytes) and ``cpu_limit`` (CPUs, 0 if unlimited).
+
+        Asks the engine's stats API first. Some engines (e.g. Docker 20.10 on
+        a host whose cgroup layout containerd cannot fully parse) answer with
+        an empty sample; then the container's own cgroup files are read with
+        ``docker exec cat`` twice, ``sample_seconds`` apart.
+        """
         c = self._get(name, "stats of")
         with self._translate(f"stats of container {name}"):
             raw = c.stats(stream=False)
-        return {**stats_from_raw(raw),
+            result = stats_from_raw(raw) if raw.get("memory_stats") else None
+            if result is None:
+                result = self._stats_from_cgroup(c, sample_seconds)
+        return {**result,
                 "cpu_limit": (c.attrs.get("HostConfig", {}).get("NanoCpus") or 0) / 1e9}
+
+    def _stats_from_cgroup(self, c: Any, sample_seconds: float) -> dict[str, float]:
+        def sample() -> tuple[float, dict[str, int]]:
+            for files in (_CGROUP_V1_FILES, _CGROUP_V2_FILES):
+                code, out = c.exec_run(["cat", *files], demux=False)
+                if code == 0:
+                    return time.monotonic(), parse_cgroup_dump(out.decode(errors="replace"), files)
+            raise HostUnavailable(f"stats of container {c.name} on host {self.name}: the engine "
+                                  "gives no stats and the cgroup files cannot be read inside it")
+        t0, first = sample()
+        time.sleep(sample_seconds)
+        t1, second = sample()
+        cpu_ns = max(0, second["cpu_ns"] - first["cpu_ns"])
+        return {"cpu_percent": round(cpu_ns / ((t1 - t0) * 1e9) * 100.0, 2),
+                "mem_bytes": max(0, second["mem_usage"] - second["mem_inactive"]),
+                "mem_limit": second["mem_limit"]}
 
     def image_exists(self, image: str) -> bool:
         """Whether ``image`` is present in this engine (never pulls)."""
@@ -265,6 +297,35 @@ def stats_from_raw(raw: dict) -> dict[str, float]:
     return {"cpu_percent": round(cpu_percent, 2),
             "mem_bytes": max(0, mem.get("usage", 0) - cache),
             "mem_limit": mem.get("limit", 0)}
+
+
+_CGROUP_V1_FILES = ("/sys/fs/cgroup/memory/memory.usage_in_bytes",
+                    "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                    "/sys/fs/cgroup/cpuacct/cpuacct.usage",
+                    "/sys/fs/cgroup/memory/memory.stat")
+_CGROUP_V2_FILES = ("/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.max",
+                    "/sys/fs/cgroup/cpu.stat", "/sys/fs/cgroup/memory.stat")
+
+
+def parse_cgroup_dump(text: str, files: tuple[str, ...]) -> dict[str, int]:
+    """Parse ``cat`` of the four cgroup files (v1 or v2 layout) into
+    mem_usage, mem_limit, cpu_ns and mem_inactive (pure)."""
+    lines = text.split("\n")
+    usage, limit = int(lines[0]), lines[1].strip()
+    mem_limit = 0 if limit == "max" else int(limit)
+    pairs = {}
+    for line in lines[2:]:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            pairs[parts[0]] = int(parts[1])
+    if files is _CGROUP_V1_FILES:
+        cpu_ns = int(lines[2])
+    else:
+        cpu_ns = pairs.get("usage_usec", 0) * 1000
+    inactive = pairs.get("total_inactive_file", pairs.get("inactive_file", 0))
+    if mem_limit >= 1 << 62:        # v1 "unlimited"
+        mem_limit = 0
+    return {"mem_usage": usage, "mem_limit": mem_limit, "cpu_ns": cpu_ns, "mem_inactive": inactive}
 
 
 def _explain(exc: docker.errors.APIError) -> str:

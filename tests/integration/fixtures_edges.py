@@ -1,0 +1,209 @@
+"""Fixtures for the edges: the local dockerd, worker images, a test network, HAProxy.
+
+Nothing here is mocked: ``docker_client`` talks to the real dockerd on
+unix:///var/run/docker.sock, ``haproxy_proc`` starts the real
+/usr/sbin/haproxy in master-worker mode on 127.0.0.1 with its sockets in a
+fresh temp dir.
+
+Every container a test makes carries ``simplecloud.test=1`` plus this
+session's ``simplecloud.testrun=<id>`` (use ``test_labels`` as
+``extra_labels``). At the end of the session every container of this run, or
+attached to this session's test network, is removed, then the network.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from orchestrator.haproxy import HAProxy
+from orchestrator.haproxy_config import render
+from orchestrator.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER_URL = "unix:///var/run/docker.sock"
+BASE_IMAGE = "debian:bookworm-slim"
+JOBS = ("light", "medium", "heavy")
+RUN_ID = uuid.uuid4().hex[:8]
+TEST_LABELS = {"simplecloud.test": "1", "simplecloud.testrun": RUN_ID}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - reported below if it never succeeds
+            last_exc = exc
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}"
+                + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+@pytest.fixture(scope="session")
+def test_labels() -> dict[str, str]:
+    """Labels for every container tests create (pass as ``extra_labels``)."""
+    return dict(TEST_LABELS)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    client = docker.DockerClient(base_url=DOCKER_URL, timeout=120)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"dockerd does not answer on {DOCKER_URL} ({exc}); start it with "
+                    "`dockerd >/var/log/dockerd.log 2>&1 &` and wait for `docker info`")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_containers():
+    """Session finalizer: remove this run's containers (see module docstring)."""
+    yield
+    try:
+        client = docker.DockerClient(base_url=DOCKER_URL, timeout=60)
+        client.ping()
+    except Exception:  # noqa: BLE001 - no dockerd, nothing to clean
+        return
+    for c in client.containers.list(all=True, filters={"label": f"simplecloud.testrun={RUN_ID}"}):
+        _force_remove(c)
+    client.close()
+
+
+def _force_remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+@pytest.fixture(scope="session")
+def worker_images(docker_client) -> dict[str, str]:
+    """simplecloud/light|medium|heavy, built from images/jobs if missing."""
+    try:
+        docker_client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        res = subprocess.run(["bash", str(REPO / "images" / "base.sh")], capture_output=True,
+                             text=True, timeout=600)
+        if res.returncode != 0:
+            pytest.fail(f"images/base.sh could not provide {BASE_IMAGE}:\n{res.stdout}{res.stderr}")
+    images = {}
+    for job in JOBS:
+        tag = f"simplecloud/{job}"
+        try:
+            docker_client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            docker_client.images.build(path=str(REPO / "images" / "jobs"),
+                                       dockerfile=f"{job}/Dockerfile", tag=tag, rm=True)
+        images[job] = tag
+    return images
+
+
+@pytest.fixture(scope="session")
+def test_network(docker_client) -> str:
+    """A bridge network ``sc-test-<id>`` in 10.242.0.0/16, removed at the end."""
+    name = f"sc-test-{RUN_ID}"
+    used = set()
+    for net in docker_client.networks.list():
+        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            used.add(cfg.get("Subnet"))
+    start = int(RUN_ID[:2], 16)
+    candidates = (f"10.242.{(start + i) % 256}.0/24" for i in range(256))
+    subnet = next((s for s in candidates if s not in used), None)
+    if subnet is None:
+        pytest.fail("no free /24 left in 10.242.0.0/16; remove old sc-test-* networks")
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+    net = docker_client.networks.create(name, driver="bridge", ipam=ipam,
+                                        labels=dict(TEST_LABELS), check_duplicate=True)
+    yield name
+    net.reload()
+    for c in net.containers:
+        _force_remove(c)
+    net.remove()
+
+
+@dataclass
+class HAProxyProc:
+    """A running HAProxy: its driver, settings, URLs and process."""
+
+    driver: HAProxy
+    settings: Settings
+    url: str            # http://127.0.0.1:<port> (the frontend)
+    stats_url: str      # http://127.0.0.1:<port>/stats
+    proc: subprocess.Popen
+    workdir: Path
+
+
+def edge_settings(workdir: Path, network: str) -> Settings:
+    """Settings pointing every HAProxy path into ``workdir``, docker at the local engine."""
+    return Settings(
+        docker_hosts={"*": DOCKER_URL},
+        pod_network=network,
+        haproxy_config=str(workdir / "haproxy.cfg"),
+        haproxy_admin_socket=str(workdir / "admin.sock"),
+        haproxy_master_socket=str(workdir / "master.sock"),
+        haproxy_state_file=str(workdir / "server-state"),
+        haproxy_bin=shutil.which("haproxy") or "/usr/sbin/haproxy",
+        frontend_bind=f"127.0.0.1:{free_port()}",
+        stats_bind=f"127.0.0.1:{free_port()}",
+        reconcile_interval=1.0,
+    )
+
+
+@pytest.fixture
+def haproxy_proc(test_network):
+    """A real HAProxy (``haproxy -W -S master.sock -f haproxy.cfg``) with no apps yet."""
+    workdir = Path(tempfile.mkdtemp(prefix="sc-hap-"))   # short: unix socket paths ≤ 107 bytes
+    settings = edge_settings(workdir, test_network)
+    driver = HAProxy(settings)
+    Path(settings.haproxy_state_file).write_text("1\n")
+    Path(settings.haproxy_config).write_text(render([], {}, settings,
+                                                    prometheus=driver.prometheus_supported()))
+    log = open(workdir / "haproxy.log", "w")
+    proc = subprocess.Popen([settings.haproxy_bin, "-W", "-S", settings.haproxy_master_socket,
+                             "-f", settings.haproxy_config],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not driver.alive():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("haproxy did not start:\n" + (workdir / "haproxy.log").read_text())
+            time.sleep(0.05)
+        host_port = settings.frontend_bind
+        yield HAProxyProc(driver=driver, settings=settings, url=f"http://{host_port}",
+                          stats_url=f"http://{settings.stats_bind}/stats", proc=proc,
+                          workdir=workdir)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
