@@ -59,6 +59,10 @@ from . import validate
 from .errors import Conflict, NotFound, Unavailable
 from .model import App, Event, Node, Pod
 
+class StaleCount(Conflict):
+    """The pod's node count is not the one the caller expected (see `expect_count`)."""
+
+
 RETRIES = 25                    # attempts of an optimistic transaction before giving up
 MAX_EVENTS = 1000               # events kept; older ones are trimmed
 DESIRED_KINDS = ("pods/", "apps/", "nodes/")   # writes that wake the controller
@@ -232,13 +236,20 @@ class Store:
         nodes = [Node.from_dict(d, revision=rev) for d, rev in self._list(rel)]
         return sorted(nodes, key=lambda n: (n.created, n.name))
 
-    def add_nodes(self, pod_name: str, nodes: Iterable[Node], create_app: App | None = None) -> list[Node]:
+    def add_nodes(self, pod_name: str, nodes: Iterable[Node], create_app: App | None = None,
+                  expect_count: int | None = None) -> list[Node]:
         """Add nodes to a pod in ONE transaction, never beyond its max_nodes.
 
         With `create_app`, the app record is created in the same transaction
         (Conflict if it exists). Otherwise every node's app must exist.
         Raises NotFound (pod/app missing), Conflict (a node name is taken) or
         CapacityError (not enough free slots). Returns the nodes as stored.
+
+        A lost race is retried here, which is right for "add these nodes".
+        A caller that computed the nodes from what it read (scale to N) passes
+        `expect_count`, the podcount it read *before* reading the nodes: if the
+        pod changed since, StaleCount is raised instead, and the caller
+        recomputes. That makes "scale to N" exact under concurrency.
         """
         nodes = list(nodes)
         for n in nodes:
@@ -263,6 +274,8 @@ class Store:
                 raise Conflict(f"node {taken[0]!r} already exists in pod {pod_name!r}; "
                                f"choose another name")
             count, pin = self._podcount(pod_name)
+            if expect_count is not None and count != expect_count:
+                raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
             validate.capacity(pod, count, len(nodes))
             compare = [self._tx.version(self._key("pods", pod_name)) > 0, *pin]
             compare += [self._tx.version(self._key("apps", a)) > 0 for a in apps]
@@ -274,6 +287,8 @@ class Store:
                 success.append(self._put(f"apps/{create_app.name}", create_app.to_dict()))
             if self._txn(compare, success):
                 return [self.get_node(pod_name, n.name) or n for n in nodes]
+            if expect_count is not None:
+                raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
             _backoff(attempt)
         raise Conflict(f"pod {pod_name!r} kept changing while nodes were added; try again")
 
@@ -305,13 +320,19 @@ class Store:
                            + " changed while this request ran; look again and retry")
         return [self.get_node(n.pod, n.name) or n for n in nodes]
 
-    def remove_nodes(self, pod_name: str, names: Iterable[str], delete_app: str | None = None) -> list[Node]:
+    def remove_nodes(self, pod_name: str, names: Iterable[str], delete_app: str | None = None,
+                     expect_count: int | None = None) -> list[Node]:
         """Delete node records of one pod atomically and decrement its podcount.
 
         With `delete_app`, the app record is deleted in the same transaction.
         NotFound if any named node is missing (then nothing is deleted).
+        `expect_count` works as in add_nodes.
         """
         names = list(dict.fromkeys(names))
+        if not names:                       # nothing to count: leave podcount alone
+            if delete_app is not None:
+                self.delete_app(delete_app)
+            return []
         for attempt in range(RETRIES):
             nodes = [self.get_node(pod_name, name) for name in names]
             for name, node in zip(names, nodes):
@@ -319,6 +340,8 @@ class Store:
                     raise NotFound(f"node {name!r} does not exist in pod {pod_name!r}; "
                                    f"see the nodes with: cloud node ls {pod_name}")
             count, pin = self._podcount(pod_name)
+            if expect_count is not None and count != expect_count:
+                raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
             compare = [*pin] + [self._tx.version(self._key("nodes", pod_name, n)) > 0 for n in names]
             success = [self._tx.delete(self._key("nodes", pod_name, n)) for n in names]
             success.append(self._tx.put(self._key("podcount", pod_name), str(max(0, count - len(names)))))
@@ -329,6 +352,8 @@ class Store:
                 return nodes
             if delete_app and self.get_app(delete_app) is None:
                 raise NotFound(f"app {delete_app!r} does not exist (any more)")
+            if expect_count is not None:
+                raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
             _backoff(attempt)
         raise Conflict(f"pod {pod_name!r} kept changing while nodes were removed; try again")
 

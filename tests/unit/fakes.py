@@ -1,0 +1,254 @@
+"""In-memory stand-ins for the edges, for unit tests only.
+
+`FakeStore` has the public interface and the refusal semantics of
+`orchestrator.store.Store` (create/update conflicts, capacity, compare-and-swap
+on `Node.revision`, `expect_count`), with a dict instead of etcd and a lock
+instead of transactions. Records are kept as JSON-like dicts, so a model
+object that does not round-trip would fail here too. The real Store is
+tested against a real etcd in tests/integration/test_store.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+import time
+
+from orchestrator import validate
+from orchestrator.errors import Conflict, NotFound
+from orchestrator.model import App, Event, Node, Pod
+from orchestrator.store import StaleCount
+
+
+class FakeStore:
+    def __init__(self, prefix: str = "/fake/", max_events: int = 1000):
+        self.prefix = prefix
+        self.max_events = max_events
+        self.data: dict[str, tuple[dict, int]] = {}    # key -> (value, mod_revision)
+        self.revision = 0
+        self.writes = 0                                  # number of committed write batches
+        self._events: list[Event] = []
+        self._lock = threading.RLock()
+        self._changed = threading.Event()
+        self._seq = itertools.count()
+
+    # --- helpers ---
+    def _get(self, key):
+        item = self.data.get(key)
+        return (copy.deepcopy(item[0]), item[1]) if item else (None, 0)
+
+    def _commit(self, puts: dict[str, dict], deletes=()):
+        """Apply one batch atomically at one new revision (like an etcd Txn)."""
+        self.revision += 1
+        self.writes += 1
+        for key in deletes:
+            self.data.pop(key, None)
+        for key, value in puts.items():
+            self.data[key] = (copy.deepcopy(value), self.revision)
+        if any(k.split("/")[0] in ("pods", "apps", "nodes") for k in [*puts, *deletes]):
+            self._changed.set()
+
+    def _count(self, pod):
+        value, _ = self._get(f"podcount/{pod}")
+        return int(value["n"]) if value else 0
+
+    # --- pods ---
+    def get_pod(self, name):
+        value, _ = self._get(f"pods/{name}")
+        return Pod.from_dict(value) if value else None
+
+    def list_pods(self):
+        return [Pod.from_dict(v) for k, (v, _) in sorted(self.data.items()) if k.startswith("pods/")]
+
+    def put_pod(self, pod, create):
+        with self._lock:
+            exists = f"pods/{pod.name}" in self.data
+            if create and exists:
+                raise Conflict(f"pod {pod.name!r} already exists")
+            if not create and not exists:
+                raise NotFound(f"pod {pod.name!r} does not exist")
+            self._commit({f"pods/{pod.name}": pod.to_dict()})
+            return pod
+
+    def pod_node_count(self, name):
+        return self._count(name)
+
+    def delete_pod(self, name):
+        with self._lock:
+            pod = self.get_pod(name)
+            if pod is None:
+                raise NotFound(f"pod {name!r} does not exist")
+            if self._count(name):
+                raise Conflict(f"pod {name!r} still has {self._count(name)} node(s); remove them first")
+            self._commit({}, [f"pods/{name}", f"podcount/{name}"])
+            return pod
+
+    # --- apps ---
+    def get_app(self, name):
+        value, _ = self._get(f"apps/{name}")
+        return App.from_dict(value) if value else None
+
+    def list_apps(self):
+        return [App.from_dict(v) for k, (v, _) in sorted(self.data.items()) if k.startswith("apps/")]
+
+    def put_app(self, app, create):
+        with self._lock:
+            exists = f"apps/{app.name}" in self.data
+            if create and exists:
+                raise Conflict(f"app {app.name!r} already exists")
+            if not create and not exists:
+                raise NotFound(f"app {app.name!r} does not exist")
+            self._commit({f"apps/{app.name}": app.to_dict()})
+            return app
+
+    def delete_app(self, name):
+        with self._lock:
+            app = self.get_app(name)
+            if app is None:
+                raise NotFound(f"app {name!r} does not exist")
+            self._commit({}, [f"apps/{name}"])
+            return app
+
+    # --- nodes ---
+    def get_node(self, pod, name):
+        value, rev = self._get(f"nodes/{pod}/{name}")
+        return Node.from_dict(value, revision=rev) if value else None
+
+    def list_nodes(self, pod=None):
+        start = f"nodes/{pod}/" if pod else "nodes/"
+        nodes = [Node.from_dict(copy.deepcopy(v), revision=r)
+                 for k, (v, r) in self.data.items() if k.startswith(start)]
+        return sorted(nodes, key=lambda n: (n.created, n.name))
+
+    def add_nodes(self, pod_name, nodes, create_app=None, expect_count=None):
+        nodes = list(nodes)
+        with self._lock:
+            pod = self.get_pod(pod_name)
+            if pod is None:
+                raise NotFound(f"pod {pod_name!r} does not exist")
+            if len({n.name for n in nodes}) != len(nodes):
+                raise Conflict("the same node name appears twice in one request")
+            for app in {n.app for n in nodes} - ({create_app.name} if create_app else set()):
+                if self.get_app(app) is None:
+                    raise NotFound(f"app {app!r} does not exist")
+            if create_app and self.get_app(create_app.name) is not None:
+                raise Conflict(f"app {create_app.name!r} already exists")
+            for n in nodes:
+                if self.get_node(pod_name, n.name) is not None:
+                    raise Conflict(f"node {n.name!r} already exists in pod {pod_name!r}")
+            count = self._count(pod_name)
+            if expect_count is not None and count != expect_count:
+                raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
+            validate.capacity(pod, count, len(nodes))
+            puts = {f"nodes/{pod_name}/{n.name}": n.to_dict() for n in nodes}
+            puts[f"podcount/{pod_name}"] = {"n": count + len(nodes)}
+            if create_app:
+                puts[f"apps/{create_app.name}"] = create_app.to_dict()
+            self._commit(puts)
+            return [self.get_node(pod_name, n.name) for n in nodes]
+
+    def update_node(self, node):
+        return self.update_nodes([node])[0]
+
+    def update_nodes(self, nodes):
+        nodes = list(nodes)
+        with self._lock:
+            current = [self.get_node(n.pod, n.name) for n in nodes]
+            if any(c is None or c.revision != n.revision for c, n in zip(current, nodes)):
+                if all(c is not None and c == n for c, n in zip(current, nodes)):
+                    return current
+                if any(c is None for c in current):
+                    raise NotFound("node no longer exists")
+                raise Conflict("node(s) changed while this request ran; look again and retry")
+            if nodes:
+                self._commit({f"nodes/{n.pod}/{n.name}": n.to_dict() for n in nodes})
+            return [self.get_node(n.pod, n.name) for n in nodes]
+
+    def remove_nodes(self, pod_name, names, delete_app=None, expect_count=None):
+        names = list(dict.fromkeys(names))
+        with self._lock:
+            if not names:
+                if delete_app is not None:
+                    self.delete_app(delete_app)
+                return []
+            nodes = [self.get_node(pod_name, n) for n in names]
+            for name, node in zip(names, nodes):
+                if node is None:
+                    raise NotFound(f"node {name!r} does not exist in pod {pod_name!r}")
+            count = self._count(pod_name)
+            if expect_count is not None and count != expect_count:
+                raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
+            deletes = [f"nodes/{pod_name}/{n}" for n in names]
+            if delete_app:
+                if self.get_app(delete_app) is None:
+                    raise NotFound(f"app {delete_app!r} does not exist")
+                deletes.append(f"apps/{delete_app}")
+            self._commit({f"podcount/{pod_name}": {"n": max(0, count - len(names))}}, deletes)
+            return nodes
+
+    # --- events ---
+    def record_event(self, kind, subject, message):
+        with self._lock:
+            event = Event(time.time(), kind, subject, message)
+            self._events.append(event)
+            del self._events[:-self.max_events]
+            return event
+
+    def trim_events(self):
+        return 0
+
+    def events(self, limit=50):
+        with self._lock:
+            return list(reversed(self._events[-limit:]))
+
+    # --- observed ---
+    def put_observed(self, pod, node, state):
+        with self._lock:
+            self._commit({f"observed/{pod}/{node}": state})
+
+    def get_observed(self, pod, node):
+        return self._get(f"observed/{pod}/{node}")[0]
+
+    def list_observed(self):
+        return {tuple(k.split("/")[1:3]): copy.deepcopy(v)
+                for k, (v, _) in self.data.items() if k.startswith("observed/")}
+
+    def delete_observed(self, pod, node):
+        with self._lock:
+            self._commit({}, [f"observed/{pod}/{node}"])
+
+    # --- watch ---
+    def wait_for_change(self, timeout):
+        changed = self._changed.wait(timeout)
+        self._changed.clear()
+        return changed
+
+    def close(self):
+        pass
+
+
+class FakeHost:
+    """A DockerHost stand-in: a set of images and canned logs."""
+
+    def __init__(self, images=(), logs=None):
+        self.images = set(images)
+        self._logs = logs or {}
+
+    def image_exists(self, image):
+        return image in self.images
+
+    def logs(self, container_name, tail=100):
+        return "\n".join(self._logs.get(container_name, "").splitlines()[-tail:])
+
+
+class FakeHosts:
+    """A HostPool stand-in: the same FakeHost for every host name (records the names asked)."""
+
+    def __init__(self, host: FakeHost):
+        self.host = host
+        self.asked: list[str] = []
+
+    def get(self, host_name):
+        self.asked.append(host_name)
+        return self.host

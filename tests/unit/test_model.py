@@ -1,0 +1,73 @@
+"""Model values survive a JSON round trip; naming helpers and built-ins match the docs."""
+
+import dataclasses
+import json
+
+import pytest
+
+from orchestrator.model import (BALANCE_ALGORITHMS, BUILTIN_APPS, BUILTIN_PODS, App, Event, Node,
+                                NodeStatus, Pod, backend_name, builtin_apps, container_name)
+
+
+def roundtrip(obj):
+    return type(obj).from_dict(json.loads(json.dumps(obj.to_dict())))
+
+
+@pytest.mark.parametrize("obj", [
+    Pod("light", "pod-light", 20, 0.25, 128, app="light"),
+    Pod("batch", "pod-heavy", 4, 1.0, 512),
+    App("web", "light", 8080, image="nginx:1.25", path="/web", host="web.local",
+        balance="leastconn", health_path="/health", created=12.5),
+    App("nc", "light", 9000, command=("nc", "-lk", "-p", "9000"), created=1.0),
+    Node("n1", "light", "light", NodeStatus.PAUSED, created=3.25),
+    Event(1.5, "node.registered", "light/n1", "hello"),
+])
+def test_json_round_trip(obj):
+    assert roundtrip(obj) == obj
+
+
+def test_node_revision_is_not_stored_and_not_compared():
+    node = Node("n1", "light", "light", created=1.0, revision=42)
+    assert "revision" not in node.to_dict()
+    assert Node.from_dict(node.to_dict(), revision=7).revision == 7
+    assert dataclasses.replace(node, revision=1) == node
+
+
+def test_from_dict_ignores_unknown_keys_from_newer_versions():
+    data = Pod("p", "h", 1, 1.0, 64).to_dict() | {"zone": "eu"}
+    assert Pod.from_dict(data).name == "p"
+
+
+def test_status_is_a_string_enum():
+    assert NodeStatus("ONLINE") is NodeStatus.ONLINE
+    assert json.dumps(Node("n", "p", "a", NodeStatus.NEW, created=0).to_dict()["status"]) == '"NEW"'
+    assert [s.value for s in NodeStatus] == ["NEW", "ONLINE", "PAUSED", "FAILED", "REMOVED"]
+
+
+def test_command_app_runs_in_default_image():
+    assert App("nc", "light", 9000, command=("nc",)).run_image == "debian:bookworm-slim"
+    assert App("web", "light", 80, image="nginx").run_image == "nginx"
+
+
+def test_names():
+    assert container_name("light", "n1") == "sc-light-n1"
+    assert container_name(BUILTIN_PODS["light"], Node("n1", "light", "light")) == "sc-light-n1"
+    assert backend_name("web") == backend_name(BUILTIN_APPS["light"]).replace("light", "web") == "app_web"
+
+
+def test_builtins_match_the_design():
+    sizes = {p.name: (p.host, p.max_nodes, p.cpus, p.memory_mb, p.app) for p in BUILTIN_PODS.values()}
+    assert sizes == {"light": ("pod-light", 20, 0.25, 128, "light"),
+                     "medium": ("pod-medium", 15, 0.5, 256, "medium"),
+                     "heavy": ("pod-heavy", 10, 1.0, 512, "heavy")}
+    for name, app in BUILTIN_APPS.items():
+        assert (app.pod, app.port, app.path, app.health_path, app.balance) == \
+            (name, 8000, f"/{name}", "/health", "roundrobin")
+        assert app.image == f"simplecloud/{name}"
+    assert builtin_apps("manager:5050/simplecloud/")["heavy"].image == "manager:5050/simplecloud/heavy"
+    assert BALANCE_ALGORITHMS == ("roundrobin", "leastconn", "random", "first")
+
+
+def test_values_are_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        BUILTIN_PODS["light"].max_nodes = 1

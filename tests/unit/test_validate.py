@@ -1,0 +1,159 @@
+"""Every validation rule, with the message that tells the user what to change."""
+
+import pytest
+
+from orchestrator import validate
+from orchestrator.errors import CapacityError, ValidationError
+from orchestrator.model import Pod
+
+
+def refused(fn, *args, field=None, says=()):
+    with pytest.raises(ValidationError) as info:
+        fn(*args)
+    err = info.value
+    if field is not None:
+        assert err.field == field
+    for text in (says if isinstance(says, tuple) else (says,)):
+        assert text in err.message, err.message
+    assert err.status == 400
+    return err
+
+
+@pytest.mark.parametrize("good", ["a", "web-1", "x" * 63, "0abc9"])
+def test_names_accepted(good):
+    assert validate.name(good) == good
+
+
+@pytest.mark.parametrize("bad,says", [
+    ("", "required"), (None, "required"), ("-web", "not starting or ending with '-'"),
+    ("web-", "not starting"), ("Web", "lowercase"), ("a_b", "lowercase"), ("a/b", "lowercase"),
+    ("x" * 64, "at most 63"), (7, "required"),
+])
+def test_names_refused(bad, says):
+    refused(validate.name, bad, "name", "node name", field="name", says=says)
+
+
+@pytest.mark.parametrize("value,expected", [(1, 1), (65535, 65535), ("8080", 8080), (80.0, 80)])
+def test_ports_accepted(value, expected):
+    assert validate.port(value) == expected
+
+
+@pytest.mark.parametrize("bad,says", [(0, "from 1 to 65535"), (65536, "from 1 to 65535"),
+                                      (True, "whole number"), ("http", "whole number"), (1.5, "whole number")])
+def test_ports_refused(bad, says):
+    refused(validate.port, bad, field="port", says=says)
+
+
+def test_replicas_bounds():
+    assert validate.replicas(0) == 0
+    refused(validate.replicas, -1, field="replicas", says="from 0 to")
+
+
+def test_balance():
+    for algo in ("roundrobin", "leastconn", "random", "first"):
+        assert validate.balance(algo) == algo
+    refused(validate.balance, "source", field="balance", says=("'source'", "roundrobin, leastconn, random, first"))
+
+
+@pytest.mark.parametrize("good", ["/", "/web", "/api/v1", "/a.b-c_d~e"])
+def test_paths_accepted(good):
+    assert validate.path(good) == good
+
+
+@pytest.mark.parametrize("bad,says", [
+    ("web", "must start with '/'"), ("/web/", "clean path prefix"), ("//web", "clean"),
+    ("/a//b", "clean"), ("/a/../b", "'..'"), ("/a/./b", "clean"), ("/a?x=1", "no query"), ("/a b", "clean"),
+])
+def test_paths_refused(bad, says):
+    refused(validate.path, bad, field="path", says=says)
+
+
+def test_hostnames():
+    assert validate.hostname("Web.Example.org") == "web.example.org"
+    assert validate.hostname("pod-light") == "pod-light"
+    refused(validate.hostname, "bad_host", field="host", says="not a valid host name")
+    refused(validate.hostname, "-a.b", field="host")
+    refused(validate.hostname, "", field="host", says="required")
+
+
+def test_cpus_and_memory():
+    assert validate.cpus(0.25) == 0.25 and validate.cpus("1") == 1.0
+    refused(validate.cpus, 0, field="cpus", says="more than 0")
+    refused(validate.cpus, -1, field="cpus")
+    refused(validate.cpus, "lots", field="cpus", says="positive number")
+    refused(validate.cpus, True, field="cpus")
+    assert validate.memory_mb(128) == 128
+    refused(validate.memory_mb, 0, field="memory_mb", says="from 16")
+    refused(validate.max_nodes, 0, field="max_nodes", says="from 1 to 1000")
+
+
+def test_command_is_an_argument_list_never_a_shell():
+    assert validate.command("nc -lk -p 9000") == ("nc", "-lk", "-p", "9000")
+    assert validate.command(["sh", "-c", "echo $HOME; ls"]) == ("sh", "-c", "echo $HOME; ls")
+    assert validate.command("echo 'a b' \"c\"") == ("echo", "a b", "c")
+    refused(validate.command, "echo 'unclosed", field="command", says="check its quotes")
+    refused(validate.command, [], field="command", says="non-empty list")
+    refused(validate.command, ["nc", 9000], field="command", says="must be a string")
+    refused(validate.command, [""], field="command", says="must not be empty")
+
+
+@pytest.mark.parametrize("good", ["nginx", "nginx:1.25", "simplecloud/light", "manager:5050/simplecloud/light",
+                                  "debian:bookworm-slim", "a/b/c:v1.2-rc_3",
+                                  "nginx@sha256:" + "a" * 64, "localhost/x:latest"])
+def test_images_accepted(good):
+    assert validate.image(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "Nginx", "nginx:", "nginx:tag with space", "-nginx", "a//b", ":tag",
+                                 "nginx@sha256:xyz"])
+def test_images_refused(bad):
+    refused(validate.image, bad, field="image", says="not a valid image reference")
+
+
+def test_pod_spec():
+    pod = validate.pod_spec({"name": "batch", "host": "pod-heavy", "max_nodes": 4, "cpus": 1, "memory_mb": 512})
+    assert pod == Pod("batch", "pod-heavy", 4, 1.0, 512, None)
+    refused(validate.pod_spec, {"name": "b", "host": "h", "max_nodes": 1, "cpus": 1, "memory_mb": 64,
+                                "size": 3, "zone": "x"},
+            field="size", says=("unknown pod field(s): size, zone", "allowed fields are"))
+    refused(validate.pod_spec, {"name": "b", "max_nodes": 1, "cpus": 1, "memory_mb": 64}, field="host",
+            says="'host' is required")
+
+
+def spec(**over):
+    base = {"name": "web", "pod": "light", "port": 8080, "image": "nginx:1.25"}
+    base.update(over)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def test_app_spec_defaults():
+    app, replicas = validate.app_spec(spec())
+    assert replicas == 1
+    assert (app.path, app.host, app.balance, app.health_path, app.command) == ("/web", None, "roundrobin", "", None)
+    app, replicas = validate.app_spec(spec(image=None, command="nc -lk -p 9000", replicas=3, host="nc.local"))
+    assert app.command == ("nc", "-lk", "-p", "9000") and app.path is None and app.host == "nc.local"
+    assert replicas == 3
+
+
+def test_app_spec_refusals():
+    refused(validate.app_spec, spec(command=["nc"]), field="image", says="exactly one of image")
+    refused(validate.app_spec, spec(image=None), field="image", says="exactly one of image")
+    refused(validate.app_spec, spec(replica=2), field="replica", says="unknown app field(s): replica")
+    refused(validate.app_spec, spec(port=None), field="port", says="'port' is required")
+    refused(validate.app_spec, spec(name="Web"), field="name")
+    refused(validate.app_spec, spec(name="x" * 57), field="name", says="at most 56")
+    refused(validate.app_spec, spec(balance="hash"), field="balance")
+    refused(validate.app_spec, spec(health_path="health"), field="health_path")
+    refused(validate.app_spec, spec(replicas=-2), field="replicas")
+    refused(validate.app_spec, "not a dict", says="JSON object")
+
+
+def test_capacity_messages():
+    pod = Pod("light", "pod-light", 20, 0.25, 128)
+    validate.capacity(pod, 19, 1)
+    with pytest.raises(CapacityError) as info:
+        validate.capacity(pod, 20, 1)
+    assert info.value.message == "pod 'light' is full: 20 of 20 nodes; remove a node or use another pod"
+    assert info.value.status == 409
+    with pytest.raises(CapacityError, match="room for 2 more node.*ask for at most 2"):
+        validate.capacity(pod, 18, 5)
