@@ -76,6 +76,7 @@ class HAProxy:
                 sock.settimeout(self.timeout)
                 sock.connect(path)
                 sock.sendall(cmd.encode() + b"\n")
+                sock.shutdown(socket.SHUT_WR)   # "that was all": the master CLI then closes too
                 chunks = []
                 while True:
                     data = sock.recv(65536)
@@ -152,8 +153,12 @@ class HAProxy:
 
     def del_server(self, backend: str, name: str, wait: float = 3.0) -> None:
         """Take a server out for good: maint, let its sessions end (at most
-        ``wait`` seconds, then cut them), then ``del server``."""
-        self.set_state(backend, name, "maint")
+        ``wait`` seconds, then cut them), then ``del server``. A server that
+        is already gone is fine (the goal is reached)."""
+        try:
+            self.set_state(backend, name, "maint")
+        except errors.NotFound:
+            return
         deadline = time.monotonic() + wait
         while self.sessions(backend, name) and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -1,0 +1,164 @@
+"""HAProxy driver against a real HAProxy and real worker containers."""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from orchestrator import errors
+from orchestrator.haproxy import HAProxyError
+from orchestrator.hosts import DockerHost
+from orchestrator.model import App
+
+from .fixtures_edges import DOCKER_URL, wait_until
+
+pytestmark = pytest.mark.integration
+
+LIGHT = App(name="light", pod="light", port=8000, image="simplecloud/light",
+            path="/light", health_path="/health")
+
+
+@pytest.fixture(scope="module")
+def workers(test_network, test_labels, worker_images):
+    """Two running light job containers: {node: ip}."""
+    host = DockerHost(DOCKER_URL, test_network, name="pod-test", extra_labels=test_labels)
+    ips = {}
+    for node in ("w1", "w2"):
+        host.create_worker("hap", node, "light", worker_images["light"], None, 8000, 0.5, 128)
+        ips[node] = host.start(f"sc-hap-{node}").ip
+    for ip in ips.values():
+        wait_until(lambda: requests.get(f"http://{ip}:8000/health", timeout=1).ok, 15,
+                   what=f"job server at {ip}")
+    yield ips
+    for node in ips:
+        host.remove(f"sc-hap-{node}")
+    host.close()
+
+
+def nodes_seen(url: str, n: int, **kw) -> collections.Counter:
+    """Which nodes answered ``n`` requests (one connection each)."""
+    seen = collections.Counter()
+    for _ in range(n):
+        r = requests.get(url, timeout=5, **kw)
+        assert r.status_code == 200, r.text
+        seen[r.json()["node"]] += 1
+    return seen
+
+
+def servers(hap) -> dict[str, object]:
+    return {s.name: s for s in hap.driver.show_servers()}
+
+
+def add_both(hap, workers):
+    for node, ip in workers.items():
+        hap.driver.add_server("app_light", node, ip, 8000)
+    wait_until(lambda: all(s.healthy for s in hap.driver.show_servers()), 10,
+               what="both servers healthy")
+
+
+def test_rendered_config_is_valid_and_404s(haproxy_proc):
+    hap = haproxy_proc
+    web = App(name="web", pod="light", port=80, image="x", host="web.example.test")
+    assert hap.driver.apply_config([LIGHT, web], {}) is True
+    hap.driver.check_config(hap.settings.haproxy_config)
+    assert {"app_light", "app_web"} <= hap.driver.backends()
+    assert hap.driver.apply_config([LIGHT, web], {}) is False    # unchanged: no reload
+    r = requests.get(hap.url + "/nothing-here", timeout=5)
+    assert r.status_code == 404 and "error" in r.json()
+    r = requests.get(hap.url + "/light", timeout=5)
+    assert r.status_code == 503                                   # app known, no server yet
+    assert requests.get(hap.stats_url, timeout=5).status_code == 200
+    if hap.driver.prometheus_supported():
+        metrics = requests.get(hap.stats_url.replace("/stats", "/metrics"), timeout=5)
+        assert "haproxy_process" in metrics.text
+
+    bad = Path(hap.workdir / "bad.cfg")
+    bad.write_text("frontend x\n    bind 127.0.0.1:1\n    use_backend nowhere\n")
+    with pytest.raises(HAProxyError, match="rejects the rendered config"):
+        hap.driver.check_config(str(bad))
+
+
+def test_add_drain_maint_delete(haproxy_proc, workers):
+    hap = haproxy_proc
+    hap.driver.apply_config([LIGHT], {})
+    add_both(hap, workers)
+    assert {n: (s.admin, s.addr, s.port) for n, s in servers(hap).items()} == {
+        "w1": ("ready", workers["w1"], 8000), "w2": ("ready", workers["w2"], 8000)}
+    assert set(nodes_seen(hap.url + "/light", 6)) == {"w1", "w2"}
+
+    hap.driver.set_state("app_light", "w1", "drain")
+    assert servers(hap)["w1"].admin == "drain"
+    assert set(nodes_seen(hap.url + "/light", 6)) == {"w2"}
+    hap.driver.set_state("app_light", "w1", "maint")
+    assert servers(hap)["w1"].admin == "maint"
+    assert set(nodes_seen(hap.url + "/light", 6)) == {"w2"}
+    hap.driver.set_state("app_light", "w1", "ready")
+    wait_until(lambda: servers(hap)["w1"].healthy, 5, what="w1 back up")
+    assert set(nodes_seen(hap.url + "/light", 6)) == {"w1", "w2"}
+
+    hap.driver.del_server("app_light", "w1")
+    assert set(servers(hap)) == {"w2"}
+    assert set(nodes_seen(hap.url + "/light", 4)) == {"w2"}
+    hap.driver.del_server("app_light", "w1")                      # already gone: no error
+
+    with pytest.raises(errors.ValidationError, match="ready, drain, maint"):
+        hap.driver.set_state("app_light", "w2", "off")
+    with pytest.raises(errors.NotFound):
+        hap.driver.add_server("app_nope", "w9", workers["w2"], 8000)
+    with pytest.raises(HAProxyError, match="refused"):
+        hap.driver.add_server("app_light", "w2", workers["w2"], 8000)   # name taken
+
+
+def test_host_header_routing(haproxy_proc, workers):
+    hap = haproxy_proc
+    web = App(name="web", pod="light", port=8000, image="x", host="web.example.test",
+              health_path="/health")
+    hap.driver.apply_config([web], {})
+    hap.driver.add_server("app_web", "w1", workers["w1"], 8000)
+    wait_until(lambda: servers(hap)["w1"].healthy, 10, what="w1 healthy")
+    r = requests.get(hap.url + "/light", headers={"Host": "web.example.test:8080"}, timeout=5)
+    assert r.status_code == 200 and r.json()["node"] == "w1"
+    assert requests.get(hap.url + "/light", timeout=5).status_code == 404
+
+
+def test_reload_keeps_servers_and_states_without_failures(haproxy_proc, workers):
+    hap = haproxy_proc
+    hap.driver.apply_config([LIGHT], {})
+    add_both(hap, workers)
+    hap.driver.set_state("app_light", "w2", "drain")
+
+    failures, ok = [], [0]
+    stop = threading.Event()
+
+    def loop():
+        session_deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < session_deadline:
+            try:
+                r = requests.get(hap.url + "/light", timeout=5)
+                if r.status_code != 200:
+                    failures.append(r.status_code)
+                else:
+                    ok[0] += 1
+            except requests.RequestException as exc:
+                failures.append(repr(exc))
+
+    t = threading.Thread(target=loop)
+    t.start()
+    try:
+        time.sleep(0.5)
+        for balance in ("leastconn", "random", "roundrobin"):
+            app = App(**{**LIGHT.__dict__, "balance": balance})
+            assert hap.driver.apply_config([app]) is True
+            assert {n: s.admin for n, s in servers(hap).items()} == {"w1": "ready", "w2": "drain"}
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join()
+    assert failures == [] and ok[0] > 20
+    assert "balance roundrobin" in Path(hap.settings.haproxy_config).read_text()
+    assert hap.driver.configured_apps() == {
+        "light": {"path": "/light", "host": "", "balance": "roundrobin", "health_path": "/health"}}
