@@ -1,0 +1,120 @@
+# simplecloud — the two commands: `make up` (bring the lab up) and `make test`.
+# Run as root on Debian 12 / Ubuntu; every step installs or starts what it needs.
+# Each step prints one line, logs to .simplecloud/logs/<step>.log, and on
+# failure names the step and the log to read.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+LOGS    := .simplecloud/logs
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export VAGRANT_DEFAULT_PROVIDER ?= docker
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+HOST_PACKAGES := docker.io vagrant debootstrap haproxy etcd-server etcd-client python3-venv python3-pip curl socat
+
+# step NAME COMMAND...: run COMMAND with its output in $(LOGS)/NAME.log
+define step
+	@mkdir -p $(LOGS); printf '==> %-28s' "$(1)"; start=$$(date +%s); \
+	if ( $(2) ) >$(LOGS)/$(1).log 2>&1; then echo "ok ($$(( $$(date +%s) - start ))s)"; \
+	else echo "FAILED"; echo "make: step '$(1)' failed; read $(LOGS)/$(1).log (last lines below)"; \
+	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
+endef
+
+.PHONY: help up down provision status deps engine venv images ssh-config \
+        test test-unit test-integration test-lab test-infra test-idempotence clean
+
+help:
+	@echo "make up                 bring the lab up (container lab by default)"
+	@echo "make test               every test tier: unit, integration, lab"
+	@echo "make test-unit|test-integration|test-lab   one tier"
+	@echo "make provision          re-run the playbooks against the running lab"
+	@echo "make status             what is running and where"
+	@echo "make down               remove every lab machine, volume and network"
+
+# ---------------------------------------------------------------- host setup
+deps:
+	$(call step,host-packages,\
+	  missing=$$(for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then echo "installing: $$missing"; \
+	    [ "$$(id -u)" = 0 ] || { echo "run as root to install: $$missing"; exit 1; }; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "all present"; fi)
+	@$(MAKE) --no-print-directory venv engine
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(call step,python-venv,\
+	  { [ -x $(PY) ] || python3 -m venv $(VENV); } && $(PY) -m pip install -q -U pip && \
+	  $(PY) -m pip install -q -e '.[test]')
+	@touch $@
+
+# Start a Docker engine if none answers (systemd when it runs, else in the background).
+engine:
+	$(call step,docker-engine,\
+	  if docker info >/dev/null 2>&1; then echo "engine answers"; \
+	  elif [ -d /run/systemd/system ]; then systemctl start docker; \
+	  else mkdir -p /var/log/simplecloud; nohup dockerd >/var/log/simplecloud/dockerd.log 2>&1 & \
+	  fi; for i in $$(seq 1 60); do docker info >/dev/null 2>&1 && exit 0; sleep 1; done; \
+	  echo "dockerd did not answer in 60 s; see /var/log/simplecloud/dockerd.log"; exit 1)
+
+images: deps
+	$(call step,base-image,images/base.sh)
+	$(call step,job-images,images/build-jobs.sh)
+	$(call step,host-image,\
+	  cp "$$(dirname "$$(gem contents vagrant 2>/dev/null | grep -m1 '/keys/vagrant.pub$$' || \
+	       ls -d /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub | head -1)")/vagrant.pub" images/host/vagrant.pub && \
+	  docker build -t simplecloud/host images/host)
+
+# ---------------------------------------------------------------- the lab
+up: images
+	$(call step,machines,vagrant up --provider=docker --no-provision --no-parallel)
+	@$(MAKE) --no-print-directory provision
+	@$(MAKE) --no-print-directory status
+
+provision: venv
+	$(call step,provision,ansible-playbook playbooks/site.yml -e lab_provider=$(VAGRANT_DEFAULT_PROVIDER))
+	@grep -A8 'PLAY RECAP' $(LOGS)/provision.log | sed 's/^/    /'
+
+status:
+	@echo "simplecloud lab:"
+	@docker ps --filter label=simplecloud.lab=1 --format '    {{.Names}}\t{{.Status}}\t{{.Ports}}' | sed 's/0.0.0.0/127.0.0.1/g'
+	@echo "  HAProxy:   curl http://127.0.0.1:8080/light   (stats: vagrant ssh manager -c 'curl -s 127.0.0.1:8404/stats')"
+	@echo "  SSH:       vagrant ssh manager | pod-light | pod-medium | pod-heavy"
+	@echo "  logs:      $(LOGS)/"
+
+down:
+	$(call step,destroy-machines,vagrant destroy -f || true; \
+	  docker rm -f $$(docker ps -aq --filter label=simplecloud.lab=1) 2>/dev/null || true)
+	$(call step,remove-volumes,\
+	  for v in $$(docker volume ls -q | grep -E '^simplecloud-.*-docker$$' || true); do docker volume rm $$v; done)
+	$(call step,remove-networks,\
+	  for n in $$(docker network ls --format '{{.Name}}' | grep -E '^vagrant_network' || true); do docker network rm $$n; done)
+	@rm -f .vagrant/ssh-config; echo "lab removed (images kept for a fast next 'make up')"
+
+# ---------------------------------------------------------------- tests
+# pytest's exit code 5 ("no tests ran") is a failure here, never a pass.
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+
+test: test-unit test-integration test-lab
+	@echo "all test tiers passed"
+
+test-unit: venv
+	$(PYTEST) tests/unit -q
+
+test-integration: deps
+	$(PYTEST) tests/integration -q
+
+test-lab: up
+	$(PYTEST) tests/infra tests/lab -q --ssh-config=.vagrant/ssh-config \
+	  --hosts=ssh://manager,ssh://pod-light,ssh://pod-medium,ssh://pod-heavy
+
+test-infra: venv
+	$(PYTEST) tests/infra -q --ssh-config=.vagrant/ssh-config \
+	  --hosts=ssh://manager,ssh://pod-light,ssh://pod-medium,ssh://pod-heavy
+
+clean: down
+	rm -rf $(VENV) .simplecloud images/build

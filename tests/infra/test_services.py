@@ -1,0 +1,35 @@
+"""Each lab service runs and is enabled where it should (one fact per test)."""
+import pytest
+
+
+@pytest.mark.parametrize("unit", ["etcd", "haproxy", "docker", "docker-registry"])
+def test_manager_service_running(manager, unit):
+    assert manager.service(unit).is_running
+
+
+@pytest.mark.parametrize("unit", ["etcd", "haproxy", "docker", "docker-registry"])
+def test_manager_service_enabled(manager, unit):
+    assert manager.service(unit).is_enabled
+
+
+def test_pod_docker_running(pod):
+    _, host, _ = pod
+    assert host.service("docker").is_running
+
+
+def test_pod_docker_enabled(pod):
+    _, host, _ = pod
+    assert host.service("docker").is_enabled
+
+
+def test_pod_runs_no_etcd(pod):
+    _, host, _ = pod
+    assert not host.service("etcd").is_running
+
+
+def test_engine_storage_is_its_own_volume(machine):
+    assert machine.mount_point("/var/lib/docker").exists
+
+
+def test_engine_uses_overlay2(machine):
+    assert machine.check_output("docker info -f '{{.Driver}}'") == "overlay2"

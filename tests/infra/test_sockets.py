@@ -1,0 +1,44 @@
+"""Sockets listen where they should and nowhere else."""
+from .conftest import MANAGER_ADDRESS
+
+
+def test_etcd_on_localhost(manager):
+    assert manager.socket("tcp://127.0.0.1:2379").is_listening
+
+
+def test_etcd_on_lab_address(manager):
+    assert manager.socket(f"tcp://{MANAGER_ADDRESS}:2379").is_listening
+
+
+def test_etcd_not_on_every_address(manager):
+    assert not manager.socket("tcp://0.0.0.0:2379").is_listening
+
+
+def test_no_docker_tcp_socket(machine):
+    listening = machine.socket.get_listening_sockets()
+    assert not [s for s in listening if s.endswith((":2375", ":2376"))]
+
+
+def test_docker_unix_socket(machine):
+    assert machine.socket("unix:///run/docker.sock").is_listening
+
+
+def test_haproxy_frontend(manager):
+    assert manager.socket("tcp://0.0.0.0:80").is_listening
+
+
+def test_haproxy_stats_on_localhost_only(manager):
+    assert manager.socket("tcp://127.0.0.1:8404").is_listening
+    assert not manager.socket("tcp://0.0.0.0:8404").is_listening
+
+
+def test_registry_on_lab_address(manager):
+    assert manager.socket(f"tcp://{MANAGER_ADDRESS}:5050").is_listening
+
+
+def test_haproxy_admin_socket_mode(manager):
+    assert manager.file("/run/haproxy/admin.sock").mode == 0o600
+
+
+def test_haproxy_master_socket_mode(manager):
+    assert manager.file("/run/haproxy-master.sock").mode == 0o600
