@@ -269,13 +269,15 @@ class Store:
             if create_app and self.get_app(create_app.name) is not None:
                 raise Conflict(f"app {create_app.name!r} already exists; choose another name, "
                                f"or scale it (cloud app scale {create_app.name} N)")
-            taken = [n.name for n in nodes if self.get_node(pod_name, n.name) is not None]
-            if taken:
-                raise Conflict(f"node {taken[0]!r} already exists in pod {pod_name!r}; "
-                               f"choose another name")
             count, pin = self._podcount(pod_name)
             if expect_count is not None and count != expect_count:
                 raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
+            taken = [n.name for n in nodes if self.get_node(pod_name, n.name) is not None]
+            if taken and expect_count is not None and self.pod_node_count(pod_name) != expect_count:
+                raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
+            if taken:
+                raise Conflict(f"node {taken[0]!r} already exists in pod {pod_name!r}; "
+                               f"choose another name")
             validate.capacity(pod, count, len(nodes))
             compare = [self._tx.version(self._key("pods", pod_name)) > 0, *pin]
             compare += [self._tx.version(self._key("apps", a)) > 0 for a in apps]

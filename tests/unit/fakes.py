@@ -134,12 +134,12 @@ class FakeStore:
                     raise NotFound(f"app {app!r} does not exist")
             if create_app and self.get_app(create_app.name) is not None:
                 raise Conflict(f"app {create_app.name!r} already exists")
-            for n in nodes:
-                if self.get_node(pod_name, n.name) is not None:
-                    raise Conflict(f"node {n.name!r} already exists in pod {pod_name!r}")
             count = self._count(pod_name)
             if expect_count is not None and count != expect_count:
                 raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
+            for n in nodes:
+                if self.get_node(pod_name, n.name) is not None:
+                    raise Conflict(f"node {n.name!r} already exists in pod {pod_name!r}")
             validate.capacity(pod, count, len(nodes))
             puts = {f"nodes/{pod_name}/{n.name}": n.to_dict() for n in nodes}
             puts[f"podcount/{pod_name}"] = {"n": count + len(nodes)}
