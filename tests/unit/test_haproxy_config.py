@@ -1,0 +1,140 @@
+"""haproxy.cfg rendering (golden text) and parsing of Runtime API answers; no HAProxy here.
+
+The integration tests (tests/integration/test_haproxy.py) check that HAProxy
+itself accepts what is rendered (`haproxy -c`) and routes as intended.
+"""
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import ValidationError
+from orchestrator.haproxy import parse_servers_state
+from orchestrator.haproxy_config import render, route_for
+from orchestrator.model import App, Server
+from orchestrator.settings import Settings
+
+SETTINGS = Settings(haproxy_admin_socket="/run/haproxy/admin.sock",
+                    haproxy_state_file="/var/lib/haproxy/server-state",
+                    frontend_bind="*:80", stats_bind="127.0.0.1:8404")
+
+
+def app(name, **kw):
+    return App(name=name, pod="light", port=8000, image="img", created=0.0, **kw)
+
+
+def section(text: str, header: str) -> list[str]:
+    """The indented lines of one section, e.g. section(cfg, "backend app_web")."""
+    lines = text.splitlines()
+    start = lines.index(header) + 1
+    out = []
+    for line in lines[start:]:
+        if not line.startswith("    "):
+            break
+        out.append(line.strip())
+    return out
+
+
+def test_global_and_defaults_golden():
+    cfg = render([], {}, SETTINGS)
+    assert section(cfg, "global") == [
+        "master-worker",
+        "stats socket /run/haproxy/admin.sock mode 600 level admin expose-fd listeners",
+        "stats timeout 30s",
+        "server-state-file /var/lib/haproxy/server-state",
+        "log stderr format short local0 notice",
+    ]
+    defaults = section(cfg, "defaults")
+    assert defaults[0] == "mode http" and "load-server-state-from-file global" in defaults
+    assert section(cfg, "backend no_app") == [
+        "http-request return status 404 content-type application/json "
+        "string '{\"error\":\"no application serves this host and path\"}'"]
+    assert section(cfg, "frontend http") == ["bind *:80", "option forwardfor",
+                                             "default_backend no_app"]
+
+
+def test_stats_listener_with_and_without_prometheus():
+    plain = section(render([], {}, SETTINGS), "listen stats")
+    assert plain == ["bind 127.0.0.1:8404", "stats enable", "stats uri /stats", "stats refresh 5s"]
+    prom = section(render([], {}, SETTINGS, prometheus=True), "listen stats")
+    assert prom == plain + ["http-request use-service prometheus-exporter if { path /metrics }"]
+
+
+def test_backend_golden_with_servers_sorted():
+    web = app("web", path="/web", balance="leastconn", health_path="/health")
+    servers = {"app_web": [Server("app_web", "n2", "10.0.0.3", 8000, "ready", True),
+                           Server("app_web", "n1", "10.0.0.2", 8000, "maint", None)],
+               "app_gone": [Server("app_gone", "x", "10.0.0.9", 80, "ready", True)]}
+    cfg = render([web], servers, SETTINGS)
+    assert section(cfg, "backend app_web") == [
+        "balance leastconn",
+        "option httpchk GET /health",
+        "default-server check inter 1s fall 2 rise 1",
+        "server n1 10.0.0.2:8000 check",
+        "server n2 10.0.0.3:8000 check",
+    ]
+    assert "app_gone" not in cfg
+    tcp = section(render([app("tcp", path="/t")], {}, SETTINGS), "backend app_tcp")
+    assert tcp == ["balance roundrobin", "default-server check inter 1s fall 2 rise 1"]
+
+
+def test_routes_most_specific_first():
+    apps = [app("short", path="/a"), app("long", path="/a/b/"), app("site", host="Site.Example.com"),
+            app("both", host="x.example.com", path="/api"), app("root", path="/"),
+            app("hidden")]
+    frontend = section(render(apps, {}, SETTINGS), "frontend http")
+    uses = [l for l in frontend if l.startswith("use_backend")]
+    assert uses == [
+        "use_backend app_both if host_both path_both",
+        "use_backend app_site if host_site",
+        "use_backend app_long if path_long",
+        "use_backend app_short if path_short",
+        "use_backend app_root if path_root",
+    ]
+    assert "acl path_long path /a/b" in frontend and "acl path_long path_beg /a/b/" in frontend
+    assert "acl host_site req.hdr(host),host_only -i site.example.com" in frontend
+    assert "acl path_root path_beg /" in frontend
+    assert route_for(app("hidden")) is None
+
+
+def test_render_is_deterministic():
+    apps = [app("b", path="/b"), app("a", path="/a")]
+    assert render(apps, {}, SETTINGS) == render(list(reversed(apps)), {}, SETTINGS)
+
+
+@pytest.mark.parametrize("bad,field", [
+    (dict(path="/has space"), "path"),
+    (dict(path="/quote'"), "path"),
+    (dict(host="bad host"), "host"),
+    (dict(path="/x", balance="static-rr"), "balance"),
+    (dict(path="/x", health_path="/h#x"), "health_path"),
+])
+def test_bad_app_values_are_refused_with_the_field(bad, field):
+    with pytest.raises(ValidationError) as err:
+        render([app("w", **bad)], {}, SETTINGS)
+    assert err.value.field == field and "app w" in err.value.message
+
+
+def test_stats_must_stay_on_loopback():
+    with pytest.raises(ValidationError, match="loopback"):
+        render([], {}, Settings(stats_bind="0.0.0.0:8404"))
+
+
+STATE = """1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+3 app_web 1 n1 10.0.0.2 2 0 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
+3 app_web 2 n2 10.0.0.3 2 8 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
+3 app_web 3 n3 10.0.0.4 0 1 1 1 12 6 3 4 14 0 0 0 - 8000 - 0 0 - - 0
+3 app_web 4 n4 10.0.0.5 0 0 1 1 3 6 2 0 6 0 0 0 - 8000 - 0 0 - - 0
+4 app_tcp 1 t1 10.0.0.6 2 0 1 1 3 0 0 0 0 0 0 0 - 9000 - 0 0 - - 0
+"""
+
+
+def test_parse_servers_state():
+    assert parse_servers_state(STATE) == [
+        Server("app_web", "n1", "10.0.0.2", 8000, "ready", True),
+        Server("app_web", "n2", "10.0.0.3", 8000, "drain", True),
+        Server("app_web", "n3", "10.0.0.4", 8000, "maint", None),    # checks paused in maint
+        Server("app_web", "n4", "10.0.0.5", 8000, "ready", False),
+        Server("app_tcp", "t1", "10.0.0.6", 9000, "ready", None),    # no check configured
+    ]
+    assert parse_servers_state("1\n# be_id be_name\n") == []
