@@ -157,3 +157,33 @@ def test_capacity_messages():
     assert info.value.status == 409
     with pytest.raises(CapacityError, match="room for 2 more node.*ask for at most 2"):
         validate.capacity(pod, 18, 5)
+
+
+# --- settings (validation of the manager's own configuration) ---
+
+def test_settings_file_then_env(tmp_path):
+    from orchestrator.settings import Settings
+    cfg = tmp_path / "simplecloud.yaml"
+    cfg.write_text("etcd_port: 23790\ndocker_hosts:\n  pod-light: ssh://simplecloud@pod-light\n"
+                   "reconcile_interval: 2\n")
+    s = Settings.load(str(cfg), environ={"SIMPLECLOUD_ETCD_PORT": "2400",
+                                         "SIMPLECLOUD_JOB_IMAGE_PREFIX": "manager:5050/simplecloud/"})
+    assert (s.etcd_port, s.reconcile_interval, s.job_image_prefix) == (2400, 2.0, "manager:5050/simplecloud/")
+    assert s.docker_url("pod-light") == "ssh://simplecloud@pod-light"
+    with pytest.raises(ValidationError, match="no Docker URL for host 'pod-heavy'"):
+        s.docker_url("pod-heavy")
+    env = Settings.load(environ={"SIMPLECLOUD_CONFIG": str(cfg),
+                                 "SIMPLECLOUD_DOCKER_HOSTS": '{"*": "unix:///var/run/docker.sock"}'})
+    assert env.etcd_port == 23790 and env.docker_url("anything") == "unix:///var/run/docker.sock"
+    assert Settings.load(environ={"SIMPLECLOUD_DOCKER_HOSTS": "a=ssh://a, b=ssh://b"}).docker_hosts == \
+        {"a": "ssh://a", "b": "ssh://b"}
+
+
+def test_settings_refusals(tmp_path):
+    from orchestrator.settings import Settings
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("etcd_prot: 1\n")
+    refused(Settings.load, str(cfg), {}, field="config", says="unknown setting(s) etcd_prot")
+    refused(Settings.load, None, {"SIMPLECLOUD_ETCD_PORT": "many"}, field="etcd_port", says="type int")
+    refused(Settings.load, str(tmp_path / "missing.yaml"), {}, field="config", says="cannot read")
+    refused(Settings.load, None, {"SIMPLECLOUD_DOCKER_HOSTS": "oops"}, field="docker_hosts", says="host=url")
