@@ -147,7 +147,8 @@ def app_rows(apps: list[dict]) -> list[dict]:
     rows = []
     for a in apps:
         route = " ".join(x for x in (a.get("host"), a.get("path")) if x)
-        rows.append({**a, "run": a.get("image") or a.get("command"), "route": route})
+        rows.append({**a, "run": a.get("image") or a.get("command"), "route": route,
+                     "statuses": _statuses(a)})
     return rows
 
 
@@ -155,19 +156,21 @@ def node_rows(nodes: list[dict]) -> list[dict]:
     return [{**n, "age": age(n.get("created"))} for n in nodes]
 
 
-def pod_rows(pods: list[dict], nodes: list[dict]) -> list[dict]:
-    used: dict[str, int] = {}
-    for n in nodes:
-        used[n.get("pod")] = used.get(n.get("pod"), 0) + 1
-    return [{**p, "nodes": f"{used.get(p['name'], 0)}/{p.get('max_nodes')}",
-             "memory": f"{p.get('memory_mb')} MiB"} for p in pods]
+def pod_rows(pods: list[dict]) -> list[dict]:
+    """Pods as the API lists them (with ``used`` and ``statuses``), ready for a table."""
+    return [{**p, "nodes": f"{p.get('used', '?')}/{p.get('max_nodes')}",
+             "memory": f"{p.get('memory_mb')} MiB", "statuses": _statuses(p)} for p in pods]
+
+
+def _statuses(item: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in (item.get("statuses") or {}).items())
 
 
 POD_COLUMNS = [("NAME", "name"), ("HOST", "host"), ("NODES", "nodes"), ("CPUS", "cpus"),
-               ("MEMORY", "memory"), ("APP", "app")]
+               ("MEMORY", "memory"), ("APP", "app"), ("STATUS", "statuses")]
 NODE_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("APP", "app"), ("STATUS", "status"), ("AGE", "age")]
 APP_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("REPLICAS", "replicas"), ("PORT", "port"),
-               ("ROUTE", "route"), ("BALANCE", "balance"), ("RUNS", "run")]
+               ("ROUTE", "route"), ("BALANCE", "balance"), ("STATUS", "statuses"), ("RUNS", "run")]
 EVENT_COLUMNS = [("TIME", "when"), ("KIND", "kind"), ("SUBJECT", "subject"), ("MESSAGE", "message")]
 
 
@@ -185,16 +188,16 @@ def _names(items) -> str:
 
 def cmd_init(c: Client, a):
     data = c.call("POST", "/api/init")
-    if isinstance(data, dict) and ("pods" in data or "apps" in data):
-        return data, f"cluster initialized: pods {_names(data.get('pods', []))}; apps {_names(data.get('apps', []))}"
-    return data, "cluster initialized"
+    created = data.get("created") or {} if isinstance(data, dict) else {}
+    if created.get("pods") or created.get("apps"):
+        return data, (f"cluster initialized: created pods {_names(created.get('pods', []))}; "
+                      f"apps {_names(created.get('apps', []))}")
+    return data, "cluster already initialized: nothing to create"
 
 
 def cmd_pod_ls(c: Client, a):
     pods = c.call("GET", "/api/pods")
-    if a.json:
-        return pods, ""
-    return pods, table(pod_rows(pods, c.call("GET", "/api/nodes")), POD_COLUMNS)
+    return pods, table(pod_rows(pods), POD_COLUMNS)
 
 
 def cmd_pod_register(c: Client, a):
@@ -300,13 +303,13 @@ def format_status(data: dict) -> str:
     parts = []
     pods = data.get("pods") if isinstance(data, dict) else None
     if isinstance(pods, list):
-        rows = [{**p, "nodes": f"{p.get('nodes', p.get('used', '?'))}/{p.get('max_nodes', '?')}",
-                 "statuses": " ".join(f"{k}={v}" for k, v in (p.get("statuses") or {}).items())} for p in pods]
-        parts.append("PODS\n" + table(rows, [("NAME", "name"), ("HOST", "host"), ("NODES", "nodes"),
-                                             ("STATUS", "statuses")]))
+        parts.append("PODS\n" + table(pod_rows(pods), [c for c in POD_COLUMNS if c[0] != "MEMORY"]))
     apps = data.get("apps") if isinstance(data, dict) else None
     if isinstance(apps, list):
-        parts.append("APPS\n" + table(app_rows(apps), APP_COLUMNS[:6]))
+        parts.append("APPS\n" + table(app_rows(apps), APP_COLUMNS[:-1]))
+    counts = data.get("nodes") if isinstance(data, dict) else None
+    if isinstance(counts, dict):
+        parts.append("NODES  " + (" ".join(f"{k}={v}" for k, v in counts.items()) or "none"))
     events = data.get("events") if isinstance(data, dict) else None
     if isinstance(events, list) and events:
         parts.append("RECENT EVENTS\n" + table(event_rows(events), EVENT_COLUMNS))

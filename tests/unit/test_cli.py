@@ -150,7 +150,8 @@ def test_listing_commands_use_get_with_query(api, capsys):
 
 def test_logs_without_pod_finds_the_pod_of_the_node(api, capsys):
     api.answers[("GET", "/api/nodes")] = (200, [{"name": "n1", "pod": "medium"}])
-    api.answers[("GET", "/api/pods/medium/nodes/n1/logs")] = (200, {"lines": ["hello", "world"]})
+    api.answers[("GET", "/api/pods/medium/nodes/n1/logs")] = (200, {"pod": "medium", "node": "n1",
+                                                                     "logs": "hello\nworld\n"})
     code, out, _ = run(capsys, "logs", "n1")
     assert code == 0 and out == "hello\nworld\n"
 
@@ -163,20 +164,34 @@ def test_logs_of_an_unknown_node_is_one_error_line(api, capsys):
 
 # --- output -----------------------------------------------------------------------
 
-PODS = [{"name": "light", "host": "pod-light", "max_nodes": 20, "cpus": 0.25, "memory_mb": 128, "app": "light"},
-        {"name": "heavy", "host": "pod-heavy", "max_nodes": 10, "cpus": 1.0, "memory_mb": 512, "app": None}]
+PODS = [{"name": "light", "host": "pod-light", "max_nodes": 20, "cpus": 0.25, "memory_mb": 128, "app": "light",
+         "used": 2, "free": 18, "statuses": {"NEW": 1, "ONLINE": 1}},
+        {"name": "heavy", "host": "pod-heavy", "max_nodes": 10, "cpus": 1.0, "memory_mb": 512, "app": None,
+         "used": 0, "free": 10, "statuses": {}}]
 
 
 def test_pod_ls_is_an_aligned_table_with_usage(api, capsys):
     api.answers[("GET", "/api/pods")] = (200, PODS)
-    api.answers[("GET", "/api/nodes")] = (200, [{"name": "a", "pod": "light"}, {"name": "b", "pod": "light"}])
     code, out, _ = run(capsys, "pod", "ls")
     assert code == 0
     assert out.splitlines() == [
-        "NAME   HOST       NODES  CPUS  MEMORY   APP",
-        "light  pod-light  2/20   0.25  128 MiB  light",
-        "heavy  pod-heavy  0/10   1     512 MiB  -",
+        "NAME   HOST       NODES  CPUS  MEMORY   APP    STATUS",
+        "light  pod-light  2/20   0.25  128 MiB  light  NEW=1 ONLINE=1",
+        "heavy  pod-heavy  0/10   1     512 MiB  -      -",
     ]
+
+
+def test_status_summary(api, capsys):
+    api.answers[("GET", "/api/status")] = (200, {
+        "pods": PODS, "apps": [{"name": "light", "pod": "light", "replicas": 2, "port": 8000, "path": "/light",
+                                "balance": "roundrobin", "statuses": {"ONLINE": 2}}],
+        "nodes": {"NEW": 1, "ONLINE": 1},
+        "events": [{"time": 0, "kind": "cluster.init", "subject": "cluster", "message": "created"}]})
+    code, out, _ = run(capsys, "status")
+    assert code == 0
+    assert out.startswith("PODS\nNAME   HOST       NODES  CPUS  APP    STATUS\n")
+    assert "\nAPPS\n" in out and "NODES  NEW=1 ONLINE=1" in out
+    assert "RECENT EVENTS" in out and "cluster.init" in out
 
 
 def test_json_flag_prints_the_api_answer(api, capsys):
@@ -196,7 +211,7 @@ def test_app_ls_and_node_ls_tables(api, capsys):
          "balance": "first", "image": None, "command": ["nc", "-lk", "-p", "9000"]}])
     _, out, _ = run(capsys, "app", "ls")
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "POD", "REPLICAS", "PORT", "ROUTE", "BALANCE", "RUNS"]
+    assert lines[0].split() == ["NAME", "POD", "REPLICAS", "PORT", "ROUTE", "BALANCE", "STATUS", "RUNS"]
     assert lines[2].endswith("nc -lk -p 9000") and "echo.local" in lines[2]
     assert len({line.index("POD") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1
 

@@ -1,0 +1,388 @@
+"""The REST API through Flask's test client, over the real Service and the in-memory FakeStore.
+
+Every endpoint once on the happy path; then authentication, every kind of bad
+input (each must be refused with a precise message AND leave the state
+exactly as it was), the JSON error handlers, the OpenAPI document's coverage
+of the routes, and the token file.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+import stat
+
+import pytest
+
+from orchestrator.api import create_app
+from orchestrator.api.errors import INTERNAL_ERROR
+from orchestrator.errors import Unavailable
+from orchestrator.service import Service
+from orchestrator.settings import Settings
+from orchestrator.token import TokenFileError, ensure_token, read_token
+from tests.unit.fakes import FakeHost, FakeHosts, FakeStore
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+IMAGES = {"simplecloud/light", "simplecloud/medium", "simplecloud/heavy", "nginx:1.25", "debian:bookworm-slim"}
+
+
+@pytest.fixture
+def store():
+    return FakeStore()
+
+
+@pytest.fixture
+def service(store, tmp_path):
+    host = FakeHost(images=IMAGES, logs={"sc-light-n1": "line 1\nline 2\nline 3\n"})
+    return Service(store, Settings(token_file=str(tmp_path / "token")), hosts=FakeHosts(host))
+
+
+@pytest.fixture
+def app(service):
+    return create_app(service.settings, service, token=TOKEN)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def cluster(client):
+    """A client on an initialized cluster (light, medium, heavy and their jobs)."""
+    assert client.post("/api/init", headers=AUTH).status_code == 200
+    return client
+
+
+def state(store):
+    """Everything the fake store holds, to compare before/after a refused request."""
+    return copy.deepcopy(store.data), len(store.events(10_000))
+
+
+# --- happy paths, one per endpoint ----------------------------------------------------
+
+def test_health_and_openapi_are_open(client):
+    assert client.get("/api/health").get_json()["status"] == "ok"
+    doc = client.get("/api/openapi.json")
+    assert doc.status_code == 200 and doc.mimetype == "application/json"
+    assert doc.get_json()["openapi"].startswith("3.0")
+
+
+def test_init_is_idempotent(client):
+    first = client.post("/api/init", headers=AUTH).get_json()
+    assert first["created"]["pods"] == ["light", "medium", "heavy"]
+    second = client.post("/api/init", headers=AUTH).get_json()
+    assert second["created"] == {"pods": [], "apps": []}
+
+
+def test_pods_register_list_remove(cluster):
+    r = cluster.post("/api/pods", headers=AUTH,
+                     json={"name": "batch", "host": "pod-heavy", "max_nodes": 4, "cpus": 1, "memory_mb": 512})
+    assert r.status_code == 201
+    assert r.get_json() == {"name": "batch", "host": "pod-heavy", "max_nodes": 4, "cpus": 1.0,
+                            "memory_mb": 512, "app": None}
+    pods = {p["name"]: p for p in cluster.get("/api/pods").get_json()}
+    assert set(pods) == {"light", "medium", "heavy", "batch"}
+    assert pods["light"]["used"] == 0 and pods["light"]["free"] == 20
+    assert cluster.delete("/api/pods/batch", headers=AUTH).get_json()["name"] == "batch"
+    assert "batch" not in {p["name"] for p in cluster.get("/api/pods").get_json()}
+
+
+def test_seed_verbs_register_launch_pause_resume_rm(cluster):
+    r = cluster.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"})
+    assert r.status_code == 201
+    assert r.get_json()["status"] == "NEW" and r.get_json()["app"] == "light"
+    launched = cluster.post("/api/pods/light/launch", headers=AUTH).get_json()
+    assert (launched["name"], launched["status"]) == ("n1", "ONLINE")
+    paused = cluster.post("/api/pods/light/pause", headers=AUTH).get_json()
+    assert [(n["name"], n["status"]) for n in paused] == [("n1", "PAUSED")]
+    resumed = cluster.post("/api/pods/light/resume", headers=AUTH).get_json()
+    assert [(n["name"], n["status"]) for n in resumed] == [("n1", "ONLINE")]
+    assert [n["name"] for n in cluster.get("/api/nodes?pod=light").get_json()] == ["n1"]
+    assert cluster.get("/api/nodes?pod=medium").get_json() == []
+    assert len(cluster.get("/api/nodes").get_json()) == 1
+    logs = cluster.get("/api/pods/light/nodes/n1/logs?tail=2").get_json()
+    assert logs["logs"] == "line 2\nline 3" and logs["container"] == "sc-light-n1"
+    assert cluster.delete("/api/pods/light/nodes/n1", headers=AUTH).status_code == 200
+    assert cluster.get("/api/nodes").get_json() == []
+
+
+def test_apps_deploy_get_scale_stop(cluster):
+    r = cluster.post("/api/apps", headers=AUTH, json={
+        "name": "web", "image": "nginx:1.25", "pod": "medium", "replicas": 2, "port": 80,
+        "balance": "leastconn", "health_path": "/"})
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert (body["replicas"], body["path"], body["balance"]) == (2, "/web", "leastconn")
+    assert cluster.get("/api/apps/web").get_json()["replicas"] == 2
+    assert {a["name"] for a in cluster.get("/api/apps").get_json()} == {"light", "medium", "heavy", "web"}
+    assert cluster.put("/api/apps/web/scale", headers=AUTH, json={"replicas": 5}).get_json()["replicas"] == 5
+    assert cluster.put("/api/apps/web/scale", headers=AUTH, json={"replicas": 1}).get_json()["replicas"] == 1
+    stopped = cluster.delete("/api/apps/web", headers=AUTH).get_json()
+    assert stopped["replicas"] == 0 and len(stopped["removed"]) == 1
+    assert cluster.get("/api/apps/web").status_code == 404
+
+
+def test_deploy_a_command_as_list_or_string(cluster):
+    for name, command in (("echo", ["nc", "-lk", "-p", "9000"]), ("echo2", "nc -lk -p 9001")):
+        r = cluster.post("/api/apps", headers=AUTH, json={"name": name, "command": command, "pod": "light",
+                                                           "replicas": 1, "port": 9000, "path": f"/{name}"})
+        assert r.status_code == 201, r.get_json()
+        assert r.get_json()["command"][0] == "nc" and r.get_json()["image"] is None
+
+
+def test_status_and_events(cluster):
+    cluster.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"})
+    status = cluster.get("/api/status").get_json()
+    assert set(status) >= {"pods", "apps", "nodes", "events"}
+    assert status["nodes"] == {"NEW": 1}
+    events = cluster.get("/api/events?limit=1").get_json()
+    assert len(events) == 1 and events[0]["kind"] == "node.registered"
+    assert len(cluster.get("/api/events").get_json()) == 2
+
+
+# --- authentication -------------------------------------------------------------------
+
+STATE_CHANGING = [
+    ("POST", "/api/init", None),
+    ("POST", "/api/pods", {"name": "x", "host": "pod-x"}),
+    ("DELETE", "/api/pods/light", None),
+    ("POST", "/api/pods/light/launch", None),
+    ("POST", "/api/pods/light/pause", None),
+    ("POST", "/api/pods/light/resume", None),
+    ("POST", "/api/nodes", {"name": "n9", "pod": "light"}),
+    ("DELETE", "/api/pods/light/nodes/n1", None),
+    ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "light", "port": 80}),
+    ("PUT", "/api/apps/light/scale", {"replicas": 3}),
+    ("DELETE", "/api/apps/light", None),
+]
+
+
+@pytest.mark.parametrize("method, path, body", STATE_CHANGING)
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
+                                     {"Authorization": "Bearer"}, {"Authorization": f"Bearer {TOKEN}x"}])
+def test_state_changes_need_the_token(cluster, store, method, path, body, headers):
+    cluster.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"})
+    before = state(store)
+    r = cluster.open(path, method=method, json=body, headers=headers)
+    assert r.status_code == 401
+    assert r.get_json()["error"].startswith("authentication required")
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert state(store) == before
+
+
+def test_the_bearer_scheme_is_case_insensitive(client):
+    assert client.post("/api/init", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
+
+
+# --- bad input: precise 4xx, and the state stays exactly as it was -----------------------
+
+BAD_REQUESTS = [
+    # unknown pod / node / app
+    ("POST", "/api/nodes", {"name": "n2", "pod": "nope"}, 404, "pod 'nope' does not exist"),
+    ("POST", "/api/pods/nope/launch", None, 404, "pod 'nope' does not exist"),
+    ("DELETE", "/api/pods/nope", None, 404, "pod 'nope' does not exist"),
+    ("DELETE", "/api/pods/light/nodes/ghost", None, 404, "ghost"),
+    ("PUT", "/api/apps/nope/scale", {"replicas": 1}, 404, "app 'nope' does not exist"),
+    ("DELETE", "/api/apps/nope", None, 404, "app 'nope' does not exist"),
+    ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "nope", "port": 80}, 404, "pod 'nope'"),
+    # names that are not DNS labels
+    ("POST", "/api/pods", {"name": "Bad_Name", "host": "pod-x"}, 400, "not a valid name"),
+    ("POST", "/api/nodes", {"name": "UPPER", "pod": "light"}, 400, "not a valid name"),
+    ("POST", "/api/nodes", {"name": "-n", "pod": "light"}, 400, "not a valid name"),
+    ("POST", "/api/apps", {"name": "a.b", "image": "nginx:1.25", "pod": "light", "port": 80}, 400,
+     "not a valid name"),
+    # replicas out of range
+    ("PUT", "/api/apps/light/scale", {"replicas": -1}, 400, "replicas must be from 0"),
+    ("PUT", "/api/apps/light/scale", {"replicas": 21}, 409, "pod 'light' has room for"),
+    ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "heavy", "port": 80, "replicas": 11},
+     409, "pod 'heavy' has room for 10"),
+    # balance and image
+    ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "light", "port": 80, "balance": "fastest"},
+     400, "balance 'fastest' is not supported; use one of roundrobin"),
+    ("POST", "/api/apps", {"name": "w", "image": "nosuch/image:1", "pod": "light", "port": 80}, 400,
+     "image 'nosuch/image:1' does not exist on host pod-light"),
+    ("POST", "/api/apps", {"name": "w", "pod": "light", "port": 80}, 400, "exactly one of image"),
+    # wrong JSON types / unknown or missing fields
+    ("PUT", "/api/apps/light/scale", {"replicas": "3"}, 400, "field 'replicas' must be an integer"),
+    ("PUT", "/api/apps/light/scale", {"replicas": True}, 400, "field 'replicas' must be an integer"),
+    ("PUT", "/api/apps/light/scale", {}, 400, "field 'replicas' is required"),
+    ("PUT", "/api/apps/light/scale", {"replica": 3}, 400, "unknown field 'replica'"),
+    ("POST", "/api/pods", {"name": "x", "host": "pod-x", "cpus": "lots"}, 400, "field 'cpus' must be a number"),
+    ("POST", "/api/pods", {"name": "x"}, 400, "field 'host' is required"),
+    ("POST", "/api/nodes", {"name": 7, "pod": "light"}, 400, "field 'name' must be a string"),
+    ("POST", "/api/apps", {"name": "w", "command": [1, 2], "pod": "light", "port": 80}, 400,
+     "field 'command' must be a list of strings"),
+    ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "light", "port": "80"}, 400,
+     "field 'port' must be an integer"),
+]
+
+
+@pytest.mark.parametrize("method, path, body, status, message", BAD_REQUESTS)
+def test_bad_input_is_refused_and_changes_nothing(cluster, store, method, path, body, status, message):
+    before = state(store)
+    r = cluster.open(path, method=method, json=body, headers=AUTH)
+    assert r.status_code == status, r.get_json()
+    assert message in r.get_json()["error"]
+    assert state(store) == before
+
+
+def test_the_field_is_named_in_validation_errors(cluster):
+    r = cluster.put("/api/apps/light/scale", headers=AUTH, json={"replicas": "3"})
+    assert r.get_json()["field"] == "replicas"
+    r = cluster.post("/api/apps", headers=AUTH, json={"name": "w", "image": "nginx:1.25", "pod": "light",
+                                                       "port": 80, "balance": "fastest"})
+    assert r.get_json()["field"] == "balance"
+
+
+def test_a_21st_light_node_is_refused(cluster, store):
+    for i in range(20):
+        assert cluster.post("/api/nodes", headers=AUTH, json={"name": f"n{i}", "pod": "light"}).status_code == 201
+    before = state(store)
+    r = cluster.post("/api/nodes", headers=AUTH, json={"name": "n20", "pod": "light"})
+    assert r.status_code == 409
+    assert r.get_json()["error"].startswith("pod 'light' is full: 20 of 20 nodes")
+    assert state(store) == before
+
+
+@pytest.mark.parametrize("data, content_type, message", [
+    ("{not json", "application/json", "not valid JSON"),
+    ("{\"name\": \"n1\",}", "application/json", "not valid JSON"),
+    ("", "application/json", "body is empty"),
+    ("[1, 2]", "application/json", "must be a JSON object, not a list"),
+    ("\"n1\"", "application/json", "must be a JSON object, not a string"),
+    ("null", "application/json", "must be a JSON object, not null"),
+    ("name=n1&pod=light", "application/x-www-form-urlencoded", "not valid JSON"),
+])
+def test_malformed_bodies_are_400(cluster, store, data, content_type, message):
+    before = state(store)
+    r = cluster.post("/api/nodes", headers=AUTH, data=data, content_type=content_type)
+    assert r.status_code == 400 and message in r.get_json()["error"]
+    assert state(store) == before
+
+
+def test_bad_query_parameters(cluster):
+    r = cluster.get("/api/events?limit=lots")
+    assert r.status_code == 400 and r.get_json() == {
+        "error": "query parameter 'limit' must be an integer, not 'lots'", "field": "limit"}
+    assert cluster.get("/api/pods/light/nodes/n1/logs?tail=0").status_code == 400
+    assert cluster.get("/api/nodes?pod=nope").status_code == 404
+
+
+# --- error handlers ------------------------------------------------------------------------
+
+def test_unknown_route_and_wrong_method_are_json(client):
+    r = client.get("/api/nope")
+    assert r.status_code == 404 and "no such API route: GET /api/nope" in r.get_json()["error"]
+    r = client.post("/api/nope", headers=AUTH)
+    assert r.status_code == 404  # a typo is reported as such, not as an auth problem
+    r = client.patch("/api/pods", headers=AUTH)
+    assert r.status_code == 405
+    assert r.get_json()["error"] == "method PATCH is not allowed on /api/pods; allowed: GET, POST"
+    assert "POST" in r.headers["Allow"]
+
+
+class Exploding:
+    """A service whose every method fails the way a bug or an outage would."""
+
+    def __init__(self, exc):
+        self.exc = exc
+        self.store = self
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise self.exc
+        return fail
+
+
+def test_unexpected_errors_are_500_without_traceback(tmp_path, caplog):
+    app = create_app(Settings(token_file=str(tmp_path / "t")), Exploding(KeyError("secret detail")), token=TOKEN)
+    with caplog.at_level(logging.ERROR, logger="orchestrator.api"):
+        r = app.test_client().get("/api/pods")
+    assert r.status_code == 500
+    assert r.get_json() == {"error": INTERNAL_ERROR}
+    assert "secret detail" not in r.get_data(as_text=True)
+    assert "Traceback" in caplog.text and "secret detail" in caplog.text
+
+
+def test_an_unreachable_etcd_is_503(tmp_path):
+    app = create_app(Settings(token_file=str(tmp_path / "t")), Exploding(Unavailable("etcd is not reachable")),
+                     token=TOKEN)
+    r = app.test_client().get("/api/status")
+    assert r.status_code == 503 and r.get_json() == {"error": "etcd is not reachable"}
+
+
+# --- the OpenAPI document covers exactly the routes --------------------------------------------
+
+def _flask_routes(app) -> set[tuple[str, str]]:
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api"):
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        routes |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    return routes
+
+
+def _documented_routes(doc) -> set[tuple[str, str]]:
+    methods = {"get", "post", "put", "delete", "patch"}
+    return {(path, m) for path, item in doc["paths"].items() for m in item if m in methods}
+
+
+def test_openapi_documents_every_route_and_nothing_else(client, app):
+    doc = client.get("/api/openapi.json").get_json()
+    assert _flask_routes(app) == _documented_routes(doc)
+
+
+def test_openapi_security_matches_the_auth_rule(client):
+    """GETs are documented as open, everything else as needing the bearer token."""
+    doc = client.get("/api/openapi.json").get_json()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            open_ = op.get("security") == []
+            assert open_ == (method == "get"), f"{method.upper()} {path}"
+            if not open_:
+                assert "401" in op["responses"], f"{method.upper()} {path} must document 401"
+
+
+def test_openapi_refs_resolve(client):
+    doc = client.get("/api/openapi.json").get_json()
+    refs = re.findall(r'"\$ref": "#/([^"]+)"', str(doc).replace("'", '"'))
+    assert refs
+    for ref in refs:
+        node = doc
+        for part in ref.split("/"):
+            node = node[part]
+    assert {"Pod", "Node", "App", "Error"} <= set(doc["components"]["schemas"])
+
+
+# --- the token file ------------------------------------------------------------------------------
+
+def test_ensure_token_creates_a_private_file_once(tmp_path):
+    path = tmp_path / "etc" / "simplecloud" / "token"
+    token = ensure_token(path)
+    assert len(token) >= 43 and re.fullmatch(r"[A-Za-z0-9_-]+", token)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert ensure_token(path) == token == read_token(path)
+    assert ensure_token(tmp_path / "other") != token
+
+
+def test_read_token_explains_an_empty_or_missing_file(tmp_path):
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(TokenFileError, match="is empty"):
+        read_token(tmp_path / "empty")
+    with pytest.raises(TokenFileError, match="cannot read"):
+        read_token(tmp_path / "missing")
+
+
+def test_create_app_reads_the_token_file_by_default(service, tmp_path):
+    app = create_app(service.settings, service)
+    token = read_token(service.settings.token_file)
+    c = app.test_client()
+    assert c.post("/api/init").status_code == 401
+    assert c.post("/api/init", headers={"Authorization": f"Bearer {token}"}).status_code == 200
