@@ -37,6 +37,7 @@ from typing import Iterable, Mapping
 from orchestrator import errors
 from orchestrator.haproxy_config import SERVER_OPTIONS, render
 from orchestrator.model import App, Server
+from orchestrator.plan import ROUTING_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ _DRAIN_BITS = 0x08 | 0x10
 # srv_check_state bits
 _CHK_CONFIGURED, _CHK_ENABLED, _CHK_PAUSED = 0x02, 0x04, 0x08
 
-ROUTING_FIELDS = ("path", "host", "balance", "health_path")
-"""The App fields that are baked into haproxy.cfg (changing one needs a reload)."""
 
 
 class HAProxyError(errors.SimpleCloudError):
@@ -134,15 +133,36 @@ class HAProxy:
 
     # ------------------------------------------------------------ act
     def add_server(self, backend: str, name: str, addr: str, port: int,
-                   check: bool = True) -> None:
-        """Add a server at run time and put it in service (``ready``)."""
+                   check: bool = True, admin: str = "ready") -> None:
+        """Add a server at run time and put it in state ``admin`` (``ready``:
+        in service; ``maint`` keeps it out, e.g. for a PAUSED node).
+
+        Dynamic servers start in maintenance with checks off, and take none
+        of the backend's ``default-server`` settings, so the check timing is
+        given here explicitly (the same SERVER_OPTIONS the file uses).
+        """
+        if admin not in ADMIN_STATES:
+            raise errors.ValidationError("admin", f"server state {admin!r} must be one of "
+                                         f"{', '.join(ADMIN_STATES)}")
         opts = SERVER_OPTIONS if check else ""
         self._expect(f"add server {backend}/{name} {addr}:{int(port)} {opts}".rstrip(),
                      ok=("New server registered.",))
         if check:
             self._expect(f"enable health {backend}/{name}")
-        self._expect(f"enable server {backend}/{name}")
-        log.info("haproxy: added %s/%s at %s:%s", backend, name, addr, port)
+        if admin == "ready":
+            self._expect(f"enable server {backend}/{name}")
+        elif admin == "drain":
+            self.set_state(backend, name, "drain")
+        log.info("haproxy: added %s/%s at %s:%s (%s)", backend, name, addr, port, admin)
+
+    def wait_idle(self, backend: str, name: str, timeout: float = 2.0) -> bool:
+        """Wait (at most ``timeout`` s) until a server has no sessions; True if idle."""
+        deadline = time.monotonic() + timeout
+        while self.sessions(backend, name):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     def set_state(self, backend: str, name: str, admin: str) -> None:
         """``ready`` (in service), ``drain`` (no new sessions) or ``maint`` (out)."""
@@ -159,10 +179,7 @@ class HAProxy:
             self.set_state(backend, name, "maint")
         except errors.NotFound:
             return
-        deadline = time.monotonic() + wait
-        while self.sessions(backend, name) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.sessions(backend, name):
+        if not self.wait_idle(backend, name, wait):
             self._expect(f"shutdown sessions server {backend}/{name}")
         for attempt in range(20):
             answer = self.command(f"del server {backend}/{name}").strip()
