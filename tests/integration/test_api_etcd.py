@@ -1,0 +1,125 @@
+"""The REST API over a real etcd (fixture `store`) and the real local dockerd.
+
+No controller runs here, so no container is ever created: the API only writes
+desired state. The Docker engine is used read-only, for the image check of a
+deploy. What this adds to the unit tests: the answers and refusals are the
+same when etcd transactions (not a Python lock) guard capacity, including
+under concurrent requests.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from orchestrator.api import create_app
+from orchestrator.hosts import HostPool
+from orchestrator.service import Service
+from orchestrator.settings import Settings
+from tests.integration.fixtures_edges import DOCKER_URL
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "integration-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def app(store, worker_images, tmp_path):
+    settings = Settings(docker_hosts={"*": DOCKER_URL}, token_file=str(tmp_path / "token"),
+                        etcd_prefix=store.prefix)
+    hosts = HostPool(settings)
+    try:
+        yield create_app(settings, Service(store, settings, hosts=hosts), token=TOKEN)
+    finally:
+        hosts.close()
+
+
+@pytest.fixture
+def client(app):
+    c = app.test_client()
+    assert c.post("/api/init", headers=AUTH).status_code == 200
+    return c
+
+
+def desired(store):
+    """Every desired-state record, to check that a refused request wrote nothing."""
+    return ([p.to_dict() for p in store.list_pods()], [a.to_dict() for a in store.list_apps()],
+            [n.to_dict() for n in store.list_nodes()], [store.pod_node_count(p.name) for p in store.list_pods()])
+
+
+def test_seed_commands_over_etcd(client, store):
+    assert client.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"}).status_code == 201
+    assert client.post("/api/nodes", headers=AUTH, json={"name": "n2", "pod": "light"}).status_code == 201
+    assert client.post("/api/pods/light/launch", headers=AUTH).get_json()["name"] == "n1"
+    assert [n["status"] for n in client.get("/api/nodes?pod=light").get_json()] == ["ONLINE", "NEW"]
+    assert len(client.post("/api/pods/light/pause", headers=AUTH).get_json()) == 1
+    assert store.get_node("light", "n1").status == "PAUSED"
+    assert len(client.post("/api/pods/light/resume", headers=AUTH).get_json()) == 1
+    assert client.delete("/api/pods/light/nodes/n2", headers=AUTH).status_code == 200
+    pods = {p["name"]: p for p in client.get("/api/pods").get_json()}
+    assert (pods["light"]["used"], pods["light"]["statuses"]) == (1, {"ONLINE": 1})
+    assert store.pod_node_count("light") == 1
+    kinds = [e["kind"] for e in client.get("/api/events").get_json()]
+    assert kinds[:3] == ["node.removed", "pod.resumed", "pod.paused"]
+
+
+def test_apps_over_etcd_with_the_real_image_check(client, store, worker_images):
+    r = client.post("/api/apps", headers=AUTH, json={
+        "name": "web", "image": worker_images["light"], "pod": "medium", "replicas": 3, "port": 8000,
+        "balance": "leastconn", "health_path": "/health"})
+    assert r.status_code == 201, r.get_json()
+    assert store.pod_node_count("medium") == 3
+    assert client.put("/api/apps/web/scale", headers=AUTH, json={"replicas": 12}).get_json()["replicas"] == 12
+    before = desired(store)
+    r = client.put("/api/apps/web/scale", headers=AUTH, json={"replicas": 16})
+    assert r.status_code == 409 and "pod 'medium' has room for 3 more" in r.get_json()["error"]
+    assert desired(store) == before
+    assert client.put("/api/apps/web/scale", headers=AUTH, json={"replicas": 0}).get_json()["replicas"] == 0
+    assert client.delete("/api/apps/web", headers=AUTH).status_code == 200
+    assert store.get_app("web") is None and store.pod_node_count("medium") == 0
+
+
+@pytest.mark.parametrize("method, path, body, status, message", [
+    ("POST", "/api/apps", {"name": "w", "image": "simplecloud/does-not-exist", "pod": "light", "port": 80},
+     400, "image 'simplecloud/does-not-exist' does not exist on host pod-light"),
+    ("POST", "/api/apps", {"name": "w", "image": "simplecloud/light", "pod": "light", "port": 80,
+                           "balance": "source"}, 400, "balance 'source' is not supported"),
+    ("POST", "/api/nodes", {"name": "n_1", "pod": "light"}, 400, "not a valid name"),
+    ("POST", "/api/nodes", {"name": "n1", "pod": "nope"}, 404, "pod 'nope' does not exist"),
+    ("DELETE", "/api/pods/light/nodes/ghost", None, 404, "ghost"),
+    ("PUT", "/api/apps/light/scale", {"replicas": -2}, 400, "replicas"),
+    ("PUT", "/api/apps/light/scale", {"replicas": 25}, 409, "room for 20"),
+    ("POST", "/api/pods", {"name": "light", "host": "pod-light"}, 409, "light"),
+])
+def test_refusals_write_nothing_to_etcd(client, store, method, path, body, status, message):
+    before = desired(store)
+    r = client.open(path, method=method, json=body, headers=AUTH)
+    assert r.status_code == status, r.get_json()
+    assert message in r.get_json()["error"]
+    assert desired(store) == before
+
+
+def test_malformed_json_and_missing_token_write_nothing(client, store):
+    before = desired(store)
+    r = client.post("/api/nodes", headers=AUTH, data="{oops", content_type="application/json")
+    assert r.status_code == 400 and "not valid JSON" in r.get_json()["error"]
+    r = client.post("/api/nodes", json={"name": "n1", "pod": "light"})
+    assert r.status_code == 401
+    r = client.post("/api/nodes", json={"name": "n1", "pod": "light"}, headers={"Authorization": "Bearer no"})
+    assert r.status_code == 401
+    assert desired(store) == before
+
+
+def test_concurrent_registrations_never_overfill_a_pod(app, client, store):
+    """25 requests race for the 20 slots of light: exactly 20 win, 5 get the 'full' answer."""
+    def register(i):
+        r = app.test_client().post("/api/nodes", headers=AUTH, json={"name": f"n{i}", "pod": "light"})
+        return r.status_code, r.get_json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(register, range(25)))
+    codes = sorted(code for code, _ in results)
+    assert codes == [201] * 20 + [409] * 5, results
+    assert all("pod 'light' is full: 20 of 20 nodes" in body["error"] for code, body in results if code == 409)
+    assert store.pod_node_count("light") == 20 == len(store.list_nodes("light"))
