@@ -246,7 +246,13 @@ class HAProxy:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        self.reload()
+        try:
+            self.reload()
+        except HAProxyError:
+            # put the file the running worker uses back, so disk and process agree
+            if current is not None:
+                os.replace(self._write_tmp(path, current), path)
+            raise
         self._write_sidecar(apps)
         return True
 
