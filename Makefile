@@ -24,7 +24,7 @@ define step
 	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
 endef
 
-.PHONY: help up down provision status deps engine venv images ssh-config \
+.PHONY: help up down provision status deps engine venv images wheels ssh-config \
         test test-unit test-integration test-lab test-infra test-idempotence clean
 
 help:
@@ -75,7 +75,14 @@ up: images
 	@$(MAKE) --no-print-directory provision
 	@$(MAKE) --no-print-directory status
 
-provision: venv
+# Wheels of the project and its dependencies for the manager's offline install.
+# SOURCE_DATE_EPOCH makes the project's wheel byte-for-byte reproducible, so an
+# unchanged tree does not reinstall (and restart) the orchestrator.
+wheels: venv
+	$(call step,wheels,rm -f images/build/wheels/simplecloud-*.whl; \
+	  SOURCE_DATE_EPOCH=315532800 $(PY) -m pip wheel -q --no-cache-dir -w images/build/wheels .)
+
+provision: venv wheels
 	$(call step,provision,ansible-playbook playbooks/site.yml -e lab_provider=$(VAGRANT_DEFAULT_PROVIDER))
 	@grep -A8 'PLAY RECAP' $(LOGS)/provision.log | sed 's/^/    /'
 
