@@ -1,0 +1,197 @@
+"""The `cloud` CLI as a user runs it: a subprocess talking HTTP to a real manager.
+
+The manager is the real `simplecloud-manager --no-controller` process (waitress
+on 127.0.0.1:<free port>) over the throwaway etcd, configured only through
+SIMPLECLOUD_* environment variables. The CLI finds the API address and the
+token in `.simplecloud/api` and `.simplecloud/token` of its working directory,
+exactly as after `make up`. At the end the manager gets SIGTERM and must exit 0.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import etcd3
+import pytest
+import requests
+
+from tests.integration.fixtures_edges import DOCKER_URL, free_port
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+
+
+def _command(name: str, module: str) -> list[str]:
+    """The installed console script, or `python -m module` if it is not installed."""
+    script = BIN / name
+    return [str(script)] if script.exists() else [sys.executable, "-m", module]
+
+
+@pytest.fixture
+def manager(etcd_endpoint, worker_images, tmp_path):
+    """A running manager process; yields (api_url, token, lab_dir)."""
+    host, port = etcd_endpoint
+    prefix = f"/sccli-{uuid.uuid4().hex[:10]}/"
+    api_port = free_port()
+    token_file = tmp_path / "etc" / "token"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLECLOUD_")}
+    env.update(SIMPLECLOUD_ETCD_HOST=host, SIMPLECLOUD_ETCD_PORT=str(port), SIMPLECLOUD_ETCD_PREFIX=prefix,
+               SIMPLECLOUD_TOKEN_FILE=str(token_file), SIMPLECLOUD_API_BIND=f"127.0.0.1:{api_port}",
+               SIMPLECLOUD_DOCKER_HOSTS=json.dumps({"*": DOCKER_URL}))
+    log = open(tmp_path / "manager.log", "w")
+    proc = subprocess.Popen(_command("simplecloud-manager", "orchestrator.server") + ["--no-controller"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{api_port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(f"{api}/api/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the manager did not start:\n" + (tmp_path / "manager.log").read_text())
+            time.sleep(0.1)
+        lab = tmp_path / "lab"
+        (lab / ".simplecloud").mkdir(parents=True)
+        (lab / ".simplecloud" / "api").write_text(api + "\n")
+        (lab / ".simplecloud" / "token").write_text(token_file.read_text())
+        (lab / "sub" / "dir").mkdir(parents=True)
+        yield api, token_file.read_text().strip(), lab
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0, (tmp_path / "manager.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+        client = etcd3.client(host=host, port=port, timeout=5)
+        try:
+            client.delete_prefix(prefix)
+        finally:
+            client.close()
+
+
+def cloud(lab: Path, *argv: str, env: dict | None = None, cwd: Path | None = None):
+    """Run `cloud ARGV...` in the lab directory; returns (exit code, stdout, stderr)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLECLOUD_")}
+    base.update(env or {})
+    res = subprocess.run(_command("cloud", "orchestrator.cli") + list(argv), cwd=cwd or lab, env=base,
+                         capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in res.stderr, res.stderr
+    return res.returncode, res.stdout, res.stderr
+
+
+def ok_json(lab: Path, *argv: str):
+    code, out, err = cloud(lab, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_manager_writes_a_private_token(manager):
+    api, token, lab = manager
+    assert len(token) >= 43
+
+
+def test_seed_commands_end_to_end(manager):
+    _, _, lab = manager
+    code, out, err = cloud(lab, "init")
+    assert (code, err) == (0, "") and out.startswith("cluster initialized: created pods light, medium, heavy")
+    assert cloud(lab, "init")[1] == "cluster already initialized: nothing to create\n"
+
+    pods = ok_json(lab, "pod", "ls")
+    assert [(p["name"], p["max_nodes"]) for p in pods] == [("heavy", 10), ("light", 20), ("medium", 15)]
+    code, out, _ = cloud(lab, "pod", "ls")
+    assert out.splitlines()[0].split() == ["NAME", "HOST", "NODES", "CPUS", "MEMORY", "APP", "STATUS"]
+
+    code, out, _ = cloud(lab, "register", "n1", "light", cwd=lab / "sub" / "dir")   # config found upward
+    assert code == 0 and "node 'n1' registered in pod 'light'" in out
+    assert ok_json(lab, "register", "n2", "light")["status"] == "NEW"
+    assert ok_json(lab, "launch", "light")["name"] == "n1"
+    assert [n["name"] for n in ok_json(lab, "pause", "light")] == ["n1"]
+    assert {n["name"]: n["status"] for n in ok_json(lab, "node", "ls", "light")} == {"n1": "PAUSED", "n2": "NEW"}
+    code, out, _ = cloud(lab, "resume", "light")
+    assert out == "pod 'light': 1 node resumed (n1)\n"
+    assert cloud(lab, "rm", "n2", "light")[0] == 0
+    code, out, _ = cloud(lab, "node", "ls")
+    assert [line.split()[:4] for line in out.splitlines()] == [["NAME", "POD", "APP", "STATUS"],
+                                                               ["n1", "light", "light", "ONLINE"]]
+    status = ok_json(lab, "status")
+    assert status["nodes"] == {"ONLINE": 1}
+    code, out, _ = cloud(lab, "status")
+    assert code == 0 and out.startswith("PODS\n") and "RECENT EVENTS" in out
+    assert ok_json(lab, "events")[0]["kind"] == "node.removed"
+
+
+def test_pod_register_and_rm(manager):
+    _, _, lab = manager
+    code, out, _ = cloud(lab, "pod", "register", "batch", "--host", "pod-heavy", "--max-nodes", "2",
+                         "--cpus", "1", "--memory", "512")
+    assert (code, out) == (0, "pod 'batch' registered on host pod-heavy: up to 2 nodes of 1 CPU / 512 MiB\n")
+    assert cloud(lab, "pod", "rm", "batch") == (0, "pod 'batch' removed\n", "")
+    code, _, err = cloud(lab, "pod", "rm", "batch")
+    assert code == 1 and err.startswith("cloud: pod 'batch' does not exist")
+
+
+def test_app_deploy_scale_stop(manager, worker_images):
+    _, _, lab = manager
+    cloud(lab, "init")
+    app = ok_json(lab, "app", "deploy", "web", "--image", worker_images["light"], "--pod", "medium",
+                  "--replicas", "2", "--port", "8000", "--path", "/web", "--balance", "leastconn",
+                  "--health-path", "/health")
+    assert (app["replicas"], app["balance"], app["path"]) == (2, "leastconn", "/web")
+    echo = ok_json(lab, "app", "deploy", "echo", "--command", "nc -lk -p 9000", "--pod", "light",
+                   "--replicas", "1", "--port", "9000")
+    assert echo["command"] == ["nc", "-lk", "-p", "9000"] and echo["path"] == "/echo"
+    assert ok_json(lab, "app", "scale", "web", "5")["replicas"] == 5
+    code, out, _ = cloud(lab, "app", "scale", "web", "3")
+    assert out == "app 'web' scaled to 3 replicas\n"
+    apps = {a["name"]: a["replicas"] for a in ok_json(lab, "app", "ls")}
+    assert apps == {"echo": 1, "heavy": 0, "light": 0, "medium": 0, "web": 3}
+    code, out, _ = cloud(lab, "app", "ls")
+    web = next(line for line in out.splitlines() if line.startswith("web "))
+    assert web.split()[:6] == ["web", "medium", "3", "8000", "/web", "leastconn"]
+    assert cloud(lab, "app", "stop", "web") == (0, "app 'web' stopped\n", "")
+    assert "web" not in {a["name"] for a in ok_json(lab, "app", "ls")}
+
+
+def test_exit_codes_and_one_line_errors(manager, tmp_path):
+    api, token, lab = manager
+    cloud(lab, "init")
+    for i in range(20):
+        assert cloud(lab, "register", f"n{i}", "light")[0] == 0
+    code, out, err = cloud(lab, "register", "n20", "light")
+    assert (code, out) == (1, "")
+    assert err.startswith("cloud: pod 'light' is full: 20 of 20 nodes") and err.count("\n") == 1
+
+    code, _, err = cloud(lab, "launch", "nope")
+    assert code == 1 and err.startswith("cloud: pod 'nope' does not exist")
+    code, _, err = cloud(lab, "app", "deploy", "w", "--image", "simplecloud/nothing-here", "--pod", "heavy",
+                         "--replicas", "1", "--port", "80")
+    assert code == 1 and "does not exist on host pod-heavy" in err
+    code, _, err = cloud(lab, "app", "scale", "heavy", "11")
+    assert code == 1 and "cannot add" in err
+
+    code, _, err = cloud(lab, "app", "deploy", "w", "--image", "x", "--pod", "light", "--replicas", "1",
+                         "--port", "80", "--balance", "fastest")
+    assert code == 2 and err.count("\n") == 1 and "invalid choice: 'fastest'" in err
+
+    elsewhere = tmp_path / "elsewhere"        # no .simplecloud here or above it
+    elsewhere.mkdir()
+    code, _, err = cloud(lab, "launch", "light", cwd=elsewhere, env={"SIMPLECLOUD_API": api})
+    assert code == 1 and err.startswith("cloud: authentication required: no bearer token was sent")
+    code, _, err = cloud(lab, "launch", "light", "--token", "wrong")
+    assert code == 1 and "a wrong token was sent" in err
+    assert cloud(lab, "pod", "ls", cwd=elsewhere, env={"SIMPLECLOUD_API": api})[0] == 0   # reading is open
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    code, _, err = cloud(lab, "status", "--api", dead)
+    assert (code, err) == (3, f"cloud: cannot reach the simplecloud API at {dead} (is the lab up? try: make up)\n")
