@@ -160,3 +160,20 @@ def test_run_loop_wakes_on_change(cluster, store):
         stop.set()
         thread.join(timeout=20)
     assert not thread.is_alive()
+
+
+def test_failing_action_is_reported_and_others_proceed(cluster, store, docker_client):
+    rec, hap = cluster
+    bad = App(name="bad", pod="ctl", port=8000, image="simplecloud/does-not-exist", path="/bad")
+    store.put_app(bad, create=True)
+    store.add_nodes("ctl", [Node("b1", "ctl", "bad", NodeStatus.ONLINE, created=1.0),
+                            Node("n1", "ctl", "ctl", NodeStatus.ONLINE, created=2.0)])
+    for _ in range(3):
+        rec.reconcile_once()
+    assert state(docker_client, "sc-ctl-n1") == "running"
+    assert servers(hap)["n1"].admin == "ready"
+    failures = [msg for _, msg in rec.last_failures]
+    assert len(failures) == 1 and "push it to the registry" in failures[0]
+    # the start of b1 was skipped, not attempted after its create failed
+    assert all("start container sc-ctl-b1" not in e.message for e in store.events(limit=100))
+    assert any(e.kind == "controller.error" and e.subject == "ctl/b1" for e in store.events(limit=100))
