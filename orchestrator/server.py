@@ -14,6 +14,7 @@ controller finishes its current pass, then the process exits 0.
 
     simplecloud-manager                     # settings from $SIMPLECLOUD_CONFIG / env
     simplecloud-manager --config manager.yaml --bind 127.0.0.1:5000 --no-controller
+    simplecloud-manager --label simplecloud.test=1     # tests: mark and own only these containers
 """
 from __future__ import annotations
 
@@ -43,7 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-controller", action="store_true",
                    help="serve the API only; do not reconcile hosts and HAProxy (tests, read-only replicas)")
     p.add_argument("--threads", type=int, default=8, help="waitress worker threads (default 8)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", type=parse_label,
+                   help="extra label on every worker container this manager creates; it then also only "
+                        "manages containers that carry it (tests: --label simplecloud.test=1)")
     return p
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    """``"simplecloud.test=1"`` -> ("simplecloud.test", "1")."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"label {text!r} must look like KEY=VALUE, e.g. simplecloud.test=1")
+    return key, value
 
 
 def start_controller(store, hosts, settings, stop: threading.Event) -> threading.Thread | None:
@@ -90,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.load(args.config)
         host, port = parse_bind(args.bind or settings.api_bind)
         store = Store.from_settings(settings)
-        hosts = HostPool(settings)   # the service checks images on it; the controller drives it
+        # One pool: the service checks images on it, the controller drives it.
+        hosts = HostPool(settings, extra_labels=dict(args.label))
         app = create_app(settings, Service(store, settings, hosts=hosts))
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError) as exc:

@@ -5,9 +5,14 @@ on 127.0.0.1:<free port>) over the throwaway etcd, configured only through
 SIMPLECLOUD_* environment variables. The CLI finds the API address and the
 token in `.simplecloud/api` and `.simplecloud/token` of its working directory,
 exactly as after `make up`. At the end the manager gets SIGTERM and must exit 0.
+
+The last test runs the whole manager, controller included, against the real
+dockerd and a real HAProxy: the seed commands must end in a worker container
+that answers through the 127.0.0.1 frontend.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,7 +26,7 @@ import etcd3
 import pytest
 import requests
 
-from tests.integration.fixtures_edges import DOCKER_URL, free_port
+from tests.integration.fixtures_edges import DOCKER_URL, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +39,13 @@ def _command(name: str, module: str) -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", module]
 
 
-@pytest.fixture
-def manager(etcd_endpoint, worker_images, tmp_path):
-    """A running manager process; yields (api_url, token, lab_dir)."""
+@contextlib.contextmanager
+def running_manager(etcd_endpoint, tmp_path: Path, args: list[str], env_extra: dict | None = None):
+    """Start `simplecloud-manager ARGS` configured by environment; yield (api_url, token, lab_dir).
+
+    On exit: SIGTERM, which must end the process with status 0 within 15 s;
+    then the manager's etcd prefix is deleted.
+    """
     host, port = etcd_endpoint
     prefix = f"/sccli-{uuid.uuid4().hex[:10]}/"
     api_port = free_port()
@@ -44,9 +53,10 @@ def manager(etcd_endpoint, worker_images, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMPLECLOUD_")}
     env.update(SIMPLECLOUD_ETCD_HOST=host, SIMPLECLOUD_ETCD_PORT=str(port), SIMPLECLOUD_ETCD_PREFIX=prefix,
                SIMPLECLOUD_TOKEN_FILE=str(token_file), SIMPLECLOUD_API_BIND=f"127.0.0.1:{api_port}",
-               SIMPLECLOUD_DOCKER_HOSTS=json.dumps({"*": DOCKER_URL}))
-    log = open(tmp_path / "manager.log", "w")
-    proc = subprocess.Popen(_command("simplecloud-manager", "orchestrator.server") + ["--no-controller"],
+               SIMPLECLOUD_DOCKER_HOSTS=json.dumps({"*": DOCKER_URL}), **(env_extra or {}))
+    log_path = tmp_path / "manager.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(_command("simplecloud-manager", "orchestrator.server") + args,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{api_port}"
     try:
@@ -58,7 +68,7 @@ def manager(etcd_endpoint, worker_images, tmp_path):
             except requests.ConnectionError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the manager did not start:\n" + (tmp_path / "manager.log").read_text())
+                pytest.fail("the manager did not start:\n" + log_path.read_text())
             time.sleep(0.1)
         lab = tmp_path / "lab"
         (lab / ".simplecloud").mkdir(parents=True)
@@ -67,7 +77,7 @@ def manager(etcd_endpoint, worker_images, tmp_path):
         (lab / "sub" / "dir").mkdir(parents=True)
         yield api, token_file.read_text().strip(), lab
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0, (tmp_path / "manager.log").read_text()
+        assert proc.wait(timeout=15) == 0, log_path.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -78,6 +88,13 @@ def manager(etcd_endpoint, worker_images, tmp_path):
             client.delete_prefix(prefix)
         finally:
             client.close()
+
+
+@pytest.fixture
+def manager(etcd_endpoint, worker_images, tmp_path):
+    """An API-only manager (--no-controller): the CLI's answers, no containers."""
+    with running_manager(etcd_endpoint, tmp_path, ["--no-controller"]) as running:
+        yield running
 
 
 def cloud(lab: Path, *argv: str, env: dict | None = None, cwd: Path | None = None):
@@ -195,3 +212,37 @@ def test_exit_codes_and_one_line_errors(manager, tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     code, _, err = cloud(lab, "status", "--api", dead)
     assert (code, err) == (3, f"cloud: cannot reach the simplecloud API at {dead} (is the lab up? try: make up)\n")
+
+
+def test_full_manager_runs_workers_behind_haproxy(etcd_endpoint, haproxy_proc, test_labels, worker_images,
+                                                  docker_client, tmp_path):
+    """cloud init/register/launch/pause/rm with the controller on: real containers, real HAProxy."""
+    hs = haproxy_proc.settings
+    env = {"SIMPLECLOUD_" + name.upper(): str(getattr(hs, name)) for name in (
+        "pod_network", "haproxy_config", "haproxy_admin_socket", "haproxy_master_socket", "haproxy_bin",
+        "haproxy_state_file", "frontend_bind", "stats_bind")}
+    env["SIMPLECLOUD_RECONCILE_INTERVAL"] = "1"
+    labels = [arg for key, value in test_labels.items() for arg in ("--label", f"{key}={value}")]
+    label_filter = {"label": [f"{k}={v}" for k, v in test_labels.items()] + ["simplecloud.pod=light"]}
+    try:
+        with running_manager(etcd_endpoint, tmp_path, labels, env) as (api, token, lab):
+            assert cloud(lab, "init")[0] == 0
+            assert cloud(lab, "register", "n1", "light")[0] == 0
+            assert cloud(lab, "launch", "light")[0] == 0
+
+            def light_answers():
+                r = requests.get(haproxy_proc.url + "/light", timeout=5)
+                return r.status_code == 200 and r.json()["node"] == "n1"
+            wait_until(light_answers, timeout=60, what="n1 answering at /light through HAProxy")
+            container = docker_client.containers.get("sc-light-n1")
+            assert container.labels["simplecloud.test"] == "1"
+
+            assert cloud(lab, "pause", "light")[0] == 0
+            wait_until(lambda: requests.get(haproxy_proc.url + "/light", timeout=5).status_code == 503,
+                       timeout=30, what="the paused node to leave HAProxy's rotation")
+            assert cloud(lab, "rm", "n1", "light")[0] == 0
+            wait_until(lambda: not docker_client.containers.list(all=True, filters=label_filter),
+                       timeout=30, what="the removed node's container to go")
+    finally:
+        for c in docker_client.containers.list(all=True, filters=label_filter):
+            c.remove(force=True)
