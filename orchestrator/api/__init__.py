@@ -15,9 +15,11 @@ import dataclasses
 import enum
 import logging
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 
 log = logging.getLogger("orchestrator.api")
+
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings=None, service=None, token: str | None = None) -> Flask:
@@ -40,6 +42,7 @@ def create_app(settings=None, service=None, token: str | None = None) -> Flask:
 
     app = Flask(__name__)
     app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES   # larger bodies get a JSON 413
     app.extensions["simplecloud.service"] = service
     app.extensions["simplecloud.settings"] = settings
 
@@ -47,6 +50,15 @@ def create_app(settings=None, service=None, token: str | None = None) -> Flask:
     auth.init_app(app, token)
     for module in (cluster, pods, nodes, apps):
         app.register_blueprint(module.bp, url_prefix="/api")
+
+    @app.after_request
+    def _log_change(response):
+        """One log line per state-changing request: the manager's audit trail."""
+        if request.method not in auth.SAFE_METHODS:
+            log.info("%s %s -> %d (from %s)", request.method, request.path, response.status_code,
+                     request.remote_addr)
+        return response
+
     return app
 
 

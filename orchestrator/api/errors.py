@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from orchestrator.errors import SimpleCloudError, ValidationError
@@ -34,6 +34,9 @@ def _http_message(exc: HTTPException) -> str:
     if exc.code == 405:
         allowed = ", ".join(sorted(m for m in (exc.valid_methods or []) if m not in ("HEAD", "OPTIONS")))
         return f"method {request.method} is not allowed on {request.path}; allowed: {allowed}"
+    if exc.code == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        return f"the request body is larger than {limit // 1024} KiB; send a smaller JSON object"
     return exc.description or exc.name
 
 

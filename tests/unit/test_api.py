@@ -284,6 +284,21 @@ def test_unknown_route_and_wrong_method_are_json(client):
     assert "POST" in r.headers["Allow"]
 
 
+def test_oversized_bodies_are_refused_as_json(cluster, store):
+    before = state(store)
+    r = cluster.post("/api/nodes", headers=AUTH, data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                     content_type="application/json")
+    assert r.status_code == 413 and r.get_json()["error"].startswith("the request body is larger than 1024 KiB")
+    assert state(store) == before
+
+
+def test_state_changes_are_logged(cluster, caplog):
+    with caplog.at_level(logging.INFO, logger="orchestrator.api"):
+        cluster.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"})
+        cluster.get("/api/nodes")
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["POST /api/nodes -> 201"]
+
+
 class Exploding:
     """A service whose every method fails the way a bug or an outage would."""
 
