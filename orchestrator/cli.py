@@ -241,7 +241,8 @@ def _bulk(verb: str):
 
 def cmd_app_deploy(c: Client, a):
     spec = {"name": a.name, "pod": a.pod, "replicas": a.replicas, "port": a.port, "path": a.path,
-            "host": a.host, "balance": a.balance, "health_path": a.health_path}
+            "host": a.host, "balance": a.balance, "health_path": a.health_path,
+            "strip_path": True if a.strip_path else None}
     if a.image:
         spec["image"] = a.image
     else:
@@ -397,6 +398,8 @@ def build_parser() -> Parser:
     dep.add_argument("--host", help="HAProxy Host header")
     dep.add_argument("--balance", choices=BALANCE_ALGORITHMS)
     dep.add_argument("--health-path", help="HTTP health check path (default: TCP check)")
+    dep.add_argument("--strip-path", action="store_true",
+                     help="remove the --path prefix before forwarding (for apps that serve at /)")
     sc = add(app_sub, "scale", cmd_app_scale, "set the replica count of an app")
     sc.add_argument("name"), sc.add_argument("replicas", type=_positive)
     add(app_sub, "stop", cmd_app_stop, "stop an app and remove its nodes").add_argument("name")

@@ -68,6 +68,7 @@ class BackendBlock:
     balance: str
     health_path: str
     servers: tuple[Server, ...]
+    strip_prefix: str | None = None   # path prefix removed before forwarding
 
 
 def normalize_path(path: str | None) -> str | None:
@@ -127,8 +128,11 @@ def _backend(app: App, servers: Iterable[Server]) -> BackendBlock:
         raise ValidationError("health_path", f"app {app.name}: health_path {health!r} must "
                               "start with '/' and contain no spaces or quotes (or be empty "
                               "for a TCP check)")
+    prefix = normalize_path(app.path)
+    strip = prefix if getattr(app, "strip_path", False) and prefix not in (None, "/") else None
     return BackendBlock(name=backend_name(app), balance=app.balance, health_path=health,
-                        servers=tuple(sorted(servers, key=lambda s: s.name)))
+                        servers=tuple(sorted(servers, key=lambda s: s.name)),
+                        strip_prefix=strip)
 
 
 def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server]],

@@ -85,6 +85,7 @@ class App:
     host: str | None = None           # HAProxy Host header match
     balance: str = "roundrobin"
     health_path: str = ""             # HTTP check path; "" means a TCP check
+    strip_path: bool = False          # remove the path prefix before forwarding
     created: float = field(default_factory=time.time)
 
     @property

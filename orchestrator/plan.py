@@ -39,7 +39,7 @@ from typing import Iterable, Mapping
 
 from orchestrator.model import App, Container, Node, NodeStatus, Pod, Server, backend_name, container_name
 
-ROUTING_FIELDS = ("path", "host", "balance", "health_path")
+ROUTING_FIELDS = ("path", "host", "balance", "health_path", "strip_path")
 """App fields baked into haproxy.cfg; a change in any of them needs a reload."""
 
 DEAD_STATES = ("exited", "dead")

@@ -40,7 +40,7 @@ _IMAGE = re.compile(
 
 POD_FIELDS = ("name", "host", "max_nodes", "cpus", "memory_mb", "app")
 APP_FIELDS = ("name", "image", "command", "port", "pod", "path", "host",
-              "balance", "health_path", "replicas")
+              "balance", "health_path", "strip_path", "replicas")
 
 
 # --- single values ---
@@ -106,6 +106,13 @@ def memory_mb(value, field: str = "memory_mb") -> int:
 
 def max_nodes(value, field: str = "max_nodes") -> int:
     return integer(value, field, 1, MAX_NODES_LIMIT, "max_nodes")
+
+
+def flag(value, field: str) -> bool:
+    """A JSON boolean (true/false), nothing else."""
+    if not isinstance(value, bool):
+        raise ValidationError(field, f"{field} must be true or false, not {value!r}")
+    return value
 
 
 def balance(value, field: str = "balance") -> str:
@@ -235,6 +242,7 @@ def app_spec(spec: dict) -> tuple[App, int]:
         host=hostname(route_host, "host") if route_host is not None else None,
         balance=balance(spec.get("balance") or "roundrobin"),
         health_path=health_path(spec.get("health_path")),
+        strip_path=flag(spec.get("strip_path", False), "strip_path"),
     )
     return app, replicas(spec.get("replicas", 1))
 

@@ -23,6 +23,7 @@ bp = Blueprint("apps", __name__)
 APP_FIELD_TYPES = {
     "name": str, "image": str, "pod": str, "replicas": int,
     "port": int, "path": str, "host": str, "balance": str, "health_path": str,
+    "strip_path": bool,
 }
 
 

@@ -128,6 +128,10 @@ def test_global_options_before_the_command_are_kept(api, capsys):
       "--port", "9000", "--host", "echo.local"], "POST", "/api/apps",
      {"name": "echo", "pod": "light", "replicas": 1, "port": 9000, "host": "echo.local",
       "command": ["nc", "-lk", "-p", "9000", "-e", "cat -"]}),
+    (["app", "deploy", "files", "--command", "python3 -m http.server 9000", "--pod", "medium",
+      "--replicas", "1", "--port", "9000", "--path", "/files", "--strip-path"], "POST", "/api/apps",
+     {"name": "files", "pod": "medium", "replicas": 1, "port": 9000, "path": "/files", "strip_path": True,
+      "command": ["python3", "-m", "http.server", "9000"]}),
     (["app", "scale", "web", "5"], "PUT", "/api/apps/web/scale", {"replicas": 5}),
     (["app", "stop", "web"], "DELETE", "/api/apps/web", None),
 ])
