@@ -430,10 +430,14 @@ def main(argv: list[str] | None = None, environ=None) -> int:
     except KeyboardInterrupt:
         print("cloud: interrupted", file=sys.stderr)
         return 130
-    if args.json:
-        print(json.dumps(data, indent=2))
-    elif text:
-        print(text)
+    try:
+        if args.json:
+            print(json.dumps(data, indent=2))
+        elif text:
+            print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `cloud ... | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 

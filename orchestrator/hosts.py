@@ -147,9 +147,16 @@ class DockerHost:
     def list_workers(self) -> list[Container]:
         """All containers carrying our labels, in any state, sorted by name."""
         filters = {"label": [f"{k}={v}" for k, v in self._labels().items()]}
-        with self._translate("list containers"):
-            found = self.client.containers.list(all=True, filters=filters,
-                                                ignore_removed=True)
+        for attempt in (1, 2):  # an SSH connection kept alive too long breaks once; retry
+            try:
+                with self._translate("list containers"):
+                    found = self.client.containers.list(all=True, filters=filters,
+                                                        ignore_removed=True)
+                break
+            except HostUnavailable:
+                if attempt == 2:
+                    raise
+                log.info("host %s: listing failed once, retrying on a new connection", self.name)
         return sorted((self._to_container(c) for c in found), key=lambda c: c.name)
 
     def inspect(self, name: str) -> Container:
@@ -231,6 +238,9 @@ class DockerHost:
                 nano_cpus=int(round(cpus * 1e9)),
                 mem_limit=f"{int(memory_mb)}m", memswap_limit=f"{int(memory_mb)}m",
                 restart_policy={"Name": "no"}, detach=True,
+                # a tiny init as PID 1 forwards SIGTERM, so workers that
+                # install no handler (python -m http.server, nc) stop at once
+                init=True,
             )
             c.reload()
         log.info("host %s: created %s (%s, %.2f CPU, %d MiB)", self.name, name,

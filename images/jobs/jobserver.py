@@ -10,6 +10,7 @@ Standard library only, so the image builds offline from a bare Debian base.
 import hashlib
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -74,6 +75,8 @@ def main() -> None:
         raise SystemExit(f"JOB must be one of {sorted(ROUNDS)}, not {JOB!r}")
     ThreadingHTTPServer.daemon_threads = True
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
+    # As PID 1 a process ignores SIGTERM unless it handles it: stop cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"simplecloud job {JOB} on node {NODE} listening on :{PORT}", flush=True)
     server.serve_forever()
 
