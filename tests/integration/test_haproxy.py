@@ -161,4 +161,5 @@ def test_reload_keeps_servers_and_states_without_failures(haproxy_proc, workers)
     assert failures == [] and ok[0] > 20
     assert "balance roundrobin" in Path(hap.settings.haproxy_config).read_text()
     assert hap.driver.configured_apps() == {
-        "light": {"path": "/light", "host": "", "balance": "roundrobin", "health_path": "/health"}}
+        "light": {"path": "/light", "host": "", "balance": "roundrobin", "health_path": "/health",
+                  "strip_path": ""}}
