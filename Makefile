@@ -115,13 +115,12 @@ test-unit: venv
 test-integration: deps
 	$(PYTEST) tests/integration -q
 
+# testinfra reaches the machines through .vagrant/ssh-config (tests/infra/conftest.py).
 test-lab: up
-	$(PYTEST) tests/infra tests/lab -q --ssh-config=.vagrant/ssh-config \
-	  --hosts=ssh://manager,ssh://pod-light,ssh://pod-medium,ssh://pod-heavy
+	$(PYTEST) tests/infra tests/lab -q
 
 test-infra: venv
-	$(PYTEST) tests/infra -q --ssh-config=.vagrant/ssh-config \
-	  --hosts=ssh://manager,ssh://pod-light,ssh://pod-medium,ssh://pod-heavy
+	$(PYTEST) tests/infra -q
 
 clean: down
 	rm -rf $(VENV) .simplecloud images/build
