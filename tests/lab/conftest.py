@@ -1,0 +1,179 @@
+"""Shared helpers for the tests that drive the running lab (`make up`) from
+outside: only through the `cloud` CLI and HTTP to 127.0.0.1 (HAProxy on
+:8080, the API on :5000).
+
+The API records *desired* state, so every observable effect (a node
+answering through HAProxy, a node gone) is polled for with a bound
+(`wait_until`)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+CLOUD = ROOT / ".venv" / "bin" / "cloud"
+EDGE = "http://127.0.0.1:8080"
+API = "http://127.0.0.1:5000"
+CONVERGE = 90           # seconds the controller may take to make a change visible
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test in this directory needs the lab."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).parent == here:
+            item.add_marker(pytest.mark.lab)
+
+
+# ---------------------------------------------------------------- the CLI
+
+def cloud(*args: str, env: dict | None = None, timeout: float = 120) -> tuple[int, str, str]:
+    """Run `cloud ARGS...` in the checkout (it finds .simplecloud/ there);
+    returns (exit code, stdout, stderr)."""
+    run = subprocess.run([str(CLOUD), *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=timeout, env=dict(os.environ, **(env or {})))
+    return run.returncode, run.stdout, run.stderr
+
+
+def cloud_ok(*args: str, **kw) -> str:
+    """`cloud ARGS...` that must succeed; returns stdout."""
+    rc, out, err = cloud(*args, **kw)
+    assert rc == 0, f"cloud {' '.join(args)} -> exit {rc}: {err.strip() or out.strip()}"
+    return out
+
+
+def cloud_json(*args: str, **kw):
+    """`cloud ARGS... --json` that must succeed; returns the parsed answer."""
+    return json.loads(cloud_ok(*args, "--json", **kw))
+
+
+def app_nodes(app: str) -> list[dict]:
+    """Node records of an app (every pod)."""
+    return [n for n in cloud_json("node", "ls") if n["app"] == app]
+
+
+def pod_nodes(pod: str) -> list[dict]:
+    return cloud_json("node", "ls", pod)
+
+
+def app_names() -> set[str]:
+    return {a["name"] for a in cloud_json("app", "ls")}
+
+
+def snapshot() -> dict:
+    """Desired state, for "nothing changed" checks."""
+    return {
+        "nodes": sorted((n["pod"], n["name"], n["app"], n["status"]) for n in cloud_json("node", "ls")),
+        "apps": sorted((a["name"], a["pod"], a["replicas"]) for a in cloud_json("app", "ls")),
+        "pods": sorted((p["name"], p["used"]) for p in cloud_json("pod", "ls")),
+    }
+
+
+# ---------------------------------------------------------------- waiting
+
+def wait_until(predicate, timeout: float = CONVERGE, interval: float = 0.5):
+    """Call `predicate()` until it returns something truthy (returned) or
+    `timeout` seconds pass (then its last, falsy, value is returned)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- HTTP through HAProxy
+
+def get(path: str, host: str | None = None, timeout: float = 10) -> tuple[int, dict | str | None]:
+    """One GET to HAProxy on a new connection: (status, JSON body or text);
+    status 0 if the request itself failed."""
+    headers = {"Connection": "close"}
+    if host:
+        headers["Host"] = host
+    try:
+        r = requests.get(EDGE + path, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        return 0, str(exc)
+    try:
+        return r.status_code, r.json()
+    except ValueError:
+        return r.status_code, r.text
+
+
+def responses(path: str, n_requests: int, host: str | None = None) -> list[tuple[int, object]]:
+    return [get(path, host) for _ in range(n_requests)]
+
+
+def nodes_seen(path: str, n_requests: int, host: str | None = None) -> Counter:
+    """Send `n_requests` GETs; Counter of the "node" values of the JSON answers
+    (answers without one are not counted)."""
+    seen = Counter()
+    for status, body in responses(path, n_requests, host):
+        if status == 200 and isinstance(body, dict) and "node" in body:
+            seen[body["node"]] += 1
+    return seen
+
+
+def statuses_seen(path: str, n_requests: int, host: str | None = None) -> Counter:
+    """Counter of the HTTP status codes of `n_requests` GETs (0 = no answer)."""
+    return Counter(status for status, _ in responses(path, n_requests, host))
+
+
+def wait_served_by(path: str, expected: set[str], host: str | None = None,
+                   timeout: float = CONVERGE, burst: int | None = None) -> Counter:
+    """Poll until the nodes answering `path` are exactly `expected`; returns
+    the last Counter (assert on it)."""
+    burst = burst or max(4, 3 * len(expected))
+    last = Counter()
+
+    def check():
+        nonlocal last
+        last = nodes_seen(path, burst, host)
+        return set(last) == expected
+    wait_until(check, timeout)
+    return last
+
+
+def wait_unserved(path: str, host: str | None = None, timeout: float = CONVERGE,
+                  burst: int = 10) -> Counter:
+    """Poll until a burst of requests to `path` all get 503 (no server);
+    returns the last Counter of statuses."""
+    last = Counter()
+
+    def check():
+        nonlocal last
+        last = statuses_seen(path, burst, host)
+        return set(last) == {503}
+    wait_until(check, timeout)
+    return last
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab answers and is initialised (`cloud init` is idempotent)."""
+    rc, out, err = cloud("init")
+    if rc == 3:
+        pytest.fail(f"the lab is not up: {err.strip()} (run `make up`)")
+    assert rc == 0, err
+    assert {"light", "medium", "heavy"} <= app_names()
+    return True
+
+
+@pytest.fixture
+def light_empty(lab):
+    """App light at 0 replicas, /light unserved; scaled back to 0 afterwards
+    whatever the test did."""
+    cloud_ok("app", "scale", "light", "0")
+    last = wait_unserved("/light")
+    assert set(last) == {503}, f"/light still served after scaling to 0: {last}"
+    yield
+    cloud("app", "scale", "light", "0")
