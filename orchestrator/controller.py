@@ -27,6 +27,7 @@ import dataclasses
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from orchestrator import errors
@@ -35,7 +36,7 @@ from orchestrator.hosts import DockerHost, HostPool
 from orchestrator.model import App, Container, Node, Pod, Server, backend_name, container_name
 from orchestrator.plan import (Action, AddServer, CreateContainer, DelServer, MarkNode, ReloadConfig,
                                RemoveContainer, SetServerState, StartContainer, StopContainer,
-                               describe, plan)
+                               describe, phase_of, plan)
 
 FOLLOW_UP_DELAY = 0.5      # seconds before the next pass when the last one acted
 MAX_FOLLOW_UPS = 5         # quick passes in a row before waiting the full interval again
@@ -86,26 +87,41 @@ class Reconciler:
             self._write_observed(obs)
             return []
         failed_nodes: set[tuple[str, str]] = set()
-        for action in actions:
-            key = self._node_key(action, obs)
-            if key is not None and key in failed_nodes:
-                self.log.info("skipping %s: an earlier step for this node failed", describe(action))
-                continue
-            try:
-                self.execute(action, obs)
-            except Exception as exc:  # noqa: BLE001 - one failure must not stop the pass
-                message = f"{describe(action)} failed: {exc}"
-                self.log.warning(message)
-                self.last_failures.append((action, str(exc)))
-                self._event("controller.error", self._subject(action, obs), message)
-                if key is not None:
-                    failed_nodes.add(key)
-                continue
-            self.log.info(describe(action))
-            self._event(_kind(action), self._subject(action, obs), describe(action))
+        for phase_actions in _by_phase(actions):
+            if isinstance(phase_actions[0], CONTAINER_ACTIONS) and len(phase_actions) > 1:
+                # Container work goes over SSH and takes ~1 s per call: run the
+                # nodes of one phase side by side (each node's steps in order).
+                per_node: dict = {}
+                for action in phase_actions:
+                    per_node.setdefault(self._node_key(action, obs), []).append(action)
+                with ThreadPoolExecutor(max_workers=HOST_PARALLELISM) as pool:
+                    list(pool.map(lambda steps: [self._run(a, obs, failed_nodes) for a in steps],
+                                  per_node.values()))
+            else:
+                for action in phase_actions:
+                    self._run(action, obs, failed_nodes)
         after = self.observe(report=False)
         self._write_observed(after or obs)
         return actions
+
+    def _run(self, action: Action, obs: Observation, failed_nodes: set) -> None:
+        """Execute one action, record it; a failure skips that node's later steps."""
+        key = self._node_key(action, obs)
+        if key is not None and key in failed_nodes:
+            self.log.info("skipping %s: an earlier step for this node failed", describe(action))
+            return
+        try:
+            self.execute(action, obs)
+        except Exception as exc:  # noqa: BLE001 - one failure must not stop the pass
+            message = f"{describe(action)} failed: {exc}"
+            self.log.warning(message)
+            self.last_failures.append((action, str(exc)))
+            self._event("controller.error", self._subject(action, obs), message)
+            if key is not None:
+                failed_nodes.add(key)
+            return
+        self.log.info(describe(action))
+        self._event(_kind(action), self._subject(action, obs), describe(action))
 
     # ------------------------------------------------------------ observe
     def observe(self, report: bool = True) -> Observation | None:
@@ -286,3 +302,20 @@ def _kind(action: Action) -> str:
     if isinstance(action, MarkNode):
         return f"node.{str(action.status).lower()}"
     return f"controller.{snake}"
+
+
+# Container actions of one phase run side by side, at most this many at once
+# (sshd's MaxStartups drops connections beyond ~10 handshakes at a time).
+HOST_PARALLELISM = 6
+CONTAINER_ACTIONS = (CreateContainer, StartContainer, StopContainer, RemoveContainer)
+
+
+def _by_phase(actions: list[Action]) -> list[list[Action]]:
+    """Consecutive runs of actions with the same phase (plan() sorts by phase)."""
+    groups: list[list[Action]] = []
+    for action in actions:
+        if groups and phase_of(groups[-1][0]) == phase_of(action):
+            groups[-1].append(action)
+        else:
+            groups.append([action])
+    return groups

@@ -148,6 +148,9 @@ class HAProxy:
         self._expect(f"add server {backend}/{name} {addr}:{int(port)} {opts}".rstrip(),
                      ok=("New server registered.",))
         if check:
+            # Start as "down until proven up": no request reaches a worker that
+            # is still starting; the first passing check (rise 1) lets it in.
+            self._expect(f"set server {backend}/{name} health down")
             self._expect(f"enable health {backend}/{name}")
         if admin == "ready":
             self._expect(f"enable server {backend}/{name}")
@@ -357,7 +360,9 @@ def parse_servers_state(text: str) -> list[Server]:
             admin = "ready"
         healthy: bool | None = None
         if check_bits & _CHK_CONFIGURED and check_bits & _CHK_ENABLED and not check_bits & _CHK_PAUSED:
-            healthy = int(row["srv_op_state"]) != 0
+            # Healthy once a check has passed (result 3 PASSED, 4 CONDPASS):
+            # before its first check a new server is not yet proven up.
+            healthy = int(row["srv_op_state"]) != 0 and int(row["srv_check_result"]) in (3, 4)
         servers.append(Server(backend=row["be_name"], name=row["srv_name"],
                               addr=row["srv_addr"], port=int(row["srv_port"]),
                               admin=admin, healthy=healthy))

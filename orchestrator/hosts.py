@@ -125,18 +125,23 @@ class DockerHost:
 
     def _to_container(self, c: Any) -> Container:
         attrs = c.attrs
-        labels = attrs.get("Config", {}).get("Labels") or {}
-        state = (attrs.get("State") or {}).get("Status", "unknown")
+        if "Names" in attrs:  # a sparse listing (one API call for all containers)
+            labels, state = attrs.get("Labels") or {}, attrs.get("State") or "unknown"
+            name, image = (attrs["Names"] or [""])[0].lstrip("/"), attrs.get("Image", "")
+        else:                 # a full inspect
+            labels = attrs.get("Config", {}).get("Labels") or {}
+            state = (attrs.get("State") or {}).get("Status", "unknown")
+            name, image = attrs.get("Name", "").lstrip("/"), attrs.get("Config", {}).get("Image", "")
         nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
         ip = (nets.get(self.network) or {}).get("IPAddress") or None
         return Container(
-            name=attrs.get("Name", "").lstrip("/") or c.name,
+            name=name or c.name,
             pod=labels.get(LABEL_POD, ""),
             node=labels.get(LABEL_NODE, ""),
             app=labels.get(LABEL_APP, ""),
             state=state,
             ip=ip if state == "running" else None,
-            image=attrs.get("Config", {}).get("Image", ""),
+            image=image,
         )
 
     def _get(self, name: str, what: str) -> Any:
@@ -151,7 +156,7 @@ class DockerHost:
             try:
                 with self._translate("list containers"):
                     found = self.client.containers.list(all=True, filters=filters,
-                                                        ignore_removed=True)
+                                                        sparse=True, ignore_removed=True)
                 break
             except HostUnavailable:
                 if attempt == 2:

@@ -122,7 +122,7 @@ _PHASE = {
 }
 
 
-def _phase(action: Action) -> int:
+def phase_of(action: Action) -> int:
     if isinstance(action, SetServerState) and action.admin == "ready":
         return 7
     if isinstance(action, MarkNode) and action.status != NodeStatus.FAILED:
@@ -217,7 +217,7 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
     if reason:
         actions.append(ReloadConfig(reason))
 
-    return sorted(actions, key=_phase)     # stable: keeps per-node order inside a phase
+    return sorted(actions, key=phase_of)     # stable: keeps per-node order inside a phase
 
 
 def _node_actions(node: Node, app: App, c: Container | None, s: Server | None) -> list[Action]:
