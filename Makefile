@@ -25,7 +25,7 @@ define step
 endef
 
 .PHONY: help up down provision status deps engine venv images wheels ssh-config \
-        test test-unit test-integration test-lab test-infra test-idempotence clean
+        test test-unit test-integration test-lab test-infra bench clean
 
 help:
 	@echo "make up                 bring the lab up (container lab by default)"
@@ -33,6 +33,7 @@ help:
 	@echo "make test-unit|test-integration|test-lab   one tier"
 	@echo "make provision          re-run the playbooks against the running lab"
 	@echo "make status             what is running and where"
+	@echo "make bench              benchmarks (scale 0→20→1 through HAProxy), figures printed"
 	@echo "make down               remove every lab machine, volume and network"
 
 # ---------------------------------------------------------------- host setup
@@ -65,8 +66,10 @@ images: deps
 	$(call step,base-image,images/base.sh)
 	$(call step,job-images,images/build-jobs.sh)
 	$(call step,host-image,\
-	  cp "$$(dirname "$$(gem contents vagrant 2>/dev/null | grep -m1 '/keys/vagrant.pub$$' || \
-	       ls -d /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub | head -1)")/vagrant.pub" images/host/vagrant.pub && \
+	  key=$$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub \
+	           /opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -n1); \
+	  [ -n "$$key" ] || { echo "Vagrant's insecure public key not found: is vagrant installed?"; exit 1; }; \
+	  cp "$$key" images/host/vagrant.pub && \
 	  docker build -t simplecloud/host images/host)
 
 # ---------------------------------------------------------------- the lab
@@ -121,6 +124,10 @@ test-lab: up
 
 test-infra: venv
 	$(PYTEST) tests/infra -q
+
+# Benchmarks print figures; they are not tests (bench/README.md).
+bench: up
+	$(PY) bench/scale_bench.py
 
 clean: down
 	rm -rf $(VENV) .simplecloud images/build
