@@ -24,7 +24,7 @@ define step
 	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
 endef
 
-.PHONY: help up down provision status deps engine venv images wheels ssh-config \
+.PHONY: help up down provision status deps engine venv images wheels \
         test test-unit test-integration test-lab test-infra bench clean
 
 help:
