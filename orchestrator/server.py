@@ -4,7 +4,7 @@ One process, two jobs:
 
 * the REST API (Flask app from ``orchestrator.api``) served by waitress on
   ``settings.api_bind``; it only writes desired state to etcd;
-* the reconcile controller (``orchestrator.controller.Reconciler``) in a
+* the reconcile controller (``orchestrator.control.reconciler.Reconciler``) in a
   background thread, making the pod hosts and HAProxy match that state.
 
 Because all state lives in etcd, the process can be killed at any moment and
@@ -61,13 +61,13 @@ def parse_label(text: str) -> tuple[str, str]:
 def start_controller(store, hosts, settings, stop: threading.Event) -> threading.Thread | None:
     """Start the Reconciler loop in a daemon thread; None if there is no controller module."""
     try:
-        from orchestrator.controller import Reconciler
-        from orchestrator.haproxy import HAProxy
+        from orchestrator.control.reconciler import Reconciler
+        from orchestrator.edges.haproxy import HAProxy
     except ImportError as exc:
         log.warning("no reconcile controller available (%s); serving the API only", exc)
         return None
     reconciler = Reconciler(store, hosts, HAProxy(settings), settings,
-                            logging.getLogger("orchestrator.controller"))
+                            logging.getLogger("orchestrator.control.reconciler"))
 
     def loop():
         try:
@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     from waitress.server import create_server
 
     from orchestrator.api import create_app
-    from orchestrator.errors import SimpleCloudError
-    from orchestrator.hosts import HostPool
+    from orchestrator.core.errors import SimpleCloudError
+    from orchestrator.edges.docker_host import HostPool
     from orchestrator.service import Service
     from orchestrator.settings import Settings
-    from orchestrator.store import Store
+    from orchestrator.edges.store import Store
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -17,10 +17,10 @@ import re
 import time
 from collections import Counter
 
-from . import validate
-from .errors import Conflict, NotFound, SimpleCloudError, Unavailable, ValidationError
-from .model import BUILTIN_PODS, App, Node, NodeStatus, Pod, builtin_apps, container_name
-from .store import StaleCount
+from orchestrator.core import validate
+from orchestrator.core.errors import Conflict, NotFound, SimpleCloudError, Unavailable, ValidationError
+from orchestrator.core.model import BUILTIN_PODS, App, Node, NodeStatus, Pod, builtin_apps, container_name
+from orchestrator.edges.store import StaleCount
 
 POD_DEFAULTS = {"max_nodes": 10, "cpus": 0.5, "memory_mb": 256}
 """Size of a registered pod when the request leaves a value out."""

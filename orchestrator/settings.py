@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import ValidationError
+from orchestrator.core.errors import ValidationError
 
 ENV_PREFIX = "SIMPLECLOUD_"
 CONFIG_ENV = "SIMPLECLOUD_CONFIG"

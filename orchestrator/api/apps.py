@@ -12,7 +12,7 @@ from flask import Blueprint, jsonify
 
 from orchestrator.api import service, to_json
 from orchestrator.api.errors import field, json_body
-from orchestrator.errors import ValidationError
+from orchestrator.core.errors import ValidationError
 
 bp = Blueprint("apps", __name__)
 

@@ -21,7 +21,7 @@ import logging
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from orchestrator.errors import SimpleCloudError, ValidationError
+from orchestrator.core.errors import SimpleCloudError, ValidationError
 
 log = logging.getLogger("orchestrator.api")
 

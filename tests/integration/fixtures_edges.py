@@ -27,8 +27,8 @@ import docker
 import docker.errors
 import pytest
 
-from orchestrator.haproxy import HAProxy
-from orchestrator.haproxy_config import render
+from orchestrator.edges.haproxy import HAProxy
+from orchestrator.core.haproxy_config import render
 from orchestrator.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

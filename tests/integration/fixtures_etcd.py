@@ -21,7 +21,7 @@ import uuid
 import etcd3
 import pytest
 
-from orchestrator.store import Store
+from orchestrator.edges.store import Store
 
 ETCD_BIN = os.environ.get("SIMPLECLOUD_ETCD_BIN", "/usr/bin/etcd")
 

@@ -14,10 +14,10 @@ import threading
 import pytest
 import requests
 
-from orchestrator.controller import Reconciler
-from orchestrator.hosts import HostPool
-from orchestrator.model import App, Node, NodeStatus, Pod
-from orchestrator.plan import DelServer, MarkNode
+from orchestrator.control.reconciler import Reconciler
+from orchestrator.edges.docker_host import HostPool
+from orchestrator.core.model import App, Node, NodeStatus, Pod
+from orchestrator.core.plan import DelServer, MarkNode
 
 from .fixtures_edges import DOCKER_URL, wait_until
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from orchestrator import errors
-from orchestrator.haproxy import HAProxyError
-from orchestrator.hosts import DockerHost
-from orchestrator.model import App
+from orchestrator.core import errors
+from orchestrator.edges.haproxy import HAProxyError
+from orchestrator.edges.docker_host import DockerHost
+from orchestrator.core.model import App
 
 from .fixtures_edges import DOCKER_URL, wait_until
 

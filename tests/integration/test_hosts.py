@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from orchestrator import errors
-from orchestrator.hosts import DockerHost, HostPool, HostUnavailable
+from orchestrator.core import errors
+from orchestrator.edges.docker_host import DockerHost, HostPool, HostUnavailable
 from orchestrator.settings import Settings
 
 from .fixtures_edges import DOCKER_URL, wait_until

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from orchestrator.errors import CapacityError, Conflict, NotFound
-from orchestrator.model import App, Node, NodeStatus, Pod
+from orchestrator.core.errors import CapacityError, Conflict, NotFound
+from orchestrator.core.model import App, Node, NodeStatus, Pod
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +108,7 @@ def test_add_nodes_creates_app_in_same_transaction(store):
 
 def test_capacity_race_exactly_free_slots_win(etcd_endpoint, pod_with_app):
     """8 threads, each with its own client, race for 3 free slots: exactly 3 win."""
-    from orchestrator.store import Store
+    from orchestrator.edges.store import Store
     store = pod_with_app
     host, port = etcd_endpoint
     clients = [Store(host=host, port=port, prefix=store.prefix) for _ in range(8)]
@@ -194,7 +194,7 @@ def test_service_on_real_etcd_concurrent_scale_is_exact(etcd_endpoint, store):
     """Two managers scaling the same app to 5 at once end with exactly 5 nodes."""
     from orchestrator.service import Service
     from orchestrator.settings import Settings
-    from orchestrator.store import Store
+    from orchestrator.edges.store import Store
 
     Service(store, Settings()).init_cluster()
     Service(store, Settings()).deploy_app({"name": "web", "image": "nginx", "pod": "medium",

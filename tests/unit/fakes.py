@@ -1,7 +1,7 @@
 """In-memory stand-ins for the edges, for unit tests only.
 
 `FakeStore` has the public interface and the refusal semantics of
-`orchestrator.store.Store` (create/update conflicts, capacity, compare-and-swap
+`orchestrator.edges.store.Store` (create/update conflicts, capacity, compare-and-swap
 on `Node.revision`, `expect_count`), with a dict instead of etcd and a lock
 instead of transactions. Records are kept as JSON-like dicts, so a model
 object that does not round-trip would fail here too. The real Store is
@@ -15,10 +15,10 @@ import itertools
 import threading
 import time
 
-from orchestrator import validate
-from orchestrator.errors import Conflict, NotFound
-from orchestrator.model import App, Event, Node, Pod
-from orchestrator.store import StaleCount
+from orchestrator.core import validate
+from orchestrator.core.errors import Conflict, NotFound
+from orchestrator.core.model import App, Event, Node, Pod
+from orchestrator.edges.store import StaleCount
 
 
 class FakeStore:

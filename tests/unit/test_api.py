@@ -17,7 +17,7 @@ import pytest
 
 from orchestrator.api import create_app
 from orchestrator.api.errors import INTERNAL_ERROR
-from orchestrator.errors import Unavailable
+from orchestrator.core.errors import Unavailable
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from orchestrator.token import TokenFileError, ensure_token, read_token

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.errors import ValidationError
-from orchestrator.haproxy import parse_servers_state
-from orchestrator.haproxy_config import render, route_for
-from orchestrator.model import App, Server
+from orchestrator.core.errors import ValidationError
+from orchestrator.edges.haproxy import parse_servers_state
+from orchestrator.core.haproxy_config import render, route_for
+from orchestrator.core.model import App, Server
 from orchestrator.settings import Settings
 
 SETTINGS = Settings(haproxy_admin_socket="/run/haproxy/admin.sock",

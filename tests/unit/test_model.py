@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from orchestrator.model import (BALANCE_ALGORITHMS, BUILTIN_APPS, BUILTIN_PODS, App, Event, Node,
+from orchestrator.core.model import (BALANCE_ALGORITHMS, BUILTIN_APPS, BUILTIN_PODS, App, Event, Node,
                                 NodeStatus, Pod, backend_name, builtin_apps, container_name)
 
 

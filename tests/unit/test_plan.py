@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.model import App, Container, Node, NodeStatus, Pod, Server
-from orchestrator.plan import (AddServer, CreateContainer, DelServer, MarkNode, ReloadConfig,
+from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server
+from orchestrator.core.plan import (AddServer, CreateContainer, DelServer, MarkNode, ReloadConfig,
                                RemoveContainer, SetServerState, StartContainer, StopContainer,
                                config_drift, describe, plan)
 

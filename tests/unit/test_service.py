@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from orchestrator.errors import CapacityError, Conflict, NotFound, Unavailable, ValidationError
-from orchestrator.model import NodeStatus
+from orchestrator.core.errors import CapacityError, Conflict, NotFound, Unavailable, ValidationError
+from orchestrator.core.model import NodeStatus
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from tests.unit.fakes import FakeHost, FakeHosts, FakeStore

@@ -2,9 +2,9 @@
 
 import pytest
 
-from orchestrator import validate
-from orchestrator.errors import CapacityError, ValidationError
-from orchestrator.model import Pod
+from orchestrator.core import validate
+from orchestrator.core.errors import CapacityError, ValidationError
+from orchestrator.core.model import Pod
 
 
 def refused(fn, *args, field=None, says=()):

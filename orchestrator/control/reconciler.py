@@ -30,11 +30,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from orchestrator import errors
-from orchestrator.haproxy import HAProxy
-from orchestrator.hosts import DockerHost, HostPool
-from orchestrator.model import App, Container, Node, Pod, Server, backend_name, container_name
-from orchestrator.plan import (Action, AddServer, CreateContainer, DelServer, MarkNode, ReloadConfig,
+from orchestrator.core import errors
+from orchestrator.edges.haproxy import HAProxy
+from orchestrator.edges.docker_host import DockerHost, HostPool
+from orchestrator.core.model import App, Container, Node, Pod, Server, backend_name, container_name
+from orchestrator.core.plan import (Action, AddServer, CreateContainer, DelServer, MarkNode, ReloadConfig,
                                RemoveContainer, SetServerState, StartContainer, StopContainer,
                                describe, phase_of, plan)
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from orchestrator.model import App, Container, Node, NodeStatus, Pod, Server, backend_name, container_name
+from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server, backend_name, container_name
 
 ROUTING_FIELDS = ("path", "host", "balance", "health_path", "strip_path")
 """App fields baked into haproxy.cfg; a change in any of them needs a reload."""

@@ -34,10 +34,10 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from orchestrator import errors
-from orchestrator.haproxy_config import SERVER_OPTIONS, render
-from orchestrator.model import App, Server
-from orchestrator.plan import ROUTING_FIELDS
+from orchestrator.core import errors
+from orchestrator.core.haproxy_config import SERVER_OPTIONS, render
+from orchestrator.core.model import App, Server
+from orchestrator.core.plan import ROUTING_FIELDS
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ Every container we make carries the labels ``simplecloud.managed=1``,
 ever list (and so only ever touch) containers with those labels, never a
 container someone else started on the same engine.
 
-Docker's exceptions are translated into ``orchestrator.errors`` exceptions
+Docker's exceptions are translated into ``orchestrator.core.errors`` exceptions
 whose messages say what to do, e.g. "image X is not on host pod-light; push
 it to the registry ...".
 """
@@ -30,8 +30,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from orchestrator import errors
-from orchestrator.model import Container, container_name
+from orchestrator.core import errors
+from orchestrator.core.model import Container, container_name
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class DockerHost:
 
     @contextmanager
     def _translate(self, what: str, image: str | None = None) -> Iterator[None]:
-        """Turn docker/requests exceptions into orchestrator.errors ones."""
+        """Turn docker/requests exceptions into orchestrator.core.errors ones."""
         try:
             yield
         except docker.errors.ImageNotFound as exc:

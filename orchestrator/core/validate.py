@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from .errors import CapacityError, ValidationError
-from .model import BALANCE_ALGORITHMS, App, Pod
+from orchestrator.core.errors import CapacityError, ValidationError
+from orchestrator.core.model import BALANCE_ALGORITHMS, App, Pod
 
 # --- limits ---
 MAX_NODES_LIMIT = 1000          # max_nodes of a pod

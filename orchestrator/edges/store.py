@@ -55,9 +55,9 @@ import grpc
 from etcd3 import etcdrpc
 from etcd3.exceptions import Etcd3Exception
 
-from . import validate
-from .errors import Conflict, NotFound, Unavailable
-from .model import App, Event, Node, Pod
+from orchestrator.core import validate
+from orchestrator.core.errors import Conflict, NotFound, Unavailable
+from orchestrator.core.model import App, Event, Node, Pod
 
 class StaleCount(Conflict):
     """The pod's node count is not the one the caller expected (see `expect_count`)."""

@@ -27,8 +27,8 @@ from typing import Iterable, Mapping
 
 import jinja2
 
-from orchestrator.errors import ValidationError
-from orchestrator.model import BALANCE_ALGORITHMS, App, Server, backend_name
+from orchestrator.core.errors import ValidationError
+from orchestrator.core.model import BALANCE_ALGORITHMS, App, Server, backend_name
 
 SERVER_OPTIONS = "check inter 1s fall 2 rise 1"
 """Health-check timing of every server: checked each second, down after 2
