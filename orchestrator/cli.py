@@ -11,8 +11,9 @@ Where it sends requests, first match wins:
 * token: ``--token``, ``$SIMPLECLOUD_TOKEN``, ``.simplecloud/token``.
 
 Exit codes: 0 success, 1 the API refused (the message says why), 2 usage
-error, 3 the API cannot be reached. Errors are ONE line on stderr, starting
-with ``cloud:``; a traceback is a bug.
+error, 3 the API cannot be reached, 4 ``--wait`` gave up (the nodes did not
+all serve in time). Errors are ONE line on stderr, starting with ``cloud:``;
+a traceback is a bug.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ CONFIG_DIR = ".simplecloud"
 TIMEOUT = 30.0
 BALANCE_ALGORITHMS = ("roundrobin", "leastconn", "random", "first")
 
-EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WAIT = 0, 1, 2, 3, 4
+DEFAULT_WAIT = 120.0
 
 
 class CliError(Exception):
@@ -152,25 +154,59 @@ def app_rows(apps: list[dict]) -> list[dict]:
     return rows
 
 
-def node_rows(nodes: list[dict]) -> list[dict]:
-    return [{**n, "age": age(n.get("created"))} for n in nodes]
+def node_rows(nodes: list[dict], now: float | None = None) -> list[dict]:
+    """Nodes with what was observed of them: phase, health, host, IP, restarts."""
+    rows = []
+    for n in nodes:
+        o = n.get("observed") or {}
+        healthy = o.get("healthy")
+        phase = o.get("phase") or "-"
+        if o.get("updating"):
+            phase += " (updating)"
+        if phase.startswith("backoff") and isinstance(o.get("retry_at"), (int, float)):
+            phase += f" (retry in {max(0, int(o['retry_at'] - (now or time.time())))}s)"
+        rows.append({**n, "age": age(n.get("created")), "phase": phase,
+                     "health": {True: "up", False: "down"}.get(healthy, "-"),
+                     "host": o.get("host"), "ip": o.get("ip"), "restarts": o.get("restarts", 0),
+                     "since": age(o.get("since"), now), "error": o.get("last_error") or o.get("host_error")})
+    return rows
 
 
-def pod_rows(pods: list[dict]) -> list[dict]:
+def pod_rows(pods: list[dict], now: float | None = None) -> list[dict]:
     """Pods as the API lists them (with ``used`` and ``statuses``), ready for a table."""
     return [{**p, "nodes": f"{p.get('used', '?')}/{p.get('max_nodes')}",
-             "memory": f"{p.get('memory_mb')} MiB", "statuses": _statuses(p)} for p in pods]
+             "memory": f"{p.get('memory_mb')} MiB", "statuses": _statuses(p),
+             "reach": host_reach(p.get("host_state"), now)} for p in pods]
+
+
+def host_reach(state: dict | None, now: float | None = None) -> str:
+    """"reachable", or "UNREACHABLE 42s" with the time since it went away."""
+    if not state:
+        return "-"
+    if state.get("reachable"):
+        return "reachable"
+    return f"UNREACHABLE {age(state.get('since'), now)}"
+
+
+def q(value) -> str:
+    """One URL path segment: a name such as "../apps/x" stays one segment
+    (the server then refuses it as an invalid name) instead of a new path."""
+    from urllib.parse import quote
+    return quote(str(value), safe="")
 
 
 def _statuses(item: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in (item.get("statuses") or {}).items())
 
 
-POD_COLUMNS = [("NAME", "name"), ("HOST", "host"), ("NODES", "nodes"), ("CPUS", "cpus"),
-               ("MEMORY", "memory"), ("APP", "app"), ("STATUS", "statuses")]
-NODE_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("APP", "app"), ("STATUS", "status"), ("AGE", "age")]
-APP_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("REPLICAS", "replicas"), ("PORT", "port"),
-               ("ROUTE", "route"), ("BALANCE", "balance"), ("STATUS", "statuses"), ("RUNS", "run")]
+POD_COLUMNS = [("NAME", "name"), ("HOST", "host"), ("REACH", "reach"), ("NODES", "nodes"),
+               ("CPUS", "cpus"), ("MEMORY", "memory"), ("APP", "app"), ("STATUS", "statuses")]
+NODE_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("APP", "app"), ("STATUS", "status"),
+                ("PHASE", "phase"), ("HEALTH", "health"), ("HOST", "host"), ("IP", "ip"),
+                ("RESTARTS", "restarts"), ("SINCE", "since"), ("AGE", "age"), ("LAST ERROR", "error")]
+APP_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("REPLICAS", "replicas"), ("SERVING", "serving"),
+               ("PORT", "port"), ("ROUTE", "route"), ("BALANCE", "balance"), ("STATUS", "statuses"),
+               ("RUNS", "run")]
 EVENT_COLUMNS = [("TIME", "when"), ("KIND", "kind"), ("SUBJECT", "subject"), ("MESSAGE", "message")]
 
 
@@ -210,7 +246,7 @@ def cmd_pod_register(c: Client, a):
 
 
 def cmd_pod_rm(c: Client, a):
-    return c.call("DELETE", f"/api/pods/{a.name}"), f"pod '{a.name}' removed"
+    return c.call("DELETE", f"/api/pods/{q(a.name)}"), f"pod '{a.name}' removed"
 
 
 def cmd_register(c: Client, a):
@@ -221,17 +257,76 @@ def cmd_register(c: Client, a):
 
 
 def cmd_rm(c: Client, a):
-    return c.call("DELETE", f"/api/pods/{a.pod}/nodes/{a.node}"), f"node '{a.node}' of pod '{a.pod}' removed"
+    return c.call("DELETE", f"/api/pods/{q(a.pod)}/nodes/{q(a.node)}"), f"node '{a.node}' of pod '{a.pod}' removed"
 
 
 def cmd_launch(c: Client, a):
-    node = c.call("POST", f"/api/pods/{a.pod}/launch")
-    return node, f"node '{node.get('name', '?')}' of pod '{a.pod}' is now {node.get('status', 'ONLINE')}"
+    node = c.call("POST", f"/api/pods/{q(a.pod)}/launch")
+    text = f"node '{node.get('name', '?')}' of pod '{a.pod}' is now {node.get('status', 'ONLINE')}"
+    if a.wait:
+        _progress(text)
+        wait_for(lambda: _node_serving(c, a.pod, node.get("name")), a.timeout,
+                 f"node {node.get('name')} of pod {a.pod}")
+        text = f"node '{node.get('name', '?')}' of pod '{a.pod}' serves"
+    return node, text
+
+
+def _node_serving(c: Client, pod: str, name: str) -> tuple[bool, str]:
+    nodes = [n for n in c.call("GET", "/api/nodes", params={"pod": pod}) if n.get("name") == name]
+    if not nodes:
+        raise CliError(f"node '{name}' of pod '{pod}' was removed while waiting for it")
+    o = nodes[0].get("observed") or {}
+    phase = o.get("phase") or "waiting for the controller"
+    detail = f"; last error: {o['last_error']}" if o.get("last_error") and phase != "serving" else ""
+    return phase == "serving" and not o.get("updating"), f"{phase}{detail}"
+
+
+def _app_serving(c: Client, name: str, replicas: int | None = None) -> tuple[bool, str]:
+    app = c.call("GET", f"/api/apps/{q(name)}")
+    want = app.get("replicas", 0) if replicas is None else replicas
+    serving, updating = app.get("serving", 0), app.get("updating", 0)
+    others = {k: v for k, v in (app.get("phases") or {}).items() if k != "serving"}
+    text = f"{serving}/{want} serving" + (f", {updating} updating" if updating else "") + (
+        " (" + " ".join(f"{k}={v}" for k, v in sorted(others.items())) + ")" if others else "")
+    errors = [(n.get("observed") or {}).get("last_error") for n in app.get("nodes", [])
+              if (n.get("observed") or {}).get("phase") in ("backoff", "unhealthy")]
+    if errors and errors[0]:
+        text += f"; last error: {errors[0]}"
+    done = serving == want and app.get("replicas") == want and not updating
+    return done, text
+
+
+def wait_for(check, timeout: float, what: str, interval: float = 0.25) -> None:
+    """Poll ``check() -> (done, progress text)`` until done, showing progress on
+    stderr; CliError (exit 4) with the last progress after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        done, text = check()
+        if text != last:
+            _progress(f"waiting for {what}: {text}")
+            last = text
+        if done:
+            _progress("", end=True)
+            return
+        if time.monotonic() >= deadline:
+            _progress("", end=True)
+            raise CliError(f"gave up after {timeout:g} s waiting for {what}: {text}", EXIT_WAIT)
+        time.sleep(interval)
+
+
+def _progress(text: str, end: bool = False) -> None:
+    """One progress line on stderr: rewritten in place on a terminal."""
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K" + text + ("\n" if end and text else ""))
+    elif text:
+        sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _bulk(verb: str):
     def command(c: Client, a):
-        nodes = c.call("POST", f"/api/pods/{a.pod}/{verb}")
+        nodes = c.call("POST", f"/api/pods/{q(a.pod)}/{q(verb)}")
         nodes = nodes if isinstance(nodes, list) else nodes.get("nodes", []) if isinstance(nodes, dict) else []
         past = {"pause": "paused", "resume": "resumed"}[verb]
         return nodes, f"pod '{a.pod}': {_plural(len(nodes), 'node')} {past}" + (
@@ -253,19 +348,58 @@ def cmd_app_deploy(c: Client, a):
         if not spec["command"]:
             raise CliError("--command is empty; give the program and its arguments, e.g. --command 'nc -lk -p 9000'",
                            EXIT_USAGE)
+    spec.update(cpus=a.cpus, memory_mb=a.memory)
     app = c.call("POST", "/api/apps", {k: v for k, v in spec.items() if v is not None})
     route = " ".join(x for x in (app.get("host"), app.get("path")) if x) or "no route"
     replicas = app.get("replicas", a.replicas)
-    return app, f"app '{a.name}' deployed in pod '{a.pod}': {_plural(replicas, 'replica')}, route {route}"
+    text = f"app '{a.name}' deployed in pod '{a.pod}': {_plural(replicas, 'replica')}, route {route}"
+    return app, _maybe_wait(c, a, text, replicas)
+
+
+def _maybe_wait(c: Client, a, text: str, replicas: int | None = None) -> str:
+    if not getattr(a, "wait", False):
+        return text
+    _progress(text)
+    wait_for(lambda: _app_serving(c, a.name, replicas), a.timeout, f"app {a.name}")
+    app = c.call("GET", f"/api/apps/{q(a.name)}")
+    return f"app '{a.name}': {app.get('serving', 0)} of {_plural(app.get('replicas', 0), 'replica')} serve"
 
 
 def cmd_app_scale(c: Client, a):
-    app = c.call("PUT", f"/api/apps/{a.name}/scale", {"replicas": a.replicas})
-    return app, f"app '{a.name}' scaled to {_plural(app.get('replicas', a.replicas), 'replica')}"
+    app = c.call("PUT", f"/api/apps/{q(a.name)}/scale", {"replicas": a.replicas})
+    text = f"app '{a.name}' scaled to {_plural(app.get('replicas', a.replicas), 'replica')}"
+    return app, _maybe_wait(c, a, text, app.get("replicas", a.replicas))
+
+
+def cmd_app_update(c: Client, a):
+    changes = {"image": a.image, "port": a.port, "cpus": a.cpus, "memory_mb": a.memory,
+               "path": a.path, "host": a.host, "balance": a.balance, "health_path": a.health_path,
+               "strip_path": a.strip_path}
+    if a.command is not None:
+        try:
+            changes["command"] = shlex.split(a.command)
+        except ValueError as exc:
+            raise CliError(f"--command {a.command!r} cannot be split into arguments: {exc}", EXIT_USAGE) from None
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise CliError("nothing to change: give at least one of --image, --command, --port, --cpus, "
+                       "--memory, --path, --host, --balance, --health-path, --strip-path", EXIT_USAGE)
+    app = c.call("PATCH", f"/api/apps/{q(a.name)}", changes)
+    changed = app.get("changed") or []
+    text = (f"app '{a.name}' updated: {', '.join(changed)}" if changed
+            else f"app '{a.name}' already has these settings: nothing to do")
+    return app, _maybe_wait(c, a, text)
+
+
+def cmd_node_crash(c: Client, a):
+    pod = a.pod or _pod_of(c, a.node)
+    data = c.call("POST", f"/api/pods/{q(pod)}/nodes/{q(a.node)}/crash")
+    return data, (f"node '{a.node}' of pod '{pod}': container {data.get('container', '?')} killed; "
+                  "the controller replaces it (see: cloud node ls)")
 
 
 def cmd_app_stop(c: Client, a):
-    return c.call("DELETE", f"/api/apps/{a.name}"), f"app '{a.name}' stopped"
+    return c.call("DELETE", f"/api/apps/{q(a.name)}"), f"app '{a.name}' stopped"
 
 
 def cmd_app_ls(c: Client, a):
@@ -280,7 +414,7 @@ def cmd_node_ls(c: Client, a):
 
 def cmd_logs(c: Client, a):
     pod = a.pod or _pod_of(c, a.node)
-    data = c.call("GET", f"/api/pods/{pod}/nodes/{a.node}/logs", params={"tail": a.tail})
+    data = c.call("GET", f"/api/pods/{q(pod)}/nodes/{q(a.node)}/logs", params={"tail": a.tail})
     lines = data.get("lines", data.get("logs", "")) if isinstance(data, dict) else data
     return data, "\n".join(lines) if isinstance(lines, list) else str(lines).rstrip("\n")
 
@@ -302,6 +436,9 @@ def cmd_status(c: Client, a):
 def format_status(data: dict) -> str:
     """Human summary of /api/status: pods, apps, then recent events."""
     parts = []
+    warnings = data.get("warnings") if isinstance(data, dict) else None
+    if isinstance(warnings, list) and warnings:
+        parts.append("\n".join(f"WARNING: {w}" for w in warnings))
     pods = data.get("pods") if isinstance(data, dict) else None
     if isinstance(pods, list):
         parts.append("PODS\n" + table(pod_rows(pods), [c for c in POD_COLUMNS if c[0] != "MEMORY"]))
@@ -311,6 +448,9 @@ def format_status(data: dict) -> str:
     counts = data.get("nodes") if isinstance(data, dict) else None
     if isinstance(counts, dict):
         parts.append("NODES  " + (" ".join(f"{k}={v}" for k, v in counts.items()) or "none"))
+    phases = data.get("phases") if isinstance(data, dict) else None
+    if isinstance(phases, dict) and phases:
+        parts.append("PHASES " + " ".join(f"{k}={v}" for k, v in sorted(phases.items())))
     events = data.get("events") if isinstance(data, dict) else None
     if isinstance(events, list) and events:
         parts.append("RECENT EVENTS\n" + table(event_rows(events), EVENT_COLUMNS))
@@ -380,7 +520,9 @@ def build_parser() -> Parser:
     sp.add_argument("node"), sp.add_argument("pod"), sp.add_argument("--app")
     sp = add(sub, "rm", cmd_rm, "remove a node from a pod")
     sp.add_argument("node"), sp.add_argument("pod")
-    add(sub, "launch", cmd_launch, "start the oldest NEW node of a pod").add_argument("pod")
+    sp = add(sub, "launch", cmd_launch, "start the oldest NEW node of a pod")
+    sp.add_argument("pod")
+    _wait_options(sp)
     add(sub, "pause", _bulk("pause"), "drain and pause the ONLINE nodes of a pod").add_argument("pod")
     add(sub, "resume", _bulk("resume"), "bring the PAUSED nodes of a pod back").add_argument("pod")
 
@@ -400,20 +542,51 @@ def build_parser() -> Parser:
     dep.add_argument("--health-path", help="HTTP health check path (default: TCP check)")
     dep.add_argument("--strip-path", action="store_true",
                      help="remove the --path prefix before forwarding (for apps that serve at /)")
+    dep.add_argument("--cpus", type=float, help="CPU limit per node (default: the pod's node size)")
+    dep.add_argument("--memory", type=_positive, help="memory limit per node, MiB (default: the pod's)")
+    _wait_options(dep)
     sc = add(app_sub, "scale", cmd_app_scale, "set the replica count of an app")
     sc.add_argument("name"), sc.add_argument("replicas", type=_positive)
+    _wait_options(sc)
+    up = add(app_sub, "update", cmd_app_update,
+             "change an app in place: image/command/port/limits roll node by node; "
+             "route/balance/health path reload HAProxy")
+    up.add_argument("name")
+    what = up.add_mutually_exclusive_group()
+    what.add_argument("--image")
+    what.add_argument("--command", help="program and arguments, run without a shell")
+    up.add_argument("--port", type=int)
+    up.add_argument("--cpus", type=float)
+    up.add_argument("--memory", type=_positive, help="MiB per node")
+    up.add_argument("--path")
+    up.add_argument("--host")
+    up.add_argument("--balance", choices=BALANCE_ALGORITHMS)
+    up.add_argument("--health-path")
+    strip = up.add_mutually_exclusive_group()
+    strip.add_argument("--strip-path", dest="strip_path", action="store_true", default=None)
+    strip.add_argument("--no-strip-path", dest="strip_path", action="store_false")
+    _wait_options(up)
     add(app_sub, "stop", cmd_app_stop, "stop an app and remove its nodes").add_argument("name")
     add(app_sub, "ls", cmd_app_ls, "list apps")
 
-    node = sub.add_parser("node", help="list nodes", parents=[common])
+    node = sub.add_parser("node", help="list nodes, crash one on purpose", parents=[common])
     node_sub = node.add_subparsers(dest="node_command", required=True, metavar="ACTION", parser_class=Parser)
     add(node_sub, "ls", cmd_node_ls, "list nodes, of every pod or of one").add_argument("pod", nargs="?")
+    cr = add(node_sub, "crash", cmd_node_crash, "kill a node's container (the controller replaces it)")
+    cr.add_argument("node"), cr.add_argument("--pod")
 
     lg = add(sub, "logs", cmd_logs, "print the last lines of a node's log")
     lg.add_argument("node"), lg.add_argument("--pod"), lg.add_argument("--tail", type=_positive, default=100)
     add(sub, "status", cmd_status, "pods, apps and recent events")
     add(sub, "events", cmd_events, "recent events").add_argument("--limit", type=_positive, default=50)
     return p
+
+
+def _wait_options(parser) -> None:
+    parser.add_argument("--wait", action="store_true",
+                        help="block until the nodes serve through HAProxy (exit 4 if they do not in time)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_WAIT,
+                        help=f"seconds --wait waits at most (default {DEFAULT_WAIT:g})")
 
 
 def main(argv: list[str] | None = None, environ=None) -> int:

@@ -58,26 +58,15 @@ def parse_label(text: str) -> tuple[str, str]:
     return key, value
 
 
-def start_controller(store, hosts, settings, stop: threading.Event) -> threading.Thread | None:
-    """Start the Reconciler loop in a daemon thread; None if there is no controller module."""
-    try:
-        from orchestrator.control.reconciler import Reconciler
-        from orchestrator.edges.haproxy import HAProxy
-    except ImportError as exc:
-        log.warning("no reconcile controller available (%s); serving the API only", exc)
-        return None
-    reconciler = Reconciler(store, hosts, HAProxy(settings), settings,
-                            logging.getLogger("orchestrator.control.reconciler"))
+def start_controller(store, hosts, settings, stop: threading.Event):
+    """Start every controller loop (control/supervisor.py) in the background."""
+    from orchestrator.control.supervisor import Controller
+    from orchestrator.edges.haproxy import HAProxy
 
-    def loop():
-        try:
-            reconciler.run(stop)
-        except Exception:  # the API keeps serving; the operator sees why in the log
-            log.exception("the reconcile controller stopped on an unexpected error")
-
-    thread = threading.Thread(target=loop, name="reconciler", daemon=True)
-    thread.start()
-    return thread
+    controller = Controller(store, hosts, HAProxy(settings), settings,
+                            logging.getLogger("orchestrator.controller"))
+    controller.start(stop)
+    return controller
 
 
 def _raise_exit(signum, frame):
@@ -91,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from orchestrator.api import create_app
     from orchestrator.core.errors import SimpleCloudError
-    from orchestrator.edges.docker_host import HostPool
+    from orchestrator.edges.hostlink import HostPool
     from orchestrator.service import Service
     from orchestrator.settings import Settings
     from orchestrator.edges.store import Store
@@ -122,10 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("shutting down")
         server.close()
         stop.set()
-        if controller is not None:
-            controller.join(CONTROLLER_STOP_TIMEOUT)
-            if controller.is_alive():
-                log.warning("the controller did not stop within %.0f s", CONTROLLER_STOP_TIMEOUT)
+        if controller is not None and not controller.join(CONTROLLER_STOP_TIMEOUT):
+            log.warning("the controller did not stop within %.0f s", CONTROLLER_STOP_TIMEOUT)
         hosts.close()
         store.close()
     return 0

@@ -19,7 +19,7 @@ from collections import Counter
 
 from orchestrator.core import validate
 from orchestrator.core.errors import Conflict, NotFound, SimpleCloudError, Unavailable, ValidationError
-from orchestrator.core.model import BUILTIN_PODS, App, Node, NodeStatus, Pod, builtin_apps, container_name
+from orchestrator.core.model import BUILTIN_PODS, RUN_FIELDS, App, Node, NodeStatus, Pod, builtin_apps
 from orchestrator.edges.store import StaleCount
 
 POD_DEFAULTS = {"max_nodes": 10, "cpus": 0.5, "memory_mb": 256}
@@ -62,12 +62,19 @@ class Service:
                 "created": created, "existing": existing}
 
     def status(self) -> dict:
-        """Pods with usage, apps with replicas, node counts by status, recent events."""
-        nodes = self.store.list_nodes()
+        """Pods with usage and reachability, apps with replicas, node counts by
+        status and by phase, unreachable hosts in words, recent events."""
+        nodes, observed = self.store.list_nodes(), self.store.list_observed()
+        hosts = self.store.list_host_states()
+        pods = self.store.list_pods()
         return {
-            "pods": [self._pod_view(p, nodes) for p in self.store.list_pods()],
-            "apps": [self._app_view(a, nodes) for a in self.store.list_apps()],
+            "pods": [self._pod_view(p, nodes, hosts, observed) for p in pods],
+            "apps": [self._app_view(a, nodes, observed) for a in self.store.list_apps()],
             "nodes": _by_status(nodes),
+            "phases": dict(Counter(v.get("phase", "?") for k, v in observed.items()
+                                   if any((n.pod, n.name) == k for n in nodes))),
+            "hosts": hosts,
+            "warnings": _host_warnings(pods, nodes, hosts),
             "events": self.store.events(RECENT_EVENTS),
         }
 
@@ -75,8 +82,9 @@ class Service:
 
     def list_pods(self) -> list[dict]:
         """Every pod with `used`, `free` and node counts by status (`statuses`)."""
-        nodes = self.store.list_nodes()
-        return [self._pod_view(p, nodes) for p in self.store.list_pods()]
+        nodes, hosts = self.store.list_nodes(), self.store.list_host_states()
+        observed = self.store.list_observed()
+        return [self._pod_view(p, nodes, hosts, observed) for p in self.store.list_pods()]
 
     def register_pod(self, name, host, max_nodes=None, cpus=None, memory_mb=None, app=None) -> Pod:
         """Register a pod of capacity on a pod host (missing sizes: POD_DEFAULTS)."""
@@ -149,10 +157,14 @@ class Service:
 
     # ------------------------------------------------------------------ nodes
 
-    def list_nodes(self, pod=None) -> list[Node]:
+    def list_nodes(self, pod=None) -> list[dict]:
+        """Nodes (of one pod or all), each with its desired ``status`` and what
+        the controller last saw (``observed``: phase, container, health, host,
+        IP, restarts, since when, last error; None before its first look)."""
         if pod is not None:
             self._pod(validate.name(pod, "pod", "pod name"))
-        return self.store.list_nodes(pod)
+        observed = self.store.list_observed()
+        return [_node_view(n, observed) for n in self.store.list_nodes(pod)]
 
     def register_node(self, name, pod, app=None) -> Node:
         """Add one NEW node (container created, not started) running `app` or the pod's app."""
@@ -193,29 +205,59 @@ class Service:
         the_pod = self._pod(validate.name(pod, "pod", "pod name"))
         if self.store.get_node(the_pod.name, node) is None:
             raise NotFound(f"node {node!r} does not exist in pod {the_pod.name!r}; see: cloud node ls {the_pod.name}")
-        if self.hosts is None:
-            raise Unavailable("this manager has no access to the pod hosts, so it cannot read logs")
-        name = container_name(the_pod.name, node)
+        name = self._container_of(the_pod, node)
         text = self._on_host(the_pod, lambda host: host.logs(name, tail=tail))
         return {"pod": the_pod.name, "node": node, "container": name, "logs": text}
+
+    def crash_node(self, node, pod) -> dict:
+        """Kill a node's worker container (SIGKILL), for demos and fault tests.
+
+        Desired state is not touched: the controller sees the container die and
+        replaces it, exactly as after a real crash."""
+        node = validate.name(node, "node", "node name")
+        the_pod = self._pod(validate.name(pod, "pod", "pod name"))
+        if self.store.get_node(the_pod.name, node) is None:
+            raise NotFound(f"node {node!r} does not exist in pod {the_pod.name!r}; see: cloud node ls {the_pod.name}")
+        name = self._container_of(the_pod, node, running=True)
+        self._on_host(the_pod, lambda host: host.kill(name))
+        self._event("node.crashed", f"{the_pod.name}/{node}",
+                    f"node {node}: container {name} killed on request (cloud node crash)")
+        return {"pod": the_pod.name, "node": node, "container": name, "killed": True}
+
+    def _container_of(self, pod: Pod, node: str, running: bool = False) -> str:
+        """Name of the newest container of a node on its host."""
+        if self.hosts is None:
+            raise Unavailable("this manager has no access to the pod hosts")
+        found = self._on_host(pod, lambda host: host.list_workers())
+        mine = sorted((c for c in found if c.pod == pod.name and c.node == node
+                       and (c.state == "running" or not running)), key=lambda c: c.created)
+        if not mine:
+            what = "running container" if running else "container"
+            raise Conflict(f"node {node!r} of pod {pod.name!r} has no {what} right now; "
+                           f"see: cloud node ls {pod.name}")
+        return mine[-1].name
 
     # ------------------------------------------------------------------ apps
 
     def list_apps(self) -> list[dict]:
-        """Every app with `replicas` and node counts by status (`statuses`)."""
-        nodes = self.store.list_nodes()
-        return [self._app_view(a, nodes) for a in self.store.list_apps()]
+        """Every app with `replicas`, node counts by status (`statuses`) and
+        how many of its nodes serve (`serving`)."""
+        nodes, observed = self.store.list_nodes(), self.store.list_observed()
+        return [self._app_view(a, nodes, observed) for a in self.store.list_apps()]
 
     def get_app(self, name) -> dict:
-        """One app with its replica count and its nodes."""
+        """One app with its replica count and its nodes (desired and observed)."""
         app = self._app(validate.name(name, "name", "app name"))
         nodes = [n for n in self.store.list_nodes(app.pod) if n.app == app.name]
-        return {**self._app_view(app, nodes), "nodes": [n.to_dict() for n in nodes]}
+        observed = self.store.list_observed()
+        return {**self._app_view(app, nodes, observed),
+                "nodes": [_node_view(n, observed) for n in nodes]}
 
     def deploy_app(self, spec: dict) -> dict:
         """Create an app and its `replicas` ONLINE nodes, all in one transaction."""
         app, replicas = validate.app_spec(spec)
         pod = self._pod(app.pod, field="pod")
+        validate.limits_fit(app, pod)
         if self.store.get_app(app.name) is not None:
             raise Conflict(f"app {app.name!r} already exists; choose another name, "
                            f"or scale it (cloud app scale {app.name} N)")
@@ -268,6 +310,32 @@ class Service:
                         f"app {app.name} scaled from {len(mine)} to {replicas} replica(s)")
         return self.get_app(app.name)
 
+    def update_app(self, name, changes: dict) -> dict:
+        """Change an app in place. A new image, command, port or limits make the
+        controller replace its workers one node at a time (each new worker
+        serving before an old one drains); a new route, balance algorithm or
+        health path re-renders haproxy.cfg and reloads HAProxy hitlessly."""
+        app = self._app(validate.name(name, "name", "app name"))
+        if not isinstance(changes, dict):
+            raise ValidationError(None, "the update must be a JSON object of the fields to change")
+        updated = validate.app_update(app, changes)
+        pod = self._pod(app.pod)
+        validate.limits_fit(updated, pod)
+        if updated == app:
+            return {**self.get_app(app.name), "changed": []}
+        if (updated.path, updated.host) != (app.path, app.host):
+            self._check_route_free(updated, ignore=app.name)
+        if (updated.image, updated.command) != (app.image, app.command):
+            self._check_image(pod, updated)
+        changed = [f for f in validate.UPDATE_FIELDS if getattr(updated, f) != getattr(app, f)]
+        self.store.put_app(updated, create=False)
+        rolling = [f for f in changed if f in RUN_FIELDS]
+        how = ("its nodes are replaced one at a time" if rolling else
+               "HAProxy reloads with the new route settings")
+        self._event("app.updated", f"app/{app.name}",
+                    f"app {app.name} updated: {', '.join(changed)}; {how}")
+        return {**self.get_app(app.name), "changed": changed}
+
     def stop_app(self, name) -> dict:
         """Remove an app and all its nodes in one transaction."""
         app = self._app(validate.name(name, "name", "app name"))
@@ -300,8 +368,10 @@ class Service:
             raise NotFound(f"app {name!r} does not exist; see the apps with: cloud app ls")
         return app
 
-    def _check_route_free(self, app: App) -> None:
+    def _check_route_free(self, app: App, ignore: str | None = None) -> None:
         for other in self.store.list_apps():
+            if other.name == ignore:
+                continue
             if app.path and other.path == app.path and (other.host or None) == (app.host or None):
                 raise Conflict(f"path {app.path!r} is already the route of app {other.name!r}; "
                                f"choose another path", "path")
@@ -337,19 +407,54 @@ class Service:
                      created=now + i * 1e-6) for i in range(count)]
 
     @staticmethod
-    def _pod_view(pod: Pod, all_nodes: list[Node]) -> dict:
+    def _pod_view(pod: Pod, all_nodes: list[Node], hosts: dict | None = None,
+                  observed: dict | None = None) -> dict:
         nodes = [n for n in all_nodes if n.pod == pod.name]
         return {**pod.to_dict(), "used": len(nodes), "free": max(0, pod.max_nodes - len(nodes)),
-                "statuses": _by_status(nodes)}
+                "statuses": _by_status(nodes), "phases": _by_phase(nodes, observed or {}),
+                "host_state": (hosts or {}).get(pod.host)}
 
     @staticmethod
-    def _app_view(app: App, all_nodes: list[Node]) -> dict:
+    def _app_view(app: App, all_nodes: list[Node], observed: dict | None = None) -> dict:
         nodes = [n for n in all_nodes if n.app == app.name and n.pod == app.pod]
         live = [n for n in nodes if n.status != NodeStatus.REMOVED]
-        return {**app.to_dict(), "replicas": len(live), "statuses": _by_status(nodes)}
+        phases = _by_phase(live, observed or {})
+        updating = sum(1 for n in live if ((observed or {}).get((n.pod, n.name)) or {}).get("updating"))
+        return {**app.to_dict(), "replicas": len(live), "statuses": _by_status(nodes),
+                "phases": phases, "serving": phases.get("serving", 0), "updating": updating}
 
     def _event(self, kind: str, subject: str, message: str) -> None:
         self.store.record_event(kind, subject, message)
+
+
+def _node_view(node: Node, observed: dict) -> dict:
+    view = observed.get((node.pod, node.name))
+    if view is not None:
+        view = {k: v for k, v in view.items() if k != "health"}
+    return {**node.to_dict(), "observed": view}
+
+
+def _by_phase(nodes, observed: dict) -> dict[str, int]:
+    counts = Counter((observed.get((n.pod, n.name)) or {}).get("phase", "unknown") for n in nodes)
+    return dict(sorted(counts.items()))
+
+
+def _host_warnings(pods: list[Pod], nodes: list[Node], hosts: dict) -> list[str]:
+    """One plain sentence per pod host that does not answer."""
+    out = []
+    for host, state in sorted(hosts.items()):
+        if state.get("reachable", True):
+            continue
+        mine = [p.name for p in pods if p.host == host]
+        if not mine:
+            continue
+        count = sum(1 for n in nodes if n.pod in mine)
+        since = time.strftime("%H:%M:%S", time.localtime(state.get("since") or 0))
+        out.append(f"host {host} is unreachable since {since} ({state.get('error') or 'no answer'}): "
+                   f"the {count} node(s) of pod(s) {', '.join(mine)} are not managed until it "
+                   f"answers again; their last known state is shown, nothing is lost, and the "
+                   f"other pods work as usual")
+    return out
 
 
 def _by_status(nodes) -> dict[str, int]:

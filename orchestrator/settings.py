@@ -50,10 +50,31 @@ class Settings:
     frontend_bind: str = "*:80"             # where users reach the apps
     stats_bind: str = "127.0.0.1:8404"      # HAProxy stats page / CSV
 
+    # --- host links: one supervised SSH connection per pod host (edges/hostlink.py) ---
+    ssh_config_file: str = ""               # ssh_config for the links; "" means ~/.ssh/config
+    link_dir: str = "/run/simplecloud/links"  # the links' local Docker sockets (directory mode 700)
+    docker_dial_command: str = "socat - UNIX-CONNECT:/var/run/docker.sock"
+    """Run on the pod host for each Docker API connection over the link."""
+    docker_call_timeout: float = 10.0       # deadline of every Docker call, seconds
+    link_connect_timeout: float = 5.0       # SSH connect + handshake deadline
+    link_keepalive: float = 5.0             # SSH keepalive interval
+    link_ping_interval: float = 1.0         # seconds between pings of the engine over the link
+    link_ping_timeout: float = 2.0          # a ping slower than this is missed
+    link_ping_failures: int = 2             # missed pings in a row before the link is down
+    link_backoff_max: float = 30.0          # longest wait between reconnects
+    host_parallelism: int = 20              # steps run side by side on one host
+
+    # --- healing and updates (core/healing.py) ---
+    start_timeout: float = 30.0             # a new worker must pass a health check within this
+    backoff_max: float = 60.0               # longest wait before replacing a crashing node again
+    backoff_reset: float = 60.0             # seconds of serving that forget a crash streak
+    max_surge: int = 1                      # nodes per app replaced side by side in an update
+
     # --- API and controllers ---
     api_bind: str = "0.0.0.0:5000"
     token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
-    reconcile_interval: float = 5.0         # seconds between reconcile passes (a watch wakes it earlier)
+    reconcile_interval: float = 2.0         # seconds between passes when nothing wakes them
+    health_poll_interval: float = 0.5       # seconds between reads of HAProxy's health checks
 
     def docker_url(self, host: str) -> str:
         """Docker base URL for inventory host `host` (falls back to the "*" entry)."""

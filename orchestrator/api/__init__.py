@@ -63,7 +63,7 @@ def create_app(settings=None, service=None, token: str | None = None) -> Flask:
 
 
 def _default_service(settings):
-    from orchestrator.edges.docker_host import HostPool
+    from orchestrator.edges.hostlink import HostPool
     from orchestrator.service import Service
     from orchestrator.edges.store import Store
     return Service(Store.from_settings(settings), settings, hosts=HostPool(settings))

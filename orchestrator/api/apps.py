@@ -3,6 +3,8 @@
     GET    /api/apps                list
     POST   /api/apps                deploy {name, image | command, pod, replicas, port, ...}
     GET    /api/apps/<app>          one app with its nodes
+    PATCH  /api/apps/<app>          update {image | command, port, cpus, memory_mb, path, host,
+                                    balance, health_path, strip_path} (rolling, or a reload)
     PUT    /api/apps/<app>/scale    {replicas}
     DELETE /api/apps/<app>          stop: remove its nodes, its route and the app
 """
@@ -23,8 +25,9 @@ bp = Blueprint("apps", __name__)
 APP_FIELD_TYPES = {
     "name": str, "image": str, "pod": str, "replicas": int,
     "port": int, "path": str, "host": str, "balance": str, "health_path": str,
-    "strip_path": bool,
+    "strip_path": bool, "cpus": float, "memory_mb": int,
 }
+UPDATE_FIELD_TYPES = {k: v for k, v in APP_FIELD_TYPES.items() if k not in ("name", "pod", "replicas")}
 
 
 @bp.get("/apps")
@@ -40,14 +43,29 @@ def deploy():
         value = field(body, name, kind)
         if value is not None:
             spec[name] = value
-    command = body.get("command")
-    if command is not None:
-        if not isinstance(command, (list, str)) or (
-                isinstance(command, list) and not all(isinstance(arg, str) for arg in command)):
-            raise ValidationError("command", "field 'command' must be a list of strings such as "
-                                             "[\"nc\", \"-lk\", \"-p\", \"9000\"] (or one string, split like a shell)")
-        spec["command"] = command
+    if body.get("command") is not None:
+        spec["command"] = _command(body["command"])
     return jsonify(to_json(service().deploy_app(spec))), 201
+
+
+def _command(command):
+    if not isinstance(command, (list, str)) or (
+            isinstance(command, list) and not all(isinstance(arg, str) for arg in command)):
+        raise ValidationError("command", "field 'command' must be a list of strings such as "
+                                         "[\"nc\", \"-lk\", \"-p\", \"9000\"] (or one string, split like a shell)")
+    return command
+
+
+@bp.patch("/apps/<app>")
+def update(app: str):
+    body = json_body(set(UPDATE_FIELD_TYPES) | {"command"})
+    changes = {}
+    for name, kind in UPDATE_FIELD_TYPES.items():
+        if name in body:
+            changes[name] = field(body, name, kind)
+    if body.get("command") is not None:
+        changes["command"] = _command(body["command"])
+    return jsonify(to_json(service().update_app(app, changes)))
 
 
 @bp.get("/apps/<app>")

@@ -4,6 +4,7 @@
     POST   /api/nodes                               register {name, pod, app?} as NEW
     DELETE /api/pods/<pod>/nodes/<node>             remove
     GET    /api/pods/<pod>/nodes/<node>/logs?tail=  last lines of the container log
+    POST   /api/pods/<pod>/nodes/<node>/crash       kill its container (fault tests, demos)
 """
 from __future__ import annotations
 
@@ -43,3 +44,8 @@ def remove_node(pod: str, node: str):
 def logs(pod: str, node: str):
     tail = int_arg("tail", DEFAULT_TAIL, minimum=1)
     return jsonify(to_json(service().logs(node, pod=pod, tail=tail)))
+
+
+@bp.post("/pods/<pod>/nodes/<node>/crash")
+def crash(pod: str, node: str):
+    return jsonify(to_json(service().crash_node(node, pod)))

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -37,7 +39,10 @@ DEFAULT_JOB_IMAGE_PREFIX = "simplecloud/"
 class NodeStatus(enum.StrEnum):
     """Desired status of a node (see docs/orchestrator.md for what each means).
 
-    NEW → ONLINE ⇄ PAUSED; FAILED when its container died; REMOVED on the way out.
+    NEW → ONLINE ⇄ PAUSED; REMOVED on the way out. What really happens to a
+    node (serving, crashed, backing off, unreachable...) is *observed* state,
+    kept apart in ``observed/<pod>/<node>``; FAILED is only read from records
+    written by older versions and is treated as ONLINE.
     """
 
     NEW = "NEW"
@@ -86,6 +91,8 @@ class App:
     balance: str = "roundrobin"
     health_path: str = ""             # HTTP check path; "" means a TCP check
     strip_path: bool = False          # remove the path prefix before forwarding
+    cpus: float | None = None         # CPU limit per node; None: the pod's node size
+    memory_mb: int | None = None      # memory limit per node, MiB; None: the pod's
     created: float = field(default_factory=time.time)
 
     @property
@@ -105,6 +112,31 @@ class App:
             d["command"] = tuple(d["command"])
         d["port"] = int(d["port"])
         return cls(**d)
+
+    def limits(self, pod: Pod) -> tuple[float, int]:
+        """(CPUs, MiB) of each of this app's workers: its own, else the pod's."""
+        return (self.cpus if self.cpus is not None else pod.cpus,
+                self.memory_mb if self.memory_mb is not None else pod.memory_mb)
+
+
+RUN_FIELDS = ("image", "command", "port", "cpus", "memory_mb")
+"""What a worker container is made from; a change in any of them (or in the
+pod's node size) replaces the containers, one node at a time."""
+
+
+def run_spec(app: App, pod: Pod) -> dict:
+    """Everything a worker container of ``app`` in ``pod`` is created from."""
+    cpus, memory_mb = app.limits(pod)
+    return {"image": app.run_image, "command": list(app.command) if app.command is not None else None,
+            "port": app.port, "cpus": cpus, "memory_mb": memory_mb}
+
+
+def spec_generation(app: App, pod: Pod) -> str:
+    """Short hash of ``run_spec``: the *generation* a container carries in its
+    name and its ``simplecloud.gen`` label. A container of another generation
+    was made from a spec that has since changed, so it is replaced."""
+    text = json.dumps(run_spec(app, pod), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -149,19 +181,23 @@ class Event:
 
 @dataclass(frozen=True)
 class Container:
-    name: str              # docker container name, sc-<pod>-<node>
+    name: str              # docker container name, sc-<pod>.<node>.<gen>
     pod: str
     node: str
     app: str
     state: str             # docker state: created|running|paused|exited|dead|restarting
     ip: str | None         # address on the pod network, None if not running
     image: str
+    gen: str = ""          # spec generation it was made from (label simplecloud.gen)
+    id: str = ""           # docker's container id
+    created: float = 0.0   # Unix time docker created it
+    exit_code: int | None = None   # of an exited container
 
 
 @dataclass(frozen=True)
 class Server:
     backend: str           # app_<name>
-    name: str              # node name
+    name: str              # <node>.<gen>, see server_name()
     addr: str
     port: int
     admin: str             # "ready" | "drain" | "maint"
@@ -174,9 +210,24 @@ def _name(x) -> str:
     return x if isinstance(x, str) else x.name
 
 
-def container_name(pod: str | Pod, node: str | Node) -> str:
-    """Docker container name of a node: "sc-<pod>-<node>"."""
-    return f"sc-{_name(pod)}-{_name(node)}"
+def container_name(pod: str | Pod, node: str | Node, gen: str) -> str:
+    """Docker container name of one generation of a node: "sc-<pod>.<node>.<gen>".
+
+    Pod and node names are DNS labels (no dots), so the dots make the name
+    unambiguous; the generation lets the next version of a node start beside
+    the current one during an update."""
+    return f"sc-{_name(pod)}.{_name(node)}.{gen}"
+
+
+def server_name(node: str | Node, gen: str) -> str:
+    """HAProxy server of one generation of a node: "<node>.<gen>"."""
+    return f"{_name(node)}.{gen}"
+
+
+def parse_server_name(name: str) -> tuple[str, str]:
+    """"<node>.<gen>" -> (node, gen); a name without a dot -> (name, "")."""
+    node, _, gen = name.partition(".")
+    return node, gen
 
 
 def backend_name(app: str | App) -> str:

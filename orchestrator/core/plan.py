@@ -1,77 +1,74 @@
-"""The planner: desired state + observed state → the actions that close the gap.
+"""The planner: desired state + observed state → the steps that close the gap.
 
-A purely computational function, no I/O: ``controller.py`` observes (etcd,
-the pod hosts, HAProxy), calls ``plan`` and executes what it returns. The
-same inputs always give the same actions, and **an empty plan means in
-sync**. Because every pass re-reads everything (level-triggered), an action
-that fails or is lost is simply planned again next pass.
+A purely computational function, no I/O: a controller observes (etcd, one
+pod host, HAProxy), calls ``plan`` and executes what it returns. The same
+inputs always give the same plan, and **an empty plan means in sync**.
+Because every pass re-reads everything (level-triggered), a step that fails
+or is lost is simply planned again next pass.
+
+The plan is a set of **chains**, one per node (and one per orphan): the
+steps of one chain run in order, a failed step ends its chain, and chains
+run side by side. Inside a chain the order keeps two promises: a server
+never points at a container that is not running (it is added after the
+start, with the address the start gave), and a container is never stopped
+while its server takes traffic (the server is drained and deleted first).
 
 What each desired node status asks for (docs/orchestrator.md):
 
-=========  ===========================  ================================
-status     container                    HAProxy server in app_<app>
-=========  ===========================  ================================
+=========  ===========================  ====================================
+status     container (current gen.)     HAProxy server ``<node>.<gen>``
+=========  ===========================  ====================================
 NEW        exists, not running          absent
 ONLINE     running                      present, ``ready``
-PAUSED     running                      present, ``drain`` then ``maint``
-FAILED     recreated and started        re-added; node marked ONLINE
+PAUSED     running                      present, ``maint`` (after a drain)
 (gone)     stopped and removed          drained and deleted
-=========  ===========================  ================================
+=========  ===========================  ====================================
 
-An ONLINE node whose container exited or died is marked FAILED (with the
-reason), its server is deleted, and its container removed, recreated and
-started; the next pass sees FAILED + running and brings it back ONLINE.
-A PAUSED node whose container died is recreated the same way but stays
-PAUSED (its server comes back in ``maint``).
+**Generations.** A container is made from its app's run spec (image,
+command, port, limits); ``spec_generation`` hashes it into the container's
+name and label. When the spec changes, the node's container of the old
+generation keeps serving while one of the new generation starts beside it;
+once the new one passes its health check the old one is drained and removed.
+At most ``Policy.max_surge`` nodes of an app do this at a time: a rolling
+update, one node after the other, with no moment of fewer serving workers.
 
-Actions are ordered by phase so that (1) a server never points at a
-container that is not running — servers are added only for running
-containers, after everything is started — and (2) a container is never
-stopped or removed while its server takes traffic — servers are drained and
-deleted first. The phases: mark failures, take servers out, stop/remove
-containers, reload the config, create/start containers, put servers in,
-mark recoveries.
+**Healing** (``healing.judge``): a worker that exited, hung, or never became
+healthy is taken out of HAProxy and replaced, with back-off if it keeps
+failing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server, backend_name, container_name
+from orchestrator.core import healing
+from orchestrator.core.healing import NodeHealth, Policy
+from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, backend_name,
+                                     container_name, parse_server_name, server_name, spec_generation)
 
 ROUTING_FIELDS = ("path", "host", "balance", "health_path", "strip_path")
 """App fields baked into haproxy.cfg; a change in any of them needs a reload."""
 
-DEAD_STATES = ("exited", "dead")
-"""Docker states of a container whose process has ended."""
 
-
-# ---------------------------------------------------------------- actions
-
-@dataclass(frozen=True)
-class MarkNode:
-    pod: str
-    node: str
-    status: NodeStatus
-    reason: str
-
+# ---------------------------------------------------------------- steps
 
 @dataclass(frozen=True)
 class SetServerState:
     backend: str
-    node: str
-    admin: str           # ready | drain | maint
+    server: str
+    admin: str           # ready | drain | maint (maint waits for the server to be idle)
 
 
 @dataclass(frozen=True)
 class DelServer:
     backend: str
-    node: str
+    server: str
+    drain: bool = True   # let its requests finish first (False: a failed worker, cut at once)
 
 
 @dataclass(frozen=True)
 class StopContainer:
-    pod: str             # the pod whose host runs it (if the controller did not see it elsewhere)
+    pod: str             # the pod it belongs to (for messages)
     name: str
 
 
@@ -83,15 +80,15 @@ class RemoveContainer:
 
 
 @dataclass(frozen=True)
-class ReloadConfig:
-    reason: str
-
-
-@dataclass(frozen=True)
 class CreateContainer:
     pod: str
     node: str
     app: str
+    gen: str
+
+    @property
+    def name(self) -> str:
+        return container_name(self.pod, self.node, self.gen)
 
 
 @dataclass(frozen=True)
@@ -103,190 +100,281 @@ class StartContainer:
 @dataclass(frozen=True)
 class AddServer:
     backend: str
-    node: str
-    addr: str
+    server: str
+    container: str       # the container it points at
+    addr: str | None     # None: the address the container got when started in this chain
     port: int
     admin: str = "ready"  # state it enters service in (PAUSED nodes come back in maint)
 
 
-Action = (MarkNode | SetServerState | DelServer | StopContainer | RemoveContainer
-          | ReloadConfig | CreateContainer | StartContainer | AddServer)
-
-_PHASE = {
-    MarkNode: 0,          # failures first (recoveries are re-phased to the end)
-    SetServerState: 1, DelServer: 1,
-    StopContainer: 2, RemoveContainer: 3,
-    ReloadConfig: 4,
-    CreateContainer: 5, StartContainer: 6,
-    AddServer: 7,
-}
-
-
-def phase_of(action: Action) -> int:
-    if isinstance(action, SetServerState) and action.admin == "ready":
-        return 7
-    if isinstance(action, MarkNode) and action.status != NodeStatus.FAILED:
-        return 8
-    return _PHASE[type(action)]
+Action = (SetServerState | DelServer | StopContainer | RemoveContainer | CreateContainer
+          | StartContainer | AddServer)
+CONTAINER_STEPS = (StopContainer, RemoveContainer, CreateContainer, StartContainer)
 
 
 def describe(action: Action) -> str:
-    """One line for logs and events, e.g. "add server app_web/n1 at 10.0.0.2:80"."""
+    """One line for logs and events, e.g. "add server app_web/n1.ab12cd34 at 10.0.0.2:80"."""
     match action:
-        case MarkNode(pod, node, status, reason):
-            return f"mark node {pod}/{node} {status}: {reason}"
-        case SetServerState(backend, node, admin):
-            return f"set server {backend}/{node} {admin}"
-        case DelServer(backend, node):
-            return f"delete server {backend}/{node}"
+        case SetServerState(backend, server, admin):
+            return f"set server {backend}/{server} {admin}"
+        case DelServer(backend, server, drain):
+            return f"delete server {backend}/{server}" + ("" if drain else " (no drain)")
         case StopContainer(_, name):
             return f"stop container {name}"
         case RemoveContainer(_, name, reason):
             return f"remove container {name}" + (f" ({reason})" if reason else "")
-        case ReloadConfig(reason):
-            return f"reload HAProxy config: {reason}"
-        case CreateContainer(pod, node, app):
-            return f"create container {container_name(pod, node)} for app {app}"
+        case CreateContainer(_, _, app, _):
+            return f"create container {action.name} for app {app}"
         case StartContainer(_, name):
             return f"start container {name}"
-        case AddServer(backend, node, addr, port, admin):
-            return f"add server {backend}/{node} at {addr}:{port}" + (
-                f" ({admin})" if admin != "ready" else "")
+        case AddServer(backend, server, container, addr, port, admin):
+            where = f"{addr}:{port}" if addr else f"{container}:{port}"
+            return f"add server {backend}/{server} at {where}" + (f" ({admin})" if admin != "ready" else "")
     return repr(action)
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the plan saw that deserves an event of its own."""
+
+    kind: str            # node.failed | node.backoff
+    subject: str         # "<pod>/<node>"
+    message: str
+
+
+@dataclass
+class Plan:
+    chains: dict[str, list[Action]] = field(default_factory=dict)   # key → ordered steps
+    health: dict[tuple[str, str], NodeHealth] = field(default_factory=dict)  # new records
+    notes: list[Note] = field(default_factory=list)
+    wake_at: float | None = None          # look again no later than this (back-off, start timeout)
+
+    @property
+    def actions(self) -> list[Action]:
+        return [a for chain in self.chains.values() for a in chain]
+
+    def __bool__(self) -> bool:
+        return any(self.chains.values())
 
 
 # ---------------------------------------------------------------- the planner
 
 def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
          containers: Iterable[Container], servers: Iterable[Server], *,
-         configured: Mapping[str, Mapping[str, str]] | None = None,
-         skip_pods: Iterable[str] = ()) -> list[Action]:
-    """The actions that make the observed state match the desired state.
+         scope: Iterable[str] | None = None, backends: Iterable[str] | None = None,
+         health: Mapping[tuple[str, str], NodeHealth] | None = None,
+         now: float = 0.0, policy: Policy = Policy()) -> Plan:
+    """The steps that make one host's containers and their servers match.
 
-    ``configured`` is what the running haproxy.cfg was rendered from: app
-    name → its routing fields (``HAProxy.configured_apps()``); None means no
-    app is configured yet. ``skip_pods`` are pods whose host could not be
-    observed this pass: their nodes, containers and servers are left alone
-    (we cannot tell a missing container from an unreachable host).
+    ``scope``: the pods to plan for (those of one pod host; None: every pod).
+    ``containers`` are those seen on that host; ``servers`` are HAProxy's.
+    ``backends``: the HAProxy backends that exist now (a server is only added
+    to an app whose backend is there; None: assume all are). ``health``: each
+    node's record (healing.NodeHealth). ``now``: the time of the observation.
     """
     pods_by_name = {p.name: p for p in pods}
     apps_by_name = {a.name: a for a in apps}
-    skip = set(skip_pods)
-    by_node = {(c.pod, c.node): c for c in containers}
+    scope = set(pods_by_name) if scope is None else set(scope)
+    have_backends = None if backends is None else set(backends)
+    health = health or {}
+    live = [n for n in nodes if n.pod in scope and n.status != NodeStatus.REMOVED
+            and n.pod in pods_by_name and n.app in apps_by_name
+            and apps_by_name[n.app].pod == n.pod]
+    live_keys = {(n.pod, n.name) for n in live}
+    by_node: dict[tuple[str, str], list[Container]] = {}
+    for c in containers:
+        by_node.setdefault((c.pod, c.node), []).append(c)
     server_of = {(s.backend, s.name): s for s in servers if s.backend.startswith("app_")}
-    actions: list[Action] = []
-    wanted_servers: set[tuple[str, str]] = set()
-    live: set[tuple[str, str]] = set()
 
-    for node in sorted(nodes, key=lambda n: (n.pod, n.name)):
-        if node.status == NodeStatus.REMOVED:
-            continue                      # treated as gone: cleaned up below
+    out = Plan()
+    ctx = _Context(pods_by_name, apps_by_name, server_of, have_backends, now, policy)
+    ctx.surge_left = _surge_budget(live, by_node, ctx)
+
+    for node in sorted(live, key=lambda n: (n.pod, n.name)):
         key = (node.pod, node.name)
-        if node.pod in skip:
-            live.add(key)
-            wanted_servers.update(k for k in server_of if k[1] == node.name
-                                  and k[0] == backend_name(node.app))
-            continue
-        pod, app = pods_by_name.get(node.pod), apps_by_name.get(node.app)
-        if pod is None or app is None:
-            continue                      # dangling record: nothing sensible to run
-        live.add(key)
-        backend = backend_name(app)
-        container = by_node.get(key)
-        server = server_of.get((backend, node.name))
-        if node.status in (NodeStatus.ONLINE, NodeStatus.PAUSED):
-            wanted_servers.add((backend, node.name))
-        actions += _node_actions(node, app, container, server)
+        record = health.get(key, NodeHealth())
+        steps, new_record = _node_steps(node, by_node.get(key, []), record, ctx, out)
+        if steps:
+            out.chains[f"{node.pod}/{node.name}"] = steps
+        if new_record != record:
+            out.health[key] = new_record
 
-    # servers nobody wants: a removed/NEW node, a deleted app
-    for (backend, name), server in sorted(server_of.items()):
-        if (backend, name) not in wanted_servers:
-            if not any(a for a in actions if isinstance(a, DelServer)
-                       and (a.backend, a.node) == (backend, name)):
-                actions.append(DelServer(backend, name))
+    # containers on this host whose node is gone (or that belong to another app now)
+    for key, cs in sorted(by_node.items()):
+        for c in sorted(cs, key=lambda c: c.name):
+            node_ok = key in live_keys and any(n.app == c.app for n in live if (n.pod, n.name) == key)
+            if not node_ok:
+                out.chains[f"orphan/{c.name}"] = _retire(c, ctx, drain=True,
+                                                         reason="its node record is gone")
 
-    # containers of our label whose node record is gone
-    for (pod, node), c in sorted(by_node.items()):
-        if (pod, node) in live or pod in skip:
-            continue
-        if c.state not in DEAD_STATES and c.state != "created":
-            actions.append(StopContainer(pod, c.name))
-        actions.append(RemoveContainer(pod, c.name, reason="its node record is gone"))
-
-    reason = config_drift(apps_by_name.values(), configured or {})
-    if reason:
-        actions.append(ReloadConfig(reason))
-
-    return sorted(actions, key=phase_of)     # stable: keeps per-node order inside a phase
-
-
-def _node_actions(node: Node, app: App, c: Container | None, s: Server | None) -> list[Action]:
-    """What one node needs, in execution order (phases are applied later)."""
-    pod, backend, name = node.pod, backend_name(app), container_name(node.pod, node.name)
-    out: list[Action] = []
-
-    def recreate(reason: str) -> list[Action]:
-        steps: list[Action] = []
-        if s is not None:
-            steps.append(DelServer(backend, node.name))
-        steps += [RemoveContainer(pod, name, reason=reason),
-                  CreateContainer(pod, node.name, app.name), StartContainer(pod, name)]
-        return steps
-
-    def ensure_server(admin: str) -> list[Action]:
-        if c is None or c.state != "running" or not c.ip:
-            return []                    # not running yet: never point a server at it
-        if s is None:
-            return [AddServer(backend, node.name, c.ip, app.port, admin)]
-        if (s.addr, s.port) != (c.ip, app.port):
-            return [DelServer(backend, node.name), AddServer(backend, node.name, c.ip, app.port, admin)]
-        if s.admin == admin:
-            return []
-        if admin == "maint" and s.admin == "ready":
-            return [SetServerState(backend, node.name, "drain"), SetServerState(backend, node.name, "maint")]
-        return [SetServerState(backend, node.name, admin)]
-
-    status = node.status
-    if status == NodeStatus.NEW:
-        if s is not None:
-            out.append(DelServer(backend, node.name))
-        if c is None:
-            out.append(CreateContainer(pod, node.name, app.name))
-        elif c.state == "running":
-            out.append(StopContainer(pod, name))
-        return out
-
-    if c is None:
-        if s is not None:                # it ran before: record why it is back to square one
-            if status == NodeStatus.ONLINE:
-                out.append(MarkNode(pod, node.name, NodeStatus.FAILED,
-                                    f"container {name} disappeared"))
-            out.append(DelServer(backend, node.name))
-        return out + [CreateContainer(pod, node.name, app.name), StartContainer(pod, name)]
-
-    if c.state == "created":
-        return ([DelServer(backend, node.name)] if s is not None else []) + [StartContainer(pod, name)]
-
-    if c.state in DEAD_STATES:
-        reason = f"container {name} is {c.state}"
-        if status == NodeStatus.ONLINE:
-            out.append(MarkNode(pod, node.name, NodeStatus.FAILED, reason))
-        return out + recreate(reason)
-
-    if c.state != "running":
-        return out                       # restarting/removing/paused: look again next pass
-
-    if status == NodeStatus.ONLINE:
-        return ensure_server("ready")
-    if status == NodeStatus.PAUSED:
-        return ensure_server("maint")
-    if status == NodeStatus.FAILED:
-        steps = ensure_server("ready")
-        if not c.ip:
-            return steps
-        return steps + [MarkNode(pod, node.name, NodeStatus.ONLINE,
-                                 f"container {name} is running again")]
+    # servers of this host's apps that point at no container (live nodes' own
+    # stale servers are in their chains, before anything is added again)
+    wanted = {(backend_name(c.app), server_name(c.node, c.gen))
+              for cs in by_node.values() for c in cs}
+    wanted |= {(backend_name(apps_by_name[n.app]), name) for n in live
+               for name in ctx.stale_servers(n, by_node.get((n.pod, n.name), []))}
+    scope_backends = {backend_name(a) for a in apps_by_name.values() if a.pod in scope}
+    for (backend, name), s in sorted(server_of.items()):
+        if backend in scope_backends and (backend, name) not in wanted:
+            out.chains[f"server/{backend}/{name}"] = [DelServer(backend, name, drain=True)]
     return out
+
+
+@dataclass
+class _Context:
+    pods: dict[str, Pod]
+    apps: dict[str, App]
+    server_of: dict[tuple[str, str], Server]
+    backends: set[str] | None
+    now: float
+    policy: Policy
+    surge_left: dict[str, int] = field(default_factory=dict)
+
+    def server(self, c: Container) -> Server | None:
+        return self.server_of.get((backend_name(c.app), server_name(c.node, c.gen)))
+
+    def serving(self, c: Container) -> bool:
+        s = self.server(c)
+        return (c.state == "running" and s is not None and s.admin == "ready"
+                and s.healthy is not False)
+
+    def has_backend(self, app: App) -> bool:
+        return self.backends is None or backend_name(app) in self.backends
+
+    def stale_servers(self, node: Node, cs: list[Container]) -> list[str]:
+        """Servers of a node whose container is gone (it vanished, or was removed
+        before its server could be deleted)."""
+        backend, gens = backend_name(self.apps[node.app]), {c.gen for c in cs}
+        return sorted(name for (b, name) in self.server_of
+                      if b == backend and parse_server_name(name)[0] == node.name
+                      and parse_server_name(name)[1] not in gens)
+
+
+def _surge_budget(live: list[Node], by_node, ctx: _Context) -> dict[str, int]:
+    """Per app: how many more nodes may start a new generation beside a serving old one."""
+    busy: dict[str, int] = {}
+    for n in live:
+        app, pod = ctx.apps[n.app], ctx.pods[n.pod]
+        want = spec_generation(app, pod)
+        cs = by_node.get((n.pod, n.name), [])
+        cur = [c for c in cs if c.gen == want]
+        olds = [c for c in cs if c.gen != want]
+        if cur and olds and not ctx.serving(cur[0]) and any(ctx.serving(c) for c in olds):
+            busy[n.app] = busy.get(n.app, 0) + 1
+    return {name: ctx.policy.max_surge - busy.get(name, 0) for name in ctx.apps}
+
+
+def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Context,
+                out: Plan) -> tuple[list[Action], NodeHealth]:
+    """What one node needs, in execution order, and its updated health record."""
+    app, pod = ctx.apps[node.app], ctx.pods[node.pod]
+    want = spec_generation(app, pod)
+    cur = next((c for c in cs if c.gen == want), None)
+    olds = sorted((c for c in cs if c is not cur), key=lambda c: c.name)
+    subject = f"{node.pod}/{node.name}"
+    steps: list[Action] = [DelServer(backend_name(app), name, drain=False)
+                           for name in ctx.stale_servers(node, cs)]
+
+    if node.status == NodeStatus.NEW:
+        for c in olds:
+            steps += _retire(c, ctx, drain=True, reason="replaced by a newer spec")
+        if cur is None:
+            return steps + [CreateContainer(node.pod, node.name, app.name, want)], record
+        if ctx.server(cur) is not None:
+            steps.append(DelServer(backend_name(app), server_name(node.name, want)))
+        if cur.state == "running":
+            steps.append(StopContainer(node.pod, cur.name))
+        return steps, record
+
+    admin = "maint" if node.status == NodeStatus.PAUSED else "ready"
+    before = record
+    verdict = healing.judge(cur, ctx.server(cur) if cur else None, record, ctx.now, ctx.policy)
+    record = verdict.health
+    if cur is not None and verdict.replace:
+        out.notes.append(Note("node.failed", subject, f"node {subject} failed: {verdict.reason}; "
+                              f"replacing it (restart {record.restarts}, "
+                              f"{record.streak} in a row)"))
+        steps += _retire(cur, ctx, drain=False, reason=verdict.reason)
+        cur = None
+    elif cur is not None and verdict.wait_until:
+        if ctx.server(cur) is not None:
+            steps.append(DelServer(backend_name(app), server_name(node.name, want), drain=False))
+        if before.failed_id != cur.id:        # seen for the first time: say so once
+            wait = verdict.wait_until - ctx.now
+            out.notes.append(Note("node.backoff", subject, f"node {subject} failed: {verdict.reason}; "
+                                  f"{record.streak} failures in a row, so it is replaced in "
+                                  f"{wait:.0f} s (back-off)"))
+        _wake(out, verdict.wait_until)
+        return steps, record
+    elif cur is not None and cur.state == "running" and ctx.server(cur) is not None \
+            and ctx.server(cur).healthy is False and cur.created:
+        _wake(out, cur.created + ctx.policy.start_timeout + 0.1)   # judge it when its time is up
+
+    if cur is None:
+        if admin == "ready" and any(ctx.serving(c) for c in olds):
+            if ctx.surge_left.get(app.name, 0) <= 0:
+                return steps, record           # the update waits its turn; the old one serves
+            ctx.surge_left[app.name] -= 1
+            return steps + _run(node, app, want, admin, ctx), record
+        for c in olds:
+            steps += _retire(c, ctx, drain=ctx.serving(c), reason="replaced by a newer spec")
+        return steps + _run(node, app, want, admin, ctx), record
+
+    # the current generation exists: old ones go once it serves (or if they do not)
+    if olds and (admin == "maint" or ctx.serving(cur) or not any(ctx.serving(c) for c in olds)):
+        for c in olds:
+            steps += _retire(c, ctx, drain=ctx.serving(c), reason="replaced by a newer spec")
+    if cur.state == "created":
+        steps.append(StartContainer(node.pod, cur.name))
+        if ctx.has_backend(app):
+            steps.append(AddServer(backend_name(app), server_name(node.name, want), cur.name,
+                                   None, app.port, admin))
+        return steps, record
+    if cur.state == "running":
+        steps += _ensure_server(cur, app, admin, ctx)
+    return steps, record                   # restarting/removing: look again next pass
+
+
+def _wake(out: Plan, when: float) -> None:
+    out.wake_at = when if out.wake_at is None else min(out.wake_at, when)
+
+
+def _run(node: Node, app: App, gen: str, admin: str, ctx: _Context) -> list[Action]:
+    """Create and start a container of generation ``gen`` and put it in HAProxy."""
+    create = CreateContainer(node.pod, node.name, app.name, gen)
+    steps: list[Action] = [create, StartContainer(node.pod, create.name)]
+    if ctx.has_backend(app):
+        steps.append(AddServer(backend_name(app), server_name(node.name, gen), create.name,
+                               None, app.port, admin))
+    return steps
+
+
+def _retire(c: Container, ctx: _Context, drain: bool, reason: str) -> list[Action]:
+    """Take a container out of HAProxy (drained or cut), then stop and remove it."""
+    steps: list[Action] = []
+    s = ctx.server(c)
+    if s is not None:
+        steps.append(DelServer(s.backend, s.name, drain=drain))
+    if drain and c.state == "running":
+        steps.append(StopContainer(c.pod, c.name))
+    return steps + [RemoveContainer(c.pod, c.name, reason=reason)]
+
+
+def _ensure_server(c: Container, app: App, admin: str, ctx: _Context) -> list[Action]:
+    """The steps that give a running container its server in state ``admin``."""
+    if not c.ip or not ctx.has_backend(app):
+        return []
+    backend, name, s = backend_name(app), server_name(c.node, c.gen), ctx.server(c)
+    if s is None:
+        return [AddServer(backend, name, c.name, c.ip, app.port, admin)]
+    if (s.addr, s.port) != (c.ip, app.port):
+        return [DelServer(backend, name, drain=False),
+                AddServer(backend, name, c.name, c.ip, app.port, admin)]
+    if s.admin == admin:
+        return []
+    if admin == "maint" and s.admin == "ready":
+        return [SetServerState(backend, name, "drain"), SetServerState(backend, name, "maint")]
+    return [SetServerState(backend, name, admin)]
 
 
 def config_drift(apps: Iterable[App], configured: Mapping[str, Mapping[str, str]]) -> str:

@@ -11,6 +11,7 @@ never leaves half-applied state behind. All functions are pure.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 
@@ -40,7 +41,10 @@ _IMAGE = re.compile(
 
 POD_FIELDS = ("name", "host", "max_nodes", "cpus", "memory_mb", "app")
 APP_FIELDS = ("name", "image", "command", "port", "pod", "path", "host",
-              "balance", "health_path", "strip_path", "replicas")
+              "balance", "health_path", "strip_path", "replicas", "cpus", "memory_mb")
+UPDATE_FIELDS = ("image", "command", "port", "cpus", "memory_mb", "path", "host", "balance",
+                 "health_path", "strip_path")
+"""What `cloud app update` may change; the name and the pod stay."""
 
 
 # --- single values ---
@@ -243,8 +247,60 @@ def app_spec(spec: dict) -> tuple[App, int]:
         balance=balance(spec.get("balance") or "roundrobin"),
         health_path=health_path(spec.get("health_path")),
         strip_path=flag(spec.get("strip_path", False), "strip_path"),
+        cpus=cpus(spec["cpus"]) if spec.get("cpus") is not None else None,
+        memory_mb=memory_mb(spec["memory_mb"]) if spec.get("memory_mb") is not None else None,
     )
     return app, replicas(spec.get("replicas", 1))
+
+
+def app_update(app: App, changes: dict) -> App:
+    """``app`` with ``changes`` (a subset of UPDATE_FIELDS) applied and checked.
+
+    Giving an image replaces the command and the other way round; ``cpus`` or
+    ``memory_mb`` null means "the pod's node size" again; an empty path or
+    host removes that route (one of the two must remain).
+    """
+    no_unknown_fields(changes, UPDATE_FIELDS, "app update")
+    if not changes:
+        raise ValidationError(None, f"nothing to change: give at least one of {', '.join(UPDATE_FIELDS)}")
+    new: dict = {}
+    if changes.get("image") not in (None, "") and changes.get("command") not in (None, "", []):
+        raise ValidationError("image", "give an image or a command, not both")
+    if changes.get("image") not in (None, ""):
+        new.update(image=image(changes["image"]), command=None)
+    if changes.get("command") not in (None, "", []):
+        new.update(command=command(changes["command"]), image=None)
+    if "port" in changes:
+        new["port"] = port(changes["port"])
+    if "cpus" in changes:
+        new["cpus"] = cpus(changes["cpus"]) if changes["cpus"] is not None else None
+    if "memory_mb" in changes:
+        new["memory_mb"] = memory_mb(changes["memory_mb"]) if changes["memory_mb"] is not None else None
+    if "path" in changes:
+        new["path"] = path(changes["path"]) if changes["path"] else None
+    if "host" in changes:
+        new["host"] = hostname(changes["host"], "host") if changes["host"] else None
+    if "balance" in changes:
+        new["balance"] = balance(changes["balance"])
+    if "health_path" in changes:
+        new["health_path"] = health_path(changes["health_path"])
+    if "strip_path" in changes:
+        new["strip_path"] = flag(changes["strip_path"], "strip_path")
+    updated = dataclasses.replace(app, **new)
+    if updated.path is None and updated.host is None:
+        raise ValidationError("path", f"app {app.name} needs a route: keep a path or a host")
+    return updated
+
+
+def limits_fit(app: App, pod: Pod) -> None:
+    """An app's own limits must fit in its pod's node size."""
+    if app.cpus is not None and app.cpus > pod.cpus:
+        raise ValidationError("cpus", f"cpus {app.cpus:g} is more than the node size of pod "
+                                      f"{pod.name} ({pod.cpus:g} CPU); ask for at most {pod.cpus:g}")
+    if app.memory_mb is not None and app.memory_mb > pod.memory_mb:
+        raise ValidationError("memory_mb", f"memory_mb {app.memory_mb} is more than the node size of "
+                                           f"pod {pod.name} ({pod.memory_mb} MiB); ask for at most "
+                                           f"{pod.memory_mb}")
 
 
 def capacity(pod: Pod, used: int, wanted: int) -> None:

@@ -1,26 +1,30 @@
 """Worker containers on pod hosts, through the Docker SDK.
 
 A *pod host* is a machine running a Docker engine. The orchestrator reaches
-it with an ``ssh://`` base URL (the system ssh client is used, so
-``~/.ssh/config`` applies) or, in tests, with the local ``unix://`` socket.
+it through its ``HostLink`` (edges/hostlink.py): a local unix socket carried
+over one long-lived SSH connection; in tests, the local engine's socket. Every
+call has a deadline (``timeout``): a host that stops answering makes a call
+fail, never hang.
 
 This module is an *edge*: it observes (``list_workers``, ``inspect``,
 ``stats``, ``logs``) and acts (``create_worker``, ``start``, ``stop``,
-``remove``) but never decides. Deciding is ``plan.py``'s job.
+``kill``, ``remove``) but never decides. Deciding is ``core.plan``'s job.
 
 Every container we make carries the labels ``simplecloud.managed=1``,
-``simplecloud.pod``, ``simplecloud.node`` and ``simplecloud.app``; we only
+``simplecloud.pod``, ``simplecloud.node``, ``simplecloud.app`` and
+``simplecloud.gen`` (the generation of the spec it was made from); we only
 ever list (and so only ever touch) containers with those labels, never a
 container someone else started on the same engine.
 
-Docker's exceptions are translated into ``orchestrator.core.errors`` exceptions
-whose messages say what to do, e.g. "image X is not on host pod-light; push
-it to the registry ...".
+Docker's exceptions are translated into ``orchestrator.core.errors``
+exceptions whose messages say what to do, e.g. "image X is not on host
+pod-light; push it to the registry ...".
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from typing import Any, Iterator
@@ -39,12 +43,13 @@ LABEL_MANAGED = "simplecloud.managed"
 LABEL_POD = "simplecloud.pod"
 LABEL_NODE = "simplecloud.node"
 LABEL_APP = "simplecloud.app"
+LABEL_GEN = "simplecloud.gen"
 
 
 class HostUnavailable(errors.SimpleCloudError):
-    """A pod host's Docker engine cannot be reached or refused an operation."""
+    """A pod host's Docker engine cannot be reached (503) or refused an operation."""
 
-    status = 502
+    status = 503
 
 
 class DockerHost:
@@ -56,18 +61,23 @@ class DockerHost:
     ``extra_labels`` labels added to every container we create *and* required
                      on every container we list (tests pass
                      ``{"simplecloud.test": "1"}`` so they only see their own)
+    ``timeout``      the deadline of every call, in seconds
+    ``link``         the HostLink it goes through: while the link is down,
+                     calls fail at once with the link's reason
 
     The Docker client is created on first use, so building a ``DockerHost``
     for an unreachable machine is cheap and only the first call fails.
     """
 
     def __init__(self, base_url: str, network: str, name: str | None = None,
-                 extra_labels: dict[str, str] | None = None, timeout: int = 60):
+                 extra_labels: dict[str, str] | None = None, timeout: float = 10.0,
+                 link: Any = None):
         self.base_url = base_url
         self.network = network
         self.name = name or base_url
         self.extra_labels = dict(extra_labels or {})
         self.timeout = timeout
+        self.link = link
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
 
@@ -78,6 +88,8 @@ class DockerHost:
     @property
     def client(self) -> docker.DockerClient:
         """The Docker SDK client, connected on first use."""
+        if self.link is not None:
+            self.link.check_up()
         with self._lock:
             if self._client is None:
                 sock = self.base_url.removeprefix("unix://")
@@ -86,11 +98,8 @@ class DockerHost:
                     raise HostUnavailable(
                         f"host {self.name}: no Docker socket at {sock}; is dockerd running?")
                 with self._translate("connect"):
-                    self._client = docker.DockerClient(
-                        base_url=self.base_url,
-                        use_ssh_client=self.base_url.startswith("ssh://"),
-                        timeout=self.timeout,
-                    )
+                    self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout,
+                                                       max_pool_size=POOL_SIZE)
             return self._client
 
     def close(self) -> None:
@@ -117,8 +126,8 @@ class DockerHost:
         except (docker.errors.DockerException, requests.exceptions.RequestException,
                 OSError) as exc:
             raise HostUnavailable(
-                f"{what}: cannot reach the Docker engine of host {self.name} at "
-                f"{self.base_url} ({exc}); is the host up and reachable over SSH?") from exc
+                f"{what}: cannot reach the Docker engine of host {self.name} ({exc}); "
+                f"is the host up and reachable over SSH?") from exc
 
     def _labels(self) -> dict[str, str]:
         return {LABEL_MANAGED: "1", **self.extra_labels}
@@ -128,10 +137,15 @@ class DockerHost:
         if "Names" in attrs:  # a sparse listing (one API call for all containers)
             labels, state = attrs.get("Labels") or {}, attrs.get("State") or "unknown"
             name, image = (attrs["Names"] or [""])[0].lstrip("/"), attrs.get("Image", "")
+            created = float(attrs.get("Created") or 0)
+            exit_code = _exit_code(attrs.get("Status") or "")
         else:                 # a full inspect
             labels = attrs.get("Config", {}).get("Labels") or {}
-            state = (attrs.get("State") or {}).get("Status", "unknown")
+            st = attrs.get("State") or {}
+            state = st.get("Status", "unknown")
             name, image = attrs.get("Name", "").lstrip("/"), attrs.get("Config", {}).get("Image", "")
+            created = _iso_time(attrs.get("Created", ""))
+            exit_code = st.get("ExitCode") if state in ("exited", "dead") else None
         nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
         ip = (nets.get(self.network) or {}).get("IPAddress") or None
         return Container(
@@ -142,6 +156,10 @@ class DockerHost:
             state=state,
             ip=ip if state == "running" else None,
             image=image,
+            gen=labels.get(LABEL_GEN, ""),
+            id=attrs.get("Id", "") or c.id or "",
+            created=created,
+            exit_code=exit_code,
         )
 
     def _get(self, name: str, what: str) -> Any:
@@ -152,16 +170,9 @@ class DockerHost:
     def list_workers(self) -> list[Container]:
         """All containers carrying our labels, in any state, sorted by name."""
         filters = {"label": [f"{k}={v}" for k, v in self._labels().items()]}
-        for attempt in (1, 2):  # an SSH connection kept alive too long breaks once; retry
-            try:
-                with self._translate("list containers"):
-                    found = self.client.containers.list(all=True, filters=filters,
-                                                        sparse=True, ignore_removed=True)
-                break
-            except HostUnavailable:
-                if attempt == 2:
-                    raise
-                log.info("host %s: listing failed once, retrying on a new connection", self.name)
+        with self._translate("list containers"):
+            found = self.client.containers.list(all=True, filters=filters,
+                                                sparse=True, ignore_removed=True)
         return sorted((self._to_container(c) for c in found), key=lambda c: c.name)
 
     def inspect(self, name: str) -> Container:
@@ -221,8 +232,9 @@ class DockerHost:
     # ------------------------------------------------------------ act
     def create_worker(self, pod: str, node: str, app: str, image: str,
                       command: list[str] | None, port: int, cpus: float,
-                      memory_mb: int, env: dict[str, str] | None = None) -> Container:
-        """``docker create`` (not start) the container of one node.
+                      memory_mb: int, env: dict[str, str] | None = None,
+                      gen: str = "0") -> Container:
+        """``docker create`` (not start) the container of one generation of a node.
 
         ``command`` is an argument list run without a shell (None: the
         image's CMD). The restart policy is "no": restarting is the
@@ -233,9 +245,9 @@ class DockerHost:
             raise errors.ValidationError(
                 "command", "must be a list of strings (run without a shell), "
                 f"e.g. [\"nc\", \"-lk\", \"-p\", \"9000\"]; got {command!r}")
-        name = container_name(pod, node)
+        name = container_name(pod, node, gen)
         environment = {**(env or {}), "SIMPLECLOUD_NODE": node, "PORT": str(port)}
-        labels = {**self._labels(), LABEL_POD: pod, LABEL_NODE: node, LABEL_APP: app}
+        labels = {**self._labels(), LABEL_POD: pod, LABEL_NODE: node, LABEL_APP: app, LABEL_GEN: gen}
         with self._translate(f"create container {name}", image=image):
             c = self.client.containers.create(
                 image, command=list(command) if command is not None else None, name=name, hostname=node,
@@ -265,6 +277,12 @@ class DockerHost:
         c = self._get(name, "stop")
         with self._translate(f"stop container {name}"):
             c.stop(timeout=timeout)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a running container (``cloud node crash``)."""
+        c = self._get(name, "kill")
+        with self._translate(f"kill container {name}"):
+            c.kill()
 
     def remove(self, name: str) -> bool:
         """Remove a container (forcibly); False if it was already gone."""
@@ -343,36 +361,25 @@ def parse_cgroup_dump(text: str, files: tuple[str, ...]) -> dict[str, int]:
     return {"mem_usage": usage, "mem_limit": mem_limit, "cpu_ns": cpu_ns, "mem_inactive": inactive}
 
 
+_EXITED = re.compile(r"^Exited \((-?\d+)\)")
+POOL_SIZE = 32   # HTTP connections kept per host: one per call running side by side
+
+
+def _exit_code(status: str) -> int | None:
+    """Exit code from a listing's status text, e.g. "Exited (137) 3 seconds ago"."""
+    m = _EXITED.match(status)
+    return int(m.group(1)) if m else None
+
+
+def _iso_time(text: str) -> float:
+    """Docker's "2026-11-23T11:31:57.123456789Z" as Unix time (0.0 if unreadable)."""
+    from datetime import datetime, timezone
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?", text or "")
+    if not m:
+        return 0.0
+    base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return base.timestamp() + float("0" + (m.group(2) or ".0")[:7])
+
+
 def _explain(exc: docker.errors.APIError) -> str:
     return str(getattr(exc, "explanation", None) or exc)
-
-
-class HostPool:
-    """One cached ``DockerHost`` per pod host name.
-
-    ``settings.docker_url(host)`` resolves an inventory host name to a Docker
-    base URL (``docker_hosts``, with the ``"*"`` fallback). Workers join
-    ``settings.pod_network``. ``extra_labels`` is passed to every host (tests
-    use it to see and make only their own containers).
-    """
-
-    def __init__(self, settings: Any, extra_labels: dict[str, str] | None = None):
-        self.settings = settings
-        self.extra_labels = dict(extra_labels or {})
-        self._hosts: dict[str, DockerHost] = {}
-        self._lock = threading.Lock()
-
-    def get(self, host_name: str) -> DockerHost:
-        with self._lock:
-            host = self._hosts.get(host_name)
-            if host is None:
-                host = DockerHost(self.settings.docker_url(host_name), self.settings.pod_network,
-                                  name=host_name, extra_labels=self.extra_labels)
-                self._hosts[host_name] = host
-            return host
-
-    def close(self) -> None:
-        with self._lock:
-            for host in self._hosts.values():
-                host.close()
-            self._hosts.clear()

@@ -176,14 +176,18 @@ class HAProxy:
 
     def del_server(self, backend: str, name: str, wait: float = 3.0) -> None:
         """Take a server out for good: maint, let its sessions end (at most
-        ``wait`` seconds, then cut them), then ``del server``. A server that
-        is already gone is fine (the goal is reached)."""
+        ``wait`` seconds; 0 cuts them at once, for a worker that died or
+        hangs), then ``del server``. A server that is already gone is fine
+        (the goal is reached)."""
         try:
             self.set_state(backend, name, "maint")
         except errors.NotFound:
             return
-        if not self.wait_idle(backend, name, wait):
-            self._expect(f"shutdown sessions server {backend}/{name}")
+        if wait <= 0 or not self.wait_idle(backend, name, wait):
+            try:
+                self._expect(f"shutdown sessions server {backend}/{name}")
+            except errors.NotFound:
+                return
         for attempt in range(20):
             answer = self.command(f"del server {backend}/{name}").strip()
             if answer.startswith("Server deleted"):

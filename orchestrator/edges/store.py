@@ -8,7 +8,9 @@ as in docs/orchestrator.md:
     nodes/<pod>/<node>      Node JSON
     podcount/<pod>          number of node records in the pod (decimal text)
     events/<ns>-<seq>       Event JSON; keys sort by time
-    observed/<pod>/<node>   last observed container state (controller)
+    observed/<pod>/<node>   what the controller last saw of a node, and its
+                            healing record (core/observed.py, core/healing.py)
+    hosts/<host>            reachability of a pod host's link (controller)
 
 Why two concurrent requests cannot both take the last free node
 ----------------------------------------------------------------
@@ -406,6 +408,14 @@ class Store:
 
     def delete_observed(self, pod: str, node: str) -> None:
         self._call(self._client.delete, self._key("observed", pod, node))
+
+    def put_host_state(self, host: str, state: dict) -> None:
+        self._call(self._client.put, self._key("hosts", host), json.dumps(state, sort_keys=True))
+
+    def list_host_states(self) -> dict[str, dict]:
+        """Reachability of every pod host the controller has a link to."""
+        prefix = self._key("hosts/")
+        return {kv.key.decode()[len(prefix):]: json.loads(kv.value) for kv in self._range("hosts/").kvs}
 
     # ---------------------------------------------------------------- watch
 

@@ -218,6 +218,14 @@ class FakeStore:
         with self._lock:
             self._commit({}, [f"observed/{pod}/{node}"])
 
+    def put_host_state(self, host, state):
+        with self._lock:
+            self._commit({f"hosts/{host}": state})
+
+    def list_host_states(self):
+        return {k.split("/", 1)[1]: copy.deepcopy(v)
+                for k, (v, _) in self.data.items() if k.startswith("hosts/")}
+
     # --- watch ---
     def wait_for_change(self, timeout):
         changed = self._changed.wait(timeout)
@@ -229,14 +237,22 @@ class FakeStore:
 
 
 class FakeHost:
-    """A DockerHost stand-in: a set of images and canned logs."""
+    """A DockerHost stand-in: a set of images, containers and canned logs."""
 
-    def __init__(self, images=(), logs=None):
+    def __init__(self, images=(), logs=None, containers=()):
         self.images = set(images)
         self._logs = logs or {}
+        self.containers = list(containers)
+        self.killed: list[str] = []
 
     def image_exists(self, image):
         return image in self.images
+
+    def list_workers(self):
+        return list(self.containers)
+
+    def kill(self, name):
+        self.killed.append(name)
 
     def logs(self, container_name, tail=100):
         return "\n".join(self._logs.get(container_name, "").splitlines()[-tail:])

@@ -18,6 +18,7 @@ import pytest
 from orchestrator.api import create_app
 from orchestrator.api.errors import INTERNAL_ERROR
 from orchestrator.core.errors import Unavailable
+from orchestrator.core.model import Container
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from orchestrator.token import TokenFileError, ensure_token, read_token
@@ -35,7 +36,8 @@ def store():
 
 @pytest.fixture
 def service(store, tmp_path):
-    host = FakeHost(images=IMAGES, logs={"sc-light-n1": "line 1\nline 2\nline 3\n"})
+    n1 = Container("sc-light.n1.g1", "light", "n1", "light", "running", "10.0.0.2", "img", "g1", "id1", 1.0)
+    host = FakeHost(images=IMAGES, logs={"sc-light.n1.g1": "line 1\nline 2\nline 3\n"}, containers=[n1])
     return Service(store, Settings(token_file=str(tmp_path / "token")), hosts=FakeHosts(host))
 
 
@@ -104,9 +106,24 @@ def test_seed_verbs_register_launch_pause_resume_rm(cluster):
     assert cluster.get("/api/nodes?pod=medium").get_json() == []
     assert len(cluster.get("/api/nodes").get_json()) == 1
     logs = cluster.get("/api/pods/light/nodes/n1/logs?tail=2").get_json()
-    assert logs["logs"] == "line 2\nline 3" and logs["container"] == "sc-light-n1"
+    assert logs["logs"] == "line 2\nline 3" and logs["container"] == "sc-light.n1.g1"
+    crashed = cluster.post("/api/pods/light/nodes/n1/crash", headers=AUTH).get_json()
+    assert crashed == {"pod": "light", "node": "n1", "container": "sc-light.n1.g1", "killed": True}
+    assert cluster.post("/api/pods/light/nodes/n1/crash").status_code == 401
     assert cluster.delete("/api/pods/light/nodes/n1", headers=AUTH).status_code == 200
     assert cluster.get("/api/nodes").get_json() == []
+
+
+def test_app_update_patch(cluster):
+    r = cluster.patch("/api/apps/light", headers=AUTH, json={"balance": "leastconn", "cpus": 0.2})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["changed"] == ["cpus", "balance"] and r.get_json()["cpus"] == 0.2
+    assert cluster.patch("/api/apps/light", json={"port": 1}).status_code == 401
+    bad = cluster.patch("/api/apps/light", headers=AUTH, json={"replicas": 2})
+    assert bad.status_code == 400 and bad.get_json()["field"] == "replicas"
+    assert cluster.patch("/api/apps/light", headers=AUTH, json={"port": "x"}).status_code == 400
+    assert cluster.patch("/api/apps/light", headers=AUTH, json={}).status_code == 400
+    assert cluster.patch("/api/apps/nope", headers=AUTH, json={"port": 80}).status_code == 404
 
 
 def test_apps_deploy_get_scale_stop(cluster):

@@ -169,9 +169,10 @@ def test_logs_of_an_unknown_node_is_one_error_line(api, capsys):
 # --- output -----------------------------------------------------------------------
 
 PODS = [{"name": "light", "host": "pod-light", "max_nodes": 20, "cpus": 0.25, "memory_mb": 128, "app": "light",
-         "used": 2, "free": 18, "statuses": {"NEW": 1, "ONLINE": 1}},
+         "used": 2, "free": 18, "statuses": {"NEW": 1, "ONLINE": 1},
+         "host_state": {"reachable": True, "since": 0, "error": "", "rtt_ms": 1.2}},
         {"name": "heavy", "host": "pod-heavy", "max_nodes": 10, "cpus": 1.0, "memory_mb": 512, "app": None,
-         "used": 0, "free": 10, "statuses": {}}]
+         "used": 0, "free": 10, "statuses": {}, "host_state": None}]
 
 
 def test_pod_ls_is_an_aligned_table_with_usage(api, capsys):
@@ -179,9 +180,9 @@ def test_pod_ls_is_an_aligned_table_with_usage(api, capsys):
     code, out, _ = run(capsys, "pod", "ls")
     assert code == 0
     assert out.splitlines() == [
-        "NAME   HOST       NODES  CPUS  MEMORY   APP    STATUS",
-        "light  pod-light  2/20   0.25  128 MiB  light  NEW=1 ONLINE=1",
-        "heavy  pod-heavy  0/10   1     512 MiB  -      -",
+        "NAME   HOST       REACH      NODES  CPUS  MEMORY   APP    STATUS",
+        "light  pod-light  reachable  2/20   0.25  128 MiB  light  NEW=1 ONLINE=1",
+        "heavy  pod-heavy  -          0/10   1     512 MiB  -      -",
     ]
 
 
@@ -193,7 +194,7 @@ def test_status_summary(api, capsys):
         "events": [{"time": 0, "kind": "cluster.init", "subject": "cluster", "message": "created"}]})
     code, out, _ = run(capsys, "status")
     assert code == 0
-    assert out.startswith("PODS\nNAME   HOST       NODES  CPUS  APP    STATUS\n")
+    assert out.startswith("PODS\nNAME   HOST       REACH      NODES  CPUS  APP    STATUS\n")
     assert "\nAPPS\n" in out and "NODES  NEW=1 ONLINE=1" in out
     assert "RECENT EVENTS" in out and "cluster.init" in out
 
@@ -215,14 +216,24 @@ def test_app_ls_and_node_ls_tables(api, capsys):
          "balance": "first", "image": None, "command": ["nc", "-lk", "-p", "9000"]}])
     _, out, _ = run(capsys, "app", "ls")
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "POD", "REPLICAS", "PORT", "ROUTE", "BALANCE", "STATUS", "RUNS"]
+    assert lines[0].split() == ["NAME", "POD", "REPLICAS", "SERVING", "PORT", "ROUTE", "BALANCE", "STATUS",
+                                "RUNS"]
     assert lines[2].endswith("nc -lk -p 9000") and "echo.local" in lines[2]
     assert len({line.index("POD") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1
 
-    api.answers[("GET", "/api/nodes")] = (200, [{"name": "n1", "pod": "light", "app": "light",
-                                                  "status": "ONLINE", "created": 0}])
+    api.answers[("GET", "/api/nodes")] = (200, [
+        {"name": "n1", "pod": "light", "app": "light", "status": "ONLINE", "created": 0, "observed": None},
+        {"name": "n2", "pod": "light", "app": "light", "status": "ONLINE", "created": 0, "observed": {
+            "phase": "serving", "healthy": True, "host": "pod-light", "ip": "10.42.1.2", "restarts": 2,
+            "since": 0, "last_error": "its container exited with code 137"}}])
     _, out, _ = run(capsys, "node", "ls")
-    assert out.splitlines()[1].split() == ["n1", "light", "light", "ONLINE", "-"]
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "POD", "APP", "STATUS", "PHASE", "HEALTH", "HOST", "IP", "RESTARTS",
+                                "SINCE", "AGE", "LAST", "ERROR"]
+    assert lines[1].split() == ["n1", "light", "light", "ONLINE", "-", "-", "-", "-", "0", "-", "-", "-"]
+    assert lines[2].split()[:9] == ["n2", "light", "light", "ONLINE", "serving", "up", "pod-light",
+                                    "10.42.1.2", "2"]
+    assert lines[2].endswith("its container exited with code 137")
 
 
 def test_human_messages_of_state_changes(api, capsys):
@@ -294,3 +305,60 @@ def test_unsplittable_command_is_a_usage_error(api, capsys):
     code, _, err = run(capsys, "app", "deploy", "w", "--command", "nc 'unclosed", "--pod", "p",
                        "--replicas", "1", "--port", "1")
     assert code == 2 and "cannot be split" in err and api.calls == []
+
+
+def test_status_says_plainly_when_a_host_is_unreachable(api, capsys):
+    api.answers[("GET", "/api/status")] = (200, {
+        "pods": PODS, "apps": [], "nodes": {}, "events": [],
+        "warnings": ["host pod-medium is unreachable since 12:00:00 (timed out): the 3 node(s) of "
+                     "pod(s) medium are not managed until it answers again"]})
+    _, out, _ = run(capsys, "status")
+    assert out.startswith("WARNING: host pod-medium is unreachable since 12:00:00")
+
+
+def test_wait_polls_until_every_replica_serves(api, capsys, monkeypatch):
+    monkeypatch.setattr(cli.time, "sleep", lambda s: None)
+    api.answers[("PUT", "/api/apps/web/scale")] = (200, {"name": "web", "replicas": 2})
+    answers = iter([
+        {"name": "web", "replicas": 2, "serving": 0, "phases": {"starting": 2}, "nodes": []},
+        {"name": "web", "replicas": 2, "serving": 1, "phases": {"serving": 1, "starting": 1}, "nodes": []},
+        {"name": "web", "replicas": 2, "serving": 2, "phases": {"serving": 2}, "nodes": []},
+        {"name": "web", "replicas": 2, "serving": 2, "phases": {"serving": 2}, "nodes": []}])
+
+    def app_answer(method, url, **kw):
+        api.calls.append({"method": method, "url": url})
+        return FakeResponse(200, next(answers)) if url.endswith("/api/apps/web") else api(method, url, **kw)
+    monkeypatch.setattr(cli.requests, "request", app_answer)
+    code, out, err = run(capsys, "app", "scale", "web", "2", "--wait")
+    assert code == 0, err
+    assert "waiting for app web: 0/2 serving (starting=2)" in err
+    assert "waiting for app web: 1/2 serving (starting=1)" in err
+    assert out == "app 'web': 2 of 2 replicas serve\n"
+
+
+def test_wait_gives_up_with_exit_code_4_and_the_reason(api, capsys, monkeypatch):
+    api.answers[("PUT", "/api/apps/web/scale")] = (200, {"name": "web", "replicas": 1})
+    api.answers[("GET", "/api/apps/web")] = (200, {
+        "name": "web", "replicas": 1, "serving": 0, "phases": {"backoff": 1},
+        "nodes": [{"observed": {"phase": "backoff", "last_error": "its container exited with code 1"}}]})
+    code, _, err = run(capsys, "app", "scale", "web", "1", "--wait", "--timeout", "0")
+    assert code == cli.EXIT_WAIT
+    assert err.strip().splitlines()[-1] == ("cloud: gave up after 0 s waiting for app web: 0/1 serving "
+                                            "(backoff=1); last error: its container exited with code 1")
+
+
+def test_app_update_sends_only_the_given_fields(api, capsys):
+    api.answers[("PATCH", "/api/apps/web")] = (200, {"name": "web", "changed": ["image", "strip_path"]})
+    code, out, _ = run(capsys, "app", "update", "web", "--image", "nginx:1.27", "--no-strip-path")
+    assert code == 0 and out == "app 'web' updated: image, strip_path\n"
+    assert api.calls[-1]["json"] == {"image": "nginx:1.27", "strip_path": False}
+    code, _, err = run(capsys, "app", "update", "web")
+    assert code == cli.EXIT_USAGE and "nothing to change" in err
+
+
+def test_node_crash_and_path_quoting(api, capsys):
+    api.answers[("POST", "/api/pods/light/nodes/n1/crash")] = (200, {"container": "sc-light.n1.g"})
+    code, out, _ = run(capsys, "node", "crash", "n1", "--pod", "light")
+    assert code == 0 and "container sc-light.n1.g killed" in out
+    run(capsys, "rm", "../../../apps/web", "p")
+    assert api.calls[-1]["url"].endswith("/api/pods/p/nodes/..%2F..%2F..%2Fapps%2Fweb")

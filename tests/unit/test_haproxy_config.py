@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.core.errors import ValidationError
 from orchestrator.edges.haproxy import parse_servers_state
-from orchestrator.core.haproxy_config import render, route_for
+from orchestrator.core.haproxy_config import SERVER_OPTIONS, render, route_for
 from orchestrator.core.model import App, Server
 from orchestrator.settings import Settings
 
@@ -40,11 +40,15 @@ def test_global_and_defaults_golden():
         "master-worker",
         "stats socket /run/haproxy/admin.sock mode 600 level admin expose-fd listeners",
         "stats timeout 30s",
+        "stats maxconn 200",
         "server-state-file /var/lib/haproxy/server-state",
         "log stderr format short local0 notice",
     ]
     defaults = section(cfg, "defaults")
     assert defaults[0] == "mode http" and "load-server-state-from-file global" in defaults
+    # a GET whose worker died mid-way is retried on another worker (L7 retries)
+    assert "retry-on conn-failure empty-response junk-response response-timeout 0rtt-rejected" in defaults
+    assert "option redispatch 1" in defaults and "retries 3" in defaults
     assert section(cfg, "backend no_app") == [
         "http-request return status 404 content-type application/json "
         "string '{\"error\":\"no application serves this host and path\"}'"]
@@ -67,14 +71,16 @@ def test_backend_golden_with_servers_sorted():
     cfg = render([web], servers, SETTINGS)
     assert section(cfg, "backend app_web") == [
         "balance leastconn",
+        "http-request disable-l7-retry if !METH_GET",
         "option httpchk GET /health",
-        "default-server check inter 1s fall 2 rise 1",
+        f"default-server {SERVER_OPTIONS}",
         "server n1 10.0.0.2:8000 check",
         "server n2 10.0.0.3:8000 check",
     ]
     assert "app_gone" not in cfg
     tcp = section(render([app("tcp", path="/t")], {}, SETTINGS), "backend app_tcp")
-    assert tcp == ["balance roundrobin", "default-server check inter 1s fall 2 rise 1"]
+    assert tcp == ["balance roundrobin", "http-request disable-l7-retry if !METH_GET",
+                   f"default-server {SERVER_OPTIONS}"]
 
 
 def test_routes_most_specific_first():

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from orchestrator.core.model import (BALANCE_ALGORITHMS, BUILTIN_APPS, BUILTIN_PODS, App, Event, Node,
-                                NodeStatus, Pod, backend_name, builtin_apps, container_name)
+                                NodeStatus, Pod, backend_name, builtin_apps, container_name,
+                                     parse_server_name, server_name)
 
 
 def roundtrip(obj):
@@ -50,8 +51,12 @@ def test_command_app_runs_in_default_image():
 
 
 def test_names():
-    assert container_name("light", "n1") == "sc-light-n1"
-    assert container_name(BUILTIN_PODS["light"], Node("n1", "light", "light")) == "sc-light-n1"
+    assert container_name("light", "n1", "ab12cd34") == "sc-light.n1.ab12cd34"
+    assert container_name(BUILTIN_PODS["light"], Node("n1", "light", "light"), "g") == "sc-light.n1.g"
+    # pod "a" + node "b-c" and pod "a-b" + node "c" no longer collide
+    assert container_name("a", "b-c", "g") != container_name("a-b", "c", "g")
+    assert server_name("n1", "ab12cd34") == "n1.ab12cd34"
+    assert parse_server_name("n1.ab12cd34") == ("n1", "ab12cd34")
     assert backend_name("web") == backend_name(BUILTIN_APPS["light"]).replace("light", "web") == "app_web"
 
 

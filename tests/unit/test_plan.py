@@ -1,43 +1,59 @@
-"""The planner, rule by rule: (desired, observed) in → actions out."""
+"""The planner, rule by rule: (desired, observed) in → chains of steps out."""
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
-from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server
-from orchestrator.core.plan import (AddServer, CreateContainer, DelServer, MarkNode, ReloadConfig,
-                               RemoveContainer, SetServerState, StartContainer, StopContainer,
-                               config_drift, describe, plan)
+from orchestrator.core.healing import NodeHealth, Policy
+from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, container_name,
+                                     server_name, spec_generation)
+from orchestrator.core.plan import (AddServer, CreateContainer, DelServer, RemoveContainer, SetServerState,
+                                    StartContainer, StopContainer, config_drift, describe, plan)
 
 POD = Pod("light", "pod-light", 20, 0.25, 128, app="web")
 WEB = App(name="web", pod="light", port=8000, image="simplecloud/light", path="/web",
           health_path="/health", created=0.0)
-CONFIGURED = {"web": {"path": "/web", "host": "", "balance": "roundrobin", "health_path": "/health"}}
-NAME = "sc-light-n1"
+GEN = spec_generation(WEB, POD)
+WEB2 = dataclasses.replace(WEB, image="simplecloud/light:v2")
+GEN2 = spec_generation(WEB2, POD)
+NAME = container_name("light", "n1", GEN)
+SRV = server_name("n1", GEN)
 IP = "10.242.0.5"
+NOW = 1000.0
 
 ONLINE, NEW, PAUSED, FAILED, REMOVED = (NodeStatus.ONLINE, NodeStatus.NEW, NodeStatus.PAUSED,
                                         NodeStatus.FAILED, NodeStatus.REMOVED)
 
 
-def node(status, name="n1"):
-    return Node(name=name, pod="light", app="web", status=status, created=1.0)
+def node(status, name="n1", app="web"):
+    return Node(name=name, pod="light", app=app, status=status, created=1.0)
 
 
-def container(state, name="n1", ip=None):
+def container(state, name="n1", ip=None, gen=GEN, created=NOW - 100, exit_code=None):
     if state == "running" and ip is None:
         ip = IP
-    return Container(name=f"sc-light-{name}", pod="light", node=name, app="web", state=state,
-                     ip=ip, image="simplecloud/light")
+    return Container(name=container_name("light", name, gen), pod="light", node=name, app="web",
+                     state=state, ip=ip, image="simplecloud/light", gen=gen, id=f"id-{name}-{gen}",
+                     created=created, exit_code=exit_code)
 
 
-def server(admin="ready", name="n1", addr=IP, port=8000, backend="app_web"):
-    return Server(backend=backend, name=name, addr=addr, port=port, admin=admin, healthy=True)
+def server(admin="ready", name="n1", addr=IP, port=8000, backend="app_web", gen=GEN, healthy=True):
+    return Server(backend=backend, name=server_name(name, gen), addr=addr, port=port, admin=admin,
+                  healthy=healthy)
 
 
-def run(nodes=(), containers=(), servers=(), apps=(WEB,), configured=CONFIGURED, **kw):
-    return plan([POD], list(apps), list(nodes), list(containers), list(servers),
-                configured=configured, **kw)
+def run(nodes=(), containers=(), servers=(), apps=(WEB,), **kw):
+    kw.setdefault("now", NOW)
+    return plan([POD], list(apps), list(nodes), list(containers), list(servers), **kw)
 
+
+def chain(result, key="light/n1"):
+    return result.chains.get(key, [])
+
+
+RUN_N1 = [CreateContainer("light", "n1", "web", GEN), StartContainer("light", NAME),
+          AddServer("app_web", SRV, NAME, None, 8000)]
 
 RULES = [
     # --- in sync: nothing to do
@@ -49,127 +65,227 @@ RULES = [
      [node(PAUSED)], [container("running")], [server("maint")], []),
     # --- NEW
     ("NEW without container: create it, do not start it",
-     [node(NEW)], [], [], [CreateContainer("light", "n1", "web")]),
+     [node(NEW)], [], [], [CreateContainer("light", "n1", "web", GEN)]),
     ("NEW with a running container and a server: server out first, then stop",
      [node(NEW)], [container("running")], [server()],
-     [DelServer("app_web", "n1"), StopContainer("light", NAME)]),
+     [DelServer("app_web", SRV), StopContainer("light", NAME)]),
     # --- ONLINE
-    ("ONLINE (launched) with a created container: start it; server next pass",
-     [node(ONLINE)], [container("created")], [], [StartContainer("light", NAME)]),
-    ("ONLINE without container: create and start",
-     [node(ONLINE)], [], [], [CreateContainer("light", "n1", "web"), StartContainer("light", NAME)]),
+    ("ONLINE (launched) with a created container: start it, then its server",
+     [node(ONLINE)], [container("created")], [],
+     [StartContainer("light", NAME), AddServer("app_web", SRV, NAME, None, 8000)]),
+    ("ONLINE without container: create, start, server in one chain",
+     [node(ONLINE)], [], [], RUN_N1),
+    ("legacy FAILED status counts as ONLINE",
+     [node(FAILED)], [], [], RUN_N1),
     ("ONLINE running without server: add it",
-     [node(ONLINE)], [container("running")], [], [AddServer("app_web", "n1", IP, 8000)]),
+     [node(ONLINE)], [container("running")], [], [AddServer("app_web", SRV, NAME, IP, 8000)]),
     ("ONLINE running, server in maint: ready",
      [node(ONLINE)], [container("running")], [server("maint")],
-     [SetServerState("app_web", "n1", "ready")]),
+     [SetServerState("app_web", SRV, "ready")]),
     ("ONLINE running, server at an old address: replace it",
      [node(ONLINE)], [container("running")], [server(addr="10.242.0.99")],
-     [DelServer("app_web", "n1"), AddServer("app_web", "n1", IP, 8000)]),
+     [DelServer("app_web", SRV, drain=False), AddServer("app_web", SRV, NAME, IP, 8000)]),
     ("ONLINE running but no IP yet: wait, never add a server without address",
      [node(ONLINE)], [container("running", ip="")], [], []),
     # --- PAUSED
     ("PAUSED with a ready server: drain, then maint",
      [node(PAUSED)], [container("running")], [server("ready")],
-     [SetServerState("app_web", "n1", "drain"), SetServerState("app_web", "n1", "maint")]),
+     [SetServerState("app_web", SRV, "drain"), SetServerState("app_web", SRV, "maint")]),
     ("PAUSED with a draining server: maint",
      [node(PAUSED)], [container("running")], [server("drain")],
-     [SetServerState("app_web", "n1", "maint")]),
+     [SetServerState("app_web", SRV, "maint")]),
     ("PAUSED running without server: add it in maint",
-     [node(PAUSED)], [container("running")], [], [AddServer("app_web", "n1", IP, 8000, "maint")]),
-    ("PAUSED whose container died: recreate, stay PAUSED",
-     [node(PAUSED)], [container("exited")], [server("maint")],
-     [DelServer("app_web", "n1"), RemoveContainer("light", NAME, f"container {NAME} is exited"),
-      CreateContainer("light", "n1", "web"), StartContainer("light", NAME)]),
+     [node(PAUSED)], [container("running")], [],
+     [AddServer("app_web", SRV, NAME, IP, 8000, "maint")]),
+    ("PAUSED whose container died: replaced, stays out of service",
+     [node(PAUSED)], [container("exited", exit_code=1)], [server("maint")],
+     [DelServer("app_web", SRV, drain=False),
+      RemoveContainer("light", NAME, "its container exited with code 1"),
+      CreateContainer("light", "n1", "web", GEN), StartContainer("light", NAME),
+      AddServer("app_web", SRV, NAME, None, 8000, "maint")]),
     # --- failures
-    ("ONLINE whose container exited: mark FAILED, server out, remove, recreate, start",
-     [node(ONLINE)], [container("exited")], [server()],
-     [MarkNode("light", "n1", FAILED, f"container {NAME} is exited"),
-      DelServer("app_web", "n1"), RemoveContainer("light", NAME, f"container {NAME} is exited"),
-      CreateContainer("light", "n1", "web"), StartContainer("light", NAME)]),
-    ("ONLINE whose container is dead: same",
+    ("ONLINE whose container exited: server cut at once, replaced",
+     [node(ONLINE)], [container("exited", exit_code=137)], [server(healthy=False)],
+     [DelServer("app_web", SRV, drain=False),
+      RemoveContainer("light", NAME, "its container exited with code 137"), *RUN_N1]),
+    ("ONLINE whose container is dead and has no server: replaced",
      [node(ONLINE)], [container("dead")], [],
-     [MarkNode("light", "n1", FAILED, f"container {NAME} is dead"),
-      RemoveContainer("light", NAME, f"container {NAME} is dead"),
-      CreateContainer("light", "n1", "web"), StartContainer("light", NAME)]),
-    ("ONLINE whose container vanished while serving: mark FAILED, recreate",
-     [node(ONLINE)], [], [server()],
-     [MarkNode("light", "n1", FAILED, f"container {NAME} disappeared"),
-      DelServer("app_web", "n1"),
-      CreateContainer("light", "n1", "web"), StartContainer("light", NAME)]),
-    ("FAILED with the old container: recreate (already marked)",
-     [node(FAILED)], [container("exited")], [],
-     [RemoveContainer("light", NAME, f"container {NAME} is exited"),
-      CreateContainer("light", "n1", "web"), StartContainer("light", NAME)]),
-    ("FAILED, recreated and running: server in, then ONLINE again",
-     [node(FAILED)], [container("running")], [],
-     [AddServer("app_web", "n1", IP, 8000),
-      MarkNode("light", "n1", ONLINE, f"container {NAME} is running again")]),
-    # --- node gone
-    ("node record gone: drain+delete server, stop, remove container",
-     [], [container("running")], [server()],
-     [DelServer("app_web", "n1"), StopContainer("light", NAME),
-      RemoveContainer("light", NAME, "its node record is gone")]),
-    ("node REMOVED: same as gone",
-     [node(REMOVED)], [container("exited")], [],
-     [RemoveContainer("light", NAME, "its node record is gone")]),
-    ("server of a deleted app: delete it, reload without the backend",
-     [], [], [server(backend="app_old")], [DelServer("app_old", "n1"),
-                                          ReloadConfig("app old is gone")]),
+     [RemoveContainer("light", NAME, "its container exited"), *RUN_N1]),
+    ("ONLINE whose container vanished while serving: stale server out, then a new one",
+     [node(ONLINE)], [], [server()], [DelServer("app_web", SRV, drain=False), *RUN_N1]),
 ]
 
 
 @pytest.mark.parametrize("title,nodes,containers,servers,expected", RULES, ids=[r[0] for r in RULES])
 def test_rule(title, nodes, containers, servers, expected):
-    configured = dict(CONFIGURED)
-    if any(s.backend == "app_old" for s in servers):
-        configured["old"] = CONFIGURED["web"]
-    assert run(nodes, containers, servers, configured=configured) == expected
+    result = run(nodes, containers, servers)
+    assert chain(result) == expected
+    assert set(result.chains) <= {"light/n1"}, result.chains
 
 
-def test_config_drift_rules():
-    assert config_drift([WEB], CONFIGURED) == ""
-    assert config_drift([WEB], {}) == "app web has no backend"
-    leastconn = App(**{**WEB.__dict__, "balance": "leastconn"})
-    assert config_drift([leastconn], CONFIGURED) == "app web: balance roundrobin → leastconn"
-    moved = App(**{**WEB.__dict__, "path": None, "host": "web.example.com"})
-    assert config_drift([moved], CONFIGURED) == ("app web: path /web → -; "
-                                                 "app web: host - → web.example.com")
+def test_orphans_node_record_gone_or_removed():
+    result = run([], [container("running")], [server()])
+    assert result.chains == {f"orphan/{NAME}": [DelServer("app_web", SRV), StopContainer("light", NAME),
+                                                RemoveContainer("light", NAME, "its node record is gone")]}
+    result = run([node(REMOVED)], [container("exited")], [])
+    assert result.chains == {f"orphan/{NAME}": [RemoveContainer("light", NAME, "its node record is gone")]}
 
 
-def test_new_app_reloads_before_servers_are_added():
-    actions = run([node(ONLINE)], [container("running")], [], configured={})
-    assert actions == [ReloadConfig("app web has no backend"), AddServer("app_web", "n1", IP, 8000)]
+def test_a_server_without_container_or_node_is_deleted():
+    result = run([], [], [server(name="ghost")])
+    assert result.chains == {f"server/app_web/{server_name('ghost', GEN)}":
+                             [DelServer("app_web", server_name("ghost", GEN))]}
 
 
-def test_unreachable_pod_is_left_alone():
-    actions = run([node(ONLINE)], [], [server()], skip_pods={"light"})
-    assert actions == []
+def test_servers_of_apps_of_other_hosts_or_deleted_apps_are_left_to_others():
+    other = server(backend="app_old")
+    assert not run([], [], [other])        # the router's reload removes a deleted app's backend
+
+
+def test_scope_leaves_pods_of_other_hosts_alone():
+    heavy = Pod("heavy", "pod-heavy", 10, 1.0, 512)
+    result = plan([POD, heavy], [WEB], [node(ONLINE)], [], [], scope={"heavy"}, now=NOW)
+    assert not result
+
+
+def test_no_server_is_added_before_the_app_has_a_backend():
+    result = run([node(ONLINE)], [], [], backends={"app_other"})
+    assert chain(result) == RUN_N1[:2]
+    result = run([node(ONLINE)], [container("running")], [], backends=set())
+    assert chain(result) == []
 
 
 def test_node_of_unknown_app_is_skipped():
-    stray = Node(name="n9", pod="light", app="nope", status=ONLINE)
-    assert run([stray]) == []
+    assert not run([Node(name="n9", pod="light", app="nope", status=ONLINE)])
 
 
-def test_ordering_invariants_over_a_mixed_plan():
-    """Servers go out before containers stop; servers come in after containers start."""
+def test_chains_keep_their_order_promises():
+    """In every chain: servers out before containers stop; containers run before servers come in."""
     nodes = [node(ONLINE, "a"), node(PAUSED, "b"), node(NEW, "c"), node(ONLINE, "d")]
     containers = [container("exited", "a"), container("running", "b"), container("running", "c"),
                   container("running", "d"), container("running", "zz")]
     servers = [server(name="a"), server(name="b"), server(name="c"), server(name="zz")]
-    actions = run(nodes, containers, servers, configured={})
-    kinds = [type(a) for a in actions]
-    last_out = max(i for i, a in enumerate(actions) if isinstance(a, (DelServer, SetServerState))
-                   and getattr(a, "admin", "maint") != "ready")
-    first_stop = min(i for i, k in enumerate(kinds) if k in (StopContainer, RemoveContainer))
-    last_start = max(i for i, k in enumerate(kinds) if k in (CreateContainer, StartContainer))
-    first_in = min(i for i, k in enumerate(kinds) if k is AddServer)
-    assert last_out < first_stop and last_start < first_in
-    assert kinds.index(ReloadConfig) < first_in
-    assert all(describe(a) for a in actions)
+    result = run(nodes, containers, servers)
+    assert set(result.chains) == {"light/a", "light/b", "light/c", "light/d",
+                                  f"orphan/{container_name('light', 'zz', GEN)}"}
+    for steps in result.chains.values():
+        kinds = [type(a) for a in steps]
+        outs = [i for i, a in enumerate(steps) if isinstance(a, DelServer)]
+        stops = [i for i, k in enumerate(kinds) if k in (StopContainer, RemoveContainer)]
+        starts = [i for i, k in enumerate(kinds) if k is StartContainer]
+        ins = [i for i, k in enumerate(kinds) if k is AddServer]
+        if outs and stops:
+            assert max(outs) < min(stops)
+        if starts and ins:
+            assert max(starts) < min(ins)
+        assert all(describe(a) for a in steps)
 
 
 def test_plan_is_deterministic_and_converges_to_empty():
     args = ([node(ONLINE)], [container("running")], [server()])
-    assert run(*args) == run(*args) == []
+    assert run(*args).chains == run(*args).chains == {}
+
+
+# ---------------------------------------------------------------- generations: rolling update
+
+def test_a_changed_spec_starts_a_new_generation_beside_the_serving_one():
+    nodes = [node(ONLINE, "n1"), node(ONLINE, "n2")]
+    containers = [container("running", "n1"), container("running", "n2")]
+    servers = [server(name="n1"), server(name="n2")]
+    result = run(nodes, containers, servers, apps=[WEB2])
+    new1 = container_name("light", "n1", GEN2)
+    assert result.chains == {"light/n1": [CreateContainer("light", "n1", "web", GEN2),
+                                          StartContainer("light", new1),
+                                          AddServer("app_web", server_name("n1", GEN2), new1, None, 8000)]}
+
+
+def test_the_old_generation_goes_only_once_the_new_one_serves():
+    new = container("running", "n1", gen=GEN2, ip="10.242.0.6", created=NOW - 2)
+    old = container("running", "n1")
+    waiting = run([node(ONLINE)], [old, new],
+                  [server(), server(gen=GEN2, addr="10.242.0.6", healthy=False)], apps=[WEB2])
+    assert waiting.chains == {}
+    done = run([node(ONLINE)], [old, new], [server(), server(gen=GEN2, addr="10.242.0.6")], apps=[WEB2])
+    assert chain(done) == [DelServer("app_web", SRV), StopContainer("light", NAME),
+                           RemoveContainer("light", NAME, "replaced by a newer spec")]
+
+
+def test_one_node_at_a_time_per_app():
+    nodes = [node(ONLINE, "n1"), node(ONLINE, "n2")]
+    containers = [container("running", "n1"), container("running", "n1", gen=GEN2, ip="10.242.0.6", created=NOW - 2),
+                  container("running", "n2")]
+    servers = [server(name="n1"), server(name="n1", gen=GEN2, addr="10.242.0.6", healthy=False),
+               server(name="n2")]
+    assert run(nodes, containers, servers, apps=[WEB2]).chains == {}      # n2 waits for n1
+    two = run(nodes, containers, servers, apps=[WEB2], policy=Policy(max_surge=2))
+    assert list(two.chains) == ["light/n2"]
+
+
+def test_an_old_generation_that_does_not_serve_is_replaced_at_once():
+    result = run([node(ONLINE)], [container("exited")], [], apps=[WEB2])
+    new1 = container_name("light", "n1", GEN2)
+    assert chain(result) == [RemoveContainer("light", NAME, "replaced by a newer spec"),
+                             CreateContainer("light", "n1", "web", GEN2), StartContainer("light", new1),
+                             AddServer("app_web", server_name("n1", GEN2), new1, None, 8000)]
+
+
+def test_new_limits_are_a_new_generation():
+    smaller = dataclasses.replace(WEB, cpus=0.1)
+    assert spec_generation(smaller, POD) != GEN
+    assert spec_generation(dataclasses.replace(WEB, balance="leastconn"), POD) == GEN
+
+
+# ---------------------------------------------------------------- healing
+
+def test_hung_worker_is_cut_out_and_replaced():
+    c = container("running")
+    health = {("light", "n1"): NodeHealth(healthy_id=c.id)}
+    result = run([node(ONLINE)], [c], [server(healthy=False)], health=health)
+    assert chain(result) == [DelServer("app_web", SRV, drain=False),
+                             RemoveContainer("light", NAME,
+                                             "it stopped passing its health check (hung or broken)"),
+                             *RUN_N1]
+    assert result.health[("light", "n1")].restarts == 1
+    assert [n.kind for n in result.notes] == ["node.failed"]
+
+
+def test_a_worker_that_never_becomes_healthy_gets_start_timeout_seconds():
+    young = container("running", created=NOW - 5)
+    result = run([node(ONLINE)], [young], [server(healthy=False)])
+    assert not result and result.wake_at == pytest.approx(NOW - 5 + 30 + 0.1)
+    old = container("running", created=NOW - 31)
+    result = run([node(ONLINE)], [old], [server(healthy=False)])
+    assert chain(result)[1] == RemoveContainer("light", NAME,
+                                               "it did not pass a health check within 30 s of starting")
+
+
+def test_crash_loop_backs_off_then_replaces():
+    c = container("exited", exit_code=1)
+    health = {("light", "n1"): NodeHealth(restarts=3, streak=3, last_failure=NOW - 50)}
+    first = run([node(ONLINE)], [c], [server(healthy=False)], health=health)
+    assert chain(first) == [DelServer("app_web", SRV, drain=False)]     # out at once, container kept
+    assert first.wake_at == NOW + 4                                       # 1, 2, 4 s
+    assert [n.kind for n in first.notes] == ["node.backoff"]
+    record = first.health[("light", "n1")]
+    assert record.failed_id == c.id and record.last_failure == NOW
+    later = run([node(ONLINE)], [c], [], health={("light", "n1"): record}, now=NOW + 4.1)
+    assert chain(later) == [RemoveContainer("light", NAME, "its container exited with code 1"), *RUN_N1]
+    assert later.health[("light", "n1")].restarts == 4 and later.notes[0].kind == "node.failed"
+
+
+def test_health_records_remember_a_passed_check():
+    c = container("running")
+    result = run([node(ONLINE)], [c], [server()])
+    assert not result and result.health[("light", "n1")].healthy_id == c.id
+
+
+def test_config_drift_rules():
+    configured = {"web": {"path": "/web", "host": "", "balance": "roundrobin", "health_path": "/health"}}
+    assert config_drift([WEB], configured) == ""
+    assert config_drift([WEB], {}) == "app web has no backend"
+    leastconn = dataclasses.replace(WEB, balance="leastconn")
+    assert config_drift([leastconn], configured) == "app web: balance roundrobin → leastconn"
+    moved = dataclasses.replace(WEB, path=None, host="web.example.com")
+    assert config_drift([moved], configured) == ("app web: path /web → -; "
+                                                 "app web: host - → web.example.com")
+    assert config_drift([], configured) == "app web is gone"

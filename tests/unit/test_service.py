@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from orchestrator.core.errors import CapacityError, Conflict, NotFound, Unavailable, ValidationError
-from orchestrator.core.model import NodeStatus
+from orchestrator.core.model import Container, NodeStatus
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from tests.unit.fakes import FakeHost, FakeHosts, FakeStore
@@ -44,7 +44,7 @@ def test_register_and_launch_oldest_new_node_first(svc, store):
         assert node.status == NodeStatus.NEW and node.app == "light"
     assert svc.launch("light").name == "n1"
     assert svc.launch("light").name == "n2"
-    statuses = {n.name: n.status for n in svc.list_nodes("light")}
+    statuses = {n["name"]: n["status"] for n in svc.list_nodes("light")}
     assert statuses == {"n1": NodeStatus.ONLINE, "n2": NodeStatus.ONLINE, "n3": NodeStatus.NEW}
     svc.launch("light")
     with pytest.raises(Conflict) as info:
@@ -60,11 +60,11 @@ def test_pause_and_resume_move_only_the_right_nodes(svc):
     svc.launch("medium")
     paused = svc.pause("medium")
     assert sorted(n.name for n in paused) == ["a", "b"]
-    assert {n.name: n.status for n in svc.list_nodes("medium")} == \
+    assert {n["name"]: n["status"] for n in svc.list_nodes("medium")} == \
         {"a": NodeStatus.PAUSED, "b": NodeStatus.PAUSED, "c": NodeStatus.NEW}
     assert svc.pause("medium") == []
     assert sorted(n.name for n in svc.resume("medium")) == ["a", "b"]
-    assert all(n.status == NodeStatus.ONLINE for n in svc.list_nodes("medium") if n.name != "c")
+    assert all(n["status"] == NodeStatus.ONLINE for n in svc.list_nodes("medium") if n["name"] != "c")
 
 
 def test_register_node_refusals_change_nothing(svc, store):
@@ -83,7 +83,7 @@ def test_register_node_refusals_change_nothing(svc, store):
     svc.register_node("n1", "light")
     with pytest.raises(Conflict, match="node 'n1' already exists in pod 'light'"):
         svc.register_node("n1", "light")
-    assert [n.name for n in svc.list_nodes()] == ["n1"]
+    assert [n["name"] for n in svc.list_nodes()] == ["n1"]
     assert set(store.data) - set(before) == {"pods/bare", "nodes/light/n1", "podcount/light"}
 
 
@@ -128,7 +128,7 @@ def test_deploy_creates_app_and_online_replicas_in_one_write(svc, store):
     assert store.writes == writes + 1
     assert result["replicas"] == 3 and result["command"] == ["nc", "-lk", "-p", "9000"]
     assert [n["name"] for n in result["nodes"]] == ["echo-1", "echo-2", "echo-3"]
-    assert all(n.status == NodeStatus.ONLINE for n in svc.list_nodes("light"))
+    assert all(n["status"] == NodeStatus.ONLINE for n in svc.list_nodes("light"))
     assert store.get_app("echo").path == "/echo"
     with pytest.raises(Conflict, match="app 'echo' already exists"):
         svc.deploy_app({"name": "echo", "image": "nginx", "pod": "light", "port": 80})
@@ -163,7 +163,7 @@ def test_deploy_checks_the_image_on_the_pod_host(store):
 def test_scale_up_and_down_removes_newest(svc, store):
     svc.deploy_app({"name": "web", "image": "nginx", "pod": "medium", "port": 80, "replicas": 2})
     assert svc.scale_app("web", 5)["replicas"] == 5
-    assert sorted(n.name for n in svc.list_nodes("medium")) == [f"web-{i}" for i in range(1, 6)]
+    assert sorted(n["name"] for n in svc.list_nodes("medium")) == [f"web-{i}" for i in range(1, 6)]
     result = svc.scale_app("web", 2)
     assert [n["name"] for n in result["nodes"]] == ["web-1", "web-2"]
     assert svc.scale_app("web", 2)["replicas"] == 2          # no-op
@@ -232,17 +232,46 @@ def test_list_apps_and_status(svc):
     assert svc.get_app("web")["nodes"][0]["name"] == "web-1"
 
 
-def test_logs(store):
-    hosts = FakeHosts(FakeHost(images={"simplecloud/light"}, logs={"sc-light-n1": "a\nb\nc"}))
-    svc = Service(store, Settings(), hosts=hosts)
+def test_logs_and_crash_use_the_newest_container_of_the_node(store):
+    old = Container("sc-light.n1.aaaa", "light", "n1", "light", "exited", None, "img", "aaaa", "id1", 10.0)
+    new = Container("sc-light.n1.bbbb", "light", "n1", "light", "running", "10.0.0.2", "img", "bbbb",
+                    "id2", 20.0)
+    host = FakeHost(images={"simplecloud/light"}, logs={"sc-light.n1.bbbb": "a\nb\nc"},
+                    containers=[new, old])
+    svc = Service(store, Settings(), hosts=FakeHosts(host))
     svc.init_cluster()
     svc.register_node("n1", "light")
     assert svc.logs("n1", tail=2)["logs"] == "b\nc"
-    assert svc.logs("n1", pod="light")["container"] == "sc-light-n1"
+    assert svc.logs("n1", pod="light")["container"] == "sc-light.n1.bbbb"
     with pytest.raises(NotFound, match="no node named 'n9'"):
         svc.logs("n9")
     with pytest.raises(Unavailable):
         Service(store, Settings()).logs("n1", "light")
+    assert svc.crash_node("n1", "light")["container"] == "sc-light.n1.bbbb"
+    assert host.killed == ["sc-light.n1.bbbb"]
+    host.containers = [old]
+    with pytest.raises(Conflict, match="has no running container"):
+        svc.crash_node("n1", "light")
+    assert store.get_node("light", "n1").status == NodeStatus.NEW     # desired state untouched
+
+
+def test_update_app_changes_only_what_is_asked(store):
+    svc = Service(store, Settings(), hosts=FakeHosts(FakeHost(images={"simplecloud/light", "img:v2"})))
+    svc.init_cluster()
+    out = svc.update_app("light", {"image": "img:v2", "balance": "leastconn"})
+    assert out["changed"] == ["image", "balance"]
+    app = store.get_app("light")
+    assert (app.image, app.balance, app.path) == ("img:v2", "leastconn", "/light")
+    assert svc.update_app("light", {"balance": "leastconn"})["changed"] == []
+    with pytest.raises(ValidationError, match="does not exist on host"):
+        svc.update_app("light", {"image": "missing:1"})
+    with pytest.raises(ValidationError, match="more than the node size"):
+        svc.update_app("light", {"cpus": 2})
+    with pytest.raises(ValidationError, match="unknown app update field"):
+        svc.update_app("light", {"replicas": 3})
+    with pytest.raises(Conflict, match="already the route of app 'medium'"):
+        svc.update_app("light", {"path": "/medium"})
+    assert store.get_app("light") == app                                # refusals change nothing
 
 
 def test_names_with_slashes_never_reach_the_store(svc):

@@ -1,0 +1,98 @@
+"""The router: keeps haproxy.cfg in line with the apps, and watches health checks.
+
+Two jobs, one loop:
+
+* **structure**: when the apps' routing fields (path, host, balance, health
+  path, strip_path) differ from what the running haproxy.cfg was rendered
+  from (``core.plan.config_drift``), render the file again and reload HAProxy
+  hitlessly (``edges.haproxy.HAProxy.apply_config``), servers carried over.
+  Then wake the host reconcilers: a new app's backend now exists, so its
+  servers can be added.
+* **health**: every ``health_poll_interval`` seconds read HAProxy's servers;
+  when a health check result or an admin state changed, wake the host
+  reconcilers at once, so a worker that went DOWN is replaced without waiting
+  for the next periodic pass.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from orchestrator.core import errors
+from orchestrator.core.plan import config_drift
+from orchestrator.edges.haproxy import HAProxy
+
+
+class Router:
+    """One loop for HAProxy's structure and for health-check changes."""
+
+    def __init__(self, store, haproxy: HAProxy, settings, wake_hosts: Callable[[], None],
+                 log: logging.Logger | None = None):
+        self.store = store
+        self.haproxy = haproxy
+        self.settings = settings
+        self.wake_hosts = wake_hosts
+        self.log = log or logging.getLogger("orchestrator.router")
+        self.wake = threading.Event()
+        self._health: frozenset | None = None
+        self._problem = ""
+
+    def sync_config(self) -> bool:
+        """Re-render and reload if the apps' routes changed; True if it reloaded."""
+        apps = self.store.list_apps()
+        reason = config_drift(apps, self.haproxy.configured_apps())
+        if not reason:
+            return False
+        try:
+            self.haproxy.apply_config(apps)
+        except errors.SimpleCloudError as exc:
+            self._report(f"reload HAProxy config ({reason}) failed: {exc}")
+            return False
+        message = f"reload HAProxy config: {reason}"
+        self.log.info(message)
+        self._event("controller.reload_config", "haproxy", message)
+        self._problem = ""
+        return True
+
+    def watch_health(self) -> bool:
+        """Read the servers' health; True (and wake the hosts) if any changed."""
+        servers = self.haproxy.show_servers()
+        signature = frozenset((s.backend, s.name, s.admin, s.healthy) for s in servers)
+        changed = self._health is not None and signature != self._health
+        self._health = signature
+        if changed:
+            self.wake_hosts()
+        return changed
+
+    def run(self, stop: threading.Event) -> None:
+        """Check the structure when woken (etcd changed) and every
+        ``reconcile_interval`` s; the health every ``health_poll_interval`` s."""
+        next_sync = 0.0
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= next_sync:
+                    next_sync = time.monotonic() + self.settings.reconcile_interval
+                    if self.sync_config():
+                        self.wake_hosts()
+                self.watch_health()
+            except errors.SimpleCloudError as exc:
+                self._report(f"HAProxy or etcd does not answer: {exc}")
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                self.log.exception("router pass failed")
+            if self.wake.wait(self.settings.health_poll_interval):
+                next_sync = 0.0
+            self.wake.clear()
+
+    def _report(self, message: str) -> None:
+        self.log.warning(message)
+        if message != self._problem:
+            self._problem = message
+            self._event("controller.error", "haproxy", message)
+
+    def _event(self, kind: str, subject: str, message: str) -> None:
+        try:
+            self.store.record_event(kind, subject, message)
+        except errors.SimpleCloudError as exc:
+            self.log.warning("cannot record event %s: %s", kind, exc)

@@ -1,0 +1,132 @@
+"""The controller as a whole: starts the loops and wakes them.
+
+``Controller.start(stop)`` runs, each in its own thread:
+
+* one ``HostReconciler`` per pod host named by a pod (new hosts get one as
+  soon as a pod names them);
+* the ``Router`` (haproxy.cfg and health-check changes);
+* an etcd watcher: any change of desired state wakes every loop.
+
+The host links (``edges.hostlink``) wake the reconciler of their host when a
+Docker event arrives for one of our containers (die, oom, start ...) and when
+the link goes up or down; a link's state change is also written to etcd
+(``hosts/<host>``) for ``cloud pod ls`` and ``cloud status``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from orchestrator.control.reconciler import HostReconciler
+from orchestrator.control.router import Router
+from orchestrator.core import errors
+from orchestrator.edges.haproxy import HAProxy
+from orchestrator.edges.hostlink import HostPool, LinkState
+
+WAKING_EVENTS = {"die", "oom", "kill", "stop", "start", "destroy", "pause", "unpause",
+                 "health_status"}
+
+
+class Controller:
+    """Every controller loop of one manager, wired to its wake-ups."""
+
+    def __init__(self, store, hosts: HostPool, haproxy: HAProxy, settings,
+                 log: logging.Logger | None = None):
+        self.store = store
+        self.hosts = hosts
+        self.haproxy = haproxy
+        self.settings = settings
+        self.log = log or logging.getLogger("orchestrator.controller")
+        self.router = Router(store, haproxy, settings, self.wake_hosts,
+                             logging.getLogger("orchestrator.router"))
+        self.reconcilers: dict[str, HostReconciler] = {}
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._stop: threading.Event | None = None
+        hosts.on_event = self._on_docker_event
+        hosts.on_state = self._on_link_state
+
+    # ------------------------------------------------------------ wake-ups
+    def wake_hosts(self) -> None:
+        with self._lock:
+            for rec in self.reconcilers.values():
+                rec.wake.set()
+
+    def wake_all(self) -> None:
+        self.router.wake.set()
+        self.wake_hosts()
+
+    def _on_docker_event(self, host: str, event: dict) -> None:
+        if event.get("status") in WAKING_EVENTS or event.get("Action") in WAKING_EVENTS:
+            rec = self.reconcilers.get(host)
+            if rec is not None:
+                rec.wake.set()
+
+    def _on_link_state(self, host: str, state: LinkState) -> None:
+        try:
+            self.store.put_host_state(host, state.to_dict())
+            if state.up:
+                self.store.record_event("host.reachable", f"host/{host}",
+                                        f"host {host} is reachable (ping {state.rtt_ms} ms)")
+            else:
+                self.store.record_event("host.unreachable", f"host/{host}",
+                                        f"host {host} is unreachable: {state.error}; its nodes are "
+                                        "left as they are and shown as unreachable until it answers")
+        except errors.SimpleCloudError as exc:
+            self.log.warning("cannot record the state of host %s: %s", host, exc)
+        rec = self.reconcilers.get(host)
+        if rec is not None:
+            rec.wake.set()
+
+    # ------------------------------------------------------------ threads
+    def start(self, stop: threading.Event) -> None:
+        """Start every loop in the background; they end when ``stop`` is set."""
+        self._stop = stop
+        self._spawn("router", self.router.run, stop)
+        self._spawn("etcd-watch", self._watch_etcd, stop)
+        self.ensure_reconcilers()
+
+    def ensure_reconcilers(self) -> None:
+        """A reconciler for every host a pod names (called at start and on changes)."""
+        try:
+            hosts = {p.host for p in self.store.list_pods()}
+        except errors.SimpleCloudError as exc:
+            self.log.warning("cannot list pods: %s", exc)
+            return
+        for host in sorted(hosts):
+            with self._lock:
+                if host in self.reconcilers:
+                    continue
+                rec = HostReconciler(host, self.store, self.hosts, self.haproxy, self.settings,
+                                     logging.getLogger(f"orchestrator.reconciler.{host}"))
+                self.reconcilers[host] = rec
+            self._spawn(f"reconcile-{host}", rec.run, self._stop)
+
+    def join(self, timeout: float) -> bool:
+        """Wait for every loop to end; False if one is still running."""
+        for t in self._threads:
+            t.join(timeout)
+        return not any(t.is_alive() for t in self._threads)
+
+    def _spawn(self, name: str, target, stop: threading.Event) -> None:
+        def loop():
+            try:
+                target(stop)
+            except Exception:  # noqa: BLE001 - say why, the others go on
+                self.log.exception("controller loop %s stopped on an unexpected error", name)
+        t = threading.Thread(target=loop, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _watch_etcd(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                changed = self.store.wait_for_change(timeout=self.settings.reconcile_interval)
+            except Exception as exc:  # noqa: BLE001 - etcd down: wait, then try again
+                self.log.warning("cannot watch etcd (%s); trying again in %ss", exc,
+                                 self.settings.reconcile_interval)
+                stop.wait(self.settings.reconcile_interval)
+                continue
+            if changed:
+                self.ensure_reconcilers()
+                self.wake_all()

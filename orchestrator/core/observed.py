@@ -1,0 +1,86 @@
+"""What is real, per node and per host, in words a user reads (pure).
+
+The desired status of a node (NEW, ONLINE, PAUSED) is what the user asked
+for; its **phase** is what the controller last saw:
+
+==============  ==========================================================
+phase           meaning
+==============  ==========================================================
+``serving``     running, in HAProxy, passing its health check
+``starting``    being created or started, or not yet past its first check
+``unhealthy``   running but failing its health check (replaced soon)
+``backoff``     failed again and again; replaced at ``retry_at``
+``stopped``     a NEW node: created, not running
+``paused``      running, out of HAProxy (PAUSED)
+``unreachable`` its host does not answer; the rest is the last thing seen
+==============  ==========================================================
+
+``updating`` is true while a container of an older spec still runs beside
+(or instead of) the current one.
+"""
+from __future__ import annotations
+
+from orchestrator.core import healing
+from orchestrator.core.healing import NodeHealth, Policy
+from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, backend_name,
+                                     server_name, spec_generation)
+
+PHASES = ("serving", "starting", "unhealthy", "backoff", "stopped", "paused", "unreachable")
+
+
+def node_view(node: Node, app: App, pod: Pod, containers: list[Container],
+              servers: dict[tuple[str, str], Server], health: NodeHealth, now: float,
+              policy: Policy = Policy()) -> dict:
+    """The observed record of one node (see the module docstring)."""
+    gen = spec_generation(app, pod)
+    cur = next((c for c in containers if c.gen == gen), None)
+    server = servers.get((backend_name(app), server_name(node.name, gen))) if cur else None
+    view = {
+        "phase": _phase(node, cur, server, health, now, policy),
+        "container": cur.state if cur else None,
+        "gen": gen,
+        "ip": cur.ip if cur else None,
+        "host": pod.host,
+        "server": server.admin if server else None,
+        "healthy": server.healthy if server else None,
+        "restarts": health.restarts,
+        "last_error": health.last_error,
+        "updating": any(c.gen != gen for c in containers),
+    }
+    if view["phase"] == "backoff":
+        view["retry_at"] = health.last_failure + healing.backoff(health.streak, policy)
+    return view
+
+
+def _phase(node: Node, c: Container | None, s: Server | None, health: NodeHealth, now: float,
+           policy: Policy) -> str:
+    if node.status == NodeStatus.NEW:
+        return "stopped" if c is not None and c.state != "running" else "starting"
+    if c is None or c.state == "created":
+        return "starting"
+    if health.failed_id == c.id:
+        return "backoff"
+    if c.state in healing.DEAD_STATES:
+        return "starting"                  # seen dead, replaced in this very pass
+    if node.status == NodeStatus.PAUSED:
+        return "paused"
+    if s is None or s.admin != "ready":
+        return "starting"
+    if s.healthy is False:
+        return "unhealthy" if healing.failure(c, s, health, now, policy) else "starting"
+    return "serving"
+
+
+def unreachable(previous: dict | None, host: str, error: str) -> dict:
+    """A node's record while its host does not answer: the last thing seen, marked."""
+    view = dict(previous or {"container": None, "ip": None, "server": None, "healthy": None,
+                             "restarts": 0, "last_error": "", "updating": False})
+    view.update(phase="unreachable", host=host, host_error=error)
+    return view
+
+
+def same(a: dict | None, b: dict | None) -> bool:
+    """Whether two records say the same (their timestamps aside)."""
+    def strip(v):
+        return {k: x for k, x in (v or {}).items() if k not in ("time", "since")}
+    return a is not None and b is not None and strip(a) == strip(b)

@@ -1,0 +1,445 @@
+"""The host link: one long-lived, supervised SSH connection per pod host.
+
+Why one link: a new SSH handshake (or a new ``ssh`` process) per Docker call
+costs 200-500 ms and breaks under load (BrokenPipe); one kept-open link costs
+a fraction of a millisecond per call (docs/decisions.md has the figures).
+
+What one ``HostLink`` is:
+
+* a **Fabric** ``Connection`` (paramiko underneath) to ``user@host``, with the
+  user's ``~/.ssh/config`` (or ``settings.ssh_config_file``) applied and SSH
+  keepalives switched on;
+* a **local unix socket** ``<link_dir>/<host>.sock`` (directory mode 700) that
+  carries the Docker API: every connection the Docker SDK opens to it becomes
+  one SSH channel running ``settings.docker_dial_command`` (``socat`` to
+  ``/var/run/docker.sock``) on the host, and bytes are pumped both ways. The
+  SDK's connection pool keeps those channels open, so a call costs one round
+  trip. The Docker SDK's own ``timeout`` applies to that socket: every call has
+  a hard deadline, even against a host that has frozen;
+* a **supervisor** thread that pings the engine (``GET /_ping``) every
+  ``link_ping_interval`` seconds with a ``link_ping_timeout`` deadline. After
+  ``link_ping_failures`` misses in a row the link is *down*: its channels are
+  closed, calls fail at once with ``HostUnavailable`` saying since when and
+  why, and it reconnects with back-off (0.5 s doubling to ``link_backoff_max``);
+* an **events** thread that follows ``docker events`` for our containers and
+  hands each one to ``on_event`` (a die reaches the controller in
+  milliseconds, not at the next pass).
+
+A ``unix://`` URL (tests, or a manager that is also its own pod host) gives a
+link with the same supervision and events but no SSH: the socket is used as is.
+
+``HostPool`` keeps one link and one ``DockerHost`` per pod host name.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import select
+import shlex
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from orchestrator.core import errors
+from orchestrator.edges.docker_host import LABEL_MANAGED, DockerHost, HostUnavailable
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[str, dict], None]          # (host name, docker event)
+StateHandler = Callable[[str, "LinkState"], None]    # (host name, new state)
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What a link knows about its host, for users and controllers."""
+
+    up: bool
+    since: float               # when it became up / down (Unix time)
+    error: str = ""            # why it is down (empty when up)
+    rtt_ms: float | None = None  # last ping round trip through the link
+
+    def to_dict(self) -> dict:
+        return {"reachable": self.up, "since": self.since, "error": self.error,
+                "rtt_ms": self.rtt_ms}
+
+
+class HostLink:
+    """One supervised link to one pod host (see the module docstring)."""
+
+    def __init__(self, name: str, url: str, settings: Any,
+                 on_event: EventHandler | None = None, on_state: StateHandler | None = None,
+                 event_labels: dict[str, str] | None = None):
+        self.name = name
+        self.url = url
+        self.settings = settings
+        self.on_event = on_event
+        self.on_state = on_state
+        self.event_labels = {LABEL_MANAGED: "1", **(event_labels or {})}
+        parsed = urlparse(url)
+        self.ssh = parsed.scheme == "ssh"
+        if parsed.scheme not in ("ssh", "unix"):
+            raise errors.ValidationError("docker_hosts", f"host {name}: Docker URL {url!r} must "
+                                         "start with ssh:// or unix://")
+        self._target = parsed
+        if self.ssh:
+            self.socket_path = os.path.join(settings.link_dir, f"{name}.sock")
+        else:
+            self.socket_path = parsed.path
+        self.docker_url = f"unix://{self.socket_path}"
+        self.state = LinkState(up=False, since=time.time(), error="not connected yet")
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._up = threading.Event()
+        self._conn = None                      # fabric.Connection while up
+        self._forwarder: _Forwarder | None = None
+        self._threads: list[threading.Thread] = []
+
+    def __repr__(self) -> str:
+        return f"HostLink({self.name!r}, {self.url!r}, up={self.state.up})"
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> HostLink:
+        """Start supervising (connects in the background); returns self."""
+        with self._lock:
+            if self._threads:
+                return self
+            for target, what in ((self._supervise, "link"), (self._follow_events, "events")):
+                t = threading.Thread(target=target, name=f"{what}-{self.name}", daemon=True)
+                t.start()
+                self._threads.append(t)
+        return self
+
+    def wait_up(self, timeout: float) -> bool:
+        """Block until the link is up (True) or ``timeout`` passes (False)."""
+        return self._up.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the threads and close the connection and the local socket."""
+        self._stop.set()
+        self._teardown("link closed")
+        for t in self._threads:
+            t.join(timeout=5)
+        self._threads = []
+
+    @property
+    def up(self) -> bool:
+        return self.state.up
+
+    def check_up(self) -> None:
+        """Raise HostUnavailable at once if the link is down (no waiting)."""
+        state = self.state
+        if not state.up:
+            raise HostUnavailable(
+                f"host {self.name} is unreachable since {time.strftime('%H:%M:%S', time.localtime(state.since))}"
+                f" ({state.error}); its nodes are left as they are until it answers again")
+
+    # ------------------------------------------------------------ host commands
+    def run(self, command: str, timeout: float | None = None) -> str:
+        """Run a shell command on the host over the link (Fabric); returns its
+        stdout. HostUnavailable if the link is down, the command fails or it
+        takes longer than ``timeout`` (default: the Docker call deadline)."""
+        self.check_up()
+        conn = self._conn
+        if conn is None:   # a unix:// link has no SSH side
+            raise HostUnavailable(f"host {self.name}: {self.url} is a local socket; no shell on it")
+        try:
+            result = conn.run(command, hide=True, warn=True, in_stream=False,
+                              timeout=timeout or self.settings.docker_call_timeout)
+        except Exception as exc:  # noqa: BLE001 - invoke/paramiko raise many kinds
+            raise HostUnavailable(f"host {self.name}: {command!r} failed: {exc}") from exc
+        if result.exited != 0:
+            raise HostUnavailable(f"host {self.name}: {command!r} exited {result.exited}: "
+                                  f"{result.stderr.strip()[:300]}")
+        return result.stdout
+
+    # ------------------------------------------------------------ supervision
+    def _supervise(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self._connect()
+            except Exception as exc:  # noqa: BLE001 - any failure: down, retry later
+                self._set_down(_reason(exc))
+                self._stop.wait(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, self.settings.link_backoff_max)
+                continue
+            backoff = 0.5
+            self._watch()                      # returns when the link went down
+            self._teardown(self.state.error or "link lost")
+
+    def _connect(self) -> None:
+        if self.ssh:
+            self._conn = self._open_ssh()
+            self._forwarder = _Forwarder(self.socket_path, self._open_docker_channel,
+                                         f"docker-{self.name}")
+        rtt = self._ping()
+        self._set_up(rtt)
+
+    def _open_ssh(self):
+        from fabric import Config, Connection
+
+        config = Config(runtime_ssh_path=self.settings.ssh_config_file or None)
+        t = self._target
+        conn = Connection(t.hostname, user=t.username or None, port=t.port or None, config=config,
+                          connect_timeout=max(1, int(self.settings.link_connect_timeout)),
+                          connect_kwargs={"banner_timeout": self.settings.link_connect_timeout,
+                                          "auth_timeout": self.settings.link_connect_timeout})
+        conn.open()
+        conn.transport.set_keepalive(max(1, int(self.settings.link_keepalive)))
+        return conn
+
+    def _open_docker_channel(self):
+        conn = self._conn
+        if conn is None or not conn.is_connected:
+            raise HostUnavailable(f"host {self.name}: link is down")
+        channel = conn.transport.open_session(timeout=self.settings.link_ping_timeout)
+        channel.exec_command(self.settings.docker_dial_command)
+        return channel
+
+    def _watch(self) -> None:
+        """Ping until ``link_ping_failures`` pings in a row fail (or we stop)."""
+        misses = 0
+        while not self._stop.wait(self.settings.link_ping_interval):
+            if self._conn is not None and not self._conn.is_connected:
+                self._set_down("SSH connection closed")
+                return
+            try:
+                rtt = self._ping()
+            except Exception as exc:  # noqa: BLE001
+                misses += 1
+                if misses >= self.settings.link_ping_failures:
+                    self._set_down(f"no answer to {misses} pings in a row: {_reason(exc)}")
+                    return
+                continue
+            misses = 0
+            self.state = LinkState(True, self.state.since, "", rtt)
+
+    def _ping(self) -> float:
+        client = docker.APIClient(base_url=self.docker_url, timeout=self.settings.link_ping_timeout)
+        try:
+            t0 = time.monotonic()
+            client.ping()
+            return round((time.monotonic() - t0) * 1000, 2)
+        finally:
+            client.close()
+
+    def _teardown(self, why: str) -> None:
+        forwarder, self._forwarder = self._forwarder, None
+        conn, self._conn = self._conn, None
+        if forwarder is not None:
+            forwarder.close()
+        if conn is not None:
+            # closing a connection to a frozen host must not hold us up
+            threading.Thread(target=_quiet_close, args=(conn,), daemon=True).start()
+
+    def _set_up(self, rtt: float) -> None:
+        was_up = self.state.up
+        self.state = LinkState(True, time.time() if not was_up else self.state.since, "", rtt)
+        self._up.set()
+        if not was_up:
+            log.info("host %s: link up (%s, ping %.1f ms)", self.name, self.url, rtt)
+            self._notify()
+
+    def _set_down(self, error: str) -> None:
+        was_up = self.state.up
+        self._up.clear()
+        if was_up or self.state.error != error:
+            self.state = LinkState(False, time.time() if was_up else self.state.since, error)
+            log.warning("host %s: link down: %s", self.name, error)
+            self._notify()
+
+    def _notify(self) -> None:
+        if self.on_state is not None:
+            try:
+                self.on_state(self.name, self.state)
+            except Exception:  # noqa: BLE001 - a handler bug must not kill the link
+                log.exception("host %s: state handler failed", self.name)
+
+    # ------------------------------------------------------------ events
+    def _follow_events(self) -> None:
+        """Hand every event of our containers to ``on_event``, across reconnects."""
+        filters = {"type": "container", "label": [f"{k}={v}" for k, v in self.event_labels.items()]}
+        while not self._stop.is_set():
+            if not self._up.wait(0.5):
+                continue
+            client = docker.APIClient(base_url=self.docker_url, timeout=None)
+            try:
+                for event in client.events(decode=True, filters=filters):
+                    if self.on_event is not None:
+                        try:
+                            self.on_event(self.name, event)
+                        except Exception:  # noqa: BLE001
+                            log.exception("host %s: event handler failed", self.name)
+                    if self._stop.is_set():
+                        return
+            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+                log.debug("host %s: event stream ended: %s", self.name, exc)
+            finally:
+                client.close()
+            self._stop.wait(0.2)               # the stream ends when the link drops
+
+
+class _Forwarder:
+    """A local unix socket whose every connection is pumped to a new channel."""
+
+    def __init__(self, path: str, open_channel: Callable[[], Any], name: str):
+        self.path = path
+        self.open_channel = open_channel
+        self._closed = threading.Event()
+        self._conns: set = set()
+        self._lock = threading.Lock()
+        directory = os.path.dirname(path)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)             # the socket is as good as root on the host
+        if os.path.exists(path):
+            os.unlink(path)
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(path)
+        os.chmod(path, 0o600)
+        self._server.listen(128)
+        threading.Thread(target=self._accept, name=f"{name}-accept", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._pump, args=(client,), daemon=True).start()
+
+    def _pump(self, client: socket.socket) -> None:
+        try:
+            channel = self.open_channel()
+        except Exception as exc:  # noqa: BLE001 - the caller sees a closed connection
+            log.debug("%s: cannot open a channel: %s", self.path, exc)
+            client.close()
+            return
+        with self._lock:
+            self._conns.add((client, channel))
+        try:
+            while not self._closed.is_set():
+                readable, _, _ = select.select([client, channel], [], [], 1.0)
+                if client in readable:
+                    data = client.recv(65536)
+                    if not data:
+                        break
+                    channel.sendall(data)
+                if channel in readable:
+                    data = channel.recv(65536)
+                    if not data:
+                        break
+                    client.sendall(data)
+        except (OSError, EOFError, Exception):  # noqa: BLE001 - either side went away
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard((client, channel))
+            _quiet_close(channel)
+            _quiet_close(client)
+
+    def close(self) -> None:
+        self._closed.set()
+        _quiet_close(self._server)
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for client, channel in conns:
+            _quiet_close(channel)
+            try:
+                client.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _quiet_close(thing) -> None:
+    try:
+        thing.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+class HostPool:
+    """One ``HostLink`` and one ``DockerHost`` per pod host name.
+
+    ``settings.docker_url(host)`` resolves an inventory host name to a Docker
+    URL (``docker_hosts``, with the ``"*"`` fallback). ``extra_labels`` go on
+    every container created and are required on every container listed (tests
+    use them to see only their own). ``on_event``/``on_state`` are given to
+    every link (the controllers' wake-ups).
+    """
+
+    def __init__(self, settings: Any, extra_labels: dict[str, str] | None = None,
+                 on_event: EventHandler | None = None, on_state: StateHandler | None = None):
+        self.settings = settings
+        self.extra_labels = dict(extra_labels or {})
+        self.on_event = on_event
+        self.on_state = on_state
+        self._links: dict[str, HostLink] = {}
+        self._hosts: dict[str, DockerHost] = {}
+        self._lock = threading.Lock()
+
+    def link(self, host_name: str) -> HostLink:
+        """The (started) link to a host, created on first use."""
+        with self._lock:
+            link = self._links.get(host_name)
+            if link is None:
+                link = HostLink(host_name, self.settings.docker_url(host_name), self.settings,
+                                on_event=self._event, on_state=self._state,
+                                event_labels=self.extra_labels)
+                self._links[host_name] = link.start()
+            return link
+
+    def get(self, host_name: str) -> DockerHost:
+        """The DockerHost of a host: its containers, through its link."""
+        link = self.link(host_name)
+        with self._lock:
+            host = self._hosts.get(host_name)
+            if host is None:
+                host = DockerHost(link.docker_url, self.settings.pod_network, name=host_name,
+                                  extra_labels=self.extra_labels,
+                                  timeout=self.settings.docker_call_timeout, link=link)
+                self._hosts[host_name] = host
+            return host
+
+    def states(self) -> dict[str, LinkState]:
+        with self._lock:
+            return {name: link.state for name, link in self._links.items()}
+
+    def _event(self, host: str, event: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(host, event)
+
+    def _state(self, host: str, state: LinkState) -> None:
+        if self.on_state is not None:
+            self.on_state(host, state)
+
+    def close(self) -> None:
+        with self._lock:
+            hosts, links = list(self._hosts.values()), list(self._links.values())
+            self._hosts.clear()
+            self._links.clear()
+        for host in hosts:
+            host.close()
+        for link in links:
+            link.close()
+
+
+def docker_command_for(socket_path: str) -> str:
+    """The dial command for a Docker socket at another path (tests)."""
+    return f"socat - UNIX-CONNECT:{shlex.quote(socket_path)}"
