@@ -99,7 +99,7 @@ class DockerHost:
                         f"host {self.name}: no Docker socket at {sock}; is dockerd running?")
                 with self._translate("connect"):
                     self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout,
-                                                       max_pool_size=POOL_SIZE)
+                                                       max_pool_size=POOL_SIZE, version=API_VERSION)
             return self._client
 
     def close(self) -> None:
@@ -363,6 +363,9 @@ def parse_cgroup_dump(text: str, files: tuple[str, ...]) -> dict[str, int]:
 
 _EXITED = re.compile(r"^Exited \((-?\d+)\)")
 POOL_SIZE = 32   # HTTP connections kept per host: one per call running side by side
+API_VERSION = "1.41"
+"""Docker API version we speak (Docker 20.10, Debian 12's docker.io; newer engines
+accept it). Fixed, so that making a client never needs a call to the engine."""
 
 
 def _exit_code(status: str) -> int | None:

@@ -36,7 +36,6 @@ import logging
 import os
 import random
 import select
-import shlex
 import socket
 import threading
 import time
@@ -49,7 +48,7 @@ import docker.errors
 import requests.exceptions
 
 from orchestrator.core import errors
-from orchestrator.edges.docker_host import LABEL_MANAGED, DockerHost, HostUnavailable
+from orchestrator.edges.docker_host import API_VERSION, LABEL_MANAGED, DockerHost, HostUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +166,7 @@ class HostLink:
             try:
                 self._connect()
             except Exception as exc:  # noqa: BLE001 - any failure: down, retry later
+                self._teardown(_reason(exc))
                 self._set_down(_reason(exc))
                 self._stop.wait(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, self.settings.link_backoff_max)
@@ -223,7 +223,13 @@ class HostLink:
             self.state = LinkState(True, self.state.since, "", rtt)
 
     def _ping(self) -> float:
-        client = docker.APIClient(base_url=self.docker_url, timeout=self.settings.link_ping_timeout)
+        """One ``GET /_ping`` through the link, with its deadline; the round trip in ms."""
+        if not self.ssh:                      # docker-py leaks the socket of a failed unix connect
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(self.settings.link_ping_timeout)
+                probe.connect(self.socket_path)
+        client = docker.APIClient(base_url=self.docker_url, timeout=self.settings.link_ping_timeout,
+                                  version=API_VERSION)
         try:
             t0 = time.monotonic()
             client.ping()
@@ -270,8 +276,9 @@ class HostLink:
         while not self._stop.is_set():
             if not self._up.wait(0.5):
                 continue
-            client = docker.APIClient(base_url=self.docker_url, timeout=None)
+            client = None
             try:
+                client = docker.APIClient(base_url=self.docker_url, timeout=None, version=API_VERSION)
                 for event in client.events(decode=True, filters=filters):
                     if self.on_event is not None:
                         try:
@@ -283,7 +290,8 @@ class HostLink:
             except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
                 log.debug("host %s: event stream ended: %s", self.name, exc)
             finally:
-                client.close()
+                if client is not None:
+                    client.close()
             self._stop.wait(0.2)               # the stream ends when the link drops
 
 
@@ -438,8 +446,3 @@ class HostPool:
             host.close()
         for link in links:
             link.close()
-
-
-def docker_command_for(socket_path: str) -> str:
-    """The dial command for a Docker socket at another path (tests)."""
-    return f"socat - UNIX-CONNECT:{shlex.quote(socket_path)}"

@@ -1,0 +1,186 @@
+"""A real sshd (and a second, stallable dockerd) for the host-link tests.
+
+``sshd`` (session): /usr/sbin/sshd on 127.0.0.1 with a fresh host key and a
+fresh client key, root login by key only, in a temp dir; ``ssh_config`` names
+it ``linktest``. The host link reaches the local dockerd through it exactly as
+the manager reaches a pod host (Fabric, one channel per Docker connection,
+``socat`` to the Docker socket).
+
+``SshServer.stall()``/``resume()`` SIGSTOP/SIGCONT the listener and every
+session process of this sshd: a host that froze.
+
+``spare_dockerd`` (function): a second real dockerd with its own data root
+and socket (no bridge, no iptables), for a test that freezes an engine
+without touching the one every other test uses.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from .fixtures_edges import free_port
+
+SSHD = "/usr/sbin/sshd"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+@dataclass
+class SshServer:
+    port: int
+    alias: str              # Host name in ssh_config
+    ssh_config: str         # path of an ssh_config that reaches it
+    key: str
+    proc: subprocess.Popen
+    workdir: Path
+
+    def _signal(self, sig) -> None:
+        for pid in [self.proc.pid, *descendants(self.proc.pid)]:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stall(self) -> None:
+        """Freeze the server and every session it runs (a hung host)."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+
+@pytest.fixture(scope="session")
+def sshd():
+    if not os.path.exists(SSHD):
+        pytest.fail(f"{SSHD} not found: apt-get install openssh-server (make deps does)")
+    if not shutil.which("socat"):
+        pytest.fail("socat not found: apt-get install socat (make deps does)")
+    workdir = Path(tempfile.mkdtemp(prefix="sc-sshd-"))
+    os.chmod(workdir, 0o700)
+    for name in ("hostkey", "key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(workdir / name)],
+                       check=True)
+    shutil.copy(workdir / "key.pub", workdir / "authorized_keys")
+    port = free_port()
+    (workdir / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {workdir}/hostkey\n"
+        f"AuthorizedKeysFile {workdir}/authorized_keys\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\n"
+        f"UsePAM no\nMaxSessions 100\nMaxStartups 100\nPidFile {workdir}/sshd.pid\n")
+    ssh_config = workdir / "ssh_config"
+    ssh_config.write_text(f"Host linktest\n    HostName 127.0.0.1\n    Port {port}\n    User root\n"
+                          f"    IdentityFile {workdir}/key\n    IdentitiesOnly yes\n"
+                          "    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n")
+    os.makedirs("/run/sshd", exist_ok=True)          # sshd's privilege separation directory
+    log = open(workdir / "sshd.log", "w")
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(workdir / "sshd_config")],
+                            stdout=log, stderr=subprocess.STDOUT)
+    server = SshServer(port, "linktest", str(ssh_config), str(workdir / "key"), proc, workdir)
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", "linktest", "true"],
+                             capture_output=True).returncode != 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("sshd did not start:\n" + (workdir / "sshd.log").read_text())
+            time.sleep(0.1)
+        yield server
+    finally:
+        server.resume()
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+@dataclass
+class SpareEngine:
+    socket: str
+    pid: int
+
+    def stall(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def spare_dockerd():
+    workdir = Path(tempfile.mkdtemp(prefix="sc-d2-"))
+    sock = workdir / "docker.sock"
+    log = open(workdir / "dockerd.log", "w")
+    proc = subprocess.Popen(["dockerd", "--data-root", str(workdir / "data"), "--exec-root",
+                             str(workdir / "exec"), "-H", f"unix://{sock}", "--pidfile",
+                             str(workdir / "docker.pid"), "--bridge", "none", "--iptables=false",
+                             "--ip-masq=false", "--ip6tables=false"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    engine = SpareEngine(str(sock), proc.pid)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if not _accepts(str(sock)):      # docker-py leaks the socket of a failed unix connect
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("the spare dockerd did not start:\n" + (workdir / "dockerd.log").read_text())
+                time.sleep(0.2)
+                continue
+            client = docker.DockerClient(base_url=f"unix://{sock}", timeout=2, version="1.41")
+            try:
+                client.ping()
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("the spare dockerd did not start:\n" + (workdir / "dockerd.log").read_text())
+                time.sleep(0.2)
+            finally:
+                client.close()
+        yield engine
+    finally:
+        engine.resume()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,167 @@
+"""The host link against a real sshd and real dockerds on this machine.
+
+The link reaches the local engine through ``sshd`` exactly as the manager
+reaches a pod host: Fabric, one SSH connection, one channel per Docker API
+connection running socat to the socket. Stalls are real: SIGSTOP of the sshd
+processes (a frozen host) and of a spare dockerd (a frozen engine)."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import docker
+import pytest
+
+from orchestrator.edges.docker_host import HostUnavailable
+from orchestrator.edges.hostlink import HostLink, HostPool
+from orchestrator.settings import Settings
+
+from .fixtures_edges import DOCKER_URL, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def link_settings(sshd, test_network, tmp_path):
+    return Settings(docker_hosts={"pod-ssh": f"ssh://{sshd.alias}", "*": DOCKER_URL},
+                    ssh_config_file=sshd.ssh_config, pod_network=test_network,
+                    link_dir=str(tmp_path / "links"), docker_call_timeout=3.0,
+                    link_ping_interval=0.3, link_ping_timeout=1.0, link_ping_failures=2,
+                    link_backoff_max=1.0)
+
+
+@pytest.fixture
+def pool(link_settings, test_labels):
+    events, states = [], []
+    p = HostPool(link_settings, extra_labels=test_labels,
+                 on_event=lambda host, ev: events.append((host, ev)),
+                 on_state=lambda host, st: states.append((host, st)))
+    p.events, p.states = events, states
+    yield p
+    host = p.get("pod-ssh")
+    try:
+        for c in host.list_workers():
+            host.remove(c.name)
+    except HostUnavailable:
+        pass
+    p.close()
+
+
+def returns_within(fn, seconds: float):
+    """Run ``fn`` in a thread; (finished, result or exception). Never hangs the test."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except Exception as exc:  # noqa: BLE001
+            box["value"] = exc
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    return not t.is_alive(), box.get("value")
+
+
+def test_containers_through_the_link(pool, worker_images, docker_client):
+    link = pool.link("pod-ssh")
+    assert link.wait_up(15), link.state
+    assert link.ssh and link.state.rtt_ms is not None
+    host = pool.get("pod-ssh")
+    c = host.create_worker("light", "l1", "light", worker_images["light"], None, 8000, 0.25, 128, gen="g1")
+    assert c.name == "sc-light.l1.g1" and c.gen == "g1" and c.created > 0
+    started = host.start(c.name)
+    assert started.state == "running" and started.ip
+    assert [w.name for w in host.list_workers()] == ["sc-light.l1.g1"]
+    assert docker_client.containers.get(c.name).labels["simplecloud.gen"] == "g1"
+    # the die of a killed container comes over the link's event stream
+    host.kill(c.name)
+    wait_until(lambda: any(ev.get("status") == "die" and host == "pod-ssh"
+                           for host, ev in pool.events), timeout=10, what="a die event")
+    dead = host.inspect(c.name)
+    assert dead.state == "exited" and dead.exit_code == 137
+    assert [w.exit_code for w in host.list_workers()] == [137]
+    # many calls, one SSH connection: every call reuses the link
+    for _ in range(30):
+        host.list_workers()
+    assert pool.link("pod-ssh")._conn.is_connected
+    assert host.remove(c.name) and host.list_workers() == []
+
+
+def test_host_commands_over_the_link(pool):
+    link = pool.link("pod-ssh")
+    assert link.wait_up(15)
+    assert link.run("echo $((6 * 7))").strip() == "42"
+    with pytest.raises(HostUnavailable, match="exited 3"):
+        link.run("exit 3")
+
+
+def test_a_frozen_host_times_out_goes_down_and_comes_back(pool, sshd):
+    link = pool.link("pod-ssh")
+    assert link.wait_up(15)
+    host = pool.get("pod-ssh")
+    host.list_workers()
+    sshd.stall()
+    try:
+        done, result = returns_within(host.list_workers, 3.0 * 5)
+        assert done, "a Docker call to a frozen host did not return within five deadlines"
+        assert isinstance(result, HostUnavailable), result
+        assert wait_until(lambda: not link.up, timeout=10, what="the link to go down")
+        assert "ping" in link.state.error
+        done, result = returns_within(host.list_workers, 1.0)      # down: fails at once
+        assert done and isinstance(result, HostUnavailable) and "unreachable since" in str(result)
+        assert [s.up for h, s in pool.states if h == "pod-ssh"][-1] is False
+    finally:
+        sshd.resume()
+    assert link.wait_up(20), link.state
+    assert host.list_workers() == []
+    assert [s.up for h, s in pool.states if h == "pod-ssh"][-2:] == [False, True]
+
+
+def test_a_frozen_engine_behind_a_live_sshd(link_settings, spare_dockerd, test_labels):
+    settings = dataclasses.replace(link_settings,
+                                   docker_dial_command=f"socat - UNIX-CONNECT:{spare_dockerd.socket}")
+    pool = HostPool(settings, extra_labels=test_labels)
+    try:
+        link = pool.link("pod-ssh")
+        assert link.wait_up(15), link.state
+        assert pool.get("pod-ssh").list_workers() == []
+        spare_dockerd.stall()
+        try:
+            done, result = returns_within(pool.get("pod-ssh").list_workers, 15.0)
+            assert done and isinstance(result, HostUnavailable), result
+            assert wait_until(lambda: not link.up, timeout=10, what="the link to go down")
+        finally:
+            spare_dockerd.resume()
+        assert link.wait_up(20), link.state
+    finally:
+        pool.close()
+
+
+def test_one_dead_host_does_not_slow_the_pool(link_settings, test_labels):
+    settings = dataclasses.replace(link_settings, docker_hosts={
+        "pod-ssh": link_settings.docker_hosts["pod-ssh"], "pod-gone": "ssh://root@127.0.0.1:1",
+        "*": DOCKER_URL})
+    pool = HostPool(settings, extra_labels=test_labels)
+    try:
+        gone = pool.link("pod-gone")
+        assert pool.link("pod-ssh").wait_up(15)
+        assert wait_until(lambda: gone.state.error and not gone.up, timeout=10, what="pod-gone to fail")
+        with pytest.raises(HostUnavailable, match="pod-gone is unreachable since"):
+            pool.get("pod-gone").list_workers()
+        assert pool.get("pod-ssh").list_workers() == []
+    finally:
+        pool.close()
+
+
+def test_local_socket_links_have_events_and_supervision(test_labels, test_network, tmp_path):
+    settings = Settings(docker_hosts={"*": DOCKER_URL}, pod_network=test_network,
+                        link_dir=str(tmp_path), link_ping_interval=0.3)
+    link = HostLink("local", DOCKER_URL, settings)
+    try:
+        assert not link.ssh and link.docker_url == DOCKER_URL
+        assert link.start().wait_up(10) and link.state.rtt_ms is not None
+    finally:
+        link.close()
+    with pytest.raises(Exception, match="must start with ssh:// or unix://"):
+        HostLink("bad", "tcp://127.0.0.1:2375", settings)
+    assert docker.DockerClient(base_url=DOCKER_URL).ping()
