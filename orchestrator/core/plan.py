@@ -199,8 +199,11 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
         if new_record != record:
             out.health[key] = new_record
 
-    # containers on this host whose node is gone (or that belong to another app now)
+    # containers on this host whose node is gone (or that belong to another app now);
+    # containers of another host's pods are that host's business (engines may be shared)
     for key, cs in sorted(by_node.items()):
+        if key[0] not in scope and key[0] in pods_by_name:
+            continue
         for c in sorted(cs, key=lambda c: c.name):
             node_ok = key in live_keys and any(n.app == c.app for n in live if (n.pod, n.name) == key)
             if not node_ok:
@@ -210,7 +213,7 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
     # servers of this host's apps that point at no container (live nodes' own
     # stale servers are in their chains, before anything is added again)
     wanted = {(backend_name(c.app), server_name(c.node, c.gen))
-              for cs in by_node.values() for c in cs}
+              for (pod, _), cs in by_node.items() if pod in scope for c in cs}
     wanted |= {(backend_name(apps_by_name[n.app]), name) for n in live
                for name in ctx.stale_servers(n, by_node.get((n.pod, n.name), []))}
     scope_backends = {backend_name(a) for a in apps_by_name.values() if a.pod in scope}
@@ -251,7 +254,9 @@ class _Context:
 
 
 def _surge_budget(live: list[Node], by_node, ctx: _Context) -> dict[str, int]:
-    """Per app: how many more nodes may start a new generation beside a serving old one."""
+    """Per app: how many more nodes may start a new generation beside a serving
+    old one. A node is busy from the start of its new container until its old
+    one is gone, so at most ``max_surge`` extra containers exist at any time."""
     busy: dict[str, int] = {}
     for n in live:
         app, pod = ctx.apps[n.app], ctx.pods[n.pod]
@@ -259,7 +264,7 @@ def _surge_budget(live: list[Node], by_node, ctx: _Context) -> dict[str, int]:
         cs = by_node.get((n.pod, n.name), [])
         cur = [c for c in cs if c.gen == want]
         olds = [c for c in cs if c.gen != want]
-        if cur and olds and not ctx.serving(cur[0]) and any(ctx.serving(c) for c in olds):
+        if cur and olds:
             busy[n.app] = busy.get(n.app, 0) + 1
     return {name: ctx.policy.max_surge - busy.get(name, 0) for name in ctx.apps}
 

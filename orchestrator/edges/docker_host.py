@@ -232,8 +232,8 @@ class DockerHost:
     # ------------------------------------------------------------ act
     def create_worker(self, pod: str, node: str, app: str, image: str,
                       command: list[str] | None, port: int, cpus: float,
-                      memory_mb: int, env: dict[str, str] | None = None,
-                      gen: str = "0") -> Container:
+                      memory_mb: int, env: dict[str, str] | None = None, *,
+                      gen: str) -> Container:
         """``docker create`` (not start) the container of one generation of a node.
 
         ``command`` is an argument list run without a shell (None: the

@@ -32,6 +32,8 @@ link with the same supervision and events but no SSH: the socket is used as is.
 """
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import os
 import random
@@ -41,11 +43,10 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+import urllib.parse
 from urllib.parse import urlparse
 
 import docker
-import docker.errors
-import requests.exceptions
 
 from orchestrator.core import errors
 from orchestrator.edges.docker_host import API_VERSION, LABEL_MANAGED, DockerHost, HostUnavailable
@@ -97,8 +98,10 @@ class HostLink:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._up = threading.Event()
+        self._tried = threading.Event()        # the first connection attempt is over
         self._conn = None                      # fabric.Connection while up
         self._forwarder: _Forwarder | None = None
+        self._events: socket.socket | None = None   # the socket of the events stream
         self._threads: list[threading.Thread] = []
 
     def __repr__(self) -> str:
@@ -133,7 +136,9 @@ class HostLink:
         return self.state.up
 
     def check_up(self) -> None:
-        """Raise HostUnavailable at once if the link is down (no waiting)."""
+        """Raise HostUnavailable at once if the link is down (a new link is
+        given the time of its first connection attempt)."""
+        self._tried.wait(self.settings.link_connect_timeout + self.settings.link_ping_timeout)
         state = self.state
         if not state.up:
             raise HostUnavailable(
@@ -168,10 +173,12 @@ class HostLink:
             except Exception as exc:  # noqa: BLE001 - any failure: down, retry later
                 self._teardown(_reason(exc))
                 self._set_down(_reason(exc))
+                self._tried.set()
                 self._stop.wait(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, self.settings.link_backoff_max)
                 continue
             backoff = 0.5
+            self._tried.set()
             self._watch()                      # returns when the link went down
             self._teardown(self.state.error or "link lost")
 
@@ -238,6 +245,12 @@ class HostLink:
             client.close()
 
     def _teardown(self, why: str) -> None:
+        events = self._events
+        if events is not None:                 # ends the events thread's blocking read
+            try:
+                events.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         forwarder, self._forwarder = self._forwarder, None
         conn, self._conn = self._conn, None
         if forwarder is not None:
@@ -272,27 +285,45 @@ class HostLink:
     # ------------------------------------------------------------ events
     def _follow_events(self) -> None:
         """Hand every event of our containers to ``on_event``, across reconnects."""
-        filters = {"type": "container", "label": [f"{k}={v}" for k, v in self.event_labels.items()]}
+        filters = {"type": ["container"], "label": [f"{k}={v}" for k, v in self.event_labels.items()]}
         while not self._stop.is_set():
             if not self._up.wait(0.5):
                 continue
-            client = None
             try:
-                client = docker.APIClient(base_url=self.docker_url, timeout=None, version=API_VERSION)
-                for event in client.events(decode=True, filters=filters):
+                for event in self._events_stream(filters):
                     if self.on_event is not None:
                         try:
                             self.on_event(self.name, event)
                         except Exception:  # noqa: BLE001
                             log.exception("host %s: event handler failed", self.name)
-                    if self._stop.is_set():
-                        return
-            except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 log.debug("host %s: event stream ended: %s", self.name, exc)
-            finally:
-                if client is not None:
-                    client.close()
             self._stop.wait(0.2)               # the stream ends when the link drops
+
+    def _events_stream(self, filters: dict):
+        """``GET /events`` on the link's socket, one decoded event per line.
+
+        A plain HTTP request on a socket we own (not the SDK's), so that
+        ``_teardown`` can always cut it, even while it waits for the answer."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._events = sock
+        try:
+            sock.connect(self.socket_path)
+            conn = http.client.HTTPConnection("docker")
+            conn.sock = sock
+            query = urllib.parse.quote(json.dumps(filters))
+            conn.request("GET", f"/v{API_VERSION}/events?filters={query}")
+            response = conn.getresponse()
+            if response.status != 200:
+                raise OSError(f"events: HTTP {response.status}")
+            for line in response:
+                if line.strip():
+                    yield json.loads(line)
+                if self._stop.is_set():
+                    return
+        finally:
+            self._events = None
+            _quiet_close(sock)
 
 
 class _Forwarder:

@@ -149,10 +149,13 @@ def spare_dockerd():
     workdir = Path(tempfile.mkdtemp(prefix="sc-d2-"))
     sock = workdir / "docker.sock"
     log = open(workdir / "dockerd.log", "w")
-    proc = subprocess.Popen(["dockerd", "--data-root", str(workdir / "data"), "--exec-root",
-                             str(workdir / "exec"), "-H", f"unix://{sock}", "--pidfile",
-                             str(workdir / "docker.pid"), "--bridge", "none", "--iptables=false",
-                             "--ip-masq=false", "--ip6tables=false"],
+    # Its own network namespace (unshare --net): its docker0, routes and
+    # iptables can never touch this machine's engine. (Never "--bridge none"
+    # on the host: dockerd then deletes the host's docker0 interface.)
+    proc = subprocess.Popen(["unshare", "--net", "--", "dockerd", "--data-root", str(workdir / "data"),
+                             "--exec-root", str(workdir / "exec"), "-H", f"unix://{sock}",
+                             "--pidfile", str(workdir / "docker.pid"), "--iptables=false",
+                             "--ip6tables=false"],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     engine = SpareEngine(str(sock), proc.pid)
     try:

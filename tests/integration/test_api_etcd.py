@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from orchestrator.api import create_app
-from orchestrator.edges.docker_host import HostPool
+from orchestrator.edges.hostlink import HostPool
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from tests.integration.fixtures_edges import DOCKER_URL

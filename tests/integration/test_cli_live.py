@@ -127,7 +127,7 @@ def test_seed_commands_end_to_end(manager):
     pods = ok_json(lab, "pod", "ls")
     assert [(p["name"], p["max_nodes"]) for p in pods] == [("heavy", 10), ("light", 20), ("medium", 15)]
     code, out, _ = cloud(lab, "pod", "ls")
-    assert out.splitlines()[0].split() == ["NAME", "HOST", "NODES", "CPUS", "MEMORY", "APP", "STATUS"]
+    assert out.splitlines()[0].split() == ["NAME", "HOST", "REACH", "NODES", "CPUS", "MEMORY", "APP", "STATUS"]
 
     code, out, _ = cloud(lab, "register", "n1", "light", cwd=lab / "sub" / "dir")   # config found upward
     assert code == 0 and "node 'n1' registered in pod 'light'" in out
@@ -175,7 +175,7 @@ def test_app_deploy_scale_stop(manager, worker_images):
     assert apps == {"echo": 1, "heavy": 0, "light": 0, "medium": 0, "web": 3}
     code, out, _ = cloud(lab, "app", "ls")
     web = next(line for line in out.splitlines() if line.startswith("web "))
-    assert web.split()[:6] == ["web", "medium", "3", "8000", "/web", "leastconn"]
+    assert web.split()[:7] == ["web", "medium", "3", "0", "8000", "/web", "leastconn"]   # 0 serving: no controller
     assert cloud(lab, "app", "stop", "web") == (0, "app 'web' stopped\n", "")
     assert "web" not in {a["name"] for a in ok_json(lab, "app", "ls")}
 
@@ -228,14 +228,27 @@ def test_full_manager_runs_workers_behind_haproxy(etcd_endpoint, haproxy_proc, t
         with running_manager(etcd_endpoint, tmp_path, labels, env) as (api, token, lab):
             assert cloud(lab, "init")[0] == 0
             assert cloud(lab, "register", "n1", "light")[0] == 0
-            assert cloud(lab, "launch", "light")[0] == 0
+            code, out, err = cloud(lab, "launch", "light", "--wait", "--timeout", "45")
+            assert code == 0, err
+            assert out == "node 'n1' of pod 'light' serves\n" and "waiting for node n1 of pod light" in err
+            r = requests.get(haproxy_proc.url + "/light", timeout=5)       # --wait means: it serves now
+            assert r.status_code == 200 and r.json()["node"] == "n1"
+            (container,) = docker_client.containers.list(filters=label_filter)
+            assert container.labels["simplecloud.test"] == "1" and container.labels["simplecloud.node"] == "n1"
+            (node,) = ok_json(lab, "node", "ls", "light")
+            assert node["observed"]["phase"] == "serving" and node["observed"]["healthy"] is True
 
-            def light_answers():
-                r = requests.get(haproxy_proc.url + "/light", timeout=5)
-                return r.status_code == 200 and r.json()["node"] == "n1"
-            wait_until(light_answers, timeout=60, what="n1 answering at /light through HAProxy")
-            container = docker_client.containers.get("sc-light-n1")
-            assert container.labels["simplecloud.test"] == "1"
+            # a crash on purpose: replaced, serving again, counted
+            code, out, err = cloud(lab, "node", "crash", "n1")
+            assert code == 0 and container.name in out, err
+
+            def replaced():
+                (n,) = ok_json(lab, "node", "ls", "light")
+                return n["observed"]["restarts"] == 1 and n["observed"]["phase"] == "serving" and n
+            n = wait_until(replaced, timeout=60, what="n1 to be replaced and serve again")
+            assert "exited with code 137" in n["observed"]["last_error"], ok_json(lab, "events", "--limit", "40")
+            (again,) = docker_client.containers.list(filters=label_filter)
+            assert again.id != container.id and requests.get(haproxy_proc.url + "/light", timeout=5).ok
 
             assert cloud(lab, "pause", "light")[0] == 0
             wait_until(lambda: requests.get(haproxy_proc.url + "/light", timeout=5).status_code == 503,

@@ -1,8 +1,9 @@
-"""The reconcile controller end to end: real etcd, real HAProxy, the local dockerd.
+"""The controllers end to end: real etcd, real HAProxy, the local dockerd.
 
 Desired state is written straight into the store (as the service layer
-would), then the controller is run and the real world is checked: docker
-containers, HAProxy servers, and requests through the 127.0.0.1 frontend.
+would), then a host reconciler (and the router, for haproxy.cfg) is run and
+the real world is checked: docker containers, HAProxy servers, requests
+through the 127.0.0.1 frontend, and the observed records in etcd.
 """
 from __future__ import annotations
 
@@ -10,51 +11,90 @@ import collections
 import dataclasses
 import logging
 import threading
+import time
+from dataclasses import dataclass
 
 import pytest
 import requests
 
-from orchestrator.control.reconciler import Reconciler
-from orchestrator.edges.docker_host import HostPool
-from orchestrator.core.model import App, Node, NodeStatus, Pod
-from orchestrator.core.plan import DelServer, MarkNode
+from orchestrator.control.reconciler import HostReconciler
+from orchestrator.control.router import Router
+from orchestrator.control.supervisor import Controller
+from orchestrator.core.model import App, Node, NodeStatus, Pod, spec_generation
+from orchestrator.edges.hostlink import HostPool
 
 from .fixtures_edges import DOCKER_URL, wait_until
 
 pytestmark = pytest.mark.integration
 
-POD = Pod("ctl", "pod-test", max_nodes=5, cpus=0.25, memory_mb=128, app="ctl")
+POD = Pod("ctl", "pod-test", max_nodes=6, cpus=0.25, memory_mb=128, app="ctl")
 APP = App(name="ctl", pod="ctl", port=8000, image="simplecloud/light", path="/light",
           health_path="/health")
 
 
+@dataclass
+class Cluster:
+    rec: HostReconciler
+    router: Router
+    hap: object
+    pool: HostPool
+    settings: object
+    store: object
+
+    def containers(self, docker_client, node=None, all_=True):
+        filters = {"label": ["simplecloud.pod=ctl"] + ([f"simplecloud.node={node}"] if node else [])}
+        return [c for c in docker_client.containers.list(all=all_, filters=filters, ignore_removed=True)
+                if c.labels.get("simplecloud.testrun") == self.pool.extra_labels["simplecloud.testrun"]]
+
+
 @pytest.fixture
 def cluster(store, haproxy_proc, test_labels, worker_images):
-    """A Reconciler over the test store, HAProxy and dockerd, with one pod and app."""
     settings = dataclasses.replace(haproxy_proc.settings, docker_hosts={
-        "*": DOCKER_URL, "pod-gone": "unix:///nonexistent/docker.sock"})
+        "*": DOCKER_URL, "pod-gone": "unix:///nonexistent/docker.sock"},
+        link_ping_interval=0.3, reconcile_interval=1.0, start_timeout=8.0, backoff_max=4.0)
     haproxy_proc.driver.settings = settings
     pool = HostPool(settings, extra_labels=test_labels)
     store.put_pod(POD, create=True)
     store.put_app(APP, create=True)
-    rec = Reconciler(store, pool, haproxy_proc.driver, settings, logging.getLogger("test.controller"))
-    yield rec, haproxy_proc
-    for host in ("pod-test",):
-        for c in pool.get(host).list_workers():
-            pool.get(host).remove(c.name)
+    router = Router(store, haproxy_proc.driver, settings, wake_hosts=lambda: None,
+                    log=logging.getLogger("test.router"))
+    router.sync_config()
+    rec = HostReconciler("pod-test", store, pool, haproxy_proc.driver, settings,
+                         logging.getLogger("test.reconciler"))
+    yield Cluster(rec, router, haproxy_proc, pool, settings, store)
+    host = pool.get("pod-test")
+    for c in host.list_workers():
+        host.remove(c.name)
     pool.close()
 
 
-def converge(rec: Reconciler, max_passes: int = 8) -> list:
-    """Run passes until one plans nothing; return every action taken."""
-    taken = []
-    for _ in range(max_passes):
-        actions = rec.reconcile_once()
-        if not actions:
+def converge(c: Cluster, until=None, timeout: float = 40, what: str = "convergence"):
+    """Passes until one plans nothing and ``until()`` holds; returns every step taken."""
+    taken, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c.router.sync_config()
+        result = c.rec.reconcile_once()
+        if result:
+            taken += result.actions
+        elif until is None or until():
             return taken
-        assert not rec.last_failures, rec.last_failures
-        taken += actions
-    pytest.fail(f"no convergence after {max_passes} passes; last plan: {actions}")
+        time.sleep(0.2)
+    pytest.fail(f"no {what} within {timeout}s; last plan: {c.rec.last_plan}; failures: {c.rec.last_failures}")
+
+
+def servers(c: Cluster) -> dict:
+    """node name → its HAProxy server(s) in app_ctl."""
+    out = {}
+    for s in c.hap.driver.show_servers():
+        if s.backend == "app_ctl":
+            out.setdefault(s.name.split(".")[0], []).append(s)
+    return out
+
+
+def all_healthy(c: Cluster, nodes) -> bool:
+    have = servers(c)
+    return all(len(have.get(n, [])) == 1 and have[n][0].healthy and have[n][0].admin == "ready"
+               for n in nodes)
 
 
 def nodes_through(url: str, n: int = 8) -> collections.Counter:
@@ -66,114 +106,210 @@ def nodes_through(url: str, n: int = 8) -> collections.Counter:
     return seen
 
 
-def state(docker_client, name):
-    return docker_client.containers.get(name).status
-
-
-def servers(hap):
-    return {s.name: s for s in hap.driver.show_servers() if s.backend == "app_ctl"}
-
-
 def set_status(store, name, status):
     store.update_node(dataclasses.replace(store.get_node("ctl", name), status=status))
 
 
-def test_controller_end_to_end(cluster, store, docker_client):
-    rec, hap = cluster
+def observed(store, node):
+    return store.get_observed("ctl", node) or {}
+
+
+def test_controller_end_to_end(cluster, docker_client):
+    c, store = cluster, cluster.store
     store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, created=1.0),
                             Node("n2", "ctl", "ctl", NodeStatus.ONLINE, created=2.0),
                             Node("n3", "ctl", "ctl", NodeStatus.NEW, created=3.0)])
-
-    # first reconcile: config reloaded, containers created/started, servers added
-    converge(rec)
-    assert [state(docker_client, f"sc-ctl-{n}") for n in ("n1", "n2", "n3")] == [
-        "running", "running", "created"]
-    assert {n: s.admin for n, s in servers(hap).items()} == {"n1": "ready", "n2": "ready"}
-    wait_until(lambda: all(s.healthy for s in servers(hap).values()), 10, what="servers healthy")
-    assert set(nodes_through(hap.url)) == {"n1", "n2"}
-    assert store.get_observed("ctl", "n1")["container"] == "running"
-    assert store.get_observed("ctl", "n3")["container"] == "created"
-    assert rec.reconcile_once() == []                      # in sync: nothing planned
+    converge(c, lambda: all_healthy(c, ["n1", "n2"]) and observed(store, "n1").get("phase") == "serving")
+    states = {n: [x.status for x in c.containers(docker_client, n)] for n in ("n1", "n2", "n3")}
+    assert states == {"n1": ["running"], "n2": ["running"], "n3": ["created"]}
+    assert set(nodes_through(c.hap.url)) == {"n1", "n2"}
+    o = observed(store, "n1")
+    assert (o["phase"], o["container"], o["healthy"], o["host"], o["restarts"]) == (
+        "serving", "running", True, "pod-test", 0)
+    assert o["gen"] == spec_generation(APP, POD) and o["ip"]
+    assert observed(store, "n3")["phase"] == "stopped"
+    assert not c.rec.reconcile_once()                           # in sync: nothing planned
 
     # pause n2: drained then maint, still running; traffic only to n1
     set_status(store, "n2", NodeStatus.PAUSED)
-    converge(rec)
-    assert servers(hap)["n2"].admin == "maint"
-    assert state(docker_client, "sc-ctl-n2") == "running"
-    assert set(nodes_through(hap.url)) == {"n1"}
+    converge(c)
+    assert servers(c)["n2"][0].admin == "maint" and observed(store, "n2")["phase"] == "paused"
+    assert [x.status for x in c.containers(docker_client, "n2")] == ["running"]
+    assert set(nodes_through(c.hap.url)) == {"n1"}
 
-    # launch n3 (NEW → ONLINE): started and added
+    # launch n3 (NEW → ONLINE): started and added in one pass (one chain)
     set_status(store, "n3", NodeStatus.ONLINE)
-    converge(rec)
-    assert servers(hap)["n3"].admin == "ready"
+    converge(c, lambda: all_healthy(c, ["n1", "n3"]))
 
-    # kill n1's container: marked FAILED, recreated, ONLINE again, serving
-    old_id = docker_client.containers.get("sc-ctl-n1").id
-    docker_client.containers.get("sc-ctl-n1").kill()
-    wait_until(lambda: state(docker_client, "sc-ctl-n1") == "exited", 10, what="n1 exited")
-    taken = converge(rec)
-    assert MarkNode("ctl", "n1", NodeStatus.FAILED, "container sc-ctl-n1 is exited") in taken
-    assert docker_client.containers.get("sc-ctl-n1").id != old_id
-    assert store.get_node("ctl", "n1").status == NodeStatus.ONLINE
-    wait_until(lambda: servers(hap)["n1"].healthy, 10, what="recreated n1 healthy")
-    assert "n1" in nodes_through(hap.url, 12)
-    kinds = [e.kind for e in store.events(limit=200)]
-    assert "node.failed" in kinds and "node.online" in kinds
-
-    # remove n2's record: server deleted, container gone
+    # remove n2's record: server deleted, container gone, observed record gone
     store.remove_nodes("ctl", ["n2"])
-    taken = converge(rec)
-    assert DelServer("app_ctl", "n2") in taken
-    assert "n2" not in servers(hap)
-    assert [c.name for c in docker_client.containers.list(all=True, filters={"name": "sc-ctl-n2"})] == []
+    converge(c)
+    assert "n2" not in servers(c) and c.containers(docker_client, "n2") == []
     assert store.get_observed("ctl", "n2") is None
 
-    # a second reconcile plans nothing
-    assert rec.reconcile_once() == []
+
+def test_a_killed_worker_is_replaced_and_counted(cluster, docker_client):
+    c, store = cluster, cluster.store
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE), Node("n2", "ctl", "ctl", NodeStatus.ONLINE)])
+    converge(c, lambda: all_healthy(c, ["n1", "n2"]))
+    (old,) = c.containers(docker_client, "n1")
+    old.kill()
+    wait_until(lambda: c.containers(docker_client, "n1")[0].status == "exited", 10, what="n1 exited")
+    converge(c, lambda: all_healthy(c, ["n1"]) and observed(store, "n1").get("phase") == "serving")
+    (new,) = c.containers(docker_client, "n1")
+    assert new.id != old.id and new.status == "running"
+    o = observed(store, "n1")
+    assert o["restarts"] == 1 and o["last_error"] == "its container exited with code 137"
+    assert store.get_node("ctl", "n1").status == NodeStatus.ONLINE     # desired state untouched
+    failed = [e for e in store.events(limit=200) if e.kind == "node.failed"]
+    assert failed and "ctl/n1 failed: its container exited with code 137" in failed[0].message
 
 
-def test_unreachable_host_does_not_stop_the_others(cluster, store, docker_client):
-    rec, hap = cluster
-    store.put_pod(Pod("gone", "pod-gone", max_nodes=2, cpus=0.25, memory_mb=64), create=True)
-    store.add_nodes("gone", [Node("g1", "gone", "ctl", NodeStatus.ONLINE)])
-    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE)])
-    converge(rec)
-    assert state(docker_client, "sc-ctl-n1") == "running"
-    errors = [e for e in store.events(limit=100) if e.kind == "controller.error"]
-    assert len(errors) == 1 and "pod-gone" in errors[0].message
-    converge(rec)                                           # reported once, not every pass
-    assert len([e for e in store.events(limit=100) if e.kind == "controller.error"]) == 1
-
-
-def test_run_loop_wakes_on_change(cluster, store):
-    rec, hap = cluster
-    stop = threading.Event()
-    thread = threading.Thread(target=rec.run, args=(stop,), daemon=True)
-    thread.start()
+def test_a_hung_worker_is_replaced(cluster, docker_client):
+    c, store = cluster, cluster.store
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE), Node("n2", "ctl", "ctl", NodeStatus.ONLINE)])
+    converge(c, lambda: all_healthy(c, ["n1", "n2"]))
+    converge(c)                                               # records that n1 passed its check
+    (hung,) = c.containers(docker_client, "n1")
+    hung.pause()                                              # the process freezes; the container "runs"
     try:
-        store.add_nodes("ctl", [Node("w1", "ctl", "ctl", NodeStatus.ONLINE)])
-        wait_until(lambda: servers(hap).get("w1") and servers(hap)["w1"].admin == "ready", 30,
-                   what="the loop to add w1's server")
-        wait_until(lambda: servers(hap)["w1"].healthy, 10, what="w1 healthy")
-        assert set(nodes_through(hap.url, 2)) == {"w1"}
+        converge(c, lambda: c.containers(docker_client, "n1")[0].id != hung.id and all_healthy(c, ["n1"]),
+                 what="the hung worker to be replaced")
+    finally:
+        try:
+            hung.unpause()
+        except Exception:  # noqa: BLE001 - it was removed: fine
+            pass
+    assert "stopped passing its health check" in observed(store, "n1")["last_error"]
+    assert set(nodes_through(c.hap.url, 8)) == {"n1", "n2"}
+
+
+def test_a_crash_loop_backs_off(cluster, docker_client):
+    c, store = cluster, cluster.store
+    crasher = App(name="crash", pod="ctl", port=9000, image="debian:bookworm-slim",
+                  command=("sh", "-c", "echo starting; exit 3"), path="/crash")
+    store.put_app(crasher, create=True)
+    store.add_nodes("ctl", [Node("x1", "ctl", "crash", NodeStatus.ONLINE)])
+    stop = threading.Event()
+    loop = threading.Thread(target=c.rec.run, args=(stop,), daemon=True)
+    c.router.sync_config()
+    loop.start()
+    try:
+        wait_until(lambda: observed(store, "x1").get("phase") == "backoff", 30,
+                   what="x1 to back off")
+        o = observed(store, "x1")
+        assert o["restarts"] >= 1 and o["last_error"] == "its container exited with code 3"
+        assert o["retry_at"] > o["time"]
+        backoffs = [e for e in store.events(limit=300) if e.kind == "node.backoff"]
+        assert backoffs and "replaced in" in backoffs[0].message and "back-off" in backoffs[0].message
+        # the crashed container is kept during the back-off (its logs can be read)
+        assert "starting" in c.pool.get("pod-test").logs(c.containers(docker_client, "x1")[0].name)
     finally:
         stop.set()
-        thread.join(timeout=20)
-    assert not thread.is_alive()
+        loop.join(timeout=20)
+    assert not loop.is_alive()
 
 
-def test_failing_action_is_reported_and_others_proceed(cluster, store, docker_client):
-    rec, hap = cluster
+def test_rolling_update_under_load_loses_no_request(cluster, docker_client):
+    c, store = cluster, cluster.store
+    image = docker_client.images.get("simplecloud/light")
+    image.tag("simplecloud/light", "rolltest")
+    try:
+        store.add_nodes("ctl", [Node(f"r{i}", "ctl", "ctl", NodeStatus.ONLINE) for i in range(3)])
+        converge(c, lambda: all_healthy(c, ["r0", "r1", "r2"]))
+        failures, sent, most = [], [0], [0]
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    r = requests.get(c.hap.url + "/light", timeout=10)
+                    if r.status_code != 200:
+                        failures.append(r.status_code)
+                except requests.RequestException as exc:
+                    failures.append(str(exc))
+                sent[0] += 1
+                most[0] = max(most[0], len(c.containers(docker_client)))
+                time.sleep(0.02)
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+        store.put_app(dataclasses.replace(APP, image="simplecloud/light:rolltest"), create=False)
+        new_gen = spec_generation(dataclasses.replace(APP, image="simplecloud/light:rolltest"), POD)
+        try:
+            converge(c, lambda: all_healthy(c, ["r0", "r1", "r2"])
+                     and {x.labels["simplecloud.gen"] for x in c.containers(docker_client)} == {new_gen}
+                     and len(c.containers(docker_client)) == 3, timeout=90, what="the rolling update")
+        finally:
+            stop.set()
+            t.join(timeout=15)
+        assert sent[0] > 20 and failures == [], f"{len(failures)} of {sent[0]} requests failed: {failures[:5]}"
+        assert most[0] <= 4                               # one node at a time: 3 + 1 surge
+        assert all(not o.get("updating") for o in (observed(store, f"r{i}") for i in range(3)))
+    finally:
+        docker_client.images.remove("simplecloud/light:rolltest", noprune=True)
+
+
+def test_unreachable_host_is_reported_and_others_go_on(cluster, docker_client):
+    c, store = cluster, cluster.store
+    store.put_pod(Pod("gone", "pod-gone", max_nodes=2, cpus=0.25, memory_mb=64), create=True)
+    gone_app = dataclasses.replace(APP, name="gapp", pod="gone", path="/g")
+    store.put_app(gone_app, create=True)
+    store.add_nodes("gone", [Node("g1", "gone", "gapp", NodeStatus.ONLINE)])
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE)])
+    gone = HostReconciler("pod-gone", store, c.pool, c.hap.driver, c.settings)
+    for _ in range(3):
+        assert gone.reconcile_once() is None
+    converge(c, lambda: all_healthy(c, ["n1"]))
+    errors = [e for e in store.events(limit=100) if e.kind == "controller.error" and "pod-gone" in e.message]
+    assert len(errors) == 1                                 # reported once, not every pass
+    g1 = store.get_observed("gone", "g1")
+    assert g1["phase"] == "unreachable" and "unreachable since" in g1["host_error"]
+
+
+def test_a_failing_step_is_reported_and_the_others_proceed(cluster, docker_client):
+    c, store = cluster, cluster.store
     bad = App(name="bad", pod="ctl", port=8000, image="simplecloud/does-not-exist", path="/bad")
     store.put_app(bad, create=True)
     store.add_nodes("ctl", [Node("b1", "ctl", "bad", NodeStatus.ONLINE, created=1.0),
                             Node("n1", "ctl", "ctl", NodeStatus.ONLINE, created=2.0)])
     for _ in range(3):
-        rec.reconcile_once()
-    assert state(docker_client, "sc-ctl-n1") == "running"
-    assert servers(hap)["n1"].admin == "ready"
-    failures = [msg for _, msg in rec.last_failures]
+        c.router.sync_config()
+        c.rec.reconcile_once()
+    assert [x.status for x in c.containers(docker_client, "n1")] == ["running"]
+    failures = [msg for _, msg in c.rec.last_failures]
     assert len(failures) == 1 and "push it to the registry" in failures[0]
-    # the start of b1 was skipped, not attempted after its create failed
-    assert all("start container sc-ctl-b1" not in e.message for e in store.events(limit=100))
-    assert any(e.kind == "controller.error" and e.subject == "ctl/b1" for e in store.events(limit=100))
+    events = store.events(limit=100)
+    assert all("start container sc-ctl.b1" not in e.message for e in events)   # its chain stopped
+    assert any(e.kind == "controller.error" and e.subject == "ctl/b1" for e in events)
+
+
+def test_a_new_reconciler_remembers_restarts_and_redoes_nothing(cluster, docker_client):
+    c, store = cluster, cluster.store
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE)])
+    converge(c, lambda: all_healthy(c, ["n1"]))
+    c.containers(docker_client, "n1")[0].kill()
+    converge(c, lambda: all_healthy(c, ["n1"]) and observed(store, "n1").get("restarts") == 1)
+    before = c.containers(docker_client, "n1")[0].id
+    fresh = HostReconciler("pod-test", store, c.pool, c.hap.driver, c.settings)   # a restarted manager
+    assert not fresh.reconcile_once()                     # in sync: no step redone
+    assert c.containers(docker_client, "n1")[0].id == before
+    assert observed(store, "n1")["restarts"] == 1
+
+
+def test_the_controller_wakes_on_etcd_changes_and_docker_events(cluster, docker_client):
+    c, store = cluster, cluster.store
+    controller = Controller(store, c.pool, c.hap.driver, c.settings, logging.getLogger("test.controller"))
+    stop = threading.Event()
+    controller.start(stop)
+    try:
+        store.add_nodes("ctl", [Node("w1", "ctl", "ctl", NodeStatus.ONLINE)])
+        wait_until(lambda: all_healthy(c, ["w1"]), 30, what="the loop to serve w1")
+        assert set(nodes_through(c.hap.url, 2)) == {"w1"}
+        (first,) = c.containers(docker_client, "w1")
+        first.kill()
+        wait_until(lambda: all_healthy(c, ["w1"]) and c.containers(docker_client, "w1")[0].id != first.id,
+                   30, what="w1 to be replaced")
+        assert store.list_host_states()["pod-test"]["reachable"] is True
+    finally:
+        stop.set()
+        assert controller.join(20)

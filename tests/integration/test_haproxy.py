@@ -28,14 +28,14 @@ def workers(test_network, test_labels, worker_images):
     host = DockerHost(DOCKER_URL, test_network, name="pod-test", extra_labels=test_labels)
     ips = {}
     for node in ("w1", "w2"):
-        host.create_worker("hap", node, "light", worker_images["light"], None, 8000, 0.5, 128)
-        ips[node] = host.start(f"sc-hap-{node}").ip
+        c = host.create_worker("hap", node, "light", worker_images["light"], None, 8000, 0.5, 128, gen="t")
+        ips[node] = host.start(c.name).ip
     for ip in ips.values():
         wait_until(lambda: requests.get(f"http://{ip}:8000/health", timeout=1).ok, 15,
                    what=f"job server at {ip}")
     yield ips
     for node in ips:
-        host.remove(f"sc-hap-{node}")
+        host.remove(f"sc-hap.{node}.t")
     host.close()
 
 
@@ -163,3 +163,42 @@ def test_reload_keeps_servers_and_states_without_failures(haproxy_proc, workers)
     assert hap.driver.configured_apps() == {
         "light": {"path": "/light", "host": "", "balance": "roundrobin", "health_path": "/health",
                   "strip_path": ""}}
+
+
+def test_a_get_in_progress_survives_its_worker_dying(haproxy_proc, test_network, test_labels, worker_images):
+    """L7 retries: a slow GET whose worker is killed mid-way is answered by another worker."""
+    hap = haproxy_proc
+    host = DockerHost(DOCKER_URL, test_network, name="pod-test", extra_labels=test_labels)
+    heavy = App(name="heavy", pod="heavy", port=8000, image="simplecloud/heavy", path="/heavy",
+                health_path="/health", balance="first")      # "first": the request goes to h1
+    try:
+        ips = {}
+        for node in ("h1", "h2"):
+            c = host.create_worker("heavy", node, "heavy", worker_images["heavy"], None, 8000, 0.5, 256, gen="t")
+            ips[node] = host.start(c.name).ip
+        hap.driver.apply_config([heavy], {})
+        for node, ip in ips.items():
+            hap.driver.add_server("app_heavy", node, ip, 8000)
+        wait_until(lambda: all(s.healthy for s in hap.driver.show_servers() if s.backend == "app_heavy"),
+                   15, what="both heavy servers healthy")
+        results = []
+        for attempt in range(3):
+            answer = {}
+            t = threading.Thread(target=lambda: answer.update(
+                r=requests.get(hap.url + "/heavy", timeout=30)))
+            t.start()
+            wait_until(lambda: hap.driver.sessions("app_heavy", "h1") > 0, 5, interval=0.01,
+                       what="the GET to be in progress on h1")
+            host.kill("sc-heavy.h1.t")                        # the worker dies mid-request
+            t.join(30)
+            results.append((answer["r"].status_code, answer["r"].json()["node"]))
+            c = host.start("sc-heavy.h1.t")                   # back for the next round
+            hap.driver.del_server("app_heavy", "h1", wait=0)
+            hap.driver.add_server("app_heavy", "h1", c.ip, 8000)
+            wait_until(lambda: all(s.healthy for s in hap.driver.show_servers() if s.backend == "app_heavy"),
+                       15, what="h1 back")
+        assert results == [(200, "h2")] * 3
+    finally:
+        for node in ("h1", "h2"):
+            host.remove(f"sc-heavy.{node}.t")
+        host.close()

@@ -146,6 +146,13 @@ def test_scope_leaves_pods_of_other_hosts_alone():
     heavy = Pod("heavy", "pod-heavy", 10, 1.0, 512)
     result = plan([POD, heavy], [WEB], [node(ONLINE)], [], [], scope={"heavy"}, now=NOW)
     assert not result
+    # an engine shared by two hosts: the other host's containers are not orphans here
+    shared = plan([POD, heavy], [WEB], [node(ONLINE)], [container("running")], [server()],
+                  scope={"heavy"}, now=NOW)
+    assert not shared
+    # but a container of a pod that no longer exists is
+    gone = dataclasses.replace(container("running"), pod="old", name="sc-old.n1.x")
+    assert list(plan([heavy], [], [], [gone], [], scope={"heavy"}, now=NOW).chains) == ["orphan/sc-old.n1.x"]
 
 
 def test_no_server_is_added_before_the_app_has_a_backend():
