@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export VAGRANT_DEFAULT_PROVIDER ?= docker
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-HOST_PACKAGES := docker.io vagrant debootstrap haproxy etcd-server etcd-client python3-venv python3-pip curl socat
+HOST_PACKAGES := docker.io vagrant debootstrap haproxy etcd-server etcd-client python3-venv python3-pip curl socat openssh-server
 
 # step NAME COMMAND...: run COMMAND with its output in $(LOGS)/NAME.log
 define step

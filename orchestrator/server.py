@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("paramiko").setLevel(logging.WARNING)     # one line per SSH handshake otherwise
     try:
         settings = Settings.load(args.config)
         host, port = parse_bind(args.bind or settings.api_bind)
