@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from orchestrator.core import errors, observed
 from orchestrator.core.healing import NodeHealth, Policy
-from orchestrator.core.model import App, Container, Pod
+from orchestrator.core.model import App, Container, Pod, server_name
 from orchestrator.core.plan import (Action, AddServer, CreateContainer, DelServer, Plan, RemoveContainer,
                                     SetServerState, StartContainer, StopContainer, describe, plan)
 from orchestrator.edges.haproxy import HAProxy
@@ -144,8 +144,10 @@ class HostReconciler:
                 if admin == "maint":
                     self.haproxy.wait_idle(backend, server, DRAIN_WAIT)
                 self.haproxy.set_state(backend, server, admin)
-            case DelServer(backend, server, drain):
-                self.haproxy.del_server(backend, server, wait=DRAIN_WAIT if drain else 0)
+            case DelServer(backend, server):
+                # in maint at once; its requests finish, or (a failed worker's)
+                # are retried elsewhere by HAProxy; what is left after the wait is cut
+                self.haproxy.del_server(backend, server, wait=DRAIN_WAIT)
             case StopContainer(_, name):
                 host.stop(name, timeout=STOP_TIMEOUT)
             case RemoveContainer(_, name, _):
@@ -158,14 +160,14 @@ class HostReconciler:
                                    cpus, memory_mb, gen=gen)
             case StartContainer(_, name):
                 started[name] = host.start(name)
-            case AddServer(backend, server, container, addr, port, admin):
-                if addr is None:
+            case AddServer(backend, node, container, port, admin, addr, cid):
+                if addr is None or cid is None:
                     ran = started.get(container) or host.inspect(container)
                     if not ran.ip:
                         raise errors.Conflict(f"container {container} has no address on the "
                                               f"network {self.settings.pod_network}")
-                    addr = ran.ip
-                self.haproxy.add_server(backend, server, addr, port, admin=admin)
+                    addr, cid = ran.ip, ran.id
+                self.haproxy.add_server(backend, server_name(node, cid), addr, port, admin=admin)
             case _:
                 raise TypeError(f"unknown action {action!r}")
 

@@ -197,7 +197,7 @@ class Container:
 @dataclass(frozen=True)
 class Server:
     backend: str           # app_<name>
-    name: str              # <node>.<gen>, see server_name()
+    name: str              # <node>.<container id>, see server_name()
     addr: str
     port: int
     admin: str             # "ready" | "drain" | "maint"
@@ -219,15 +219,21 @@ def container_name(pod: str | Pod, node: str | Node, gen: str) -> str:
     return f"sc-{_name(pod)}.{_name(node)}.{gen}"
 
 
-def server_name(node: str | Node, gen: str) -> str:
-    """HAProxy server of one generation of a node: "<node>.<gen>"."""
-    return f"{_name(node)}.{gen}"
+SERVER_ID_LEN = 10
+
+
+def server_name(node: str | Node, container_id: str) -> str:
+    """HAProxy server of one container of a node: "<node>.<first 10 of its id>".
+
+    One server per container, not per node: a replacement's server goes in at
+    once while the failed one's is still being drained and deleted."""
+    return f"{_name(node)}.{container_id[:SERVER_ID_LEN]}"
 
 
 def parse_server_name(name: str) -> tuple[str, str]:
-    """"<node>.<gen>" -> (node, gen); a name without a dot -> (name, "")."""
-    node, _, gen = name.partition(".")
-    return node, gen
+    """"<node>.<id>" -> (node, id prefix); a name without a dot -> (name, "")."""
+    node, _, cid = name.partition(".")
+    return node, cid
 
 
 def backend_name(app: str | App) -> str:

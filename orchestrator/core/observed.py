@@ -34,7 +34,7 @@ def node_view(node: Node, app: App, pod: Pod, containers: list[Container],
     """The observed record of one node (see the module docstring)."""
     gen = spec_generation(app, pod)
     cur = next((c for c in containers if c.gen == gen), None)
-    server = servers.get((backend_name(app), server_name(node.name, gen))) if cur else None
+    server = servers.get((backend_name(app), server_name(node.name, cur.id))) if cur else None
     view = {
         "phase": _phase(node, cur, server, health, now, policy),
         "container": cur.state if cur else None,

@@ -16,7 +16,7 @@ while its server takes traffic (the server is drained and deleted first).
 What each desired node status asks for (docs/orchestrator.md):
 
 =========  ===========================  ====================================
-status     container (current gen.)     HAProxy server ``<node>.<gen>``
+status     container (current gen.)     HAProxy server ``<node>.<id>``
 =========  ===========================  ====================================
 NEW        exists, not running          absent
 ONLINE     running                      present, ``ready``
@@ -44,7 +44,7 @@ from typing import Iterable, Mapping
 from orchestrator.core import healing
 from orchestrator.core.healing import NodeHealth, Policy
 from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, backend_name,
-                                     container_name, parse_server_name, server_name, spec_generation)
+                                     container_name, server_name, spec_generation)
 
 ROUTING_FIELDS = ("path", "host", "balance", "health_path", "strip_path")
 """App fields baked into haproxy.cfg; a change in any of them needs a reload."""
@@ -61,9 +61,11 @@ class SetServerState:
 
 @dataclass(frozen=True)
 class DelServer:
+    """Maintenance at once (no new requests), then deleted once its requests
+    are done (a hung worker's are cut after a short wait)."""
+
     backend: str
     server: str
-    drain: bool = True   # let its requests finish first (False: a failed worker, cut at once)
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,16 @@ class StartContainer:
 @dataclass(frozen=True)
 class AddServer:
     backend: str
-    server: str
-    container: str       # the container it points at
-    addr: str | None     # None: the address the container got when started in this chain
+    node: str
+    container: str       # the container it points at (name)
     port: int
     admin: str = "ready"  # state it enters service in (PAUSED nodes come back in maint)
+    addr: str | None = None   # None: the address the container got when started in this chain
+    cid: str | None = None    # its id; None: the id of the container started in this chain
+
+    @property
+    def server(self) -> str | None:
+        return server_name(self.node, self.cid) if self.cid else None
 
 
 Action = (SetServerState | DelServer | StopContainer | RemoveContainer | CreateContainer
@@ -117,8 +124,8 @@ def describe(action: Action) -> str:
     match action:
         case SetServerState(backend, server, admin):
             return f"set server {backend}/{server} {admin}"
-        case DelServer(backend, server, drain):
-            return f"delete server {backend}/{server}" + ("" if drain else " (no drain)")
+        case DelServer(backend, server):
+            return f"delete server {backend}/{server}"
         case StopContainer(_, name):
             return f"stop container {name}"
         case RemoveContainer(_, name, reason):
@@ -127,9 +134,10 @@ def describe(action: Action) -> str:
             return f"create container {action.name} for app {app}"
         case StartContainer(_, name):
             return f"start container {name}"
-        case AddServer(backend, server, container, addr, port, admin):
+        case AddServer(backend, node, container, port, admin, addr, _):
             where = f"{addr}:{port}" if addr else f"{container}:{port}"
-            return f"add server {backend}/{server} at {where}" + (f" ({admin})" if admin != "ready" else "")
+            return (f"add server {backend}/{action.server or node + '.<new>'} at {where}"
+                    + (f" ({admin})" if admin != "ready" else ""))
     return repr(action)
 
 
@@ -212,14 +220,12 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
 
     # servers of this host's apps that point at no container (live nodes' own
     # stale servers are in their chains, before anything is added again)
-    wanted = {(backend_name(c.app), server_name(c.node, c.gen))
+    wanted = {(backend_name(c.app), server_name(c.node, c.id))
               for (pod, _), cs in by_node.items() if pod in scope for c in cs}
-    wanted |= {(backend_name(apps_by_name[n.app]), name) for n in live
-               for name in ctx.stale_servers(n, by_node.get((n.pod, n.name), []))}
     scope_backends = {backend_name(a) for a in apps_by_name.values() if a.pod in scope}
     for (backend, name), s in sorted(server_of.items()):
         if backend in scope_backends and (backend, name) not in wanted:
-            out.chains[f"server/{backend}/{name}"] = [DelServer(backend, name, drain=True)]
+            _side(out, DelServer(backend, name))
     return out
 
 
@@ -234,7 +240,7 @@ class _Context:
     surge_left: dict[str, int] = field(default_factory=dict)
 
     def server(self, c: Container) -> Server | None:
-        return self.server_of.get((backend_name(c.app), server_name(c.node, c.gen)))
+        return self.server_of.get((backend_name(c.app), server_name(c.node, c.id)))
 
     def serving(self, c: Container) -> bool:
         s = self.server(c)
@@ -244,13 +250,6 @@ class _Context:
     def has_backend(self, app: App) -> bool:
         return self.backends is None or backend_name(app) in self.backends
 
-    def stale_servers(self, node: Node, cs: list[Container]) -> list[str]:
-        """Servers of a node whose container is gone (it vanished, or was removed
-        before its server could be deleted)."""
-        backend, gens = backend_name(self.apps[node.app]), {c.gen for c in cs}
-        return sorted(name for (b, name) in self.server_of
-                      if b == backend and parse_server_name(name)[0] == node.name
-                      and parse_server_name(name)[1] not in gens)
 
 
 def _surge_budget(live: list[Node], by_node, ctx: _Context) -> dict[str, int]:
@@ -277,8 +276,7 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
     cur = next((c for c in cs if c.gen == want), None)
     olds = sorted((c for c in cs if c is not cur), key=lambda c: c.name)
     subject = f"{node.pod}/{node.name}"
-    steps: list[Action] = [DelServer(backend_name(app), name, drain=False)
-                           for name in ctx.stale_servers(node, cs)]
+    steps: list[Action] = []
 
     if node.status == NodeStatus.NEW:
         for c in olds:
@@ -286,7 +284,7 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
         if cur is None:
             return steps + [CreateContainer(node.pod, node.name, app.name, want)], record
         if ctx.server(cur) is not None:
-            steps.append(DelServer(backend_name(app), server_name(node.name, want)))
+            steps.append(DelServer(backend_name(app), ctx.server(cur).name))
         if cur.state == "running":
             steps.append(StopContainer(node.pod, cur.name))
         return steps, record
@@ -299,11 +297,11 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
         out.notes.append(Note("node.failed", subject, f"node {subject} failed: {verdict.reason}; "
                               f"replacing it (restart {record.restarts}, "
                               f"{record.streak} in a row)"))
-        steps += _retire(cur, ctx, drain=False, reason=verdict.reason)
+        steps += _retire(cur, ctx, drain=False, reason=verdict.reason, out=out)
         cur = None
     elif cur is not None and verdict.wait_until:
         if ctx.server(cur) is not None:
-            steps.append(DelServer(backend_name(app), server_name(node.name, want), drain=False))
+            _side(out, DelServer(backend_name(app), ctx.server(cur).name))
         if before.failed_id != cur.id:        # seen for the first time: say so once
             wait = verdict.wait_until - ctx.now
             out.notes.append(Note("node.backoff", subject, f"node {subject} failed: {verdict.reason}; "
@@ -322,18 +320,17 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
             ctx.surge_left[app.name] -= 1
             return steps + _run(node, app, want, admin, ctx), record
         for c in olds:
-            steps += _retire(c, ctx, drain=ctx.serving(c), reason="replaced by a newer spec")
+            steps += _retire(c, ctx, drain=ctx.serving(c), reason="replaced by a newer spec", out=out)
         return steps + _run(node, app, want, admin, ctx), record
 
     # the current generation exists: old ones go once it serves (or if they do not)
     if olds and (admin == "maint" or ctx.serving(cur) or not any(ctx.serving(c) for c in olds)):
         for c in olds:
-            steps += _retire(c, ctx, drain=ctx.serving(c), reason="replaced by a newer spec")
+            steps += _retire(c, ctx, drain=ctx.serving(c), reason="replaced by a newer spec", out=out)
     if cur.state == "created":
         steps.append(StartContainer(node.pod, cur.name))
         if ctx.has_backend(app):
-            steps.append(AddServer(backend_name(app), server_name(node.name, want), cur.name,
-                                   None, app.port, admin))
+            steps.append(AddServer(backend_name(app), node.name, cur.name, app.port, admin, cid=cur.id))
         return steps, record
     if cur.state == "running":
         steps += _ensure_server(cur, app, admin, ctx)
@@ -349,32 +346,44 @@ def _run(node: Node, app: App, gen: str, admin: str, ctx: _Context) -> list[Acti
     create = CreateContainer(node.pod, node.name, app.name, gen)
     steps: list[Action] = [create, StartContainer(node.pod, create.name)]
     if ctx.has_backend(app):
-        steps.append(AddServer(backend_name(app), server_name(node.name, gen), create.name,
-                               None, app.port, admin))
+        steps.append(AddServer(backend_name(app), node.name, create.name, app.port, admin))
     return steps
 
 
-def _retire(c: Container, ctx: _Context, drain: bool, reason: str) -> list[Action]:
-    """Take a container out of HAProxy (drained or cut), then stop and remove it."""
+def _retire(c: Container, ctx: _Context, drain: bool, reason: str, out: Plan | None = None) -> list[Action]:
+    """Take a container out of HAProxy, then stop and remove it.
+
+    ``drain``: its server is drained and deleted before the container stops
+    (a healthy worker going away). Otherwise (a failed worker) its server is
+    deleted in a chain of its own, side by side, so that the replacement does
+    not wait for the failed worker's requests to be retried elsewhere."""
     steps: list[Action] = []
     s = ctx.server(c)
     if s is not None:
-        steps.append(DelServer(s.backend, s.name, drain=drain))
+        if drain or out is None:
+            steps.append(DelServer(s.backend, s.name))
+        else:
+            _side(out, DelServer(s.backend, s.name))
     if drain and c.state == "running":
         steps.append(StopContainer(c.pod, c.name))
     return steps + [RemoveContainer(c.pod, c.name, reason=reason)]
+
+
+def _side(out: Plan, action: DelServer) -> None:
+    """A server deletion in a chain of its own."""
+    out.chains[f"server/{action.backend}/{action.server}"] = [action]
 
 
 def _ensure_server(c: Container, app: App, admin: str, ctx: _Context) -> list[Action]:
     """The steps that give a running container its server in state ``admin``."""
     if not c.ip or not ctx.has_backend(app):
         return []
-    backend, name, s = backend_name(app), server_name(c.node, c.gen), ctx.server(c)
+    backend, name, s = backend_name(app), server_name(c.node, c.id), ctx.server(c)
+    add = AddServer(backend, c.node, c.name, app.port, admin, addr=c.ip, cid=c.id)
     if s is None:
-        return [AddServer(backend, name, c.name, c.ip, app.port, admin)]
+        return [add]
     if (s.addr, s.port) != (c.ip, app.port):
-        return [DelServer(backend, name, drain=False),
-                AddServer(backend, name, c.name, c.ip, app.port, admin)]
+        return [DelServer(backend, name), add]
     if s.admin == admin:
         return []
     if admin == "maint" and s.admin == "ready":

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -177,3 +179,61 @@ def light_empty(lab):
     assert set(last) == {503}, f"/light still served after scaling to 0: {last}"
     yield
     cloud("app", "scale", "light", "0")
+
+
+# ---------------------------------------------------------------- the machines and load
+
+SSH_CONFIG = ROOT / ".vagrant" / "ssh-config"
+
+
+def on_machine(machine: str, command: str, timeout: float = 60) -> str:
+    """Run a shell command as root on a lab machine over SSH; returns stdout."""
+    run = subprocess.run(["ssh", "-F", str(SSH_CONFIG), machine, f"sudo sh -c {shlex.quote(command)}"],
+                         capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, f"{machine}: {command} -> {run.returncode}: {run.stderr.strip()}"
+    return run.stdout
+
+
+def containers_of(machine: str, app: str) -> list[dict]:
+    """Our worker containers of ``app`` on a pod host: name, state, node, gen."""
+    out = on_machine(machine, "docker ps -a --filter label=simplecloud.app=" + app +
+                     " --format '{{.Names}} {{.State}} {{.Label \"simplecloud.node\"}} "
+                     "{{.Label \"simplecloud.gen\"}}'")
+    return [dict(zip(("name", "state", "node", "gen"), line.split())) for line in out.splitlines() if line]
+
+
+def freeze(machine: str, frozen: bool) -> None:
+    """Freeze (or thaw) a whole lab machine: `docker pause` of its container."""
+    subprocess.run(["docker", "pause" if frozen else "unpause", f"simplecloud-{machine}"],
+                   check=True, capture_output=True, timeout=30)
+
+
+class Load:
+    """A steady stream of GETs through HAProxy in the background, counting
+    the failures (anything but 200, or no answer). Bounded: at most
+    ``limit_s`` seconds, ``rate`` requests per second."""
+
+    def __init__(self, path: str, rate: float = 20, limit_s: float = 300, host: str | None = None):
+        self.path, self.rate, self.limit_s, self.host = path, rate, limit_s, host
+        self.sent, self.failures, self.nodes = 0, [], Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        deadline = time.monotonic() + self.limit_s
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            status, body = get(self.path, self.host, timeout=30)
+            self.sent += 1
+            if status != 200:
+                self.failures.append((round(time.time(), 2), status, str(body)[:120]))
+            elif isinstance(body, dict) and "node" in body:
+                self.nodes[body["node"]] += 1
+            self._stop.wait(1 / self.rate)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=60)

@@ -17,7 +17,7 @@ def box(state="running", cid="c1", created=0.0, exit_code=None):
 
 
 def srv(healthy=True, admin="ready"):
-    return Server("app_web", server_name("n1", GEN), "10.0.0.2", 8000, admin, healthy)
+    return Server("app_web", server_name("n1", "c1"), "10.0.0.2", 8000, admin, healthy)
 
 
 def test_backoff_doubles_from_one_second_to_the_cap():
@@ -58,13 +58,13 @@ def test_paused_and_unchecked_servers_are_not_failures():
 
 def test_views_say_what_is_real():
     node = Node("n1", "light", "web", NodeStatus.ONLINE)
-    servers = {("app_web", server_name("n1", GEN)): srv()}
+    servers = {("app_web", server_name("n1", "c1")): srv()}
     view = observed.node_view(node, APP, POD, [box()], servers, NodeHealth(restarts=2), 10.0)
     assert (view["phase"], view["healthy"], view["restarts"], view["host"]) == ("serving", True, 2, "pod-light")
-    starting = observed.node_view(node, APP, POD, [box(created=5)], {("app_web", server_name("n1", GEN)):
+    starting = observed.node_view(node, APP, POD, [box(created=5)], {("app_web", server_name("n1", "c1")):
                                                                      srv(False)}, NodeHealth(), 10.0)
     assert starting["phase"] == "starting"
-    unhealthy = observed.node_view(node, APP, POD, [box()], {("app_web", server_name("n1", GEN)): srv(False)},
+    unhealthy = observed.node_view(node, APP, POD, [box()], {("app_web", server_name("n1", "c1")): srv(False)},
                                    NodeHealth(healthy_id="c1"), 10.0)
     assert unhealthy["phase"] == "unhealthy"
     backing = observed.node_view(node, APP, POD, [box("exited")], {},

@@ -18,7 +18,8 @@ GEN = spec_generation(WEB, POD)
 WEB2 = dataclasses.replace(WEB, image="simplecloud/light:v2")
 GEN2 = spec_generation(WEB2, POD)
 NAME = container_name("light", "n1", GEN)
-SRV = server_name("n1", GEN)
+CID = f"id-n1-{GEN}"
+SRV = server_name("n1", CID)
 IP = "10.242.0.5"
 NOW = 1000.0
 
@@ -39,8 +40,13 @@ def container(state, name="n1", ip=None, gen=GEN, created=NOW - 100, exit_code=N
 
 
 def server(admin="ready", name="n1", addr=IP, port=8000, backend="app_web", gen=GEN, healthy=True):
-    return Server(backend=backend, name=server_name(name, gen), addr=addr, port=port, admin=admin,
-                  healthy=healthy)
+    return Server(backend=backend, name=server_name(name, f"id-{name}-{gen}"), addr=addr, port=port,
+                  admin=admin, healthy=healthy)
+
+
+def side(srv=SRV, backend="app_web"):
+    """The chain that deletes a failed worker's server beside its replacement."""
+    return {f"server/{backend}/{srv}": [DelServer(backend, srv)]}
 
 
 def run(nodes=(), containers=(), servers=(), apps=(WEB,), **kw):
@@ -53,7 +59,7 @@ def chain(result, key="light/n1"):
 
 
 RUN_N1 = [CreateContainer("light", "n1", "web", GEN), StartContainer("light", NAME),
-          AddServer("app_web", SRV, NAME, None, 8000)]
+          AddServer("app_web", "n1", NAME, 8000)]
 
 RULES = [
     # --- in sync: nothing to do
@@ -72,19 +78,19 @@ RULES = [
     # --- ONLINE
     ("ONLINE (launched) with a created container: start it, then its server",
      [node(ONLINE)], [container("created")], [],
-     [StartContainer("light", NAME), AddServer("app_web", SRV, NAME, None, 8000)]),
+     [StartContainer("light", NAME), AddServer("app_web", "n1", NAME, 8000, cid=CID)]),
     ("ONLINE without container: create, start, server in one chain",
      [node(ONLINE)], [], [], RUN_N1),
     ("legacy FAILED status counts as ONLINE",
      [node(FAILED)], [], [], RUN_N1),
     ("ONLINE running without server: add it",
-     [node(ONLINE)], [container("running")], [], [AddServer("app_web", SRV, NAME, IP, 8000)]),
+     [node(ONLINE)], [container("running")], [], [AddServer("app_web", "n1", NAME, 8000, addr=IP, cid=CID)]),
     ("ONLINE running, server in maint: ready",
      [node(ONLINE)], [container("running")], [server("maint")],
      [SetServerState("app_web", SRV, "ready")]),
     ("ONLINE running, server at an old address: replace it",
      [node(ONLINE)], [container("running")], [server(addr="10.242.0.99")],
-     [DelServer("app_web", SRV, drain=False), AddServer("app_web", SRV, NAME, IP, 8000)]),
+     [DelServer("app_web", SRV), AddServer("app_web", "n1", NAME, 8000, addr=IP, cid=CID)]),
     ("ONLINE running but no IP yet: wait, never add a server without address",
      [node(ONLINE)], [container("running", ip="")], [], []),
     # --- PAUSED
@@ -96,23 +102,10 @@ RULES = [
      [SetServerState("app_web", SRV, "maint")]),
     ("PAUSED running without server: add it in maint",
      [node(PAUSED)], [container("running")], [],
-     [AddServer("app_web", SRV, NAME, IP, 8000, "maint")]),
-    ("PAUSED whose container died: replaced, stays out of service",
-     [node(PAUSED)], [container("exited", exit_code=1)], [server("maint")],
-     [DelServer("app_web", SRV, drain=False),
-      RemoveContainer("light", NAME, "its container exited with code 1"),
-      CreateContainer("light", "n1", "web", GEN), StartContainer("light", NAME),
-      AddServer("app_web", SRV, NAME, None, 8000, "maint")]),
-    # --- failures
-    ("ONLINE whose container exited: server cut at once, replaced",
-     [node(ONLINE)], [container("exited", exit_code=137)], [server(healthy=False)],
-     [DelServer("app_web", SRV, drain=False),
-      RemoveContainer("light", NAME, "its container exited with code 137"), *RUN_N1]),
+     [AddServer("app_web", "n1", NAME, 8000, "maint", addr=IP, cid=CID)]),
     ("ONLINE whose container is dead and has no server: replaced",
      [node(ONLINE)], [container("dead")], [],
      [RemoveContainer("light", NAME, "its container exited"), *RUN_N1]),
-    ("ONLINE whose container vanished while serving: stale server out, then a new one",
-     [node(ONLINE)], [], [server()], [DelServer("app_web", SRV, drain=False), *RUN_N1]),
 ]
 
 
@@ -121,6 +114,19 @@ def test_rule(title, nodes, containers, servers, expected):
     result = run(nodes, containers, servers)
     assert chain(result) == expected
     assert set(result.chains) <= {"light/n1"}, result.chains
+
+
+def test_a_failed_workers_server_goes_in_a_chain_of_its_own():
+    """The replacement does not wait while HAProxy retries the dead worker's requests elsewhere."""
+    exited = run([node(ONLINE)], [container("exited", exit_code=137)], [server(healthy=False)])
+    assert exited.chains == {"light/n1": [RemoveContainer("light", NAME, "its container exited with code 137"),
+                                          *RUN_N1], **side()}
+    paused = run([node(PAUSED)], [container("exited", exit_code=1)], [server("maint")])
+    assert paused.chains == {"light/n1": [RemoveContainer("light", NAME, "its container exited with code 1"),
+                                          *RUN_N1[:2], AddServer("app_web", "n1", NAME, 8000, "maint")],
+                             **side()}
+    vanished = run([node(ONLINE)], [], [server()])
+    assert vanished.chains == {"light/n1": RUN_N1, **side()}
 
 
 def test_orphans_node_record_gone_or_removed():
@@ -132,9 +138,8 @@ def test_orphans_node_record_gone_or_removed():
 
 
 def test_a_server_without_container_or_node_is_deleted():
-    result = run([], [], [server(name="ghost")])
-    assert result.chains == {f"server/app_web/{server_name('ghost', GEN)}":
-                             [DelServer("app_web", server_name("ghost", GEN))]}
+    ghost = server(name="ghost")
+    assert run([], [], [ghost]).chains == side(ghost.name)
 
 
 def test_servers_of_apps_of_other_hosts_or_deleted_apps_are_left_to_others():
@@ -174,7 +179,8 @@ def test_chains_keep_their_order_promises():
     servers = [server(name="a"), server(name="b"), server(name="c"), server(name="zz")]
     result = run(nodes, containers, servers)
     assert set(result.chains) == {"light/a", "light/b", "light/c", "light/d",
-                                  f"orphan/{container_name('light', 'zz', GEN)}"}
+                                  f"orphan/{container_name('light', 'zz', GEN)}",
+                                  f"server/app_web/{server(name='a').name}"}   # a's container died
     for steps in result.chains.values():
         kinds = [type(a) for a in steps]
         outs = [i for i, a in enumerate(steps) if isinstance(a, DelServer)]
@@ -203,7 +209,7 @@ def test_a_changed_spec_starts_a_new_generation_beside_the_serving_one():
     new1 = container_name("light", "n1", GEN2)
     assert result.chains == {"light/n1": [CreateContainer("light", "n1", "web", GEN2),
                                           StartContainer("light", new1),
-                                          AddServer("app_web", server_name("n1", GEN2), new1, None, 8000)]}
+                                          AddServer("app_web", "n1", new1, 8000)]}
 
 
 def test_the_old_generation_goes_only_once_the_new_one_serves():
@@ -233,7 +239,7 @@ def test_an_old_generation_that_does_not_serve_is_replaced_at_once():
     new1 = container_name("light", "n1", GEN2)
     assert chain(result) == [RemoveContainer("light", NAME, "replaced by a newer spec"),
                              CreateContainer("light", "n1", "web", GEN2), StartContainer("light", new1),
-                             AddServer("app_web", server_name("n1", GEN2), new1, None, 8000)]
+                             AddServer("app_web", "n1", new1, 8000)]
 
 
 def test_new_limits_are_a_new_generation():
@@ -248,10 +254,9 @@ def test_hung_worker_is_cut_out_and_replaced():
     c = container("running")
     health = {("light", "n1"): NodeHealth(healthy_id=c.id)}
     result = run([node(ONLINE)], [c], [server(healthy=False)], health=health)
-    assert chain(result) == [DelServer("app_web", SRV, drain=False),
-                             RemoveContainer("light", NAME,
-                                             "it stopped passing its health check (hung or broken)"),
-                             *RUN_N1]
+    assert result.chains == {"light/n1": [RemoveContainer("light", NAME,
+                                                          "it stopped passing its health check (hung or broken)"),
+                                          *RUN_N1], **side()}
     assert result.health[("light", "n1")].restarts == 1
     assert [n.kind for n in result.notes] == ["node.failed"]
 
@@ -262,7 +267,7 @@ def test_a_worker_that_never_becomes_healthy_gets_start_timeout_seconds():
     assert not result and result.wake_at == pytest.approx(NOW - 5 + 30 + 0.1)
     old = container("running", created=NOW - 31)
     result = run([node(ONLINE)], [old], [server(healthy=False)])
-    assert chain(result)[1] == RemoveContainer("light", NAME,
+    assert chain(result)[0] == RemoveContainer("light", NAME,
                                                "it did not pass a health check within 30 s of starting")
 
 
@@ -270,7 +275,7 @@ def test_crash_loop_backs_off_then_replaces():
     c = container("exited", exit_code=1)
     health = {("light", "n1"): NodeHealth(restarts=3, streak=3, last_failure=NOW - 50)}
     first = run([node(ONLINE)], [c], [server(healthy=False)], health=health)
-    assert chain(first) == [DelServer("app_web", SRV, drain=False)]     # out at once, container kept
+    assert first.chains == side()                                       # out at once, container kept
     assert first.wake_at == NOW + 4                                       # 1, 2, 4 s
     assert [n.kind for n in first.notes] == ["node.backoff"]
     record = first.health[("light", "n1")]

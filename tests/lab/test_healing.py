@@ -1,0 +1,109 @@
+"""Healing in the running lab, driven from outside: a killed worker, a hung
+worker, a frozen pod host, a manager killed with SIGKILL, and a rolling
+update, each under a steady stream of requests through HAProxy. Requests
+must not fail; what `cloud node ls` / `cloud pod ls` say must be true."""
+from __future__ import annotations
+
+import pytest
+
+from tests.lab.conftest import (CONVERGE, Load, app_nodes, cloud, cloud_json, cloud_ok, containers_of, freeze,
+                                on_machine, wait_until)
+
+pytestmark = pytest.mark.lab
+
+
+def observed(app: str) -> dict[str, dict]:
+    return {n["name"]: n.get("observed") or {} for n in app_nodes(app)}
+
+
+def serving(app: str, count: int) -> bool:
+    seen = observed(app)
+    return len(seen) == count and all(o.get("phase") == "serving" and not o.get("updating")
+                                      for o in seen.values())
+
+
+@pytest.fixture
+def light3(light_empty):
+    cloud_ok("app", "scale", "light", "3", "--wait", "--timeout", str(CONVERGE))
+    assert serving("light", 3)
+    return sorted(observed("light"))
+
+
+def test_a_killed_worker_is_replaced_without_failed_requests(light3):
+    victim = light3[0]
+    before = observed("light")[victim]["restarts"]
+    with Load("/light", rate=20) as load:
+        cloud_ok("node", "crash", victim, "--pod", "light")
+        assert wait_until(lambda: observed("light")[victim].get("restarts") == before + 1
+                          and serving("light", 3)), observed("light")
+    assert load.failures == [] and load.sent > 10, load.failures
+    o = observed("light")[victim]
+    assert o["last_error"] == "its container exited with code 137" and o["healthy"] is True
+    assert [c["state"] for c in containers_of("pod-light", "light")] == ["running"] * 3
+    events = cloud_json("events", "--limit", "100")
+    assert any(e["kind"] == "node.failed" and victim in e["subject"] for e in events)
+
+
+def test_a_hung_worker_is_replaced(light3):
+    victim = light3[1]
+    before = observed("light")[victim]["restarts"]
+    (box,) = [c["name"] for c in containers_of("pod-light", "light") if c["node"] == victim]
+    # SIGSTOP every process of the worker but its init: it still "runs", it no longer answers
+    on_machine("pod-light", f"docker exec {box} sh -c 'kill -STOP -1'")
+    assert wait_until(lambda: observed("light")[victim].get("restarts") == before + 1
+                      and serving("light", 3)), observed("light")
+    assert " T " not in on_machine("pod-light", f"docker top {box} -o pid,stat,cmd")   # a new, running process
+    assert "stopped passing its health check" in observed("light")[victim]["last_error"]
+
+
+def test_a_frozen_pod_host_is_reported_and_the_others_keep_working(light3):
+    cloud_ok("app", "scale", "medium", "1", "--wait", "--timeout", str(CONVERGE))
+    try:
+        freeze("pod-medium", True)
+        try:
+            def reported():
+                pods = {p["name"]: p for p in cloud_json("pod", "ls")}
+                return pods["medium"]["host_state"] and not pods["medium"]["host_state"]["reachable"]
+            assert wait_until(reported, 30), cloud_json("pod", "ls")
+            status = cloud_json("status")
+            assert any("pod-medium is unreachable" in w for w in status["warnings"]), status["warnings"]
+            assert "WARNING: host pod-medium is unreachable" in cloud_ok("status")
+            assert [o["phase"] for o in observed("medium").values()] == ["unreachable"]
+            # the rest of the cluster goes on
+            cloud_ok("app", "scale", "light", "4", "--wait", "--timeout", str(CONVERGE))
+            assert serving("light", 4)
+        finally:
+            freeze("pod-medium", False)
+        assert wait_until(lambda: serving("medium", 1)), observed("medium")      # back, nothing lost
+        assert {p["name"]: p["host_state"]["reachable"] for p in cloud_json("pod", "ls")}["medium"] is True
+    finally:
+        cloud("app", "scale", "medium", "0")
+
+
+def test_manager_killed_under_load_loses_nothing(light3):
+    with Load("/light", rate=20) as load:
+        on_machine("manager", "systemctl kill -s KILL simplecloud-manager")
+        # workers and HAProxy keep serving while it is down; systemd restarts it
+        assert wait_until(lambda: cloud("status")[0] == 0, 60)
+        cloud_ok("app", "scale", "light", "5", "--wait", "--timeout", str(CONVERGE))
+    assert load.failures == [] and load.sent > 10, load.failures
+    boxes = containers_of("pod-light", "light")
+    assert sorted(c["node"] for c in boxes) == sorted(observed("light")) and len(boxes) == 5   # no orphan, no twin
+
+
+def test_rolling_update_under_load(light3):
+    gens = {c["gen"] for c in containers_of("pod-light", "light")}
+    with Load("/light", rate=20) as load:
+        out = cloud_ok("app", "update", "light", "--cpus", "0.2", "--wait", "--timeout", str(CONVERGE))
+        assert "app 'light' updated: cpus" in out
+    assert load.failures == [] and load.sent > 10, load.failures
+    boxes = containers_of("pod-light", "light")
+    assert len(boxes) == 3 and len({c["gen"] for c in boxes}) == 1 and not {c["gen"] for c in boxes} & gens
+    assert sorted(c["node"] for c in boxes) == light3                  # same nodes, new containers
+    # a routing change reloads HAProxy instead
+    with Load("/light", rate=20) as load:
+        assert "balance" in cloud_ok("app", "update", "light", "--balance", "leastconn")
+        assert wait_until(lambda: any(e["kind"] == "controller.reload_config" and "leastconn" in e["message"]
+                                      for e in cloud_json("events", "--limit", "30")), 30)
+    assert load.failures == []
+    cloud_ok("app", "update", "light", "--balance", "roundrobin", "--cpus", "0.25")
