@@ -362,7 +362,7 @@ def _maybe_wait(c: Client, a, text: str, replicas: int | None = None) -> str:
     _progress(text)
     wait_for(lambda: _app_serving(c, a.name, replicas), a.timeout, f"app {a.name}")
     app = c.call("GET", f"/api/apps/{q(a.name)}")
-    return f"app '{a.name}': {app.get('serving', 0)} of {_plural(app.get('replicas', 0), 'replica')} serve"
+    return f"{text}; {app.get('serving', 0)} of {_plural(app.get('replicas', 0), 'replica')} serve"
 
 
 def cmd_app_scale(c: Client, a):

@@ -19,6 +19,7 @@ from collections import Counter
 
 from orchestrator.core import validate
 from orchestrator.core.errors import Conflict, NotFound, SimpleCloudError, Unavailable, ValidationError
+from orchestrator.core import observed as observed_views
 from orchestrator.core.model import BUILTIN_PODS, RUN_FIELDS, App, Node, NodeStatus, Pod, builtin_apps
 from orchestrator.edges.store import StaleCount
 
@@ -71,8 +72,7 @@ class Service:
             "pods": [self._pod_view(p, nodes, hosts, observed) for p in pods],
             "apps": [self._app_view(a, nodes, observed) for a in self.store.list_apps()],
             "nodes": _by_status(nodes),
-            "phases": dict(Counter(v.get("phase", "?") for k, v in observed.items()
-                                   if any((n.pod, n.name) == k for n in nodes))),
+            "phases": _by_phase(nodes, observed),
             "hosts": hosts,
             "warnings": _host_warnings(pods, nodes, hosts),
             "events": self.store.events(RECENT_EVENTS),
@@ -419,7 +419,7 @@ class Service:
         nodes = [n for n in all_nodes if n.app == app.name and n.pod == app.pod]
         live = [n for n in nodes if n.status != NodeStatus.REMOVED]
         phases = _by_phase(live, observed or {})
-        updating = sum(1 for n in live if ((observed or {}).get((n.pod, n.name)) or {}).get("updating"))
+        updating = sum(1 for n in live if (_observed_of(n, observed or {}) or {}).get("updating"))
         return {**app.to_dict(), "replicas": len(live), "statuses": _by_status(nodes),
                 "phases": phases, "serving": phases.get("serving", 0), "updating": updating}
 
@@ -427,15 +427,19 @@ class Service:
         self.store.record_event(kind, subject, message)
 
 
+def _observed_of(node: Node, observed: dict) -> dict | None:
+    return observed_views.current(observed.get((node.pod, node.name)), node)
+
+
 def _node_view(node: Node, observed: dict) -> dict:
-    view = observed.get((node.pod, node.name))
+    view = _observed_of(node, observed)
     if view is not None:
-        view = {k: v for k, v in view.items() if k != "health"}
+        view = {k: v for k, v in view.items() if k not in ("health", "node_created")}
     return {**node.to_dict(), "observed": view}
 
 
 def _by_phase(nodes, observed: dict) -> dict[str, int]:
-    counts = Counter((observed.get((n.pod, n.name)) or {}).get("phase", "unknown") for n in nodes)
+    counts = Counter((_observed_of(n, observed) or {}).get("phase", "unknown") for n in nodes)
     return dict(sorted(counts.items()))
 
 

@@ -27,6 +27,7 @@ health check before an old one is retired.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -67,6 +68,7 @@ class HostReconciler:
         self.last_plan: Plan | None = None
         self._health: dict[tuple[str, str], NodeHealth] | None = None   # loaded on first pass
         self._views: dict[tuple[str, str], dict] = {}
+        self._born: dict[tuple[str, str], float] = {}   # node.created each record is about
         self._problem = ""
 
     # ------------------------------------------------------------ one pass
@@ -95,6 +97,7 @@ class HostReconciler:
             return None
         self._report_cleared(f"host {self.host} and HAProxy answer again")
         now = time.time()
+        self._forget_old_incarnations(nodes)
         result = plan(pods, apps, nodes, containers, servers, scope=scope, backends=backends,
                       health=self._health, now=now, policy=self.policy)
         self.last_plan = result
@@ -123,7 +126,7 @@ class HostReconciler:
         started: dict[str, Container] = {}
         for action in steps:
             try:
-                self.execute(action, pods, apps, started)
+                done = self.execute(action, pods, apps, started) or describe(action)
             except Exception as exc:  # noqa: BLE001 - one failure must not stop the others
                 message = f"{describe(action)} failed: {exc}"
                 self.log.warning(message)
@@ -132,12 +135,13 @@ class HostReconciler:
                 if len(steps) > 1:
                     self.log.info("%s: skipping the rest of its steps until the next pass", key)
                 return
-            self.log.info(describe(action))
-            self._event(_kind(action), key, describe(action))
+            self.log.info(done)
+            self._event(_kind(action), key, done)
 
     def execute(self, action: Action, pods: dict[str, Pod], apps: dict[str, App],
-                started: dict[str, Container]) -> None:
-        """Carry out one step on the host or HAProxy."""
+                started: dict[str, Container]) -> str | None:
+        """Carry out one step on the host or HAProxy; returns what was done, in
+        words, when it says more than ``describe(action)``."""
         host = self.hosts.get(self.host)
         match action:
             case SetServerState(backend, server, admin):
@@ -168,6 +172,7 @@ class HostReconciler:
                                               f"network {self.settings.pod_network}")
                     addr, cid = ran.ip, ran.id
                 self.haproxy.add_server(backend, server_name(node, cid), addr, port, admin=admin)
+                return describe(dataclasses.replace(action, addr=addr, cid=cid))
             case _:
                 raise TypeError(f"unknown action {action!r}")
 
@@ -198,6 +203,16 @@ class HostReconciler:
         records = self.store.list_observed()
         self._views = {k: v for k, v in records.items()}
         self._health = {k: NodeHealth.from_dict(v.get("health")) for k, v in records.items()}
+        self._born = {k: v.get("node_created") for k, v in records.items()}
+
+    def _forget_old_incarnations(self, nodes) -> None:
+        """A node removed and added again under the same name starts afresh."""
+        for node in nodes:
+            key = (node.pod, node.name)
+            if self._born.get(key) != node.created:
+                self._born[key] = node.created
+                self._health[key] = NodeHealth()
+                self._views.pop(key, None)
 
     def _write_views(self, pods, apps, nodes, scope, containers, servers, now) -> None:
         pods_by, apps_by = {p.name: p for p in pods}, {a.name: a for a in apps}
@@ -227,7 +242,9 @@ class HostReconciler:
         for node in nodes:
             key = (node.pod, node.name)
             if node.pod in scope:
-                self._put_view(key, observed.unreachable(self._views.get(key), self.host, error), now)
+                last = observed.current(self._views.get(key), node)
+                view = {**observed.unreachable(last, self.host, error), "node_created": node.created}
+                self._put_view(key, view, now)
 
     def _put_view(self, key, view: dict, now: float) -> None:
         previous = self._views.get(key)

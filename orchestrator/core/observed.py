@@ -36,6 +36,7 @@ def node_view(node: Node, app: App, pod: Pod, containers: list[Container],
     cur = next((c for c in containers if c.gen == gen), None)
     server = servers.get((backend_name(app), server_name(node.name, cur.id))) if cur else None
     view = {
+        "node_created": node.created,     # the incarnation of the node this record is about
         "phase": _phase(node, cur, server, health, now, policy),
         "container": cur.state if cur else None,
         "gen": gen,
@@ -84,3 +85,11 @@ def same(a: dict | None, b: dict | None) -> bool:
     def strip(v):
         return {k: x for k, x in (v or {}).items() if k not in ("time", "since")}
     return a is not None and b is not None and strip(a) == strip(b)
+
+
+def current(view: dict | None, node: Node) -> dict | None:
+    """The record if it is about this incarnation of the node (a node removed
+    and added again under the same name starts with no record), else None."""
+    if view is None or view.get("node_created") != node.created:
+        return None
+    return view

@@ -333,7 +333,7 @@ def test_wait_polls_until_every_replica_serves(api, capsys, monkeypatch):
     assert code == 0, err
     assert "waiting for app web: 0/2 serving (starting=2)" in err
     assert "waiting for app web: 1/2 serving (starting=1)" in err
-    assert out == "app 'web': 2 of 2 replicas serve\n"
+    assert out == "app 'web' scaled to 2 replicas; 2 of 2 replicas serve\n"
 
 
 def test_wait_gives_up_with_exit_code_4_and_the_reason(api, capsys, monkeypatch):

@@ -279,3 +279,16 @@ def test_names_with_slashes_never_reach_the_store(svc):
         svc.launch("light/../x")
     with pytest.raises(ValidationError):
         svc.remove_node("a/b", "light")
+
+
+def test_observed_records_of_an_earlier_node_of_the_same_name_are_ignored(store):
+    svc = Service(store, Settings())
+    svc.init_cluster()
+    svc.scale_app("light", 1)
+    (node,) = store.list_nodes("light")
+    store.put_observed("light", node.name, {"phase": "serving", "node_created": node.created - 5})
+    assert svc.list_nodes("light")[0]["observed"] is None           # about the node before this one
+    assert svc.get_app("light")["serving"] == 0
+    store.put_observed("light", node.name, {"phase": "serving", "node_created": node.created, "health": {}})
+    assert svc.list_nodes("light")[0]["observed"] == {"phase": "serving"}
+    assert svc.get_app("light")["serving"] == 1
