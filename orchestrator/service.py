@@ -20,7 +20,8 @@ from collections import Counter
 from orchestrator.core import validate
 from orchestrator.core.errors import Conflict, NotFound, SimpleCloudError, Unavailable, ValidationError
 from orchestrator.core import observed as observed_views
-from orchestrator.core.model import BUILTIN_PODS, RUN_FIELDS, App, Node, NodeStatus, Pod, builtin_apps
+from orchestrator.core.model import (BUILTIN_PODS, RUN_FIELDS, App, Node, NodeStatus, Pod, builtin_apps,
+                                     spec_generation)
 from orchestrator.edges.store import StaleCount
 
 POD_DEFAULTS = {"max_nodes": 10, "cpus": 0.5, "memory_mb": 256}
@@ -414,14 +415,19 @@ class Service:
                 "statuses": _by_status(nodes), "phases": _by_phase(nodes, observed or {}),
                 "host_state": (hosts or {}).get(pod.host)}
 
-    @staticmethod
-    def _app_view(app: App, all_nodes: list[Node], observed: dict | None = None) -> dict:
+    def _app_view(self, app: App, all_nodes: list[Node], observed: dict | None = None) -> dict:
+        """An app with its replicas and, from the observed records: phases, how
+        many nodes serve its *current* spec, and how many still run an older one."""
         nodes = [n for n in all_nodes if n.app == app.name and n.pod == app.pod]
         live = [n for n in nodes if n.status != NodeStatus.REMOVED]
-        phases = _by_phase(live, observed or {})
-        updating = sum(1 for n in live if (_observed_of(n, observed or {}) or {}).get("updating"))
+        views = [_observed_of(n, observed or {}) or {} for n in live]
+        pod = self.store.get_pod(app.pod) if views else None
+        gen = spec_generation(app, pod) if pod is not None else None
+        current = [v for v in views if v.get("gen") == gen and not v.get("updating")]
         return {**app.to_dict(), "replicas": len(live), "statuses": _by_status(nodes),
-                "phases": phases, "serving": phases.get("serving", 0), "updating": updating}
+                "phases": _by_phase(live, observed or {}),
+                "serving": sum(1 for v in current if v.get("phase") == "serving"),
+                "updating": len(views) - len(current)}
 
     def _event(self, kind: str, subject: str, message: str) -> None:
         self.store.record_event(kind, subject, message)

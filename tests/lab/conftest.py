@@ -230,8 +230,14 @@ class Load:
                 self.nodes[body["node"]] += 1
             self._stop.wait(1 / self.rate)
 
+    def more(self, count: int = 20) -> None:
+        """Wait until ``count`` more requests were sent (bounded by the load's own limit)."""
+        target = self.sent + count
+        wait_until(lambda: self.sent >= target or not self._thread.is_alive(), timeout=count / self.rate * 5 + 10)
+
     def __enter__(self):
         self._thread.start()
+        self.more(5)                       # it runs before whatever the test does
         return self
 
     def __exit__(self, *exc):

@@ -36,6 +36,7 @@ def test_a_killed_worker_is_replaced_without_failed_requests(light3):
         cloud_ok("node", "crash", victim, "--pod", "light")
         assert wait_until(lambda: observed("light")[victim].get("restarts") == before + 1
                           and serving("light", 3)), observed("light")
+        load.more(20)
     assert load.failures == [] and load.sent > 10, load.failures
     o = observed("light")[victim]
     # whichever saw it first: Docker's die event or HAProxy's failed check
@@ -89,6 +90,7 @@ def test_manager_killed_under_load_loses_nothing(light3):
         # workers and HAProxy keep serving while it is down; systemd restarts it
         assert wait_until(lambda: cloud("status")[0] == 0, 60)
         cloud_ok("app", "scale", "light", "5", "--wait", "--timeout", str(CONVERGE))
+        load.more(20)
     assert load.failures == [] and load.sent > 10, load.failures
     boxes = containers_of("pod-light", "light")
     assert sorted(c["node"] for c in boxes) == sorted(observed("light")) and len(boxes) == 5   # no orphan, no twin
@@ -99,6 +101,7 @@ def test_rolling_update_under_load(light3):
     with Load("/light", rate=20) as load:
         out = cloud_ok("app", "update", "light", "--cpus", "0.2", "--wait", "--timeout", str(CONVERGE))
         assert out.startswith("app 'light' updated: cpus; 3 of 3 replicas serve"), out
+        load.more(20)
     assert load.failures == [] and load.sent > 10, load.failures
     boxes = containers_of("pod-light", "light")
     assert len(boxes) == 3 and len({c["gen"] for c in boxes}) == 1 and not {c["gen"] for c in boxes} & gens

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from orchestrator.core.errors import CapacityError, Conflict, NotFound, Unavailable, ValidationError
-from orchestrator.core.model import Container, NodeStatus
+from orchestrator.core.model import Container, NodeStatus, spec_generation
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from tests.unit.fakes import FakeHost, FakeHosts, FakeStore
@@ -289,6 +289,11 @@ def test_observed_records_of_an_earlier_node_of_the_same_name_are_ignored(store)
     store.put_observed("light", node.name, {"phase": "serving", "node_created": node.created - 5})
     assert svc.list_nodes("light")[0]["observed"] is None           # about the node before this one
     assert svc.get_app("light")["serving"] == 0
-    store.put_observed("light", node.name, {"phase": "serving", "node_created": node.created, "health": {}})
-    assert svc.list_nodes("light")[0]["observed"] == {"phase": "serving"}
-    assert svc.get_app("light")["serving"] == 1
+    gen = spec_generation(store.get_app("light"), store.get_pod("light"))
+    store.put_observed("light", node.name, {"phase": "serving", "node_created": node.created, "health": {},
+                                            "gen": gen})
+    assert svc.list_nodes("light")[0]["observed"] == {"phase": "serving", "gen": gen}
+    assert (svc.get_app("light")["serving"], svc.get_app("light")["updating"]) == (1, 0)
+    # right after an update the record is about the old spec: not serving the app as it is now
+    svc.update_app("light", {"cpus": 0.2})
+    assert (svc.get_app("light")["serving"], svc.get_app("light")["updating"]) == (0, 1)
