@@ -33,3 +33,14 @@ def test_engine_storage_is_its_own_volume(machine):
 
 def test_engine_uses_overlay2(machine):
     assert machine.check_output("docker info -f '{{.Driver}}'") == "overlay2"
+
+
+def test_pod_sshd_allows_the_host_links_sessions(pod):
+    """The orchestrator runs many Docker connections as sessions of one SSH connection."""
+    _, host, _ = pod
+    assert "maxsessions 64" in host.check_output("sshd -T").splitlines()
+
+
+def test_pod_has_socat_for_the_host_link(pod):
+    _, host, _ = pod
+    assert host.exists("socat")
