@@ -132,8 +132,8 @@ class DockerHost:
     def _labels(self) -> dict[str, str]:
         return {LABEL_MANAGED: "1", **self.extra_labels}
 
-    def _to_container(self, c: Any) -> Container:
-        attrs = c.attrs
+    def _to_container(self, attrs: dict) -> Container:
+        """A Container from a listing entry or from a full inspect."""
         if "Names" in attrs:  # a sparse listing (one API call for all containers)
             labels, state = attrs.get("Labels") or {}, attrs.get("State") or "unknown"
             name, image = (attrs["Names"] or [""])[0].lstrip("/"), attrs.get("Image", "")
@@ -149,7 +149,7 @@ class DockerHost:
         nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
         ip = (nets.get(self.network) or {}).get("IPAddress") or None
         return Container(
-            name=name or c.name,
+            name=name,
             pod=labels.get(LABEL_POD, ""),
             node=labels.get(LABEL_NODE, ""),
             app=labels.get(LABEL_APP, ""),
@@ -157,7 +157,7 @@ class DockerHost:
             ip=ip if state == "running" else None,
             image=image,
             gen=labels.get(LABEL_GEN, ""),
-            id=attrs.get("Id", "") or c.id or "",
+            id=attrs.get("Id", ""),
             created=created,
             exit_code=exit_code,
         )
@@ -173,17 +173,17 @@ class DockerHost:
         with self._translate("list containers"):
             found = self.client.containers.list(all=True, filters=filters,
                                                 sparse=True, ignore_removed=True)
-        return sorted((self._to_container(c) for c in found), key=lambda c: c.name)
+        return sorted((self._to_container(c.attrs) for c in found), key=lambda c: c.name)
 
     def inspect(self, name: str) -> Container:
         """One container by name; NotFound if it does not exist."""
-        return self._to_container(self._get(name, "inspect"))
+        with self._translate(f"inspect container {name}"):
+            return self._to_container(self.client.api.inspect_container(name))
 
     def logs(self, name: str, tail: int = 100) -> str:
         """The last ``tail`` lines of stdout+stderr of a container."""
-        c = self._get(name, "logs of")
         with self._translate(f"logs of container {name}"):
-            return c.logs(tail=tail).decode("utf-8", errors="replace")
+            return self.client.api.logs(name, tail=tail).decode("utf-8", errors="replace")
 
     def stats(self, name: str, sample_seconds: float = 0.5) -> dict[str, float]:
         """One resource sample: ``cpu_percent`` (like ``docker stats``: 100 is
@@ -248,53 +248,47 @@ class DockerHost:
         name = container_name(pod, node, gen)
         environment = {**(env or {}), "SIMPLECLOUD_NODE": node, "PORT": str(port)}
         labels = {**self._labels(), LABEL_POD: pod, LABEL_NODE: node, LABEL_APP: app, LABEL_GEN: gen}
+        api = self.client.api      # the low-level API: one call per step, no extra inspects
         with self._translate(f"create container {name}", image=image):
-            c = self.client.containers.create(
-                image, command=list(command) if command is not None else None, name=name, hostname=node,
-                labels=labels, environment=environment, network=self.network,
-                nano_cpus=int(round(cpus * 1e9)),
+            host_config = api.create_host_config(
+                network_mode=self.network, nano_cpus=int(round(cpus * 1e9)),
                 mem_limit=f"{int(memory_mb)}m", memswap_limit=f"{int(memory_mb)}m",
-                restart_policy={"Name": "no"}, detach=True,
+                restart_policy={"Name": "no"},
                 # a tiny init as PID 1 forwards SIGTERM, so workers that
                 # install no handler (python -m http.server, nc) stop at once
-                init=True,
-            )
-            c.reload()
+                init=True)
+            created = api.create_container(
+                image, command=list(command) if command is not None else None, name=name, hostname=node,
+                labels=labels, environment=environment, host_config=host_config, detach=True,
+                networking_config=api.create_networking_config({self.network: api.create_endpoint_config()}))
         log.info("host %s: created %s (%s, %.2f CPU, %d MiB)", self.name, name,
                  image, cpus, memory_mb)
-        return self._to_container(c)
+        return Container(name=name, pod=pod, node=node, app=app, state="created", ip=None, image=image,
+                         gen=gen, id=created["Id"], created=time.time())
 
     def start(self, name: str) -> Container:
         """Start a created or stopped container; returns it with its IP."""
-        c = self._get(name, "start")
         with self._translate(f"start container {name}"):
-            c.start()
-            c.reload()
-        return self._to_container(c)
+            self.client.api.start(name)
+            return self._to_container(self.client.api.inspect_container(name))
 
     def stop(self, name: str, timeout: int = 10) -> None:
         """Stop (SIGTERM, then SIGKILL after ``timeout`` s)."""
-        c = self._get(name, "stop")
         with self._translate(f"stop container {name}"):
-            c.stop(timeout=timeout)
+            self.client.api.stop(name, timeout=timeout)
 
     def kill(self, name: str) -> None:
         """SIGKILL a running container (``cloud node crash``)."""
-        c = self._get(name, "kill")
         with self._translate(f"kill container {name}"):
-            c.kill()
+            self.client.api.kill(name)
 
     def remove(self, name: str) -> bool:
         """Remove a container (forcibly); False if it was already gone."""
         try:
-            c = self._get(name, "remove")
+            with self._translate(f"remove container {name}"):
+                self.client.api.remove_container(name, force=True)
         except errors.NotFound:
             return False
-        with self._translate(f"remove container {name}"):
-            try:
-                c.remove(force=True)
-            except docker.errors.NotFound:
-                return False
         return True
 
     def ensure_network(self, subnet: str | None = None) -> str:

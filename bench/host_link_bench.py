@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""Host-link benchmark (issue 6) for the running lab (`make up` first). Not a
+test: it prints figures and writes bench/results/host_link.json.
+
+Measured from outside, the way a user works: the `cloud` CLI, HTTP to
+HAProxy on 127.0.0.1:8080, and (for faults and Docker Swarm) commands on the
+lab machines over SSH. Docker Swarm runs side by side on pod-light's own
+engine in the same run (live-restore is switched off for it and restored).
+
+    .venv/bin/python bench/host_link_bench.py                 # every scenario (~10 min)
+    .venv/bin/python bench/host_link_bench.py --only scale,kill
+
+Scenarios: launch, scale (with Swarm), kill, hang, heavy, update, frozen, manager.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from labkit import (ROOT, OpenLoop, cloud, cloud_json, containers, get, nodes_answering, on, percentile,
+                    wait)
+
+RESULTS = ROOT / "bench" / "results" / "host_link.json"
+SWARM_IMAGE = "manager:5050/simplecloud/light"
+
+
+def scale(app: str, n: int, wait_flag: bool = True) -> None:
+    cloud("app", "scale", app, str(n), *(["--wait", "--timeout", "180"] if wait_flag else []))
+
+
+def empty(app: str, machine: str) -> None:
+    scale(app, 0)
+    wait(lambda: not containers(machine, app), interval=0.2)
+
+
+# ---------------------------------------------------------------- launch → serving
+
+def bench_launch(rounds: int = 5) -> dict:
+    empty("light", "pod-light")
+    times = []
+    for i in range(rounds):
+        name = f"bench{i}"
+        cloud("register", name, "light")
+        wait(lambda: containers("pod-light", "light"), interval=0.1)     # NEW: created, not started
+        t0 = time.time()
+        cloud("launch", "light")
+        ok = wait(lambda: get("/light")[1] == name, timeout=60, interval=0.02)
+        times.append(time.time() - t0 if ok else float("inf"))
+        cloud("rm", name, "light")
+        wait(lambda: not containers("pod-light", "light"), interval=0.1)
+    return {"launch_to_serving_s": [round(t, 3) for t in times],
+            "launch_to_serving_p50_s": round(statistics.median(times), 3)}
+
+
+# ---------------------------------------------------------------- scale 0→20→1, with Swarm
+
+def last_start(filter_: str, t0: float) -> float | None:
+    """Seconds from ``t0`` to the latest StartedAt of the running containers matching a filter."""
+    ids = on("pod-light", f"docker ps -q --filter {filter_}").split()
+    if not ids:
+        return None
+    out = on("pod-light", "docker inspect -f '{{.State.StartedAt}}' " + " ".join(ids))
+    stamps = on("pod-light", "for t in " + " ".join(out.split()) + "; do date -d $t +%s.%N; done").split()
+    return round(max(float(x) for x in stamps) - t0, 2)
+
+
+def swarm_on_pod_light() -> dict:
+    """Docker Swarm on pod-light's engine: 20 replicas 0 → running, then → 1."""
+    daemon = json.loads(on("pod-light", "cat /etc/docker/daemon.json"))
+    off = {**daemon, "live-restore": False}
+    on("pod-light", f"echo {json.dumps(json.dumps(off))} > /etc/docker/daemon.json && systemctl reset-failed docker; systemctl restart docker")
+    label = "label=com.docker.swarm.service.name=sb"
+    try:
+        addr = on("pod-light", "hostname -I").split()[-1]
+        on("pod-light", f"docker swarm init --advertise-addr {addr} >/dev/null")
+        running = lambda: len(on("pod-light", f"docker ps -q --filter {label}").split())
+        t0 = time.time()
+        on("pod-light", f"docker service create --detach --no-resolve-image --name sb --replicas 20 "
+                        f"--limit-cpu 0.25 --limit-memory 128M {SWARM_IMAGE} >/dev/null")
+        up = wait(lambda: running() == 20, interval=0.2)
+        t_up = last_start(label, t0) if up else None
+        t0 = time.time()
+        on("pod-light", "docker service scale --detach sb=1 >/dev/null")
+        down = wait(lambda: running() == 1, interval=0.05)
+        t_down = time.time() - t0
+        return {"swarm_0_to_20_running_s": t_up, "swarm_20_to_1_gone_s": round(t_down, 2) if down else None}
+    finally:
+        on("pod-light", "docker service rm sb >/dev/null 2>&1; docker swarm leave --force >/dev/null 2>&1",
+           check=False)
+        wait(lambda: not on("pod-light", f"docker ps -aq --filter {label}").split())
+        on("pod-light", f"echo {json.dumps(json.dumps(daemon))} > /etc/docker/daemon.json && systemctl reset-failed docker; systemctl restart docker")
+        wait(lambda: cloud_json("pod", "ls") and all(p["host_state"] and p["host_state"]["reachable"]
+                                                      for p in cloud_json("pod", "ls")), timeout=60)
+
+
+def simplecloud_scale() -> dict:
+    """`cloud app scale light 20 --wait` (every node passed HAProxy's check), checked by
+    one burst of requests; then 20 → 1 under steady open-loop load."""
+    empty("light", "pod-light")
+    t0 = time.time()
+    cloud("app", "scale", "light", "20", "--wait", "--timeout", "180")
+    t_all = time.time() - t0
+    t_running = last_start("label=simplecloud.app=light", t0)
+    answering = len(nodes_answering("/light", 80))
+    with OpenLoop("/light", rate=20) as load:
+        time.sleep(1)
+        t0 = time.time()
+        cloud("app", "scale", "light", "1")
+        gone = wait(lambda: len(containers("pod-light", "light")) == 1, interval=0.05)
+        t_gone = time.time() - t0
+        time.sleep(2)
+    return {"simplecloud_0_to_20_running_s": t_running,
+            "simplecloud_0_to_20_all_serving_s": round(t_all, 2), "distinct_nodes_answering": answering,
+            "simplecloud_20_to_1_gone_s": round(t_gone, 2) if gone else None,
+            "scale_in_requests": load.sent(), "scale_in_failed": len(load.failures),
+            "running_after": len(containers("pod-light", "light", running_only=True))}
+
+
+def bench_scale(rounds: int = 2) -> dict:
+    """Swarm, then simplecloud, on the same engine, ``rounds`` times, alternating."""
+    out: dict = {"rounds": []}
+    for _ in range(rounds):
+        empty("light", "pod-light")
+        s = swarm_on_pod_light()
+        c = simplecloud_scale()
+        out["rounds"].append({**s, **c})
+    r = out["rounds"]
+    med = lambda key: statistics.median(x[key] for x in r if x.get(key) is not None)
+    out["ratio_0_to_20"] = round(med("simplecloud_0_to_20_all_serving_s") / med("swarm_0_to_20_running_s"), 2)
+    out["ratio_20_to_1"] = round(med("simplecloud_20_to_1_gone_s") / med("swarm_20_to_1_gone_s"), 2)
+    return out
+
+
+# ---------------------------------------------------------------- faults under load
+
+def _victim(app: str) -> str:
+    return sorted(n["name"] for n in cloud_json("node", "ls") if n["app"] == app)[0]
+
+
+def bench_kill(rounds: int = 5, rate: float = 50) -> dict:
+    """A worker SIGKILLed under open-loop load: failed requests, time until it serves again."""
+    scale("light", 0)
+    scale("light", 4)
+    back = []
+    with OpenLoop("/light", rate=rate, limit_s=240) as load:
+        time.sleep(2)
+        for _ in range(rounds):
+            node = _victim("light")
+            t0 = time.time()
+            cloud("node", "crash", node, "--pod", "light")
+            ok = wait(lambda: load.served_by(node, t0 + 0.05), timeout=60, interval=0.05)
+            back.append(round(ok - t0, 2) if ok else None)
+            time.sleep(2)
+    return {"kill_rate_rps": rate, "kill_requests": load.sent(), "kill_failed": len(load.failures),
+            "kill_serving_again_s": back, "kill_serving_again_max_s": max(b for b in back if b)}
+
+
+def bench_hang(rounds: int = 3) -> dict:
+    """A worker's process SIGSTOPped: time until a new one answers for that node."""
+    scale("light", 0)
+    scale("light", 3)
+    replaced = []
+    with OpenLoop("/light", rate=20, limit_s=240) as load:
+        time.sleep(2)
+        for _ in range(rounds):
+            node = _victim("light")
+            box = on("pod-light", f"docker ps -q --filter label=simplecloud.node={node}").split()[0]
+            t0 = time.time()
+            on("pod-light", f"docker exec {box} sh -c 'kill -STOP -1'")
+            ok = wait(lambda: load.served_by(node, t0 + 0.5) and
+                      not on("pod-light", f"docker ps -q --filter id={box}").strip(), timeout=60, interval=0.1)
+            replaced.append(round(load.served_by(node, t0 + 0.5) - t0, 2) if ok else None)
+            time.sleep(2)
+    return {"hang_replaced_s": replaced, "hang_requests": load.sent(), "hang_failed": len(load.failures)}
+
+
+def bench_heavy(rounds: int = 3) -> dict:
+    """Heavy (slow) GETs in flight on a worker that is killed: none may fail."""
+    scale("heavy", 0)
+    scale("heavy", 3)
+    with OpenLoop("/heavy", rate=3, limit_s=240) as load:
+        time.sleep(3)
+        for _ in range(rounds):
+            cloud("node", "crash", _victim("heavy"), "--pod", "heavy")
+            time.sleep(5)
+    scale("heavy", 0, wait_flag=False)
+    return {"heavy_requests": load.sent(), "heavy_failed": len(load.failures),
+            "heavy_p50_s": round(percentile([s[3] for s in load.samples], 50), 2)}
+
+
+def bench_update(nodes: int = 20) -> dict:
+    """`cloud app update` of the light app's image at 20 nodes under load."""
+    on("manager", f"docker tag {SWARM_IMAGE} {SWARM_IMAGE}:v2 && docker push -q {SWARM_IMAGE}:v2 >/dev/null")
+    on("pod-light", f"docker pull -q {SWARM_IMAGE}:v2 >/dev/null")
+    scale("light", 0)
+    scale("light", nodes)
+    try:
+        with OpenLoop("/light", rate=30, limit_s=400) as load:
+            time.sleep(2)
+            t0 = time.time()
+            cloud("app", "update", "light", "--image", f"{SWARM_IMAGE}:v2", "--wait", "--timeout", "300")
+            took = time.time() - t0
+            time.sleep(2)
+    finally:
+        cloud("app", "update", "light", "--image", SWARM_IMAGE, "--wait", "--timeout", "300")
+    return {"update_nodes": nodes, "update_s": round(took, 1), "update_requests": load.sent(),
+            "update_failed": len(load.failures)}
+
+
+def bench_frozen() -> dict:
+    """pod-medium frozen (`docker pause` of its machine): scaling light still works."""
+    scale("light", 0)
+    scale("medium", 1)
+    t0 = time.time()
+    scale("light", 4)
+    normal = time.time() - t0
+    scale("light", 0)
+    subprocess.run(["docker", "pause", "simplecloud-pod-medium"], check=True)
+    try:
+        t0 = time.time()
+        scale("light", 4)
+        frozen = time.time() - t0
+        reported = wait(lambda: not {p["name"]: p for p in cloud_json("pod", "ls")}["medium"]["host_state"]["reachable"],
+                        timeout=30)
+        t_reported = time.time() - t0
+    finally:
+        subprocess.run(["docker", "unpause", "simplecloud-pod-medium"], check=True)
+    scale("medium", 0)
+    return {"scale_light_0_to_4_s": round(normal, 2), "scale_light_0_to_4_with_medium_frozen_s": round(frozen, 2),
+            "medium_reported_unreachable_after_s": round(t_reported, 1) if reported else None}
+
+
+def bench_manager(rounds: int = 20) -> dict:
+    """kill -9 of the manager at random moments while scaling; convergence after the restart."""
+    rng = random.Random(6)
+    scale("light", 0)
+    results, problems = [], []
+    for i in range(rounds):
+        want = rng.randint(1, 8)
+        cloud("app", "scale", "light", str(want))
+        time.sleep(rng.uniform(0, 1.5))
+        on("manager", "systemctl kill -s KILL simplecloud-manager")
+        killed = time.time()
+        wait(lambda: on("manager", "systemctl is-active simplecloud-manager", check=False).strip() == "active"
+             and on("manager", "systemctl show -p MainPID --value simplecloud-manager").strip() != "0",
+             timeout=30, interval=0.1)
+        started = float(on("manager", "date +%s.%N -d \"$(systemctl show -p ExecMainStartTimestamp --value "
+                                      "simplecloud-manager)\"").strip() or killed)
+
+        def converged():
+            try:
+                (app,) = [a for a in cloud_json("app", "ls") if a["name"] == "light"]
+            except SystemExit:             # the API is not up yet
+                return False
+            boxes = on("pod-light", "docker ps -a --filter label=simplecloud.app=light "
+                                    "--format '{{.State}} {{.Label \"simplecloud.node\"}}'").split("\n")
+            boxes = [b.split() for b in boxes if b.strip()]
+            return (app["replicas"] == want and app["serving"] == want and app["updating"] == 0
+                    and len(boxes) == want and all(b[0] == "running" for b in boxes)
+                    and len({b[1] for b in boxes}) == want) and time.time()
+        done = wait(converged, timeout=60, interval=0.1)
+        nodes = {n["name"] for n in cloud_json("node", "ls", "light")}
+        boxes = [b.split() for b in on("pod-light", "docker ps -a --filter label=simplecloud.app=light --format "
+                                                    "'{{.Label \"simplecloud.node\"}}'").split("\n") if b.strip()]
+        names = [b[0] for b in boxes]
+        if len(names) != len(set(names)) or set(names) - nodes:
+            problems.append({"round": i, "nodes": sorted(nodes), "containers": names})
+        results.append(round(done - started, 2) if done else None)
+    return {"manager_rounds": rounds, "converged_after_restart_s": results,
+            "converged_max_s": max(r for r in results if r is not None) if any(results) else None,
+            "not_converged": results.count(None), "duplicates_or_orphans": problems}
+
+
+SCENARIOS = {"launch": bench_launch, "scale": bench_scale, "kill": bench_kill, "hang": bench_hang,
+             "heavy": bench_heavy, "update": bench_update, "frozen": bench_frozen, "manager": bench_manager}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    args = parser.parse_args()
+    cloud("init")
+    results: dict = {"when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    try:
+        for name in args.only.split(","):
+            print(f"==> {name}", flush=True)
+            t0 = time.time()
+            results[name] = SCENARIOS[name]()
+            print(json.dumps(results[name], indent=1), f"({time.time() - t0:.0f} s)", flush=True)
+    finally:
+        for app in ("light", "medium", "heavy"):
+            cloud("app", "scale", app, "0", check=False)
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1))
+    print(f"results in {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

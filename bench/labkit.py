@@ -1,0 +1,143 @@
+"""What the lab benchmarks share: the `cloud` CLI, HTTP through HAProxy,
+commands on the lab machines, and an open-loop Poisson load generator.
+
+Everything aims at 127.0.0.1 (HAProxy 8080, the API 5000) or at the lab's
+own machines; every wait and every load is bounded.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOUD = ROOT / ".venv" / "bin" / "cloud"
+SSH_CONFIG = ROOT / ".vagrant" / "ssh-config"
+EDGE = "http://127.0.0.1:8080"
+TIMEOUT = 180            # bound on every wait (s)
+
+
+def cloud(*args: str, check: bool = True) -> str:
+    run = subprocess.run([str(CLOUD), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if check and run.returncode != 0:
+        sys.exit(f"cloud {' '.join(args)} failed (exit {run.returncode}): {run.stderr.strip()}")
+    return run.stdout
+
+
+def cloud_json(*args: str):
+    return json.loads(cloud(*args, "--json"))
+
+
+def on(machine: str, command: str, timeout: float = 120, check: bool = True) -> str:
+    """A shell command as root on a lab machine (over SSH, as a user would)."""
+    run = subprocess.run(["ssh", "-F", str(SSH_CONFIG), machine, f"sudo sh -c {shlex.quote(command)}"],
+                         capture_output=True, text=True, timeout=timeout)
+    if check and run.returncode != 0:
+        raise RuntimeError(f"{machine}: {command}: exit {run.returncode}: {run.stderr.strip()[:300]}")
+    return run.stdout
+
+
+def get(path: str, timeout: float = 30) -> tuple[int, str | None]:
+    """(status, serving node or None); status 0 when no HTTP answer came."""
+    try:
+        r = requests.get(EDGE + path, headers={"Connection": "close"}, timeout=timeout)
+    except requests.RequestException:
+        return 0, None
+    try:
+        return r.status_code, (r.json().get("node") if r.status_code == 200 else None)
+    except ValueError:
+        return r.status_code, None
+
+
+def wait(predicate, timeout: float = TIMEOUT, interval: float = 0.05):
+    """Poll until ``predicate()`` is truthy; its value, or None after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+def nodes_answering(path: str, requests_: int = 40, workers: int = 8) -> Counter:
+    with ThreadPoolExecutor(workers) as pool:
+        return Counter(node for status, node in pool.map(lambda _: get(path), range(requests_))
+                       if status == 200 and node)
+
+
+def containers(machine: str, app: str, running_only: bool = False) -> list[str]:
+    flag = "" if running_only else "-a"
+    out = on(machine, f"docker ps {flag} -q --filter label=simplecloud.app={app}")
+    return out.split()
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+class OpenLoop:
+    """Open-loop load: GETs sent at Poisson arrival times (exponential gaps,
+    mean 1/rate), whatever the answers do; latency counted from each
+    request's *scheduled* time (no coordinated omission). Runs at most
+    ``limit_s`` seconds. Records (scheduled time, status, node, latency)."""
+
+    def __init__(self, path: str, rate: float, limit_s: float = 300, workers: int = 64, seed: int = 1):
+        self.path, self.rate, self.limit_s = path, rate, limit_s
+        self.samples: list[tuple[float, int, str | None, float]] = []
+        self._rng = random.Random(seed)
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(workers)
+        self._thread = threading.Thread(target=self._schedule, daemon=True)
+        self._lock = threading.Lock()
+
+    def _one(self, scheduled: float) -> None:
+        status, node = get(self.path)
+        with self._lock:
+            self.samples.append((scheduled, status, node, time.time() - scheduled))
+
+    def _schedule(self) -> None:
+        start = time.time()
+        t = start
+        while not self._stop.is_set() and t - start < self.limit_s:
+            t += self._rng.expovariate(self.rate)
+            delay = t - time.time()
+            if delay > 0 and self._stop.wait(delay):
+                break
+            self._pool.submit(self._one, t)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._pool.shutdown(wait=True)
+
+    @property
+    def failures(self) -> list[tuple[float, int]]:
+        with self._lock:
+            return [(round(s, 2), status) for s, status, _, _ in self.samples if status != 200]
+
+    def served_by(self, node: str, after: float) -> float | None:
+        """The scheduled time of the first answer by ``node`` scheduled after ``after``."""
+        with self._lock:
+            times = [s for s, status, n, _ in self.samples if n == node and s > after and status == 200]
+        return min(times) if times else None
+
+    def sent(self) -> int:
+        with self._lock:
+            return len(self.samples)
