@@ -296,7 +296,7 @@ def _app_serving(c: Client, name: str, replicas: int | None = None) -> tuple[boo
     return done, text
 
 
-def wait_for(check, timeout: float, what: str, interval: float = 0.25) -> None:
+def wait_for(check, timeout: float, what: str, interval: float = 0.1) -> None:
     """Poll ``check() -> (done, progress text)`` until done, showing progress on
     stderr; CliError (exit 4) with the last progress after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
