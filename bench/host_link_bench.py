@@ -138,19 +138,25 @@ def bench_scale(rounds: int = 2) -> dict:
 
 # ---------------------------------------------------------------- faults under load
 
-def _victim(app: str) -> str:
-    return sorted(n["name"] for n in cloud_json("node", "ls") if n["app"] == app)[0]
+def _nodes(app: str) -> list[str]:
+    return sorted(n["name"] for n in cloud_json("node", "ls") if n["app"] == app)
 
 
-def bench_kill(rounds: int = 5, rate: float = 50) -> dict:
-    """A worker SIGKILLed under open-loop load: failed requests, time until it serves again."""
+def _serving(app: str, node: str) -> bool:
+    return any(n["name"] == node and (n.get("observed") or {}).get("phase") == "serving"
+               for n in cloud_json("node", "ls") if n["app"] == app)
+
+
+def bench_kill(rounds: int = 6, rate: float = 50) -> dict:
+    """A worker SIGKILLed under open-loop load, a different node each round
+    (a node that fails again within a minute backs off): failed requests, and
+    the time until the killed node answers through HAProxy again."""
     scale("light", 0)
-    scale("light", 4)
+    scale("light", rounds)
     back = []
-    with OpenLoop("/light", rate=rate, limit_s=240) as load:
+    with OpenLoop("/light", rate=rate, limit_s=300) as load:
         time.sleep(2)
-        for _ in range(rounds):
-            node = _victim("light")
+        for node in _nodes("light")[:rounds]:
             t0 = time.time()
             cloud("node", "crash", node, "--pod", "light")
             ok = wait(lambda: load.served_by(node, t0 + 0.05), timeout=60, interval=0.05)
@@ -167,8 +173,7 @@ def bench_hang(rounds: int = 3) -> dict:
     replaced = []
     with OpenLoop("/light", rate=20, limit_s=240) as load:
         time.sleep(2)
-        for _ in range(rounds):
-            node = _victim("light")
+        for node in _nodes("light")[:rounds]:
             box = on("pod-light", f"docker ps -q --filter label=simplecloud.node={node}").split()[0]
             t0 = time.time()
             on("pod-light", f"docker exec {box} sh -c 'kill -STOP -1'")
@@ -185,9 +190,10 @@ def bench_heavy(rounds: int = 3) -> dict:
     scale("heavy", 3)
     with OpenLoop("/heavy", rate=3, limit_s=240) as load:
         time.sleep(3)
-        for _ in range(rounds):
-            cloud("node", "crash", _victim("heavy"), "--pod", "heavy")
-            time.sleep(5)
+        for node in _nodes("heavy")[:rounds]:
+            cloud("node", "crash", node, "--pod", "heavy")
+            wait(lambda: _serving("heavy", node), timeout=60, interval=0.2)
+            time.sleep(2)
     scale("heavy", 0, wait_flag=False)
     return {"heavy_requests": load.sent(), "heavy_failed": len(load.failures),
             "heavy_p50_s": round(percentile([s[3] for s in load.samples], 50), 2)}

@@ -151,11 +151,14 @@ class HAProxy:
             # Start as "down until proven up": no request reaches a worker that
             # is still starting; the first passing check (rise 1) lets it in.
             self._expect(f"set server {backend}/{name} health down")
-            self._expect(f"enable health {backend}/{name}")
         if admin == "ready":
             self._expect(f"enable server {backend}/{name}")
         elif admin == "drain":
             self.set_state(backend, name, "drain")
+        if check:
+            # Checks are switched on last: a server that is out of maintenance
+            # and down is checked at "downinter" (250 ms), not at "inter" (1 s).
+            self._expect(f"enable health {backend}/{name}")
         log.info("haproxy: added %s/%s at %s:%s (%s)", backend, name, addr, port, admin)
 
     def wait_idle(self, backend: str, name: str, timeout: float = 2.0) -> bool:
