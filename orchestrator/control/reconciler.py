@@ -33,9 +33,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from orchestrator.core import errors, observed
+from orchestrator.core import errors, healing, observed
 from orchestrator.core.healing import NodeHealth, Policy
-from orchestrator.core.model import App, Container, Pod, server_name
+from orchestrator.core.model import App, Container, Pod, backend_name, server_name
 from orchestrator.core.plan import (Action, AddServer, CreateContainer, DelServer, Plan, RemoveContainer,
                                     SetServerState, StartContainer, StopContainer, describe, plan)
 from orchestrator.edges.haproxy import HAProxy
@@ -48,7 +48,8 @@ STOP_TIMEOUT = 5           # seconds between SIGTERM and SIGKILL when stopping a
 
 def policy_of(settings) -> Policy:
     return Policy(start_timeout=settings.start_timeout, backoff_max=settings.backoff_max,
-                  backoff_reset=settings.backoff_reset, max_surge=settings.max_surge)
+                  backoff_reset=settings.backoff_reset, max_surge=settings.max_surge,
+                  busy_grace=settings.busy_grace)
 
 
 class HostReconciler:
@@ -69,6 +70,7 @@ class HostReconciler:
         self._health: dict[tuple[str, str], NodeHealth] | None = None   # loaded on first pass
         self._views: dict[tuple[str, str], dict] = {}
         self._born: dict[tuple[str, str], float] = {}   # node.created each record is about
+        self._cpu_samples: dict[str, tuple[float, int]] = {}   # suspect id -> (time, CPU ns)
         self._problem = ""
 
     # ------------------------------------------------------------ one pass
@@ -98,8 +100,9 @@ class HostReconciler:
         self._report_cleared(f"host {self.host} and HAProxy answer again")
         now = time.time()
         self._forget_old_incarnations(nodes)
+        cpu = self._cpu_of_suspects(containers, servers, now)
         result = plan(pods, apps, nodes, containers, servers, scope=scope, backends=backends,
-                      health=self._health, now=now, policy=self.policy)
+                      health=self._health, now=now, policy=self.policy, cpu=cpu)
         self.last_plan = result
         for note in result.notes:
             self.log.warning(note.message)
@@ -204,6 +207,30 @@ class HostReconciler:
         self._views = {k: v for k, v in records.items()}
         self._health = {k: NodeHealth.from_dict(v.get("health")) for k, v in records.items()}
         self._born = {k: v.get("node_created") for k, v in records.items()}
+
+    def _cpu_of_suspects(self, containers, servers, now: float) -> dict[str, float]:
+        """CPUs lately used by each worker that is DOWN after having passed its
+        check (hung, or only busy?), from two readings of its cgroup over the
+        link, passes apart. A first reading gives no figure yet."""
+        server_of = {(s.backend, s.name): s for s in servers}
+        suspects = [c.id for c in containers
+                    if healing.suspect(c, server_of.get((backend_name(c.app), server_name(c.node, c.id))),
+                                       self._health.get((c.pod, c.node), NodeHealth()))]
+        if not suspects:
+            self._cpu_samples.clear()
+            return {}
+        try:
+            usage = self.hosts.get(self.host).cpu_usage(suspects)
+        except errors.SimpleCloudError as exc:
+            self.log.warning("cannot read the CPU use of %s: %s", ", ".join(s[:12] for s in suspects), exc)
+            return {}
+        rates = {}
+        for cid, ns in usage.items():
+            before = self._cpu_samples.get(cid)
+            if before is not None and now - before[0] > 0.1:
+                rates[cid] = max(0, ns - before[1]) / 1e9 / (now - before[0])
+            self._cpu_samples[cid] = (now, ns)
+        return rates
 
     def _forget_old_incarnations(self, nodes) -> None:
         """A node removed and added again under the same name starts afresh."""

@@ -4,8 +4,12 @@ replacing it again (pure, no I/O).
 A worker container has **failed** when
 
 * its process ended (docker state ``exited`` or ``dead``): "exited with code 1";
-* it stopped passing its health check after it had passed one (a hung or
-  broken process: HAProxy says DOWN although the container runs);
+* it stopped passing its health check after it had passed one, and uses no
+  CPU (a hung process: HAProxy says DOWN although the container runs). A
+  worker that is DOWN but *busy* is overloaded, not hung: HAProxy keeps it
+  out of rotation until it answers again, and it is replaced only if it stays
+  DOWN for ``Policy.busy_grace`` seconds (killing busy workers would only make
+  an overload worse);
 * it never passed a health check within ``Policy.start_timeout`` seconds of
   being created.
 
@@ -38,6 +42,8 @@ class Policy:
     backoff_max: float = 60.0     # s, the longest wait before replacing a crashing node again
     backoff_reset: float = 60.0   # s of serving after which a node's crash streak is forgotten
     max_surge: int = 1            # nodes per app replaced side by side during an update
+    busy_grace: float = 30.0      # s a busy worker may stay DOWN before it is replaced
+    idle_cpu: float = 0.02        # CPUs: a DOWN worker using less than this is hung
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class NodeHealth:
     last_failure: float = 0.0  # when a failure was last seen (Unix time)
     failed_id: str = ""        # container id of a failure seen but not yet replaced
     healthy_id: str = ""       # container id that has passed a health check
+    down_since: float = 0.0    # when healthy_id was first seen DOWN (0: it is not)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -70,9 +77,18 @@ def backoff(streak: int, policy: Policy) -> float:
     return float(min(policy.backoff_max, 2 ** (streak - 1)))
 
 
+def suspect(c: Container, s: Server | None, health: NodeHealth) -> bool:
+    """A running worker that passed its check once and is DOWN now: hung or busy?
+    (The controller then reads its CPU use; see ``failure``.)"""
+    return (c.state in ("running", "paused") and s is not None and s.healthy is False
+            and s.admin != "maint" and health.healthy_id == c.id)
+
+
 def failure(c: Container, s: Server | None, health: NodeHealth, now: float,
-            policy: Policy) -> str:
-    """Why container ``c`` (with its HAProxy server ``s``) has failed, or ""."""
+            policy: Policy, cpu: float | None = None) -> str:
+    """Why container ``c`` (with its HAProxy server ``s``) has failed, or "".
+
+    ``cpu``: CPUs the container used lately (None: not known yet)."""
     if c.state in DEAD_STATES:
         code = f" with code {c.exit_code}" if c.exit_code is not None else ""
         return f"its container exited{code}"
@@ -81,7 +97,12 @@ def failure(c: Container, s: Server | None, health: NodeHealth, now: float,
     if s.admin == "maint":
         return ""                          # paused on purpose: not checked
     if health.healthy_id == c.id:
-        return "it stopped passing its health check (hung or broken)"
+        if cpu is not None and cpu < policy.idle_cpu:
+            return "it stopped passing its health check and uses no CPU (hung)"
+        since = health.down_since or now
+        if now - since >= policy.busy_grace:
+            return f"it has failed its health check for {now - since:.0f} s (busy, overloaded or stuck)"
+        return ""
     if c.created and now - c.created > policy.start_timeout:
         return f"it did not pass a health check within {policy.start_timeout:g} s of starting"
     return ""
@@ -98,7 +119,7 @@ class Verdict:
 
 
 def judge(c: Container | None, s: Server | None, health: NodeHealth, now: float,
-          policy: Policy) -> Verdict:
+          policy: Policy, cpu: float | None = None) -> Verdict:
     """Decide about a node's current worker ``c`` and update its record.
 
     * serving and healthy: remember that it passed (so a later DOWN means hung)
@@ -107,7 +128,12 @@ def judge(c: Container | None, s: Server | None, health: NodeHealth, now: float,
     """
     if c is None:
         return Verdict(False, health)
-    why = failure(c, s, health, now, policy)
+    if suspect(c, s, health):
+        if not health.down_since:
+            health = dataclasses.replace(health, down_since=now)
+    elif health.down_since:
+        health = dataclasses.replace(health, down_since=0.0)
+    why = failure(c, s, health, now, policy, cpu)
     if not why:
         if s is not None and s.healthy and health.healthy_id != c.id:
             health = dataclasses.replace(health, healthy_id=c.id)
@@ -120,5 +146,6 @@ def judge(c: Container | None, s: Server | None, health: NodeHealth, now: float,
         waiting = dataclasses.replace(health, failed_id=c.id, last_failure=seen, last_error=why)
         return Verdict(False, waiting, why, wait_until=due)
     replaced = dataclasses.replace(health, restarts=health.restarts + 1, streak=health.streak + 1,
-                                   last_error=why, last_failure=seen, failed_id="", healthy_id="")
+                                   last_error=why, last_failure=seen, failed_id="", healthy_id="",
+                                   down_since=0.0)
     return Verdict(True, replaced, why)

@@ -68,7 +68,8 @@ def _phase(node: Node, c: Container | None, s: Server | None, health: NodeHealth
     if s is None or s.admin != "ready":
         return "starting"
     if s.healthy is False:
-        return "unhealthy" if healing.failure(c, s, health, now, policy) else "starting"
+        failing = healing.suspect(c, s, health) or healing.failure(c, s, health, now, policy)
+        return "unhealthy" if failing else "starting"
     return "serving"
 
 

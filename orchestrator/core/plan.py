@@ -171,7 +171,8 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
          containers: Iterable[Container], servers: Iterable[Server], *,
          scope: Iterable[str] | None = None, backends: Iterable[str] | None = None,
          health: Mapping[tuple[str, str], NodeHealth] | None = None,
-         now: float = 0.0, policy: Policy = Policy()) -> Plan:
+         now: float = 0.0, policy: Policy = Policy(),
+         cpu: Mapping[str, float] | None = None) -> Plan:
     """The steps that make one host's containers and their servers match.
 
     ``scope``: the pods to plan for (those of one pod host; None: every pod).
@@ -179,6 +180,8 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
     ``backends``: the HAProxy backends that exist now (a server is only added
     to an app whose backend is there; None: assume all are). ``health``: each
     node's record (healing.NodeHealth). ``now``: the time of the observation.
+    ``cpu``: CPUs lately used by containers that are suspects (DOWN after
+    having passed a check; ``healing.suspect``), by container id.
     """
     pods_by_name = {p.name: p for p in pods}
     apps_by_name = {a.name: a for a in apps}
@@ -195,7 +198,7 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
     server_of = {(s.backend, s.name): s for s in servers if s.backend.startswith("app_")}
 
     out = Plan()
-    ctx = _Context(pods_by_name, apps_by_name, server_of, have_backends, now, policy)
+    ctx = _Context(pods_by_name, apps_by_name, server_of, have_backends, now, policy, dict(cpu or {}))
     ctx.surge_left = _surge_budget(live, by_node, ctx)
 
     for node in sorted(live, key=lambda n: (n.pod, n.name)):
@@ -237,6 +240,7 @@ class _Context:
     backends: set[str] | None
     now: float
     policy: Policy
+    cpu: dict[str, float] = field(default_factory=dict)
     surge_left: dict[str, int] = field(default_factory=dict)
 
     def server(self, c: Container) -> Server | None:
@@ -291,8 +295,12 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
 
     admin = "maint" if node.status == NodeStatus.PAUSED else "ready"
     before = record
-    verdict = healing.judge(cur, ctx.server(cur) if cur else None, record, ctx.now, ctx.policy)
+    verdict = healing.judge(cur, ctx.server(cur) if cur else None, record, ctx.now, ctx.policy,
+                            ctx.cpu.get(cur.id) if cur else None)
     record = verdict.health
+    if cur is not None and not verdict.replace and healing.suspect(cur, ctx.server(cur), record):
+        # hung or busy? look again soon with a CPU reading; a busy one when its grace ends
+        _wake(out, ctx.now + 0.3 if cur.id not in ctx.cpu else record.down_since + ctx.policy.busy_grace)
     if cur is not None and verdict.replace:
         out.notes.append(Note("node.failed", subject, f"node {subject} failed: {verdict.reason}; "
                               f"replacing it (restart {record.restarts}, "
@@ -310,7 +318,7 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
         _wake(out, verdict.wait_until)
         return steps, record
     elif cur is not None and cur.state == "running" and ctx.server(cur) is not None \
-            and ctx.server(cur).healthy is False and cur.created:
+            and ctx.server(cur).healthy is False and cur.created and record.healthy_id != cur.id:
         _wake(out, cur.created + ctx.policy.start_timeout + 0.1)   # judge it when its time is up
 
     if cur is None:

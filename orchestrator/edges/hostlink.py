@@ -39,6 +39,7 @@ import os
 import random
 import select
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -152,8 +153,10 @@ class HostLink:
         takes longer than ``timeout`` (default: the Docker call deadline)."""
         self.check_up()
         conn = self._conn
-        if conn is None:   # a unix:// link has no SSH side
-            raise HostUnavailable(f"host {self.name}: {self.url} is a local socket; no shell on it")
+        if not self.ssh:   # a unix:// link: the engine is on this machine
+            return _run_here(self.name, command, timeout or self.settings.docker_call_timeout)
+        if conn is None:
+            raise HostUnavailable(f"host {self.name}: the link went down")
         try:
             result = conn.run(command, hide=True, warn=True, in_stream=False,
                               timeout=timeout or self.settings.docker_call_timeout)
@@ -399,6 +402,16 @@ class _Forwarder:
             os.unlink(self.path)
         except OSError:
             pass
+
+
+def _run_here(name: str, command: str, timeout: float) -> str:
+    try:
+        run = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise HostUnavailable(f"host {name}: {command!r} took longer than {timeout:g} s") from exc
+    if run.returncode != 0:
+        raise HostUnavailable(f"host {name}: {command!r} exited {run.returncode}: {run.stderr.strip()[:300]}")
+    return run.stdout
 
 
 def _quiet_close(thing) -> None:

@@ -180,8 +180,34 @@ def test_a_hung_worker_is_replaced(cluster, docker_client):
             hung.unpause()
         except Exception:  # noqa: BLE001 - it was removed: fine
             pass
-    assert "stopped passing its health check" in observed(store, "n1")["last_error"]
+    assert observed(store, "n1")["last_error"] == "it stopped passing its health check and uses no CPU (hung)"
     assert set(nodes_through(c.hap.url, 8)) == {"n1", "n2"}
+
+
+def test_a_busy_worker_is_not_taken_for_a_hung_one(cluster, docker_client):
+    """DOWN but using CPU: overloaded, left out of rotation, not killed; once idle, replaced."""
+    c, store = cluster, cluster.store
+    files = App(name="files", pod="ctl", port=9000, image="debian:bookworm-slim",
+                command=("python3", "-m", "http.server", "9000"), path="/files", health_path="/")
+    store.put_app(files, create=True)
+    store.add_nodes("ctl", [Node("f1", "ctl", "files", NodeStatus.ONLINE)])
+    converge(c, lambda: all_healthy(c, []) and observed(store, "f1").get("phase") == "serving")
+    converge(c)                                               # records that f1 passed its check
+    (box,) = c.containers(docker_client, "f1")
+    server = box.exec_run(["sh", "-c", "echo $(ls /proc | grep -E '^[0-9]+$' | sort -n | sed -n 2p)"]).output
+    box.exec_run(["sh", "-c", f"kill -STOP {server.decode().strip()}"])      # the server stops answering
+    box.exec_run(["sh", "-c", "echo $$ > /tmp/busy; while :; do :; done"], detach=True)   # ... but it is busy
+    wait_until(lambda: c.rec.reconcile_once() is not None and observed(store, "f1").get("phase") == "unhealthy",
+               20, interval=0.2, what="f1 DOWN")
+    for _ in range(15):                                       # ~3 s of passes while it is busy
+        c.rec.reconcile_once()
+        time.sleep(0.2)
+    assert [x.id for x in c.containers(docker_client, "f1")] == [box.id]
+    assert observed(store, "f1")["restarts"] == 0
+    box.exec_run(["sh", "-c", "kill $(cat /tmp/busy)"])       # idle now: hung
+    converge(c, lambda: observed(store, "f1").get("restarts") == 1
+             and observed(store, "f1").get("phase") == "serving", what="f1 replaced once idle")
+    assert observed(store, "f1")["last_error"] == "it stopped passing its health check and uses no CPU (hung)"
 
 
 def test_a_crash_loop_backs_off(cluster, docker_client):

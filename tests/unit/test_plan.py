@@ -253,12 +253,31 @@ def test_new_limits_are_a_new_generation():
 def test_hung_worker_is_cut_out_and_replaced():
     c = container("running")
     health = {("light", "n1"): NodeHealth(healthy_id=c.id)}
-    result = run([node(ONLINE)], [c], [server(healthy=False)], health=health)
+    # DOWN after having passed: first a CPU reading is needed (hung or busy?)
+    first = run([node(ONLINE)], [c], [server(healthy=False)], health=health)
+    assert not first and first.wake_at == NOW + 0.3
+    assert first.health[("light", "n1")].down_since == NOW
+    result = run([node(ONLINE)], [c], [server(healthy=False)], health=first.health, now=NOW + 0.3,
+                 cpu={c.id: 0.0})
     assert result.chains == {"light/n1": [RemoveContainer("light", NAME,
-                                                          "it stopped passing its health check (hung or broken)"),
+                                                          "it stopped passing its health check and uses no CPU (hung)"),
                                           *RUN_N1], **side()}
     assert result.health[("light", "n1")].restarts == 1
     assert [n.kind for n in result.notes] == ["node.failed"]
+
+
+def test_a_busy_worker_that_fails_its_check_is_left_alone_for_a_while():
+    """Overloaded, not hung: killing it would make the overload worse."""
+    c = container("running")
+    health = {("light", "n1"): NodeHealth(healthy_id=c.id, down_since=NOW - 5)}
+    busy = run([node(ONLINE)], [c], [server(healthy=False)], health=health, cpu={c.id: 0.9})
+    assert not busy and busy.wake_at == NOW - 5 + 30
+    late = run([node(ONLINE)], [c], [server(healthy=False)], health=health, cpu={c.id: 0.9}, now=NOW + 25.1)
+    assert chain(late)[0] == RemoveContainer("light", NAME, "it has failed its health check for 30 s "
+                                                            "(busy, overloaded or stuck)")
+    # back to healthy: the clock stops
+    well = run([node(ONLINE)], [c], [server(healthy=True)], health=health)
+    assert not well and well.health[("light", "n1")].down_since == 0.0
 
 
 def test_a_worker_that_never_becomes_healthy_gets_start_timeout_seconds():
