@@ -33,7 +33,7 @@ help:
 	@echo "make test-unit|test-integration|test-lab   one tier"
 	@echo "make provision          re-run the playbooks against the running lab"
 	@echo "make status             what is running and where"
-	@echo "make bench              benchmarks (scale 0→20→1 through HAProxy), figures printed"
+	@echo "make bench              benchmarks (host link, healing, Swarm side by side), figures printed"
 	@echo "make down               remove every lab machine, volume and network"
 
 # ---------------------------------------------------------------- host setup
@@ -127,7 +127,7 @@ test-infra: venv
 
 # Benchmarks print figures; they are not tests (bench/README.md).
 bench: up
-	$(PY) bench/scale_bench.py
+	cd bench && ../$(PY) host_link_bench.py
 
 clean: down
 	rm -rf $(VENV) .simplecloud images/build

@@ -133,9 +133,9 @@ class OpenLoop:
             return [(round(s, 2), status) for s, status, _, _ in self.samples if status != 200]
 
     def served_by(self, node: str, after: float) -> float | None:
-        """The scheduled time of the first answer by ``node`` scheduled after ``after``."""
+        """When the first answer by ``node`` *arrived*, of the requests sent after ``after``."""
         with self._lock:
-            times = [s for s, status, n, _ in self.samples if n == node and s > after and status == 200]
+            times = [s + lat for s, status, n, lat in self.samples if n == node and s > after and status == 200]
         return min(times) if times else None
 
     def sent(self) -> int:
