@@ -48,6 +48,7 @@ import urllib.parse
 from urllib.parse import urlparse
 
 import docker
+import requests.exceptions
 
 from orchestrator.core import errors
 from orchestrator.edges.docker_host import API_VERSION, LABEL_MANAGED, DockerHost, HostUnavailable
@@ -226,7 +227,8 @@ class HostLink:
             except Exception as exc:  # noqa: BLE001
                 misses += 1
                 if misses >= self.settings.link_ping_failures:
-                    self._set_down(f"no answer to {misses} pings in a row: {_reason(exc)}")
+                    self._set_down(f"its Docker engine did not answer {misses} pings in a row "
+                                   f"({_ping_failure(exc, self.settings.link_ping_timeout)})")
                     return
                 continue
             misses = 0
@@ -419,6 +421,15 @@ def _quiet_close(thing) -> None:
         thing.close()
     except Exception:  # noqa: BLE001
         pass
+
+
+def _ping_failure(exc: BaseException, timeout: float) -> str:
+    """A ping's failure in words."""
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "the connection was closed"
+    return _reason(exc)
 
 
 def _reason(exc: BaseException) -> str:

@@ -46,6 +46,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` s; ``group``: the whole process group."""
+    if proc.poll() is not None:
+        return
+    term = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
+    term(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        term(signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
     """Poll ``predicate`` until it returns a truthy value; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -198,12 +211,6 @@ def haproxy_proc(test_network):
                           stats_url=f"http://{settings.stats_bind}/stats", proc=proc,
                           workdir=workdir)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        stop_process(proc, timeout=5, group=True)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -23,6 +23,8 @@ import pytest
 
 from orchestrator.edges.store import Store
 
+from .fixtures_edges import stop_process
+
 ETCD_BIN = os.environ.get("SIMPLECLOUD_ETCD_BIN", "/usr/bin/etcd")
 
 
@@ -69,12 +71,7 @@ def etcd_endpoint():
         _wait_until_ready(host, client_port, proc, log_path)
         yield host, client_port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

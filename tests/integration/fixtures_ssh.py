@@ -28,7 +28,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from .fixtures_edges import free_port
+from .fixtures_edges import free_port, stop_process
 
 SSHD = "/usr/sbin/sshd"
 
@@ -114,11 +114,7 @@ def sshd():
         yield server
     finally:
         server.resume()
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=5)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -179,11 +175,6 @@ def spare_dockerd():
         yield engine
     finally:
         engine.resume()
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_process(proc, timeout=15, group=True)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
