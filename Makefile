@@ -79,10 +79,12 @@ up: images
 	@$(MAKE) --no-print-directory status
 
 # Wheels of the project and its dependencies for the manager's offline install.
+# setuptools' build/ is removed first: it keeps modules that no longer exist
+# and would ship them in the wheel.
 # SOURCE_DATE_EPOCH makes the project's wheel byte-for-byte reproducible, so an
 # unchanged tree does not reinstall (and restart) the orchestrator.
 wheels: venv
-	$(call step,wheels,rm -f images/build/wheels/simplecloud-*.whl; \
+	$(call step,wheels,rm -rf build images/build/wheels/simplecloud-*.whl; \
 	  SOURCE_DATE_EPOCH=315532800 $(PY) -m pip wheel -q --no-cache-dir -w images/build/wheels .)
 
 provision: venv wheels
