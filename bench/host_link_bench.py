@@ -20,7 +20,6 @@ import random
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
 from labkit import (ROOT, OpenLoop, cloud, cloud_json, containers, get, nodes_answering, on, percentile,
                     wait)

@@ -250,6 +250,8 @@ class HostLink:
             client.close()
 
     def _teardown(self, why: str) -> None:
+        """Close the events stream, the local socket and the SSH connection."""
+        log.debug("host %s: closing the link (%s)", self.name, why)
         events = self._events
         if events is not None:                 # ends the events thread's blocking read
             try:
