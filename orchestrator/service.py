@@ -71,7 +71,7 @@ class Service:
         pods = self.store.list_pods()
         return {
             "pods": [self._pod_view(p, nodes, hosts, observed) for p in pods],
-            "apps": [self._app_view(a, nodes, observed) for a in self.store.list_apps()],
+            "apps": [self._app_view(a, nodes, observed, pods) for a in self.store.list_apps()],
             "nodes": _by_status(nodes),
             "phases": _by_phase(nodes, observed),
             "hosts": hosts,
@@ -243,15 +243,15 @@ class Service:
     def list_apps(self) -> list[dict]:
         """Every app with `replicas`, node counts by status (`statuses`) and
         how many of its nodes serve (`serving`)."""
-        nodes, observed = self.store.list_nodes(), self.store.list_observed()
-        return [self._app_view(a, nodes, observed) for a in self.store.list_apps()]
+        nodes, observed, pods = self.store.list_nodes(), self.store.list_observed(), self.store.list_pods()
+        return [self._app_view(a, nodes, observed, pods) for a in self.store.list_apps()]
 
     def get_app(self, name) -> dict:
         """One app with its replica count and its nodes (desired and observed)."""
         app = self._app(validate.name(name, "name", "app name"))
         nodes = [n for n in self.store.list_nodes(app.pod) if n.app == app.name]
         observed = self.store.list_observed()
-        return {**self._app_view(app, nodes, observed),
+        return {**self._app_view(app, nodes, observed, [self._pod(app.pod)]),
                 "nodes": [_node_view(n, observed) for n in nodes]}
 
     def deploy_app(self, spec: dict) -> dict:
@@ -415,13 +415,16 @@ class Service:
                 "statuses": _by_status(nodes), "phases": _by_phase(nodes, observed or {}),
                 "host_state": (hosts or {}).get(pod.host)}
 
-    def _app_view(self, app: App, all_nodes: list[Node], observed: dict | None = None) -> dict:
+    @staticmethod
+    def _app_view(app: App, all_nodes: list[Node], observed: dict | None = None,
+                  pods: list[Pod] = ()) -> dict:
         """An app with its replicas and, from the observed records: phases, how
-        many nodes serve its *current* spec, and how many still run an older one."""
+        many nodes serve its *current* spec (its pod is among ``pods``), and how
+        many still run an older one."""
         nodes = [n for n in all_nodes if n.app == app.name and n.pod == app.pod]
         live = [n for n in nodes if n.status != NodeStatus.REMOVED]
         views = [_observed_of(n, observed or {}) or {} for n in live]
-        pod = self.store.get_pod(app.pod) if views else None
+        pod = next((p for p in pods if p.name == app.pod), None)
         gen = spec_generation(app, pod) if pod is not None else None
         current = [v for v in views if v.get("gen") == gen and not v.get("updating")]
         return {**app.to_dict(), "replicas": len(live), "statuses": _by_status(nodes),

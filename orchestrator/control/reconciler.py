@@ -100,7 +100,8 @@ class HostReconciler:
         self._report_cleared(f"host {self.host} and HAProxy answer again")
         now = time.time()
         self._forget_old_incarnations(nodes)
-        cpu = self._cpu_of_suspects(containers, servers, now)
+        server_of = {(s.backend, s.name): s for s in servers}
+        cpu = self._cpu_of_suspects(containers, server_of, now)
         result = plan(pods, apps, nodes, containers, servers, scope=scope, backends=backends,
                       health=self._health, now=now, policy=self.policy, cpu=cpu)
         self.last_plan = result
@@ -111,7 +112,7 @@ class HostReconciler:
         self.last_failures = []
         if result:
             self._run_chains(result, {p.name: p for p in pods}, {a.name: a for a in apps})
-        self._write_views(pods, apps, nodes, scope, containers, servers, now)
+        self._write_views(pods, apps, nodes, scope, containers, server_of, now)
         return result
 
     # ------------------------------------------------------------ act
@@ -208,11 +209,10 @@ class HostReconciler:
         self._health = {k: NodeHealth.from_dict(v.get("health")) for k, v in records.items()}
         self._born = {k: v.get("node_created") for k, v in records.items()}
 
-    def _cpu_of_suspects(self, containers, servers, now: float) -> dict[str, float]:
+    def _cpu_of_suspects(self, containers, server_of, now: float) -> dict[str, float]:
         """CPUs lately used by each worker that is DOWN after having passed its
         check (hung, or only busy?), from two readings of its cgroup over the
         link, passes apart. A first reading gives no figure yet."""
-        server_of = {(s.backend, s.name): s for s in servers}
         suspects = [c.id for c in containers
                     if healing.suspect(c, server_of.get((backend_name(c.app), server_name(c.node, c.id))),
                                        self._health.get((c.pod, c.node), NodeHealth()))]
@@ -241,12 +241,11 @@ class HostReconciler:
                 self._health[key] = NodeHealth()
                 self._views.pop(key, None)
 
-    def _write_views(self, pods, apps, nodes, scope, containers, servers, now) -> None:
+    def _write_views(self, pods, apps, nodes, scope, containers, server_of, now) -> None:
         pods_by, apps_by = {p.name: p for p in pods}, {a.name: a for a in apps}
         by_node: dict[tuple[str, str], list[Container]] = {}
         for c in containers:
             by_node.setdefault((c.pod, c.node), []).append(c)
-        server_of = {(s.backend, s.name): s for s in servers}
         live = set()
         for node in nodes:
             key = (node.pod, node.name)

@@ -25,9 +25,6 @@ from orchestrator.core.healing import NodeHealth, Policy
 from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, backend_name,
                                      server_name, spec_generation)
 
-PHASES = ("serving", "starting", "unhealthy", "backoff", "stopped", "paused", "unreachable")
-
-
 def node_view(node: Node, app: App, pod: Pod, containers: list[Container],
               servers: dict[tuple[str, str], Server], health: NodeHealth, now: float,
               policy: Policy = Policy()) -> dict:

@@ -116,7 +116,6 @@ class AddServer:
 
 Action = (SetServerState | DelServer | StopContainer | RemoveContainer | CreateContainer
           | StartContainer | AddServer)
-CONTAINER_STEPS = (StopContainer, RemoveContainer, CreateContainer, StartContainer)
 
 
 def describe(action: Action) -> str:
@@ -191,7 +190,7 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
     live = [n for n in nodes if n.pod in scope and n.status != NodeStatus.REMOVED
             and n.pod in pods_by_name and n.app in apps_by_name
             and apps_by_name[n.app].pod == n.pod]
-    live_keys = {(n.pod, n.name) for n in live}
+    app_of_live = {(n.pod, n.name): n.app for n in live}
     by_node: dict[tuple[str, str], list[Container]] = {}
     for c in containers:
         by_node.setdefault((c.pod, c.node), []).append(c)
@@ -216,8 +215,7 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
         if key[0] not in scope and key[0] in pods_by_name:
             continue
         for c in sorted(cs, key=lambda c: c.name):
-            node_ok = key in live_keys and any(n.app == c.app for n in live if (n.pod, n.name) == key)
-            if not node_ok:
+            if app_of_live.get(key) != c.app:
                 out.chains[f"orphan/{c.name}"] = _retire(c, ctx, drain=True,
                                                          reason="its node record is gone")
 

@@ -482,10 +482,6 @@ class HostPool:
                 self._hosts[host_name] = host
             return host
 
-    def states(self) -> dict[str, LinkState]:
-        with self._lock:
-            return {name: link.state for name, link in self._links.items()}
-
     def _event(self, host: str, event: dict) -> None:
         if self.on_event is not None:
             self.on_event(host, event)

@@ -149,6 +149,12 @@ class Store:
     def _put(self, rel_key: str, data: dict):
         return self._tx.put(self._key(rel_key), json.dumps(data, sort_keys=True))
 
+    def _write_record(self, rel_key: str, data: dict, create: bool) -> bool:
+        """Put a record only if it is absent (``create``) or present (update);
+        False if that condition did not hold."""
+        version = self._tx.version(self._key(rel_key))
+        return self._txn([version == 0 if create else version > 0], [self._put(rel_key, data)])
+
     def _podcount(self, pod: str) -> tuple[int, list]:
         """Current node count of a pod and the comparison that pins it in a transaction."""
         key = self._key("podcount", pod)
@@ -168,12 +174,10 @@ class Store:
 
     def put_pod(self, pod: Pod, create: bool) -> Pod:
         """Create (Conflict if the name is taken) or update (NotFound if absent) a pod."""
-        key = self._key("pods", pod.name)
-        if create:
-            if not self._txn([self._tx.version(key) == 0], [self._put(f"pods/{pod.name}", pod.to_dict())]):
+        if not self._write_record(f"pods/{pod.name}", pod.to_dict(), create):
+            if create:
                 raise Conflict(f"pod {pod.name!r} already exists; choose another name "
                                f"or remove it first (cloud pod rm {pod.name})")
-        elif not self._txn([self._tx.version(key) > 0], [self._put(f"pods/{pod.name}", pod.to_dict())]):
             raise NotFound(f"pod {pod.name!r} does not exist; register it first")
         return pod
 
@@ -209,12 +213,10 @@ class Store:
 
     def put_app(self, app: App, create: bool) -> App:
         """Create (Conflict if the name is taken) or update (NotFound if absent) an app."""
-        key = self._key("apps", app.name)
-        if create:
-            if not self._txn([self._tx.version(key) == 0], [self._put(f"apps/{app.name}", app.to_dict())]):
+        if not self._write_record(f"apps/{app.name}", app.to_dict(), create):
+            if create:
                 raise Conflict(f"app {app.name!r} already exists; choose another name, "
                                f"or scale it (cloud app scale {app.name} N)")
-        elif not self._txn([self._tx.version(key) > 0], [self._put(f"apps/{app.name}", app.to_dict())]):
             raise NotFound(f"app {app.name!r} does not exist; deploy it first")
         return app
 
