@@ -105,7 +105,7 @@ down:
 	  for v in $$(docker volume ls -q | grep -E '^simplecloud-.*-docker$$' || true); do docker volume rm $$v; done)
 	$(call step,remove-networks,\
 	  for n in $$(docker network ls --format '{{.Name}}' | grep -E '^vagrant_network' || true); do docker network rm $$n; done)
-	@rm -f .vagrant/ssh-config; echo "lab removed (images kept for a fast next 'make up')"
+	@rm -f .vagrant/ssh-config .vagrant/lab_ed25519 .vagrant/lab_ed25519.pub; echo "lab removed (images kept for a fast next 'make up')"
 
 # ---------------------------------------------------------------- tests
 # pytest's exit code 5 ("no tests ran") is a failure here, never a pass.

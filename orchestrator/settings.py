@@ -33,6 +33,11 @@ class Settings:
     etcd_host: str = "127.0.0.1"
     etcd_port: int = 2379
     etcd_prefix: str = "/simplecloud/"      # every key lives under this prefix
+    # TLS with a client certificate (the lab's etcd accepts nothing else);
+    # all three empty = plain HTTP (a throwaway etcd in tests).
+    etcd_ca_file: str = ""
+    etcd_cert_file: str = ""
+    etcd_key_file: str = ""
 
     # --- pod hosts ---
     docker_hosts: dict[str, str] = field(default_factory=dict)
@@ -47,6 +52,8 @@ class Settings:
     haproxy_master_socket: str = "/run/haproxy-master.sock"   # master CLI (reload)
     haproxy_bin: str = "/usr/sbin/haproxy"
     haproxy_state_file: str = "/var/lib/haproxy/server-state"  # servers kept across reloads
+    haproxy_user: str = "haproxy"           # workers drop root for this user and group ("" = stay)
+    haproxy_chroot: str = "/var/lib/haproxy"  # and are jailed here ("" = no chroot)
     frontend_bind: str = "*:80"             # where users reach the apps
     stats_bind: str = "127.0.0.1:8404"      # HAProxy stats page / CSV
 

@@ -114,11 +114,13 @@ def _check_settings(settings) -> None:
     if not str(settings.stats_bind).startswith(_LOOPBACK):
         raise ValidationError("stats_bind", f"stats_bind {settings.stats_bind!r} must be on "
                               "loopback, e.g. 127.0.0.1:8404 (the stats page is not protected)")
-    for field in ("frontend_bind", "haproxy_admin_socket", "haproxy_state_file"):
+    for field in ("frontend_bind", "haproxy_admin_socket", "haproxy_state_file",
+                  "haproxy_user", "haproxy_chroot"):
         value = str(getattr(settings, field))
-        if not value or any(c.isspace() for c in value):
+        optional = field in ("haproxy_user", "haproxy_chroot")
+        if (not value and not optional) or any(c.isspace() or c in "#'\"" for c in value):
             raise ValidationError(field, f"setting {field} {value!r} must be non-empty "
-                                  "and contain no spaces")
+                                  "and contain no spaces, quotes or '#'")
 
 
 def _backend(app: App, servers: Iterable[Server]) -> BackendBlock:
@@ -156,6 +158,8 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
     return _env.get_template("haproxy.cfg.j2").render(
         admin_socket=settings.haproxy_admin_socket,
         state_file=settings.haproxy_state_file,
+        user=settings.haproxy_user,
+        chroot=settings.haproxy_chroot,
         stats_bind=settings.stats_bind,
         frontend_bind=settings.frontend_bind,
         prometheus=prometheus,

@@ -84,11 +84,14 @@ class Store:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379,
                  prefix: str = "/simplecloud/", timeout: float = 10.0,
-                 max_events: int = MAX_EVENTS):
+                 max_events: int = MAX_EVENTS, tls: tuple[str, str, str] | None = None):
+        """``tls`` = (CA file, client certificate file, client key file), or None for plain HTTP."""
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self.max_events = max_events
         self._timeout = timeout
-        self._client = etcd3.client(host=host, port=port, timeout=timeout)
+        ca, cert, key = tls or (None, None, None)
+        self._client = etcd3.client(host=host, port=port, timeout=timeout,
+                                    ca_cert=ca, cert_cert=cert, cert_key=key)
         self._kv = etcdrpc.KVStub(self._client.channel)
         self._watch = etcdrpc.WatchStub(self._client.channel)
         self._tx = self._client.transactions
@@ -100,7 +103,11 @@ class Store:
 
     @classmethod
     def from_settings(cls, settings) -> Store:
-        return cls(settings.etcd_host, settings.etcd_port, settings.etcd_prefix)
+        tls = (settings.etcd_ca_file, settings.etcd_cert_file, settings.etcd_key_file)
+        if any(tls) and not all(tls):
+            raise ValueError("etcd TLS needs all of etcd_ca_file, etcd_cert_file and etcd_key_file")
+        return cls(settings.etcd_host, settings.etcd_port, settings.etcd_prefix,
+                   tls=tls if all(tls) else None)
 
     def close(self) -> None:
         """Close the gRPC channel. The Store must not be used afterwards."""

@@ -5,6 +5,8 @@ itself accepts what is rendered (`haproxy -c`) and routes as intended.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from orchestrator.core.errors import ValidationError
@@ -38,12 +40,17 @@ def test_global_and_defaults_golden():
     cfg = render([], {}, SETTINGS)
     assert section(cfg, "global") == [
         "master-worker",
+        "user haproxy",
+        "group haproxy",
+        "chroot /var/lib/haproxy",
         "stats socket /run/haproxy/admin.sock mode 600 level admin expose-fd listeners",
         "stats timeout 30s",
         "stats maxconn 200",
         "server-state-file /var/lib/haproxy/server-state",
         "log stderr format short local0 notice",
     ]
+    no_jail = render([], {}, dataclasses.replace(SETTINGS, haproxy_user="", haproxy_chroot=""))
+    assert section(no_jail, "global")[1].startswith("stats socket")
     defaults = section(cfg, "defaults")
     assert defaults[0] == "mode http" and "load-server-state-from-file global" in defaults
     # a GET whose worker died mid-way is retried on another worker (L7 retries)
