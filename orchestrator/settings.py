@@ -80,6 +80,10 @@ class Settings:
 
     # --- API and controllers ---
     api_bind: str = "0.0.0.0:5000"
+    # Optional: HAProxy serves the API over TLS on this HOST:PORT with this
+    # PEM (certificate + key); empty = no TLS listener.
+    api_tls_bind: str = ""
+    api_tls_pem: str = ""
     token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
     reconcile_interval: float = 2.0         # seconds between passes when nothing wakes them
     health_poll_interval: float = 0.1       # seconds between reads of HAProxy's health checks (local, cheap)

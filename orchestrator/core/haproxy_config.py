@@ -123,6 +123,20 @@ def _check_settings(settings) -> None:
                                   "and contain no spaces, quotes or '#'")
 
 
+def _api_tls(settings) -> dict | None:
+    """The API's TLS listener, if configured: HAProxy ends TLS, the API serves on loopback."""
+    if not settings.api_tls_bind:
+        return None
+    port = str(settings.api_bind).rpartition(":")[2]
+    for field in ("api_tls_bind", "api_tls_pem"):
+        value = str(getattr(settings, field))
+        if not value or any(c.isspace() or c in "#'\"" for c in value):
+            raise ValidationError(field, f"setting {field} {value!r} must be non-empty and "
+                                  "contain no spaces, quotes or '#' (TLS for the API needs both)")
+    return {"bind": settings.api_tls_bind, "pem": settings.api_tls_pem,
+            "server": f"127.0.0.1:{port}"}
+
+
 def _backend(app: App, servers: Iterable[Server]) -> BackendBlock:
     if app.balance not in BALANCE_ALGORITHMS:
         raise ValidationError("balance", f"app {app.name}: balance {app.balance!r} is not one "
@@ -163,6 +177,7 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
         stats_bind=settings.stats_bind,
         frontend_bind=settings.frontend_bind,
         prometheus=prometheus,
+        api_tls=_api_tls(settings),
         routes=routes,
         backends=backends,
         server_options=SERVER_OPTIONS,

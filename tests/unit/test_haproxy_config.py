@@ -151,3 +151,16 @@ def test_parse_servers_state():
         Server("app_tcp", "t1", "10.0.0.6", 9000, "ready", None),    # no check configured
     ]
     assert parse_servers_state("1\n# be_id be_name\n") == []
+
+
+def test_api_tls_listener_only_when_configured():
+    assert "api_tls" not in render([], {}, SETTINGS)
+    tls = dataclasses.replace(SETTINGS, api_bind="0.0.0.0:5000", api_tls_bind="192.168.56.10:5443",
+                              api_tls_pem="/etc/haproxy/api.pem")
+    assert section(render([], {}, tls), "listen api_tls") == [
+        "bind 192.168.56.10:5443 ssl crt /etc/haproxy/api.pem",
+        "option forwardfor",
+        "server api 127.0.0.1:5000",
+    ]
+    with pytest.raises(ValidationError, match="api_tls_pem"):
+        render([], {}, dataclasses.replace(tls, api_tls_pem=""))
