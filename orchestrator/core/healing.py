@@ -65,7 +65,7 @@ class NodeHealth:
     def from_dict(cls, data: dict | None) -> NodeHealth:
         """The record stored with a node's observed state; RecordError
         (``model.RecordError``) if it is not one."""
-        if not data:
+        if data is None:
             return cls()
         return cls(**record_fields(cls, data))
 
