@@ -109,11 +109,7 @@ class Service:
         """Remove an empty pod that no app runs in."""
         name = validate.name(name, "pod", "pod name")
         self._pod(name)
-        apps = [a.name for a in self.store.list_apps() if a.pod == name]
-        if apps:
-            raise Conflict(f"pod {name!r} is used by app(s) {', '.join(apps)}; stop them first "
-                           f"(cloud app stop {apps[0]})")
-        pod = self.store.delete_pod(name)
+        pod = self.store.delete_pod(name)     # refuses a pod with nodes or apps, atomically
         self._event("pod.removed", f"pod/{name}", f"pod {name} removed")
         return pod
 
@@ -143,13 +139,15 @@ class Service:
 
     def _move_all(self, pod, source: NodeStatus, target: NodeStatus, verb: str) -> list[Node]:
         pod = self._pod(validate.name(pod, "pod", "pod name"))
+        moved: list[Node] = []
         for _ in range(RETRIES):
             chosen = [dataclasses.replace(n, status=target)
                       for n in self.store.list_nodes(pod.name) if n.status == source]
             try:
-                moved = self.store.update_nodes(chosen)
-            except (Conflict, NotFound):
-                continue            # someone changed one of them: re-read and redo, all or nothing
+                moved += self.store.update_nodes(chosen)
+            except (Conflict, NotFound) as exc:
+                moved += getattr(exc, "done", [])   # batches before the change stay done
+                continue            # someone changed one of them: re-read and redo the rest
             if moved:
                 self._event(f"pod.{verb}", f"pod/{pod.name}",
                             f"{len(moved)} node(s) {verb}: {_join(n.name for n in moved)}")
@@ -271,8 +269,11 @@ class Service:
             try:
                 stored = self.store.add_nodes(pod.name, nodes, create_app=app, expect_count=count)
                 break
-            except StaleCount:
-                continue
+            except StaleCount as exc:
+                if exc.done:        # the app and its first batch are in: the rest is a scale
+                    self._scale_to(app, pod, replicas)
+                    stored = [n for n in self.store.list_nodes(pod.name) if n.app == app.name]
+                    break
         else:
             raise Conflict(f"pod {pod.name!r} kept changing during the deploy; try again")
         what = " ".join(app.command) if app.command else app.image
@@ -284,11 +285,22 @@ class Service:
         """Set the number of nodes of an app: add ONLINE nodes or remove the newest ones."""
         app = self._app(validate.name(name, "name", "app name"))
         replicas = validate.replicas(replicas)
-        pod = self._pod(app.pod)
+        before = self._scale_to(app, self._pod(app.pod), replicas)
+        if before != replicas:
+            self._event("app.scaled", f"app/{app.name}",
+                        f"app {app.name} scaled from {before} to {replicas} replica(s)")
+        return self.get_app(app.name)
+
+    def _scale_to(self, app: App, pod: Pod, replicas: int) -> int:
+        """Add or remove nodes until the app has ``replicas``; returns how many
+        it had. A change too big for one etcd transaction is made in batches;
+        if another request changes the pod in between, the rest is recomputed."""
+        before = None
         for _ in range(RETRIES):
             count = self.store.pod_node_count(pod.name)      # read BEFORE the nodes (see add_nodes)
             pod_nodes = self.store.list_nodes(pod.name)
             mine = [n for n in pod_nodes if n.app == app.name]
+            before = len(mine) if before is None else before
             diff = replicas - len(mine)
             try:
                 if diff > 0:
@@ -303,13 +315,8 @@ class Service:
             except NotFound:
                 self._app(app.name)     # the app itself was stopped meanwhile: say so
                 continue                # else one of the newest nodes vanished: recompute
-            break
-        else:
-            raise Conflict(f"pod {pod.name!r} kept changing during the scale; try again")
-        if diff:
-            self._event("app.scaled", f"app/{app.name}",
-                        f"app {app.name} scaled from {len(mine)} to {replicas} replica(s)")
-        return self.get_app(app.name)
+            return before
+        raise Conflict(f"pod {pod.name!r} kept changing during the scale; try again")
 
     def update_app(self, name, changes: dict) -> dict:
         """Change an app in place. A new image, command, port or limits make the
@@ -340,14 +347,16 @@ class Service:
     def stop_app(self, name) -> dict:
         """Remove an app and all its nodes in one transaction."""
         app = self._app(validate.name(name, "name", "app name"))
+        removed: list[Node] = []
         for _ in range(RETRIES):
-            count = self.store.pod_node_count(app.pod)
+            count = self.store.pod_node_count(app.pod)      # read BEFORE the nodes (see add_nodes)
             mine = [n for n in self.store.list_nodes(app.pod) if n.app == app.name]
             try:
-                removed = self.store.remove_nodes(app.pod, [n.name for n in mine], delete_app=app.name,
-                                                  expect_count=count if mine else None)
+                removed += self.store.remove_nodes(app.pod, [n.name for n in mine], delete_app=app.name,
+                                                   expect_count=count)
                 break
-            except StaleCount:
+            except StaleCount as exc:
+                removed += exc.done     # a batch went through: the rest is recomputed
                 continue
         else:
             raise Conflict(f"pod {app.pod!r} kept changing while stopping {app.name!r}; try again")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from orchestrator.core.model import Container, Server
+from orchestrator.core.model import Container, Server, record_fields
 
 DEAD_STATES = ("exited", "dead")
 """Docker states of a container whose process has ended."""
@@ -63,10 +63,11 @@ class NodeHealth:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> NodeHealth:
-        if not data:
+        """The record stored with a node's observed state; RecordError
+        (``model.RecordError``) if it is not one."""
+        if data is None:
             return cls()
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**record_fields(cls, data))
 
 
 def backoff(streak: int, policy: Policy) -> float:

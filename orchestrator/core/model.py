@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 import time
+import types
+import typing
 from dataclasses import dataclass, field
 
 DEFAULT_COMMAND_IMAGE = "debian:bookworm-slim"
@@ -52,10 +55,57 @@ class NodeStatus(enum.StrEnum):
     REMOVED = "REMOVED"
 
 
-def _known(cls, data: dict) -> dict:
-    """Keep only the keys that are fields of dataclass `cls`."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in data.items() if k in names}
+class RecordError(ValueError):
+    """A stored record does not fit the model (missing field, wrong type)."""
+
+
+def record_fields(cls, data: dict) -> dict:
+    """The keys of ``data`` that are fields of dataclass ``cls``, each checked
+    against the field's type; RecordError names the first that does not fit.
+
+    Records in etcd are written by this code, so a misfit means the record was
+    damaged or written by hand: the store skips it and reports it instead of
+    letting a TypeError surface far away (in a list call or a reconcile pass).
+    """
+    if not isinstance(data, dict):
+        raise RecordError(f"expected a JSON object, got {type(data).__name__}")
+    hints = _hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RecordError(f"field {f.name!r} is missing")
+            continue
+        if not _fits(data[f.name], hints[f.name]):
+            raise RecordError(f"field {f.name!r} is {data[f.name]!r}, not {_type_text(hints[f.name])}")
+        out[f.name] = data[f.name]
+    return out
+
+
+@functools.cache
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _fits(value, hint) -> bool:
+    """Whether a JSON value can stand for a field of type ``hint``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if typing.get_origin(hint) is tuple:       # tuple[str, ...]: a JSON list of strings
+        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    if isinstance(value, bool):                 # JSON true/false is no number
+        return hint is bool
+    if hint is float:
+        return isinstance(value, (int, float))
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return value in {m.value for m in hint}
+    return isinstance(value, hint)
+
+
+def _type_text(hint) -> str:
+    return getattr(hint, "__name__", None) or str(hint)
 
 
 @dataclass(frozen=True)
@@ -72,10 +122,8 @@ class Pod:
 
     @classmethod
     def from_dict(cls, data: dict) -> Pod:
-        d = _known(cls, data)
-        d["max_nodes"] = int(d["max_nodes"])
+        d = record_fields(cls, data)
         d["cpus"] = float(d["cpus"])
-        d["memory_mb"] = int(d["memory_mb"])
         return cls(**d)
 
 
@@ -107,10 +155,9 @@ class App:
 
     @classmethod
     def from_dict(cls, data: dict) -> App:
-        d = _known(cls, data)
+        d = record_fields(cls, data)
         if d.get("command") is not None:
             d["command"] = tuple(d["command"])
-        d["port"] = int(d["port"])
         return cls(**d)
 
     def limits(self, pod: Pod) -> tuple[float, int]:
@@ -154,8 +201,8 @@ class Node:
 
     @classmethod
     def from_dict(cls, data: dict, revision: int = 0) -> Node:
-        d = _known(cls, data)
-        d.pop("revision", None)
+        d = record_fields(cls, {k: v for k, v in data.items() if k != "revision"}
+                   if isinstance(data, dict) else data)
         d["status"] = NodeStatus(d.get("status", "NEW"))
         return cls(**d, revision=revision)
 
@@ -174,7 +221,7 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: dict) -> Event:
-        return cls(**_known(cls, data))
+        return cls(**record_fields(cls, data))
 
 
 # --- observed state (returned by hosts.py and haproxy.py, consumed by plan.py) ---
@@ -202,6 +249,7 @@ class Server:
     port: int
     admin: str             # "ready" | "drain" | "maint"
     healthy: bool | None   # last health check result, None if no check
+    checks: bool = True    # health checks configured and enabled (False: a half-added server)
 
 
 # --- naming conventions shared by every layer ---
@@ -210,13 +258,31 @@ def _name(x) -> str:
     return x if isinstance(x, str) else x.name
 
 
+CONTAINER_PREFIX = "sc-"
+
+
 def container_name(pod: str | Pod, node: str | Node, gen: str) -> str:
     """Docker container name of one generation of a node: "sc-<pod>.<node>.<gen>".
 
-    Pod and node names are DNS labels (no dots), so the dots make the name
-    unambiguous; the generation lets the next version of a node start beside
-    the current one during an update."""
-    return f"sc-{_name(pod)}.{_name(node)}.{gen}"
+    The dots make the name unambiguous (and so unique for each (pod, node,
+    gen)) because none of the three parts may contain one: that is checked
+    here, so the guarantee does not depend on the callers' validation. The
+    generation lets the next version of a node start beside the current one
+    during an update. ``parse_container_name`` is the inverse."""
+    parts = {"pod": _name(pod), "node": _name(node), "generation": gen}
+    for what, part in parts.items():
+        if not part or "." in part:
+            raise ValueError(f"{what} {part!r} cannot be part of a container name: "
+                             f"it must be non-empty and contain no dot")
+    return CONTAINER_PREFIX + ".".join(parts.values())
+
+
+def parse_container_name(name: str) -> tuple[str, str, str]:
+    """"sc-<pod>.<node>.<gen>" -> (pod, node, gen); ValueError if it is not one."""
+    parts = name.removeprefix(CONTAINER_PREFIX).split(".") if name.startswith(CONTAINER_PREFIX) else []
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"{name!r} is not a worker container name (sc-<pod>.<node>.<gen>)")
+    return parts[0], parts[1], parts[2]
 
 
 SERVER_ID_LEN = 10

@@ -22,8 +22,13 @@ from __future__ import annotations
 
 from orchestrator.core import healing
 from orchestrator.core.healing import NodeHealth, Policy
-from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, backend_name,
-                                     server_name, spec_generation)
+from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, RecordError, Server,
+                                     backend_name, server_name, spec_generation)
+
+RECORD_TYPES = {"phase": str, "node_created": (int, float), "since": (int, float),
+                "time": (int, float), "restarts": int, "updating": bool}
+"""Fields of an observed record whose type the views and the reconciler rely on."""
+
 
 def node_view(node: Node, app: App, pod: Pod, containers: list[Container],
               servers: dict[tuple[str, str], Server], health: NodeHealth, now: float,
@@ -75,6 +80,21 @@ def unreachable(previous: dict | None, host: str, error: str) -> dict:
     view = dict(previous or {"container": None, "ip": None, "server": None, "healthy": None,
                              "restarts": 0, "last_error": "", "updating": False})
     view.update(phase="unreachable", host=host, host_error=error)
+    return view
+
+
+def check_record(view) -> dict:
+    """An observed record read back from etcd, if it can be used as one:
+    a JSON object whose known fields have their types and whose ``health``
+    is a ``NodeHealth`` record; RecordError otherwise (the store skips it)."""
+    if not isinstance(view, dict):
+        raise RecordError(f"expected a JSON object, got {type(view).__name__}")
+    for name, kind in RECORD_TYPES.items():
+        value = view.get(name)
+        if value is not None and (not isinstance(value, kind) or
+                                  (isinstance(value, bool) and kind is not bool)):
+            raise RecordError(f"field {name!r} is {value!r}, of the wrong type")
+    NodeHealth.from_dict(view.get("health"))
     return view
 
 

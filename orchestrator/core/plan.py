@@ -388,7 +388,8 @@ def _ensure_server(c: Container, app: App, admin: str, ctx: _Context) -> list[Ac
     add = AddServer(backend, c.node, c.name, app.port, admin, addr=c.ip, cid=c.id)
     if s is None:
         return [add]
-    if (s.addr, s.port) != (c.ip, app.port):
+    if not s.checks or (s.addr, s.port) != (c.ip, app.port):
+        # half-added (a crash before its checks were on) or moved: add it again
         return [DelServer(backend, name), add]
     if s.admin == admin:
         return []

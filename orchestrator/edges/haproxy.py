@@ -19,8 +19,9 @@ run time are written into the new file too, so nothing is lost.
 
 HAProxy 2.6 facts this relies on (management guide, "add server"):
 dynamic servers do not inherit ``default-server``, start in maintenance with
-health checks disabled, and need ``enable health`` + ``enable server``;
-``del server`` only works on a server in maintenance with no connections.
+health checks disabled, and need ``enable health`` and leaving maintenance
+(see ``add_server_steps`` for the crash-safe order); ``del server`` only
+works on a server in maintenance with no connections.
 """
 from __future__ import annotations
 
@@ -132,33 +133,17 @@ class HAProxy:
         raise errors.NotFound(f"HAProxy has no server {backend}/{name}")
 
     # ------------------------------------------------------------ act
-    def add_server(self, backend: str, name: str, addr: str, port: int,
-                   check: bool = True, admin: str = "ready") -> None:
-        """Add a server at run time and put it in state ``admin`` (``ready``:
-        in service; ``maint`` keeps it out, e.g. for a PAUSED node).
-
-        Dynamic servers start in maintenance with checks off, and take none
-        of the backend's ``default-server`` settings, so the check timing is
-        given here explicitly (the same SERVER_OPTIONS the file uses).
-        """
+    def add_server(self, backend: str, name: str, addr: str, port: int, admin: str = "ready") -> None:
+        """Add a server at run time, with health checks, and put it in state
+        ``admin`` (``ready``: in service; ``maint`` keeps it out, e.g. for a
+        PAUSED node). The commands are ``add_server_steps``: stopped after
+        any of them (a crash), the server is in maintenance or has its checks
+        on, and the planner repairs what is left (``core.plan``)."""
         if admin not in ADMIN_STATES:
             raise errors.ValidationError("admin", f"server state {admin!r} must be one of "
                                          f"{', '.join(ADMIN_STATES)}")
-        opts = SERVER_OPTIONS if check else ""
-        self._expect(f"add server {backend}/{name} {addr}:{int(port)} {opts}".rstrip(),
-                     ok=("New server registered.",))
-        if check:
-            # Start as "down until proven up": no request reaches a worker that
-            # is still starting; the first passing check (rise 1) lets it in.
-            self._expect(f"set server {backend}/{name} health down")
-        if admin == "ready":
-            self._expect(f"enable server {backend}/{name}")
-        elif admin == "drain":
-            self.set_state(backend, name, "drain")
-        if check:
-            # Checks are switched on last: a server that is out of maintenance
-            # and down is checked at "downinter" (250 ms), not at "inter" (1 s).
-            self._expect(f"enable health {backend}/{name}")
+        for i, step in enumerate(add_server_steps(backend, name, addr, port, admin)):
+            self._expect(step, ok=("New server registered.",) if i == 0 else ("",))
         log.info("haproxy: added %s/%s at %s:%s (%s)", backend, name, addr, port, admin)
 
     def wait_idle(self, backend: str, name: str, timeout: float = 2.0) -> bool:
@@ -331,6 +316,37 @@ class HAProxy:
             raise HAProxyError(f"{argv[0]} not found; install haproxy or set haproxy_bin") from exc
 
 
+def add_server_steps(backend: str, name: str, addr: str, port: int, admin: str = "ready") -> list[str]:
+    """The Runtime API commands that add a server, in an order where a crash
+    after any of them never leaves a server taking traffic without checks.
+
+    HAProxy 2.6 (management guide, "add server"): a dynamic server starts in
+    maintenance, its ``check`` is off until ``enable health``, and it takes
+    nothing from ``default-server`` (so SERVER_OPTIONS are given here). Both
+    ``enable server`` and ``state ready`` from maintenance mark a server UP at
+    once, before any check, and a ``health down`` given in maintenance does not
+    stick. Hence:
+
+    1. ``add server ... check ...``      in maintenance, checks off: no traffic
+    2. ``enable health``                 checks on, still in maintenance
+    3. ``state drain``                   out of maintenance, but no new requests
+    4. ``health down``                   down until a check passes (it sticks now)
+    5. ``state ready``                   takes traffic once the first check passes
+
+    Stopped after 1, a server is in maintenance without checks: the planner
+    deletes it and adds it again. After 2 to 4 it has its checks and is only
+    out of service: the planner sets the state it should have. A ``maint``
+    server stops after 2, a ``drain`` one after 4.
+    """
+    server = f"{backend}/{name}"
+    steps = [f"add server {server} {addr}:{int(port)} {SERVER_OPTIONS}", f"enable health {server}"]
+    if admin in ("drain", "ready"):
+        steps += [f"set server {server} state drain", f"set server {server} health down"]
+    if admin == "ready":
+        steps.append(f"set server {server} state ready")
+    return steps
+
+
 def routing_fields(app: App) -> dict:
     """The part of an App that haproxy.cfg depends on."""
     return {f: (getattr(app, f) or "") for f in ROUTING_FIELDS}
@@ -365,12 +381,13 @@ def parse_servers_state(text: str) -> list[Server]:
             admin = "drain"
         else:
             admin = "ready"
+        checks = bool(check_bits & _CHK_CONFIGURED and check_bits & _CHK_ENABLED)
         healthy: bool | None = None
-        if check_bits & _CHK_CONFIGURED and check_bits & _CHK_ENABLED and not check_bits & _CHK_PAUSED:
+        if checks and not check_bits & _CHK_PAUSED:
             # Healthy once a check has passed (result 3 PASSED, 4 CONDPASS):
             # before its first check a new server is not yet proven up.
             healthy = int(row["srv_op_state"]) != 0 and int(row["srv_check_result"]) in (3, 4)
         servers.append(Server(backend=row["be_name"], name=row["srv_name"],
                               addr=row["srv_addr"], port=int(row["srv_port"]),
-                              admin=admin, healthy=healthy))
+                              admin=admin, healthy=healthy, checks=checks))
     return servers

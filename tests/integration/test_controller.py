@@ -20,7 +20,9 @@ import requests
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.router import Router
 from orchestrator.control.supervisor import Controller
-from orchestrator.core.model import App, Node, NodeStatus, Pod, spec_generation
+from orchestrator.core.model import App, Node, NodeStatus, Pod, server_name, spec_generation
+from orchestrator.core.plan import AddServer, DelServer, SetServerState
+from orchestrator.edges.haproxy import add_server_steps
 from orchestrator.edges.hostlink import HostPool
 
 from .fixtures_edges import DOCKER_URL, wait_until
@@ -339,3 +341,45 @@ def test_the_controller_wakes_on_etcd_changes_and_docker_events(cluster, docker_
     finally:
         stop.set()
         assert controller.join(20)
+
+
+@pytest.mark.parametrize("k", range(1, 5))
+def test_a_half_added_server_is_repaired_by_the_next_pass(cluster, docker_client, k):
+    """A manager killed after k of the commands that add a launched node's
+    server: the next pass re-adds a server without checks, and puts one with
+    checks in service."""
+    c, store = cluster, cluster.store
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.NEW, created=1.0)])
+    converge(c, lambda: [x.status for x in c.containers(docker_client, "n1")] == ["created"])
+    set_status(store, "n1", NodeStatus.ONLINE)
+    # what the killed manager did of the chain [start the container, add its server]
+    host = c.pool.get("pod-test")
+    (created,) = [x for x in host.list_workers() if x.node == "n1"]
+    ran = host.start(created.name)
+    for step in add_server_steps("app_ctl", server_name("n1", ran.id), ran.ip, APP.port)[:k]:
+        c.hap.driver.command(step)
+    taken = converge(c, lambda: all_healthy(c, ["n1"]))
+    repair = [DelServer, AddServer] if k == 1 else [SetServerState]
+    assert [type(step) for step in taken] == repair
+    (repaired,) = servers(c)["n1"]
+    assert repaired.checks and repaired.admin == "ready" and repaired.healthy
+    assert set(nodes_through(c.hap.url, 3)) == {"n1"}
+
+
+def test_damaged_records_do_not_stop_a_pass(cluster, etcd_endpoint):
+    """Garbage under pods/, apps/, nodes/ and observed/ is skipped (and
+    reported); the good node is still run."""
+    import etcd3
+    c, store = cluster, cluster.store
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, created=1.0)])
+    raw = etcd3.client(*etcd_endpoint, timeout=5)
+    try:
+        for key, value in {"pods/zz": "{", "apps/zz": "[]", "nodes/ctl/zz": '{"name": "zz"}',
+                           "observed/ctl/n1": '{"health": {"restarts": "many"}}'}.items():
+            raw.put(store.prefix + key, value)
+    finally:
+        raw.close()
+    converge(c, lambda: all_healthy(c, ["n1"]) and observed(store, "n1").get("phase") == "serving")
+    reported = {e.subject for e in store.events(200) if e.kind == "store.corrupt"}
+    assert {"pods/zz", "apps/zz", "nodes/ctl/zz", "observed/ctl/n1"} <= reported
+

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from orchestrator.core import errors
-from orchestrator.edges.haproxy import HAProxyError
+from orchestrator.edges.haproxy import HAProxyError, add_server_steps
 from orchestrator.edges.docker_host import DockerHost
 from orchestrator.core.model import App
 
@@ -202,3 +202,24 @@ def test_a_get_in_progress_survives_its_worker_dying(haproxy_proc, test_network,
         for node in ("h1", "h2"):
             host.remove(f"sc-heavy.{node}.t")
         host.close()
+
+
+@pytest.mark.parametrize("k", range(1, 6))
+def test_a_crash_after_any_add_step_never_serves_without_checks(haproxy_proc, workers, k):
+    """Only the first k commands of an add (a manager killed after them): the
+    server is in maintenance or has its checks on, and a server without checks
+    takes no request. After all five it takes requests once a check passed."""
+    hap = haproxy_proc
+    hap.driver.apply_config([LIGHT], {})
+    for step in add_server_steps("app_light", "w1", workers["w1"], 8000)[:k]:
+        hap.driver.command(step)
+    server = servers(hap)["w1"]
+    assert server.admin == "maint" or server.checks, server
+    if not server.checks:
+        assert requests.get(hap.url + "/light", timeout=5).status_code == 503
+    if k == 5:
+        assert server.admin == "ready"
+        wait_until(lambda: servers(hap)["w1"].healthy, 5, what="w1 passing its check")
+        assert set(nodes_seen(hap.url + "/light", 3)) == {"w1"}
+    hap.driver.del_server("app_light", "w1", wait=0)
+

@@ -49,6 +49,9 @@ def test_pod_crud(store):
 
 def test_app_crud(store):
     app = App(name="nc", pod="p1", port=9000, command=("nc", "-lk", "-p", "9000"), host="nc.local")
+    with pytest.raises(NotFound, match="pod 'p1' does not exist"):
+        store.put_app(app, create=True)
+    store.put_pod(small_pod(), create=True)
     store.put_app(app, create=True)
     assert store.get_app("nc") == app
     assert store.list_apps() == [app]
@@ -78,6 +81,9 @@ def test_add_and_remove_nodes_keep_podcount(pod_with_app):
     store.remove_nodes("p1", ["a", "b"])
     assert store.pod_node_count("p1") == 0
     assert store.list_nodes("p1") == []
+    with pytest.raises(Conflict, match="used by app"):
+        store.delete_pod("p1")
+    store.delete_app("web")
     store.delete_pod("p1")
 
 

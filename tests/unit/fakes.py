@@ -81,6 +81,9 @@ class FakeStore:
                 raise NotFound(f"pod {name!r} does not exist")
             if self._count(name):
                 raise Conflict(f"pod {name!r} still has {self._count(name)} node(s); remove them first")
+            apps = [a.name for a in self.list_apps() if a.pod == name]
+            if apps:
+                raise Conflict(f"pod {name!r} is used by app(s) {', '.join(apps)}; stop them first")
             self._commit({}, [f"pods/{name}", f"podcount/{name}"])
             return pod
 
@@ -97,6 +100,8 @@ class FakeStore:
             exists = f"apps/{app.name}" in self.data
             if create and exists:
                 raise Conflict(f"app {app.name!r} already exists")
+            if create and self.get_pod(app.pod) is None:
+                raise NotFound(f"pod {app.pod!r} does not exist; register it first", "pod")
             if not create and not exists:
                 raise NotFound(f"app {app.name!r} does not exist")
             self._commit({f"apps/{app.name}": app.to_dict()})
@@ -107,6 +112,8 @@ class FakeStore:
             app = self.get_app(name)
             if app is None:
                 raise NotFound(f"app {name!r} does not exist")
+            if any(n.app == name for n in self.list_nodes(app.pod)):
+                raise StaleCount(f"app {name!r} still has nodes in pod {app.pod!r}")
             self._commit({}, [f"apps/{name}"])
             return app
 
@@ -183,6 +190,8 @@ class FakeStore:
             if delete_app:
                 if self.get_app(delete_app) is None:
                     raise NotFound(f"app {delete_app!r} does not exist")
+                if any(n.app == delete_app and n.name not in names for n in self.list_nodes(pod_name)):
+                    raise StaleCount(f"app {delete_app!r} still has other nodes in pod {pod_name!r}")
                 deletes.append(f"apps/{delete_app}")
             self._commit({f"podcount/{pod_name}": {"n": max(0, count - len(names))}}, deletes)
             return nodes

@@ -148,7 +148,7 @@ def test_parse_servers_state():
         Server("app_web", "n2", "10.0.0.3", 8000, "drain", True),
         Server("app_web", "n3", "10.0.0.4", 8000, "maint", None),    # checks paused in maint
         Server("app_web", "n4", "10.0.0.5", 8000, "ready", False),
-        Server("app_tcp", "t1", "10.0.0.6", 9000, "ready", None),    # no check configured
+        Server("app_tcp", "t1", "10.0.0.6", 9000, "ready", None, checks=False),  # no check configured
     ]
     assert parse_servers_state("1\n# be_id be_name\n") == []
 

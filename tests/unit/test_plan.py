@@ -39,9 +39,10 @@ def container(state, name="n1", ip=None, gen=GEN, created=NOW - 100, exit_code=N
                      created=created, exit_code=exit_code)
 
 
-def server(admin="ready", name="n1", addr=IP, port=8000, backend="app_web", gen=GEN, healthy=True):
+def server(admin="ready", name="n1", addr=IP, port=8000, backend="app_web", gen=GEN, healthy=True,
+           checks=True):
     return Server(backend=backend, name=server_name(name, f"id-{name}-{gen}"), addr=addr, port=port,
-                  admin=admin, healthy=healthy)
+                  admin=admin, healthy=healthy, checks=checks)
 
 
 def side(srv=SRV, backend="app_web"):
@@ -91,6 +92,15 @@ RULES = [
     ("ONLINE running, server at an old address: replace it",
      [node(ONLINE)], [container("running")], [server(addr="10.242.0.99")],
      [DelServer("app_web", SRV), AddServer("app_web", "n1", NAME, 8000, addr=IP, cid=CID)]),
+    ("ONLINE running, server half-added (maint, checks off): delete it, add it again",
+     [node(ONLINE)], [container("running")], [server("maint", healthy=None, checks=False)],
+     [DelServer("app_web", SRV), AddServer("app_web", "n1", NAME, 8000, addr=IP, cid=CID)]),
+    ("ONLINE running, ready server without checks: delete it, add it again",
+     [node(ONLINE)], [container("running")], [server(healthy=None, checks=False)],
+     [DelServer("app_web", SRV), AddServer("app_web", "n1", NAME, 8000, addr=IP, cid=CID)]),
+    ("ONLINE running, server in maint with checks on (crash after 'enable health'): ready",
+     [node(ONLINE)], [container("running")], [server("maint", healthy=None)],
+     [SetServerState("app_web", SRV, "ready")]),
     ("ONLINE running but no IP yet: wait, never add a server without address",
      [node(ONLINE)], [container("running", ip="")], [], []),
     # --- PAUSED
@@ -100,6 +110,9 @@ RULES = [
     ("PAUSED with a draining server: maint",
      [node(PAUSED)], [container("running")], [server("drain")],
      [SetServerState("app_web", SRV, "maint")]),
+    ("PAUSED with a half-added server (maint, checks off): added again in maint",
+     [node(PAUSED)], [container("running")], [server("maint", healthy=None, checks=False)],
+     [DelServer("app_web", SRV), AddServer("app_web", "n1", NAME, 8000, "maint", addr=IP, cid=CID)]),
     ("PAUSED running without server: add it in maint",
      [node(PAUSED)], [container("running")], [],
      [AddServer("app_web", "n1", NAME, 8000, "maint", addr=IP, cid=CID)]),

@@ -1,0 +1,39 @@
+"""Adding a server at run time: the order of the Runtime API commands, and how
+a half-added server shows up in ``show servers state`` (no HAProxy here; the
+integration test tests/integration/test_haproxy.py stops after each step of a
+real HAProxy)."""
+from __future__ import annotations
+
+from orchestrator.core.haproxy_config import SERVER_OPTIONS
+from orchestrator.core.model import Server
+from orchestrator.edges.haproxy import add_server_steps, parse_servers_state
+
+HEADER = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+          "srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health "
+          "srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord "
+          "srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n")
+
+
+def test_add_server_steps_leave_maintenance_only_after_checks_are_on():
+    steps = add_server_steps("app_web", "n1.abc", "10.0.0.2", 8000)
+    assert steps == [
+        f"add server app_web/n1.abc 10.0.0.2:8000 {SERVER_OPTIONS}",
+        "enable health app_web/n1.abc",
+        "set server app_web/n1.abc state drain",
+        "set server app_web/n1.abc health down",
+        "set server app_web/n1.abc state ready",
+    ]
+    assert "check" in SERVER_OPTIONS.split()
+    assert add_server_steps("app_web", "n1.abc", "10.0.0.2", 8000, "maint") == steps[:2]
+    assert add_server_steps("app_web", "n1.abc", "10.0.0.2", 8000, "drain") == steps[:4]
+
+
+def test_a_server_whose_health_was_never_enabled_has_no_checks():
+    # as HAProxy 2.6 shows a server right after "add server ... check": maint (1), check state 2
+    # (configured, not enabled); then after "enable health": check state 6
+    text = HEADER + ("3 app_web 5 n5 10.0.0.7 0 1 1 1 3 0 0 0 2 0 0 0 - 8000 - 0 0 - - 0\n"
+                     "3 app_web 6 n6 10.0.0.8 0 1 1 1 3 0 0 0 6 0 0 0 - 8000 - 0 0 - - 0\n")
+    assert parse_servers_state(text) == [
+        Server("app_web", "n5", "10.0.0.7", 8000, "maint", None, checks=False),
+        Server("app_web", "n6", "10.0.0.8", 8000, "maint", False, checks=True),
+    ]
