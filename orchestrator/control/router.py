@@ -40,9 +40,10 @@ class Router:
         self._problem = ""
 
     def sync_config(self) -> bool:
-        """Re-render and reload if the apps' routes changed; True if it reloaded."""
+        """Re-render and reload if the apps' routes or the manager's HAProxy
+        settings changed; True if it reloaded."""
         apps = self.store.list_apps()
-        reason = config_drift(apps, self.haproxy.configured_apps())
+        reason = config_drift(apps, self.haproxy.configured_apps()) or self.haproxy.settings_drift()
         if not reason:
             return False
         try:

@@ -25,6 +25,7 @@ works on a server in maintenance with no connections.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -65,6 +66,7 @@ class HAProxy:
         self.settings = settings
         self.timeout = timeout
         self._prometheus: bool | None = None
+        self._fingerprint: str | None = None
 
     # ------------------------------------------------------------ sockets
     def command(self, cmd: str, *, master: bool = False) -> str:
@@ -210,12 +212,26 @@ class HAProxy:
         (name → {path, host, balance, health_path}), read from the sidecar file
         written after each successful reload; only apps whose backend the
         running worker really has are returned."""
-        try:
-            data = json.loads(Path(self._sidecar()).read_text())
-        except (OSError, ValueError):
+        apps = self._read_sidecar().get("apps")
+        if not isinstance(apps, dict):
             return {}
         present = self.backends()
-        return {name: fields for name, fields in data.items() if f"app_{name}" in present}
+        return {name: fields for name, fields in apps.items() if f"app_{name}" in present}
+
+    def settings_drift(self) -> str:
+        """Why haproxy.cfg must be re-rendered although no app changed: it was
+        rendered with other settings (user, chroot, binds, API TLS), or we do
+        not know which. "" if it matches."""
+        if self._read_sidecar().get("settings") == self._settings_fingerprint():
+            return ""
+        return "the manager's HAProxy settings changed"
+
+    def _settings_fingerprint(self) -> str:
+        """What the settings alone put in the config: the text rendered for no apps."""
+        if self._fingerprint is None:
+            empty = self.render([], {})
+            self._fingerprint = hashlib.sha256(empty.encode()).hexdigest()[:16]
+        return self._fingerprint
 
     def apply_config(self, apps: Iterable[App],
                      servers_by_backend: Mapping[str, Iterable[Server]] | None = None) -> bool:
@@ -295,8 +311,16 @@ class HAProxy:
     def _sidecar(self) -> str:
         return self.settings.haproxy_config + ".apps.json"
 
+    def _read_sidecar(self) -> dict:
+        try:
+            data = json.loads(Path(self._sidecar()).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
     def _write_sidecar(self, apps: list[App]) -> None:
-        data = {a.name: routing_fields(a) for a in apps}
+        data = {"settings": self._settings_fingerprint(),
+                "apps": {a.name: routing_fields(a) for a in apps}}
         target = Path(self._sidecar())
         os.replace(self._write_tmp(target, json.dumps(data, indent=1, sort_keys=True)), target)
 

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
+import http.server
+import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -10,11 +14,13 @@ import pytest
 import requests
 
 from orchestrator.core import errors
-from orchestrator.edges.haproxy import HAProxyError, add_server_steps
+from orchestrator.edges.haproxy import HAProxy, HAProxyError, add_server_steps
 from orchestrator.edges.docker_host import DockerHost
 from orchestrator.core.model import App
 
 from .fixtures_edges import DOCKER_URL, wait_until
+from .fixtures_etcd import free_port
+from .lab_pki import make_pki
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +229,54 @@ def test_a_crash_after_any_add_step_never_serves_without_checks(haproxy_proc, wo
         assert set(nodes_seen(hap.url + "/light", 3)) == {"w1"}
     hap.driver.del_server("app_light", "w1", wait=0)
 
+
+
+@pytest.fixture
+def api_stub():
+    """A tiny HTTP server on 127.0.0.1 standing in for the manager's API; yields its port."""
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"status": "ok"}'
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_changed_settings_re_render_and_the_api_answers_over_tls(haproxy_proc, api_stub, tmp_path):
+    """A settings change (here: turning on the API's TLS listener) is a reason to
+    re-render even when no app changed; HAProxy then serves the API over TLS
+    with a certificate from the lab CA, jailed and unprivileged as configured."""
+    hap = haproxy_proc
+    assert hap.driver.apply_config([]) is False        # the fixture rendered these settings
+    assert hap.driver.settings_drift() == ""
+    make_pki(str(tmp_path / "pki"))
+    pem = tmp_path / "api.pem"
+    pem.write_text((tmp_path / "pki" / "api.pem").read_text() + (tmp_path / "pki" / "api.key").read_text())
+    tls_port = free_port()
+    tls = dataclasses.replace(hap.settings, api_bind=f"127.0.0.1:{api_stub}",
+                              api_tls_bind=f"127.0.0.1:{tls_port}", api_tls_pem=str(pem))
+    driver = HAProxy(tls)
+    assert driver.settings_drift() == "the manager's HAProxy settings changed"
+    assert driver.apply_config([]) is True
+    assert driver.settings_drift() == ""
+    answer = requests.get(f"https://127.0.0.1:{tls_port}/api/health",
+                          verify=str(tmp_path / "pki" / "ca.pem"), timeout=5)
+    assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+    with pytest.raises(requests.exceptions.SSLError):   # a client that does not trust the lab CA
+        requests.get(f"https://127.0.0.1:{tls_port}/api/health", timeout=5)
+    workers = subprocess.run(["pgrep", "-u", hap.settings.haproxy_user, "-P", str(hap.proc.pid)],
+                             capture_output=True, text=True).stdout.split()
+    assert workers and all(os.readlink(f"/proc/{pid}/root") == hap.settings.haproxy_chroot
+                           for pid in workers)

@@ -11,9 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
-import jinja2
 import pytest
 
 from orchestrator.core.errors import Unavailable
@@ -22,24 +20,10 @@ from orchestrator.edges.store import Store
 from orchestrator.settings import Settings
 
 from .fixtures_edges import stop_process
+from .lab_pki import make_pki
 from .fixtures_etcd import ETCD_BIN, free_port
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_pki(directory: str) -> None:
-    """Run the role's PKI script for one etcd member called 'default' on 127.0.0.1."""
-    template = (ROOT / "roles" / "etcd" / "templates" / "simplecloud-pki.j2").read_text()
-    script = jinja2.Template(template, undefined=jinja2.StrictUndefined).render(
-        ansible_managed="test", etcd_pki_dir=directory, etcd_cluster_members=["default"],
-        hostvars={"default": {"lab_address": "127.0.0.1"}}, etcd_client_certs=["orchestrator"],
-        etcd_pki_extra_server="api", inventory_hostname="default", lab_address="127.0.0.1")
-    first = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
-    again = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
-    assert "CHANGED" in first.stdout and "CHANGED" not in again.stdout   # idempotent
-
 
 @pytest.fixture(scope="module")
 def tls_etcd():
