@@ -7,7 +7,8 @@
 - the registry the pod hosts see is read-only; pushing is the manager's alone;
 - SSH: the lab's own key, no Vagrant insecure key, no passwords, no sudo for
   the `simplecloud` account;
-- HAProxy's workers run as the haproxy user in a chroot.
+- HAProxy's workers run as the haproxy user in a chroot;
+- the API answers over TLS on the lab network with a lab-CA certificate.
 """
 import base64
 import json
@@ -16,6 +17,7 @@ import time
 import uuid
 
 import pytest
+import requests
 import yaml
 
 from .conftest import MANAGER_ADDRESS, PODS, ROOT, SSH_CONFIG, _host
@@ -202,3 +204,13 @@ def test_haproxy_workers_run_unprivileged_in_a_chroot(manager):
     # the container lab), so the chroot is read from the config it runs.
     config = manager.file("/etc/haproxy/haproxy.cfg").content_string.splitlines()
     assert "    chroot /var/lib/haproxy" in config and "    user haproxy" in config
+
+
+# --- the API over TLS on the lab network ---
+
+def test_api_over_tls_with_the_lab_ca():
+    ca = ROOT / ".simplecloud" / "ca.pem"
+    answer = requests.get(f"https://{MANAGER_ADDRESS}:5443/api/health", verify=str(ca), timeout=10)
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+    with pytest.raises(requests.exceptions.SSLError):      # not trusted without the lab CA
+        requests.get(f"https://{MANAGER_ADDRESS}:5443/api/health", timeout=10)
