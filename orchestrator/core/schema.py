@@ -52,7 +52,7 @@ _DOMAIN = rf"(?:{_DOMAIN_COMP}(?:\.{_DOMAIN_COMP})*(?::[0-9]+)?)"
 _PATH_COMP = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE = (rf"^(?:{_DOMAIN}/)?{_PATH_COMP}(?:/{_PATH_COMP})*"
          r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-         r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$")
+         r"(?:@sha256:[0-9a-f]{64})?$")       # the only digest Docker resolves
 ARG = r"^[^\x00]*$"
 
 

@@ -110,7 +110,7 @@ def parse(model: type[schema.Body], body: Any, what: str):
         raise ValidationError(None, f"{what} must be a JSON object with the fields "
                                     f"{', '.join(model.model_fields)}")
     try:
-        return model.model_validate(body)
+        return model.model_validate({k: _integral(v) if k in _int_fields(model) else v for k, v in body.items()})
     except pydantic.ValidationError as exc:
         errors = exc.errors(include_url=False)
         raise _unknown_fields(errors, model.model_fields) or _first(model, errors, body) from None
@@ -127,6 +127,21 @@ def _first(model, errors: list[dict], body: dict) -> ValidationError:
                                           nested=len(loc) > 1))
 
 
+def _integral(value):
+    """80.0 -> 80: JSON does not tell 80.0 from 80 (JSON Schema calls both integers)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    return value
+
+
+@functools.lru_cache(maxsize=None)
+def _int_fields(model) -> frozenset[str]:
+    """Fields of ``model`` whose JSON Schema type is (or may be) integer."""
+    props = model.model_json_schema()["properties"]
+    return frozenset(name for name, prop in props.items()
+                     if "integer" in [prop.get("type"), *(p.get("type") for p in prop.get("anyOf", ()))])
+
+
 # --- single values (path parameters, the service's own arguments, haproxy_config) ---
 
 @functools.lru_cache(maxsize=None)
@@ -136,8 +151,11 @@ def _adapter(annotation) -> TypeAdapter:
 
 def check(annotation, value, field: str):
     """``value`` checked against one schema type, e.g. ``check(schema.Port, 80, "port")``."""
+    adapter = _adapter(annotation)
+    if adapter.json_schema().get("type") == "integer":
+        value = _integral(value)
     try:
-        return _adapter(annotation).validate_python(value)
+        return adapter.validate_python(value)
     except pydantic.ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         raise ValidationError(field, explain(error, field, _rule_of(annotation), value,

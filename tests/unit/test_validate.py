@@ -35,7 +35,7 @@ def test_names_refused(bad, says):
     refused(validate.name, bad, "name", "node name", field="name", says=says)
 
 
-@pytest.mark.parametrize("value,expected", [(1, 1), (65535, 65535), (8080, 8080)])
+@pytest.mark.parametrize("value,expected", [(1, 1), (65535, 65535), (8080, 8080), (80.0, 80)])
 def test_ports_accepted(value, expected):
     assert validate.port(value) == expected
 
@@ -45,7 +45,7 @@ def test_ports_accepted(value, expected):
                                       ("http", "must be an integer, not a string"),
                                       ("8080", "must be an integer, not a string"),   # JSON types as sent
                                       ("٨٠", "must be an integer"),                   # Arabic-Indic digits
-                                      (1.5, "must be an integer"), (80.0, "must be an integer")])
+                                      (1.5, "must be an integer"), (1e300, "must be an integer")])
 def test_ports_refused(bad, says):
     refused(validate.port, bad, field="port", says=says)
 
@@ -118,7 +118,7 @@ def test_images_accepted(good):
 
 @pytest.mark.parametrize("bad", ["Nginx", "nginx:", "nginx:tag with space", "-nginx", "a//b", ":tag",
                                  "nginx@sha256:xyz", "nginx\n", "nginx:1.25\n", "nginx:tä", "nginx:１",
-                                 "ngínx", "x" * 256])
+                                 "ngínx", "x" * 256, "nginx@sha256:" + "A" * 64, "nginx@md5:" + "a" * 32])
 def test_images_refused(bad):
     refused(validate.image, bad, field="image", says="not a valid image reference")
     refused(validate.image, "", field="image", says="image is required")
