@@ -237,6 +237,21 @@ BAD_REQUESTS = [
      "command [1, 2] must be a non-empty list of at most 256 arguments (strings without NUL bytes"),
     ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "light", "port": "80"}, 400,
      "field 'port' must be an integer"),
+    # exact matching: a trailing newline or a non-ASCII letter never gets through (issue 7)
+    ("POST", "/api/apps", {"name": "web\n", "image": "nginx:1.25", "pod": "light", "port": 80}, 400,
+     "app name 'web\\n' is not a valid name"),
+    ("POST", "/api/apps", {"name": "web", "image": "nginx:1.25", "pod": "light", "port": 80, "path": "/webx\n"},
+     400, "path '/webx\\n' is not a clean path prefix"),
+    ("POST", "/api/apps", {"name": "web", "image": "nginx:tä", "pod": "light", "port": 80}, 400,
+     "image 'nginx:tä' is not a valid image reference"),
+    ("POST", "/api/pods", {"name": "p", "host": "pod-x", "cpus": 1e-10}, 400,
+     "cpus must be a number of CPUs from 0.01 to 64, got 1e-10"),
+    ("PATCH", "/api/apps/light", {"cpus": 0.001}, 400, "cpus must be a number of CPUs from 0.01"),
+    ("PATCH", "/api/apps/light", {"security": "root"}, 400, "security 'root' is not a security profile"),
+    ("POST", "/api/nodes", {"name": "n2", "pod": "light", "app": "heavy"}, 409, "app 'heavy' runs in pod 'heavy'"),
+    ("GET", "/api/events?limit=1001", None, 400, "at least 1 and at most 1000"),
+    ("GET", "/api/nodes?pod=", None, 400, "pod name is required"),
+    ("GET", "/api/pods/light/nodes/n1/logs?tail=%D9%A3", None, 400, "must be an integer"),
 ]
 
 
@@ -274,6 +289,8 @@ def test_a_21st_light_node_is_refused(cluster, store):
     ("[1, 2]", "application/json", "must be a JSON object, not a list"),
     ("\"n1\"", "application/json", "must be a JSON object, not a string"),
     ("null", "application/json", "must be a JSON object, not null"),
+    ("[" * 100_000 + "]" * 100_000, "application/json", "not valid JSON (or is nested too deeply)"),
+    ('{"name": ' + "[" * 50 + "]" * 50 + "}", "application/json", "nested more than 32 levels"),
     ("name=n1&pod=light", "application/x-www-form-urlencoded", "not valid JSON"),
 ])
 def test_malformed_bodies_are_400(cluster, store, data, content_type, message):
