@@ -27,7 +27,6 @@ from pydantic import ConfigDict, TypeAdapter
 from orchestrator.core import schema
 from orchestrator.core.errors import CapacityError, Conflict, ValidationError
 from orchestrator.core.model import App, Pod
-from orchestrator.core.schema import MAX_APP_NAME, MAX_CPUS, MAX_MEMORY_MB, MAX_REPLICAS, MIN_MEMORY_MB  # noqa: F401
 
 POD_FIELDS = tuple(schema.PodSpec.model_fields)
 APP_FIELDS = tuple(schema.AppSpec.model_fields)
