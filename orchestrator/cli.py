@@ -8,7 +8,9 @@ Where it sends requests, first match wins:
 * API address: ``--api``, ``$SIMPLECLOUD_API``, the file ``.simplecloud/api``
   found in the current directory or any parent (written by ``make up``),
   then ``http://127.0.0.1:5000``;
-* token: ``--token``, ``$SIMPLECLOUD_TOKEN``, ``.simplecloud/token``.
+* token: ``--token``, ``$SIMPLECLOUD_TOKEN``, ``.simplecloud/token``; sent
+  with every request, reads too (the API answers only health and its
+  OpenAPI document without it).
 
 Exit codes: 0 success, 1 the API refused (the message says why), 2 usage
 error, 3 the API cannot be reached, 4 ``--wait`` gave up (the nodes did not
@@ -31,6 +33,7 @@ DEFAULT_API = "http://127.0.0.1:5000"
 CONFIG_DIR = ".simplecloud"
 TIMEOUT = 30.0
 BALANCE_ALGORITHMS = ("roundrobin", "leastconn", "random", "first")
+SECURITY_PROFILES = ("default", "relaxed")
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WAIT = 0, 1, 2, 3, 4
 DEFAULT_WAIT = 120.0
@@ -190,9 +193,15 @@ def host_reach(state: dict | None, now: float | None = None) -> str:
 
 def q(value) -> str:
     """One URL path segment: a name such as "../apps/x" stays one segment
-    (the server then refuses it as an invalid name) instead of a new path."""
+    (the server then refuses it as an invalid name) instead of a new path.
+    "", "." and ".." are refused here: HTTP clients resolve them as directory
+    steps ("/api/pods/p/nodes/.." would become "/api/pods/p/")."""
     from urllib.parse import quote
-    return quote(str(value), safe="")
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise CliError(f"{text!r} is not a valid name: use lowercase letters, digits and '-' "
+                       "(e.g. 'web-1')", EXIT_USAGE)
+    return quote(text, safe="")
 
 
 def _statuses(item: dict) -> str:
@@ -337,7 +346,7 @@ def _bulk(verb: str):
 def cmd_app_deploy(c: Client, a):
     spec = {"name": a.name, "pod": a.pod, "replicas": a.replicas, "port": a.port, "path": a.path,
             "host": a.host, "balance": a.balance, "health_path": a.health_path,
-            "strip_path": True if a.strip_path else None}
+            "strip_path": True if a.strip_path else None, "security": a.security}
     if a.image:
         spec["image"] = a.image
     else:
@@ -373,17 +382,21 @@ def cmd_app_scale(c: Client, a):
 
 def cmd_app_update(c: Client, a):
     changes = {"image": a.image, "port": a.port, "cpus": a.cpus, "memory_mb": a.memory,
-               "path": a.path, "host": a.host, "balance": a.balance, "health_path": a.health_path,
-               "strip_path": a.strip_path}
+               "path": a.path or None, "host": a.host or None, "balance": a.balance,
+               "health_path": a.health_path, "strip_path": a.strip_path, "security": a.security}
     if a.command is not None:
         try:
             changes["command"] = shlex.split(a.command)
         except ValueError as exc:
             raise CliError(f"--command {a.command!r} cannot be split into arguments: {exc}", EXIT_USAGE) from None
     changes = {k: v for k, v in changes.items() if v is not None}
+    for route in ("path", "host"):          # --path '' removes the path route (null in the API)
+        if getattr(a, route) == "":
+            changes[route] = None
     if not changes:
         raise CliError("nothing to change: give at least one of --image, --command, --port, --cpus, "
-                       "--memory, --path, --host, --balance, --health-path, --strip-path", EXIT_USAGE)
+                       "--memory, --path, --host, --balance, --health-path, --strip-path, --security",
+                       EXIT_USAGE)
     app = c.call("PATCH", f"/api/apps/{q(a.name)}", changes)
     changed = app.get("changed") or []
     text = (f"app '{a.name}' updated: {', '.join(changed)}" if changed
@@ -544,6 +557,9 @@ def build_parser() -> Parser:
                      help="remove the --path prefix before forwarding (for apps that serve at /)")
     dep.add_argument("--cpus", type=float, help="CPU limit per node (default: the pod's node size)")
     dep.add_argument("--memory", type=_positive, help="memory limit per node, MiB (default: the pod's)")
+    dep.add_argument("--security", choices=SECURITY_PROFILES,
+                     help="'relaxed': keep Docker's default capabilities and allow privilege gains "
+                          "(default: hardened workers; see docs/api.md)")
     _wait_options(dep)
     sc = add(app_sub, "scale", cmd_app_scale, "set the replica count of an app")
     sc.add_argument("name"), sc.add_argument("replicas", type=_positive)
@@ -562,6 +578,7 @@ def build_parser() -> Parser:
     up.add_argument("--host")
     up.add_argument("--balance", choices=BALANCE_ALGORITHMS)
     up.add_argument("--health-path")
+    up.add_argument("--security", choices=SECURITY_PROFILES, help="worker hardening: default or relaxed")
     strip = up.add_mutually_exclusive_group()
     strip.add_argument("--strip-path", dest="strip_path", action="store_true", default=None)
     strip.add_argument("--no-strip-path", dest="strip_path", action="store_false")

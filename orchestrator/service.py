@@ -24,9 +24,6 @@ from orchestrator.core.model import (BUILTIN_PODS, RUN_FIELDS, App, Node, NodeSt
                                      spec_generation)
 from orchestrator.edges.store import StaleCount
 
-POD_DEFAULTS = {"max_nodes": 10, "cpus": 0.5, "memory_mb": 256}
-"""Size of a registered pod when the request leaves a value out."""
-
 RETRIES = 10          # recomputations when a concurrent request changed the same pod
 RECENT_EVENTS = 20    # events shown by status()
 
@@ -88,18 +85,16 @@ class Service:
         return [self._pod_view(p, nodes, hosts, observed) for p in self.store.list_pods()]
 
     def register_pod(self, name, host, max_nodes=None, cpus=None, memory_mb=None, app=None) -> Pod:
-        """Register a pod of capacity on a pod host (missing sizes: POD_DEFAULTS)."""
-        spec = {"name": name, "host": host, "app": app,
-                "max_nodes": POD_DEFAULTS["max_nodes"] if max_nodes is None else max_nodes,
-                "cpus": POD_DEFAULTS["cpus"] if cpus is None else cpus,
-                "memory_mb": POD_DEFAULTS["memory_mb"] if memory_mb is None else memory_mb}
-        pod = validate.pod_spec(spec)
+        """Register a pod of capacity on a pod host (missing sizes: schema.PodSpec's defaults)."""
+        spec = {"name": name, "host": host, "app": app, "max_nodes": max_nodes, "cpus": cpus,
+                "memory_mb": memory_mb}
+        pod = validate.pod_spec({k: v for k, v in spec.items() if v is not None})
         if pod.app:
             default = self.store.get_app(pod.app)
             if default is not None and default.pod != pod.name:
-                raise ValidationError("app", f"app {pod.app!r} runs in pod {default.pod!r}, so it cannot "
-                                             f"be the default app of pod {pod.name!r}; name an app of "
-                                             f"this pod or leave app out")
+                raise Conflict(f"app {pod.app!r} runs in pod {default.pod!r}, so it cannot "
+                               f"be the default app of pod {pod.name!r}; name an app of "
+                               f"this pod or leave app out", "app")
         self.store.put_pod(pod, create=True)
         self._event("pod.registered", f"pod/{pod.name}",
                     f"pod {pod.name} on {pod.host}: {pod.max_nodes} × {pod.cpus:g} CPU / {pod.memory_mb} MiB")
@@ -171,13 +166,13 @@ class Service:
         pod = self._pod(validate.name(pod, "pod", "pod name"))
         app_name = app if app not in (None, "") else pod.app
         if not app_name:
-            raise ValidationError("app", f"pod {pod.name!r} has no default app; name one: "
-                                         f"cloud register {name} {pod.name} --app APP")
+            raise Conflict(f"pod {pod.name!r} has no default app; name one: "
+                           f"cloud register {name} {pod.name} --app APP", "app")
         the_app = self._app(validate.name(app_name, "app", "app name"))
         if the_app.pod != pod.name:
-            raise ValidationError("app", f"app {the_app.name!r} runs in pod {the_app.pod!r}, not "
-                                         f"{pod.name!r}; register the node in pod {the_app.pod!r} "
-                                         f"or choose an app of pod {pod.name!r}")
+            raise Conflict(f"app {the_app.name!r} runs in pod {the_app.pod!r}, not "
+                           f"{pod.name!r}; register the node in pod {the_app.pod!r} "
+                           f"or choose an app of pod {pod.name!r}", "app")
         (node,) = self.store.add_nodes(pod.name, [Node(name, pod.name, the_app.name, NodeStatus.NEW,
                                                        created=time.time())])
         self._event("node.registered", f"{pod.name}/{name}",
@@ -394,9 +389,9 @@ class Service:
             return
         image = app.run_image
         if not self._on_host(pod, lambda host: host.image_exists(image)):
-            raise ValidationError("image" if app.image else "command",
-                                  f"image {image!r} does not exist on host {pod.host} (pod {pod.name}); "
-                                  f"build or push it there first, or choose another image")
+            raise Conflict(f"image {image!r} does not exist on host {pod.host} (pod {pod.name}); "
+                           f"build or push it there first, or choose another image",
+                           "image" if app.image else "command")
 
     def _on_host(self, pod: Pod, action):
         try:

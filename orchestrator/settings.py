@@ -76,6 +76,7 @@ class Settings:
     backoff_max: float = 60.0               # longest wait before replacing a crashing node again
     backoff_reset: float = 60.0             # seconds of serving that forget a crash streak
     max_surge: int = 1                      # nodes per app replaced side by side in an update
+    worker_pids_limit: int = 512            # processes per worker container (a fork bomb stays inside)
     busy_grace: float = 30.0                # a worker DOWN but busy (overloaded) is replaced after this
 
     # --- API and controllers ---

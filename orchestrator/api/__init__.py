@@ -1,7 +1,7 @@
 """The REST API: a Flask application factory and one blueprint per resource.
 
 The views are deliberately thin. Each one reads and type-checks its input
-(``errors.json_body`` / ``errors.field``), calls one ``Service`` method, and
+(``errors.json_body``, ``core.validate`` against ``core.schema``), calls one ``Service`` method, and
 turns the result into JSON with :func:`to_json`. All decisions (is the name
 valid, is the pod full, ...) live in ``service.py``; the API never talks to
 hosts or HAProxy, it only writes desired state through the service.

@@ -1,9 +1,10 @@
-"""Bearer-token authentication for every call that changes state.
+"""Bearer-token authentication for every API call.
 
-Reading (GET) is open, so that dashboards and ``cloud status`` work without a
-secret; POST, PUT, PATCH and DELETE need ``Authorization: Bearer <token>``
-with the token the manager keeps in ``settings.token_file`` (see
-``orchestrator/token.py``). The comparison uses ``hmac.compare_digest`` so
+Every /api call needs ``Authorization: Bearer <token>`` with the token the
+manager keeps in ``settings.token_file`` (see ``orchestrator/token.py``),
+reads too: app specs hold command lines and logs may hold anything. Open are
+only ``GET /api/health`` (liveness probes) and ``GET /api/openapi.json`` (the
+contract), and OPTIONS, which answers with the allowed methods only. The comparison uses ``hmac.compare_digest`` so
 that the time it takes does not leak how many leading characters matched.
 """
 from __future__ import annotations
@@ -13,6 +14,9 @@ import hmac
 from flask import Flask, current_app, jsonify, request
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that change nothing (the audit log skips them)."""
+OPEN_ENDPOINTS = frozenset({"cluster.health", "cluster.openapi"})
+"""Flask endpoints anyone may call without the token."""
 
 
 def token_matches(sent: str | None, expected: str) -> bool:
@@ -32,7 +36,7 @@ def bearer_token() -> str | None:
 
 
 def init_app(app: Flask, token: str) -> None:
-    """Require the token on state-changing requests to known routes.
+    """Require the token on every request to a known /api route but the open ones.
 
     Unknown routes fall through to the 404 handler so that a typo in a URL
     is reported as such rather than as an authentication problem.
@@ -41,7 +45,8 @@ def init_app(app: Flask, token: str) -> None:
 
     @app.before_request
     def _require_token():
-        if request.method in SAFE_METHODS or request.routing_exception is not None:
+        if (request.method == "OPTIONS" or request.routing_exception is not None
+                or request.endpoint in OPEN_ENDPOINTS or not request.path.startswith("/api/")):
             return None
         if token_matches(bearer_token(), current_app.config["SIMPLECLOUD_TOKEN"]):
             return None

@@ -1,29 +1,19 @@
 """Cluster-wide routes: health, the OpenAPI document, init, status, events."""
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 
-import yaml
 from flask import Blueprint, current_app, jsonify
 
 from orchestrator import __version__
 from orchestrator.api import service, to_json
 from orchestrator.api.errors import int_arg
+from orchestrator.api.openapi import document
 
 bp = Blueprint("cluster", __name__)
 
-OPENAPI_FILE = Path(__file__).resolve().parent.parent / "openapi.yaml"
 DEFAULT_EVENTS = 50
 MAX_EVENTS = 1000
-
-
-@functools.lru_cache(maxsize=1)
-def openapi_document() -> dict:
-    """The OpenAPI 3.0 description of this API, read once from openapi.yaml."""
-    with OPENAPI_FILE.open(encoding="utf-8") as f:
-        return yaml.safe_load(f)
 
 
 @bp.get("/health")
@@ -35,7 +25,7 @@ def health():
 @bp.get("/openapi.json")
 def openapi():
     """The API description; json.dumps keeps the YAML's key order for readers."""
-    text = json.dumps(openapi_document(), indent=2)
+    text = json.dumps(document(), indent=2)
     return current_app.response_class(text, mimetype="application/json")
 
 
@@ -52,6 +42,5 @@ def status():
 
 @bp.get("/events")
 def events():
-    limit = int_arg("limit", DEFAULT_EVENTS, minimum=1)
-    limit = min(limit, MAX_EVENTS)
+    limit = int_arg("limit", DEFAULT_EVENTS, minimum=1, maximum=MAX_EVENTS)
     return jsonify(to_json(service().store.events(limit)))

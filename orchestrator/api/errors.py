@@ -11,17 +11,19 @@ Three kinds of failure reach the client:
 
 The helpers at the end read request input for the views. A request that is
 malformed before it even reaches the service (a body that is not JSON, not
-an object, a field of the wrong type) raises ``ValidationError`` (400) whose
-message names the field to change.
+an object, nested too deeply) raises ``ValidationError`` (400); so does a
+field that breaks ``core/schema.py``, with a message naming the field.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from orchestrator.core.errors import SimpleCloudError, ValidationError
+from orchestrator.core.schema import short
 
 log = logging.getLogger("orchestrator.api")
 
@@ -63,64 +65,54 @@ def register_error_handlers(app: Flask) -> None:
 
 # --- reading request input -------------------------------------------------
 # The views call these instead of touching ``request`` directly, so every
-# malformed input produces the same kind of precise 400.
+# malformed input produces the same kind of precise 400. What the fields of a
+# body may be is checked by ``core.validate`` against ``core.schema``.
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list", dict: "an object"}
+MAX_DEPTH = 32
+"""Deepest nesting of lists and objects a body may have (ours need 2)."""
 
 
-def json_body(allowed: set[str] | None = None) -> dict:
-    """Return the request body as a dict, or raise ValidationError saying why not.
-
-    With ``allowed``, unknown fields are refused too, so that a typo such as
-    ``"replica"`` is reported instead of silently ignored.
-    """
+def json_body() -> dict:
+    """Return the request body as a dict, or raise ValidationError saying why not."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise ValidationError(None, "the request body is empty; send a JSON object (Content-Type: application/json)")
-    body = request.get_json(force=True, silent=True)
-    if body is None and raw.strip() != b"null":
-        raise ValidationError(None, "the request body is not valid JSON; send a JSON object such as {\"name\": \"...\"}")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):      # RecursionError: nested deeper than Python's stack
+        raise ValidationError(None, "the request body is not valid JSON (or is nested too deeply); "
+                                    "send a JSON object such as {\"name\": \"...\"}") from None
     if not isinstance(body, dict):
         raise ValidationError(None, f"the request body must be a JSON object, not {_json_type(body)}")
-    if allowed is not None:
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise ValidationError(unknown[0], f"unknown field {unknown[0]!r}; "
-                                              f"allowed fields: {', '.join(sorted(allowed))}")
+    if _depth(body) > MAX_DEPTH:
+        raise ValidationError(None, f"the request body is nested more than {MAX_DEPTH} levels deep; "
+                                    "send a flat JSON object of the documented fields")
     return body
 
 
-def field(body: dict, name: str, kind: type, *, required: bool = False, default=None):
-    """Return ``body[name]`` checked to be of ``kind`` (None allowed if optional).
-
-    ``int`` refuses booleans and floats; ``float`` accepts integers too.
-    """
-    if name not in body or body[name] is None:
-        if required:
-            raise ValidationError(name, f"field {name!r} is required")
-        return default
-    value = body[name]
-    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        ok, value = True, float(value)
-    if not ok:
-        raise ValidationError(name, f"field {name!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}, "
-                                    f"not {_json_type(value)} ({value!r})")
-    return value
+def _depth(value) -> int:
+    """Nesting depth of lists/objects, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
-def int_arg(name: str, default: int | None = None, minimum: int = 0) -> int | None:
+def int_arg(name: str, default: int | None = None, minimum: int = 0, maximum: int | None = None) -> int | None:
     """Read an integer query parameter such as ``?tail=100``."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(name, f"query parameter {name!r} must be an integer, not {raw!r}") from None
-    if value < minimum:
-        raise ValidationError(name, f"query parameter {name!r} must be at least {minimum}, not {value}")
+    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 12:
+        raise ValidationError(name, f"query parameter {name!r} must be an integer, not {short(raw)}")
+    value = int(raw)
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ValidationError(name, f"query parameter {name!r} must be at least {minimum}{upper}, not {value}")
     return value
 
 

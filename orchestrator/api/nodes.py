@@ -11,27 +11,26 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from orchestrator.api import service, to_json
-from orchestrator.api.errors import field, int_arg, json_body
+from orchestrator.api.errors import int_arg, json_body
+from orchestrator.core import schema, validate
 
 bp = Blueprint("nodes", __name__)
 
-NODE_FIELDS = {"name", "pod", "app"}
 DEFAULT_TAIL = 100
+MAX_TAIL = 10_000
 
 
 @bp.get("/nodes")
 def list_nodes():
-    return jsonify(to_json(service().list_nodes(pod=request.args.get("pod") or None)))
+    pod = request.args.get("pod")
+    return jsonify(to_json(service().list_nodes(pod=validate.name(pod, "pod", "pod name")
+                                                if pod is not None else None)))
 
 
 @bp.post("/nodes")
 def register_node():
-    body = json_body(NODE_FIELDS)
-    node = service().register_node(
-        name=field(body, "name", str, required=True),
-        pod=field(body, "pod", str, required=True),
-        app=field(body, "app", str),
-    )
+    body = validate.parse(schema.NodeSpec, json_body(), "the node")
+    node = service().register_node(name=body.name, pod=body.pod, app=body.app)
     return jsonify(to_json(node)), 201
 
 
@@ -42,7 +41,7 @@ def remove_node(pod: str, node: str):
 
 @bp.get("/pods/<pod>/nodes/<node>/logs")
 def logs(pod: str, node: str):
-    tail = int_arg("tail", DEFAULT_TAIL, minimum=1)
+    tail = int_arg("tail", DEFAULT_TAIL, minimum=1, maximum=MAX_TAIL)
     return jsonify(to_json(service().logs(node, pod=pod, tail=tail)))
 
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from orchestrator.api import service, to_json
-from orchestrator.api.errors import field, json_body
+from orchestrator.api.errors import json_body
+from orchestrator.core import schema, validate
 
 bp = Blueprint("pods", __name__)
-
-POD_FIELDS = {"name", "host", "max_nodes", "cpus", "memory_mb", "app"}
 
 
 @bp.get("/pods")
@@ -26,15 +25,8 @@ def list_pods():
 
 @bp.post("/pods")
 def register_pod():
-    body = json_body(POD_FIELDS)
-    pod = service().register_pod(
-        name=field(body, "name", str, required=True),
-        host=field(body, "host", str, required=True),
-        max_nodes=field(body, "max_nodes", int),
-        cpus=field(body, "cpus", float),
-        memory_mb=field(body, "memory_mb", int),
-        app=field(body, "app", str),
-    )
+    body = validate.parse(schema.PodSpec, json_body(), "the pod")
+    pod = service().register_pod(**body.model_dump())
     return jsonify(to_json(pod)), 201
 
 

@@ -165,7 +165,8 @@ class HostReconciler:
                 cpus, memory_mb = app.limits(pod)
                 command = list(app.command) if app.command is not None else None
                 host.create_worker(pod.name, node, app.name, app.run_image, command, app.port,
-                                   cpus, memory_mb, gen=gen)
+                                   cpus, memory_mb, gen=gen, security=app.security,
+                                   pids_limit=self.settings.worker_pids_limit)
             case StartContainer(_, name):
                 started[name] = host.start(name)
             case AddServer(backend, node, container, port, admin, addr, cid):

@@ -20,15 +20,15 @@ servers as well as the apps.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import jinja2
 
+from orchestrator.core import validate
 from orchestrator.core.errors import ValidationError
-from orchestrator.core.model import BALANCE_ALGORITHMS, App, Server, backend_name
+from orchestrator.core.model import App, Server, backend_name
 
 SERVER_OPTIONS = "check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1"
 """Health-check timing of every server: checked each second while up; down
@@ -40,9 +40,6 @@ the Runtime API (which, in HAProxy 2.6, do not inherit ``default-server``)."""
 
 NO_APP_BACKEND = "no_app"
 
-# What may appear unquoted in a config line: no spaces, quotes, '#' or '\'.
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._~!$&()*+,;=:@%/-]*$")
-_SAFE_HOST = re.compile(r"^[A-Za-z0-9*]([A-Za-z0-9.*-]*[A-Za-z0-9])?$")
 _LOOPBACK = ("127.", "localhost:", "[::1]:")
 
 _env = jinja2.Environment(
@@ -81,18 +78,26 @@ def normalize_path(path: str | None) -> str | None:
     return stripped or "/"
 
 
+def _checked(app: App, check, value, field: str):
+    """``value`` through the API's own check (core/validate.py): the file never
+    holds a value the API would refuse. Errors name the app."""
+    try:
+        return check(value, field)
+    except ValidationError as exc:
+        raise ValidationError(field, f"app {app.name}: {exc.message}") from None
+
+
 def route_for(app: App) -> Route | None:
     """The frontend route of one app, or None if it has neither path nor host."""
+    _checked(app, validate.name, app.name, "name")
     path = normalize_path(app.path)
-    host = (app.host or "").lower() or None
+    host = app.host or None
     if path is None and host is None:
         return None
-    if path is not None and not _SAFE_PATH.match(path):
-        raise ValidationError("path", f"app {app.name}: path {app.path!r} must start with '/' "
-                              "and contain no spaces, quotes, '#' or backslashes")
-    if host is not None and not _SAFE_HOST.match(host):
-        raise ValidationError("host", f"app {app.name}: host {app.host!r} must be a host name "
-                              "like web.example.com (letters, digits, '-', '.')")
+    if path is not None:
+        path = _checked(app, validate.path, path, "path")
+    if host is not None:
+        host = _checked(app, validate.hostname, host, "host")
     acls, terms = [], []
     if host:
         acls.append(f"host_{app.name} req.hdr(host),host_only -i {host}")
@@ -138,17 +143,12 @@ def _api_tls(settings) -> dict | None:
 
 
 def _backend(app: App, servers: Iterable[Server]) -> BackendBlock:
-    if app.balance not in BALANCE_ALGORITHMS:
-        raise ValidationError("balance", f"app {app.name}: balance {app.balance!r} is not one "
-                              f"of {', '.join(BALANCE_ALGORITHMS)}")
-    health = app.health_path or ""
-    if health and not _SAFE_PATH.match(health):
-        raise ValidationError("health_path", f"app {app.name}: health_path {health!r} must "
-                              "start with '/' and contain no spaces or quotes (or be empty "
-                              "for a TCP check)")
+    _checked(app, validate.name, app.name, "name")
+    balance = _checked(app, validate.balance, app.balance, "balance")
+    health = _checked(app, validate.health_path, app.health_path or "", "health_path")
     prefix = normalize_path(app.path)
     strip = prefix if getattr(app, "strip_path", False) and prefix not in (None, "/") else None
-    return BackendBlock(name=backend_name(app), balance=app.balance, health_path=health,
+    return BackendBlock(name=backend_name(app), balance=balance, health_path=health,
                         servers=tuple(sorted(servers, key=lambda s: s.name)),
                         strip_prefix=strip)
 

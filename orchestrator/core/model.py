@@ -142,6 +142,7 @@ class App:
     cpus: float | None = None         # CPU limit per node; None: the pod's node size
     memory_mb: int | None = None      # memory limit per node, MiB; None: the pod's
     created: float = field(default_factory=time.time)
+    security: str = "default"         # "relaxed": Docker's default capabilities (see worker_security)
 
     @property
     def run_image(self) -> str:
@@ -166,7 +167,7 @@ class App:
                 self.memory_mb if self.memory_mb is not None else pod.memory_mb)
 
 
-RUN_FIELDS = ("image", "command", "port", "cpus", "memory_mb")
+RUN_FIELDS = ("image", "command", "port", "cpus", "memory_mb", "security")
 """What a worker container is made from; a change in any of them (or in the
 pod's node size) replaces the containers, one node at a time."""
 
@@ -175,7 +176,7 @@ def run_spec(app: App, pod: Pod) -> dict:
     """Everything a worker container of ``app`` in ``pod`` is created from."""
     cpus, memory_mb = app.limits(pod)
     return {"image": app.run_image, "command": list(app.command) if app.command is not None else None,
-            "port": app.port, "cpus": cpus, "memory_mb": memory_mb}
+            "port": app.port, "cpus": cpus, "memory_mb": memory_mb, "security": app.security}
 
 
 def spec_generation(app: App, pod: Pod) -> str:
@@ -184,6 +185,25 @@ def spec_generation(app: App, pod: Pod) -> str:
     was made from a spec that has since changed, so it is replaced."""
     text = json.dumps(run_spec(app, pod), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+KEPT_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "NET_BIND_SERVICE", "KILL")
+"""The capabilities a hardened worker keeps: enough for common images (nginx
+changes the user and owner of its cache, binds port 80). Of Docker's default
+set this leaves out AUDIT_WRITE, FSETID, MKNOD, NET_RAW, SETFCAP, SETPCAP and
+SYS_CHROOT."""
+
+
+def worker_security(security: str, pids_limit: int) -> dict:
+    """Docker HostConfig hardening of a worker (``create_host_config`` keywords).
+
+    Always a pids limit (a fork bomb stays inside its worker); unless
+    ``security`` is "relaxed", also no-new-privileges (setuid binaries gain
+    nothing) and every capability dropped but KEPT_CAPABILITIES."""
+    if security == "relaxed":
+        return {"pids_limit": pids_limit}
+    return {"pids_limit": pids_limit, "security_opt": ["no-new-privileges:true"],
+            "cap_drop": ["ALL"], "cap_add": list(KEPT_CAPABILITIES)}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ import docker.errors
 import requests.exceptions
 
 from orchestrator.core import errors
-from orchestrator.core.model import Container, container_name
+from orchestrator.core.model import Container, container_name, worker_security
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ LABEL_POD = "simplecloud.pod"
 LABEL_NODE = "simplecloud.node"
 LABEL_APP = "simplecloud.app"
 LABEL_GEN = "simplecloud.gen"
+DEFAULT_PIDS_LIMIT = 512   # the lab uses settings.worker_pids_limit
 
 
 class HostUnavailable(errors.SimpleCloudError):
@@ -242,12 +243,14 @@ class DockerHost:
     def create_worker(self, pod: str, node: str, app: str, image: str,
                       command: list[str] | None, port: int, cpus: float,
                       memory_mb: int, env: dict[str, str] | None = None, *,
-                      gen: str) -> Container:
+                      gen: str, security: str = "default", pids_limit: int = DEFAULT_PIDS_LIMIT) -> Container:
         """``docker create`` (not start) the container of one generation of a node.
 
         ``command`` is an argument list run without a shell (None: the
         image's CMD). The restart policy is "no": restarting is the
-        controller's decision, not the engine's.
+        controller's decision, not the engine's. Every worker is hardened
+        (``model.worker_security``): a pids limit and, unless ``security`` is
+        "relaxed", no-new-privileges and a reduced capability set.
         """
         if command is not None and not (isinstance(command, (list, tuple))
                                         and all(isinstance(a, str) for a in command)):
@@ -265,7 +268,7 @@ class DockerHost:
                 restart_policy={"Name": "no"},
                 # a tiny init as PID 1 forwards SIGTERM, so workers that
                 # install no handler (python -m http.server, nc) stop at once
-                init=True)
+                init=True, **worker_security(security, pids_limit))
             created = api.create_container(
                 image, command=list(command) if command is not None else None, name=name, hostname=node,
                 labels=labels, environment=environment, host_config=host_config, detach=True,

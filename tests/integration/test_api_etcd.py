@@ -52,15 +52,15 @@ def test_seed_commands_over_etcd(client, store):
     assert client.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"}).status_code == 201
     assert client.post("/api/nodes", headers=AUTH, json={"name": "n2", "pod": "light"}).status_code == 201
     assert client.post("/api/pods/light/launch", headers=AUTH).get_json()["name"] == "n1"
-    assert [n["status"] for n in client.get("/api/nodes?pod=light").get_json()] == ["ONLINE", "NEW"]
+    assert [n["status"] for n in client.get("/api/nodes?pod=light", headers=AUTH).get_json()] == ["ONLINE", "NEW"]
     assert len(client.post("/api/pods/light/pause", headers=AUTH).get_json()) == 1
     assert store.get_node("light", "n1").status == "PAUSED"
     assert len(client.post("/api/pods/light/resume", headers=AUTH).get_json()) == 1
     assert client.delete("/api/pods/light/nodes/n2", headers=AUTH).status_code == 200
-    pods = {p["name"]: p for p in client.get("/api/pods").get_json()}
+    pods = {p["name"]: p for p in client.get("/api/pods", headers=AUTH).get_json()}
     assert (pods["light"]["used"], pods["light"]["statuses"]) == (1, {"ONLINE": 1})
     assert store.pod_node_count("light") == 1
-    kinds = [e["kind"] for e in client.get("/api/events").get_json()]
+    kinds = [e["kind"] for e in client.get("/api/events", headers=AUTH).get_json()]
     assert kinds[:3] == ["node.removed", "pod.resumed", "pod.paused"]
 
 
@@ -82,7 +82,7 @@ def test_apps_over_etcd_with_the_real_image_check(client, store, worker_images):
 
 @pytest.mark.parametrize("method, path, body, status, message", [
     ("POST", "/api/apps", {"name": "w", "image": "simplecloud/does-not-exist", "pod": "light", "port": 80},
-     400, "image 'simplecloud/does-not-exist' does not exist on host pod-light"),
+     409, "image 'simplecloud/does-not-exist' does not exist on host pod-light"),
     ("POST", "/api/apps", {"name": "w", "image": "simplecloud/light", "pod": "light", "port": 80,
                            "balance": "source"}, 400, "balance 'source' is not supported"),
     ("POST", "/api/nodes", {"name": "n_1", "pod": "light"}, 400, "not a valid name"),
@@ -108,6 +108,7 @@ def test_malformed_json_and_missing_token_write_nothing(client, store):
     assert r.status_code == 401
     r = client.post("/api/nodes", json={"name": "n1", "pod": "light"}, headers={"Authorization": "Bearer no"})
     assert r.status_code == 401
+    assert client.get("/api/nodes").status_code == 401        # reads need the token too
     assert desired(store) == before
 
 

@@ -207,7 +207,9 @@ def test_exit_codes_and_one_line_errors(manager, tmp_path):
     assert code == 1 and err.startswith("cloud: authentication required: no bearer token was sent")
     code, _, err = cloud(lab, "launch", "light", "--token", "wrong")
     assert code == 1 and "a wrong token was sent" in err
-    assert cloud(lab, "pod", "ls", cwd=elsewhere, env={"SIMPLECLOUD_API": api})[0] == 0   # reading is open
+    code, _, err = cloud(lab, "pod", "ls", cwd=elsewhere, env={"SIMPLECLOUD_API": api})  # reads need it too
+    assert code == 1 and "no bearer token was sent" in err
+    assert cloud(lab, "pod", "ls")[0] == 0
 
     dead = f"http://127.0.0.1:{free_port()}"
     code, _, err = cloud(lab, "status", "--api", dead)

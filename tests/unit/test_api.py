@@ -69,7 +69,7 @@ def test_health_and_openapi_are_open(client):
     assert client.get("/api/health").get_json()["status"] == "ok"
     doc = client.get("/api/openapi.json")
     assert doc.status_code == 200 and doc.mimetype == "application/json"
-    assert doc.get_json()["openapi"].startswith("3.0")
+    assert doc.get_json()["openapi"].startswith("3.1")
 
 
 def test_init_is_idempotent(client):
@@ -85,11 +85,11 @@ def test_pods_register_list_remove(cluster):
     assert r.status_code == 201
     assert r.get_json() == {"name": "batch", "host": "pod-heavy", "max_nodes": 4, "cpus": 1.0,
                             "memory_mb": 512, "app": None}
-    pods = {p["name"]: p for p in cluster.get("/api/pods").get_json()}
+    pods = {p["name"]: p for p in cluster.get("/api/pods", headers=AUTH).get_json()}
     assert set(pods) == {"light", "medium", "heavy", "batch"}
     assert pods["light"]["used"] == 0 and pods["light"]["free"] == 20
     assert cluster.delete("/api/pods/batch", headers=AUTH).get_json()["name"] == "batch"
-    assert "batch" not in {p["name"] for p in cluster.get("/api/pods").get_json()}
+    assert "batch" not in {p["name"] for p in cluster.get("/api/pods", headers=AUTH).get_json()}
 
 
 def test_seed_verbs_register_launch_pause_resume_rm(cluster):
@@ -102,16 +102,16 @@ def test_seed_verbs_register_launch_pause_resume_rm(cluster):
     assert [(n["name"], n["status"]) for n in paused] == [("n1", "PAUSED")]
     resumed = cluster.post("/api/pods/light/resume", headers=AUTH).get_json()
     assert [(n["name"], n["status"]) for n in resumed] == [("n1", "ONLINE")]
-    assert [n["name"] for n in cluster.get("/api/nodes?pod=light").get_json()] == ["n1"]
-    assert cluster.get("/api/nodes?pod=medium").get_json() == []
-    assert len(cluster.get("/api/nodes").get_json()) == 1
-    logs = cluster.get("/api/pods/light/nodes/n1/logs?tail=2").get_json()
+    assert [n["name"] for n in cluster.get("/api/nodes?pod=light", headers=AUTH).get_json()] == ["n1"]
+    assert cluster.get("/api/nodes?pod=medium", headers=AUTH).get_json() == []
+    assert len(cluster.get("/api/nodes", headers=AUTH).get_json()) == 1
+    logs = cluster.get("/api/pods/light/nodes/n1/logs?tail=2", headers=AUTH).get_json()
     assert logs["logs"] == "line 2\nline 3" and logs["container"] == "sc-light.n1.g1"
     crashed = cluster.post("/api/pods/light/nodes/n1/crash", headers=AUTH).get_json()
     assert crashed == {"pod": "light", "node": "n1", "container": "sc-light.n1.g1", "killed": True}
     assert cluster.post("/api/pods/light/nodes/n1/crash").status_code == 401
     assert cluster.delete("/api/pods/light/nodes/n1", headers=AUTH).status_code == 200
-    assert cluster.get("/api/nodes").get_json() == []
+    assert cluster.get("/api/nodes", headers=AUTH).get_json() == []
 
 
 def test_app_update_patch(cluster):
@@ -133,31 +133,34 @@ def test_apps_deploy_get_scale_stop(cluster):
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
     assert (body["replicas"], body["path"], body["balance"]) == (2, "/web", "leastconn")
-    assert cluster.get("/api/apps/web").get_json()["replicas"] == 2
-    assert {a["name"] for a in cluster.get("/api/apps").get_json()} == {"light", "medium", "heavy", "web"}
+    assert cluster.get("/api/apps/web", headers=AUTH).get_json()["replicas"] == 2
+    assert {a["name"] for a in cluster.get("/api/apps", headers=AUTH).get_json()} == {"light", "medium", "heavy", "web"}
     assert cluster.put("/api/apps/web/scale", headers=AUTH, json={"replicas": 5}).get_json()["replicas"] == 5
     assert cluster.put("/api/apps/web/scale", headers=AUTH, json={"replicas": 1}).get_json()["replicas"] == 1
     stopped = cluster.delete("/api/apps/web", headers=AUTH).get_json()
     assert stopped["replicas"] == 0 and len(stopped["removed"]) == 1
-    assert cluster.get("/api/apps/web").status_code == 404
+    assert cluster.get("/api/apps/web", headers=AUTH).status_code == 404
 
 
-def test_deploy_a_command_as_list_or_string(cluster):
-    for name, command in (("echo", ["nc", "-lk", "-p", "9000"]), ("echo2", "nc -lk -p 9001")):
-        r = cluster.post("/api/apps", headers=AUTH, json={"name": name, "command": command, "pod": "light",
-                                                           "replicas": 1, "port": 9000, "path": f"/{name}"})
-        assert r.status_code == 201, r.get_json()
-        assert r.get_json()["command"][0] == "nc" and r.get_json()["image"] is None
+def test_deploy_a_command_as_an_argument_list(cluster):
+    r = cluster.post("/api/apps", headers=AUTH, json={"name": "echo", "command": ["nc", "-lk", "-p", "9000"],
+                                                       "pod": "light", "replicas": 1, "port": 9000})
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["command"][0] == "nc" and r.get_json()["image"] is None
+    # one string is not split like a shell would: the CLI splits, the API takes the list
+    r = cluster.post("/api/apps", headers=AUTH, json={"name": "echo2", "command": "nc -lk -p 9001",
+                                                       "pod": "light", "port": 9000})
+    assert r.status_code == 400 and "field 'command' must be a list" in r.get_json()["error"]
 
 
 def test_status_and_events(cluster):
     cluster.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"})
-    status = cluster.get("/api/status").get_json()
+    status = cluster.get("/api/status", headers=AUTH).get_json()
     assert set(status) >= {"pods", "apps", "nodes", "events"}
     assert status["nodes"] == {"NEW": 1}
-    events = cluster.get("/api/events?limit=1").get_json()
+    events = cluster.get("/api/events?limit=1", headers=AUTH).get_json()
     assert len(events) == 1 and events[0]["kind"] == "node.registered"
-    assert len(cluster.get("/api/events").get_json()) == 2
+    assert len(cluster.get("/api/events", headers=AUTH).get_json()) == 2
 
 
 # --- authentication -------------------------------------------------------------------
@@ -212,14 +215,14 @@ BAD_REQUESTS = [
     ("POST", "/api/apps", {"name": "a.b", "image": "nginx:1.25", "pod": "light", "port": 80}, 400,
      "not a valid name"),
     # replicas out of range
-    ("PUT", "/api/apps/light/scale", {"replicas": -1}, 400, "replicas must be from 0"),
+    ("PUT", "/api/apps/light/scale", {"replicas": -1}, 400, "replicas must be a whole number from 0 to 1000, got -1"),
     ("PUT", "/api/apps/light/scale", {"replicas": 21}, 409, "pod 'light' has room for"),
     ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "heavy", "port": 80, "replicas": 11},
      409, "pod 'heavy' has room for 10"),
     # balance and image
     ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "light", "port": 80, "balance": "fastest"},
      400, "balance 'fastest' is not supported; use one of roundrobin"),
-    ("POST", "/api/apps", {"name": "w", "image": "nosuch/image:1", "pod": "light", "port": 80}, 400,
+    ("POST", "/api/apps", {"name": "w", "image": "nosuch/image:1", "pod": "light", "port": 80}, 409,
      "image 'nosuch/image:1' does not exist on host pod-light"),
     ("POST", "/api/apps", {"name": "w", "pod": "light", "port": 80}, 400, "exactly one of image"),
     # wrong JSON types / unknown or missing fields
@@ -231,9 +234,24 @@ BAD_REQUESTS = [
     ("POST", "/api/pods", {"name": "x"}, 400, "field 'host' is required"),
     ("POST", "/api/nodes", {"name": 7, "pod": "light"}, 400, "field 'name' must be a string"),
     ("POST", "/api/apps", {"name": "w", "command": [1, 2], "pod": "light", "port": 80}, 400,
-     "field 'command' must be a list of strings"),
+     "command [1, 2] must be a non-empty list of at most 256 arguments (strings without NUL bytes"),
     ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "light", "port": "80"}, 400,
      "field 'port' must be an integer"),
+    # exact matching: a trailing newline or a non-ASCII letter never gets through (issue 7)
+    ("POST", "/api/apps", {"name": "web\n", "image": "nginx:1.25", "pod": "light", "port": 80}, 400,
+     "app name 'web\\n' is not a valid name"),
+    ("POST", "/api/apps", {"name": "web", "image": "nginx:1.25", "pod": "light", "port": 80, "path": "/webx\n"},
+     400, "path '/webx\\n' is not a clean path prefix"),
+    ("POST", "/api/apps", {"name": "web", "image": "nginx:tä", "pod": "light", "port": 80}, 400,
+     "image 'nginx:tä' is not a valid image reference"),
+    ("POST", "/api/pods", {"name": "p", "host": "pod-x", "cpus": 1e-10}, 400,
+     "cpus must be a number of CPUs from 0.01 to 64, got 1e-10"),
+    ("PATCH", "/api/apps/light", {"cpus": 0.001}, 400, "cpus must be a number of CPUs from 0.01"),
+    ("PATCH", "/api/apps/light", {"security": "root"}, 400, "security 'root' is not a security profile"),
+    ("POST", "/api/nodes", {"name": "n2", "pod": "light", "app": "heavy"}, 409, "app 'heavy' runs in pod 'heavy'"),
+    ("GET", "/api/events?limit=1001", None, 400, "at least 1 and at most 1000"),
+    ("GET", "/api/nodes?pod=", None, 400, "pod name is required"),
+    ("GET", "/api/pods/light/nodes/n1/logs?tail=%D9%A3", None, 400, "must be an integer"),
 ]
 
 
@@ -271,6 +289,8 @@ def test_a_21st_light_node_is_refused(cluster, store):
     ("[1, 2]", "application/json", "must be a JSON object, not a list"),
     ("\"n1\"", "application/json", "must be a JSON object, not a string"),
     ("null", "application/json", "must be a JSON object, not null"),
+    ("[" * 100_000 + "]" * 100_000, "application/json", "not valid JSON (or is nested too deeply)"),
+    ('{"name": ' + "[" * 50 + "]" * 50 + "}", "application/json", "nested more than 32 levels"),
     ("name=n1&pod=light", "application/x-www-form-urlencoded", "not valid JSON"),
 ])
 def test_malformed_bodies_are_400(cluster, store, data, content_type, message):
@@ -281,17 +301,17 @@ def test_malformed_bodies_are_400(cluster, store, data, content_type, message):
 
 
 def test_bad_query_parameters(cluster):
-    r = cluster.get("/api/events?limit=lots")
+    r = cluster.get("/api/events?limit=lots", headers=AUTH)
     assert r.status_code == 400 and r.get_json() == {
         "error": "query parameter 'limit' must be an integer, not 'lots'", "field": "limit"}
-    assert cluster.get("/api/pods/light/nodes/n1/logs?tail=0").status_code == 400
-    assert cluster.get("/api/nodes?pod=nope").status_code == 404
+    assert cluster.get("/api/pods/light/nodes/n1/logs?tail=0", headers=AUTH).status_code == 400
+    assert cluster.get("/api/nodes?pod=nope", headers=AUTH).status_code == 404
 
 
 # --- error handlers ------------------------------------------------------------------------
 
 def test_unknown_route_and_wrong_method_are_json(client):
-    r = client.get("/api/nope")
+    r = client.get("/api/nope", headers=AUTH)
     assert r.status_code == 404 and "no such API route: GET /api/nope" in r.get_json()["error"]
     r = client.post("/api/nope", headers=AUTH)
     assert r.status_code == 404  # a typo is reported as such, not as an auth problem
@@ -312,7 +332,7 @@ def test_oversized_bodies_are_refused_as_json(cluster, store):
 def test_state_changes_are_logged(cluster, caplog):
     with caplog.at_level(logging.INFO, logger="orchestrator.api"):
         cluster.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"})
-        cluster.get("/api/nodes")
+        cluster.get("/api/nodes", headers=AUTH)
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["POST /api/nodes -> 201"]
 
 
@@ -332,7 +352,7 @@ class Exploding:
 def test_unexpected_errors_are_500_without_traceback(tmp_path, caplog):
     app = create_app(Settings(token_file=str(tmp_path / "t")), Exploding(KeyError("secret detail")), token=TOKEN)
     with caplog.at_level(logging.ERROR, logger="orchestrator.api"):
-        r = app.test_client().get("/api/pods")
+        r = app.test_client().get("/api/pods", headers=AUTH)
     assert r.status_code == 500
     assert r.get_json() == {"error": INTERNAL_ERROR}
     assert "secret detail" not in r.get_data(as_text=True)
@@ -342,7 +362,7 @@ def test_unexpected_errors_are_500_without_traceback(tmp_path, caplog):
 def test_an_unreachable_etcd_is_503(tmp_path):
     app = create_app(Settings(token_file=str(tmp_path / "t")), Exploding(Unavailable("etcd is not reachable")),
                      token=TOKEN)
-    r = app.test_client().get("/api/status")
+    r = app.test_client().get("/api/status", headers=AUTH)
     assert r.status_code == 503 and r.get_json() == {"error": "etcd is not reachable"}
 
 
@@ -368,17 +388,24 @@ def test_openapi_documents_every_route_and_nothing_else(client, app):
     assert _flask_routes(app) == _documented_routes(doc)
 
 
+OPEN = {("/api/health", "get"), ("/api/openapi.json", "get")}
+
+
 def test_openapi_security_matches_the_auth_rule(client):
-    """GETs are documented as open, everything else as needing the bearer token."""
+    """Only health and the document are documented as open; every other operation
+    needs the token, documents 401, and really answers 401 without it."""
     doc = client.get("/api/openapi.json").get_json()
+    assert doc["security"] == [{"bearer": []}]
     for path, item in doc["paths"].items():
         for method, op in item.items():
             if method == "parameters":
                 continue
             open_ = op.get("security") == []
-            assert open_ == (method == "get"), f"{method.upper()} {path}"
+            assert open_ == ((path, method) in OPEN), f"{method.upper()} {path}"
             if not open_:
                 assert "401" in op["responses"], f"{method.upper()} {path} must document 401"
+                url = path.replace("{pod}", "light").replace("{node}", "n1").replace("{app}", "light")
+                assert client.open(url, method=method.upper()).status_code == 401, f"{method.upper()} {path}"
 
 
 def test_openapi_refs_resolve(client):

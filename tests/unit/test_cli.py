@@ -132,6 +132,9 @@ def test_global_options_before_the_command_are_kept(api, capsys):
       "--replicas", "1", "--port", "9000", "--path", "/files", "--strip-path"], "POST", "/api/apps",
      {"name": "files", "pod": "medium", "replicas": 1, "port": 9000, "path": "/files", "strip_path": True,
       "command": ["python3", "-m", "http.server", "9000"]}),
+    (["app", "deploy", "legacy", "--image", "old:1", "--pod", "light", "--replicas", "1", "--port", "80",
+      "--security", "relaxed"], "POST", "/api/apps",
+     {"name": "legacy", "pod": "light", "replicas": 1, "port": 80, "security": "relaxed", "image": "old:1"}),
     (["app", "scale", "web", "5"], "PUT", "/api/apps/web/scale", {"replicas": 5}),
     (["app", "stop", "web"], "DELETE", "/api/apps/web", None),
 ])
@@ -362,3 +365,38 @@ def test_node_crash_and_path_quoting(api, capsys):
     assert code == 0 and "container sc-light.n1.g killed" in out
     run(capsys, "rm", "../../../apps/web", "p")
     assert api.calls[-1]["url"].endswith("/api/pods/p/nodes/..%2F..%2F..%2Fapps%2Fweb")
+
+
+@pytest.mark.parametrize("name, encoded", [("../../../apps/web", "..%2F..%2F..%2Fapps%2Fweb"),
+                                           ("a b", "a%20b"), ("x?y#z", "x%3Fy%23z")])
+def test_path_segments_survive_the_http_client(api, capsys, name, encoded):
+    """What requests really sends (URL preparation normalizes '..'), not only what the CLI built."""
+    run(capsys, "rm", name, "light")
+    sent = requests.Request("DELETE", api.calls[-1]["url"]).prepare().path_url
+    assert sent == f"/api/pods/light/nodes/{encoded}"
+
+
+@pytest.mark.parametrize("name", ["..", ".", ""])
+def test_dot_segments_are_refused_before_sending(api, capsys, name):
+    code, _, err = run(capsys, "rm", name, "light")
+    assert code == cli.EXIT_USAGE and "is not a valid name" in err and api.calls == []
+    code, _, _ = run(capsys, "pod", "rm", name)
+    assert code == cli.EXIT_USAGE and api.calls == []
+
+
+@pytest.mark.parametrize("argv", [["status"], ["node", "ls"], ["logs", "n1", "--pod", "light"], ["app", "ls"],
+                                  ["pod", "ls"], ["events"]])
+def test_reads_send_the_token_too(api, capsys, argv):
+    api.answers[("GET", "/api/pods/light/nodes/n1/logs")] = (200, {"logs": ""})
+    api.answers[("GET", "/api/nodes")] = (200, [])
+    api.answers[("GET", "/api/pods")] = (200, [])
+    api.answers[("GET", "/api/apps")] = (200, [])
+    api.answers[("GET", "/api/events")] = (200, [])
+    code, _, err = run(capsys, "--token", "readtoken", *argv)
+    assert code == 0, err
+    assert all(c["headers"]["Authorization"] == "Bearer readtoken" for c in api.calls)
+
+
+def test_app_update_with_an_empty_path_removes_the_route(api, capsys):
+    run(capsys, "app", "update", "web", "--path", "", "--security", "relaxed")
+    assert api.calls[-1]["json"] == {"path": None, "security": "relaxed"}

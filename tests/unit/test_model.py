@@ -76,3 +76,24 @@ def test_builtins_match_the_design():
 def test_values_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         BUILTIN_PODS["light"].max_nodes = 1
+
+
+def test_worker_hardening_spec():
+    from orchestrator.core.model import KEPT_CAPABILITIES, worker_security
+    hard = worker_security("default", 512)
+    assert hard == {"pids_limit": 512, "security_opt": ["no-new-privileges:true"],
+                    "cap_drop": ["ALL"], "cap_add": list(KEPT_CAPABILITIES)}
+    assert not {"NET_RAW", "MKNOD", "SYS_CHROOT", "AUDIT_WRITE", "SETFCAP", "SETPCAP", "FSETID"} & set(KEPT_CAPABILITIES)
+    assert {"CHOWN", "SETUID", "SETGID", "NET_BIND_SERVICE"} <= set(KEPT_CAPABILITIES)
+    assert worker_security("relaxed", 64) == {"pids_limit": 64}          # the pids limit stays
+
+
+def test_security_is_part_of_the_run_spec_and_its_generation():
+    import dataclasses
+    from orchestrator.core.model import App, Pod, RUN_FIELDS, run_spec, spec_generation
+    pod = Pod("light", "pod-light", 20, 0.25, 128)
+    app = App("web", "light", 80, image="nginx", created=0.0)
+    relaxed = dataclasses.replace(app, security="relaxed")
+    assert "security" in RUN_FIELDS and run_spec(relaxed, pod)["security"] == "relaxed"
+    assert spec_generation(relaxed, pod) != spec_generation(app, pod)
+    assert App.from_dict({k: v for k, v in app.to_dict().items() if k != "security"}).security == "default"

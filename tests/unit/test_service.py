@@ -75,10 +75,10 @@ def test_register_node_refusals_change_nothing(svc, store):
         svc.register_node("n1", "nope")
     with pytest.raises(NotFound, match="app 'ghost' does not exist"):
         svc.register_node("n1", "light", app="ghost")
-    with pytest.raises(ValidationError, match="app 'heavy' runs in pod 'heavy', not 'light'"):
+    with pytest.raises(Conflict, match="app 'heavy' runs in pod 'heavy', not 'light'"):
         svc.register_node("n1", "light", app="heavy")
     svc.register_pod("bare", "pod-heavy", 2, 1, 64)
-    with pytest.raises(ValidationError, match="has no default app; name one: cloud register n1 bare --app APP"):
+    with pytest.raises(Conflict, match="has no default app; name one: cloud register n1 bare --app APP"):
         svc.register_node("n1", "bare")
     svc.register_node("n1", "light")
     with pytest.raises(Conflict, match="node 'n1' already exists in pod 'light'"):
@@ -115,15 +115,15 @@ def test_register_pod_validates_and_uses_defaults(svc):
     assert (pod.host, pod.max_nodes, pod.cpus, pod.memory_mb) == ("pod-light", 10, 0.5, 256)
     with pytest.raises(Conflict, match="already exists"):
         svc.register_pod("extra", "pod-light")
-    with pytest.raises(ValidationError, match="cpus must be more than 0"):
+    with pytest.raises(ValidationError, match="cpus must be a number of CPUs from 0.01 to 64, got 0"):
         svc.register_pod("p2", "pod-light", cpus=0)
-    with pytest.raises(ValidationError, match="app 'light' runs in pod 'light'"):
+    with pytest.raises(Conflict, match="app 'light' runs in pod 'light'"):
         svc.register_pod("p3", "pod-light", app="light")
 
 
 def test_deploy_creates_app_and_online_replicas_in_one_write(svc, store):
     writes = store.writes
-    result = svc.deploy_app({"name": "echo", "command": "nc -lk -p 9000", "pod": "light",
+    result = svc.deploy_app({"name": "echo", "command": ["nc", "-lk", "-p", "9000"], "pod": "light",
                              "replicas": 3, "port": 9000, "balance": "leastconn"})
     assert store.writes == writes + 1
     assert result["replicas"] == 3 and result["command"] == ["nc", "-lk", "-p", "9000"]
@@ -141,7 +141,7 @@ def test_deploy_refusals_write_nothing(svc, store):
         svc.deploy_app({**base, "replicas": 11})
     with pytest.raises(NotFound, match="pod 'nowhere'"):
         svc.deploy_app({**base, "pod": "nowhere"})
-    with pytest.raises(ValidationError, match="unknown app field"):
+    with pytest.raises(ValidationError, match="unknown field 'replica'"):
         svc.deploy_app({**base, "replica": 2})
     with pytest.raises(Conflict, match="path '/light' is already the route of app 'light'"):
         svc.deploy_app({**base, "path": "/light"})
@@ -152,7 +152,7 @@ def test_deploy_checks_the_image_on_the_pod_host(store):
     hosts = FakeHosts(FakeHost(images={"nginx:1.25", "debian:bookworm-slim"}))
     svc = Service(store, Settings(), hosts=hosts)
     svc.init_cluster()
-    with pytest.raises(ValidationError, match="image 'nginx:9' does not exist on host pod-medium"):
+    with pytest.raises(Conflict, match="image 'nginx:9' does not exist on host pod-medium"):
         svc.deploy_app({"name": "web", "image": "nginx:9", "pod": "medium", "port": 80})
     assert store.get_app("web") is None
     svc.deploy_app({"name": "web", "image": "nginx:1.25", "pod": "medium", "port": 80})
@@ -179,7 +179,7 @@ def test_scale_refusals(svc, store):
     before = snapshot(store)
     with pytest.raises(CapacityError, match="room for 1 more node"):
         svc.scale_app("web", 11)
-    with pytest.raises(ValidationError, match="replicas must be from 0"):
+    with pytest.raises(ValidationError, match="replicas must be a whole number from 0 to 1000"):
         svc.scale_app("web", -1)
     with pytest.raises(NotFound, match="app 'nope'"):
         svc.scale_app("nope", 1)
@@ -263,11 +263,13 @@ def test_update_app_changes_only_what_is_asked(store):
     app = store.get_app("light")
     assert (app.image, app.balance, app.path) == ("img:v2", "leastconn", "/light")
     assert svc.update_app("light", {"balance": "leastconn"})["changed"] == []
-    with pytest.raises(ValidationError, match="does not exist on host"):
+    with pytest.raises(Conflict, match="does not exist on host"):
         svc.update_app("light", {"image": "missing:1"})
-    with pytest.raises(ValidationError, match="more than the node size"):
+    with pytest.raises(Conflict, match="more than the node size"):
         svc.update_app("light", {"cpus": 2})
-    with pytest.raises(ValidationError, match="unknown app update field"):
+    with pytest.raises(Conflict, match="needs a route: keep a path or a host"):
+        svc.update_app("light", {"path": None})
+    with pytest.raises(ValidationError, match="unknown field 'replicas'"):
         svc.update_app("light", {"replicas": 3})
     with pytest.raises(Conflict, match="already the route of app 'medium'"):
         svc.update_app("light", {"path": "/medium"})

@@ -27,19 +27,25 @@ def test_names_accepted(good):
 @pytest.mark.parametrize("bad,says", [
     ("", "required"), (None, "required"), ("-web", "not starting or ending with '-'"),
     ("web-", "not starting"), ("Web", "lowercase"), ("a_b", "lowercase"), ("a/b", "lowercase"),
-    ("x" * 64, "at most 63"), (7, "required"),
+    ("x" * 64, "at most 63"), (7, "must be a string"),
+    ("web\n", "not a valid name"), ("web\n\n", "not a valid name"), ("wéb", "not a valid name"),
+    ("ｗeb", "not a valid name"), ("٣", "not a valid name"),
 ])
 def test_names_refused(bad, says):
     refused(validate.name, bad, "name", "node name", field="name", says=says)
 
 
-@pytest.mark.parametrize("value,expected", [(1, 1), (65535, 65535), ("8080", 8080), (80.0, 80)])
+@pytest.mark.parametrize("value,expected", [(1, 1), (65535, 65535), (8080, 8080), (80.0, 80)])
 def test_ports_accepted(value, expected):
     assert validate.port(value) == expected
 
 
 @pytest.mark.parametrize("bad,says", [(0, "from 1 to 65535"), (65536, "from 1 to 65535"),
-                                      (True, "whole number"), ("http", "whole number"), (1.5, "whole number")])
+                                      (True, "must be an integer, not a boolean"),
+                                      ("http", "must be an integer, not a string"),
+                                      ("8080", "must be an integer, not a string"),   # JSON types as sent
+                                      ("٨٠", "must be an integer"),                   # Arabic-Indic digits
+                                      (1.5, "must be an integer"), (1e300, "must be an integer")])
 def test_ports_refused(bad, says):
     refused(validate.port, bad, field="port", says=says)
 
@@ -77,24 +83,30 @@ def test_hostnames():
 
 
 def test_cpus_and_memory():
-    assert validate.cpus(0.25) == 0.25 and validate.cpus("1") == 1.0
-    refused(validate.cpus, 0, field="cpus", says="more than 0")
+    assert validate.cpus(0.25) == 0.25 and validate.cpus(1) == 1.0 and validate.cpus(0.01) == 0.01
+    refused(validate.cpus, 0, field="cpus", says="from 0.01 to 64")
+    refused(validate.cpus, 1e-10, field="cpus", says="from 0.01 to 64, got 1e-10")   # nano_cpus 0 = unlimited
     refused(validate.cpus, -1, field="cpus")
-    refused(validate.cpus, "lots", field="cpus", says="positive number")
+    refused(validate.cpus, float("nan"), field="cpus")
+    refused(validate.cpus, float("inf"), field="cpus")
+    refused(validate.cpus, "lots", field="cpus", says="must be a number")
+    refused(validate.cpus, "1", field="cpus", says="must be a number")
     refused(validate.cpus, True, field="cpus")
-    assert validate.memory_mb(128) == 128
-    refused(validate.memory_mb, 0, field="memory_mb", says="from 16")
+    assert validate.memory_mb(128) == 128 and validate.memory_mb(16) == 16
+    refused(validate.memory_mb, 15, field="memory_mb", says="from 16")
     refused(validate.max_nodes, 0, field="max_nodes", says="from 1 to 1000")
 
 
 def test_command_is_an_argument_list_never_a_shell():
-    assert validate.command("nc -lk -p 9000") == ("nc", "-lk", "-p", "9000")
+    assert validate.command(["nc", "-lk", "-p", "9000"]) == ("nc", "-lk", "-p", "9000")
     assert validate.command(["sh", "-c", "echo $HOME; ls"]) == ("sh", "-c", "echo $HOME; ls")
-    assert validate.command("echo 'a b' \"c\"") == ("echo", "a b", "c")
-    refused(validate.command, "echo 'unclosed", field="command", says="check its quotes")
+    assert validate.command(["echo", ""]) == ("echo", "")
+    refused(validate.command, "nc -lk -p 9000", field="command", says="must be a list")   # the CLI splits
     refused(validate.command, [], field="command", says="non-empty list")
-    refused(validate.command, ["nc", 9000], field="command", says="must be a string")
+    refused(validate.command, ["nc", 9000], field="command", says="non-empty list")
+    refused(validate.command, ["nc", "a\0b"], field="command", says="without NUL bytes")
     refused(validate.command, [""], field="command", says="must not be empty")
+    refused(validate.command, ["x"] * 257, field="command", says="at most 256")
 
 
 @pytest.mark.parametrize("good", ["nginx", "nginx:1.25", "simplecloud/light", "manager:5050/simplecloud/light",
@@ -104,10 +116,12 @@ def test_images_accepted(good):
     assert validate.image(good) == good
 
 
-@pytest.mark.parametrize("bad", ["", "Nginx", "nginx:", "nginx:tag with space", "-nginx", "a//b", ":tag",
-                                 "nginx@sha256:xyz"])
+@pytest.mark.parametrize("bad", ["Nginx", "nginx:", "nginx:tag with space", "-nginx", "a//b", ":tag",
+                                 "nginx@sha256:xyz", "nginx\n", "nginx:1.25\n", "nginx:tä", "nginx:１",
+                                 "ngínx", "x" * 256, "nginx@sha256:" + "A" * 64, "nginx@md5:" + "a" * 32])
 def test_images_refused(bad):
     refused(validate.image, bad, field="image", says="not a valid image reference")
+    refused(validate.image, "", field="image", says="image is required")
 
 
 def test_pod_spec():
@@ -115,9 +129,10 @@ def test_pod_spec():
     assert pod == Pod("batch", "pod-heavy", 4, 1.0, 512, None)
     refused(validate.pod_spec, {"name": "b", "host": "h", "max_nodes": 1, "cpus": 1, "memory_mb": 64,
                                 "size": 3, "zone": "x"},
-            field="size", says=("unknown pod field(s): size, zone", "allowed fields are"))
+            field="size", says=("unknown fields 'size', 'zone'", "allowed fields are name, host"))
     refused(validate.pod_spec, {"name": "b", "max_nodes": 1, "cpus": 1, "memory_mb": 64}, field="host",
-            says="'host' is required")
+            says="field 'host' is required (e.g. 'pod-light')")
+    assert validate.pod_spec({"name": "b", "host": "h"}) == Pod("b", "h", 10, 0.5, 256, None)
 
 
 def spec(**over):
@@ -130,7 +145,8 @@ def test_app_spec_defaults():
     app, replicas = validate.app_spec(spec())
     assert replicas == 1
     assert (app.path, app.host, app.balance, app.health_path, app.command) == ("/web", None, "roundrobin", "", None)
-    app, replicas = validate.app_spec(spec(image=None, command="nc -lk -p 9000", replicas=3, host="nc.local"))
+    app, replicas = validate.app_spec(spec(image=None, command=["nc", "-lk", "-p", "9000"], replicas=3,
+                                           host="nc.local"))
     assert app.command == ("nc", "-lk", "-p", "9000") and app.path is None and app.host == "nc.local"
     assert replicas == 3
 
@@ -138,7 +154,11 @@ def test_app_spec_defaults():
 def test_app_spec_refusals():
     refused(validate.app_spec, spec(command=["nc"]), field="image", says="exactly one of image")
     refused(validate.app_spec, spec(image=None), field="image", says="exactly one of image")
-    refused(validate.app_spec, spec(replica=2), field="replica", says="unknown app field(s): replica")
+    refused(validate.app_spec, spec(replica=2), field="replica", says="unknown field 'replica'")
+    refused(validate.app_spec, spec(security="root"), field="security", says="not a security profile")
+    refused(validate.app_spec, spec(path="/webx\n"), field="path", says="not a clean path prefix")
+    refused(validate.app_spec, spec(host="web.example\n"), field="host", says="not a valid host name")
+    refused(validate.app_spec, spec(health_path="/h\n"), field="health_path", says="not a clean path")
     refused(validate.app_spec, spec(port=None), field="port", says="'port' is required")
     refused(validate.app_spec, spec(name="Web"), field="name")
     refused(validate.app_spec, spec(name="x" * 57), field="name", says="at most 56")

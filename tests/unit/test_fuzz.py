@@ -1,0 +1,163 @@
+"""Hypothesis fuzzing of the one validation layer (core/schema.py + core/validate.py).
+
+1. Whatever the validation accepts, haproxy.cfg renders, and the real HAProxy
+   (/usr/sbin/haproxy, ``haproxy -c``) accepts the file: no accepted name,
+   path, host, balance, health path, image, command or port can break routing.
+2. Whatever the validation refuses, it refuses with ValidationError (a 400
+   with a message), never with another exception.
+3. The patterns mean the same in pydantic (Rust regex) and in Python's ``re``
+   with fullmatch: a value is accepted exactly when it fully matches, ASCII only.
+
+Example counts are bounded so that the whole file runs in seconds.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import string
+import subprocess
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from orchestrator.core import schema, validate
+from orchestrator.core.errors import Conflict, ValidationError
+from orchestrator.core.haproxy_config import render
+from orchestrator.core.model import BALANCE_ALGORITHMS, Server, backend_name, server_name
+from orchestrator.settings import Settings
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MANY = settings(max_examples=300, deadline=None)
+
+
+def matching(pattern: str, max_len: int, min_len: int = 0):
+    return st.from_regex(pattern, fullmatch=True).filter(lambda s: min_len <= len(s) <= max_len)
+
+
+names = matching(schema.LABEL, schema.MAX_APP_NAME, 1)
+paths = matching(schema.PATH, schema.MAX_PATH)
+hosts = matching(schema.HOST, schema.MAX_HOST, 1)
+images = matching(schema.IMAGE, schema.MAX_IMAGE, 1)
+commands = st.lists(st.text(st.characters(exclude_characters="\0"), max_size=20), min_size=1, max_size=4).filter(
+    lambda args: args[0] != "")
+
+
+@st.composite
+def app_specs(draw, name):
+    """A deploy request built from values the schema's own patterns generate."""
+    spec = {"name": name, "pod": draw(names), "port": draw(st.integers(1, 65535)),
+            "balance": draw(st.sampled_from(BALANCE_ALGORITHMS)),
+            "health_path": draw(st.just("") | paths), "strip_path": draw(st.booleans()),
+            "security": draw(st.sampled_from(schema.SECURITY_PROFILES))}
+    if draw(st.booleans()):
+        spec["image"] = draw(images)
+    else:
+        spec["command"] = draw(commands)
+    route = draw(st.sampled_from(["path", "host", "both", "none"]))
+    if route in ("path", "both"):
+        spec["path"] = draw(paths)
+    if route in ("host", "both"):
+        spec["host"] = draw(hosts)
+    return spec
+
+
+@st.composite
+def clusters(draw):
+    """Accepted apps (unique names) with a few servers each."""
+    app_names = draw(st.lists(names, min_size=1, max_size=4, unique=True))
+    apps = [validate.app_spec(draw(app_specs(n)))[0] for n in app_names]
+    servers = {}
+    for app in apps:
+        nodes = draw(st.lists(names, max_size=3, unique=True))
+        servers[backend_name(app)] = [
+            Server(backend_name(app), server_name(node, draw(st.text("0123456789abcdef", min_size=10, max_size=10))),
+                   f"10.42.{draw(st.integers(0, 255))}.{draw(st.integers(1, 254))}", app.port, "ready", None)
+            for node in nodes]
+    return apps, servers
+
+
+@pytest.fixture(scope="module")
+def haproxy_settings(tmp_path_factory):
+    if not shutil.which(HAPROXY):
+        pytest.skip(f"{HAPROXY} not installed")
+    d = tmp_path_factory.mktemp("hap")
+    (d / "state").write_text("1\n")
+    return Settings(haproxy_admin_socket=str(d / "admin.sock"), haproxy_state_file=str(d / "state"),
+                    frontend_bind="127.0.0.1:18080", stats_bind="127.0.0.1:18404"), d
+
+
+@FEW
+@given(cluster=clusters())
+def test_every_accepted_app_renders_a_config_haproxy_accepts(haproxy_settings, cluster):
+    cfg_settings, workdir = haproxy_settings
+    apps, servers = cluster
+    text = render(apps, servers, cfg_settings)
+    path = workdir / "haproxy.cfg"
+    path.write_text(text)
+    check = subprocess.run([HAPROXY, "-c", "-q", "-f", str(path)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr + "\n" + text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=8)
+
+
+def near(fields):
+    """Objects whose keys are mostly real field names: they get past the
+    unknown-field check and reach the value checks."""
+    return st.dictionaries(st.sampled_from(fields) | st.text(max_size=8), json_values, max_size=len(fields))
+
+
+@MANY
+@given(body=json_values | near(validate.APP_FIELDS))
+def test_deploy_bodies_are_accepted_or_refused_with_a_validation_error(body):
+    try:
+        validate.app_spec(body)
+    except ValidationError as exc:
+        assert exc.status == 400 and exc.message
+
+
+@MANY
+@given(body=json_values | near(validate.POD_FIELDS))
+def test_pod_bodies_are_accepted_or_refused_with_a_validation_error(body):
+    try:
+        validate.pod_spec(body)
+    except ValidationError as exc:
+        assert exc.status == 400 and exc.message
+
+
+@MANY
+@given(body=json_values | near(validate.UPDATE_FIELDS))
+def test_update_bodies_are_accepted_or_refused_with_a_validation_error(body):
+    app, _ = validate.app_spec({"name": "web", "pod": "light", "port": 80, "image": "nginx"})
+    try:
+        validate.app_update(app, body)
+    except Conflict as exc:                  # well formed, but would leave the app without a route
+        assert "needs a route" in exc.message
+    except ValidationError as exc:
+        assert exc.status == 400 and exc.message
+
+
+CHECKS = [(validate.name, schema.LABEL, schema.MAX_NAME), (validate.path, schema.PATH, schema.MAX_PATH),
+          (validate.hostname, schema.HOST, schema.MAX_HOST), (validate.image, schema.IMAGE, schema.MAX_IMAGE),
+          (validate.health_path, schema.HEALTH_PATH, schema.MAX_PATH)]
+# Text that is close to valid: the grammar's own characters, plus the ones that broke things before.
+near_text = st.text(string.ascii_letters + string.digits + "-._~/:@\n\t #'\"éı٣ａ", max_size=40)
+
+
+@pytest.mark.parametrize("check, pattern, max_len", CHECKS, ids=lambda x: getattr(x, "__name__", ""))
+@MANY
+@given(value=near_text | st.text(max_size=40))
+def test_accepted_exactly_when_the_pattern_fully_matches_in_ascii(check, pattern, max_len, value):
+    expected = bool(re.fullmatch(pattern, value)) and value.isascii() and len(value) <= max_len
+    if check in (validate.name, validate.hostname, validate.image) and value == "":
+        expected = False
+    try:
+        check(value)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == expected, value
