@@ -21,6 +21,7 @@ import time
 from typing import Callable
 
 from orchestrator.core import errors
+from orchestrator.core.haproxy_config import refused_apps
 from orchestrator.core.plan import config_drift
 from orchestrator.edges.haproxy import HAProxy
 
@@ -38,11 +39,12 @@ class Router:
         self.wake = threading.Event()
         self._health: frozenset | None = None
         self._problem = ""
+        self._refused: set[str] = set()
 
     def sync_config(self) -> bool:
         """Re-render and reload if the apps' routes or the manager's HAProxy
         settings changed; True if it reloaded."""
-        apps = self.store.list_apps()
+        apps = self._renderable(self.store.list_apps())
         reason = config_drift(apps, self.haproxy.configured_apps()) or self.haproxy.settings_drift()
         if not reason:
             return False
@@ -56,6 +58,17 @@ class Router:
         self._event("controller.reload_config", "haproxy", message)
         self._problem = ""
         return True
+
+    def _renderable(self, apps: list) -> list:
+        """``apps`` without those haproxy.cfg cannot hold; each one refused is
+        reported once (an event), and its route stays out of the config."""
+        refused = refused_apps(apps)
+        for name in sorted(set(refused) - self._refused):
+            self.log.warning("app %s is left out of haproxy.cfg: %s", name, refused[name])
+            self._event("app.refused", name, f"left out of haproxy.cfg: {refused[name]}; "
+                        f"fix it with 'cloud app update' or remove it")
+        self._refused = set(refused)
+        return [app for app in apps if app.name not in refused]
 
     def watch_health(self) -> bool:
         """Read the servers' health; True (and wake the hosts) if any changed."""

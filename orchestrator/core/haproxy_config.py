@@ -87,6 +87,20 @@ def _checked(app: App, check, value, field: str):
         raise ValidationError(field, f"app {app.name}: {exc.message}") from None
 
 
+def refused_apps(apps: Iterable[App]) -> dict[str, str]:
+    """Apps that cannot be rendered (a value the API would refuse, e.g. a record
+    written before the checks were exact), name → why. The router leaves them
+    out, so one bad app never stops routing for the others."""
+    refused = {}
+    for app in apps:
+        try:
+            route_for(app)
+            _backend(app, ())
+        except ValidationError as exc:
+            refused[app.name] = exc.message
+    return refused
+
+
 def route_for(app: App) -> Route | None:
     """The frontend route of one app, or None if it has neither path nor host."""
     _checked(app, validate.name, app.name, "name")

@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.core.errors import ValidationError
 from orchestrator.edges.haproxy import parse_servers_state
-from orchestrator.core.haproxy_config import SERVER_OPTIONS, render, route_for
+from orchestrator.core.haproxy_config import SERVER_OPTIONS, refused_apps, render, route_for
 from orchestrator.core.model import App, Server
 from orchestrator.settings import Settings
 
@@ -164,3 +164,13 @@ def test_api_tls_listener_only_when_configured():
     ]
     with pytest.raises(ValidationError, match="api_tls_pem"):
         render([], {}, dataclasses.replace(tls, api_tls_pem=""))
+
+
+def test_an_app_the_api_would_refuse_is_named_and_left_out():
+    """A record written before the checks were exact ("web\\n") must not stop routing for all."""
+    good, bad = app("web", path="/web"), app("web\n", path="/webx\n")
+    assert set(refused_apps([good, bad])) == {"web\n"}
+    assert "web" in refused_apps([bad])["web\n"]
+    with pytest.raises(ValidationError):
+        render([good, bad], {}, SETTINGS)
+    assert "backend app_web" in render([good], {}, SETTINGS)

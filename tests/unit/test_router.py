@@ -1,0 +1,40 @@
+"""The router's choice of what goes into haproxy.cfg (pure logic; HAProxy is a stand-in)."""
+from __future__ import annotations
+
+from orchestrator.control.router import Router
+from orchestrator.core.model import App, Pod
+from orchestrator.settings import Settings
+
+from .fakes import FakeStore
+
+
+class RecordingHAProxy:
+    """Records what the router asks to render; reports no config yet."""
+
+    def __init__(self):
+        self.rendered: list[list[str]] = []
+
+    def configured_apps(self):
+        return {}
+
+    def settings_drift(self):
+        return ""
+
+    def apply_config(self, apps):
+        self.rendered.append(sorted(a.name for a in apps))
+        return True
+
+
+def test_a_bad_record_is_left_out_reported_once_and_the_rest_is_routed():
+    store = FakeStore()
+    store.put_pod(Pod(name="light", host="pod-light", max_nodes=5, cpus=0.5, memory_mb=128), create=True)
+    for name, path in (("web", "/web"), ("web\n", "/webx\n")):   # the second predates exact checks
+        store.put_app(App(name=name, pod="light", port=8000, image="img", path=path, created=0.0),
+                      create=True)
+    haproxy = RecordingHAProxy()
+    router = Router(store, haproxy, Settings(), wake_hosts=lambda: None)
+    assert router.sync_config() and router.sync_config()
+    assert haproxy.rendered == [["web"], ["web"]]
+    refused = [e for e in store.events(100) if e.kind == "app.refused"]
+    assert len(refused) == 1 and refused[0].subject == "web\n"
+    assert "left out of haproxy.cfg" in refused[0].message
