@@ -10,7 +10,10 @@ Where it sends requests, first match wins:
   then ``http://127.0.0.1:5000``;
 * token: ``--token``, ``$SIMPLECLOUD_TOKEN``, ``.simplecloud/token``; sent
   with every request, reads too (the API answers only health and its
-  OpenAPI document without it).
+  OpenAPI document without it);
+* for an ``https://`` API, the CA that signed its certificate: ``--ca``,
+  ``$SIMPLECLOUD_CA``, ``.simplecloud/ca.pem`` (the lab CA, written by
+  ``make up``), else the system's trusted CAs.
 
 Exit codes: 0 success, 1 the API refused (the message says why), 2 usage
 error, 3 the API cannot be reached, 4 ``--wait`` gave up (the nodes did not
@@ -59,6 +62,17 @@ def find_config_file(name: str, start: Path | None = None) -> Path | None:
     return None
 
 
+def resolve_ca(flag: str | None, environ=None) -> str | None:
+    """The CA file for an https API: --ca, $SIMPLECLOUD_CA, .simplecloud/ca.pem, or None."""
+    environ = os.environ if environ is None else environ
+    path = flag or environ.get("SIMPLECLOUD_CA") or find_config_file("ca.pem")
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise CliError(f"the CA file {path} does not exist (--ca / $SIMPLECLOUD_CA)", EXIT_USAGE)
+    return str(path)
+
+
 def resolve(flag: str | None, env_var: str, file_name: str, default: str | None,
             environ=None, start: Path | None = None) -> str | None:
     """Flag, then environment variable, then config file, then default."""
@@ -83,10 +97,11 @@ def resolve(flag: str | None, env_var: str, file_name: str, default: str | None,
 class Client:
     """Sends one request per call and returns the decoded JSON answer."""
 
-    def __init__(self, api: str, token: str | None, timeout: float = TIMEOUT):
+    def __init__(self, api: str, token: str | None, timeout: float = TIMEOUT, ca: str | None = None):
         self.api = api.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.verify = ca or True        # requests: a CA file, or the system's CAs
 
     def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None):
         headers = {"Accept": "application/json"}
@@ -94,7 +109,11 @@ class Client:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
             response = requests.request(method, self.api + path, json=body, params=params,
-                                        headers=headers, timeout=self.timeout)
+                                        headers=headers, timeout=self.timeout, verify=self.verify)
+        except requests.exceptions.SSLError:
+            raise CliError(f"cannot verify the TLS certificate of {self.api}: give the CA that signed it "
+                           "with --ca, $SIMPLECLOUD_CA or .simplecloud/ca.pem (the lab's)",
+                           EXIT_UNREACHABLE) from None
         except requests.exceptions.Timeout:
             raise CliError(f"the simplecloud API at {self.api} did not answer within {self.timeout:g} s",
                            EXIT_UNREACHABLE) from None
@@ -505,6 +524,7 @@ def build_parser() -> Parser:
     common = Parser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--api", help=f"API address (default: $SIMPLECLOUD_API, .simplecloud/api, {DEFAULT_API})")
     common.add_argument("--token", help="API token (default: $SIMPLECLOUD_TOKEN, .simplecloud/token)")
+    common.add_argument("--ca", help="CA file for an https API (default: $SIMPLECLOUD_CA, .simplecloud/ca.pem)")
     common.add_argument("--json", action="store_true", help="print the API's JSON answer instead of text")
 
     p = Parser(prog="cloud", description="Drive a simplecloud cluster through its API.", parents=[common])
@@ -613,7 +633,7 @@ def main(argv: list[str] | None = None, environ=None) -> int:
         args.json = getattr(args, "json", False)
         api = resolve(getattr(args, "api", None), "SIMPLECLOUD_API", "api", DEFAULT_API, environ)
         token = resolve(getattr(args, "token", None), "SIMPLECLOUD_TOKEN", "token", None, environ)
-        data, text = args.func(Client(api, token), args)
+        data, text = args.func(Client(api, token, ca=resolve_ca(getattr(args, "ca", None), environ)), args)
     except CliError as exc:
         print(f"cloud: {exc}", file=sys.stderr)
         return exc.code

@@ -32,10 +32,10 @@ class FakeAPI:
         self.answers = answers or {}
         self.calls: list[dict] = []
 
-    def __call__(self, method, url, json=None, params=None, headers=None, timeout=None):
+    def __call__(self, method, url, json=None, params=None, headers=None, timeout=None, verify=True):
         path = url.split("://", 1)[1].split("/", 1)[1]
         self.calls.append({"method": method, "url": url, "path": "/" + path, "json": json,
-                           "params": params, "headers": headers})
+                           "params": params, "headers": headers, "verify": verify})
         answer = self.answers.get((method, "/" + path), (200, {}))
         if isinstance(answer, Exception):
             raise answer
@@ -50,6 +50,7 @@ def api(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SIMPLECLOUD_API", raising=False)
     monkeypatch.delenv("SIMPLECLOUD_TOKEN", raising=False)
+    monkeypatch.delenv("SIMPLECLOUD_CA", raising=False)
     return fake
 
 
@@ -400,3 +401,27 @@ def test_reads_send_the_token_too(api, capsys, argv):
 def test_app_update_with_an_empty_path_removes_the_route(api, capsys):
     run(capsys, "app", "update", "web", "--path", "", "--security", "relaxed")
     assert api.calls[-1]["json"] == {"path": None, "security": "relaxed"}
+
+
+def test_https_api_is_verified_with_the_lab_ca_found_in_dot_simplecloud(api, capsys, tmp_path):
+    (tmp_path / ".simplecloud").mkdir()
+    (tmp_path / ".simplecloud" / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    code, _, _ = run(capsys, "--api", "https://192.168.56.10:5443", "status")
+    assert code == 0 and api.calls[0]["verify"] == str(tmp_path / ".simplecloud" / "ca.pem")
+
+
+def test_without_a_ca_the_system_cas_are_used(api, capsys):
+    code, _, _ = run(capsys, "status")
+    assert code == 0 and api.calls[0]["verify"] is True
+
+
+def test_a_missing_ca_file_is_a_usage_error(api, capsys):
+    code, _, err = run(capsys, "--ca", "/nonexistent/ca.pem", "status")
+    assert code == 2 and err.startswith("cloud: the CA file /nonexistent/ca.pem does not exist")
+    assert api.calls == []
+
+
+def test_an_untrusted_certificate_is_one_readable_line(api, capsys):
+    api.answers[("GET", "/api/status")] = cli.requests.exceptions.SSLError("certificate verify failed")
+    code, _, err = run(capsys, "--api", "https://192.168.56.10:5443", "status")
+    assert code == 3 and err.count("\n") == 1 and "cannot verify the TLS certificate" in err
