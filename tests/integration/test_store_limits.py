@@ -170,12 +170,12 @@ def test_damaged_records_are_skipped_and_reported_once(store, raw):
         raw.put(store.prefix + key, value)
     client = create_app(Settings(token_file="/nonexistent"), svc, token=TOKEN).test_client()
     for _ in range(2):
-        pods, apps, nodes = (client.get(f"/api/{what}") for what in ("pods", "apps", "nodes"))
+        pods, apps, nodes = (client.get(f"/api/{what}", headers=AUTH) for what in ("pods", "apps", "nodes"))
         assert (pods.status_code, apps.status_code, nodes.status_code) == (200, 200, 200)
         assert sorted(p["name"] for p in pods.get_json()) == ["heavy", "light", "medium"]
         assert "broken" not in {a["name"] for a in apps.get_json()}
         assert [n["name"] for n in nodes.get_json()] == ["n1"]
-        assert client.get("/api/status").status_code == 200
+        assert client.get("/api/status", headers=AUTH).status_code == 200
     store.events(500)                                     # reads the damaged event too
     reported = [e for e in store.events(500) if e.kind == "store.corrupt"]
     assert sorted(e.subject for e in reported) == sorted(garbage)       # each once, by its key

@@ -146,3 +146,17 @@ def test_wrong_token(lab):
     assert "token" in line.lower() and "authentication" in line.lower(), line
     assert snapshot() == before
     assert get("/nothing-here")[0] == 404
+
+
+def test_reads_need_the_token_too(lab):
+    """Nothing on the network reads the cluster (command lines, logs) without the token."""
+    assert requests.get(f"{API}/api/apps", timeout=10).status_code == 401
+    assert requests.get(f"{API}/api/health", timeout=10).status_code == 200
+    rc, _, err = cloud("app", "ls", env={"SIMPLECLOUD_TOKEN": "wrong"})
+    assert rc == 1 and "authentication" in err.lower()
+
+
+def test_the_cli_over_tls_on_the_lab_network(lab):
+    """The same CLI against https://manager:5443, trusting the lab CA from .simplecloud/ca.pem."""
+    pods = cloud_json("--api", "https://192.168.56.10:5443", "pod", "ls")
+    assert {p["name"] for p in pods} >= {"light", "medium", "heavy"}
