@@ -172,8 +172,39 @@ def app_rows(apps: list[dict]) -> list[dict]:
     for a in apps:
         route = " ".join(x for x in (a.get("host"), a.get("path")) if x)
         rows.append({**a, "run": a.get("image") or a.get("command"), "route": route,
-                     "statuses": _statuses(a)})
+                     "statuses": _statuses(a), "autoscale": autoscale_cell(a.get("autoscale"))})
     return rows
+
+
+def autoscale_cell(autoscale: dict | None) -> str:
+    """An app's policy and its metrics now against the targets, e.g.
+    "1..10, rps 20/node; now rps 41.2/20" ('-' when not autoscaled)."""
+    if not autoscale:
+        return "-"
+    last = autoscale.get("last") or {}
+    now = [f"{m} {'?' if v is None else format(v, '.3g')}/{t:g}"
+           for m, (v, t) in (last.get("metrics") or {}).items()]
+    return autoscale.get("summary", "on") + (f"; now {', '.join(now)}" if now else "")
+
+
+RULE_WORDS = "METRIC COMPARATOR THRESHOLD [for SECONDS] step N [cooldown SECONDS]"
+
+
+def parse_rule(text: str) -> dict:
+    """``rps > 50 for 10 step +2 cooldown 60`` → an API rule (a bad one: one readable line)."""
+    words = text.split()
+    try:
+        metric, comparator, threshold = words[0], words[1], float(words[2])
+        options = dict(zip(words[3::2], words[4::2]))
+        if len(words[3:]) % 2 or set(options) - {"for", "step", "cooldown"} or "step" not in options:
+            raise ValueError
+        rule = {"metric": metric, "comparator": comparator, "threshold": threshold,
+                "step": int(options["step"])}
+        rule.update({k + "_s": float(options[k]) for k in ("for", "cooldown") if k in options})
+        return rule
+    except (IndexError, ValueError):
+        raise CliError(f"--rule {text!r} is not a rule: write {RULE_WORDS}, "
+                       f"e.g. 'rps > 50 for 10 step +2 cooldown 60'", EXIT_USAGE) from None
 
 
 def node_rows(nodes: list[dict], now: float | None = None) -> list[dict]:
@@ -234,7 +265,7 @@ NODE_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("APP", "app"), ("STATUS", "st
                 ("RESTARTS", "restarts"), ("SINCE", "since"), ("AGE", "age"), ("LAST ERROR", "error")]
 APP_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("REPLICAS", "replicas"), ("SERVING", "serving"),
                ("PORT", "port"), ("ROUTE", "route"), ("BALANCE", "balance"), ("STATUS", "statuses"),
-               ("RUNS", "run")]
+               ("AUTOSCALE", "autoscale"), ("RUNS", "run")]
 EVENT_COLUMNS = [("TIME", "when"), ("KIND", "kind"), ("SUBJECT", "subject"), ("MESSAGE", "message")]
 
 
@@ -396,7 +427,25 @@ def _maybe_wait(c: Client, a, text: str, replicas: int | None = None) -> str:
 def cmd_app_scale(c: Client, a):
     app = c.call("PUT", f"/api/apps/{q(a.name)}/scale", {"replicas": a.replicas})
     text = f"app '{a.name}' scaled to {_plural(app.get('replicas', a.replicas), 'replica')}"
+    if app.get("note"):
+        text = f"{app['note']}\n{text}"
     return app, _maybe_wait(c, a, text, app.get("replicas", a.replicas))
+
+
+def cmd_app_autoscale(c: Client, a):
+    if a.off:
+        if a.min is not None or a.max is not None or a.rule or any(
+                getattr(a, m) is not None for m in ("rps", "inflight", "cpu", "p95_ms")):
+            raise CliError("--off takes no other option", EXIT_USAGE)
+        app = c.call("DELETE", f"/api/apps/{q(a.name)}/autoscale")
+        return app, f"app '{a.name}' no longer autoscales; it keeps {_plural(app.get('replicas', 0), 'replica')}"
+    if a.min is None or a.max is None:
+        raise CliError("give --min and --max (or --off)", EXIT_USAGE)
+    policy = {"min": a.min, "max": a.max, "rps": a.rps, "inflight": a.inflight, "cpu": a.cpu,
+              "p95_ms": a.p95_ms, "idle_to_zero_s": a.idle_to_zero, "scale_down_window_s": a.window,
+              "rules": [parse_rule(r) for r in a.rule] or None}
+    app = c.call("PUT", f"/api/apps/{q(a.name)}/autoscale", {k: v for k, v in policy.items() if v is not None})
+    return app, f"app '{a.name}' autoscales: {(app.get('autoscale') or {}).get('summary', 'on')}"
 
 
 def cmd_app_update(c: Client, a):
@@ -605,6 +654,22 @@ def build_parser() -> Parser:
     _wait_options(up)
     add(app_sub, "stop", cmd_app_stop, "stop an app and remove its nodes").add_argument("name")
     add(app_sub, "ls", cmd_app_ls, "list apps")
+    auto = add(app_sub, "autoscale", cmd_app_autoscale,
+               "let the manager choose an app's replicas within [min, max] (or --off)")
+    auto.add_argument("name")
+    auto.add_argument("--min", type=int, help="fewest replicas (0 allows --idle-to-zero)")
+    auto.add_argument("--max", type=int, help="most replicas")
+    auto.add_argument("--rps", type=float, help="target requests/s per node")
+    auto.add_argument("--inflight", type=float, help="target requests in progress or queued per node")
+    auto.add_argument("--cpu", type=float, help="target CPU, %% of a node's own limit")
+    auto.add_argument("--p95-ms", dest="p95_ms", type=float, help="target p95 response time, ms")
+    auto.add_argument("--rule", action="append", default=[],
+                      help=f"instead of targets: {RULE_WORDS} (repeatable)")
+    auto.add_argument("--idle-to-zero", type=float, metavar="SECONDS",
+                      help="scale to zero after this long without a request (needs --min 0)")
+    auto.add_argument("--window", type=float, metavar="SECONDS",
+                      help="scale-down stabilization window (default 300)")
+    auto.add_argument("--off", action="store_true", help="stop autoscaling (the replicas stay)")
 
     node = sub.add_parser("node", help="list nodes, crash one on purpose", parents=[common])
     node_sub = node.add_subparsers(dest="node_command", required=True, metavar="ACTION", parser_class=Parser)

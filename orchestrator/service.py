@@ -22,6 +22,7 @@ from orchestrator.core.errors import Conflict, NotFound, SimpleCloudError, Unava
 from orchestrator.core import observed as observed_views
 from orchestrator.core.model import (BUILTIN_PODS, RUN_FIELDS, App, Node, NodeStatus, Pod, builtin_apps,
                                      spec_generation)
+from orchestrator.autoscaling import Autoscaling
 from orchestrator.edges.store import StaleCount
 
 RETRIES = 10          # recomputations when a concurrent request changed the same pod
@@ -35,6 +36,7 @@ class Service:
         self.store = store
         self.settings = settings
         self.hosts = hosts      # HostPool-like: get(host_name) -> DockerHost; None skips host checks
+        self.autoscaling = Autoscaling(store, self._event)
 
     # ------------------------------------------------------------------ cluster
 
@@ -237,7 +239,9 @@ class Service:
         """Every app with `replicas`, node counts by status (`statuses`) and
         how many of its nodes serve (`serving`)."""
         nodes, observed, pods = self.store.list_nodes(), self.store.list_observed(), self.store.list_pods()
-        return [self._app_view(a, nodes, observed, pods) for a in self.store.list_apps()]
+        autoscaled = self.autoscaling.views()
+        return [{**self._app_view(a, nodes, observed, pods), "autoscale": autoscaled.get(a.name)}
+                for a in self.store.list_apps()]
 
     def get_app(self, name) -> dict:
         """One app with its replica count and its nodes (desired and observed)."""
@@ -245,6 +249,7 @@ class Service:
         nodes = [n for n in self.store.list_nodes(app.pod) if n.app == app.name]
         observed = self.store.list_observed()
         return {**self._app_view(app, nodes, observed, [self._pod(app.pod)]),
+                "autoscale": self.autoscaling.views().get(app.name),
                 "nodes": [_node_view(n, observed) for n in nodes]}
 
     def deploy_app(self, spec: dict) -> dict:
@@ -277,14 +282,20 @@ class Service:
         return {**self._app_view(app, stored), "nodes": [n.to_dict() for n in stored]}
 
     def scale_app(self, name, replicas) -> dict:
-        """Set the number of nodes of an app: add ONLINE nodes or remove the newest ones."""
+        """Set the number of nodes of an app: add ONLINE nodes or remove the newest
+        ones. An autoscaled app stays within its [min, max]; ``note`` says so."""
         app = self._app(validate.name(name, "name", "app name"))
-        replicas = validate.replicas(replicas)
+        replicas, note = self.autoscaling.clamp(app.name, validate.replicas(replicas))
         before = self._scale_to(app, self._pod(app.pod), replicas)
         if before != replicas:
             self._event("app.scaled", f"app/{app.name}",
                         f"app {app.name} scaled from {before} to {replicas} replica(s)")
-        return self.get_app(app.name)
+        return {**self.get_app(app.name), "note": note} if note else self.get_app(app.name)
+
+    def autoscale_to(self, app: App, replicas: int) -> int:
+        """The autoscaler's scale (its decision is its own event); returns the
+        replicas before. CapacityError if the pod has no room for them all."""
+        return self._scale_to(app, self._pod(app.pod), replicas)
 
     def _scale_to(self, app: App, pod: Pod, replicas: int) -> int:
         """Add or remove nodes until the app has ``replicas``; returns how many
@@ -355,6 +366,7 @@ class Service:
                 continue
         else:
             raise Conflict(f"pod {app.pod!r} kept changing while stopping {app.name!r}; try again")
+        self.store.put_autoscale(app.name, None)
         self._event("app.stopped", f"app/{app.name}",
                     f"app {app.name} stopped; removed {len(removed)} node(s)")
         return {**app.to_dict(), "replicas": 0, "removed": [n.to_dict() for n in removed]}

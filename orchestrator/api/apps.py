@@ -5,7 +5,9 @@
     GET    /api/apps/<app>          one app with its nodes
     PATCH  /api/apps/<app>          update {image | command, port, cpus, memory_mb, path, host,
                                     balance, health_path, strip_path, security} (rolling, or a reload)
-    PUT    /api/apps/<app>/scale    {replicas}
+    PUT    /api/apps/<app>/scale    {replicas} (an autoscaled app stays within [min, max])
+    PUT    /api/apps/<app>/autoscale    {min, max, rps | inflight | cpu | p95_ms | rules, ...}
+    DELETE /api/apps/<app>/autoscale    stop autoscaling (the replicas stay)
     DELETE /api/apps/<app>          stop: remove its nodes, its route and the app
 """
 from __future__ import annotations
@@ -50,3 +52,16 @@ def scale(app: str):
 @bp.delete("/apps/<app>")
 def stop(app: str):
     return jsonify(to_json(service().stop_app(app)))
+
+
+@bp.put("/apps/<app>/autoscale")
+def autoscale(app: str):
+    """The body is checked against ``schema.Autoscale``; answers the app with its policy."""
+    service().autoscaling.set_policy(app, json_body())
+    return jsonify(to_json(service().get_app(app)))
+
+
+@bp.delete("/apps/<app>/autoscale")
+def autoscale_off(app: str):
+    service().autoscaling.remove_policy(app)
+    return jsonify(to_json(service().get_app(app)))

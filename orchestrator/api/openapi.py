@@ -21,7 +21,11 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 
 def generated_schemas() -> dict[str, dict]:
     """JSON Schemas of the request models and of ``Name``, by component name."""
-    out = {model.__name__: model.model_json_schema(ref_template=REF_TEMPLATE) for model in schema.REQUEST_MODELS}
+    out = {}
+    for model in schema.REQUEST_MODELS:
+        generated = model.model_json_schema(ref_template=REF_TEMPLATE)
+        out.update(generated.pop("$defs", {}))      # nested models (e.g. AutoscaleRule) are components too
+        out[model.__name__] = generated
     out["Name"] = TypeAdapter(schema.PodName).json_schema(ref_template=REF_TEMPLATE)
     return {name: _without_null_defaults(s) for name, s in out.items()}
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from orchestrator.core.autoscale import COMPARATORS, METRICS
 from orchestrator.core.model import BALANCE_ALGORITHMS
 
 # --- limits ---
@@ -256,4 +257,94 @@ class Scale(Body):
     replicas: Replicas
 
 
-REQUEST_MODELS = (PodSpec, NodeSpec, AppSpec, AppUpdate, Scale)
+# --- autoscaling ---
+MAX_RULES = 10
+MAX_WINDOW_S = 3600.0
+
+
+def _target(label: str, example: float):
+    return _number(float, label, 0.001, 1e6, example, what="a positive number")
+
+
+Seconds = _number(float, "seconds", 0, MAX_WINDOW_S, 60.0, what="a number of seconds")
+Metric = Annotated[Literal[METRICS],   # type: ignore[valid-type]
+                   Rule("metric", "{label} {value} is not a metric; use one of " + ", ".join(METRICS),
+                        "rps", "rps: requests/s per node; inflight: requests in progress or queued per "
+                               "node; cpu: % of a node's CPU limit; p95_ms: the app's p95 response time.")]
+Comparator = Annotated[Literal[COMPARATORS],   # type: ignore[valid-type]
+                       Rule("comparator", "{label} {value} is not a comparator; use one of "
+                            + ", ".join(COMPARATORS), ">", "How the metric is compared with the threshold.")]
+Step = Annotated[int, Field(ge=-100, le=100),
+                 Rule("step", "{label} must be a whole number from -100 to 100 other than 0, got {value}", 2,
+                      "Nodes to add (positive) or remove (negative) when the rule fires.")]
+
+
+class AutoscaleRule(Body):
+    """A rule (the PES project's kind): when ``metric comparator threshold``
+    has held for ``for_s`` seconds, add ``step`` nodes (negative: remove),
+    then let no rule act for ``cooldown_s`` seconds."""
+
+    metric: Metric
+    comparator: Comparator
+    threshold: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+    for_s: Seconds = 0.0
+    step: Step
+    cooldown_s: Seconds = 60.0
+
+    @model_validator(mode="after")
+    def _step_not_zero(self):
+        if self.step == 0:
+            raise ValueError("a rule's step must add or remove nodes (e.g. 2 or -1), not 0")
+        return self
+
+
+class Autoscale(Body):
+    """An app's autoscale policy: stay within [min, max] and aim at one or more
+    per-node targets (the biggest ask wins), or follow rules. ``idle_to_zero_s``
+    (with ``min`` 0) scales the app to zero after that long without a request;
+    the first request after that is held while a node starts."""
+
+    min: Annotated[int, Field(ge=0, le=MAX_REPLICAS),
+                   Rule("min", "{label} must be a whole number from 0 to %d, got {value}" % MAX_REPLICAS, 1,
+                        "Fewest replicas.")]
+    max: Annotated[int, Field(ge=1, le=MAX_REPLICAS),
+                   Rule("max", "{label} must be a whole number from 1 to %d, got {value}" % MAX_REPLICAS, 10,
+                        "Most replicas.")]
+    model_config = ConfigDict(json_schema_extra={      # what the validator below says, for clients
+        "anyOf": [{"required": [m]} for m in METRICS]
+        + [{"required": ["rules"], "properties": {"rules": {"minItems": 1}}}],
+        "not": {"anyOf": [{"required": [m, "rules"], "properties": {"rules": {"minItems": 1}}}
+                          for m in METRICS]},
+        "if": {"required": ["idle_to_zero_s"], "properties": {"idle_to_zero_s": {"type": "number"}}},
+        "then": {"properties": {"min": {"const": 0}}},
+    })
+
+    rps: _target("rps", 20.0) = Field(  # type: ignore[valid-type,assignment]
+        None, description="target requests/s per node")
+    inflight: _target("inflight", 4.0) = Field(  # type: ignore[valid-type,assignment]
+        None, description="target requests in progress or queued per node")
+    cpu: _target("cpu", 60.0) = Field(  # type: ignore[valid-type,assignment]
+        None, description="target CPU, % of a node's own limit")
+    p95_ms: _target("p95_ms", 250.0) = Field(  # type: ignore[valid-type,assignment]
+        None, description="target p95 response time of the app, ms")
+    rules: list[AutoscaleRule] = Field(default_factory=list, max_length=MAX_RULES)
+    idle_to_zero_s: Annotated[float, Field(ge=10, le=86400, allow_inf_nan=False)] | None = Field(
+        None, description="scale to zero after this many seconds without a request (needs min 0)")
+    scale_down_window_s: Seconds = Field(300.0, description="scale down only to the highest "
+                                                            "recommendation of this window")
+
+    @model_validator(mode="after")
+    def _coherent(self):
+        targets = [m for m in METRICS if getattr(self, m) is not None]
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is more than max {self.max}")
+        if not targets and not self.rules:
+            raise ValueError("give at least one target (rps, inflight, cpu, p95_ms) or a rule")
+        if targets and self.rules:
+            raise ValueError("give targets or rules, not both")
+        if self.idle_to_zero_s is not None and self.min != 0:
+            raise ValueError("idle_to_zero_s needs min 0 (an app with min > 0 never idles to zero)")
+        return self
+
+
+REQUEST_MODELS = (PodSpec, NodeSpec, AppSpec, AppUpdate, Scale, Autoscale)

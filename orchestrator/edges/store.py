@@ -654,7 +654,34 @@ class Store:
 
     def list_host_states(self) -> dict[str, dict]:
         """Reachability of every pod host the controller has a link to (damaged records skipped)."""
-        return dict(self._list("hosts/", _host_state_decoder))
+        return dict(self._list("hosts/", _plain_decoder))
+
+    # ---------------------------------------------------------------- autoscaling
+
+    def put_autoscale(self, app: str, policy: dict | None) -> None:
+        """An app's autoscale policy (the API's JSON form); None removes it and
+        the autoscaler's memory of the app."""
+        if policy is None:
+            self._call(self._client.delete, self._key("autoscale", app))
+            self._call(self._client.delete, self._key("autoscale-state", app))
+        else:
+            self._call(self._client.put, self._key("autoscale", app), json.dumps(policy, sort_keys=True))
+
+    def list_autoscale(self) -> dict[str, dict]:
+        """app → policy, for every autoscaled app (damaged records skipped)."""
+        return dict(self._list("autoscale/", _plain_decoder))
+
+    def get_autoscale(self, app: str) -> dict | None:
+        found = self._get(f"autoscale/{app}", _plain_decoder)
+        return found[1] if found else None
+
+    def put_autoscale_state(self, app: str, state: dict) -> None:
+        """What the autoscaler remembers of an app (windows, cooldowns, last decision)."""
+        self._call(self._client.put, self._key("autoscale-state", app), json.dumps(state, sort_keys=True))
+
+    def list_autoscale_states(self) -> dict[str, dict]:
+        """app → the autoscaler's memory; a damaged one is skipped (the autoscaler starts afresh)."""
+        return dict(self._list("autoscale-state/", _plain_decoder))
 
     # ---------------------------------------------------------------- watch
 
@@ -731,7 +758,8 @@ def _observed_decoder(data, _revision: int, rel_key: str) -> tuple[tuple[str, st
     return (parts[1], parts[2]), check_record(data)
 
 
-def _host_state_decoder(data, _revision: int, rel_key: str) -> tuple[str, dict]:
+def _plain_decoder(data, _revision: int, rel_key: str) -> tuple[str, dict]:
+    """A JSON object stored under ``<kind>/<name>``: (name, object)."""
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {type(data).__name__}")
     return rel_key.split("/", 1)[1], data

@@ -235,6 +235,30 @@ class FakeStore:
         return {k.split("/", 1)[1]: copy.deepcopy(v)
                 for k, (v, _) in self.data.items() if k.startswith("hosts/")}
 
+    # --- autoscaling ---
+    def put_autoscale(self, app, policy):
+        with self._lock:
+            if policy is None:
+                self._commit({}, [f"autoscale/{app}", f"autoscale-state/{app}"])
+            else:
+                self._commit({f"autoscale/{app}": policy})
+
+    def _plain(self, prefix):
+        return {k.split("/", 1)[1]: copy.deepcopy(v) for k, (v, _) in self.data.items() if k.startswith(prefix)}
+
+    def list_autoscale(self):
+        return self._plain("autoscale/")
+
+    def get_autoscale(self, app):
+        return self.list_autoscale().get(app)
+
+    def put_autoscale_state(self, app, state):
+        with self._lock:
+            self._commit({f"autoscale-state/{app}": state})
+
+    def list_autoscale_states(self):
+        return self._plain("autoscale-state/")
+
     # --- watch ---
     def wait_for_change(self, timeout):
         changed = self._changed.wait(timeout)

@@ -221,7 +221,7 @@ def test_app_ls_and_node_ls_tables(api, capsys):
     _, out, _ = run(capsys, "app", "ls")
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "POD", "REPLICAS", "SERVING", "PORT", "ROUTE", "BALANCE", "STATUS",
-                                "RUNS"]
+                                "AUTOSCALE", "RUNS"]
     assert lines[2].endswith("nc -lk -p 9000") and "echo.local" in lines[2]
     assert len({line.index("POD") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1
 
@@ -425,3 +425,46 @@ def test_an_untrusted_certificate_is_one_readable_line(api, capsys):
     api.answers[("GET", "/api/status")] = cli.requests.exceptions.SSLError("certificate verify failed")
     code, _, err = run(capsys, "--api", "https://192.168.56.10:5443", "status")
     assert code == 3 and err.count("\n") == 1 and "cannot verify the TLS certificate" in err
+
+
+def test_app_autoscale_sends_the_policy_and_says_what_it_is(api, capsys):
+    api.answers[("PUT", "/api/apps/web/autoscale")] = (200, {
+        "name": "web", "replicas": 2, "autoscale": {"summary": "2..10, rps 20/node", "last": None}})
+    code, out, _ = run(capsys, "app", "autoscale", "web", "--min", "2", "--max", "10", "--rps", "20",
+                       "--p95-ms", "250")
+    assert code == 0 and out.strip() == "app 'web' autoscales: 2..10, rps 20/node"
+    assert api.calls[0]["json"] == {"min": 2, "max": 10, "rps": 20.0, "p95_ms": 250.0}
+
+
+def test_app_autoscale_rules_are_parsed_and_a_bad_one_is_one_line(api, capsys):
+    code, _, _ = run(capsys, "app", "autoscale", "web", "--min", "1", "--max", "6",
+                     "--rule", "rps > 50 for 10 step +2 cooldown 60", "--rule", "rps < 5 for 30 step -1")
+    assert code == 0 and api.calls[0]["json"]["rules"] == [
+        {"metric": "rps", "comparator": ">", "threshold": 50.0, "step": 2, "for_s": 10.0, "cooldown_s": 60.0},
+        {"metric": "rps", "comparator": "<", "threshold": 5.0, "step": -1, "for_s": 30.0}]
+    code, _, err = run(capsys, "app", "autoscale", "web", "--min", "1", "--max", "6", "--rule", "rps > lots")
+    assert code == 2 and err.count("\n") == 1 and "is not a rule" in err
+
+
+def test_app_autoscale_off_and_usage_errors(api, capsys):
+    code, out, _ = run(capsys, "app", "autoscale", "web", "--off")
+    assert code == 0 and api.calls[-1]["method"] == "DELETE" and "no longer autoscales" in out
+    code, _, err = run(capsys, "app", "autoscale", "web", "--off", "--min", "1")
+    assert code == 2 and "--off takes no other option" in err
+    code, _, err = run(capsys, "app", "autoscale", "web", "--rps", "5")
+    assert code == 2 and "--min and --max" in err
+
+
+def test_scale_of_an_autoscaled_app_says_it_was_clamped(api, capsys):
+    api.answers[("PUT", "/api/apps/web/scale")] = (200, {
+        "name": "web", "replicas": 10, "note": "app web is autoscaled within [2, 10]: 15 clamped to 10"})
+    code, out, _ = run(capsys, "app", "scale", "web", "15")
+    assert code == 0 and out.splitlines()[0].endswith("15 clamped to 10")
+    assert out.splitlines()[1] == "app 'web' scaled to 10 replicas"
+
+
+def test_app_ls_shows_the_policy_and_the_metric_against_its_target():
+    from orchestrator.cli import autoscale_cell
+    assert autoscale_cell(None) == "-"
+    assert autoscale_cell({"summary": "1..10, rps 20/node", "last": {"metrics": {"rps": [41.23, 20]}}}) == \
+        "1..10, rps 20/node; now rps 41.2/20"
