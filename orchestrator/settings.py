@@ -88,6 +88,9 @@ class Settings:
     token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
     reconcile_interval: float = 2.0         # seconds between passes when nothing wakes them
     health_poll_interval: float = 0.1       # seconds between reads of HAProxy's health checks (local, cheap)
+    # --- autoscaling ---
+    decision_interval: float = 5.0          # seconds between autoscale decisions
+    waker_port: int = 5001                  # 127.0.0.1 port that holds the first request of an app at zero (0 = off)
 
     def docker_url(self, host: str) -> str:
         """Docker base URL for inventory host `host` (falls back to the "*" entry)."""

@@ -45,11 +45,12 @@ class Router:
         """Re-render and reload if the apps' routes or the manager's HAProxy
         settings changed; True if it reloaded."""
         apps = self._renderable(self.store.list_apps())
-        reason = config_drift(apps, self.haproxy.configured_apps()) or self.haproxy.settings_drift()
+        wake = self._wakeable()
+        reason = config_drift(apps, self.haproxy.configured_apps(), wake) or self.haproxy.settings_drift()
         if not reason:
             return False
         try:
-            self.haproxy.apply_config(apps)
+            self.haproxy.apply_config(apps, wake=wake)
         except errors.SimpleCloudError as exc:
             self._report(f"reload HAProxy config ({reason}) failed: {exc}")
             return False
@@ -69,6 +70,11 @@ class Router:
                         f"fix it with 'cloud app update' or remove it")
         self._refused = set(refused)
         return [app for app in apps if app.name not in refused]
+
+    def _wakeable(self) -> frozenset[str]:
+        """Apps that scale to zero: their first request is held by the waker."""
+        return frozenset(app for app, policy in self.store.list_autoscale().items()
+                         if policy.get("idle_to_zero_s") is not None)
 
     def watch_health(self) -> bool:
         """Read the servers' health; True (and wake the hosts) if any changed."""

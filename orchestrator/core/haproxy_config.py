@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Collection, Iterable, Mapping
 
 import jinja2
 
@@ -68,6 +68,14 @@ class BackendBlock:
     health_path: str
     servers: tuple[Server, ...]
     strip_prefix: str | None = None   # path prefix removed before forwarding
+    app: str = ""
+    waker: str | None = None          # ADDR:PORT of the waker (apps that scale to zero)
+
+
+WAKER_SERVER = "waker"
+"""The backup server of an app that scales to zero: the manager's waker, which
+holds a request while the first node starts, then answers 503 so that HAProxy
+retries it on that node. It is written in the config, never a node's server."""
 
 
 def normalize_path(path: str | None) -> str | None:
@@ -156,7 +164,7 @@ def _api_tls(settings) -> dict | None:
             "server": f"127.0.0.1:{port}"}
 
 
-def _backend(app: App, servers: Iterable[Server]) -> BackendBlock:
+def _backend(app: App, servers: Iterable[Server], waker: str | None = None) -> BackendBlock:
     _checked(app, validate.name, app.name, "name")
     balance = _checked(app, validate.balance, app.balance, "balance")
     health = _checked(app, validate.health_path, app.health_path or "", "health_path")
@@ -164,17 +172,19 @@ def _backend(app: App, servers: Iterable[Server]) -> BackendBlock:
     strip = prefix if getattr(app, "strip_path", False) and prefix not in (None, "/") else None
     return BackendBlock(name=backend_name(app), balance=balance, health_path=health,
                         servers=tuple(sorted(servers, key=lambda s: s.name)),
-                        strip_prefix=strip)
+                        strip_prefix=strip, app=app.name, waker=waker)
 
 
 def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server]],
-           settings, *, prometheus: bool = False) -> str:
+           settings, *, prometheus: bool = False, wake: Collection[str] = ()) -> str:
     """The full haproxy.cfg text for ``apps`` and their current servers.
 
     ``servers_by_backend`` maps ``app_<name>`` to that backend's servers;
     servers of backends without an app are ignored (their app is gone).
     ``prometheus`` adds ``/metrics`` to the stats listener; pass True only if
     the HAProxy build has the exporter (``haproxy -vv`` says "Prometheus").
+    Apps named in ``wake`` (they scale to zero) get the waker as a backup
+    server, and a 503 from it is retried (see WAKER_SERVER).
     The output is deterministic: same input, same text (so callers can skip
     a reload when nothing changed).
     """
@@ -182,7 +192,9 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
     apps = sorted(apps, key=lambda a: a.name)
     routes = [r for r in (route_for(a) for a in apps) if r is not None]
     routes.sort(key=lambda r: (-r.specificity[0], -r.specificity[1], r.app))
-    backends = [_backend(a, servers_by_backend.get(backend_name(a), ())) for a in apps]
+    waker = f"127.0.0.1:{settings.waker_port}" if settings.waker_port else None
+    backends = [_backend(a, servers_by_backend.get(backend_name(a), ()), waker if a.name in wake else None)
+                for a in apps]
     return _env.get_template("haproxy.cfg.j2").render(
         admin_socket=settings.haproxy_admin_socket,
         state_file=settings.haproxy_state_file,

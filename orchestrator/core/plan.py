@@ -39,7 +39,7 @@ failing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Collection, Iterable, Mapping
 
 from orchestrator.core import healing
 from orchestrator.core.healing import NodeHealth, Policy
@@ -398,8 +398,10 @@ def _ensure_server(c: Container, app: App, admin: str, ctx: _Context) -> list[Ac
     return [SetServerState(backend, name, admin)]
 
 
-def config_drift(apps: Iterable[App], configured: Mapping[str, Mapping[str, str]]) -> str:
-    """Why haproxy.cfg must be re-rendered, or "" if it matches the apps."""
+def config_drift(apps: Iterable[App], configured: Mapping[str, Mapping[str, str]],
+                 wake: Collection[str] = ()) -> str:
+    """Why haproxy.cfg must be re-rendered, or "" if it matches the apps (and
+    the apps in ``wake`` have the waker, the others not)."""
     reasons = []
     desired = {a.name: a for a in apps}
     for name, app in sorted(desired.items()):
@@ -411,6 +413,8 @@ def config_drift(apps: Iterable[App], configured: Mapping[str, Mapping[str, str]
             want = getattr(app, f) or ""
             if (have.get(f) or "") != want:
                 reasons.append(f"app {name}: {f} {have.get(f) or '-'} → {want or '-'}")
+        if bool(have.get("wake")) != (name in wake):
+            reasons.append(f"app {name}: {'wakes from zero' if name in wake else 'no longer wakes from zero'}")
     for name in sorted(set(configured) - set(desired)):
         reasons.append(f"app {name} is gone")
     return "; ".join(reasons)

@@ -34,10 +34,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Collection, Iterable, Mapping
 
 from orchestrator.core import errors
-from orchestrator.core.haproxy_config import SERVER_OPTIONS, render
+from orchestrator.core.haproxy_config import SERVER_OPTIONS, WAKER_SERVER, render
 from orchestrator.core.model import App, Server
 from orchestrator.core.plan import ROUTING_FIELDS
 
@@ -119,7 +119,8 @@ class HAProxy:
 
     def show_servers(self) -> list[Server]:
         """Every server of every backend, with its admin state and health."""
-        return parse_servers_state(self.command("show servers state"))
+        return [s for s in parse_servers_state(self.command("show servers state"))
+                if s.name != WAKER_SERVER]     # written in the config, never a node's
 
     def sessions(self, backend: str, name: str) -> int:
         """Current sessions plus queued requests of one server (from ``show stat``)."""
@@ -196,9 +197,10 @@ class HAProxy:
             self._prometheus = "Prometheus exporter" in out
         return self._prometheus
 
-    def render(self, apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server]]) -> str:
+    def render(self, apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server]],
+               wake: Collection[str] = ()) -> str:
         return render(apps, servers_by_backend, self.settings,
-                      prometheus=self.prometheus_supported())
+                      prometheus=self.prometheus_supported(), wake=wake)
 
     def check_config(self, path: str) -> None:
         """``haproxy -c -f path``; HAProxyError with HAProxy's message if invalid."""
@@ -234,7 +236,8 @@ class HAProxy:
         return self._fingerprint
 
     def apply_config(self, apps: Iterable[App],
-                     servers_by_backend: Mapping[str, Iterable[Server]] | None = None) -> bool:
+                     servers_by_backend: Mapping[str, Iterable[Server]] | None = None,
+                     wake: Collection[str] = ()) -> bool:
         """Render haproxy.cfg for ``apps`` (+ servers); if it differs from the
         file (or the running worker lacks a backend), check it, save server
         states, swap the file in and reload hitlessly. Returns whether it
@@ -242,12 +245,12 @@ class HAProxy:
         apps = list(apps)
         if servers_by_backend is None:
             servers_by_backend = group_by_backend(self.show_servers())
-        text = self.render(apps, servers_by_backend)
+        text = self.render(apps, servers_by_backend, wake)
         path = Path(self.settings.haproxy_config)
         current = path.read_text() if path.exists() else None
         wanted = {f"app_{a.name}" for a in apps}
         if current == text and wanted <= self.backends():
-            self._write_sidecar(apps)
+            self._write_sidecar(apps, wake)
             return False
         tmp = self._write_tmp(path, text)
         try:
@@ -264,7 +267,7 @@ class HAProxy:
             if current is not None:
                 os.replace(self._write_tmp(path, current), path)
             raise
-        self._write_sidecar(apps)
+        self._write_sidecar(apps, wake)
         return True
 
     def save_state(self) -> None:
@@ -318,9 +321,9 @@ class HAProxy:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _write_sidecar(self, apps: list[App]) -> None:
+    def _write_sidecar(self, apps: list[App], wake: Collection[str] = ()) -> None:
         data = {"settings": self._settings_fingerprint(),
-                "apps": {a.name: routing_fields(a) for a in apps}}
+                "apps": {a.name: routing_fields(a, a.name in wake) for a in apps}}
         target = Path(self._sidecar())
         os.replace(self._write_tmp(target, json.dumps(data, indent=1, sort_keys=True)), target)
 
@@ -371,9 +374,9 @@ def add_server_steps(backend: str, name: str, addr: str, port: int, admin: str =
     return steps
 
 
-def routing_fields(app: App) -> dict:
-    """The part of an App that haproxy.cfg depends on."""
-    return {f: (getattr(app, f) or "") for f in ROUTING_FIELDS}
+def routing_fields(app: App, wake: bool = False) -> dict:
+    """The part of an App that haproxy.cfg depends on (and whether it has the waker)."""
+    return {**{f: (getattr(app, f) or "") for f in ROUTING_FIELDS}, "wake": "1" if wake else ""}
 
 
 def group_by_backend(servers: Iterable[Server]) -> dict[str, list[Server]]:

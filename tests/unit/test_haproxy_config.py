@@ -174,3 +174,14 @@ def test_an_app_the_api_would_refuse_is_named_and_left_out():
     with pytest.raises(ValidationError):
         render([good, bad], {}, SETTINGS)
     assert "backend app_web" in render([good], {}, SETTINGS)
+
+
+def test_an_app_that_scales_to_zero_has_the_waker_as_backup_and_retries_its_503():
+    cfg = render([app("web", path="/web"), app("api", path="/api")], {}, SETTINGS, wake={"web"})
+    web, api = section(cfg, "backend app_web"), section(cfg, "backend app_api")
+    assert "server waker 127.0.0.1:5001 backup no-check" in web
+    assert "http-request set-header X-Simplecloud-App web" in web
+    assert any(line.startswith("retry-on ") and line.endswith(" 503") for line in web)
+    assert not any("waker" in line or "503" in line for line in api)
+    assert "waker" not in render([app("web", path="/web")], {}, dataclasses.replace(SETTINGS, waker_port=0),
+                                 wake={"web"})

@@ -333,3 +333,11 @@ def test_config_drift_rules():
     assert config_drift([moved], configured) == ("app web: path /web → -; "
                                                  "app web: host - → web.example.com")
     assert config_drift([], configured) == "app web is gone"
+
+
+def test_config_drift_when_an_app_starts_or_stops_scaling_to_zero():
+    configured = {"web": {"path": "/web", "host": "", "balance": "roundrobin", "health_path": "/health"}}
+    assert config_drift([WEB], configured, wake={"web"}) == "app web: wakes from zero"
+    woken = {"web": {**configured["web"], "wake": "1"}}
+    assert config_drift([WEB], woken, wake={"web"}) == ""
+    assert config_drift([WEB], woken) == "app web: no longer wakes from zero"

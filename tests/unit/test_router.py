@@ -20,8 +20,9 @@ class RecordingHAProxy:
     def settings_drift(self):
         return ""
 
-    def apply_config(self, apps):
+    def apply_config(self, apps, wake=frozenset()):
         self.rendered.append(sorted(a.name for a in apps))
+        self.wake = wake
         return True
 
 
@@ -38,3 +39,16 @@ def test_a_bad_record_is_left_out_reported_once_and_the_rest_is_routed():
     refused = [e for e in store.events(100) if e.kind == "app.refused"]
     assert len(refused) == 1 and refused[0].subject == "web\n"
     assert "left out of haproxy.cfg" in refused[0].message
+
+
+def test_apps_that_scale_to_zero_get_the_waker():
+    store = FakeStore()
+    store.put_pod(Pod(name="light", host="pod-light", max_nodes=5, cpus=0.5, memory_mb=128), create=True)
+    for name in ("web", "api"):
+        store.put_app(App(name=name, pod="light", port=8000, image="img", path=f"/{name}", created=0.0),
+                      create=True)
+    store.put_autoscale("web", {"min": 0, "max": 3, "rps": 5.0, "idle_to_zero_s": 60.0})
+    store.put_autoscale("api", {"min": 1, "max": 3, "rps": 5.0})
+    haproxy = RecordingHAProxy()
+    assert Router(store, haproxy, Settings(), wake_hosts=lambda: None).sync_config()
+    assert haproxy.wake == {"web"}
