@@ -1,0 +1,114 @@
+"""The autoscaler loop: sample, decide, scale, remember.
+
+Every ``metrics_interval`` it takes one sample of everything (HAProxy's
+counters, the workers' CPU over the host links: control/metrics.py); every
+``decision_interval`` it asks the pure decision (core/autoscale.py) what each
+autoscaled app should have, scales the app through the service layer, and
+writes what it remembers (windows, cooldowns, the last decision) to etcd,
+so a restarted manager resumes where it stopped.
+
+Every change is an ``autoscale`` event with its numbers; a pod that has no
+room for what was wanted is never a silent cap: the event says
+"pod light is full: 20 of 20 nodes; wanted 24".
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+
+from orchestrator.autoscaling import policy_of
+from orchestrator.core import autoscale, errors
+from orchestrator.core.model import App, NodeStatus
+
+
+class Autoscaler:
+    """Decides the replicas of every app that has a policy."""
+
+    def __init__(self, store, service, sampler, settings, log: logging.Logger | None = None,
+                 clock=time.time):
+        self.store = store
+        self.service = service
+        self.sampler = sampler
+        self.settings = settings
+        self.log = log or logging.getLogger("orchestrator.autoscaler")
+        self.clock = clock
+
+    def run(self, stop: threading.Event) -> None:
+        next_decision = 0.0
+        while not stop.is_set():
+            try:
+                self.sampler.sample()
+                if time.monotonic() >= next_decision:
+                    next_decision = time.monotonic() + self.settings.decision_interval
+                    self.decide_all()
+            except errors.SimpleCloudError as exc:
+                self.log.warning("autoscaler pass failed: %s", exc)
+            stop.wait(self.settings.metrics_interval)
+
+    def decide_all(self) -> None:
+        """One decision for every autoscaled app (an app's failure does not stop the others)."""
+        policies = self.store.list_autoscale()
+        if not policies:
+            return
+        apps = {a.name: a for a in self.store.list_apps()}
+        saved = self.store.list_autoscale_states()
+        nodes = self.store.list_nodes()
+        for name, data in sorted(policies.items()):
+            app = apps.get(name)
+            if app is None:                       # stopped meanwhile: forget its policy
+                self.store.put_autoscale(name, None)
+                continue
+            replicas = sum(1 for n in nodes if n.app == name and n.pod == app.pod
+                           and n.status != NodeStatus.REMOVED)
+            try:
+                self.decide_one(app, policy_of(data), saved.get(name) or {}, replicas)
+            except errors.SimpleCloudError as exc:
+                self.log.warning("autoscale %s: %s", name, exc)
+
+    def decide_one(self, app: App, policy: autoscale.Policy, saved: dict, replicas: int) -> None:
+        sample = self.sampler.window(app.name, self.settings.decision_interval, replicas)
+        if sample is None:
+            return                                # nothing sampled yet (the manager just started)
+        now = self.clock()
+        decision, state = autoscale.decide(policy, _state(saved), sample, replicas, now)
+        if decision.changed:
+            decision = self.apply(app, decision, (saved.get("last") or {}).get("reason", ""))
+        self.store.put_autoscale_state(app.name, {
+            "state": state.to_dict(),
+            "last": {"time": now, "replicas": decision.replicas, "current": decision.current,
+                     "reason": decision.reason, "metrics": decision.metrics}})
+
+    def apply(self, app: App, decision: autoscale.Decision, last_reason: str = "") -> autoscale.Decision:
+        """Scale to the decision, or as far as the pod has room (and say so,
+        once while the pod stays full)."""
+        wanted = decision.replicas
+        try:
+            self.service.autoscale_to(app, wanted)
+            self._event(app, f"{app.name}: {decision.reason}")
+            return decision
+        except errors.CapacityError:
+            pod = self.store.get_pod(app.pod)
+            used = self.store.pod_node_count(app.pod)
+            room = decision.current + max(0, pod.max_nodes - used)
+            reason = (f"pod {pod.name} is full: {used} of {pod.max_nodes} nodes; wanted {wanted} "
+                      f"for {app.name} ({decision.reason})")
+            if room > decision.current:
+                self.service.autoscale_to(app, room)
+                reason += f"; scaled to {room}"
+            if room > decision.current or not last_reason.startswith(f"pod {pod.name} is full"):
+                self._event(app, f"{app.name}: {reason}")
+            return dataclasses.replace(decision, replicas=room, reason=reason)
+
+    def _event(self, app: App, message: str) -> None:
+        self.log.info(message)
+        self.store.record_event("autoscale", f"app/{app.name}", message)
+
+
+def _state(saved: dict) -> autoscale.State:
+    """What was remembered of an app; a damaged memory starts afresh."""
+    try:
+        return autoscale.State.from_dict(saved.get("state") or {})
+    except ValueError:
+        return autoscale.State()

@@ -1,0 +1,123 @@
+"""The waker: the first request to an app at zero replicas is held, not refused.
+
+An app whose policy scales it to zero has the waker as a *backup* server in
+its HAProxy backend (core/haproxy_config.py, WAKER_SERVER). With no node up,
+HAProxy sends the request here. The waker
+
+1. scales the app to its first node (``max(min, 1)``) if it has none, once,
+   with an ``autoscale`` event;
+2. holds the request until HAProxy has a server of that app up (or until
+   ``start_timeout``);
+3. answers 503, which that backend retries (``retry-on ... 503``): the retry
+   goes to the node that is now up, so the client sees the node's answer.
+
+What a held request costs is one worker start: the container starting and
+passing its first health check (see docs/autoscaling.md). Requests that
+HAProxy does not retry (anything but GET, see the backend's
+``disable-l7-retry``) wake the app too but get the 503, with Retry-After.
+"""
+from __future__ import annotations
+
+import http.server
+import json
+import logging
+import threading
+import time
+
+from orchestrator.core import errors
+from orchestrator.core.model import NodeStatus, backend_name
+
+APP_HEADER = "X-Simplecloud-App"
+
+
+class Waker:
+    """Wakes apps at zero and holds their requests; one small HTTP server on 127.0.0.1."""
+
+    def __init__(self, store, service, haproxy, settings, log: logging.Logger | None = None):
+        self.store = store
+        self.service = service
+        self.haproxy = haproxy
+        self.settings = settings
+        self.log = log or logging.getLogger("orchestrator.waker")
+        self._lock = threading.Lock()
+        self._server: http.server.ThreadingHTTPServer | None = None
+
+    # ------------------------------------------------------------ decisions
+    def wake(self, app_name: str) -> str:
+        """Make sure the app has nodes; "" if it had some, else what was done."""
+        with self._lock:                 # one scale for a burst of first requests
+            app = self.store.get_app(app_name)
+            policy = self.store.get_autoscale(app_name)
+            if app is None or policy is None:
+                raise errors.NotFound(f"app {app_name!r} does not scale to zero")
+            live = [n for n in self.store.list_nodes(app.pod)
+                    if n.app == app.name and n.status != NodeStatus.REMOVED]
+            if live:
+                return ""
+            first = max(1, int(policy.get("min", 0)))
+            self.service.autoscale_to(app, first)
+            message = f"{app.name}: 0 → {first}: a request arrived while it was at zero"
+            self.store.record_event("autoscale", f"app/{app.name}", message)
+            self.log.info(message)
+            return message
+
+    def wait_until_serving(self, app_name: str, timeout: float) -> bool:
+        """Whether HAProxy has a server of the app up within ``timeout`` seconds."""
+        backend = backend_name(app_name)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if any(s.backend == backend and s.healthy and s.admin == "ready"
+                       for s in self.haproxy.show_servers()):
+                    return True
+            except errors.SimpleCloudError as exc:
+                self.log.warning("cannot read HAProxy's servers: %s", exc)
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    # ------------------------------------------------------------ HTTP
+    def start(self, stop: threading.Event) -> None:
+        """Serve on 127.0.0.1:settings.waker_port until ``stop`` is set."""
+        waker = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_one(self):
+                waker.hold(self)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = handle_one
+
+            def log_message(self, fmt, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.settings.waker_port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="waker", daemon=True).start()
+        threading.Thread(target=self._stop_on, args=(stop,), name="waker-stop", daemon=True).start()
+
+    def _stop_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def hold(self, request: http.server.BaseHTTPRequestHandler) -> None:
+        """Wake the app named by the request's header, wait for it, answer 503."""
+        app = request.headers.get(APP_HEADER, "")
+        try:
+            self.wake(app)
+            ready = self.wait_until_serving(app, self.settings.start_timeout)
+            message = (f"app {app} is up now; retry" if ready else
+                       f"app {app} did not start within {self.settings.start_timeout:g} s; "
+                       "see: cloud node ls")
+        except errors.SimpleCloudError as exc:
+            message = str(exc)
+        body = json.dumps({"error": message}).encode()
+        request.send_response(503)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.send_header("Retry-After", "0")
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(body)

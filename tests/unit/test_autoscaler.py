@@ -1,0 +1,114 @@
+"""The autoscaler loop's own logic on the FakeStore: applying decisions, the
+pod-full message, memory in etcd across a restart, forgetting stopped apps.
+(The decision itself is tested on traces in test_autoscale.py.)"""
+import pytest
+
+from orchestrator.control.autoscaler import Autoscaler
+from orchestrator.core.autoscale import Sample
+from orchestrator.service import Service
+from orchestrator.settings import Settings
+from tests.unit.fakes import FakeStore
+
+
+class StubSampler:
+    """Answers every window with the sample a test sets."""
+
+    def __init__(self):
+        self.next: Sample | None = None
+
+    def sample(self):
+        pass
+
+    def window(self, app, seconds, desired):
+        return self.next
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def world():
+    store = FakeStore()
+    svc = Service(store, Settings())
+    svc.init_cluster()
+    svc.register_pod("tiny", "pod-light", max_nodes=3, cpus=0.25, memory_mb=64)
+    svc.deploy_app({"name": "web", "pod": "tiny", "port": 8000, "image": "img", "replicas": 2})
+    sampler, clock = StubSampler(), Clock()
+    return store, svc, sampler, clock, Autoscaler(store, svc, sampler, Settings(), clock=clock)
+
+
+def busy(serving, rps_per_node, clock):
+    return Sample(time=clock.now, serving=serving, starting=0, requests=int(rps_per_node * serving * 5),
+                  rps=rps_per_node * serving, inflight=1.0 * serving, cpu=50.0, p95_ms=20.0)
+
+
+def replicas(svc, app="web"):
+    return svc.get_app(app)["replicas"]
+
+
+def test_a_pod_without_room_is_never_a_silent_cap(world):
+    store, svc, sampler, clock, scaler = world
+    svc.autoscaling.set_policy("web", {"min": 1, "max": 10, "rps": 20})
+    sampler.next = busy(2, 100, clock)                   # 5× the target: wants far more than 3
+    scaler.decide_all()
+    assert replicas(svc) == 3
+    full = [e.message for e in store.events(100) if e.kind == "autoscale"]
+    assert len(full) == 1 and full[0].startswith("web: pod tiny is full: 2 of 3 nodes; wanted ")
+    assert full[0].endswith("; scaled to 3")
+    clock.now += 5
+    sampler.next = busy(3, 100, clock)
+    scaler.decide_all()                                   # still full: said once, not every 5 s
+    scaler.decide_all()
+    assert len([e for e in store.events(100) if e.kind == "autoscale"]) == 2
+    last = store.list_autoscale_states()["web"]["last"]
+    assert last["replicas"] == 3 and "is full" in last["reason"]
+
+
+def test_the_memory_survives_a_restart(world):
+    store, svc, sampler, clock, scaler = world
+    svc.autoscaling.set_policy("web", {"min": 1, "max": 3, "rps": 20, "scale_down_window_s": 60})
+    sampler.next = busy(2, 40, clock)
+    scaler.decide_all()
+    assert replicas(svc) == 3
+    clock.now += 5
+    restarted = Autoscaler(store, svc, sampler, Settings(), clock=clock)   # a new manager process
+    sampler.next = busy(3, 1, clock)                      # idle now, but within the window
+    restarted.decide_all()
+    assert replicas(svc) == 3
+    clock.now += 61
+    restarted.decide_all()                                # the window has passed
+    assert replicas(svc) == 1
+
+
+def test_decisions_are_events_with_their_numbers(world):
+    store, svc, sampler, clock, scaler = world
+    svc.autoscaling.set_policy("web", {"min": 1, "max": 3, "rps": 20})
+    sampler.next = busy(2, 30, clock)
+    scaler.decide_all()
+    [event] = [e for e in store.events(100) if e.kind == "autoscale"]
+    assert event.subject == "app/web" and event.message.startswith("web: 2 → 3")
+    assert "30" in event.message and "20" in event.message
+
+
+def test_no_sample_yet_means_no_decision(world):
+    store, svc, sampler, clock, scaler = world
+    svc.autoscaling.set_policy("web", {"min": 1, "max": 3, "rps": 20})
+    scaler.decide_all()
+    assert replicas(svc) == 2 and "web" not in store.list_autoscale_states()
+
+
+def test_a_damaged_memory_starts_afresh_and_a_stopped_app_is_forgotten(world):
+    store, svc, sampler, clock, scaler = world
+    svc.autoscaling.set_policy("web", {"min": 1, "max": 3, "rps": 20})
+    store.put_autoscale_state("web", {"state": {"recommendations": "garbage"}})
+    sampler.next = busy(2, 20, clock)
+    scaler.decide_all()
+    assert store.list_autoscale_states()["web"]["last"]["replicas"] == 2
+    store.put_autoscale("gone", {"min": 1, "max": 2, "rps": 5})
+    scaler.decide_all()
+    assert "gone" not in store.list_autoscale()
