@@ -1,0 +1,83 @@
+"""Autoscaling with real load through HAProxy: the light app driven up and
+back down, the PES scenario (request bursts, rules evaluated every few
+seconds), and scale to zero with the first request held, not refused.
+
+Short windows and cooldowns keep these tests quick; bench/autoscale_bench.py
+measures the defaults."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bench.labkit import OpenLoop
+from tests.lab.conftest import CONVERGE, Load, cloud, cloud_json, cloud_ok, get, wait_until
+
+pytestmark = pytest.mark.lab
+
+
+def light() -> dict:
+    return next(a for a in cloud_json("app", "ls") if a["name"] == "light")
+
+
+def autoscale_events(since: float) -> list[dict]:
+    return [e for e in cloud_json("events", "--limit", "200")
+            if e["kind"] == "autoscale" and e["subject"] == "app/light" and e["time"] >= since]
+
+
+@pytest.fixture
+def light_autoscaled(light_empty):
+    """The light app at one serving node; its policy is removed afterwards."""
+    cloud_ok("app", "scale", "light", "1", "--wait", "--timeout", str(CONVERGE))
+    yield
+    cloud("app", "autoscale", "light", "--off")
+    cloud("app", "scale", "light", "0")
+
+
+def test_real_load_drives_an_app_up_and_back_down(light_autoscaled):
+    t0 = time.time()
+    out = cloud_ok("app", "autoscale", "light", "--min", "1", "--max", "6", "--rps", "4", "--window", "15")
+    assert out.strip() == "app 'light' autoscales: 1..6, rps 4/node"
+    with OpenLoop("/light", rate=16, limit_s=120, seed=7) as load:
+        assert wait_until(lambda: light()["serving"] >= 4, CONVERGE), light()
+    assert load.failures == [], load.failures[:5]
+    ups = autoscale_events(t0)
+    assert ups and all("req/s per node" in e["message"] for e in ups), ups
+    assert "now rps" in cloud_ok("app", "ls")                # the metric against its target
+    with Load("/light", rate=2, limit_s=150) as low:          # load drops: scaled in, nothing lost
+        assert wait_until(lambda: light()["replicas"] == 1, 120), light()
+        low.more(4)
+    assert low.failures == [], low.failures
+
+
+def test_pes_scenario_bursts_and_rules(light_autoscaled):
+    """The PES project's rules: request bursts add one node at a time, never
+    inside a cooldown; quiet periods take them away again."""
+    t0 = time.time()
+    cloud_ok("app", "autoscale", "light", "--min", "1", "--max", "3",
+             "--rule", "rps > 6 for 4 step +1 cooldown 10",
+             "--rule", "rps < 2 for 6 step -1 cooldown 10")
+    for burst in range(2):
+        with OpenLoop("/light", rate=12, limit_s=16, seed=11 + burst) as load:
+            time.sleep(16)
+        assert load.failures == [], load.failures[:5]
+    ups = [e for e in autoscale_events(t0) if "(+1)" in e["message"]]
+    assert len(ups) >= 2, autoscale_events(t0)
+    assert all(b["time"] - a["time"] >= 10 for a, b in zip(ups, ups[1:])), ups    # the cooldown holds
+    assert all(e["message"].startswith("light: rule 'rps > 6 for 4 s' fired") for e in ups), ups
+    assert wait_until(lambda: light()["replicas"] == 1, 90), light()            # quiet: back to min
+
+
+def test_scale_to_zero_and_the_first_request_is_held_not_refused(light_autoscaled):
+    t0 = time.time()
+    cloud_ok("app", "autoscale", "light", "--min", "0", "--max", "2", "--rps", "10", "--idle-to-zero", "10")
+    assert wait_until(lambda: light()["replicas"] == 0, 60), light()
+    assert wait_until(lambda: not light()["phases"], 30), light()            # its node is gone for real
+    started = time.monotonic()
+    status, body = get("/light", timeout=60)
+    held = time.monotonic() - started
+    assert status == 200 and body["job"] == "light", (status, body)
+    assert light()["replicas"] == 1
+    woken = [e for e in autoscale_events(t0) if "a request arrived while it was at zero" in e["message"]]
+    assert len(woken) == 1, autoscale_events(t0)
+    print(f"first request after zero answered in {held:.2f} s")
