@@ -59,6 +59,9 @@ SCALE_UP_MAX_NODES = 4
 SCALE_DOWN_PERIOD_S = 15.0   # HPA's default scale-down policy: -100 % per 15 s, i.e. no
 SCALE_DOWN_MAX_PERCENT = 100  # limit beyond the stabilization window
 
+Timed = tuple[tuple[float, int], ...]
+"""(time, replicas) pairs, oldest first."""
+
 _UNITS = {"rps": ("{:.1f} req/s per node", ""), "inflight": ("{:.1f} in flight per node", ""),
           "cpu": ("{:.1f}% CPU per node", "%"), "p95_ms": ("p95 {:.0f} ms", " ms")}
 
@@ -219,9 +222,10 @@ def clamp_manual(policy: Policy, replicas: int, app: str = "") -> tuple[int, str
 def per_node(metric: str, sample: Sample) -> float | None:
     """``metric`` as policies compare it: rps and inflight per serving node, cpu
     (already a mean per node) and p95_ms (app-wide) as they are; None when
-    unknown or when no node serves."""
+    unknown, negative or not a finite number (a sampler's garbage), or when no
+    node serves."""
     value = getattr(sample, metric) if metric in METRICS else None
-    if value is None or sample.serving <= 0:
+    if value is None or not math.isfinite(value) or value < 0 or sample.serving <= 0:
         return None
     return value / sample.serving if metric in ("rps", "inflight") else float(value)
 
@@ -278,7 +282,7 @@ def biggest_ask(policy: Policy, sample: Sample, current: int) -> Ask | None:
     return max(asks, key=lambda ask: (ask.replicas, ask.ratio), default=None)
 
 
-def stabilize(policy: Policy, recommendations, wanted: int, current: int,
+def stabilize(policy: Policy, recommendations: Timed, wanted: int, current: int,
               now: float) -> tuple[int, int, int]:
     """HPA's stabilization windows over the earlier ``recommendations`` and
     ``wanted``: scale up only to the lowest recommendation of the last
@@ -289,11 +293,13 @@ def stabilize(policy: Policy, recommendations, wanted: int, current: int,
     return min(max(current, lowest), highest), lowest, highest
 
 
-def rate_limits(history, current: int, now: float) -> tuple[int, int, int]:
+def rate_limits(history: Timed, current: int, now: float) -> tuple[int, int, int]:
     """HPA's default rate limits from ``base``, the replica count at the start
-    of the period (the oldest one of ``history`` in the last 15 s, or
-    ``current``): up to max(base + 100 %, base + 4), down to base − 100 %, i.e.
-    no limit beyond the stabilization window. Returns (most, least, base)."""
+    of the period: the oldest one of ``history`` in the last 15 s (for
+    scale-up the lower of it and ``current``, so a scale-down in the period
+    buys no extra scale-up; for scale-down the higher), or ``current``. Up to
+    max(base + 100 %, base + 4); down to base − 100 %, i.e. no limit beyond
+    the stabilization window. Returns (most, least, scale-up base)."""
     def start(period: float, pick) -> int:
         counts = [n for t, n in sorted(history) if t > now - period]
         return pick(counts[0], current) if counts else current
@@ -362,8 +368,10 @@ def decide_targets(policy: Policy, state: State, sample: Sample, current: int, n
     earlier = state.recommendations or ((now, current),)   # first sight: hold a window, as HPA
     if wanted < current and sample.starting > 0:
         wanted, why = current, f"{sample.starting} node(s) still starting; {why}"
-    elif wanted == current and not ask.within:      # serving lags current: say so
+    elif wanted == current and not ask.within and sample.serving != current:
         why += f"; {current} desired, {sample.serving} serving, {sample.starting} starting"
+    elif wanted == current and not ask.within:
+        why += f"; {sample.serving} × {ask.ratio:.2f} rounds up to {current}"
     stabilized, lowest, highest = stabilize(policy, earlier, wanted, current, now)
     if wanted < current:
         why += f", highest in the last {policy.scale_down_window_s:g} s: {highest}"
@@ -475,12 +483,12 @@ def decide(policy: Policy, state: State, sample: Sample, current: int,
     longest window."""
     keep = max(policy.scale_down_window_s, policy.scale_up_window_s)
     period = max(SCALE_UP_PERIOD_S, SCALE_DOWN_PERIOD_S)
-    state = State(
+    state = replace(
+        state,
         recommendations=tuple((t, n) for t, n in state.recommendations if now - keep < t <= now),
         replicas_history=tuple((t, n) for t, n in state.replicas_history if now - period < t <= now)
         + ((now, current),),
         rule_since=track_rules(policy, sample, state.rule_since, now),
-        cooldown_until=state.cooldown_until,
         idle_since=track_idle(state.idle_since, sample, current, now))
     metrics = _shown_metrics(policy, sample)
     if current == 0:

@@ -147,6 +147,15 @@ def test_a_missing_metric_is_skipped_not_read_as_zero():
     assert d.reason.startswith("4 → 8: 40.0 req/s per node > target 20 (×2.00)")
 
 
+def test_a_value_that_is_not_a_finite_number_is_unknown():
+    for garbage in (float("nan"), float("inf"), -5.0):
+        d, _ = decide(RPS, State(), sample(0, 3, garbage, requests=0), 3, 0)
+        assert (d.replicas, d.reason, d.metrics) == (3, "hold: no metrics yet", {"rps": (None, 20)})
+    d, _ = decide(Policy(min=1, max=9, targets={"rps": 20, "cpu": 50}), State(),
+                  sample(0, 3, 60, cpu=float("inf")), 3, 0)
+    assert d.reason == "hold: 20.0 req/s per node is within 10% of target 20"
+
+
 def test_all_nodes_starting_holds():
     d, _ = decide(RPS, State(), sample(0, 0, 500, starting=3), 3, 0)
     assert (d.replicas, d.reason) == (3, "hold: 3 node(s) still starting")
@@ -186,6 +195,16 @@ def test_the_largest_ask_across_targets_wins_and_is_named():
     assert d.replicas == 8 and d.reason.startswith("4 → 8: p95 500 ms > target 200 ms (×2.50)")
     d, _ = decide(three, State(), sample(0, 4, 80, inflight=40, cpu=None, p95_ms=None), 4, 0)
     assert d.replicas == 4 and "within 10% of target 20" in d.reason    # inflight has no target
+
+
+def test_hpa_rounds_up():
+    d, _ = decide(RPS, State(), sample(0, 4, 64), 4, 0)              # 4 × 0.80 = 3.2 → 4
+    assert (d.replicas, d.reason) == (4, "hold: 16.0 req/s per node < target 20 (×0.80); "
+                                         "4 × 0.80 rounds up to 4")
+    d, _ = decide(RPS, State(), sample(0, 4, 92), 4, 0)              # 4 × 1.15 = 4.6 → 5
+    assert (d.replicas, d.reason) == (5, "4 → 5: 23.0 req/s per node > target 20 (×1.15)")
+    d, _ = decide(RPS, State(), sample(0, 3, 120), 3, 0)             # 3 × 2.0 is 6, not 7
+    assert d.replicas == 6
 
 
 def test_inflight_is_per_serving_node():
@@ -366,15 +385,16 @@ def test_garbage_state_is_a_value_error(garbage):
 
 # --- properties ------------------------------------------------------------------
 
-metric = st.one_of(st.none(), st.floats(0, 10_000))
+metric = st.one_of(st.none(), st.floats(0, 10_000), st.floats(allow_nan=True, allow_infinity=True))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 3), metric, metric, metric, metric,
                           st.one_of(st.none(), st.integers(0, 100))), min_size=1, max_size=30),
-       st.integers(0, 3), st.integers(0, 12), st.booleans())
-def test_any_trace_stays_within_bounds_and_its_state_round_trips(trace, low, span, to_zero):
+       st.integers(0, 3), st.integers(0, 12), st.booleans(), st.booleans())
+def test_any_trace_stays_within_bounds_and_its_state_round_trips(trace, low, span, to_zero, rules):
     policy = Policy(min=low, max=low + span, targets={"rps": 20, "cpu": 60, "p95_ms": 300, "inflight": 4},
+                    rules=(UP, DOWN, Rule("cpu", ">=", 80, 0, 3, 5)) if rules else (),
                     idle_to_zero_s=60 if to_zero else None)
     state, current = State(), low
     for i, (serving, starting, rps, inflight, cpu, p95, requests) in enumerate(trace):
