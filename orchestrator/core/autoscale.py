@@ -173,7 +173,8 @@ def _time(value, what: str) -> float:
 
 
 def _index(key) -> int:
-    if isinstance(key, bool) or not (isinstance(key, int) or (isinstance(key, str) and key.isascii() and key.isdigit())):
+    digits = isinstance(key, str) and key.isascii() and key.isdigit()
+    if isinstance(key, bool) or not (digits or (isinstance(key, int) and key >= 0)):
         raise ValueError(f"autoscale state: rule index {key!r} is not a number")
     return int(key)
 
@@ -458,7 +459,8 @@ def _waiting(policy: Policy, since: dict[int, float], now: float) -> str:
     if not since:
         return "no rule's condition holds"
     i = max(since, key=lambda i: (now - since[i]) / max(policy.rules[i].for_s, 1e-9))
-    return f"rule '{rule_label(policy.rules[i])}' has held {now - since[i]:.0f} s of {policy.rules[i].for_s:g}"
+    rule = policy.rules[i]
+    return f"rule '{rule_label(rule)}' has held {now - since[i]:.0f} s of {rule.for_s:g}"
 
 
 def _shown_metrics(policy: Policy, sample: Sample) -> dict[str, tuple[float | None, float]]:
