@@ -28,7 +28,11 @@ Choices where HPA and Nomad leave room (each one in its function's docstring):
 * a ratio above 1 never asks for fewer nodes than ``current`` and a ratio below
   1 never for more (``serving`` may lag ``current`` either way);
 * recommendations and the scale-up base are remembered per decision call,
-  replica counts as the ``current`` seen at each call;
+  replica counts as the ``current`` seen at each call; a stabilization window
+  with no recommendation (first sight, or a gap longer than the window) starts
+  with ``current``, as HPA seeds it, so nothing scales down for one window;
+* rule conditions keep being timed during a cooldown, so a condition that
+  held all through it acts as soon as the cooldown ends;
 * when several rules fire at once, the one asking for the most nodes wins
   (any scale-up beats any scale-down; among scale-downs the gentlest);
 * idleness needs evidence: an unknown request count or a node still starting
@@ -425,7 +429,8 @@ def decide_rules(policy: Policy, state: State, sample: Sample, current: int, now
                  metrics: dict) -> tuple[Decision, State]:
     """PES-style rules. No rule acts before cooldown_until; when the winning
     rule acts, every rule that had fired starts its timer over and all rules
-    cool down for the winner's cooldown_s. A rule that would change nothing
+    cool down for the winner's cooldown_s; conditions keep being timed during
+    the cooldown. A rule that would change nothing
     (clamped, or a scale-down while nodes start) neither acts nor loses its
     timer. No stabilization window or rate limit applies."""
     if all(per_node(rule.metric, sample) is None for rule in policy.rules):
