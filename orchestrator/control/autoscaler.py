@@ -1,8 +1,8 @@
 """The autoscaler loop: sample, decide, scale, remember.
 
-Every ``metrics_interval`` it takes one sample of everything (HAProxy's
-counters, the workers' CPU over the host links: control/metrics.py); every
-``decision_interval`` it asks the pure decision (core/autoscale.py) what each
+The metrics sampler (control/metrics.py) reads HAProxy's counters and the
+workers' CPU every ``metrics_interval`` in its own thread; every
+``decision_interval`` the autoscaler asks the pure decision (core/autoscale.py) what each
 autoscaled app should have, scales the app through the service layer, and
 writes what it remembers (windows, cooldowns, the last decision) to etcd,
 so a restarted manager resumes where it stopped.
@@ -36,16 +36,12 @@ class Autoscaler:
         self.clock = clock
 
     def run(self, stop: threading.Event) -> None:
-        next_decision = 0.0
-        while not stop.is_set():
+        """Decide every ``decision_interval`` until ``stop`` (the sampler runs on its own)."""
+        while not stop.wait(self.settings.decision_interval):
             try:
-                self.sampler.sample()
-                if time.monotonic() >= next_decision:
-                    next_decision = time.monotonic() + self.settings.decision_interval
-                    self.decide_all()
+                self.decide_all()
             except errors.SimpleCloudError as exc:
                 self.log.warning("autoscaler pass failed: %s", exc)
-            stop.wait(self.settings.metrics_interval)
 
     def decide_all(self) -> None:
         """One decision for every autoscaled app (an app's failure does not stop the others)."""

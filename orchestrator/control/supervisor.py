@@ -5,7 +5,10 @@
 * one ``HostReconciler`` per pod host named by a pod (new hosts get one as
   soon as a pod names them);
 * the ``Router`` (haproxy.cfg and health-check changes);
-* an etcd watcher: any change of desired state wakes every loop.
+* an etcd watcher: any change of desired state wakes every loop;
+* the metrics sampler (HAProxy counters, request times, workers' CPU), the
+  ``Autoscaler`` that decides from them, and the ``Waker`` that holds the
+  first request of an app at zero.
 
 The host links (``edges.hostlink``) wake the reconciler of their host when a
 Docker event arrives for one of our containers (die, oom, start ...) and when
@@ -17,11 +20,15 @@ from __future__ import annotations
 import logging
 import threading
 
+from orchestrator.control.autoscaler import Autoscaler
+from orchestrator.control.metrics import MetricsSampler
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.router import Router
+from orchestrator.control.waker import Waker
 from orchestrator.core import errors
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostlink import HostPool, LinkState
+from orchestrator.service import Service
 
 WAKING_EVENTS = {"die", "oom", "kill", "stop", "start", "destroy", "pause", "unpause",
                  "health_status"}
@@ -39,6 +46,11 @@ class Controller:
         self.log = log or logging.getLogger("orchestrator.controller")
         self.router = Router(store, haproxy, settings, self.wake_hosts,
                              logging.getLogger("orchestrator.router"))
+        self.sampler = MetricsSampler(store, haproxy, hosts, settings)
+        service = Service(store, settings, hosts)
+        self.autoscaler = Autoscaler(store, service, self.sampler, settings,
+                                     logging.getLogger("orchestrator.autoscaler"))
+        self.waker = Waker(store, service, haproxy, settings, logging.getLogger("orchestrator.waker"))
         self.reconcilers: dict[str, HostReconciler] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -85,6 +97,15 @@ class Controller:
         self._spawn("router", self.router.run, stop)
         self._spawn("etcd-watch", self._watch_etcd, stop)
         self.ensure_reconcilers()
+        self.sampler.start()
+        self._spawn("autoscaler", self.autoscaler.run, stop)
+        self._spawn("metrics-stop", lambda s: (s.wait(), self.sampler.close()), stop)
+        if self.settings.waker_port:
+            try:
+                self.waker.start(stop)
+            except OSError as exc:
+                self.log.error("cannot hold requests for apps at zero on 127.0.0.1:%d (%s); "
+                               "their first request gets a 503", self.settings.waker_port, exc)
 
     def ensure_reconcilers(self) -> None:
         """A reconciler for every host a pod names (called at start and on changes)."""
