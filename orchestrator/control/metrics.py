@@ -24,7 +24,8 @@ desired)`` averages those of the last ``seconds`` into the
 per app as plain dicts (for the dashboard and a Prometheus endpoint).
 
 ``start()`` runs ``sample()`` in a thread and opens the log receiver (if
-``haproxy_log_port`` is set); ``close()`` stops both. Nothing here decides.
+``haproxy_log_port`` is set; ``listen()`` opens it alone); ``close()`` stops
+both. Nothing here decides.
 """
 from __future__ import annotations
 
@@ -81,15 +82,25 @@ class MetricsSampler:
         self._stop = threading.Event()
 
     # ------------------------------------------------------------ lifecycle
+    def listen(self, port: int | None = None) -> int:
+        """Open the request-log receiver on udp 127.0.0.1:``port`` (default:
+        ``settings.haproxy_log_port``; 0 = any free port) and return the port.
+        OSError if it cannot be bound."""
+        if self._receiver is None:
+            port = self.settings.haproxy_log_port if port is None else port
+            self._receiver = LogReceiver(self.latency, port, clock=self.clock).start()
+        return self._receiver.port
+
     def start(self) -> MetricsSampler:
-        """Open the request-log receiver and sample every ``metrics_interval``."""
-        port = self.settings.haproxy_log_port
-        if port and self._receiver is None:
+        """Sample every ``metrics_interval`` in a thread; open the request-log
+        receiver first if ``haproxy_log_port`` is set (a port that cannot be
+        bound is logged: p95 then stays unknown, the rest works)."""
+        if self.settings.haproxy_log_port and self._receiver is None:
             try:
-                self._receiver = LogReceiver(self.latency, port, clock=self.clock).start()
+                self.listen()
             except OSError as exc:
                 log.error("metrics: cannot receive HAProxy's request log on udp 127.0.0.1:%d "
-                          "(%s); p95 stays unknown", port, exc)
+                          "(%s); p95 stays unknown", self.settings.haproxy_log_port, exc)
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="metrics", daemon=True)
             self._thread.start()
