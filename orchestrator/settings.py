@@ -56,6 +56,8 @@ class Settings:
     haproxy_chroot: str = "/var/lib/haproxy"  # and are jailed here ("" = no chroot)
     frontend_bind: str = "*:80"             # where users reach the apps
     stats_bind: str = "127.0.0.1:8404"      # HAProxy stats page / CSV
+    haproxy_log_port: int = 5140            # UDP port on 127.0.0.1 where HAProxy sends one line
+                                            # per request to the metrics (p95); 0 = no request log
 
     # --- host links: one supervised SSH connection per pod host (edges/hostlink.py) ---
     ssh_config_file: str = ""               # ssh_config for the links; "" means ~/.ssh/config
@@ -88,6 +90,7 @@ class Settings:
     token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
     reconcile_interval: float = 2.0         # seconds between passes when nothing wakes them
     health_poll_interval: float = 0.1       # seconds between reads of HAProxy's health checks (local, cheap)
+    metrics_interval: float = 2.0           # seconds between metric samples (HAProxy counters, CPU)
     # --- autoscaling ---
     decision_interval: float = 5.0          # seconds between autoscale decisions
     waker_port: int = 5001                  # 127.0.0.1 port that holds the first request of an app at zero (0 = off)

@@ -10,7 +10,10 @@ The file has four parts (see templates/haproxy.cfg.j2):
   when the HAProxy build has it, Prometheus ``/metrics``;
 - ``frontend http`` on ``settings.frontend_bind``: one route per app, by Host
   header and/or path prefix, the most specific first; anything else is
-  answered by backend ``no_app`` with a JSON 404;
+  answered by backend ``no_app`` with a JSON 404; when
+  ``settings.haproxy_log_port`` is set, it also sends one line per request
+  (``core.metrics.LOG_FORMAT``) over UDP to the manager's metrics receiver
+  on 127.0.0.1 (edges/haproxy_log.py);
 - one ``backend app_<name>`` per app with its balance algorithm, its health
   check and its current servers.
 
@@ -28,6 +31,7 @@ import jinja2
 
 from orchestrator.core import validate
 from orchestrator.core.errors import ValidationError
+from orchestrator.core.metrics import LOG_FORMAT
 from orchestrator.core.model import App, Server, backend_name
 
 SERVER_OPTIONS = "check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1"
@@ -150,6 +154,18 @@ def _check_settings(settings) -> None:
                                   "and contain no spaces, quotes or '#'")
 
 
+def _request_log(settings) -> dict | None:
+    """Where the frontend sends its per-request log line (the metrics
+    receiver on loopback), or None if ``haproxy_log_port`` is 0 (off)."""
+    port = settings.haproxy_log_port
+    if not port:
+        return None
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValidationError("haproxy_log_port", f"setting haproxy_log_port {port!r} must be "
+                              "a UDP port (1-65535), or 0 for no request log")
+    return {"target": f"127.0.0.1:{port}", "format": LOG_FORMAT}
+
+
 def _api_tls(settings) -> dict | None:
     """The API's TLS listener, if configured: HAProxy ends TLS, the API serves on loopback."""
     if not settings.api_tls_bind:
@@ -204,6 +220,7 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
         frontend_bind=settings.frontend_bind,
         prometheus=prometheus,
         api_tls=_api_tls(settings),
+        request_log=_request_log(settings),
         routes=routes,
         backends=backends,
         server_options=SERVER_OPTIONS,

@@ -221,14 +221,18 @@ class DockerHost:
                 "mem_bytes": max(0, second["mem_usage"] - second["mem_inactive"]),
                 "mem_limit": second["mem_limit"]}
 
-    def cpu_usage(self, ids: list[str]) -> dict[str, int]:
+    def cpu_usage(self, ids: list[str], timeout: float | None = None) -> dict[str, int]:
         """CPU time used so far (ns) by each container, read from its cgroup on
         the host in one command over the link (cgroup v1 or v2, cgroupfs or
-        systemd driver). Containers whose cgroup is not found are left out."""
-        if not ids or self.link is None:
+        systemd driver), within ``timeout`` seconds (default: the link's call
+        deadline). An id may be a prefix of at least 10 hex digits (the one in
+        a HAProxy server name); the answer is keyed by the ids as given.
+        Containers whose cgroup is not found are left out."""
+        safe = [i for i in ids if re.fullmatch(r"[0-9a-f]{10,64}", i)]
+        if not safe or self.link is None:
             return {}
-        safe = [i for i in ids if re.fullmatch(r"[0-9a-f]{12,64}", i)]
-        return parse_cpu_usage(self.link.run(_CPU_SCRIPT.replace("IDS", " ".join(safe))))
+        return parse_cpu_usage(self.link.run(_CPU_SCRIPT.replace("IDS", " ".join(safe)),
+                                             timeout=timeout))
 
     def image_exists(self, image: str) -> bool:
         """Whether ``image`` is present in this engine (never pulls)."""
@@ -347,14 +351,17 @@ _CGROUP_V2_FILES = ("/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.max"
 
 
 _CPU_SCRIPT = """for id in IDS; do
-  for f in /sys/fs/cgroup/cpuacct/docker/$id/cpuacct.usage /sys/fs/cgroup/cpu,cpuacct/docker/$id/cpuacct.usage \\
-           /sys/fs/cgroup/cpuacct/system.slice/docker-$id.scope/cpuacct.usage; do
+  for f in /sys/fs/cgroup/cpuacct/docker/$id*/cpuacct.usage /sys/fs/cgroup/cpu,cpuacct/docker/$id*/cpuacct.usage \\
+           /sys/fs/cgroup/cpuacct/system.slice/docker-$id*.scope/cpuacct.usage; do
     if [ -r "$f" ]; then echo "$id ns $(cat "$f")"; continue 2; fi
   done
-  for f in /sys/fs/cgroup/system.slice/docker-$id.scope/cpu.stat /sys/fs/cgroup/docker/$id/cpu.stat; do
+  for f in /sys/fs/cgroup/system.slice/docker-$id*.scope/cpu.stat /sys/fs/cgroup/docker/$id*/cpu.stat; do
     if [ -r "$f" ]; then echo "$id us $(sed -n 's/^usage_usec //p' "$f")"; continue 2; fi
   done
 done"""
+"""Prints "<id> ns <n>" (v1) or "<id> us <n>" (v2) per container found; ``$id*``
+lets an id be a prefix (the shell keeps a pattern that matches nothing as is,
+and ``-r`` then fails)."""
 
 
 def parse_cpu_usage(text: str) -> dict[str, int]:

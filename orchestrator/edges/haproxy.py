@@ -38,6 +38,7 @@ from typing import Collection, Iterable, Mapping
 
 from orchestrator.core import errors
 from orchestrator.core.haproxy_config import SERVER_OPTIONS, WAKER_SERVER, render
+from orchestrator.core.metrics import STAT_COMMAND, BackendStats, ParseError, parse_stat_csv
 from orchestrator.core.model import App, Server
 from orchestrator.core.plan import ROUTING_FIELDS
 
@@ -121,6 +122,15 @@ class HAProxy:
         """Every server of every backend, with its admin state and health."""
         return [s for s in parse_servers_state(self.command("show servers state"))
                 if s.name != WAKER_SERVER]     # written in the config, never a node's
+
+    def backend_stats(self) -> dict[str, BackendStats]:
+        """Every backend's request counter, requests in progress and queued,
+        and its servers that take requests: one ``show stat`` (the metrics)."""
+        text = self.command(STAT_COMMAND)
+        try:
+            return parse_stat_csv(text)
+        except ParseError as exc:
+            raise HAProxyError(f"HAProxy: {exc}") from exc
 
     def sessions(self, backend: str, name: str) -> int:
         """Current sessions plus queued requests of one server (from ``show stat``)."""

@@ -183,6 +183,9 @@ def edge_settings(workdir: Path, network: str) -> Settings:
         haproxy_bin=shutil.which("haproxy") or "/usr/sbin/haproxy",
         frontend_bind=f"127.0.0.1:{free_port()}",
         stats_bind=f"127.0.0.1:{free_port()}",
+        # no request log: HAProxies of tests running side by side must never send into
+        # one another's metrics receiver; tests of the metrics pick a port of their own
+        haproxy_log_port=0,
         reconcile_interval=1.0,
     )
 

@@ -119,6 +119,20 @@ def test_add_drain_maint_delete(haproxy_proc, workers):
         hap.driver.add_server("app_light", "w2", workers["w2"], 8000)   # name taken
 
 
+def test_backend_stats_count_requests_and_servers_up(haproxy_proc, workers):
+    """One ``show stat``: the request counter, sessions and the servers taking requests."""
+    hap = haproxy_proc
+    hap.driver.apply_config([LIGHT], {})
+    add_both(hap, workers)
+    assert hap.driver.backend_stats()["app_light"].req_tot == 0
+    nodes_seen(hap.url + "/light", 7)
+    hap.driver.set_state("app_light", "w1", "drain")
+    stats = hap.driver.backend_stats()
+    assert set(stats) >= {"app_light", "no_app"} and "http" not in stats   # backends only
+    assert (stats["app_light"].req_tot, stats["app_light"].inflight) == (7, 0)
+    assert stats["app_light"].up == ("w2",)
+
+
 def test_host_header_routing(haproxy_proc, workers):
     hap = haproxy_proc
     web = App(name="web", pod="light", port=8000, image="x", host="web.example.test",

@@ -59,8 +59,22 @@ def test_global_and_defaults_golden():
     assert section(cfg, "backend no_app") == [
         "http-request return status 404 content-type application/json "
         "string '{\"error\":\"no application serves this host and path\"}'"]
-    assert section(cfg, "frontend http") == ["bind *:80", "option forwardfor",
-                                             "default_backend no_app"]
+    assert section(cfg, "frontend http") == [
+        "bind *:80", "option forwardfor",
+        "log 127.0.0.1:5140 len 1024 format raw local0 info",   # the metrics' request log
+        'log-format "%b %Ta %ST %Tw"',
+        "default_backend no_app"]
+
+
+def test_request_log_follows_its_port_and_is_off_at_0():
+    other = render([], {}, dataclasses.replace(SETTINGS, haproxy_log_port=6000))
+    assert "log 127.0.0.1:6000 len 1024 format raw local0 info" in section(other, "frontend http")
+    off = render([], {}, dataclasses.replace(SETTINGS, haproxy_log_port=0))
+    assert section(off, "frontend http") == ["bind *:80", "option forwardfor", "default_backend no_app"]
+    assert "log-format" not in off
+    for bad in (-1, 70000, True, "5140"):
+        with pytest.raises(ValidationError, match="haproxy_log_port"):
+            render([], {}, dataclasses.replace(SETTINGS, haproxy_log_port=bad))
 
 
 def test_stats_listener_with_and_without_prometheus():

@@ -1,0 +1,238 @@
+"""The arithmetic of the autoscaler's metrics (pure: no clock, no sockets).
+
+Where the figures come from (control/metrics.py reads them; this module only
+parses and computes):
+
+* **HAProxy's counters**: one ``show stat -1 6 -1`` on the admin socket per
+  sample gives, per backend, ``req_tot`` (HTTP requests since the worker
+  started), ``scur`` (requests in progress), ``qcur`` (queued) and each
+  server's ``status``. :func:`parse_stat_csv` turns it into
+  :class:`BackendStats`.
+* **HAProxy's timers**: the ``frontend http`` sends one log line per request
+  (:data:`LOG_FORMAT`: backend, ``%Ta`` total active time in ms, status,
+  ``%Tw`` queue time) over UDP to the manager; :func:`parse_log_line` reads
+  one, :class:`LatencyWindow` keeps the recent ones and answers p95.
+* **CPU time of each container** from its cgroup, read over the host link:
+  :func:`cpu_percent` turns two readings into % of the node's CPU limit.
+
+:class:`Reading` is one sample of all of it; :func:`summarize` averages the
+readings of a window into the ``autoscale.Sample`` the decision reads.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from orchestrator.core.autoscale import Sample
+from orchestrator.core.haproxy_config import WAKER_SERVER
+
+LOG_FORMAT = "%b %Ta %ST %Tw"
+"""The ``log-format`` of the frontend: backend name, total active time of the
+request (ms, from its first byte to the last byte of the answer), HTTP status,
+time spent in HAProxy's queue (ms, -1 if it never got that far)."""
+
+STAT_COMMAND = "show stat -1 6 -1"
+"""All proxies (-1), backends and servers (2 + 4), all servers (-1)."""
+
+SERVING_STATUSES = ("UP", "no check")
+"""A server whose ``status`` starts with one of these takes new requests
+("UP 1/2" is going down but still up; DRAIN, NOLB, MAINT and DOWN take none)."""
+
+
+class ParseError(ValueError):
+    """An answer or log line that does not have the expected shape."""
+
+
+# ------------------------------------------------------------ HAProxy's counters
+@dataclass(frozen=True)
+class BackendStats:
+    """One backend as ``show stat`` reports it."""
+
+    req_tot: int               # HTTP requests since this HAProxy worker started
+    scur: int                  # requests being served now
+    qcur: int                  # requests waiting in the backend's and servers' queues
+    up: tuple[str, ...] = ()   # servers taking new requests (names, sorted)
+
+    @property
+    def inflight(self) -> int:
+        return self.scur + self.qcur
+
+
+def parse_stat_csv(text: str) -> dict[str, BackendStats]:
+    """``show stat`` CSV (backends and servers) → {backend name: BackendStats}.
+
+    The header line names the columns (``# pxname,svname,...``), so the
+    parser does not depend on column positions."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        raise ParseError(f"'show stat' answer without a header: {text[:200]!r}")
+    header = lines[0][2:].split(",")
+    missing = {"pxname", "svname", "scur", "qcur", "status", "req_tot"} - set(header)
+    if missing:
+        raise ParseError(f"'show stat' header lacks {sorted(missing)}")
+    # csv: a check's description may be quoted and hold commas
+    rows = [dict(zip(header, fields)) for fields in csv.reader(lines[1:])]
+    if any(len(row) < len(header) for row in rows):
+        raise ParseError("'show stat' answer has a row shorter than its header")
+    up: dict[str, list[str]] = {}
+    for row in rows:
+        # the waker (a backup written in the config) is no node: it never counts as serving
+        if row["svname"] not in ("BACKEND", "FRONTEND", WAKER_SERVER) and row["status"].startswith(SERVING_STATUSES):
+            up.setdefault(row["pxname"], []).append(row["svname"])
+    return {row["pxname"]: BackendStats(req_tot=_int(row["req_tot"]), scur=_int(row["scur"]),
+                                        qcur=_int(row["qcur"]),
+                                        up=tuple(sorted(up.get(row["pxname"], ()))))
+            for row in rows if row["svname"] == "BACKEND"}
+
+
+def _int(value: str) -> int:
+    """A CSV counter; empty (not applicable) reads as 0."""
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        raise ParseError(f"'show stat' counter {value!r} is not a number") from None
+
+
+def counter_increase(values: Sequence[int | None]) -> int | None:
+    """How much a cumulative counter grew over consecutive readings (None:
+    not read). A reading lower than the one before is a reset (HAProxy
+    reloaded: its new worker counts from 0), so that step counts what the new
+    worker has counted; never negative. None if no two consecutive readings."""
+    total, pairs = 0, 0
+    for before, after in zip(values, values[1:]):
+        if before is None or after is None:
+            continue
+        total += after - before if after >= before else after
+        pairs += 1
+    return total if pairs else None
+
+
+# ------------------------------------------------------------ HAProxy's timers
+@dataclass(frozen=True)
+class LogRecord:
+    """One request as the frontend logged it (:data:`LOG_FORMAT`)."""
+
+    backend: str
+    ta_ms: int       # total active time
+    status: int      # HTTP status (-1: no answer)
+    tw_ms: int       # time in the queue (-1: never queued)
+
+
+def parse_log_line(line: str) -> LogRecord:
+    """One line of :data:`LOG_FORMAT` (``format raw``: no syslog header)."""
+    parts = line.split()
+    if len(parts) != 4:
+        raise ParseError(f"log line {line[:120]!r} is not '{LOG_FORMAT}'")
+    try:
+        ta, status, tw = (int(p.lstrip("+")) for p in parts[1:])
+    except ValueError:
+        raise ParseError(f"log line {line[:120]!r} has a non-numeric timer") from None
+    return LogRecord(backend=parts[0], ta_ms=ta, status=status, tw_ms=tw)
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The nearest-rank ``q`` percentile (0 < q ≤ 100); None for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+class LatencyWindow:
+    """The response times of recent requests, per backend, bounded.
+
+    ``add`` is called by the log receiver's thread, ``p95`` by the sampler's
+    readers, hence the lock. Records older than ``history`` seconds are
+    dropped, and at most ``max_per_backend`` of the newest are kept per
+    backend (a flood cannot grow memory; p95 is then that of the newest)."""
+
+    def __init__(self, history: float = 120.0, max_per_backend: int = 20_000):
+        self.history = history
+        self.max_per_backend = max_per_backend
+        self._records: dict[str, deque[tuple[float, int]]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, backend: str, time: float, ms: int) -> None:
+        with self._lock:
+            records = self._records.get(backend)
+            if records is None:
+                records = self._records[backend] = deque(maxlen=self.max_per_backend)
+            records.append((time, ms))
+            self._drop_older(records, time - self.history)
+
+    def p95(self, backend: str, since: float) -> tuple[float | None, int]:
+        """(p95 in ms, number of requests) of the requests logged at or after
+        ``since``; (None, 0) if there were none."""
+        with self._lock:
+            values = [ms for t, ms in self._records.get(backend, ()) if t >= since]
+        return percentile(values, 95), len(values)
+
+    def prune(self, now: float) -> None:
+        """Forget what is older than the history (and backends left empty)."""
+        with self._lock:
+            for backend, records in list(self._records.items()):
+                self._drop_older(records, now - self.history)
+                if not records:
+                    del self._records[backend]
+
+    @staticmethod
+    def _drop_older(records: deque, limit: float) -> None:
+        while records and records[0][0] < limit:
+            records.popleft()
+
+
+# ------------------------------------------------------------ CPU
+def cpu_percent(before: tuple[float, int], after: tuple[float, int], cpus: float) -> float | None:
+    """% of a node's CPU limit (``cpus``; 100 = the whole limit) used between
+    two (time s, CPU time ns) readings of its container; None if they cannot
+    be compared (no time between them, no limit, or the counter went back)."""
+    elapsed = after[0] - before[0]
+    used = after[1] - before[1]
+    if elapsed <= 0 or cpus <= 0 or used < 0:
+        return None
+    return used / (elapsed * 1e9 * cpus) * 100.0
+
+
+# ------------------------------------------------------------ readings and windows
+@dataclass(frozen=True)
+class Reading:
+    """One sample of everything: when, HAProxy's backends (None: HAProxy did
+    not answer), and per backend the mean CPU % of its serving nodes that
+    could be read (a backend is absent when none could)."""
+
+    time: float
+    backends: dict[str, BackendStats] | None
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+def in_window(readings: Sequence[Reading], now: float, seconds: float) -> list[Reading]:
+    """The readings taken in the last ``seconds`` before ``now`` (inclusive)."""
+    return [r for r in readings if now - seconds <= r.time <= now]
+
+
+def summarize(readings: Sequence[Reading], backend: str, *, now: float, desired: int,
+              p95_ms: float | None) -> Sample | None:
+    """The ``Sample`` of one backend over ``readings`` (those of the window,
+    oldest first): rps and requests from the counter's increase between the
+    first and last reading that have the backend, inflight and cpu as means,
+    serving = its servers UP in the newest of them, starting = what
+    ``desired`` asks beyond that. None if no reading has the backend."""
+    seen = [(r.time, r.backends[backend]) for r in readings
+            if r.backends is not None and backend in r.backends]
+    if not seen:
+        return None
+    requests = counter_increase([s.req_tot for _, s in seen])
+    elapsed = seen[-1][0] - seen[0][0]
+    rps = requests / elapsed if requests is not None and elapsed > 0 else None
+    cpus = [r.cpu[backend] for r in readings if backend in r.cpu]
+    serving = len(seen[-1][1].up)
+    return Sample(time=now, serving=serving, starting=max(0, desired - serving),
+                  requests=requests, rps=rps,
+                  inflight=sum(s.inflight for _, s in seen) / len(seen),
+                  cpu=sum(cpus) / len(cpus) if cpus else None,
+                  p95_ms=p95_ms)
