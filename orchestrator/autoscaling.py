@@ -13,16 +13,6 @@ from orchestrator.core import autoscale, schema, validate
 from orchestrator.core.errors import NotFound
 
 
-def policy_of(data: dict) -> autoscale.Policy:
-    """The core Policy of a stored (already validated) policy."""
-    return autoscale.Policy(
-        min=int(data["min"]), max=int(data["max"]),
-        targets={m: float(data[m]) for m in autoscale.METRICS if data.get(m) is not None},
-        rules=tuple(autoscale.Rule(**rule) for rule in data.get("rules", ())),
-        idle_to_zero_s=data.get("idle_to_zero_s"),
-        scale_down_window_s=float(data.get("scale_down_window_s", 300.0)))
-
-
 def describe(data: dict) -> str:
     """A policy in a few words, e.g. "2..10, rps 20/node, idle → 0 after 300 s"."""
     parts = [f"{data['min']}..{data['max']}"]

@@ -58,13 +58,14 @@ def parse_label(text: str) -> tuple[str, str]:
     return key, value
 
 
-def start_controller(store, hosts, settings, stop: threading.Event):
-    """Start every controller loop (control/supervisor.py) in the background."""
+def start_controller(store, hosts, settings, stop: threading.Event, service=None):
+    """Start every controller loop (control/supervisor.py) in the background;
+    the autoscaler and the waker scale apps through ``service``."""
     from orchestrator.control.supervisor import Controller
     from orchestrator.edges.haproxy import HAProxy
 
     controller = Controller(store, hosts, HAProxy(settings), settings,
-                            logging.getLogger("orchestrator.controller"))
+                            logging.getLogger("orchestrator.controller"), scaler=service)
     controller.start(stop)
     return controller
 
@@ -94,14 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         store = Store.from_settings(settings)
         # One pool: the service checks images on it, the controller drives it.
         hosts = HostPool(settings, extra_labels=dict(args.label))
-        app = create_app(settings, Service(store, settings, hosts=hosts))
+        service = Service(store, settings, hosts=hosts)
+        app = create_app(settings, service)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError) as exc:
         print(f"simplecloud-manager: {exc}", file=sys.stderr)
         return 2
 
     stop = threading.Event()
-    controller = None if args.no_controller else start_controller(store, hosts, settings, stop)
+    controller = None if args.no_controller else start_controller(store, hosts, settings, stop, service)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGINT, _raise_exit)
     log.info("simplecloud API listening on http://%s:%d (controller: %s)", host, port,

@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 
-from orchestrator.autoscaling import policy_of
 from orchestrator.core import autoscale, errors
 from orchestrator.core.model import App, NodeStatus
 
@@ -59,7 +58,7 @@ class Autoscaler:
             replicas = sum(1 for n in nodes if n.app == name and n.pod == app.pod
                            and n.status != NodeStatus.REMOVED)
             try:
-                self.decide_one(app, policy_of(data), saved.get(name) or {}, replicas)
+                self.decide_one(app, autoscale.Policy.from_dict(data), saved.get(name) or {}, replicas)
             except errors.SimpleCloudError as exc:
                 self.log.warning("autoscale %s: %s", name, exc)
 

@@ -28,7 +28,6 @@ from orchestrator.control.waker import Waker
 from orchestrator.core import errors
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostlink import HostPool, LinkState
-from orchestrator.service import Service
 
 WAKING_EVENTS = {"die", "oom", "kill", "stop", "start", "destroy", "pause", "unpause",
                  "health_status"}
@@ -38,7 +37,9 @@ class Controller:
     """Every controller loop of one manager, wired to its wake-ups."""
 
     def __init__(self, store, hosts: HostPool, haproxy: HAProxy, settings,
-                 log: logging.Logger | None = None):
+                 log: logging.Logger | None = None, scaler=None):
+        """``scaler``: what the autoscaler and the waker scale apps with (the
+        Service, ``autoscale_to(app, replicas)``); None runs neither."""
         self.store = store
         self.hosts = hosts
         self.haproxy = haproxy
@@ -47,10 +48,11 @@ class Controller:
         self.router = Router(store, haproxy, settings, self.wake_hosts,
                              logging.getLogger("orchestrator.router"))
         self.sampler = MetricsSampler(store, haproxy, hosts, settings)
-        service = Service(store, settings, hosts)
-        self.autoscaler = Autoscaler(store, service, self.sampler, settings,
-                                     logging.getLogger("orchestrator.autoscaler"))
-        self.waker = Waker(store, service, haproxy, settings, logging.getLogger("orchestrator.waker"))
+        self.autoscaler = self.waker = None
+        if scaler is not None:
+            self.autoscaler = Autoscaler(store, scaler, self.sampler, settings,
+                                         logging.getLogger("orchestrator.autoscaler"))
+            self.waker = Waker(store, scaler, haproxy, settings, logging.getLogger("orchestrator.waker"))
         self.reconcilers: dict[str, HostReconciler] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -98,9 +100,10 @@ class Controller:
         self._spawn("etcd-watch", self._watch_etcd, stop)
         self.ensure_reconcilers()
         self.sampler.start()
-        self._spawn("autoscaler", self.autoscaler.run, stop)
         self._spawn("metrics-stop", lambda s: (s.wait(), self.sampler.close()), stop)
-        if self.settings.waker_port:
+        if self.autoscaler is not None:
+            self._spawn("autoscaler", self.autoscaler.run, stop)
+        if self.waker is not None and self.settings.waker_port:
             try:
                 self.waker.start(stop)
             except OSError as exc:

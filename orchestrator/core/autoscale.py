@@ -106,6 +106,15 @@ class Policy:
     def kind(self) -> str:
         return "rules" if self.rules else "targets"
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Policy:
+        """The Policy of a stored policy (the API's JSON form, already validated)."""
+        return cls(min=int(data["min"]), max=int(data["max"]),
+                   targets={m: float(data[m]) for m in METRICS if data.get(m) is not None},
+                   rules=tuple(Rule(**rule) for rule in data.get("rules", ())),
+                   idle_to_zero_s=data.get("idle_to_zero_s"),
+                   scale_down_window_s=float(data.get("scale_down_window_s", 300.0)))
+
 
 @dataclass(frozen=True)
 class Sample:

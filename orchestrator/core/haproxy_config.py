@@ -76,11 +76,6 @@ class BackendBlock:
     waker: str | None = None          # ADDR:PORT of the waker (apps that scale to zero)
 
 
-WAKER_SERVER = "waker"
-"""The backup server of an app that scales to zero: the manager's waker, which
-holds a request while the first node starts, then answers 503 so that HAProxy
-retries it on that node. It is written in the config, never a node's server."""
-
 
 def normalize_path(path: str | None) -> str | None:
     """``"/light/"`` → ``"/light"``; ``"/"`` stays ``"/"``; empty → None."""
@@ -200,7 +195,7 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
     ``prometheus`` adds ``/metrics`` to the stats listener; pass True only if
     the HAProxy build has the exporter (``haproxy -vv`` says "Prometheus").
     Apps named in ``wake`` (they scale to zero) get the waker as a backup
-    server, and a 503 from it is retried (see WAKER_SERVER).
+    server, and a 503 from it is retried (see model.WAKER_SERVER).
     The output is deterministic: same input, same text (so callers can skip
     a reload when nothing changed).
     """

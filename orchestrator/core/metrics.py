@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from orchestrator.core.autoscale import Sample
-from orchestrator.core.haproxy_config import WAKER_SERVER
+from orchestrator.core.model import WAKER_SERVER
 
 LOG_FORMAT = "%b %Ta %ST %Tw"
 """The ``log-format`` of the frontend: backend name, total active time of the

@@ -274,6 +274,13 @@ class Server:
 
 # --- naming conventions shared by every layer ---
 
+WAKER_SERVER = "waker"
+"""The backup server of an app that scales to zero: the manager's waker
+(control/waker.py), which holds a request while the first node starts, then
+answers 503 so that HAProxy retries it on that node. It is written in
+haproxy.cfg, never a node's server, and never counts as serving."""
+
+
 def _name(x) -> str:
     return x if isinstance(x, str) else x.name
 

@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Collection, Iterable, Mapping
 
 from orchestrator.core import errors
-from orchestrator.core.haproxy_config import SERVER_OPTIONS, WAKER_SERVER, render
+from orchestrator.core.haproxy_config import SERVER_OPTIONS, render
 from orchestrator.core.metrics import STAT_COMMAND, BackendStats, ParseError, parse_stat_csv
-from orchestrator.core.model import App, Server
+from orchestrator.core.model import WAKER_SERVER, App, Server
 from orchestrator.core.plan import ROUTING_FIELDS
 
 log = logging.getLogger(__name__)

@@ -7,68 +7,24 @@ through the 127.0.0.1 frontend, and the observed records in etcd.
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
 import pytest
 import requests
 
 from orchestrator.control.reconciler import HostReconciler
-from orchestrator.control.router import Router
 from orchestrator.control.supervisor import Controller
 from orchestrator.core.model import App, Node, NodeStatus, Pod, server_name, spec_generation
 from orchestrator.core.plan import AddServer, DelServer, SetServerState
 from orchestrator.edges.haproxy import add_server_steps
-from orchestrator.edges.hostlink import HostPool
 
-from .fixtures_edges import DOCKER_URL, wait_until
+from .fixtures_cluster import APP, POD, Cluster, all_healthy, nodes_through, servers
+from .fixtures_edges import wait_until
 
 pytestmark = pytest.mark.integration
-
-POD = Pod("ctl", "pod-test", max_nodes=6, cpus=0.25, memory_mb=128, app="ctl")
-APP = App(name="ctl", pod="ctl", port=8000, image="simplecloud/light", path="/light",
-          health_path="/health")
-
-
-@dataclass
-class Cluster:
-    rec: HostReconciler
-    router: Router
-    hap: object
-    pool: HostPool
-    settings: object
-    store: object
-
-    def containers(self, docker_client, node=None, all_=True):
-        filters = {"label": ["simplecloud.pod=ctl"] + ([f"simplecloud.node={node}"] if node else [])}
-        return [c for c in docker_client.containers.list(all=all_, filters=filters, ignore_removed=True)
-                if c.labels.get("simplecloud.testrun") == self.pool.extra_labels["simplecloud.testrun"]]
-
-
-@pytest.fixture
-def cluster(store, haproxy_proc, test_labels, worker_images):
-    settings = dataclasses.replace(haproxy_proc.settings, docker_hosts={
-        "*": DOCKER_URL, "pod-gone": "unix:///nonexistent/docker.sock"},
-        link_ping_interval=0.3, reconcile_interval=1.0, start_timeout=8.0, backoff_max=4.0)
-    haproxy_proc.driver.settings = settings
-    pool = HostPool(settings, extra_labels=test_labels)
-    store.put_pod(POD, create=True)
-    store.put_app(APP, create=True)
-    router = Router(store, haproxy_proc.driver, settings, wake_hosts=lambda: None,
-                    log=logging.getLogger("test.router"))
-    router.sync_config()
-    rec = HostReconciler("pod-test", store, pool, haproxy_proc.driver, settings,
-                         logging.getLogger("test.reconciler"))
-    yield Cluster(rec, router, haproxy_proc, pool, settings, store)
-    host = pool.get("pod-test")
-    for c in host.list_workers():
-        host.remove(c.name)
-    pool.close()
-
 
 def converge(c: Cluster, until=None, timeout: float = 40, what: str = "convergence"):
     """Passes until one plans nothing and ``until()`` holds; returns every step taken."""
@@ -84,28 +40,6 @@ def converge(c: Cluster, until=None, timeout: float = 40, what: str = "convergen
     pytest.fail(f"no {what} within {timeout}s; last plan: {c.rec.last_plan}; failures: {c.rec.last_failures}")
 
 
-def servers(c: Cluster) -> dict:
-    """node name → its HAProxy server(s) in app_ctl."""
-    out = {}
-    for s in c.hap.driver.show_servers():
-        if s.backend == "app_ctl":
-            out.setdefault(s.name.split(".")[0], []).append(s)
-    return out
-
-
-def all_healthy(c: Cluster, nodes) -> bool:
-    have = servers(c)
-    return all(len(have.get(n, [])) == 1 and have[n][0].healthy and have[n][0].admin == "ready"
-               for n in nodes)
-
-
-def nodes_through(url: str, n: int = 8) -> collections.Counter:
-    seen = collections.Counter()
-    for _ in range(n):
-        r = requests.get(url + "/light", timeout=5)
-        assert r.status_code == 200, r.text
-        seen[r.json()["node"]] += 1
-    return seen
 
 
 def set_status(store, name, status):

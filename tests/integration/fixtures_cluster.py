@@ -1,0 +1,83 @@
+"""A small cluster for controller tests: real etcd, real HAProxy, the local
+dockerd as pod host "pod-test", pod and app "ctl" (the light job), a router
+and a host reconciler ready to run, and helpers to look at the result."""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from orchestrator.control.reconciler import HostReconciler
+from orchestrator.control.router import Router
+from orchestrator.core.model import App, Pod
+from orchestrator.edges.hostlink import HostPool
+
+from .fixtures_edges import DOCKER_URL
+
+POD = Pod("ctl", "pod-test", max_nodes=6, cpus=0.25, memory_mb=128, app="ctl")
+APP = App(name="ctl", pod="ctl", port=8000, image="simplecloud/light", path="/light",
+          health_path="/health")
+
+
+@dataclass
+class Cluster:
+    rec: HostReconciler
+    router: Router
+    hap: object
+    pool: HostPool
+    settings: object
+    store: object
+
+    def containers(self, docker_client, node=None, all_=True):
+        filters = {"label": ["simplecloud.pod=ctl"] + ([f"simplecloud.node={node}"] if node else [])}
+        return [c for c in docker_client.containers.list(all=all_, filters=filters, ignore_removed=True)
+                if c.labels.get("simplecloud.testrun") == self.pool.extra_labels["simplecloud.testrun"]]
+
+
+@pytest.fixture
+def cluster(store, haproxy_proc, test_labels, worker_images):
+    settings = dataclasses.replace(haproxy_proc.settings, docker_hosts={
+        "*": DOCKER_URL, "pod-gone": "unix:///nonexistent/docker.sock"},
+        link_ping_interval=0.3, reconcile_interval=1.0, start_timeout=8.0, backoff_max=4.0)
+    haproxy_proc.driver.settings = settings
+    pool = HostPool(settings, extra_labels=test_labels)
+    store.put_pod(POD, create=True)
+    store.put_app(APP, create=True)
+    router = Router(store, haproxy_proc.driver, settings, wake_hosts=lambda: None,
+                    log=logging.getLogger("test.router"))
+    router.sync_config()
+    rec = HostReconciler("pod-test", store, pool, haproxy_proc.driver, settings,
+                         logging.getLogger("test.reconciler"))
+    yield Cluster(rec, router, haproxy_proc, pool, settings, store)
+    host = pool.get("pod-test")
+    for c in host.list_workers():
+        host.remove(c.name)
+    pool.close()
+
+
+def servers(c: Cluster) -> dict:
+    """node name → its HAProxy server(s) in app_ctl."""
+    out = {}
+    for s in c.hap.driver.show_servers():
+        if s.backend == "app_ctl":
+            out.setdefault(s.name.split(".")[0], []).append(s)
+    return out
+
+
+def all_healthy(c: Cluster, nodes) -> bool:
+    have = servers(c)
+    return all(len(have.get(n, [])) == 1 and have[n][0].healthy and have[n][0].admin == "ready"
+               for n in nodes)
+
+
+def nodes_through(url: str, n: int = 8) -> collections.Counter:
+    seen = collections.Counter()
+    for _ in range(n):
+        r = requests.get(url + "/light", timeout=5)
+        assert r.status_code == 200, r.text
+        seen[r.json()["node"]] += 1
+    return seen

@@ -1,0 +1,105 @@
+"""The whole controller with the autoscaler and the waker: real etcd, real
+HAProxy, real workers on the local dockerd, load sent to 127.0.0.1.
+
+Windows are short (decisions every second) so the tests stay quick; the
+decision itself is tested on traces in tests/unit/test_autoscale.py."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from orchestrator.control.supervisor import Controller
+from orchestrator.service import Service
+
+from .fixtures_cluster import all_healthy
+from .fixtures_edges import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def running(cluster):
+    """The cluster's controller running with the autoscaler and the waker."""
+    c = cluster
+    settings = dataclasses.replace(c.settings, decision_interval=1.0, metrics_interval=0.5,
+                                   waker_port=free_port(), start_timeout=20.0)
+    c.hap.driver.settings = settings
+    controller = Controller(c.store, c.pool, c.hap.driver, settings, logging.getLogger("test.controller"),
+                            scaler=Service(c.store, settings, hosts=c.pool))
+    stop = threading.Event()
+    controller.start(stop)
+    yield c
+    stop.set()
+    assert controller.join(20)
+
+
+def replicas(store) -> int:
+    return len(store.list_nodes("ctl"))
+
+
+def autoscale_events(store) -> list[str]:
+    return [e.message for e in store.events(200) if e.kind == "autoscale"]
+
+
+class Load:
+    """GETs to the frontend from a few threads at about ``rate``/s, bounded in time."""
+
+    def __init__(self, url: str, rate: float, limit_s: float = 60):
+        self.url, self.rate, self.limit_s = url, rate, limit_s
+        self.statuses: list[int] = []
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(8)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _one(self):
+        try:
+            self.statuses.append(requests.get(self.url, timeout=10).status_code)
+        except requests.RequestException:
+            self.statuses.append(0)
+
+    def _run(self):
+        deadline = time.monotonic() + self.limit_s
+        while not self._stop.wait(1 / self.rate) and time.monotonic() < deadline:
+            self._pool.submit(self._one)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._pool.shutdown(wait=True)
+
+
+def test_load_scales_an_app_up_and_quiet_scales_it_back(running):
+    c, store = running, running.store
+    Service(store, c.settings).scale_app("ctl", 1)
+    wait_until(lambda: all_healthy(c, ["ctl-1"]), 30, what="the first node to serve")
+    store.put_autoscale("ctl", {"min": 1, "max": 3, "rps": 5.0, "scale_down_window_s": 3.0})
+    with Load(c.hap.url + "/light", rate=25, limit_s=60) as load:
+        wait_until(lambda: replicas(store) == 3, 30, what="3 replicas under 25 req/s")
+    assert load.statuses and set(load.statuses) == {200}, sorted(set(load.statuses))
+    wait_until(lambda: replicas(store) == 1, 30, what="back to 1 replica without load")
+    messages = autoscale_events(store)
+    assert any("req/s per node > target 5" in m for m in messages), messages
+    last = store.list_autoscale_states()["ctl"]["last"]
+    assert last["replicas"] == 1 and "rps" in last["metrics"]
+
+
+def test_the_first_request_to_an_app_at_zero_is_held_and_answered(running):
+    c, store = running, running.store
+    store.put_autoscale("ctl", {"min": 0, "max": 2, "rps": 50.0, "idle_to_zero_s": 600.0})
+    wait_until(lambda: c.hap.driver.configured_apps().get("ctl", {}).get("wake") == "1", 20,
+               what="the router to give app ctl its waker")
+    assert replicas(store) == 0
+    answer = requests.get(c.hap.url + "/light", timeout=30)
+    assert answer.status_code == 200 and answer.json()["job"] == "light"
+    assert replicas(store) == 1
+    assert sum("a request arrived while it was at zero" in m for m in autoscale_events(store)) == 1
