@@ -182,7 +182,7 @@ def test_reload_keeps_servers_and_states_without_failures(haproxy_proc, workers)
     assert "balance roundrobin" in Path(hap.settings.haproxy_config).read_text()
     assert hap.driver.configured_apps() == {
         "light": {"path": "/light", "host": "", "balance": "roundrobin", "health_path": "/health",
-                  "strip_path": ""}}
+                  "strip_path": "", "wake": ""}}
 
 
 def test_a_get_in_progress_survives_its_worker_dying(haproxy_proc, test_network, test_labels, worker_images):
