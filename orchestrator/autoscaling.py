@@ -10,7 +10,7 @@ last decision) under ``autoscale-state/<app>``.
 from __future__ import annotations
 
 from orchestrator.core import autoscale, schema, validate
-from orchestrator.core.errors import NotFound
+from orchestrator.core.errors import Conflict, NotFound
 
 
 def describe(data: dict) -> str:
@@ -37,6 +37,8 @@ class Autoscaling:
         it at its next decision (within one decision interval)."""
         app = self._existing(app_name)
         spec = validate.parse(schema.Autoscale, body, "the autoscale policy")
+        if spec.min > spec.max:     # well formed, but the two clash (JSON Schema cannot say it): 409
+            raise Conflict(f"min {spec.min} is more than max {spec.max}; give min ≤ max")
         policy = spec.model_dump(exclude_none=True)
         self.store.put_autoscale(app, policy)
         self._event("autoscale.set", f"app/{app}", f"app {app} autoscales: {describe(policy)}")

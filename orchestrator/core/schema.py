@@ -336,8 +336,6 @@ class Autoscale(Body):
     @model_validator(mode="after")
     def _coherent(self):
         targets = [m for m in METRICS if getattr(self, m) is not None]
-        if self.min > self.max:
-            raise ValueError(f"min {self.min} is more than max {self.max}")
         if not targets and not self.rules:
             raise ValueError("give at least one target (rps, inflight, cpu, p95_ms) or a rule")
         if targets and self.rules:

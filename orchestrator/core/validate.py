@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import typing
 from typing import Any, get_args
 
 import pydantic
@@ -109,7 +110,7 @@ def parse(model: type[schema.Body], body: Any, what: str):
         raise ValidationError(None, f"{what} must be a JSON object with the fields "
                                     f"{', '.join(model.model_fields)}")
     try:
-        return model.model_validate({k: _integral(v) if k in _int_fields(model) else v for k, v in body.items()})
+        return model.model_validate(_integrals(model, body))
     except pydantic.ValidationError as exc:
         errors = exc.errors(include_url=False)
         raise _unknown_fields(errors, model.model_fields) or _first(model, errors, body) from None
@@ -131,6 +132,28 @@ def _integral(value):
     if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
         return int(value)
     return value
+
+
+def _integrals(model, body: dict) -> dict:
+    """``body`` with integral floats made ints where ``model`` wants integers,
+    also inside lists of nested models (an autoscale policy's rules)."""
+    out = {}
+    for key, value in body.items():
+        nested = _nested_model(model, key)
+        if key in _int_fields(model):
+            value = _integral(value)
+        elif nested is not None and isinstance(value, list):
+            value = [_integrals(nested, v) if isinstance(v, dict) else v for v in value]
+        out[key] = value
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _nested_model(model, key: str):
+    """The model of a ``list[Model]`` field, else None."""
+    field = model.model_fields.get(key)
+    args = typing.get_args(field.annotation) if field is not None else ()
+    return args[0] if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], schema.Body) else None
 
 
 @functools.lru_cache(maxsize=None)

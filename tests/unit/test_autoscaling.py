@@ -4,7 +4,7 @@ import pytest
 from orchestrator.api import create_app
 from orchestrator.autoscaling import describe
 from orchestrator.core.autoscale import Policy
-from orchestrator.core.errors import NotFound, ValidationError
+from orchestrator.core.errors import Conflict, NotFound, ValidationError
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 from tests.unit.fakes import FakeStore
@@ -39,7 +39,6 @@ def test_rules_policy_round_trips_into_the_core_policy(svc):
 
 
 @pytest.mark.parametrize("body, words", [
-    ({"min": 3, "max": 2, "rps": 5}, "min 3 is more than max 2"),
     ({"min": 1, "max": 5}, "at least one target"),
     ({"min": 1, "max": 5, "rps": 0}, "rps"),
     ({"min": 1, "max": 5, "cpu": 50, "idle_to_zero_s": 60}, "needs min 0"),
@@ -49,6 +48,12 @@ def test_rules_policy_round_trips_into_the_core_policy(svc):
 def test_a_bad_policy_is_refused_and_nothing_is_stored(svc, body, words):
     with pytest.raises(ValidationError, match=words):
         svc.autoscaling.set_policy("light", body)
+    assert svc.store.list_autoscale() == {}
+
+
+def test_min_above_max_is_a_conflict_and_nothing_is_stored(svc):
+    with pytest.raises(Conflict, match="min 3 is more than max 2"):
+        svc.autoscaling.set_policy("light", {"min": 3, "max": 2, "rps": 5})
     assert svc.store.list_autoscale() == {}
 
 
@@ -85,3 +90,11 @@ def test_api_put_and_delete_autoscale(svc, tmp_path):
     assert client.put("/api/apps/light/autoscale", json={"min": 1, "max": 3, "cpu": 6}).status_code == 401
     off = client.delete("/api/apps/light/autoscale", headers=AUTH)
     assert off.status_code == 200 and off.get_json()["autoscale"] is None
+
+
+def test_integral_numbers_inside_rules_are_integers(svc):
+    """JSON does not tell 2.0 from 2: a rule's step of 2.0 is the integer 2 (JSON Schema agrees)."""
+    svc.autoscaling.set_policy("light", {"min": 1.0, "max": 4, "rules": [
+        {"metric": "rps", "comparator": ">", "threshold": 5, "step": 2.0}]})
+    stored = svc.store.get_autoscale("light")
+    assert stored["min"] == 1 and stored["rules"][0]["step"] == 2 and isinstance(stored["rules"][0]["step"], int)
