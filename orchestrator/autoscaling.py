@@ -57,12 +57,8 @@ class Autoscaling:
         data = self.store.get_autoscale(app)
         if data is None:
             return replicas, ""
-        low, high = int(data["min"]), int(data["max"])
-        wanted = min(max(replicas, low), high)
-        if wanted == replicas:
-            return replicas, ""
-        return wanted, (f"app {app} is autoscaled within [{low}, {high}]: {replicas} clamped to "
-                        f"{wanted} (cloud app autoscale {app} --off to scale by hand)")
+        wanted, note = autoscale.clamp_manual(autoscale.Policy.from_dict(data), replicas, app)
+        return wanted, (f"{note} (cloud app autoscale {app} --off to scale by hand)" if note else "")
 
     def views(self) -> dict[str, dict]:
         """app → {"policy", "summary", "last"} for the API's app views."""

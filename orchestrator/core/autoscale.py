@@ -13,7 +13,7 @@ Two policy kinds:
 * **targets** (Kubernetes' HPA): for each metric with a target,
   ``desired = ceil(serving × value / target)``; a ratio within the tolerance
   of 1 changes nothing; the biggest ask across targets wins; scale-up is
-  rate-limited (at most +100 % or +4 nodes, whichever is more, per 15 s);
+  rate-limited (at most +100 % or +4 nodes, whichever is more, per 10 s);
   scale-down takes the highest recommendation of the stabilization window
   (300 s by default), so a short dip never removes nodes.
 * **rules** (the PES project): "metric comparator threshold for N seconds →
@@ -57,7 +57,9 @@ p95_ms: the app's 95th percentile response time over the sampling window."""
 COMPARATORS = (">", ">=", "<", "<=")
 _COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
-SCALE_UP_PERIOD_S = 15.0     # HPA's default scale-up policy: +100 % or +4 nodes per 15 s
+SCALE_UP_PERIOD_S = 10.0     # HPA's default scale-up policy is +100 % or +4 nodes per 15 s, its
+#                              sync period; our decisions run every 5 s on 2 s old figures, so
+#                              the same steps come every 10 s (two decisions), see decisions.md
 SCALE_UP_MAX_PERCENT = 100
 SCALE_UP_MAX_NODES = 4
 SCALE_DOWN_PERIOD_S = 15.0   # HPA's default scale-down policy: -100 % per 15 s, i.e. no
@@ -309,7 +311,7 @@ def stabilize(policy: Policy, recommendations: Timed, wanted: int, current: int,
 
 def rate_limits(history: Timed, current: int, now: float) -> tuple[int, int, int]:
     """HPA's default rate limits from ``base``, the replica count at the start
-    of the period: the oldest one of ``history`` in the last 15 s (for
+    of the period: the oldest one of ``history`` in the last period (for
     scale-up the lower of it and ``current``, so a scale-down in the period
     buys no extra scale-up; for scale-down the higher), or ``current``. Up to
     max(base + 100 %, base + 4); down to base − 100 %, i.e. no limit beyond

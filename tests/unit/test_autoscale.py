@@ -53,7 +53,7 @@ def changes(log):
 
 
 def assert_rate_limited(log):
-    """No scale-up beyond max(2 × base, base + 4), base = the count desired 15 s before."""
+    """No scale-up beyond max(2 × base, base + 4), base = the count desired one period before."""
     for t, d in log:
         if d.replicas > d.current:
             base = min([x.current for s, x in log if t - SCALE_UP_PERIOD_S < s <= t])
@@ -72,10 +72,10 @@ def averaged_step(at, before, after):
 
 def test_a_5x_step_scales_up_within_two_decisions_within_the_rate_limit():
     log, _ = simulate(RPS, averaged_step(62.5, 40, 200), until=200)
-    assert changes(log) == [(65.0, 2, 6), (80.0, 6, 10)]        # 2 → 10 needs two 15 s periods
+    assert changes(log) == [(65.0, 2, 6), (75.0, 6, 10)]        # 2 → 10 needs two 10 s periods
     assert log[13][1].reason == "2 → 6: 60.0 req/s per node > target 20 (×3.00)"   # the first sample
     assert log[14][1].reason == ("hold: 100.0 req/s per node > target 20 (×5.00); wanted 10, "
-                                 "limited to 6 (+100% or +4 per 15 s from 2)")
+                                 "limited to 6 (+100% or +4 per 10 s from 2)")
     assert_rate_limited(log)
     assert log[-1][1].replicas == 10 and "within 10% of target 20" in log[-1][1].reason
 
@@ -83,7 +83,7 @@ def test_a_5x_step_scales_up_within_two_decisions_within_the_rate_limit():
 def test_the_rate_limit_is_said_with_its_numbers():
     d, _ = decide(RPS, State(), sample(0, 2, 400), 2, 0)
     assert (d.replicas, d.reason) == (6, "2 → 6: 200.0 req/s per node > target 20 (×10.00); wanted 20, "
-                                         "limited to 6 (+100% or +4 per 15 s from 2)")
+                                         "limited to 6 (+100% or +4 per 10 s from 2)")
     big = Policy(min=1, max=100, targets={"rps": 20})
     d, _ = decide(big, State(), sample(0, 10, 1000), 10, 0)
     assert d.replicas == 20                                     # +100 % beats +4 from 10
@@ -140,7 +140,7 @@ FLAKY = [   # a recorded trace with gaps: (sample, replicas decided, reason)
     (sample(0, 3, 60), 3, "hold: 20.0 req/s per node is within 10% of target 20"),
     (sample(5, 3, None), 3, "hold: no metrics yet"),                      # HAProxy unreachable
     (sample(10, 3, 150), 7, "3 → 7: 50.0 req/s per node > target 20 (×2.50); wanted 8, "
-                            "limited to 7 (+100% or +4 per 15 s from 3)"),
+                            "limited to 7 (+100% or +4 per 10 s from 3)"),
     (sample(15, 3, None, starting=4), 7, "hold: no metrics yet"),
     (sample(20, 3, 30, starting=4), 7, "hold: 4 node(s) still starting; 10.0 req/s per node < target 20 (×0.50)"),
     (sample(25, 0, 0.0, starting=7), 7, "hold: 7 node(s) still starting"),  # a bad moment for everyone
@@ -235,7 +235,7 @@ def test_hpa_rounds_up():
 def test_inflight_is_per_serving_node():
     d, _ = decide(Policy(min=1, max=20, targets={"inflight": 2}), State(), sample(0, 3, 10, inflight=18), 3, 0)
     assert (d.replicas, d.reason) == (7, "3 → 7: 6.0 in flight per node > target 2 (×3.00); wanted 9, "
-                                         "limited to 7 (+100% or +4 per 15 s from 3)")
+                                         "limited to 7 (+100% or +4 per 10 s from 3)")
 
 
 def test_clamps_to_max_and_min_and_says_so():
@@ -246,7 +246,7 @@ def test_clamps_to_max_and_min_and_says_so():
     big = Policy(min=2, max=12, targets={"rps": 20})
     d, _ = decide(big, State(), sample(0, 4, 400), 4, 0)
     assert (d.replicas, d.reason) == (8, "4 → 8: 100.0 req/s per node > target 20 (×5.00); wanted 20, "
-                                         "max 12, limited to 8 (+100% or +4 per 15 s from 4)")
+                                         "max 12, limited to 8 (+100% or +4 per 10 s from 4)")
     d, _ = decide(small, State(), sample(0, 5, 400), 5, 0)
     assert (d.replicas, d.reason) == (5, "hold: 80.0 req/s per node > target 20 (×4.00); wanted 20, max 5")
     d, _ = decide(small, State(((-10.0, 1),)), sample(0, 2, 1), 2, 0)
