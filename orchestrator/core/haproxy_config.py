@@ -15,7 +15,8 @@ The file has four parts (see templates/haproxy.cfg.j2):
   (``core.metrics.LOG_FORMAT``) over UDP to the manager's metrics receiver
   on 127.0.0.1 (edges/haproxy_log.py);
 - one ``backend app_<name>`` per app with its balance algorithm, its health
-  check and its current servers.
+  check and its current servers; an app that scales to zero also has the
+  manager's waker as a backup server (control/waker.py).
 
 Servers added at run time through the Runtime API must also be written
 here, or the next reload would drop them; that is why ``render`` takes the
@@ -74,7 +75,6 @@ class BackendBlock:
     strip_prefix: str | None = None   # path prefix removed before forwarding
     app: str = ""
     waker: str | None = None          # ADDR:PORT of the waker (apps that scale to zero)
-
 
 
 def normalize_path(path: str | None) -> str | None:
