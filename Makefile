@@ -130,6 +130,7 @@ test-infra: venv
 # Benchmarks print figures; they are not tests (bench/README.md).
 bench: up
 	cd bench && ../$(PY) host_link_bench.py
+	cd bench && ../$(PY) autoscale_bench.py
 
 clean: down
 	rm -rf $(VENV) .simplecloud images/build
