@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from orchestrator.core.errors import SimpleCloudError, ValidationError
 from orchestrator.core.schema import short
+from orchestrator.core.validate import json_type
 
 log = logging.getLogger("orchestrator.api")
 
@@ -83,7 +84,7 @@ def json_body() -> dict:
         raise ValidationError(None, "the request body is not valid JSON (or is nested too deeply); "
                                     "send a JSON object such as {\"name\": \"...\"}") from None
     if not isinstance(body, dict):
-        raise ValidationError(None, f"the request body must be a JSON object, not {_json_type(body)}")
+        raise ValidationError(None, f"the request body must be a JSON object, not {json_type(body)}")
     if _depth(body) > MAX_DEPTH:
         raise ValidationError(None, f"the request body is nested more than {MAX_DEPTH} levels deep; "
                                     "send a flat JSON object of the documented fields")
@@ -116,15 +117,3 @@ def int_arg(name: str, default: int | None = None, minimum: int = 0, maximum: in
     return value
 
 
-def _json_type(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"

@@ -61,7 +61,8 @@ def _field_rule(model, name: str) -> schema.Rule | None:
     return next((m for m in info.metadata if isinstance(m, schema.Rule)), None) or _rule_of(info.annotation)
 
 
-def _json_type(value) -> str:
+def json_type(value) -> str:
+    """How a JSON value's type reads in a message: "a number", "a list", ..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -87,7 +88,7 @@ def explain(error: dict, field: str | None, rule: schema.Rule | None, whole=None
     if rule is not None and nested:
         return rule.message(whole)
     if kind in _TYPE_NAMES and field is not None:
-        return f"field {field!r} must be {_TYPE_NAMES[kind]}, not {_json_type(value)} ({schema.short(value)}){example}"
+        return f"field {field!r} must be {_TYPE_NAMES[kind]}, not {json_type(value)} ({schema.short(value)}){example}"
     if kind == "string_too_short" and value == "" and rule is not None:
         return f"{rule.label} is required: give one like {rule.example!r}"
     if rule is not None:

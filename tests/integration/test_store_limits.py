@@ -3,6 +3,7 @@ transaction, damaged records, and races between use cases that must not
 leave a node without its app or an app without its pod."""
 from __future__ import annotations
 
+import functools
 import json
 import threading
 
@@ -47,6 +48,15 @@ def raw(etcd_endpoint):
 
 def apps_of(store, pod="big"):
     return sorted({n.app for n in store.list_nodes(pod)})
+
+
+def together(*calls, timeout: float = 60) -> None:
+    """Run the calls in threads at the same time; wait for every one."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
 
 
 def mine(store, app="web", pod="big"):
@@ -101,11 +111,7 @@ def test_concurrent_big_scales_never_exceed_max_nodes(etcd_endpoint, store):
         except CapacityError:
             outcome[name] = "full"
 
-    threads = [threading.Thread(target=scale, args=(s, n)) for s, n in zip(stores, ("a", "b"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    together(*(functools.partial(scale, s, n) for s, n in zip(stores, ("a", "b"))))
     for s in stores:
         s.close()
     nodes = store.list_nodes("big")
@@ -128,11 +134,7 @@ def test_capacity_race_across_batches_exactly_fills_the_pod(etcd_endpoint, store
         except CapacityError as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    together(*(functools.partial(add, i) for i in range(8)))
     for s in stores:
         s.close()
     count = store.pod_node_count("big")
@@ -206,11 +208,7 @@ def race(first, second) -> list[BaseException]:
         except SimpleCloudError as exc:
             raised.append(exc)
 
-    threads = [threading.Thread(target=run, args=(c,)) for c in (first, second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    together(functools.partial(run, first), functools.partial(run, second), timeout=30)
     return raised
 
 
