@@ -14,7 +14,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export VAGRANT_DEFAULT_PROVIDER ?= docker
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-HOST_PACKAGES := docker.io vagrant debootstrap haproxy etcd-server etcd-client python3-venv python3-pip curl socat openssh-server
+HOST_PACKAGES := docker.io vagrant debootstrap haproxy etcd-server etcd-client python3-venv python3-pip curl socat openssh-server \
+                 chromium wrk
 
 # step NAME COMMAND...: run COMMAND with its output in $(LOGS)/NAME.log
 define step
@@ -25,12 +26,12 @@ define step
 endef
 
 .PHONY: help up down provision status deps engine venv images wheels \
-        test test-unit test-integration test-lab test-infra bench clean
+        test test-unit test-integration test-browser test-lab test-infra bench clean
 
 help:
 	@echo "make up                 bring the lab up (container lab by default)"
-	@echo "make test               every test tier: unit, integration, lab"
-	@echo "make test-unit|test-integration|test-lab   one tier"
+	@echo "make test               every test tier: unit, integration, browser, lab"
+	@echo "make test-unit|test-integration|test-browser|test-lab   one tier"
 	@echo "make provision          re-run the playbooks against the running lab"
 	@echo "make status             what is running and where"
 	@echo "make bench              benchmarks (host link, healing, Swarm side by side), figures printed"
@@ -50,7 +51,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(call step,python-venv,\
 	  { [ -x $(PY) ] || python3 -m venv $(VENV); } && $(PY) -m pip install -q -U pip && \
-	  $(PY) -m pip install -q -e '.[test]')
+	  $(PY) -m pip install -q -e '.[test,bench]')
 	@touch $@
 
 # Start a Docker engine if none answers (systemd when it runs, else in the background).
@@ -111,7 +112,7 @@ down:
 # pytest's exit code 5 ("no tests ran") is a failure here, never a pass.
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-test: test-unit test-integration test-lab
+test: test-unit test-integration test-browser test-lab
 	@echo "all test tiers passed"
 
 test-unit: venv
@@ -119,6 +120,11 @@ test-unit: venv
 
 test-integration: deps
 	$(PYTEST) tests/integration -q
+
+# The dashboard in Debian's chromium, driven by Playwright, against a real
+# manager on this machine (the integration tier's etcd, HAProxy and dockerd).
+test-browser: deps
+	$(PYTEST) tests/browser -q
 
 # testinfra reaches the machines through .vagrant/ssh-config (tests/infra/conftest.py).
 test-lab: up

@@ -2,8 +2,9 @@
 
 One process, two jobs:
 
-* the REST API (Flask app from ``orchestrator.api``) served by waitress on
-  ``settings.api_bind``; it only writes desired state to etcd;
+* the REST API, the dashboard at ``/`` and Prometheus ``/metrics`` (Flask app
+  from ``orchestrator.api``) served by waitress on ``settings.api_bind``; the
+  API only writes desired state to etcd;
 * the reconcile controller (``orchestrator.control.reconciler.Reconciler``) in a
   background thread, making the pod hosts and HAProxy match that state.
 
@@ -58,16 +59,14 @@ def parse_label(text: str) -> tuple[str, str]:
     return key, value
 
 
-def start_controller(store, hosts, settings, stop: threading.Event, service=None):
-    """Start every controller loop (control/supervisor.py) in the background;
-    the autoscaler and the waker scale apps through ``service``."""
+def build_controller(store, hosts, settings, service=None):
+    """Every controller loop (control/supervisor.py), not started yet; the
+    autoscaler and the waker scale apps through ``service``."""
     from orchestrator.control.supervisor import Controller
     from orchestrator.edges.haproxy import HAProxy
 
-    controller = Controller(store, hosts, HAProxy(settings), settings,
-                            logging.getLogger("orchestrator.controller"), scaler=service)
-    controller.start(stop)
-    return controller
+    return Controller(store, hosts, HAProxy(settings), settings,
+                      logging.getLogger("orchestrator.controller"), scaler=service)
 
 
 def _raise_exit(signum, frame):
@@ -96,14 +95,17 @@ def main(argv: list[str] | None = None) -> int:
         # One pool: the service checks images on it, the controller drives it.
         hosts = HostPool(settings, extra_labels=dict(args.label))
         service = Service(store, settings, hosts=hosts)
-        app = create_app(settings, service)
+        # The web layer reads the controller's figures (dashboard, /metrics).
+        controller = None if args.no_controller else build_controller(store, hosts, settings, service)
+        app = create_app(settings, service, controller=controller)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError) as exc:
         print(f"simplecloud-manager: {exc}", file=sys.stderr)
         return 2
 
     stop = threading.Event()
-    controller = None if args.no_controller else start_controller(store, hosts, settings, stop, service)
+    if controller is not None:
+        controller.start(stop)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGINT, _raise_exit)
     log.info("simplecloud API listening on http://%s:%d (controller: %s)", host, port,

@@ -22,12 +22,14 @@ log = logging.getLogger("orchestrator.api")
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings=None, service=None, token: str | None = None) -> Flask:
+def create_app(settings=None, service=None, token: str | None = None, controller=None) -> Flask:
     """Build the Flask app.
 
     ``settings`` defaults to ``Settings.load()``; ``service`` defaults to a
     ``Service`` over a real etcd ``Store``; ``token`` defaults to the one in
-    ``settings.token_file`` (created on first use, mode 600).
+    ``settings.token_file`` (created on first use, mode 600). ``controller``:
+    the running ``control.supervisor.Controller`` whose figures the dashboard
+    and ``/metrics`` show (None: a manager without one, e.g. --no-controller).
     """
     from orchestrator.api import apps, auth, cluster, errors, nodes, pods
     from orchestrator.token import ensure_token
@@ -45,6 +47,7 @@ def create_app(settings=None, service=None, token: str | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES   # larger bodies get a JSON 413
     app.extensions["simplecloud.service"] = service
     app.extensions["simplecloud.settings"] = settings
+    app.extensions["simplecloud.controller"] = controller
 
     errors.register_error_handlers(app)
     auth.init_app(app, token)
@@ -72,6 +75,11 @@ def _default_service(settings):
 def service():
     """The ``Service`` the running app was built with (for views)."""
     return current_app.extensions["simplecloud.service"]
+
+
+def controller():
+    """The running ``Controller`` (for figures), or None."""
+    return current_app.extensions["simplecloud.controller"]
 
 
 def to_json(value):
