@@ -88,9 +88,11 @@ wheels: venv
 	$(call step,wheels,rm -rf build images/build/wheels/simplecloud-*.whl; \
 	  SOURCE_DATE_EPOCH=315532800 $(PY) -m pip wheel -q --no-cache-dir -w images/build/wheels .)
 
+# playbooks/provision.py (ansible-runner): a line per play and task with each
+# host's outcome, a summary per host; Ansible's output in $(LOGS)/provision.log.
 provision: venv wheels
-	$(call step,provision,ansible-playbook playbooks/site.yml -e lab_provider=$(VAGRANT_DEFAULT_PROVIDER))
-	@grep -A8 'PLAY RECAP' $(LOGS)/provision.log | sed 's/^/    /'
+	@echo "==> provision (site.yml through ansible-runner; Ansible's output: $(LOGS)/provision.log)"
+	@$(PY) playbooks/provision.py -e lab_provider=$(VAGRANT_DEFAULT_PROVIDER) | sed 's/^/    /'
 
 status:
 	@echo "simplecloud lab:"

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Provision the lab: playbooks/site.yml through ansible-runner.
+
+The one entry point for provisioning; `make provision` and the Vagrantfile
+both call it, and the idempotence test imports it:
+
+    .venv/bin/python playbooks/provision.py                      # every machine
+    .venv/bin/python playbooks/provision.py --limit pod-light -e lab_provider=docker
+
+What it shows while it runs: one line per play, and one line per task with
+each host's outcome (ok, changed, skipped, failed, unreachable) as soon as
+every host has answered it. At the end: a summary per host from runner's
+stats, and for a failure the task and Ansible's message. Ansible's full
+output goes to .simplecloud/logs/provision.log; runner's artifacts (every
+event as JSON) to .simplecloud/runner/artifacts/ (the last five runs).
+
+Exit code: 0 when every host is ok, 2 when a host failed or was
+unreachable, 1 when Ansible could not run at all.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG = ROOT / ".simplecloud" / "logs" / "provision.log"
+RUNNER_DIR = ROOT / ".simplecloud" / "runner"
+OUTCOMES = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
+            "runner_on_unreachable": "unreachable"}
+
+
+class Progress:
+    """Turns runner's events into progress lines (see the module docstring).
+
+    ``write`` gets each finished line. Task results of one task are collected
+    until the next task or play starts (Ansible's linear strategy runs a task
+    on every host before the next one), then printed as one line.
+    """
+
+    def __init__(self, write=print):
+        self.write = write
+        self.task: str | None = None
+        self.results: dict[str, str] = {}
+        self.failures: list[str] = []
+
+    def __call__(self, event: dict) -> bool:
+        kind, data = event.get("event"), event.get("event_data") or {}
+        if kind in ("playbook_on_play_start", "playbook_on_task_start",
+                    "playbook_on_handler_task_start", "playbook_on_stats"):
+            self.flush()
+        if kind == "playbook_on_play_start":
+            self.write(f"PLAY {data.get('play', '')}")
+        elif kind in ("playbook_on_task_start", "playbook_on_handler_task_start"):
+            role = data.get("role")
+            self.task = f"{role} : {data.get('task', '')}" if role else data.get("task", "")
+        elif kind in OUTCOMES:
+            self._result(OUTCOMES[kind], data)
+        return True       # keep the event in runner's artifacts
+
+    def _result(self, outcome: str, data: dict) -> None:
+        host, res = data.get("host", "?"), data.get("res") or {}
+        if outcome == "ok" and res.get("changed"):
+            outcome = "changed"
+        if outcome == "failed" and data.get("ignore_errors"):
+            outcome = "failed (ignored)"
+        self.results[host] = outcome
+        if outcome in ("failed", "unreachable"):
+            message = res.get("msg") or res.get("stderr") or res.get("reason") or "no message"
+            self.failures.append(f"{host}: {self.task}: {str(message).strip()[:400]}")
+
+    def flush(self) -> None:
+        if self.task is not None and self.results:
+            outcomes = "  ".join(f"{h} {o}" for h, o in sorted(self.results.items()))
+            task = self.task if len(self.task) <= 60 else self.task[:57] + "..."
+            self.write(f"  {task:<60} {outcomes}")
+        self.task, self.results = None, {}
+
+
+def summary(stats: dict | None) -> dict[str, dict[str, int]]:
+    """Runner's stats ({"ok": {host: n}, "changed": ...}) as host → counts."""
+    per_host: dict[str, dict[str, int]] = {}
+    for key, name in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
+                      ("dark", "unreachable"), ("skipped", "skipped")):
+        for host, n in ((stats or {}).get(key) or {}).items():
+            per_host.setdefault(host, {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0,
+                                       "skipped": 0})[name] = n
+    return per_host
+
+
+def provision(limit: str | None = None, extravars: dict | None = None, write=print):
+    """Run site.yml; returns ansible-runner's Runner (``.rc``, ``.stats``)
+    and the Progress (its ``failures``). Output goes to ``write``."""
+    import ansible_runner
+
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    RUNNER_DIR.mkdir(parents=True, exist_ok=True)
+    progress = Progress(write)
+    venv_bin = str(Path(sys.executable).parent)
+    env = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+           "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+           "ANSIBLE_FORCE_COLOR": "0"}
+    runner = ansible_runner.run(
+        private_data_dir=str(RUNNER_DIR), project_dir=str(ROOT),
+        playbook=str(ROOT / "playbooks" / "site.yml"), limit=limit,
+        extravars=extravars or {}, envvars=env, quiet=True, rotate_artifacts=5,
+        event_handler=progress)
+    progress.flush()
+    stdout = Path(runner.config.artifact_dir) / "stdout"
+    if stdout.exists():
+        shutil.copyfile(stdout, LOG)
+    return runner, progress
+
+
+def parse_extravars(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"-e {item!r} must look like KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="provision", description=__doc__.split("\n\n")[0])
+    p.add_argument("--limit", help="only these hosts or groups (Ansible's --limit)")
+    p.add_argument("-e", "--extra-var", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args(argv)
+    try:
+        extravars = parse_extravars(args.extra_var)
+    except argparse.ArgumentTypeError as exc:
+        p.error(str(exc))
+    runner, progress = provision(args.limit, extravars, write=lambda line: print(line, flush=True))
+    hosts = summary(runner.stats)
+    print("summary:")
+    for host, n in sorted(hosts.items()):
+        print(f"  {host:<12} ok={n['ok']:<4} changed={n['changed']:<4} failed={n['failed']:<3} "
+              f"unreachable={n['unreachable']:<3} skipped={n['skipped']}")
+    for line in progress.failures:
+        print(f"FAILED {line}")
+    if not hosts:
+        print(f"provision: Ansible did not run ({runner.status}, rc {runner.rc}); read {LOG}",
+              file=sys.stderr)
+        return 1
+    if runner.rc != 0 or any(n["failed"] or n["unreachable"] for n in hosts.values()):
+        print(f"provision: failed (rc {runner.rc}); Ansible's output is in {LOG}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""playbooks/provision.py: runner's events → progress lines, stats → summary."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def provision():
+    spec = importlib.util.spec_from_file_location("provision", ROOT / "playbooks" / "provision.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def events(*items):
+    return [{"event": kind, "event_data": data} for kind, data in items]
+
+
+def feed(progress, evs):
+    for e in evs:
+        assert progress(e) is True
+    progress.flush()
+
+
+def test_one_line_per_play_and_per_task_with_every_host(provision):
+    lines = []
+    feed(provision.Progress(lines.append), events(
+        ("playbook_on_play_start", {"play": "Base"}),
+        ("playbook_on_task_start", {"task": "Install", "role": "common"}),
+        ("runner_on_ok", {"host": "pod-light", "res": {"changed": True}}),
+        ("runner_on_ok", {"host": "manager", "res": {"changed": False}}),
+        ("playbook_on_task_start", {"task": "Clock"}),
+        ("runner_on_skipped", {"host": "manager"}),
+    ))
+    assert lines[0] == "PLAY Base"
+    assert lines[1].split() == ["common", ":", "Install", "manager", "ok", "pod-light", "changed"]
+    assert lines[2].split() == ["Clock", "manager", "skipped"]
+    assert len(lines) == 3
+
+
+def test_failures_keep_host_task_and_message(provision):
+    progress = provision.Progress(lambda line: None)
+    feed(progress, events(
+        ("playbook_on_task_start", {"task": "Start etcd", "role": "etcd"}),
+        ("runner_on_failed", {"host": "manager", "res": {"msg": "unit failed"}}),
+        ("runner_on_failed", {"host": "pod-light", "ignore_errors": True, "res": {"msg": "fine"}}),
+        ("runner_on_unreachable", {"host": "pod-heavy", "res": {"msg": "ssh: timed out"}}),
+    ))
+    assert progress.failures == ["manager: etcd : Start etcd: unit failed",
+                                 "pod-heavy: etcd : Start etcd: ssh: timed out"]
+
+
+def test_summary_per_host_from_runner_stats(provision):
+    stats = {"ok": {"manager": 79, "pod-light": 32}, "changed": {"manager": 0, "pod-light": 2},
+             "failures": {"pod-light": 1}, "dark": {}, "skipped": {"manager": 18}}
+    assert provision.summary(stats) == {
+        "manager": {"ok": 79, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 18},
+        "pod-light": {"ok": 32, "changed": 2, "failed": 1, "unreachable": 0, "skipped": 0}}
+    assert provision.summary(None) == {}
+
+
+def test_extra_vars_must_be_key_value(provision):
+    assert provision.parse_extravars(["lab_provider=docker", "a=b=c"]) == {"lab_provider": "docker", "a": "b=c"}
+    with pytest.raises(Exception, match="KEY=VALUE"):
+        provision.parse_extravars(["oops"])
