@@ -24,6 +24,9 @@ going up or down), when the plan asked to look again at a given time
 (back-off), or every ``reconcile_interval`` seconds. After a pass that acted
 it looks again soon: a worker that was just started still has to pass its
 health check before an old one is retired.
+
+Every pass (duration, outcome) and every step (kind, outcome, duration) is
+counted in ``telemetry`` (observe/telemetry.py, for ``/metrics``).
 """
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ FIGURES = (   # figures() field, metric, help, scale
     ("rps", "simplecloud_app_requests_per_second", "Requests/s through HAProxy, averaged over the last 10 s.", 1),
     ("inflight", "simplecloud_app_inflight_requests", "Requests in progress or queued (10 s average).", 1),
     ("p95_ms", "simplecloud_app_latency_p95_seconds", "95th percentile response time, last 10 s.", 0.001),
-    ("cpu", "simplecloud_app_cpu_percent", "CPU of serving nodes, % of their limit (10 s average).", 1),
+    ("cpu", "simplecloud_app_cpu_percent", "CPU per serving node, % of its limit (10 s average).", 1),
     ("serving", "simplecloud_app_serving_nodes", "Servers UP in HAProxy in the newest reading.", 1),
 )
 
