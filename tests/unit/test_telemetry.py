@@ -14,8 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from orchestrator import __version__
 from orchestrator.api import create_app
 from orchestrator.control.autoscaler import Autoscaler
+from orchestrator.control.reconciler import HostReconciler, action_kind
 from orchestrator.core.errors import Unavailable
 from orchestrator.core.model import NodeStatus
+from orchestrator.core.plan import StartContainer
 from orchestrator.edges.hostlink import LinkState
 from orchestrator.observe.collectors import (FiguresCollector, LinkCollector, StoreCollector,
                                              count_nodes)
@@ -135,6 +137,21 @@ def test_the_autoscaler_counts_every_decision():
     s = scrape(t)
     assert value(s, "simplecloud_autoscale_decisions_total", app="web", direction="up") == 1
     assert value(s, "simplecloud_autoscale_decisions_total", app="web", direction="none") == 1
+
+
+def test_a_reconcile_pass_is_counted_even_when_it_fails():
+    class EtcdDown(FakeStore):
+        def list_pods(self):
+            raise Unavailable("etcd is not reachable (UNAVAILABLE)")
+    t = Telemetry()
+    assert HostReconciler("pod-a", FakeStore(), None, None, Settings(), telemetry=t).reconcile_once() is None
+    with pytest.raises(Unavailable):
+        HostReconciler("pod-a", EtcdDown(), None, None, Settings(), telemetry=t).reconcile_once()
+    s = scrape(t)
+    assert value(s, "simplecloud_reconcile_passes_total", host="pod-a", outcome="no_pods") == 1
+    assert value(s, "simplecloud_reconcile_passes_total", host="pod-a", outcome="error") == 1
+    assert value(s, "simplecloud_reconcile_duration_seconds_count", host="pod-a") == 2
+    assert action_kind(StartContainer("light", "sc-light.n1.g1")) == "start_container"
 
 
 # --- nodes from etcd at scrape time ---------------------------------------------------
