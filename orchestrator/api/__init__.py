@@ -31,7 +31,7 @@ def create_app(settings=None, service=None, token: str | None = None, controller
     the running ``control.supervisor.Controller`` whose figures the dashboard
     and ``/metrics`` show (None: a manager without one, e.g. --no-controller).
     """
-    from orchestrator.api import apps, auth, cluster, errors, nodes, pods
+    from orchestrator.api import apps, auth, cluster, errors, metrics, nodes, pods
     from orchestrator.token import ensure_token
 
     if settings is None:
@@ -53,6 +53,7 @@ def create_app(settings=None, service=None, token: str | None = None, controller
     auth.init_app(app, token)
     for module in (cluster, pods, nodes, apps):
         app.register_blueprint(module.bp, url_prefix="/api")
+    app.register_blueprint(metrics.bp)            # /metrics: outside /api, no token
 
     @app.after_request
     def _log_change(response):

@@ -7,7 +7,8 @@ autoscaled app should have, scales the app through the service layer, and
 writes what it remembers (windows, cooldowns, the last decision) to etcd,
 so a restarted manager resumes where it stopped.
 
-Every change is an ``autoscale`` event with its numbers; a pod that has no
+Every change is an ``autoscale`` event with its numbers, and every decision
+is counted in ``telemetry`` (by app and direction, for /metrics); a pod that has no
 room for what was wanted is never a silent cap: the event says
 "pod light is full: 20 of 20 nodes; wanted 24".
 """
@@ -20,14 +21,17 @@ import time
 
 from orchestrator.core import autoscale, errors
 from orchestrator.core.model import App, NodeStatus
+from orchestrator.observe.telemetry import Telemetry
 
 
 class Autoscaler:
     """Decides the replicas of every app that has a policy."""
 
     def __init__(self, store, service, sampler, settings, log: logging.Logger | None = None,
-                 clock=time.time):
+                 clock=time.time, telemetry: Telemetry | None = None):
+        """``telemetry``: where decisions are counted (None: a private one)."""
         self.store = store
+        self.telemetry = telemetry or Telemetry()
         self.service = service
         self.sampler = sampler
         self.settings = settings
@@ -70,6 +74,7 @@ class Autoscaler:
         decision, state = autoscale.decide(policy, _state(saved), sample, replicas, now)
         if decision.changed:
             decision = self.apply(app, decision, (saved.get("last") or {}).get("reason", ""))
+        self.telemetry.autoscale_decision(app.name, decision.current, decision.replicas)
         self.store.put_autoscale_state(app.name, {
             "state": state.to_dict(),
             "last": {"time": now, "replicas": decision.replicas, "current": decision.current,

@@ -24,6 +24,9 @@ going up or down), when the plan asked to look again at a given time
 (back-off), or every ``reconcile_interval`` seconds. After a pass that acted
 it looks again soon: a worker that was just started still has to pass its
 health check before an old one is retired.
+
+Every pass (duration, outcome) and every step (kind, outcome, duration) is
+counted in ``telemetry`` (observe/telemetry.py, for ``/metrics``).
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ from orchestrator.core.plan import (Action, AddServer, CreateContainer, DelServe
                                     SetServerState, StartContainer, StopContainer, describe, plan)
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostlink import HostPool
+from orchestrator.observe.telemetry import Telemetry
 
 FOLLOW_UP_DELAY = 0.2      # seconds before the next pass when the last one acted
 DRAIN_WAIT = 2.0           # seconds a draining server may finish its requests
@@ -56,8 +60,11 @@ class HostReconciler:
     """Drives one pod host and its HAProxy servers towards the desired state."""
 
     def __init__(self, host: str, store, hosts: HostPool, haproxy: HAProxy, settings,
-                 log: logging.Logger | None = None):
+                 log: logging.Logger | None = None, telemetry: Telemetry | None = None):
+        """``telemetry``: where passes and steps are counted (the controller's;
+        None: a private one)."""
         self.host = host
+        self.telemetry = telemetry or Telemetry()
         self.store = store
         self.hosts = hosts
         self.haproxy = haproxy
@@ -75,28 +82,39 @@ class HostReconciler:
 
     # ------------------------------------------------------------ one pass
     def reconcile_once(self) -> Plan | None:
-        """One level-triggered pass; returns the plan it carried out (None: nothing to plan)."""
+        """One level-triggered pass; returns the plan it carried out (None: nothing to
+        plan). Counted in ``telemetry`` with its duration and outcome."""
+        started, outcome = time.monotonic(), "error"
+        try:
+            outcome, result = self._pass()
+            return result
+        finally:
+            self.telemetry.reconcile_pass(self.host, time.monotonic() - started, outcome)
+
+    def _pass(self) -> tuple[str, Plan | None]:
         pods = self.store.list_pods()
         scope = {p.name for p in pods if p.host == self.host}
         if not scope:
-            return None
+            return "no_pods", None
         apps, nodes = self.store.list_apps(), self.store.list_nodes()
         self._load_records()
         link = self.hosts.link(self.host)
         try:
             if not link.up:
                 link.check_up()
+            called = time.monotonic()
             containers = self.hosts.get(self.host).list_workers()
+            self.telemetry.host_call(self.host, "list_workers", time.monotonic() - called)
         except errors.SimpleCloudError as exc:
             self._report_problem(f"cannot observe host {self.host} (pods {', '.join(sorted(scope))}): "
                                  f"{exc}; leaving its nodes as they are")
             self._write_unreachable(nodes, scope, str(exc))
-            return None
+            return "host_unreachable", None
         try:
             servers, backends = self.haproxy.show_servers(), self.haproxy.backends()
         except errors.SimpleCloudError as exc:
             self._report_problem(f"HAProxy does not answer: {exc}; skipping this pass")
-            return None
+            return "haproxy_unreachable", None
         self._report_cleared(f"host {self.host} and HAProxy answer again")
         now = time.time()
         self._forget_old_incarnations(nodes)
@@ -113,7 +131,8 @@ class HostReconciler:
         if result:
             self._run_chains(result, {p.name: p for p in pods}, {a.name: a for a in apps})
         self._write_views(pods, apps, nodes, scope, containers, server_of, now)
-        return result
+        outcome = "step_failed" if self.last_failures else "acted" if result else "in_sync"
+        return outcome, result
 
     # ------------------------------------------------------------ act
     def _run_chains(self, result: Plan, pods: dict[str, Pod], apps: dict[str, App]) -> None:
@@ -128,10 +147,14 @@ class HostReconciler:
     def _run_chain(self, key: str, steps: list[Action], pods, apps) -> None:
         """Run one chain's steps in order; a failed step ends the chain."""
         started: dict[str, Container] = {}
-        for action in steps:
+        for i, action in enumerate(steps):
+            began = time.monotonic()
             try:
                 done = self.execute(action, pods, apps, started) or describe(action)
             except Exception as exc:  # noqa: BLE001 - one failure must not stop the others
+                self.telemetry.action(self.host, action_kind(action), "failed", time.monotonic() - began)
+                for rest in steps[i + 1:]:
+                    self.telemetry.action(self.host, action_kind(rest), "skipped")
                 message = f"{describe(action)} failed: {exc}"
                 self.log.warning(message)
                 self.last_failures.append((action, str(exc)))
@@ -139,6 +162,7 @@ class HostReconciler:
                 if len(steps) > 1:
                     self.log.info("%s: skipping the rest of its steps until the next pass", key)
                 return
+            self.telemetry.action(self.host, action_kind(action), "ok", time.monotonic() - began)
             self.log.info(done)
             self._event(_kind(action), key, done)
 
@@ -315,7 +339,12 @@ class HostReconciler:
             self._event("controller.recovered", f"host/{self.host}", message)
 
 
+def action_kind(action: Action) -> str:
+    """A step's kind in snake case, e.g. "add_server" (metrics label)."""
+    name = type(action).__name__
+    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
+
+
 def _kind(action: Action) -> str:
     """Event kind of an executed step, e.g. "controller.add_server"."""
-    name = type(action).__name__
-    return "controller." + "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
+    return "controller." + action_kind(action)

@@ -14,6 +14,10 @@ The host links (``edges.hostlink``) wake the reconciler of their host when a
 Docker event arrives for one of our containers (die, oom, start ...) and when
 the link goes up or down; a link's state change is also written to etcd
 (``hosts/<host>``) for ``cloud pod ls`` and ``cloud status``.
+
+``telemetry`` (observe/telemetry.py) is the controller's Prometheus registry:
+the loops record into it, and it reads nodes (etcd), link states and the
+sampler's figures when ``/metrics`` is scraped.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ from orchestrator.control.waker import Waker
 from orchestrator.core import errors
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostlink import HostPool, LinkState
+from orchestrator.observe.collectors import FiguresCollector, LinkCollector, StoreCollector
+from orchestrator.observe.telemetry import Telemetry
 
 WAKING_EVENTS = {"die", "oom", "kill", "stop", "start", "destroy", "pause", "unpause",
                  "health_status"}
@@ -37,21 +43,24 @@ class Controller:
     """Every controller loop of one manager, wired to its wake-ups."""
 
     def __init__(self, store, hosts: HostPool, haproxy: HAProxy, settings,
-                 log: logging.Logger | None = None, scaler=None):
+                 log: logging.Logger | None = None, scaler=None, telemetry: Telemetry | None = None):
         """``scaler``: what the autoscaler and the waker scale apps with (the
-        Service, ``autoscale_to(app, replicas)``); None runs neither."""
+        Service, ``autoscale_to(app, replicas)``); None runs neither.
+        ``telemetry``: the metrics registry (default: a new one of its own)."""
         self.store = store
         self.hosts = hosts
         self.haproxy = haproxy
         self.settings = settings
         self.log = log or logging.getLogger("orchestrator.controller")
+        self.telemetry = telemetry or Telemetry()
         self.router = Router(store, haproxy, settings, self.wake_hosts,
                              logging.getLogger("orchestrator.router"))
         self.sampler = MetricsSampler(store, haproxy, hosts, settings)
         self.autoscaler = self.waker = None
         if scaler is not None:
             self.autoscaler = Autoscaler(store, scaler, self.sampler, settings,
-                                         logging.getLogger("orchestrator.autoscaler"))
+                                         logging.getLogger("orchestrator.autoscaler"),
+                                         telemetry=self.telemetry)
             self.waker = Waker(store, scaler, haproxy, settings, logging.getLogger("orchestrator.waker"))
         self.reconcilers: dict[str, HostReconciler] = {}
         self._lock = threading.Lock()
@@ -59,6 +68,9 @@ class Controller:
         self._stop: threading.Event | None = None
         hosts.on_event = self._on_docker_event
         hosts.on_state = self._on_link_state
+        for collector in (StoreCollector(store), LinkCollector(hosts.states),
+                          FiguresCollector(self.sampler.figures)):
+            self.telemetry.add_collector(collector)
 
     # ------------------------------------------------------------ wake-ups
     def wake_hosts(self) -> None:
@@ -77,6 +89,7 @@ class Controller:
                 rec.wake.set()
 
     def _on_link_state(self, host: str, state: LinkState) -> None:
+        self.telemetry.link_change(host, state.up)
         try:
             self.store.put_host_state(host, state.to_dict())
             if state.up:
@@ -96,11 +109,12 @@ class Controller:
     def start(self, stop: threading.Event) -> None:
         """Start every loop in the background; they end when ``stop`` is set."""
         self._stop = stop
+        self.telemetry.controller_running(True)
         self._spawn("router", self.router.run, stop)
         self._spawn("etcd-watch", self._watch_etcd, stop)
         self.ensure_reconcilers()
         self.sampler.start()
-        self._spawn("metrics-stop", lambda s: (s.wait(), self.sampler.close()), stop)
+        self._spawn("metrics-stop", self._close_on_stop, stop)
         if self.autoscaler is not None:
             self._spawn("autoscaler", self.autoscaler.run, stop)
         if self.waker is not None and self.settings.waker_port:
@@ -122,9 +136,15 @@ class Controller:
                 if host in self.reconcilers:
                     continue
                 rec = HostReconciler(host, self.store, self.hosts, self.haproxy, self.settings,
-                                     logging.getLogger(f"orchestrator.reconciler.{host}"))
+                                     logging.getLogger(f"orchestrator.reconciler.{host}"),
+                                     telemetry=self.telemetry)
                 self.reconcilers[host] = rec
             self._spawn(f"reconcile-{host}", rec.run, self._stop)
+
+    def _close_on_stop(self, stop: threading.Event) -> None:
+        stop.wait()
+        self.sampler.close()
+        self.telemetry.controller_running(False)
 
     def join(self, timeout: float) -> bool:
         """Wait for every loop to end; False if one is still running."""

@@ -482,6 +482,11 @@ class HostPool:
                 self._hosts[host_name] = host
             return host
 
+    def states(self) -> dict[str, LinkState]:
+        """The state of every link made so far (memory only; /metrics)."""
+        with self._lock:
+            return {name: link.state for name, link in self._links.items()}
+
     def _event(self, host: str, event: dict) -> None:
         if self.on_event is not None:
             self.on_event(host, event)

@@ -1,4 +1,6 @@
 """Sockets listen where they should and nowhere else."""
+from prometheus_client.parser import text_string_to_metric_families
+
 from .conftest import MANAGER_ADDRESS
 
 
@@ -30,6 +32,13 @@ def test_haproxy_frontend(manager):
 def test_haproxy_stats_on_localhost_only(manager):
     assert manager.socket("tcp://127.0.0.1:8404").is_listening
     assert not manager.socket("tcp://0.0.0.0:8404").is_listening
+
+
+def test_haproxy_exporter_serves_the_backends(manager):
+    """HAProxy's Prometheus exporter on the stats listener (docs/metrics.md)."""
+    text = manager.check_output("curl -fsS http://127.0.0.1:8404/metrics")
+    names = {s.name for f in text_string_to_metric_families(text + "\n") for s in f.samples}
+    assert {"haproxy_frontend_http_requests_total", "haproxy_backend_http_requests_total"} <= names
 
 
 def test_registry_on_lab_address(manager):

@@ -2,7 +2,8 @@
 
 `etcd_endpoint` (session): starts /usr/bin/etcd on 127.0.0.1 with free client
 and peer ports and a temporary data dir, waits until it answers, yields
-(host, port), and kills it at the end.
+(host, port), and kills it at the end. `etcd_process()` does the same for a
+test that needs an etcd of its own (to freeze or kill it).
 
 `store` (function): a `Store` under a unique prefix (/sctest-<uuid>/), so
 tests never see each other's keys; the prefix is deleted afterwards.
@@ -10,8 +11,10 @@ tests never see each other's keys; the prefix is deleted afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -53,6 +56,14 @@ def _wait_until_ready(host: str, port: int, proc: subprocess.Popen, log_path: st
 
 @pytest.fixture(scope="session")
 def etcd_endpoint():
+    with etcd_process() as (host, port, _proc):
+        yield host, port
+
+
+@contextlib.contextmanager
+def etcd_process():
+    """A throwaway etcd of one's own: (host, port, process); killed on exit
+    (tests that freeze or kill it use one of these, never the shared one)."""
     if not os.path.exists(ETCD_BIN):
         pytest.fail(f"{ETCD_BIN} not found: apt-get install etcd-server (or set SIMPLECLOUD_ETCD_BIN)")
     host = "127.0.0.1"
@@ -69,8 +80,10 @@ def etcd_endpoint():
             stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_until_ready(host, client_port, proc, log_path)
-        yield host, client_port
+        yield host, client_port, proc
     finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)        # a frozen etcd would hold SIGTERM until then
         stop_process(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 

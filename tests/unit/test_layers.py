@@ -1,5 +1,6 @@
 """The layers stay visible: the pure core imports no edge, controller or web
-module, and edges import no controller (kopf checks the same with import-linter)."""
+module, edges import no controller, and the metrics (observe) read only what
+they are handed (kopf checks the same with import-linter)."""
 from __future__ import annotations
 
 import ast
@@ -14,6 +15,8 @@ FORBIDDEN = {
              "flask", "requests", "socket", "subprocess"),
     "edges": ("orchestrator.control", "orchestrator.api", "orchestrator.service", "orchestrator.server"),
     "control": ("orchestrator.api", "orchestrator.service", "orchestrator.server", "orchestrator.cli"),
+    "observe": ("orchestrator.api", "orchestrator.service", "orchestrator.server", "orchestrator.cli",
+                "orchestrator.control", "orchestrator.edges"),
 }
 
 
