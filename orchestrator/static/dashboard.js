@@ -272,14 +272,10 @@ function route(app) {
   return parts.join(" ") || "none";
 }
 
-function autoscaleText(app, figure) {
+function autoscaleText(app) {
   const a = app.autoscale;
-  let text = a ? a.summary + (a.last ? " — last: " + a.last.reason : " — no decision yet") : "manual";
-  if (figure) {
-    text += " | now " + number(figure.rps, 1) + " req/s, " + number(figure.inflight, 1) + " in flight"
-      + (figure.cpu != null ? ", CPU " + number(figure.cpu, 0) + " %" : "");
-  }
-  return text;
+  if (!a) return "manual";
+  return a.summary + (a.last ? " — last decision: " + a.last.reason : " — no decision yet");
 }
 
 function renderApps(apps, figures, series) {
@@ -295,7 +291,7 @@ function renderApps(apps, figures, series) {
                                   text: "Stop", onclick: () => askStop(a.name) });
       return el("tr", { "data-testid": "app-" + a.name },
                 el("th", { scope: "row", "data-col": "name", text: a.name }),
-                ...cells(["pod", "route", "balance", "replicas", "serving", "autoscale", "rps", "p95"]),
+                ...cells(["pod", "route", "balance", "replicas", "serving", "autoscale", "rps", "p95", "cpu"]),
                 el("td", {}, form, stop));
     },
     (row, a) => {
@@ -304,7 +300,9 @@ function renderApps(apps, figures, series) {
       cell(row, "balance", a.balance);
       cell(row, "replicas", String(a.replicas));
       cell(row, "serving", String(a.serving) + (a.updating ? " (" + a.updating + " updating)" : ""));
-      cell(row, "autoscale", autoscaleText(a, figures[a.name]));
+      cell(row, "autoscale", autoscaleText(a));
+      const figure = figures[a.name];
+      cell(row, "cpu", figure && figure.cpu != null ? number(figure.cpu, 0) + " %" : "–");
       const input = row.querySelector("input");
       if (!input.dataset.edited && document.activeElement !== input) input.value = a.replicas;
       const points = series[a.name] || [];
