@@ -53,6 +53,7 @@ class Manager:
     service: Service
     controller: Controller
     cluster: object     # tests.integration.fixtures_cluster.Cluster
+    app: object         # the Flask app being served
 
     @property
     def store(self):
@@ -85,7 +86,8 @@ def manager(cluster):
     controller.start(stop)
     serving.start()
     try:
-        yield Manager(f"http://127.0.0.1:{server.effective_port}", TOKEN, service, controller, cluster)
+        yield Manager(f"http://127.0.0.1:{server.effective_port}", TOKEN, service, controller, cluster,
+                      app)
     finally:
         server.close()
         serving.join(10)

@@ -61,6 +61,14 @@ def test_a_wrong_token_is_refused_with_a_readable_message(page, manager):
     expect(page.get_by_label("API token")).to_be_visible()
 
 
+def test_a_token_the_manager_stops_accepting_brings_the_login_back(page, manager):
+    logged_in(page, manager)
+    manager.app.config["SIMPLECLOUD_TOKEN"] = "a-new-token"     # as after a token rotation
+    expect(page.get_by_role("alert").filter(has_text="no longer accepts your token")).to_be_visible(timeout=UI)
+    expect(page.get_by_test_id("pods")).to_be_hidden()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
 def test_after_login_the_pods_nodes_and_apps_are_those_of_the_store(page, manager):
     manager.service.scale_app("ctl", 2)
     logged_in(page, manager)
