@@ -112,10 +112,14 @@ def browser():
 
 @pytest.fixture
 def page(browser, manager):
-    """A fresh tab (its own sessionStorage), closed before the manager stops."""
+    """A fresh tab (its own sessionStorage), closed before the manager stops;
+    an uncaught error in the page's script fails the test."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
         yield tab
     finally:
         context.close()
+    assert errors == [], f"the page's script failed: {errors}"
