@@ -31,7 +31,7 @@ def create_app(settings=None, service=None, token: str | None = None, controller
     the running ``control.supervisor.Controller`` whose figures the dashboard
     and ``/metrics`` show (None: a manager without one, e.g. --no-controller).
     """
-    from orchestrator.api import apps, auth, cluster, errors, metrics, nodes, pods
+    from orchestrator.api import apps, auth, cluster, dashboard, errors, metrics, nodes, pods
     from orchestrator.token import ensure_token
 
     if settings is None:
@@ -42,7 +42,7 @@ def create_app(settings=None, service=None, token: str | None = None, controller
     if token is None:
         token = ensure_token(settings.token_file)
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)   # the dashboard blueprint serves /static
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES   # larger bodies get a JSON 413
     app.extensions["simplecloud.service"] = service
@@ -53,7 +53,8 @@ def create_app(settings=None, service=None, token: str | None = None, controller
     auth.init_app(app, token)
     for module in (cluster, pods, nodes, apps):
         app.register_blueprint(module.bp, url_prefix="/api")
-    app.register_blueprint(metrics.bp)            # /metrics: outside /api, no token
+    app.register_blueprint(metrics.bp)          # /metrics: outside /api, no token
+    app.register_blueprint(dashboard.bp)        # / (the page), /static, /api/dashboard
 
     @app.after_request
     def _log_change(response):

@@ -21,7 +21,8 @@ takes one :class:`~orchestrator.core.metrics.Reading`:
 The last ``history`` seconds of readings are kept. ``window(app, seconds,
 desired)`` averages those of the last ``seconds`` into the
 ``core.autoscale.Sample`` the decision reads; ``figures()`` gives the same
-per app as plain dicts (for the dashboard and a Prometheus endpoint).
+per app as plain dicts (for the dashboard and a Prometheus endpoint), and
+``series()`` the kept history in fixed buckets (the dashboard's sparklines).
 
 ``start()`` runs ``sample()`` in a thread and opens the log receiver (if
 ``haproxy_log_port`` is set; ``listen()`` opens it alone); ``close()`` stops
@@ -39,7 +40,7 @@ from typing import Any, Callable
 from orchestrator.core import errors
 from orchestrator.core.autoscale import Sample
 from orchestrator.core.metrics import (BackendStats, LatencyWindow, Reading, cpu_percent,
-                                       in_window, summarize)
+                                       in_window, series, summarize)
 from orchestrator.core.model import backend_name, parse_server_name
 from orchestrator.edges.haproxy_log import APP_PREFIX, LogReceiver
 
@@ -272,3 +273,15 @@ class MetricsSampler:
                     "cpu": sample.cpu, "p95_ms": sample.p95_ms, "logged": logged,
                     "serving": sample.serving, "time": sample.time}
         return out
+
+    def series(self, seconds: float = HISTORY, step: float = 2.0) -> dict[str, list[dict]]:
+        """Every app's last ``seconds`` in buckets of ``step`` seconds, oldest
+        first: {app: [{t (seconds ago), rps, p95_ms, serving, inflight}]}
+        (see ``core.metrics.series``)."""
+        now = self.clock()
+        readings = self.readings()
+        names = {b for r in readings if r.backends for b in r.backends}
+        return {backend.removeprefix(APP_PREFIX):
+                series(readings, self.latency.records(backend, since=now - seconds), backend,
+                       now=now, seconds=seconds, step=step)
+                for backend in sorted(names)}

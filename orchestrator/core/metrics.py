@@ -16,7 +16,9 @@ parses and computes):
   :func:`cpu_percent` turns two readings into % of the node's CPU limit.
 
 :class:`Reading` is one sample of all of it; :func:`summarize` averages the
-readings of a window into the ``autoscale.Sample`` the decision reads.
+readings of a window into the ``autoscale.Sample`` the decision reads, and
+:func:`series` cuts the kept readings into fixed buckets for the dashboard's
+sparklines.
 """
 from __future__ import annotations
 
@@ -172,6 +174,11 @@ class LatencyWindow:
             values = [ms for t, ms in self._records.get(backend, ()) if t >= since]
         return percentile(values, 95), len(values)
 
+    def records(self, backend: str, since: float) -> list[tuple[float, int]]:
+        """The (time, ms) of the requests logged at or after ``since``, oldest first."""
+        with self._lock:
+            return [(t, ms) for t, ms in self._records.get(backend, ()) if t >= since]
+
     def prune(self, now: float) -> None:
         """Forget what is older than the history (and backends left empty)."""
         with self._lock:
@@ -236,3 +243,53 @@ def summarize(readings: Sequence[Reading], backend: str, *, now: float, desired:
                   inflight=sum(s.inflight for _, s in seen) / len(seen),
                   cpu=sum(cpus) / len(cpus) if cpus else None,
                   p95_ms=p95_ms)
+
+
+def series(readings: Sequence[Reading], latencies: Sequence[tuple[float, int]], backend: str, *,
+           now: float, seconds: float, step: float) -> list[dict]:
+    """One backend over the last ``seconds`` in buckets of ``step`` seconds,
+    oldest first, for a sparkline: ``{t, rps, p95_ms, serving, inflight}``.
+
+    Buckets are aligned on multiples of ``step`` (bucket k holds the times in
+    ``(k·step, (k+1)·step]``), so a point does not change from one poll to
+    the next; ``t`` is how many seconds before ``now`` the bucket ends (0 or
+    less than ``step`` for the newest, which is still filling). ``rps``: the
+    counter's increase from the last reading before the bucket to the last
+    one in it, over the time between them (resets as in
+    :func:`counter_increase`); ``p95_ms``: of the requests logged in the
+    bucket (``latencies``: (time, ms), any order); ``serving``: servers UP in
+    its last reading; ``inflight``: mean of its readings. Unknown is None
+    (no reading in the bucket, or none before it for ``rps``; no request
+    logged for ``p95_ms``), never 0."""
+    if step <= 0 or seconds <= 0:
+        raise ValueError("series needs a positive step and window")
+    last = math.ceil(now / step - 1e-9)            # the bucket that holds ``now``
+    first = last - max(1, round(seconds / step)) + 1
+    seen = [(r.time, r.backends[backend]) for r in readings
+            if r.backends is not None and backend in r.backends and r.time <= now]
+    seen.sort(key=lambda item: item[0])
+    by_bucket: dict[int, list[int]] = {}
+    for i, (t, _) in enumerate(seen):
+        by_bucket.setdefault(math.ceil(t / step - 1e-9), []).append(i)
+    times: dict[int, list[float]] = {}
+    for t, ms in latencies:
+        if t <= now:
+            times.setdefault(math.ceil(t / step - 1e-9), []).append(ms)
+    points = []
+    for k in range(first, last + 1):
+        mine = by_bucket.get(k, [])
+        point = {"t": round(now - k * step, 3) if k < last else 0.0,
+                 "rps": None, "p95_ms": percentile(times.get(k, ()), 95),
+                 "serving": None, "inflight": None}
+        if mine:
+            stats = [seen[i][1] for i in mine]
+            point["serving"] = len(stats[-1].up)
+            point["inflight"] = sum(s.inflight for s in stats) / len(stats)
+            if mine[0] > 0:                        # the last reading before the bucket
+                span = [seen[mine[0] - 1]] + [seen[i] for i in mine]
+                requests = counter_increase([s.req_tot for _, s in span])
+                elapsed = span[-1][0] - span[0][0]
+                if requests is not None and elapsed > 0:
+                    point["rps"] = requests / elapsed
+        points.append(point)
+    return points

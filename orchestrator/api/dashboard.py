@@ -1,0 +1,54 @@
+"""The live dashboard: one page, its two assets, and one JSON snapshot.
+
+    GET /                   the page (orchestrator/static/index.html); open: it holds no data
+    GET /static/<file>      dashboard.js, dashboard.css
+    GET /api/dashboard      everything the page shows, in one answer (token required)
+
+The page asks for the token, keeps it in the tab's sessionStorage and polls
+``/api/dashboard`` every 2 s (docs/decisions.md says why polling and not
+server-sent events). Its buttons call the API's own endpoints (PUT
+/api/apps/<app>/scale, POST /api/pods/<pod>/pause|resume, DELETE
+/api/apps/<app>); nothing here changes state.
+
+The snapshot is put together from the Service's views (the same the API's
+other reads give) and, when the manager runs its controller, the metrics
+sampler's figures and series (``control/metrics.py``); without one
+(``--no-controller``) ``figures`` and ``series`` are empty and ``controller``
+is false.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from flask import Blueprint, jsonify
+
+from orchestrator.api import controller, service, to_json
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+EVENTS = 30           # recent events in a snapshot
+SERIES_SECONDS = 120  # history of the sparklines
+SERIES_STEP = 2       # seconds per point
+
+bp = Blueprint("dashboard", __name__, static_folder=str(STATIC), static_url_path="/static")
+
+
+@bp.get("/")
+def page():
+    return bp.send_static_file("index.html")
+
+
+@bp.get("/api/dashboard")
+def snapshot():
+    svc, ctl = service(), controller()
+    sampler = getattr(ctl, "sampler", None)
+    return jsonify(to_json({
+        "time": time.time(),
+        "controller": ctl is not None,
+        "pods": svc.list_pods(),
+        "nodes": svc.list_nodes(),
+        "apps": svc.list_apps(),
+        "figures": sampler.figures() if sampler is not None else {},
+        "series": sampler.series(SERIES_SECONDS, SERIES_STEP) if sampler is not None else {},
+        "events": svc.store.events(EVENTS),
+    }))

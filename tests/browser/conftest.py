@@ -1,0 +1,125 @@
+"""The browser tier: the dashboard in Debian's chromium, driven by Playwright,
+against a real manager on this machine.
+
+``manager``: the integration tier's small cluster (real etcd, real HAProxy,
+the local dockerd as pod host "pod-test", pod and app "ctl") with the whole
+controller running (reconciler, router, metrics sampler with HAProxy's
+request log, autoscaler, waker) and the manager's web app
+(``create_app(..., controller=...)``) served by waitress on a free port of
+127.0.0.1, as ``simplecloud-manager`` serves it. Everything is torn down
+after each test.
+
+``page``: a fresh browser context and page in chromium, launched once per
+session from /usr/bin/chromium (Playwright's own browser download is not
+reachable from these machines).
+
+pytest accepts ``pytest_plugins`` here because this conftest is an initial
+one whenever the tier is run as ``pytest tests/browser`` (make test-browser);
+no top-level tests/conftest.py is needed, so the unit tier loads none of this.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import sync_playwright
+from waitress.server import create_server
+
+from orchestrator.api import create_app
+from orchestrator.control.supervisor import Controller
+from orchestrator.edges.haproxy import HAProxy
+from orchestrator.service import Service
+
+# (their modules must not be imported above: pytest rewrites their asserts when it loads them)
+pytest_plugins = [
+    "tests.integration.fixtures_edges",
+    "tests.integration.fixtures_etcd",
+    "tests.integration.fixtures_ssh",
+    "tests.integration.fixtures_cluster",
+]
+
+CHROMIUM = "/usr/bin/chromium"
+TOKEN = "browser-token-" + uuid.uuid4().hex
+
+
+@dataclass
+class Manager:
+    url: str            # http://127.0.0.1:<port> (the dashboard at /, the API under /api)
+    token: str
+    service: Service
+    controller: Controller
+    cluster: object     # tests.integration.fixtures_cluster.Cluster
+    app: object         # the Flask app being served
+
+    @property
+    def store(self):
+        return self.cluster.store
+
+    @property
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def manager(cluster):
+    """The manager process's parts, in this process, on a free port."""
+    from tests.integration.fixtures_edges import free_port
+
+    settings = dataclasses.replace(cluster.settings, decision_interval=1.0, metrics_interval=0.5,
+                                   waker_port=free_port(), start_timeout=20.0)
+    # A driver of our own: it renders haproxy.cfg with the request log below
+    # (the router sees the changed settings and reloads HAProxy once).
+    driver = HAProxy(settings)
+    service = Service(cluster.store, settings, hosts=cluster.pool)
+    controller = Controller(cluster.store, cluster.pool, driver, settings,
+                            logging.getLogger("test.controller"), scaler=service)
+    # the receiver binds a free port first, so no other test's HAProxy can send into it
+    driver.settings = dataclasses.replace(settings, haproxy_log_port=controller.sampler.listen(0))
+    app = create_app(settings, service, token=TOKEN, controller=controller)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="simplecloud-test")
+    serving = threading.Thread(target=server.run, name="waitress", daemon=True)
+    stop = threading.Event()
+    controller.start(stop)
+    serving.start()
+    try:
+        yield Manager(f"http://127.0.0.1:{server.effective_port}", TOKEN, service, controller, cluster,
+                      app)
+    finally:
+        server.close()
+        serving.join(10)
+        for channel in list(server._map.values()):      # connections a browser left open
+            channel.close()
+        serving.join(10)
+        server.task_dispatcher.shutdown()
+        stop.set()
+        assert controller.join(20), "the controller did not stop"
+        assert not serving.is_alive(), "waitress did not stop"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, manager):
+    """A fresh tab (its own sessionStorage), closed before the manager stops;
+    an uncaught error in the page's script fails the test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert errors == [], f"the page's script failed: {errors}"
