@@ -176,6 +176,36 @@ function askStop(app) {
   dialog.showModal();
 }
 
+// A node's log (the last LOG_LINES lines) in a dialog; Refresh reads it again.
+const LOG_LINES = 200;
+
+async function showLog(pod, node) {
+  const dialog = $("node-log");
+  $("log-node").textContent = pod + "/" + node;
+  $("log-lines").textContent = String(LOG_LINES);
+  $("log-error").textContent = "";
+  $("log-text").textContent = "reading …";
+  const read = async () => {
+    try {
+      const answer = await api("GET", "/api/pods/" + encodeURIComponent(pod) + "/nodes/" +
+                               encodeURIComponent(node) + "/logs?tail=" + LOG_LINES);
+      $("log-text").textContent = answer.logs || "(the log is empty)";
+      $("log-error").textContent = "";
+    } catch (err) {
+      if (err.status === 401) {
+        dialog.close();
+        sessionEnded();
+        return;
+      }
+      $("log-text").textContent = "";
+      $("log-error").textContent = "Cannot read the log: " + err.message;
+    }
+  };
+  $("log-refresh").onclick = read;
+  if (!dialog.open) dialog.showModal();
+  await read();
+}
+
 // ------------------------------------------------------------------ rendering
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -360,7 +390,9 @@ function renderNodes(nodes) {
   sync($("dashboard-view").querySelector("[data-testid=nodes] tbody"), nodes, (n) => n.pod + "/" + n.name,
     (n) => el("tr", { "data-testid": "node-" + n.pod + "-" + n.name },
               el("th", { scope: "row", "data-col": "name", text: n.name }),
-              ...cells(["pod", "app", "desired", "observed", "health", "restarts", "error"])),
+              ...cells(["pod", "app", "desired", "observed", "health", "restarts", "error"]),
+              el("td", {}, el("button", { type: "button", "aria-label": "Log of node " + n.name,
+                                          text: "Log", onclick: () => showLog(n.pod, n.name) }))),
     (row, n) => {
       const o = n.observed;
       cell(row, "pod", n.pod);

@@ -189,3 +189,15 @@ def test_a_refused_action_shows_the_apis_error(page, manager):
     expect(page.get_by_test_id("action-error")).to_have_text(
         "Scale ctl to 7 failed: " + expected.json()["error"], timeout=UI)
     assert manager.store.list_nodes("ctl") == []
+
+
+def test_a_nodes_log_opens_from_its_row(page, manager):
+    one_serving(manager)
+    requests.get(manager.cluster.hap.url + "/light", timeout=5)      # one request line in the log
+    logged_in(page, manager)
+    page.get_by_role("button", name="Log of node ctl-1").click()
+    log = page.get_by_test_id("log-text")
+    expect(log).to_contain_text("simplecloud job light on node ctl-1 listening", timeout=UI)
+    expect(log).to_contain_text("GET /light", timeout=UI)
+    page.get_by_role("button", name="Close").click()
+    expect(page.get_by_test_id("node-log")).to_be_hidden()
