@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Build the VM lab's Vagrant box (libvirt provider) offline, from the same
+# machine deploy as the container lab's image:
+#   debootstrap (minbase) -> deploy.py through pyinfra's @chroot connector
+#   (simplecloud_target=vm: kernel, fstab, DHCP, serial console)
+#   -> mkfs.ext4 -d -> qcow2 -> box (box.img, metadata.json, a Vagrantfile
+#   that boots the kernel and initrd shipped next to them: no boot loader).
+# Usage: images/machine/build-box.sh [OUT.box]     (default images/build/simplecloud.box)
+# Needs root, debootstrap, e2fsprogs, qemu-utils; about 5 minutes on 2 cores.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here/../build/simplecloud.box}
+out=$(realpath -m "$out")
+pyinfra=${PYINFRA:-$here/../../.venv/bin/pyinfra}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SIZE_GB=${BOX_SIZE_GB:-8}
+
+work=$(mktemp -d /var/tmp/simplecloud-box.XXXXXX)
+root=$work/rootfs
+cleanup() {
+  mountpoint -q "$root/proc" && umount "$root/proc"
+  mountpoint -q "$root/sys" && umount "$root/sys"
+  # never delete through a mount that is still there
+  if findmnt -rn -o TARGET | grep -q "^$work"; then echo "box: $work still has mounts; left in place" >&2
+  else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+echo "box: debootstrap bookworm (minbase)"
+mkdir -p "$root"
+debootstrap --variant=minbase --include=python3 bookworm "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+  || { tail -n 20 "$work/debootstrap.log" >&2; echo "box: debootstrap failed" >&2; exit 1; }
+
+echo "box: the machine deploy through @chroot"
+mount -t proc proc "$root/proc"
+mount -t sysfs sysfs "$root/sys"
+# no service starts inside the build (the roles start what each machine runs)
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"; chmod 755 "$root/usr/sbin/policy-rc.d"
+"$pyinfra" -y --data simplecloud_target=vm "@chroot/$root" "$here/deploy.py"
+rm -f "$root/usr/sbin/policy-rc.d"
+umount "$root/proc" "$root/sys"
+
+echo "box: root filesystem image (${SIZE_GB} GiB, ext4)"
+box=$work/box
+mkdir -p "$box"
+cp "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)" "$box/vmlinuz"
+cp "$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)" "$box/initrd.img"
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+truncate -s "${SIZE_GB}G" "$work/root.raw"
+mkfs.ext4 -q -F -L simplecloud-root -d "$root" "$work/root.raw"
+qemu-img convert -O qcow2 "$work/root.raw" "$box/box.img"
+rm -f "$work/root.raw"
+
+printf '{"provider": "libvirt", "format": "qcow2", "virtual_size": %s}\n' "$SIZE_GB" >"$box/metadata.json"
+cp "$here/box.Vagrantfile" "$box/Vagrantfile"
+mkdir -p "$(dirname "$out")"
+tar -C "$box" -cf "$out.tmp" metadata.json Vagrantfile box.img vmlinuz initrd.img
+mv "$out.tmp" "$out"
+# kept beside the box for a quick look with plain QEMU (README: make box)
+cp "$box/vmlinuz" "$box/initrd.img" "$(dirname "$out")/"
+echo "box: built $out ($(du -h "$out" | cut -f1))"

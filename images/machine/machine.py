@@ -1,0 +1,22 @@
+"""What a simplecloud machine is made of, as plain data: read by the pyinfra
+deploy (deploy.py) and by the tests that check a built image."""
+
+# The packages the roles install (common, docker_engine, etcd, haproxy, registry).
+PACKAGES = [
+    "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "python3", "python3-apt",
+    "iproute2", "iptables", "iputils-ping", "ca-certificates", "curl", "procps", "kmod", "less",
+    "docker.io", "haproxy", "etcd-server", "etcd-client", "docker-registry", "socat",
+]
+# A VM boots its own kernel (direct kernel boot: no boot loader), brings up
+# its first NIC by DHCP and formats its data disk.
+VM_PACKAGES = ["linux-image-amd64", "initramfs-tools", "ifupdown", "isc-dhcp-client", "e2fsprogs"]
+# Installed with the packages, started by the roles only.
+DISABLED = ["docker.service", "docker.socket", "containerd.service", "haproxy.service",
+            "etcd.service", "docker-registry.service"]
+# What a container cannot or need not run.
+CONTAINER_MASKED = ["getty@tty1.service", "console-getty.service", "systemd-udevd.service",
+                    "systemd-modules-load.service", "sys-kernel-config.mount",
+                    "sys-kernel-debug.mount"]
+# Vagrant's insecure key pair, from the installed vagrant (Debian package or upstream).
+VAGRANT_KEY_DIRS = ["/usr/share/rubygems-integration/all/gems/vagrant-*/keys",
+                    "/opt/vagrant/embedded/gems/gems/vagrant-*/keys"]
