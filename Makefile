@@ -8,14 +8,25 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV    := .venv
+EXTRAS  := lab,test,bench
 PY      := $(VENV)/bin/python
 LOGS    := .simplecloud/logs
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export VAGRANT_DEFAULT_PROVIDER ?= docker
+# The lab's provider: LAB_PROVIDER, else lab.local.yml's, else lab.yml's (the
+# Vagrantfile reads the same); Vagrant's default provider follows it.
+LAB_PROVIDER ?= $(or $(shell sed -n 's/^provider: *\([a-z]*\).*/\1/p' lab.local.yml 2>/dev/null),$(shell sed -n 's/^provider: *\([a-z]*\).*/\1/p' lab.yml))
+export LAB_PROVIDER
+export VAGRANT_DEFAULT_PROVIDER := $(LAB_PROVIDER)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 HOST_PACKAGES := docker.io vagrant debootstrap haproxy etcd-server etcd-client python3-venv python3-pip curl socat openssh-server \
                  chromium wrk
+# `make box` only (the VM lab's box): a root filesystem, ext4 and qcow2 images.
+BOX_PACKAGES  := debootstrap e2fsprogs qemu-utils
+# The one machine definition (images/machine/deploy.py) and what it reads.
+MACHINE_FILES := $(wildcard images/machine/*.py images/machine/*.sh images/machine/box.Vagrantfile images/machine/files/*)
+HOST_IMAGE    := simplecloud/host
+BOX           := images/build/simplecloud.box
 
 # step NAME COMMAND...: run COMMAND with its output in $(LOGS)/NAME.log
 define step
@@ -25,7 +36,7 @@ define step
 	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
 endef
 
-.PHONY: help up down provision status deps engine venv images wheels \
+.PHONY: help up down provision status deps box-deps engine venv images box wheels \
         test test-unit test-integration test-browser test-lab test-infra bench clean
 
 help:
@@ -36,22 +47,30 @@ help:
 	@echo "make status             what is running and where"
 	@echo "make bench              benchmarks (host link, healing, Swarm side by side), figures printed"
 	@echo "make down               remove every lab machine, volume and network"
+	@echo "make box                the VM lab's Vagrant box, built offline ($(BOX))"
 
 # ---------------------------------------------------------------- host setup
-deps:
-	$(call step,host-packages,\
-	  missing=$$(for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# apt_install PACKAGES: install those that are missing
+define apt_install
+	  missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ]; then echo "installing: $$missing"; \
 	    [ "$$(id -u)" = 0 ] || { echo "run as root to install: $$missing"; exit 1; }; \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-	  else echo "all present"; fi)
+	  else echo "all present"; fi
+endef
+
+deps:
+	$(call step,host-packages,$(call apt_install,$(HOST_PACKAGES)))
 	@$(MAKE) --no-print-directory venv engine
+
+box-deps:
+	$(call step,box-packages,$(call apt_install,$(BOX_PACKAGES)))
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(call step,python-venv,\
 	  { [ -x $(PY) ] || python3 -m venv $(VENV); } && $(PY) -m pip install -q -U pip && \
-	  $(PY) -m pip install -q -e '.[test,bench]')
+	  $(PY) -m pip install -q -e '.[$(EXTRAS)]')
 	@touch $@
 
 # Start a Docker engine if none answers (systemd when it runs, else in the background).
@@ -63,19 +82,31 @@ engine:
 	  fi; for i in $$(seq 1 60); do docker info >/dev/null 2>&1 && exit 0; sleep 1; done; \
 	  echo "dockerd did not answer in 60 s; see /var/log/simplecloud/dockerd.log"; exit 1)
 
+# The container lab's machine image: the machine deploy through pyinfra's
+# @docker connector; rebuilt when images/machine/ or the base image changed,
+# or when the engine no longer has it.
 images: deps
 	$(call step,base-image,images/base.sh)
 	$(call step,job-images,images/build-jobs.sh)
-	$(call step,host-image,\
-	  key=$$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub \
-	           /opt/vagrant/embedded/gems/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -n1); \
-	  [ -n "$$key" ] || { echo "Vagrant's insecure public key not found: is vagrant installed?"; exit 1; }; \
-	  cp "$$key" images/host/vagrant.pub && \
-	  docker build -t simplecloud/host images/host)
+	@docker image inspect $(HOST_IMAGE) >/dev/null 2>&1 || rm -f images/build/host.stamp
+	@$(MAKE) --no-print-directory images/build/host.stamp
+
+images/build/host.stamp: $(MACHINE_FILES) images/build/base.id
+	$(call step,host-image,images/machine/build-host.sh $(HOST_IMAGE))
+	@touch $@
+images/build/base.id: ;   # written by images/base.sh
+
+# The VM lab's box (libvirt): debootstrap, the same machine deploy through
+# pyinfra's @chroot connector, ext4, qcow2, kernel and initrd beside it.
+box: $(BOX)
+$(BOX): $(MACHINE_FILES)
+	@$(MAKE) --no-print-directory box-deps venv
+	$(call step,box,images/machine/build-box.sh $(BOX))
 
 # ---------------------------------------------------------------- the lab
-up: images
-	$(call step,machines,vagrant up --provider=docker --no-provision --no-parallel)
+# The provider comes from lab.yml / LAB_PROVIDER (VAGRANT_DEFAULT_PROVIDER above).
+up: images $(if $(filter libvirt,$(LAB_PROVIDER)),box)
+	$(call step,machines,vagrant up --no-provision --no-parallel)
 	@$(MAKE) --no-print-directory provision
 	@$(MAKE) --no-print-directory status
 
@@ -92,7 +123,7 @@ wheels: venv
 # host's outcome, a summary per host; Ansible's output in $(LOGS)/provision.log.
 provision: venv wheels
 	@echo "==> provision (site.yml through ansible-runner; Ansible's output: $(LOGS)/provision.log)"
-	@$(PY) playbooks/provision.py -e lab_provider=$(VAGRANT_DEFAULT_PROVIDER) | sed 's/^/    /'
+	@$(PY) playbooks/provision.py -e lab_provider=$(LAB_PROVIDER) | sed 's/^/    /'
 
 status:
 	@echo "simplecloud lab:"
