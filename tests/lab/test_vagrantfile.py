@@ -27,8 +27,8 @@ def vagrant(*args, cwd=ROOT, **env):
     return run
 
 
-def ruby(script, cwd=ROOT, **env):
-    run = subprocess.run(["ruby", str(HERE / script), str(cwd)], cwd=cwd,
+def ruby(script, *args, cwd=ROOT, **env):
+    run = subprocess.run(["ruby", str(HERE / script), str(cwd), *args], cwd=cwd,
                          env=dict(os.environ, **env), capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -134,6 +134,8 @@ def test_up_trigger_builds_what_a_fresh_clone_lacks(lab_copy):
     assert ruby("missing_parts.rb", cwd=lab_copy) == {
         "images/build/base.tar": "images", "the image simplecloud/absent:none": "images",
         "images/build/wheels": "wheels"}
+    # `vagrant up --no-provision` (what `make up` runs) needs no wheels yet
+    assert "images/build/wheels" not in ruby("missing_parts.rb", "--no-provision", cwd=lab_copy)
     (lab_copy / "lab.local.yml").write_text(
         "libvirt: {box: 'simplecloud/absent', box_file: 'images/build/absent.box'}\n")
     assert ruby("missing_parts.rb", cwd=lab_copy, LAB_PROVIDER="libvirt") == {
@@ -145,3 +147,27 @@ def test_up_trigger_builds_what_a_fresh_clone_lacks(lab_copy):
     for name in ("base.tar", "absent.box", "wheels/simplecloud-0.1.0-py3-none-any.whl"):
         (build / name).write_bytes(b"")
     assert ruby("missing_parts.rb", cwd=lab_copy, LAB_PROVIDER="libvirt") == {}
+
+
+def test_up_trigger_runs_make_and_stops_with_one_line(tmp_path):
+    """A real `vagrant up` in a scratch lab of one machine that is not the
+    lab's (its own name and subnet), whose image is absent and which has no
+    Makefile: the trigger runs make, make fails, Vagrant stops before it
+    creates anything."""
+    (tmp_path / "inventory" / "host_vars").mkdir(parents=True)
+    for name in ("Vagrantfile", "lab.yml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "inventory" / "hosts.yml").write_text(
+        "all:\n  children:\n    pods:\n      hosts:\n        pod-trigger-test:\n")
+    (tmp_path / "inventory" / "host_vars" / "pod-trigger-test.yml").write_text(
+        "lab_address: 192.168.77.10\nlab_ssh_port: 2299\n")
+    (tmp_path / "lab.local.yml").write_text("docker: {image: 'simplecloud/absent:none'}\n")
+    try:
+        run = vagrant("up", "--no-provision", cwd=tmp_path)
+    finally:
+        subprocess.run(["docker", "rm", "-f", "simplecloud-pod-trigger-test"], capture_output=True)
+        subprocess.run(["docker", "network", "rm", "vagrant_network_192.168.77.0/24"], capture_output=True)
+    assert run.returncode != 0
+    assert "running `make images`" in run.stdout
+    assert run.stderr.strip().splitlines()[-1] == (
+        "simplecloud: `make images` failed (logs in .simplecloud/logs/); run it, then `vagrant up`")
