@@ -124,6 +124,7 @@ wheels: venv
 provision: venv wheels
 	@echo "==> provision (site.yml through ansible-runner; Ansible's output: $(LOGS)/provision.log)"
 	@$(PY) playbooks/provision.py -e lab_provider=$(LAB_PROVIDER) | sed 's/^/    /'
+	@touch .vagrant/simplecloud-provisioned   # plain `vagrant up` then does not provision again
 
 status:
 	@echo "simplecloud lab:"

@@ -171,3 +171,20 @@ def test_up_trigger_runs_make_and_stops_with_one_line(tmp_path):
     assert "running `make images`" in run.stdout
     assert run.stderr.strip().splitlines()[-1] == (
         "simplecloud: `make images` failed (logs in .simplecloud/logs/); run it, then `vagrant up`")
+
+
+def test_provisioning_trigger_runs_like_vagrants_own_provisioners(lab_copy):
+    def provisions(*argv):
+        run = subprocess.run(["ruby", str(HERE / "provision_now.rb"), str(lab_copy), *argv], cwd=lab_copy,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    assert provisions("up") is True                       # a new lab
+    assert provisions("up", "--no-provision") is False    # what `make up` runs before `make provision`
+    assert provisions("provision") is True
+    assert provisions("reload") is False
+    (lab_copy / ".vagrant").mkdir(exist_ok=True)
+    (lab_copy / ".vagrant" / "simplecloud-provisioned").touch()
+    assert provisions("up") is False                      # already provisioned
+    assert provisions("up", "--provision") is True
