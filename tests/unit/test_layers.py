@@ -14,6 +14,9 @@ FORBIDDEN = {
              "flask", "requests", "socket", "subprocess"),
     "edges": ("orchestrator.control", "orchestrator.api", "orchestrator.service", "orchestrator.server"),
     "control": ("orchestrator.api", "orchestrator.service", "orchestrator.server", "orchestrator.cli"),
+    # `cloud bench` is a client: HAProxy over HTTP, the manager only through its API
+    "bench": ("orchestrator.api", "orchestrator.service", "orchestrator.server", "orchestrator.control",
+              "orchestrator.edges", "orchestrator.cli", "flask", "docker", "etcd3"),
 }
 
 
