@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import os
 import queue as queue_module
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -186,28 +188,38 @@ class Worker:
             self.counters[b:b + COUNTERS] = [self.books.arrivals, self.books.sent, self.answered, self.errors]
 
 
-async def _watch(worker: Worker, stop) -> None:
-    while not stop.is_set():
+async def _watch(worker: Worker, stop, parent: int) -> None:
+    """Stop on the parent's word, or when the parent is gone (killed: nobody would read the books)."""
+    while not stop.is_set() and os.getppid() == parent:
         await asyncio.sleep(0.1)
     worker.stopping.set()
 
 
-async def _main(load: Load, start_wall: float, stop, counters, index: int) -> Books:
+async def _main(load: Load, start_wall: float, stop, counters, index: int, parent: int) -> Books:
     start = time.monotonic() + (start_wall - time.time())
     worker = Worker(load, start, counters, index)
-    watcher = asyncio.create_task(_watch(worker, stop))
+    watcher = asyncio.create_task(_watch(worker, stop, parent))
     try:
         return await worker.run()
     finally:
         watcher.cancel()
 
 
+def _exit_when_orphaned(parent: int) -> None:
+    """A killed parent reads nothing: leave at once rather than block on a full results pipe."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def _child(load: Load, index: int, ready, go, start_value, stop, counters, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # the parent relays Ctrl-C through ``stop``
+    parent = os.getppid()
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     ready.put(index)
     go.wait()
     try:
-        books = asyncio.run(_main(load, start_value.value, stop, counters, index))
+        books = asyncio.run(_main(load, start_value.value, stop, counters, index, parent))
         results.put((index, books, None))
     except Exception as exc:  # noqa: BLE001 - reported by the parent as one line
         results.put((index, Books(), f"{type(exc).__name__}: {exc}"))
