@@ -155,27 +155,27 @@ class Worker:
                 if loop.time() - due > load.timeout:
                     self.books.not_sent[schedule.NO_CONNECTION] += 1
                     continue
-                self.books.samples.append(await self._send(conn, offset, due))
+                self.books.samples.append(await self._send(conn, offset, due, loop.time() - due))
             finally:
                 self.queue.task_done()
 
-    async def _send(self, conn: Connection, offset: float, due: float) -> Sample:
+    async def _send(self, conn: Connection, offset: float, due: float, wait: float) -> Sample:
         loop = asyncio.get_running_loop()
         try:
             status, body = await asyncio.wait_for(conn.get(self.load.target.path), self.load.timeout)
         except asyncio.CancelledError:
             conn.close()
-            self.books.samples.append(Sample(offset, None, "cancelled"))
+            self.books.samples.append(Sample(offset, None, "cancelled", "", wait))
             self.errors += 1
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is an outcome of the request
             conn.close()
             self.errors += 1
-            return Sample(offset, None, schedule.error_kind(exc))
+            return Sample(offset, None, schedule.error_kind(exc), "", wait)
         outcome = schedule.outcome_of_status(status)
         self.answered += 1
         self.errors += schedule.is_error(outcome)
-        return Sample(offset, loop.time() - due, outcome, node_of(body))
+        return Sample(offset, loop.time() - due, outcome, node_of(body), wait)
 
     async def _report_counts(self) -> None:
         while True:

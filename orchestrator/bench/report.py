@@ -42,7 +42,11 @@ def summarize(books: Books, *, rate: float, duration: float, elapsed: float, tar
     answered = sum(n for o, n in outcomes.items() if o.isdigit())
     latencies = sorted(s.latency for s in samples if s.latency is not None)
     errors = {schedule.error_label(o): n for o, n in sorted(outcomes.items()) if schedule.is_error(o)}
-    window = elapsed if elapsed > 0 else None
+    # rates over the time the sends (answers) really took: a backlog sent after the schedule
+    # ended does not make the sent rate look like the offered one
+    send_window = max([elapsed] + [s.offset + s.wait for s in samples])
+    answer_window = max([elapsed] + [s.offset + s.latency for s in samples if s.latency is not None])
+    waits = sorted(s.wait for s in samples)
     ms = (lambda v: None if v is None else round(v * 1000, 3))
     return {
         "target": target, "rate": rate, "duration": duration, "elapsed": round(elapsed, 3),
@@ -50,8 +54,11 @@ def summarize(books: Books, *, rate: float, duration: float, elapsed: float, tar
         "arrivals": books.arrivals, "sent": books.sent, "answered": answered,
         "not_sent": {k: books.not_sent.get(k, 0) for k in schedule.NOT_SENT_KINDS},
         "offered_rps": rate,
-        "sent_rps": round(books.sent / window, 3) if window else None,
-        "throughput_rps": round(answered / window, 3) if window else None,
+        "send_window_s": round(send_window, 3), "answer_window_s": round(answer_window, 3),
+        "sent_rps": round(books.sent / send_window, 3) if send_window > 0 else None,
+        "throughput_rps": round(answered / answer_window, 3) if answer_window > 0 else None,
+        "send_wait_ms": {"p50": ms(percentile(waits, 50)), "p99": ms(percentile(waits, 99)),
+                         "max": ms(waits[-1] if waits else None)},
         "outcomes": dict(sorted(outcomes.items())),
         "errors": errors, "error_count": sum(errors.values()),
         "latency_ms": {**{pct_key(p): ms(percentile(latencies, p)) for p in PERCENTILES},
@@ -61,8 +68,11 @@ def summarize(books: Books, *, rate: float, duration: float, elapsed: float, tar
     }
 
 
-def _num(value, unit: str = "") -> str:
-    return "-" if value is None else f"{value:g}{unit}"
+def _num(value) -> str:
+    """A figure as results.json has it (rounded there), without a trailing '.0'."""
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def text(summary: dict) -> str:
@@ -79,8 +89,12 @@ def text(summary: dict) -> str:
             line += " (the generator cannot drive this rate: add --procs)"
         if s["not_sent"].get(schedule.NO_CONNECTION):
             line += " (every connection was busy: add --connections)"
+    if s["send_window_s"] > s["elapsed"] * 1.05 + 0.1:
+        line += (f"; the sends took {_num(s['send_window_s'])} s: requests waited for a free connection "
+                 f"(p99 {_num(s['send_wait_ms']['p99'])} ms; a slow server, or a generator short of CPU: "
+                 "add --connections or --procs)")
     lines.append(line)
-    lines.append(f"answered  {s['answered']} ({_num(s['throughput_rps'])}/s)")
+    lines.append(f"answered  {s['answered']} ({_num(s['throughput_rps'])}/s over {_num(s['answer_window_s'])} s)")
     lines.append("latency   " + "  ".join(f"{k} {_num(v)}" for k, v in lat.items() if k != "mean") + " ms")
     lines.append("outcomes  " + (", ".join(f"{k} {v}" for k, v in s["outcomes"].items()) or "none"))
     lines.append("errors    " + (", ".join(f"{k} {v}" for k, v in s["errors"].items()) or "none"))
@@ -97,10 +111,10 @@ def write(out: Path, summary: dict, books: Books) -> list[Path]:
     samples = out / "samples.csv"
     with samples.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["scheduled_s", "latency_ms", "outcome", "node"])
+        w.writerow(["scheduled_s", "latency_ms", "outcome", "node", "send_wait_ms"])
         for s in sorted(books.samples):
             w.writerow([f"{s.offset:.6f}", "" if s.latency is None else f"{s.latency * 1000:.3f}",
-                        s.outcome, s.node])
+                        s.outcome, s.node, f"{s.wait * 1000:.3f}"])
     return [results, samples]
 
 

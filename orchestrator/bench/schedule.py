@@ -82,12 +82,15 @@ def error_label(outcome: str) -> str:
 
 
 class Sample(NamedTuple):
-    """One sent request: scheduled offset (s), latency (s, None without an
-    answer), outcome (status or error kind), node (from a JSON body, or '')."""
+    """One sent request: scheduled offset (s), latency (s from the scheduled
+    time; None without an answer), outcome (status or error kind), node (from
+    a JSON body, or ''), wait (s from the scheduled time until a connection
+    took it: the generator's own delay, part of the latency)."""
     offset: float
     latency: float | None
     outcome: str
     node: str = ""
+    wait: float = 0.0
 
 
 @dataclass

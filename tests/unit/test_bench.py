@@ -101,6 +101,8 @@ def test_the_summary_accounts_for_every_arrival():
     assert sum(s["outcomes"].values()) == s["sent"]
     assert s["outcomes"] == {"200": 20, "404": 1, "503": 1, "connect refused": 1, "timeout": 1}
     assert s["errors"] == {"connect refused": 1, "http 503": 1, "timeout": 1} and s["error_count"] == 3
+    # the last answer came at 2.5 + 0.5 s: rates over the time sends and answers took
+    assert s["send_window_s"] == 3.0 and s["answer_window_s"] == 3.0
     assert s["throughput_rps"] == round(22 / 3.0, 3) and s["sent_rps"] == 8.0 and s["offered_rps"] == 10.0
     lat = s["latency_ms"]
     assert lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99.9"] <= lat["max"] == 500.0
@@ -131,8 +133,19 @@ def test_results_and_csv_files(tmp_path):
                          started_at=0.0)
     results, samples = report.write(tmp_path / "out", s, b)
     rows = samples.read_text().splitlines()
-    assert rows[0] == "scheduled_s,latency_ms,outcome,node" and len(rows) - 1 == s["sent"]
-    assert "2.600000,,timeout," in rows and results.read_text().startswith("{")
+    assert rows[0] == "scheduled_s,latency_ms,outcome,node,send_wait_ms" and len(rows) - 1 == s["sent"]
+    assert "2.600000,,timeout,,0.000" in rows and results.read_text().startswith("{")
+
+
+def test_a_backlog_sent_after_the_schedule_shows_in_the_sent_rate():
+    # 10 arrivals in the first second, the last ones sent up to 4 s late
+    b = Books(arrivals=10, samples=[Sample(0.1 * i, 0.5 * i + 0.01, "200", "", 0.5 * i) for i in range(10)])
+    s = report.summarize(b, rate=10.0, duration=1.0, elapsed=1.0, target={}, procs=1, connections=1,
+                         started_at=0.0)
+    assert s["send_window_s"] == 5.4 and s["sent_rps"] == round(10 / 5.4, 3)
+    assert s["answer_window_s"] == 5.41 and s["throughput_rps"] == round(10 / 5.41, 3)
+    assert s["send_wait_ms"]["max"] == 4500.0
+    assert "the sends took 5.4 s: requests waited for a free connection" in report.text(s)
 
 
 # --- outcomes and error kinds ---------------------------------------------------
