@@ -35,6 +35,7 @@ def _plain_log(axis) -> None:
     """A log axis labelled 1, 10, 100 (not 10^0, 10^1, ...)."""
     from matplotlib.ticker import FuncFormatter
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
 
 
 def run_plots(out: Path, books: Books, summary: dict, serving: list[tuple[float, int]] | None) -> list[Path]:
@@ -70,15 +71,18 @@ def run_plots(out: Path, books: Books, summary: dict, serving: list[tuple[float,
 
     fig = _figure()
     ax = fig.add_subplot()
-    ax.step(t, [r["nodes"] for r in rows], where="mid", color="tab:purple",
+    ax.step(t, [r["nodes"] for r in rows], where="mid", color="tab:purple", linewidth=4, alpha=0.5,
             label="distinct nodes answering per second (from the answers)")
     if serving:
         start = summary["started_at"]
-        ax.step([p - start for p, _ in serving], [n for _, n in serving], where="post", color="tab:orange",
+        ax.step([p - start for p, _ in serving], [n for _, n in serving], where="post", color="tab:orange", linestyle="--",
                 label="serving nodes (polled from the API once a second)")
     else:
         ax.text(0.01, 0.02, "API not polled: nodes counted from the answers only", transform=ax.transAxes)
-    ax.set(xlabel="time (s)", ylabel="nodes", title=title, ylim=(0, None))
+    from matplotlib.ticker import MaxNLocator
+    top = max([r["nodes"] for r in rows] + [n for _, n in serving or []] + [1])
+    ax.set(xlabel="time (s)", ylabel="nodes", title=title, ylim=(0, top + 1))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="lower right")
     fig.savefig(paths[2])
     return paths
@@ -100,8 +104,9 @@ def compare_plot(out: Path, summaries: dict[str, dict]) -> Path:
     lat.legend()
     names = list(summaries)
     thr.bar(names, [summaries[n]["throughput_rps"] or 0 for n in names], color="tab:green", label="answers/s")
-    thr.bar(names, [summaries[n]["error_count"] / max(summaries[n]["elapsed"], 1e-9) for n in names],
-            color="tab:red", label="errors/s")
+    thr.bar(names, [summaries[n]["error_count"] / max(summaries[n]["answer_window_s"], 1e-9) for n in names],
+            bottom=[summaries[n]["throughput_rps"] or 0 for n in names], color="tab:red",
+            label="errors/s (on top)")
     rate = next(iter(summaries.values()))["rate"] if summaries else 0
     thr.axhline(rate, color="tab:gray", linestyle="--", label="offered")
     thr.set(ylabel="requests/s", title="throughput")
