@@ -103,10 +103,11 @@ def compare_plot(out: Path, summaries: dict[str, dict]) -> Path:
     _plain_log(lat.yaxis)
     lat.legend()
     names = list(summaries)
-    thr.bar(names, [summaries[n]["throughput_rps"] or 0 for n in names], color="tab:green", label="answers/s")
-    thr.bar(names, [summaries[n]["error_count"] / max(summaries[n]["answer_window_s"], 1e-9) for n in names],
-            bottom=[summaries[n]["throughput_rps"] or 0 for n in names], color="tab:red",
-            label="errors/s (on top)")
+    window = {n: max(summaries[n]["answer_window_s"], 1e-9) for n in names}
+    good = {n: (summaries[n]["sent"] - summaries[n]["error_count"]) / window[n] for n in names}
+    thr.bar(names, [good[n] for n in names], color="tab:green", label="answers/s without error")
+    thr.bar(names, [summaries[n]["error_count"] / window[n] for n in names], bottom=[good[n] for n in names],
+            color="tab:red", label="errors/s (5xx, transport; on top)")
     rate = next(iter(summaries.values()))["rate"] if summaries else 0
     thr.axhline(rate, color="tab:gray", linestyle="--", label="offered")
     thr.set(ylabel="requests/s", title="throughput")
