@@ -20,6 +20,9 @@ from orchestrator.bench.cluster import BenchError, ServingPoller, find_app
 from orchestrator.bench.loadgen import Load, Target, run_load
 
 
+MAX_ARRIVALS = 10_000_000
+
+
 class UsageError(BenchError):
     """Bad arguments (exit 2)."""
 
@@ -29,12 +32,13 @@ def check(a, allowed_balance) -> tuple[Target, list[str] | None]:
     for name, value in (("--rate", a.rate), ("--duration", a.duration), ("--timeout", a.timeout),
                         ("--max-lag", a.max_lag)):
         if not value > 0 or value != value or value == float("inf"):
-            raise UsageError(f"{name} must be a number above 0, not {value:g}")
+            raise UsageError(f"{name} must be a finite number above 0, not {value:g}")
     for name, value in (("--procs", a.procs), ("--connections", a.connections)):
         if value is not None and value < 1:
             raise UsageError(f"{name} must be 1 or more, not {value}")
-    if a.duration > 24 * 3600:
-        raise UsageError("--duration is at most 86400 s (one day)")
+    if a.rate * a.duration > MAX_ARRIVALS:
+        raise UsageError(f"--rate × --duration is at most {MAX_ARRIVALS:,} requests per run "
+                         f"(every one is kept for the report), not {a.rate * a.duration:,.0f}")
     try:
         target = Target.of(a.url, a.path, a.host)
         algos = balance.parse_algorithms(a.compare_balance, allowed_balance) if a.compare_balance else None
