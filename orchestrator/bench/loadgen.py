@@ -94,7 +94,7 @@ class Worker:
         self.books = Books()
         self.stopping = asyncio.Event()
         self.counters, self.base = counters, index * COUNTERS
-        self.answered = self.errors = 0
+        self.started = self.answered = self.errors = 0       # for the progress line
         self.queue: asyncio.Queue = asyncio.Queue()
 
     async def run(self) -> Books:
@@ -155,6 +155,7 @@ class Worker:
                 if loop.time() - due > load.timeout:
                     self.books.not_sent[schedule.NO_CONNECTION] += 1
                     continue
+                self.started += 1
                 self.books.samples.append(await self._send(conn, offset, due, loop.time() - due))
             finally:
                 self.queue.task_done()
@@ -185,7 +186,7 @@ class Worker:
     def _publish(self) -> None:
         if self.counters is not None:
             b = self.base
-            self.counters[b:b + COUNTERS] = [self.books.arrivals, self.books.sent, self.answered, self.errors]
+            self.counters[b:b + COUNTERS] = [self.books.arrivals, self.started, self.answered, self.errors]
 
 
 async def _watch(worker: Worker, stop, parent: int) -> None:
