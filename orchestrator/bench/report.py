@@ -79,7 +79,8 @@ def text(summary: dict) -> str:
     """The printed summary: every figure of results.json that a reader needs."""
     s, lat = summary, summary["latency_ms"]
     route = " ".join(x for x in (s["target"].get("host"), s["target"].get("path")) if x)
-    lines = [f"target    {s['target'].get('url')} {route}" + ("   (interrupted)" if s["interrupted"] else "")]
+    lines = [f"target    {s['target'].get('url')} {route}" + (f"   seed {s['seed']}" if s.get("seed") else "")
+             + ("   (interrupted)" if s["interrupted"] else "")]
     line = (f"offered   {_num(s['offered_rps'])}/s for {_num(s['elapsed'])} s: {s['arrivals']} arrivals; "
             f"sent {s['sent']} ({_num(s['sent_rps'])}/s)")
     not_sent = {k: v for k, v in s["not_sent"].items() if v}
