@@ -47,27 +47,35 @@ class QuietHandler(WSGIRequestHandler):
 
 @pytest.fixture
 def serving(cluster):
-    """App ctl with two healthy nodes behind HAProxy, the controller running."""
+    """App ctl with two healthy nodes behind HAProxy, by router and reconciler
+    passes; then nothing runs in the background (no reload resets HAProxy's counters)."""
     c = cluster
     c.store.add_nodes("ctl", [Node(n, "ctl", "ctl", NodeStatus.ONLINE, created=float(i))
                               for i, n in enumerate(NODES, 1)])
-    settings = dataclasses.replace(c.settings, start_timeout=20.0)
-    c.hap.driver.settings = settings
-    controller = Controller(c.store, c.pool, c.hap.driver, settings, logging.getLogger("test.controller"))
-    stop = threading.Event()
-    controller.start(stop)
-    try:
-        wait_until(lambda: all_healthy(c, NODES), 60, what="both nodes of ctl to serve")
-        yield c
-    finally:
-        stop.set()
-        assert controller.join(20)
+
+    def converged() -> bool:
+        c.router.sync_config()
+        return not c.rec.reconcile_once() and all_healthy(c, NODES)
+    wait_until(converged, 60, interval=0.2, what="both nodes of ctl to serve")
+    return c
 
 
 @pytest.fixture
-def api(serving, tmp_path):
-    """The manager's API over the cluster's store, on a free port of 127.0.0.1."""
+def controlled(serving):
+    """The same, with the controller running (the router applies balance changes)."""
     c = serving
+    controller = Controller(c.store, c.pool, c.hap.driver, c.settings, logging.getLogger("test.controller"))
+    stop = threading.Event()
+    controller.start(stop)
+    yield c
+    stop.set()
+    assert controller.join(20)
+
+
+@pytest.fixture
+def api(controlled, tmp_path):
+    """The manager's API over the cluster's store, on a free port of 127.0.0.1."""
+    c = controlled
     settings = dataclasses.replace(c.settings, token_file=str(tmp_path / "token"))
     server = make_server("127.0.0.1", free_port(), create_app(settings, Service(c.store, settings, hosts=c.pool),
                                                                token=TOKEN),
@@ -151,8 +159,8 @@ def test_a_bounded_run_adds_up(serving, tmp_path):
         assert is_png(out / name), name
 
 
-def test_compare_balance_restores_the_original_balance(serving, api, tmp_path):
-    c = serving
+def test_compare_balance_restores_the_original_balance(controlled, api, tmp_path):
+    c = controlled
     out = tmp_path / "cmp"
     assert c.store.get_app("ctl").balance == "roundrobin"
     run = cloud(tmp_path, "bench", "--url", c.hap.url, "--path", "/light", "--rate", "15", "--duration", "2",
