@@ -200,3 +200,19 @@ def test_a_failed_reload_is_reported_not_waited_out():
     with pytest.raises(cluster.BenchError, match="HAProxy did not take balance source"):
         cluster.set_balance(api, "web", "source", timeout=30)
     assert cluster.set_balance(api, "web", "source", timeout=1) is False       # already set: nothing to wait for
+
+
+def test_the_serving_poller_records_points_and_survives_failures():
+    class Flaky:
+        calls = 0
+
+        def call(self, method, path, body=None, params=None):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("API down")
+            return {"name": "web", "serving": self.calls}
+    with cluster.ServingPoller(Flaky(), "web", interval=0.01) as poller:
+        deadline = time.monotonic() + 30
+        while len(poller.points) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert poller.failures == 1 and [n for _, n in poller.points[:2]] == [1, 3]
