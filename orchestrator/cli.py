@@ -17,7 +17,8 @@ Where it sends requests, first match wins:
 
 Exit codes: 0 success, 1 the API refused (the message says why), 2 usage
 error, 3 the API cannot be reached, 4 ``--wait`` gave up (the nodes did not
-all serve in time). Errors are ONE line on stderr, starting with ``cloud:``;
+all serve in time), 130 interrupted (``cloud bench`` after Ctrl-C, with its partial
+report). Errors are ONE line on stderr, starting with ``cloud:``;
 a traceback is a bug.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ import requests
 DEFAULT_API = "http://127.0.0.1:5000"
 CONFIG_DIR = ".simplecloud"
 TIMEOUT = 30.0
-BALANCE_ALGORITHMS = ("roundrobin", "leastconn", "random", "first")
+BALANCE_ALGORITHMS = ("roundrobin", "leastconn", "random", "first", "source")
 SECURITY_PROFILES = ("default", "relaxed")
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WAIT = 0, 1, 2, 3, 4
@@ -543,6 +544,16 @@ def event_rows(events: list[dict]) -> list[dict]:
              if isinstance(e.get("time"), (int, float)) else "-"} for e in events]
 
 
+def cmd_bench(c: Client, a):
+    from orchestrator.bench.command import BenchError, UsageError, bench
+    try:
+        return bench(c, a, BALANCE_ALGORITHMS)
+    except UsageError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except BenchError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_events(c: Client, a):
     events = c.call("GET", "/api/events", params={"limit": a.limit})
     return events, table(event_rows(events), EVENT_COLUMNS)
@@ -681,7 +692,29 @@ def build_parser() -> Parser:
     lg.add_argument("node"), lg.add_argument("--pod"), lg.add_argument("--tail", type=_positive, default=100)
     add(sub, "status", cmd_status, "pods, apps and recent events")
     add(sub, "events", cmd_events, "recent events").add_argument("--limit", type=_positive, default=50)
+    _bench_parser(add(sub, "bench", cmd_bench, "open-loop load through HAProxy: Poisson arrivals, "
+                      "latency from the scheduled send time (see docs/cli.md)"))
     return p
+
+
+def _bench_parser(b) -> None:
+    b.add_argument("--rate", type=float, required=True, help="requests/s offered (Poisson arrivals)")
+    b.add_argument("--duration", type=float, default=10.0, help="seconds of arrivals (default 10)")
+    b.add_argument("--path", help="request path, e.g. /light (default /)")
+    b.add_argument("--host", help="Host header, for apps routed by host")
+    b.add_argument("--url", default="http://127.0.0.1:8080", help="the HAProxy edge (default %(default)s)")
+    b.add_argument("--procs", type=int, help="worker processes (default: the number of CPUs)")
+    b.add_argument("--connections", type=int, default=32, help="keep-alive connections per process (default 32)")
+    b.add_argument("--timeout", type=float, default=10.0, help="seconds a request may take (default 10)")
+    b.add_argument("--max-lag", type=float, default=0.25, dest="max_lag",
+                   help="an arrival the generator reaches this many s late is counted 'late', not sent")
+    b.add_argument("--seed", type=int, help="seed of the arrival times (default: random; printed)")
+    b.add_argument("--out", metavar="DIR", help="write results.json, samples.csv and PNG plots there")
+    b.add_argument("--app", help="the app behind the route (default: found from --path/--host)")
+    b.add_argument("--compare-balance", metavar="ALGO,ALGO,...",
+                   help=f"the same load under each balance algorithm ({', '.join(BALANCE_ALGORITHMS)})")
+    b.add_argument("--reload-timeout", type=float, default=60.0, dest="reload_timeout",
+                   help="seconds to wait for HAProxy to reload with a balance (default 60)")
 
 
 def _wait_options(parser) -> None:
@@ -713,7 +746,7 @@ def main(argv: list[str] | None = None, environ=None) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `cloud ... | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return EXIT_OK
+    return 130 if args.verb == "bench" and data.get("interrupted") else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 DEFAULT_COMMAND_IMAGE = "debian:bookworm-slim"
 """Image that runs apps given as a plain command (e.g. ["nc", "-lk", "-p", "9000"])."""
 
-BALANCE_ALGORITHMS = ("roundrobin", "leastconn", "random", "first")
+BALANCE_ALGORITHMS = ("roundrobin", "leastconn", "random", "first", "source")
 """HAProxy `balance` algorithms an app may choose."""
 
 DEFAULT_JOB_IMAGE_PREFIX = "simplecloud/"

@@ -101,6 +101,20 @@ def test_every_accepted_app_renders_a_config_haproxy_accepts(haproxy_settings, c
     assert check.returncode == 0, check.stdout + check.stderr + "\n" + text
 
 
+@pytest.mark.parametrize("balance", BALANCE_ALGORITHMS)
+def test_every_balance_algorithm_renders_a_config_haproxy_accepts(haproxy_settings, balance):
+    cfg_settings, workdir = haproxy_settings
+    app = validate.app_spec({"name": "web", "pod": "p", "port": 8000, "image": "web", "path": "/web",
+                             "balance": balance})[0]
+    servers = {backend_name(app): [Server(backend_name(app), "n1.0123456789", "10.42.0.2", 8000, "ready", None)]}
+    text = render([app], servers, cfg_settings)
+    assert f"    balance {balance}\n" in text
+    path = workdir / f"haproxy-{balance}.cfg"
+    path.write_text(text)
+    check = subprocess.run([HAPROXY, "-c", "-q", "-f", str(path)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr + "\n" + text
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),

@@ -17,6 +17,9 @@ FORBIDDEN = {
     "control": ("orchestrator.api", "orchestrator.service", "orchestrator.server", "orchestrator.cli"),
     "observe": ("orchestrator.api", "orchestrator.service", "orchestrator.server", "orchestrator.cli",
                 "orchestrator.control", "orchestrator.edges"),
+    # `cloud bench` is a client: HAProxy over HTTP, the manager only through its API
+    "bench": ("orchestrator.api", "orchestrator.service", "orchestrator.server", "orchestrator.control",
+              "orchestrator.edges", "orchestrator.cli", "flask", "docker", "etcd3"),
 }
 
 

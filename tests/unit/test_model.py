@@ -70,7 +70,7 @@ def test_builtins_match_the_design():
             (name, 8000, f"/{name}", "/health", "roundrobin")
         assert app.image == f"simplecloud/{name}"
     assert builtin_apps("manager:5050/simplecloud/")["heavy"].image == "manager:5050/simplecloud/heavy"
-    assert BALANCE_ALGORITHMS == ("roundrobin", "leastconn", "random", "first")
+    assert BALANCE_ALGORITHMS == ("roundrobin", "leastconn", "random", "first", "source")
 
 
 def test_values_are_immutable():

@@ -56,9 +56,10 @@ def test_replicas_bounds():
 
 
 def test_balance():
-    for algo in ("roundrobin", "leastconn", "random", "first"):
+    for algo in ("roundrobin", "leastconn", "random", "first", "source"):
         assert validate.balance(algo) == algo
-    refused(validate.balance, "source", field="balance", says=("'source'", "roundrobin, leastconn, random, first"))
+    refused(validate.balance, "static-rr", field="balance",
+            says=("'static-rr'", "roundrobin, leastconn, random, first, source"))
 
 
 @pytest.mark.parametrize("good", ["/", "/web", "/api/v1", "/a.b-c_d~e"])
