@@ -201,7 +201,7 @@ VM_ENV := LAB_PROVIDER=libvirt VAGRANT_DEFAULT_PROVIDER=libvirt LAB_INVENTORY=$(
           VAGRANT_DOTFILE_PATH=$(CURDIR)/.simplecloud/vm/vagrant
 VM_NETWORKS := simplecloud-vm simplecloud-vm-mgmt
 
-test-vm: venv box libvirt
+test-vm: venv libvirt box   # libvirt first: it brings vagrant, whose key the box needs
 	@start=$$(date +%s); \
 	if $(MAKE) --no-print-directory vm-tier; then $(MAKE) --no-print-directory vm-destroy; \
 	  echo "test-vm passed ($$(( $$(date +%s) - start ))s)"; \
