@@ -23,6 +23,8 @@ HOST_PACKAGES := docker.io vagrant debootstrap haproxy etcd-server etcd-client p
                  chromium wrk
 # `make box` only (the VM lab's box): a root filesystem, ext4 and qcow2 images.
 BOX_PACKAGES  := debootstrap e2fsprogs qemu-utils
+# VMs (LAB_PROVIDER=libvirt, make test-vm): libvirt and QEMU (TCG where there is no KVM).
+LIBVIRT_PACKAGES := libvirt-daemon-system qemu-system-x86 qemu-utils vagrant-libvirt dnsmasq-base
 # The one machine definition (images/machine/deploy.py) and what it reads.
 MACHINE_FILES := $(wildcard images/machine/*.py images/machine/*.sh images/machine/box.Vagrantfile images/machine/files/*)
 HOST_IMAGE    := simplecloud/host
@@ -36,13 +38,15 @@ define step
 	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
 endef
 
-.PHONY: help up down provision status deps box-deps engine venv images box wheels \
-        test test-unit test-integration test-browser test-lab test-infra bench clean
+.PHONY: help up down provision status deps box-deps libvirt engine venv images box wheels \
+        test test-unit test-integration test-browser test-lab test-infra test-vm vm-tier vm-destroy \
+        bench clean
 
 help:
 	@echo "make up                 bring the lab up (container lab by default)"
-	@echo "make test               every test tier: unit, integration, browser, lab"
+	@echo "make test               every test tier: unit, integration, browser, lab, vm"
 	@echo "make test-unit|test-integration|test-browser|test-lab   one tier"
+	@echo "make test-vm            one pod-host VM (libvirt), provisioned, tests/infra's single_host tests, destroyed"
 	@echo "make provision          re-run the playbooks against the running lab"
 	@echo "make status             what is running and where"
 	@echo "make bench              benchmarks (host link, healing, Swarm side by side), figures printed"
@@ -65,6 +69,17 @@ deps:
 
 box-deps:
 	$(call step,box-packages,$(call apt_install,$(BOX_PACKAGES)))
+
+# libvirt's daemons: systemd's units when systemd runs, else started here
+# (build containers without systemd); ready when virsh answers.
+libvirt:
+	$(call step,libvirt-packages,$(call apt_install,$(LIBVIRT_PACKAGES)))
+	$(call step,libvirt-daemon,\
+	  if virsh -c qemu:///system version >/dev/null 2>&1; then echo "libvirtd answers"; \
+	  elif [ -d /run/systemd/system ]; then systemctl start virtlogd libvirtd; \
+	  else pgrep -x virtlogd >/dev/null || virtlogd -d; pgrep -x libvirtd >/dev/null || libvirtd -d; fi; \
+	  for i in $$(seq 1 30); do virsh -c qemu:///system version >/dev/null 2>&1 && exit 0; sleep 1; done; \
+	  echo "libvirtd did not answer in 30 s"; exit 1)
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -98,10 +113,19 @@ images/build/base.id: ;   # written by images/base.sh
 
 # The VM lab's box (libvirt): debootstrap, the same machine deploy through
 # pyinfra's @chroot connector, ext4, qcow2, kernel and initrd beside it.
+# A box added without version metadata is never replaced by Vagrant itself
+# (it keeps using the first one it added), so a new box is added here; the
+# base images of older ones leave libvirt's pool when no lab VM exists.
+BOX_NAME := $(shell sed -n '/^libvirt:/,/^[a-z]/s/^ *box: *\([^ ]*\).*/\1/p' lab.yml)
 box: $(BOX)
 $(BOX): $(MACHINE_FILES)
 	@$(MAKE) --no-print-directory box-deps venv
 	$(call step,box,images/machine/build-box.sh $(BOX))
+	$(call step,box-add,cd / && vagrant box add --force --name $(BOX_NAME) $(CURDIR)/$(BOX); \
+	  prefix="$$(echo $(BOX_NAME) | sed 's|/|-VAGRANTSLASH-|')_vagrant_box_image_"; \
+	  if command -v virsh >/dev/null && [ -z "$$(virsh -c qemu:///system list --all --name 2>/dev/null | grep .)" ]; then \
+	    for v in $$(virsh -c qemu:///system vol-list default 2>/dev/null | awk -v p="$$prefix" 'index($$1, p) == 1 {print $$1}'); do \
+	      virsh -c qemu:///system vol-delete --pool default $$v; done; fi)
 
 # ---------------------------------------------------------------- the lab
 # The provider comes from lab.yml / LAB_PROVIDER (VAGRANT_DEFAULT_PROVIDER above).
@@ -146,7 +170,9 @@ down:
 # pytest's exit code 5 ("no tests ran") is a failure here, never a pass.
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-test: test-unit test-integration test-browser test-lab
+# test-vm last: about 5 minutes (7 with a box to build) beside the lab that
+# test-lab leaves up; `make test` stays well under CI's 45 minutes (README).
+test: test-unit test-integration test-browser test-lab test-vm
 	@echo "all test tiers passed"
 
 test-unit: venv
@@ -166,6 +192,32 @@ test-lab: up
 
 test-infra: venv
 	$(PYTEST) tests/infra -q
+
+# The VM tier: one pod host as a real VM (libvirt; TCG without KVM), its own
+# lab (tests/vm/hosts.yml: own domain, networks and subnets, no manager) in
+# its own Vagrant state, provisioned by site.yml like the lab's pod hosts,
+# then tests/infra's single_host tests; the VM is destroyed, pass or fail.
+VM_ENV := LAB_PROVIDER=libvirt VAGRANT_DEFAULT_PROVIDER=libvirt LAB_INVENTORY=$(CURDIR)/tests/vm/hosts.yml \
+          VAGRANT_DOTFILE_PATH=$(CURDIR)/.simplecloud/vm/vagrant
+VM_NETWORKS := simplecloud-vm simplecloud-vm-mgmt
+
+test-vm: venv libvirt box   # libvirt first: it brings vagrant, whose key the box needs
+	@start=$$(date +%s); \
+	if $(MAKE) --no-print-directory vm-tier; then $(MAKE) --no-print-directory vm-destroy; \
+	  echo "test-vm passed ($$(( $$(date +%s) - start ))s)"; \
+	else $(MAKE) --no-print-directory vm-destroy; echo "test-vm FAILED ($$(( $$(date +%s) - start ))s)"; exit 1; fi
+
+vm-tier:
+	$(call step,vm-leftovers,$(VM_ENV) vagrant destroy -f)
+	$(call step,vm-up,$(VM_ENV) vagrant up --no-provision)
+	$(call step,vm-provision,$(VM_ENV) $(PY) playbooks/provision.py -e lab_provider=libvirt)
+	$(call step,vm-tests,$(VM_ENV) $(PYTEST) tests/infra -m single_host -v)
+
+# The VM, its disks and its networks (the box's image stays in libvirt's pool).
+vm-destroy:
+	$(call step,vm-destroy,$(VM_ENV) vagrant destroy -f; \
+	  for n in $(VM_NETWORKS); do virsh -c qemu:///system net-info $$n >/dev/null 2>&1 || continue; \
+	    virsh -c qemu:///system net-destroy $$n || true; virsh -c qemu:///system net-undefine $$n; done)
 
 # Benchmarks print figures; they are not tests (bench/README.md).
 bench: up

@@ -14,6 +14,11 @@ stats, and for a failure the task and Ansible's message. Ansible's full
 output goes to .simplecloud/logs/provision.log; runner's artifacts (every
 event as JSON) to .simplecloud/runner/artifacts/ (the last five runs).
 
+Which lab: the inventory is inventory/hosts.yml, or LAB_INVENTORY; SSH
+goes through the ssh-config the Vagrantfile writes into Vagrant's state
+directory (.vagrant, or VAGRANT_DOTFILE_PATH), like the lab's own key that
+role common installs. `make test-vm` sets both for its lone VM.
+
 Exit code: 0 when every host is ok, 2 when a host failed or was
 unreachable, 1 when Ansible could not run at all.
 """
@@ -28,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / ".simplecloud" / "logs" / "provision.log"
 RUNNER_DIR = ROOT / ".simplecloud" / "runner"
+SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=120s"   # as in ansible.cfg
 OUTCOMES = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
             "runner_on_unreachable": "unreachable"}
 
@@ -90,6 +96,13 @@ def summary(stats: dict | None) -> dict[str, dict[str, int]]:
     return per_host
 
 
+def lab_paths(environ=os.environ) -> tuple[Path, Path]:
+    """(inventory, Vagrant's state directory) of the lab to provision."""
+    inventory = environ.get("LAB_INVENTORY") or "inventory/hosts.yml"
+    state = environ.get("VAGRANT_DOTFILE_PATH") or ".vagrant"
+    return ROOT / inventory, ROOT / state      # an absolute path stays as it is
+
+
 def provision(limit: str | None = None, extravars: dict | None = None, write=print):
     """Run site.yml; returns ansible-runner's Runner (``.rc``, ``.stats``)
     and the Progress (its ``failures``). Output goes to ``write``."""
@@ -99,13 +112,16 @@ def provision(limit: str | None = None, extravars: dict | None = None, write=pri
     RUNNER_DIR.mkdir(parents=True, exist_ok=True)
     progress = Progress(write)
     venv_bin = str(Path(sys.executable).parent)
+    inventory, state = lab_paths()
     env = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+           "ANSIBLE_SSH_ARGS": f"-F {state / 'ssh-config'} {SSH_ARGS}",
            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
            "ANSIBLE_FORCE_COLOR": "0"}
+    extravars = {"lab_state_dir": str(state), **(extravars or {})}
     runner = ansible_runner.run(
         private_data_dir=str(RUNNER_DIR), project_dir=str(ROOT),
-        playbook=str(ROOT / "playbooks" / "site.yml"), limit=limit,
-        extravars=extravars or {}, envvars=env, quiet=True, rotate_artifacts=5,
+        playbook=str(ROOT / "playbooks" / "site.yml"), inventory=str(inventory), limit=limit,
+        extravars=extravars, envvars=env, quiet=True, rotate_artifacts=5,
         event_handler=progress)
     progress.flush()
     stdout = Path(runner.config.artifact_dir) / "stdout"

@@ -45,7 +45,12 @@ box=$work/box
 mkdir -p "$box"
 cp "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)" "$box/vmlinuz"
 cp "$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)" "$box/initrd.img"
-rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+# No package lists in the image, and nothing that says they are fresh:
+# Ansible's apt (cache_valid_time) reads the update stamp, else the lists
+# directory's mtime; either would make the roles skip `apt-get update` and
+# find no package that is not pre-installed.
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/periodic/update-success-stamp
+touch -d @0 "$root"/var/lib/apt/lists
 truncate -s "${SIZE_GB}G" "$work/root.raw"
 mkfs.ext4 -q -F -L simplecloud-root -d "$root" "$work/root.raw"
 qemu-img convert -O qcow2 "$work/root.raw" "$box/box.img"

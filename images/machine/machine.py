@@ -8,8 +8,9 @@ PACKAGES = [
     "docker.io", "haproxy", "etcd-server", "etcd-client", "docker-registry", "socat",
 ]
 # A VM boots its own kernel (direct kernel boot: no boot loader), brings up
-# its first NIC by DHCP and formats its data disk.
-VM_PACKAGES = ["linux-image-amd64", "initramfs-tools", "ifupdown", "isc-dhcp-client", "e2fsprogs"]
+# its first NIC by DHCP, formats its data disk and keeps its clock (role common).
+VM_PACKAGES = ["linux-image-amd64", "initramfs-tools", "ifupdown", "isc-dhcp-client", "e2fsprogs",
+               "systemd-timesyncd"]
 # Installed with the packages, started by the roles only.
 DISABLED = ["docker.service", "docker.socket", "containerd.service", "haproxy.service",
             "etcd.service", "docker-registry.service"]

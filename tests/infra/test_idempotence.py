@@ -1,9 +1,10 @@
 """A second run of site.yml changes nothing on any host (runner's stats)."""
 import importlib.util
+import os
 
-from .conftest import ROOT
+import pytest
 
-MACHINES = {"manager", "pod-light", "pod-medium", "pod-heavy"}
+from .conftest import MACHINES, ROOT
 
 
 def load_provision():
@@ -13,12 +14,14 @@ def load_provision():
     return module
 
 
+@pytest.mark.single_host
 def test_second_provisioning_changes_nothing():
     provision = load_provision()
     lines = []
-    runner, progress = provision.provision(extravars={"lab_provider": "docker"}, write=lines.append)
+    runner, progress = provision.provision(
+        extravars={"lab_provider": os.environ.get("LAB_PROVIDER") or "docker"}, write=lines.append)
     assert runner.rc == 0, "\n".join(progress.failures + lines[-20:])
     hosts = provision.summary(runner.stats)     # runner's stats leave out hosts with 0
-    assert set(hosts) == MACHINES, runner.stats
+    assert set(hosts) == set(MACHINES), runner.stats
     assert {h: n["changed"] for h, n in hosts.items()} == {h: 0 for h in MACHINES}, \
         [line for line in lines if "changed" in line]

@@ -5,17 +5,20 @@ import uuid
 import pytest
 
 
+@pytest.mark.single_host
 def test_bridge_present(pod):
     _, host, _ = pod
     assert host.interface("br-cloud").exists
 
 
+@pytest.mark.single_host
 def test_bridge_has_pod_gateway(pod):
     _, host, subnet = pod
     gateway = subnet.replace(".0/24", ".1")
     assert gateway in host.interface("br-cloud").addresses
 
 
+@pytest.mark.single_host
 def test_docker_network_uses_bridge(pod):
     _, host, subnet = pod
     info = json.loads(host.check_output("docker network inspect cloud"))[0]

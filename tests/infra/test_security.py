@@ -20,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from .conftest import MANAGER_ADDRESS, PODS, ROOT, SSH_CONFIG, _host
+from .conftest import MACHINES, MANAGER_ADDRESS, MANAGERS, PODS, ROOT, SSH_CONFIG, STATE_DIR, _host
 
 # Connects to each HOST:PORT given once and prints {"HOST:PORT": "open" | "refused" | "timeout"}.
 PROBE = base64.b64encode(b"""
@@ -103,6 +103,7 @@ def test_worker_reaches_other_workers_and_the_load_balancer(server_on_other_pod)
     assert run_probe_in_worker(host, targets) == {t: "open" for t in targets}
 
 
+@pytest.mark.single_host
 def test_isolation_rules_come_back_with_dockerd(pod):
     _, host, _ = pod
     unit = host.service("simplecloud-firewall")
@@ -159,6 +160,7 @@ def test_registry_push_side_only_on_manager_loopback(manager):
 
 # --- SSH ---
 
+@pytest.mark.single_host
 def test_sshd_wants_keys(machine):
     settings = machine.check_output("sshd -T")
     for line in ("passwordauthentication no", "kbdinteractiveauthentication no",
@@ -166,23 +168,26 @@ def test_sshd_wants_keys(machine):
         assert line in settings.splitlines()
 
 
+@pytest.mark.single_host
 def test_vagrant_insecure_key_is_gone(machine):
     # Vagrant's well-known public key, from the private key the Vagrantfile copies
-    insecure = subprocess.run(["ssh-keygen", "-y", "-f", str(ROOT / ".vagrant" / "insecure_private_key")],
+    insecure = subprocess.run(["ssh-keygen", "-y", "-f", str(STATE_DIR / "insecure_private_key")],
                               capture_output=True, text=True, check=True).stdout.split()[1]
     authorized = machine.file("/home/vagrant/.ssh/authorized_keys").content_string
     assert insecure not in authorized
-    lab_key = (ROOT / ".vagrant" / "lab_ed25519.pub").read_text().split()[1]
+    lab_key = (STATE_DIR / "lab_ed25519.pub").read_text().split()[1]
     assert lab_key in authorized
 
 
-@pytest.mark.parametrize("name", ["manager", "pod-light"])
+@pytest.mark.single_host
+# the manager and one pod host (the lone pod host of `make test-vm`)
+@pytest.mark.parametrize("name", MANAGERS[:1] + [m for m in MACHINES if "pods" in MACHINES[m]["groups"]][:1])
 def test_login_with_the_insecure_key_fails(name):
     where = dict(line.split(" ", 1) for line in subprocess.run(
         ["ssh", "-G", "-F", str(SSH_CONFIG), name], capture_output=True, text=True,
         check=True).stdout.splitlines())
     login = subprocess.run(
-        ["ssh", "-F", "/dev/null", "-i", str(ROOT / ".vagrant" / "insecure_private_key"),
+        ["ssh", "-F", "/dev/null", "-i", str(STATE_DIR / "insecure_private_key"),
          "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
          "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
          "-p", where["port"], f"vagrant@{where['hostname']}", "true"],
@@ -190,6 +195,7 @@ def test_login_with_the_insecure_key_fails(name):
     assert login.returncode == 255 and "Permission denied" in login.stderr
 
 
+@pytest.mark.single_host
 def test_simplecloud_account_has_docker_but_no_sudo(pod):
     _, host, _ = pod
     assert "docker" in host.user("simplecloud").groups

@@ -1,4 +1,5 @@
 """Sockets listen where they should and nowhere else."""
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import MANAGER_ADDRESS
@@ -16,11 +17,13 @@ def test_etcd_not_on_every_address(manager):
     assert not manager.socket("tcp://0.0.0.0:2379").is_listening
 
 
+@pytest.mark.single_host
 def test_no_docker_tcp_socket(machine):
     listening = machine.socket.get_listening_sockets()
     assert not [s for s in listening if s.endswith((":2375", ":2376"))]
 
 
+@pytest.mark.single_host
 def test_docker_unix_socket(machine):
     assert machine.socket("unix:///run/docker.sock").is_listening
 

@@ -188,3 +188,22 @@ def test_provisioning_trigger_runs_like_vagrants_own_provisioners(lab_copy):
     (lab_copy / ".vagrant" / "simplecloud-provisioned").touch()
     assert provisions("up") is False                      # already provisioned
     assert provisions("up", "--provision") is True
+
+
+def test_the_vm_tier_is_its_own_lab(tmp_path):
+    """`make test-vm`'s lab: its machines from tests/vm/hosts.yml (LAB_INVENTORY),
+    its Vagrant state, keys and ssh-config under VAGRANT_DOTFILE_PATH; the
+    lab's own .vagrant/ssh-config is left alone."""
+    lab_config = ROOT / ".vagrant" / "ssh-config"
+    before = lab_config.read_text() if lab_config.exists() else None
+    state = tmp_path / "vagrant"
+    status = vagrant("status", LAB_PROVIDER="libvirt", LAB_INVENTORY="tests/vm/hosts.yml",
+                     VAGRANT_DOTFILE_PATH=str(state))
+    assert status.returncode == 0, status.stderr
+    machines = [l.split()[0] for l in status.stdout.splitlines() if "not created (libvirt)" in l]
+    assert machines == ["vm-pod"]
+    config = (state / "ssh-config").read_text()
+    assert "Host vm-pod\n  HostName 192.168.58.11\n  Port 22\n" in config
+    assert f"IdentityFile {state / 'lab_ed25519'}" in config
+    assert (state / "insecure_private_key").exists()
+    assert (lab_config.read_text() if lab_config.exists() else None) == before

@@ -66,3 +66,10 @@ def test_extra_vars_must_be_key_value(provision):
     assert provision.parse_extravars(["lab_provider=docker", "a=b=c"]) == {"lab_provider": "docker", "a": "b=c"}
     with pytest.raises(Exception, match="KEY=VALUE"):
         provision.parse_extravars(["oops"])
+
+
+def test_the_lab_to_provision_comes_from_the_environment(provision):
+    assert provision.lab_paths({}) == (ROOT / "inventory" / "hosts.yml", ROOT / ".vagrant")
+    inventory, state = provision.lab_paths({"LAB_INVENTORY": "tests/vm/hosts.yml",
+                                            "VAGRANT_DOTFILE_PATH": "/tmp/x/vagrant"})
+    assert (inventory, state) == (ROOT / "tests" / "vm" / "hosts.yml", Path("/tmp/x/vagrant"))
