@@ -84,7 +84,7 @@ def test_apps_over_etcd_with_the_real_image_check(client, store, worker_images):
     ("POST", "/api/apps", {"name": "w", "image": "simplecloud/does-not-exist", "pod": "light", "port": 80},
      409, "image 'simplecloud/does-not-exist' does not exist on host pod-light"),
     ("POST", "/api/apps", {"name": "w", "image": "simplecloud/light", "pod": "light", "port": 80,
-                           "balance": "source"}, 400, "balance 'source' is not supported"),
+                           "balance": "uri"}, 400, "balance 'uri' is not supported"),
     ("POST", "/api/nodes", {"name": "n_1", "pod": "light"}, 400, "not a valid name"),
     ("POST", "/api/nodes", {"name": "n1", "pod": "nope"}, 404, "pod 'nope' does not exist"),
     ("DELETE", "/api/pods/light/nodes/ghost", None, 404, "ghost"),
