@@ -21,15 +21,23 @@ HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.lab
 
 
+# What `make` exports to choose the lab; each test says its own.
+LAB_CHOICE = ("LAB_PROVIDER", "VAGRANT_DEFAULT_PROVIDER", "LAB_INVENTORY", "VAGRANT_DOTFILE_PATH", "LAB_BOX")
+
+
+def clean_env(**env) -> dict:
+    return dict({k: v for k, v in os.environ.items() if k not in LAB_CHOICE}, **env)
+
+
 def vagrant(*args, cwd=ROOT, **env):
-    run = subprocess.run(["vagrant", *args], cwd=cwd, env=dict(os.environ, **env),
+    run = subprocess.run(["vagrant", *args], cwd=cwd, env=clean_env(**env),
                          capture_output=True, text=True, timeout=120)
     return run
 
 
 def ruby(script, *args, cwd=ROOT, **env):
     run = subprocess.run(["ruby", str(HERE / script), str(cwd), *args], cwd=cwd,
-                         env=dict(os.environ, **env), capture_output=True, text=True, timeout=120)
+                         env=clean_env(**env), capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
 
