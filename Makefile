@@ -151,8 +151,10 @@ provision: venv wheels
 	@touch .vagrant/simplecloud-provisioned   # plain `vagrant up` then does not provision again
 
 status:
-	@echo "simplecloud lab:"
-	@docker ps --filter label=simplecloud.lab=1 --format '    {{.Names}}\t{{.Status}}\t{{.Ports}}' | sed 's/0.0.0.0/127.0.0.1/g'
+	@echo "simplecloud lab ($(LAB_PROVIDER)):"
+	@if [ "$(LAB_PROVIDER)" = docker ]; then \
+	  docker ps --filter label=simplecloud.lab=1 --format '    {{.Names}}\t{{.Status}}\t{{.Ports}}' | sed 's/0.0.0.0/127.0.0.1/g'; \
+	else vagrant status --machine-readable | awk -F, '$$3 == "state-human-short" {print "    " $$2 "\t" $$4}'; fi
 	@echo "  HAProxy:   curl http://127.0.0.1:8080/light   (stats: vagrant ssh manager -c 'curl -s 127.0.0.1:8404/stats')"
 	@echo "  SSH:       vagrant ssh manager | pod-light | pod-medium | pod-heavy"
 	@echo "  logs:      $(LOGS)/"

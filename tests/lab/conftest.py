@@ -203,9 +203,13 @@ def containers_of(machine: str, app: str) -> list[dict]:
 
 
 def freeze(machine: str, frozen: bool) -> None:
-    """Freeze (or thaw) a whole lab machine: `docker pause` of its container."""
-    subprocess.run(["docker", "pause" if frozen else "unpause", f"simplecloud-{machine}"],
-                   check=True, capture_output=True, timeout=30)
+    """Freeze (or thaw) a whole lab machine: `docker pause` of its container,
+    or `virsh suspend` of its VM (LAB_PROVIDER=libvirt; domain simplecloud-NAME)."""
+    if os.environ.get("LAB_PROVIDER") == "libvirt":
+        argv = ["virsh", "-c", "qemu:///system", "suspend" if frozen else "resume", f"simplecloud-{machine}"]
+    else:
+        argv = ["docker", "pause" if frozen else "unpause", f"simplecloud-{machine}"]
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
 
 
 class Load:
