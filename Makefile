@@ -130,7 +130,8 @@ $(BOX): $(MACHINE_FILES)
 # ---------------------------------------------------------------- the lab
 # The provider comes from lab.yml / LAB_PROVIDER (VAGRANT_DEFAULT_PROVIDER above).
 up: images $(if $(filter libvirt,$(LAB_PROVIDER)),box)
-	$(call step,machines,vagrant up --no-provision --no-parallel)
+	$(call step,machines,SIMPLECLOUD_REPLACE_OTHER_LAB=1 vagrant up --no-provision --no-parallel)
+	@grep -ho 'simplecloud: replacing .*' $(LOGS)/machines.log | sed 's/^/    /' || true
 	@$(MAKE) --no-print-directory provision
 	@$(MAKE) --no-print-directory status
 
@@ -200,7 +201,7 @@ test-infra: venv
 # its own Vagrant state, provisioned by site.yml like the lab's pod hosts,
 # then tests/infra's single_host tests; the VM is destroyed, pass or fail.
 VM_ENV := LAB_PROVIDER=libvirt VAGRANT_DEFAULT_PROVIDER=libvirt LAB_INVENTORY=$(CURDIR)/tests/vm/hosts.yml \
-          VAGRANT_DOTFILE_PATH=$(CURDIR)/.simplecloud/vm/vagrant
+          VAGRANT_DOTFILE_PATH=$(CURDIR)/.simplecloud/vm/vagrant SIMPLECLOUD_REPLACE_OTHER_LAB=1
 VM_NETWORKS := simplecloud-vm simplecloud-vm-mgmt
 
 test-vm: venv libvirt box   # libvirt first: it brings vagrant, whose key the box needs

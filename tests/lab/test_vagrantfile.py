@@ -181,6 +181,57 @@ def test_up_trigger_runs_make_and_stops_with_one_line(tmp_path):
         "simplecloud: `make images` failed (logs in .simplecloud/logs/); run it, then `vagrant up`")
 
 
+def container_id(name):
+    run = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True)
+    return run.stdout.strip() if run.returncode == 0 else None
+
+
+def test_up_replaces_another_labs_machine_only_when_asked(tmp_path):
+    """What CI met: a lab left by another checkout holds the machine's name
+    and SSH port ("The forwarded port to 2231 is already in use"). A real
+    `vagrant up` in a scratch lab of one machine (its own name, port and
+    subnet) beside such a container: plain, it stops with one line and leaves
+    it; as `make up` runs it, the container is replaced by this lab's own."""
+    name, machine = "pod-other-test", "simplecloud-pod-other-test"
+    (tmp_path / "inventory" / "host_vars").mkdir(parents=True)
+    for f in ("Vagrantfile", "lab.yml"):
+        shutil.copy(ROOT / f, tmp_path / f)
+    (tmp_path / "inventory" / "hosts.yml").write_text(
+        f"all:\n  children:\n    pods:\n      hosts:\n        {name}:\n")
+    (tmp_path / "inventory" / "host_vars" / f"{name}.yml").write_text(
+        "lab_address: 192.168.78.10\nlab_ssh_port: 2298\n")
+    image = yaml.safe_load((ROOT / "lab.yml").read_text())["docker"]["image"]
+    subprocess.run(["docker", "create", "--name", machine, "--label", "simplecloud.lab=1",
+                    "--label", "simplecloud.test=1", "--label", "simplecloud.lab.dir=/elsewhere",
+                    "-p", "127.0.0.1:2298:22", image], check=True, capture_output=True)
+    stale = container_id(machine)
+    try:
+        refused = vagrant("up", "--no-provision", cwd=tmp_path)
+        assert refused.returncode != 0
+        assert refused.stderr.strip().splitlines()[-1] == (
+            f"simplecloud: the container {machine} belongs to another lab (/elsewhere); one lab per "
+            "machine: `make down` there, or `make up` here to replace it")
+        assert container_id(machine) == stale
+
+        replaced = vagrant("up", "--no-provision", cwd=tmp_path, SIMPLECLOUD_REPLACE_OTHER_LAB="1")
+        assert replaced.returncode == 0, replaced.stdout[-2000:] + replaced.stderr
+        assert f"simplecloud: replacing the container {machine} of another lab (/elsewhere)" in replaced.stdout
+        ours = container_id(machine)
+        assert ours not in (None, stale)
+        assert (tmp_path / ".vagrant" / "machines" / name / "docker" / "id").read_text().strip() == ours
+        label = subprocess.run(["docker", "inspect", "-f", '{{index .Config.Labels "simplecloud.lab.dir"}}',
+                                machine], capture_output=True, text=True).stdout.strip()
+        assert label == str(tmp_path)
+
+        again = vagrant("up", "--no-provision", cwd=tmp_path)   # its own machine: nothing to replace
+        assert again.returncode == 0, again.stderr
+        assert "replacing" not in again.stdout and container_id(machine) == ours
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", machine], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", f"{machine}-docker"], capture_output=True)
+        subprocess.run(["docker", "network", "rm", "vagrant_network_192.168.78.0/24"], capture_output=True)
+
+
 def test_provisioning_trigger_runs_like_vagrants_own_provisioners(lab_copy):
     def provisions(*argv):
         run = subprocess.run(["ruby", str(HERE / "provision_now.rb"), str(lab_copy), *argv], cwd=lab_copy,
