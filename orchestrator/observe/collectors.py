@@ -165,22 +165,39 @@ class StoreCollector:
             yield _gauge(name, text, ["app"], {(app,): v[i] for app, v in snap.autoscale.items()})
 
 
-class LinkCollector:
-    """Each host link's state, from ``states()`` → {host: LinkState} (memory only)."""
+class _MemoryCollector:
+    """A collector of figures the manager holds in memory, read by calling
+    ``read()``; a failing read is logged once (until it works again) and
+    leaves its families out of the scrape. Subclasses say what they read
+    (``what``) and turn it into families (``families``)."""
 
-    def __init__(self, states: Callable[[], Mapping[str, Any]]):
-        self.states = states
+    what = "figures"
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]):
+        self.read = read
         self._failing = False
 
     def collect(self):
         try:
-            states = dict(self.states())
+            data = dict(self.read())
         except Exception:  # noqa: BLE001 - a scrape never fails on us
             if not self._failing:
-                log.exception("/metrics: cannot read the host links")
+                log.exception("/metrics: cannot read %s", self.what)
             self._failing = True
             return
         self._failing = False
+        yield from self.families(data)
+
+    def families(self, data: dict) -> Iterable[GaugeMetricFamily]:
+        raise NotImplementedError
+
+
+class LinkCollector(_MemoryCollector):
+    """Each host link's state, from ``read()`` → {host: LinkState}."""
+
+    what = "the host links"
+
+    def families(self, states):
         yield _gauge("simplecloud_host_link_up", "1 if the manager's link to the pod host is up.",
                      ["host"], {(h, ): 1 if s.up else 0 for h, s in states.items()})
         yield _gauge("simplecloud_host_link_rtt_seconds",
@@ -197,23 +214,13 @@ FIGURES = (   # figures() field, metric, help, scale
 )
 
 
-class FiguresCollector:
+class FiguresCollector(_MemoryCollector):
     """The sampler's per-app figures (``MetricsSampler.figures()``: what the
     autoscaler sees); unknown figures (None) are left out, never 0."""
 
-    def __init__(self, figures: Callable[[], Mapping[str, Mapping[str, Any]]]):
-        self.figures = figures
-        self._failing = False
+    what = "the sampler's figures"
 
-    def collect(self):
-        try:
-            figures = dict(self.figures())
-        except Exception:  # noqa: BLE001 - a scrape never fails on us
-            if not self._failing:
-                log.exception("/metrics: cannot read the sampler's figures")
-            self._failing = True
-            return
-        self._failing = False
+    def families(self, figures):
         for key, name, text, scale in FIGURES:
             yield _gauge(name, text, ["app"], {(app,): f[key] * scale for app, f in figures.items()
                                                if f.get(key) is not None})

@@ -12,12 +12,14 @@ attached to this session's test network, is removed, then the network.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from pathlib import Path
 import docker
 import docker.errors
 import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.core.haproxy_config import render
@@ -44,6 +47,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):     # thousands of requests: the tests report them
+        pass
+
+
+@contextlib.contextmanager
+def serve_wsgi(app):
+    """``app`` served by werkzeug (threaded) on a free port of 127.0.0.1:
+    yields its base URL; shut down and closed on the way out."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10, group: bool = False) -> None:

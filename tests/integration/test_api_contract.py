@@ -18,18 +18,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from orchestrator.api import create_app
 from orchestrator.edges.hostlink import HostPool
 from orchestrator.service import Service
 from orchestrator.settings import Settings
-from tests.integration.fixtures_edges import DOCKER_URL
+from tests.integration.fixtures_edges import DOCKER_URL, serve_wsgi
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +36,6 @@ TOKEN = "contract-token-" + uuid.uuid4().hex
 MAX_EXAMPLES = os.environ.get("SIMPLECLOUD_CONTRACT_EXAMPLES", "50")
 SEED = os.environ.get("SIMPLECLOUD_CONTRACT_SEED", "7")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):     # thousands of requests: schemathesis reports them
-        pass
 
 
 @pytest.fixture
@@ -54,16 +47,10 @@ def api_url(store, tmp_path):
                                              "simplecloud.testrun": "contract-" + uuid.uuid4().hex[:8]})
     service = Service(store, settings, hosts=hosts)
     service.init_cluster()
-    server = make_server("127.0.0.1", 0, create_app(settings, service, token=TOKEN), threaded=True,
-                         request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with serve_wsgi(create_app(settings, service, token=TOKEN)) as url:
+            yield url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
         hosts.close()
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from orchestrator.api import create_app
 from orchestrator.control.supervisor import Controller
@@ -31,18 +30,13 @@ from orchestrator.core.model import Node, NodeStatus
 from orchestrator.service import Service
 
 from .fixtures_cluster import all_healthy
-from .fixtures_edges import free_port, wait_until
+from .fixtures_edges import free_port, serve_wsgi, wait_until
 
 pytestmark = pytest.mark.integration
 
 # container names are global on the shared dockerd: node names of their own
 NODES = [f"bench{uuid.uuid4().hex[:6]}-{i}" for i in (1, 2)]
 TOKEN = "bench-token-" + uuid.uuid4().hex
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
 
 
 @pytest.fixture
@@ -77,17 +71,8 @@ def api(controlled, tmp_path):
     """The manager's API over the cluster's store, on a free port of 127.0.0.1."""
     c = controlled
     settings = dataclasses.replace(c.settings, token_file=str(tmp_path / "token"))
-    server = make_server("127.0.0.1", free_port(), create_app(settings, Service(c.store, settings, hosts=c.pool),
-                                                               token=TOKEN),
-                         threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_wsgi(create_app(settings, Service(c.store, settings, hosts=c.pool), token=TOKEN)) as url:
+        yield url
 
 
 def cloud(cwd: Path, *argv: str, timeout: float = 180) -> subprocess.CompletedProcess:
