@@ -129,7 +129,7 @@ $(BOX): $(MACHINE_FILES)
 
 # ---------------------------------------------------------------- the lab
 # The provider comes from lab.yml / LAB_PROVIDER (VAGRANT_DEFAULT_PROVIDER above).
-up: images $(if $(filter libvirt,$(LAB_PROVIDER)),box)
+up: images $(if $(filter libvirt,$(LAB_PROVIDER)),libvirt box)
 	$(call step,machines,SIMPLECLOUD_REPLACE_OTHER_LAB=1 vagrant up --no-provision --no-parallel)
 	@grep -ho 'simplecloud: replacing .*' $(LOGS)/machines.log | sed 's/^/    /' || true
 	@$(MAKE) --no-print-directory provision
@@ -148,7 +148,7 @@ wheels: venv
 # host's outcome, a summary per host; Ansible's output in $(LOGS)/provision.log.
 provision: venv wheels
 	@echo "==> provision (site.yml through ansible-runner; Ansible's output: $(LOGS)/provision.log)"
-	@$(PY) playbooks/provision.py -e lab_provider=$(LAB_PROVIDER) | sed 's/^/    /'
+	@$(PY) playbooks/provision.py -e lab_provider=$(LAB_PROVIDER) | sed -u 's/^/    /'
 	@touch .vagrant/simplecloud-provisioned   # plain `vagrant up` then does not provision again
 
 status:

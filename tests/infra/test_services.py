@@ -41,6 +41,22 @@ def test_engine_storage_is_its_own_volume(machine):
 
 
 @pytest.mark.single_host
+def test_engine_starts_containers_confined_on_vms(machine):
+    """On a VM the kernel has AppArmor on: the engine needs apparmor_parser to
+    load docker-default, or no container starts (the first VM lab's failure).
+    Where the job images are (not on the lone VM of make test-vm), a
+    container is started and its profile read."""
+    vm = machine.run("systemd-detect-virt --container").rc != 0
+    if vm:
+        assert machine.file("/sbin/apparmor_parser").exists
+        assert "name=apparmor" in machine.check_output("docker info -f '{{json .SecurityOptions}}'")
+    if machine.run("docker image inspect debian:bookworm-slim").rc == 0:
+        profile = machine.check_output("docker run --rm debian:bookworm-slim cat /proc/self/attr/current")
+        if vm:
+            assert profile == "docker-default (enforce)"
+
+
+@pytest.mark.single_host
 def test_engine_uses_overlay2(machine):
     assert machine.check_output("docker info -f '{{.Driver}}'") == "overlay2"
 
