@@ -51,9 +51,11 @@ def test_engine_starts_containers_confined_on_vms(machine):
         assert machine.file("/sbin/apparmor_parser").exists
         assert "name=apparmor" in machine.check_output("docker info -f '{{json .SecurityOptions}}'")
     if machine.run("docker image inspect debian:bookworm-slim").rc == 0:
-        profile = machine.check_output("docker run --rm debian:bookworm-slim cat /proc/self/attr/current")
         if vm:
+            profile = machine.check_output("docker run --rm debian:bookworm-slim cat /proc/self/attr/current")
             assert profile == "docker-default (enforce)"
+        else:   # no LSM in a machine container: /proc/self/attr/current is EINVAL there
+            machine.check_output("docker run --rm debian:bookworm-slim true")
 
 
 @pytest.mark.single_host
