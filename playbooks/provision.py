@@ -110,6 +110,12 @@ def provision(limit: str | None = None, extravars: dict | None = None, write=pri
 
     LOG.parent.mkdir(parents=True, exist_ok=True)
     RUNNER_DIR.mkdir(parents=True, exist_ok=True)
+    # ansible-runner writes env/envvars and env/extravars on its first run and
+    # from then on reads them back *over* the arguments given: the file left
+    # by one lab (the container lab) pointed the next (make test-vm's) at the
+    # wrong ssh-config ("Could not resolve hostname vm-pod"). Every run starts
+    # from its own arguments.
+    shutil.rmtree(RUNNER_DIR / "env", ignore_errors=True)
     progress = Progress(write)
     venv_bin = str(Path(sys.executable).parent)
     inventory, state = lab_paths()
