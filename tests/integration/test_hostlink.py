@@ -7,6 +7,7 @@ processes (a frozen host) and of a spare dockerd (a frozen engine)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 
 import docker
@@ -106,7 +107,12 @@ def test_a_frozen_host_times_out_goes_down_and_comes_back(pool, sshd):
         assert done, "a Docker call to a frozen host did not return within five deadlines"
         assert isinstance(result, HostUnavailable), result
         assert wait_until(lambda: not link.up, timeout=10, what="the link to go down")
-        assert "did not answer 2 pings in a row (no answer within 1 s)" in link.state.error
+        # A ping into a frozen host ends either at its own 1 s deadline ("no
+        # answer within 1 s") or when the link's channel to the engine could not
+        # be opened in time and the local socket was closed ("the connection
+        # was closed"); which one comes first is a race (seen in a clean-clone run).
+        assert re.search(r"did not answer 2 pings in a row \((no answer within 1 s|the connection was closed)\)",
+                         link.state.error), link.state.error
         done, result = returns_within(host.list_workers, 1.0)      # down: fails at once
         assert done and isinstance(result, HostUnavailable) and "unreachable since" in str(result)
         assert [s.up for h, s in pool.states if h == "pod-ssh"][-1] is False
