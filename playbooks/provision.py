@@ -103,6 +103,41 @@ def lab_paths(environ=os.environ) -> tuple[Path, Path]:
     return ROOT / inventory, ROOT / state      # an absolute path stays as it is
 
 
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` merged into ``base`` key by key (nested mappings too), as the Vagrantfile does."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = deep_merge(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) \
+            else value
+    return out
+
+
+def lab_settings(environ=os.environ, root: Path = ROOT) -> dict:
+    """lab.yml merged with lab.local.yml, the provider from LAB_PROVIDER:
+    what the Vagrantfile reads, for the Python side (provisioning, tests)."""
+    import yaml
+
+    settings = yaml.safe_load((root / "lab.yml").read_text()) or {}
+    local = root / "lab.local.yml"
+    if local.exists():
+        settings = deep_merge(settings, yaml.safe_load(local.read_text()) or {})
+    if environ.get("LAB_PROVIDER"):
+        settings["provider"] = environ["LAB_PROVIDER"]
+    return settings
+
+
+def slowdown(provider: str | None = None, environ=os.environ, root: Path = ROOT) -> float:
+    """How many times slower than the container lab the provider's machines
+    are (lab.yml ``<provider>.slowdown``, 1 when unset): the manager gives a
+    new worker that many times ``start_timeout``, the end-to-end tests that
+    many times their deadlines and that much less load."""
+    settings = lab_settings(environ, root)
+    value = (settings.get(provider or settings.get("provider")) or {}).get("slowdown", 1)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"lab.yml: slowdown must be a number >= 1, not {value!r}")
+    return float(value)
+
+
 def provision(limit: str | None = None, extravars: dict | None = None, write=print):
     """Run site.yml; returns ansible-runner's Runner (``.rc``, ``.stats``)
     and the Progress (its ``failures``). Output goes to ``write``."""
@@ -124,6 +159,7 @@ def provision(limit: str | None = None, extravars: dict | None = None, write=pri
            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
            "ANSIBLE_FORCE_COLOR": "0"}
     extravars = {"lab_state_dir": str(state), **(extravars or {})}
+    extravars.setdefault("lab_slowdown", slowdown(extravars.get("lab_provider")))
     runner = ansible_runner.run(
         private_data_dir=str(RUNNER_DIR), project_dir=str(ROOT),
         playbook=str(ROOT / "playbooks" / "site.yml"), inventory=str(inventory), limit=limit,
@@ -153,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         extravars = parse_extravars(args.extra_var)
-    except argparse.ArgumentTypeError as exc:
+        slowdown(extravars.get("lab_provider"))
+    except (argparse.ArgumentTypeError, ValueError) as exc:
         p.error(str(exc))
     runner, progress = provision(args.limit, extravars, write=lambda line: print(line, flush=True))
     hosts = summary(runner.stats)

@@ -1,22 +1,15 @@
 """A second run of site.yml changes nothing on any host (runner's stats)."""
-import importlib.util
 import os
 
 import pytest
 
-from .conftest import MACHINES, ROOT
+from playbooks import provision
 
-
-def load_provision():
-    spec = importlib.util.spec_from_file_location("provision", ROOT / "playbooks" / "provision.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import MACHINES
 
 
 @pytest.mark.single_host
 def test_second_provisioning_changes_nothing():
-    provision = load_provision()
     lines = []
     runner, progress = provision.provision(
         extravars={"lab_provider": os.environ.get("LAB_PROVIDER") or "docker"}, write=lines.append)

@@ -4,7 +4,12 @@ outside: only through the `cloud` CLI and HTTP to 127.0.0.1 (HAProxy on
 
 The API records *desired* state, so every observable effect (a node
 answering through HAProxy, a node gone) is polled for with a bound
-(`wait_until`)."""
+(`wait_until`).
+
+Bounds and load are the container lab's; a lab whose machines are slower
+says how much in lab.yml (``slowdown``, e.g. 10 for VMs under TCG): every
+bound is multiplied by it (``budget``), every load rate divided by it
+(``load_rate``), so each test asks the same of a slower lab."""
 from __future__ import annotations
 
 import json
@@ -19,11 +24,26 @@ from pathlib import Path
 import pytest
 import requests
 
+from playbooks.provision import slowdown
+
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ROOT / ".venv" / "bin" / "cloud"
 EDGE = "http://127.0.0.1:8080"
 API = "http://127.0.0.1:5000"
-CONVERGE = 90           # seconds the controller may take to make a change visible
+SLOWDOWN = slowdown()   # lab.yml: how many times slower than the container lab this lab is
+
+
+def budget(seconds: float) -> int:
+    """A bound of the container lab, in this lab's time."""
+    return int(seconds * SLOWDOWN)
+
+
+def load_rate(per_second: float) -> float:
+    """A request rate of the container lab, for this lab's capacity."""
+    return per_second / SLOWDOWN
+
+
+CONVERGE = budget(90)   # seconds the controller may take to make a change visible
 
 
 def pytest_collection_modifyitems(config, items):
@@ -188,6 +208,7 @@ SSH_CONFIG = ROOT / ".vagrant" / "ssh-config"
 
 def on_machine(machine: str, command: str, timeout: float = 60) -> str:
     """Run a shell command as root on a lab machine over SSH; returns stdout."""
+    timeout = budget(timeout)
     run = subprocess.run(["ssh", "-F", str(SSH_CONFIG), machine, f"sudo sh -c {shlex.quote(command)}"],
                          capture_output=True, text=True, timeout=timeout)
     assert run.returncode == 0, f"{machine}: {command} -> {run.returncode}: {run.stderr.strip()}"
@@ -218,7 +239,8 @@ class Load:
     ``limit_s`` seconds, ``rate`` requests per second."""
 
     def __init__(self, path: str, rate: float = 20, limit_s: float = 300, host: str | None = None):
-        self.path, self.rate, self.limit_s, self.host = path, rate, limit_s, host
+        """``rate`` and ``limit_s`` are the container lab's (see ``budget``)."""
+        self.path, self.rate, self.limit_s, self.host = path, load_rate(rate), budget(limit_s), host
         self.sent, self.failures, self.nodes = 0, [], Counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -226,7 +248,7 @@ class Load:
     def _run(self):
         deadline = time.monotonic() + self.limit_s
         while not self._stop.is_set() and time.monotonic() < deadline:
-            status, body = get(self.path, self.host, timeout=30)
+            status, body = get(self.path, self.host, timeout=budget(30))
             self.sent += 1
             if status != 200:
                 self.failures.append((round(time.time(), 2), status, str(body)[:120]))

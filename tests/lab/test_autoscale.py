@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bench.labkit import OpenLoop
-from tests.lab.conftest import CONVERGE, Load, cloud, cloud_json, cloud_ok, get, wait_until
+from tests.lab.conftest import CONVERGE, Load, budget, cloud, cloud_json, cloud_ok, get, load_rate, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -36,16 +36,17 @@ def light_autoscaled(light_empty):
 
 def test_real_load_drives_an_app_up_and_back_down(light_autoscaled):
     t0 = time.time()
-    out = cloud_ok("app", "autoscale", "light", "--min", "1", "--max", "6", "--rps", "4", "--window", "15")
-    assert out.strip() == "app 'light' autoscales: 1..6, rps 4/node"
-    with OpenLoop("/light", rate=16, limit_s=120, seed=7) as load:
+    rps = load_rate(4)
+    out = cloud_ok("app", "autoscale", "light", "--min", "1", "--max", "6", "--rps", f"{rps:g}", "--window", "15")
+    assert out.strip() == f"app 'light' autoscales: 1..6, rps {rps:g}/node"
+    with OpenLoop("/light", rate=load_rate(16), limit_s=budget(120), seed=7) as load:
         assert wait_until(lambda: light()["serving"] >= 4, CONVERGE), light()
     assert load.failures == [], load.failures[:5]
     ups = autoscale_events(t0)
     assert ups and all("req/s per node" in e["message"] for e in ups), ups
     assert "now rps" in cloud_ok("app", "ls")                # the metric against its target
     with Load("/light", rate=2, limit_s=150) as low:          # load drops: scaled in, nothing lost
-        assert wait_until(lambda: light()["replicas"] == 1, 120), light()
+        assert wait_until(lambda: light()["replicas"] == 1, budget(120)), light()
         low.more(4)
     assert low.failures == [], low.failures
 
@@ -55,21 +56,21 @@ def test_pes_scenario_bursts_and_rules(light_autoscaled):
     bursts add one node at a time, quiet periods take one away, and no rule
     acts inside the shared cooldown."""
     t0 = time.time()
+    up, down = f"rps > {load_rate(6):g} for 4", f"rps < {load_rate(2):g} for 6"
     cloud_ok("app", "autoscale", "light", "--min", "1", "--max", "3",
-             "--rule", "rps > 6 for 4 step +1 cooldown 10",
-             "--rule", "rps < 2 for 6 step -1 cooldown 10")
+             "--rule", f"{up} step +1 cooldown 10", "--rule", f"{down} step -1 cooldown 10")
     for seconds, pause in ((35, 12), (15, 0)):        # a long burst, a quiet spell, a short burst
-        with OpenLoop("/light", rate=16, limit_s=seconds, seed=11 + seconds) as load:
+        with OpenLoop("/light", rate=load_rate(16), limit_s=seconds, seed=11 + seconds) as load:
             time.sleep(seconds)
         assert load.failures == [], load.failures[:5]
         time.sleep(pause)
-    assert wait_until(lambda: light()["replicas"] == 1, 90), light()            # quiet: back to min
+    assert wait_until(lambda: light()["replicas"] == 1, budget(90)), light()    # quiet: back to min
     events = autoscale_events(t0)
     ups = [e for e in events if "(+1)" in e["message"]]
     downs = [e for e in events if "(-1)" in e["message"]]
     assert len(ups) >= 2 and downs, events                 # 16 req/s is > 6 per node on 1 and on 2 nodes
-    assert all(e["message"].startswith("light: rule 'rps > 6 for 4 s' fired") for e in ups), ups
-    assert all(e["message"].startswith("light: rule 'rps < 2 for 6 s' fired") for e in downs), downs
+    assert all(e["message"].startswith(f"light: rule '{up} s' fired") for e in ups), ups
+    assert all(e["message"].startswith(f"light: rule '{down} s' fired") for e in downs), downs
     steps = sorted(ups + downs, key=lambda e: e["time"])
     assert all(b["time"] - a["time"] >= 10 for a, b in zip(steps, steps[1:])), steps   # the cooldown holds
 
@@ -77,10 +78,10 @@ def test_pes_scenario_bursts_and_rules(light_autoscaled):
 def test_scale_to_zero_and_the_first_request_is_held_not_refused(light_autoscaled):
     t0 = time.time()
     cloud_ok("app", "autoscale", "light", "--min", "0", "--max", "2", "--rps", "10", "--idle-to-zero", "10")
-    assert wait_until(lambda: light()["replicas"] == 0, 60), light()
-    assert wait_until(lambda: not light()["phases"], 30), light()            # its node is gone for real
+    assert wait_until(lambda: light()["replicas"] == 0, budget(60)), light()
+    assert wait_until(lambda: not light()["phases"], budget(30)), light()    # its node is gone for real
     started = time.monotonic()
-    status, body = get("/light", timeout=60)
+    status, body = get("/light", timeout=budget(60))
     held = time.monotonic() - started
     assert status == 200 and body["job"] == "light", (status, body)
     assert light()["replicas"] == 1

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.conftest import (CONVERGE, Load, app_nodes, cloud, cloud_json, cloud_ok, containers_of, freeze,
-                                on_machine, wait_until)
+from tests.lab.conftest import (CONVERGE, Load, app_nodes, budget, cloud, cloud_json, cloud_ok, containers_of,
+                                freeze, on_machine, wait_until)
 
 pytestmark = pytest.mark.lab
 
@@ -68,7 +68,7 @@ def test_a_frozen_pod_host_is_reported_and_the_others_keep_working(light3):
             def reported():
                 pods = {p["name"]: p for p in cloud_json("pod", "ls")}
                 return pods["medium"]["host_state"] and not pods["medium"]["host_state"]["reachable"]
-            assert wait_until(reported, 30), cloud_json("pod", "ls")
+            assert wait_until(reported, budget(30)), cloud_json("pod", "ls")
             status = cloud_json("status")
             assert any("pod-medium is unreachable" in w for w in status["warnings"]), status["warnings"]
             assert "WARNING: host pod-medium is unreachable" in cloud_ok("status")
@@ -88,7 +88,7 @@ def test_manager_killed_under_load_loses_nothing(light3):
     with Load("/light", rate=20) as load:
         on_machine("manager", "systemctl kill -s KILL simplecloud-manager")
         # workers and HAProxy keep serving while it is down; systemd restarts it
-        assert wait_until(lambda: cloud("status")[0] == 0, 60)
+        assert wait_until(lambda: cloud("status")[0] == 0, budget(60))
         cloud_ok("app", "scale", "light", "5", "--wait", "--timeout", str(CONVERGE))
         load.more(20)
     assert load.failures == [] and load.sent > 10, load.failures
@@ -110,7 +110,7 @@ def test_rolling_update_under_load(light3):
     with Load("/light", rate=20) as load:
         assert "balance" in cloud_ok("app", "update", "light", "--balance", "leastconn")
         assert wait_until(lambda: any(e["kind"] == "controller.reload_config" and "leastconn" in e["message"]
-                                      for e in cloud_json("events", "--limit", "30")), 30)
+                                      for e in cloud_json("events", "--limit", "30")), budget(30))
     assert load.failures == []
 
 

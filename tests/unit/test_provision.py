@@ -73,3 +73,16 @@ def test_the_lab_to_provision_comes_from_the_environment(provision):
     inventory, state = provision.lab_paths({"LAB_INVENTORY": "tests/vm/hosts.yml",
                                             "VAGRANT_DOTFILE_PATH": "/tmp/x/vagrant"})
     assert (inventory, state) == (ROOT / "tests" / "vm" / "hosts.yml", Path("/tmp/x/vagrant"))
+
+
+def test_slowdown_per_provider_from_lab_yml_and_lab_local_yml(provision, tmp_path):
+    (tmp_path / "lab.yml").write_text("provider: docker\nlibvirt: {box: b, slowdown: 10}\ndocker: {image: i}\n")
+    assert provision.slowdown(environ={}, root=tmp_path) == 1.0                      # unset: the container lab
+    assert provision.slowdown("libvirt", environ={}, root=tmp_path) == 10.0
+    assert provision.slowdown(environ={"LAB_PROVIDER": "libvirt"}, root=tmp_path) == 10.0
+    (tmp_path / "lab.local.yml").write_text("libvirt: {slowdown: 2}\n")             # merged key by key
+    assert provision.lab_settings({}, tmp_path)["libvirt"] == {"box": "b", "slowdown": 2}
+    assert provision.slowdown("libvirt", environ={}, root=tmp_path) == 2.0
+    (tmp_path / "lab.local.yml").write_text("libvirt: {slowdown: fast}\n")
+    with pytest.raises(ValueError, match="slowdown must be a number >= 1, not 'fast'"):
+        provision.slowdown("libvirt", environ={}, root=tmp_path)
