@@ -55,6 +55,7 @@ class Settings:
     haproxy_user: str = "haproxy"           # workers drop root for this user and group ("" = stay)
     haproxy_chroot: str = "/var/lib/haproxy"  # and are jailed here ("" = no chroot)
     frontend_bind: str = "*:80"             # where users reach the apps
+    check_timeout: float = 1.0              # seconds a worker has to answer a health check
     stats_bind: str = "127.0.0.1:8404"      # HAProxy stats page / CSV
     haproxy_log_port: int = 5140            # UDP port on 127.0.0.1 where HAProxy sends one line
                                             # per request to the metrics (p95); 0 = no request log

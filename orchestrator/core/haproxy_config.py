@@ -149,6 +149,15 @@ def _check_settings(settings) -> None:
                                   "and contain no spaces, quotes or '#'")
 
 
+def _check_timeout_ms(settings) -> int:
+    """How long a health check may wait for its answer (``timeout check``)."""
+    value = settings.check_timeout
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 600:
+        raise ValidationError("check_timeout", f"setting check_timeout {value!r} must be seconds "
+                              "between 0.1 and 600")
+    return round(value * 1000)
+
+
 def _request_log(settings) -> dict | None:
     """Where the frontend sends its per-request log line (the metrics
     receiver on loopback), or None if ``haproxy_log_port`` is 0 (off)."""
@@ -219,4 +228,5 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
         routes=routes,
         backends=backends,
         server_options=SERVER_OPTIONS,
+        check_timeout_ms=_check_timeout_ms(settings),
     )

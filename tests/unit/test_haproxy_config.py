@@ -146,6 +146,14 @@ def test_stats_must_stay_on_loopback():
         render([], {}, Settings(stats_bind="0.0.0.0:8404"))
 
 
+def test_health_check_timeout_is_a_setting():
+    assert "    timeout check 1000ms\n" in render([], {}, SETTINGS)              # the default: 1 s
+    slow = dataclasses.replace(SETTINGS, check_timeout=10)                      # a lab under emulation
+    assert "    timeout check 10000ms\n" in render([], {}, slow)
+    with pytest.raises(ValidationError, match="check_timeout 0 must be seconds between 0.1 and 600"):
+        render([], {}, dataclasses.replace(SETTINGS, check_timeout=0))
+
+
 STATE = """1
 # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
 3 app_web 1 n1 10.0.0.2 2 0 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
