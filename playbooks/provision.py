@@ -128,9 +128,9 @@ def lab_settings(environ=os.environ, root: Path = ROOT) -> dict:
 
 def slowdown(provider: str | None = None, environ=os.environ, root: Path = ROOT) -> float:
     """How many times slower than the container lab the provider's machines
-    are (lab.yml ``<provider>.slowdown``, 1 when unset): the manager gives a
-    new worker that many times ``start_timeout``, the end-to-end tests that
-    many times their deadlines and that much less load."""
+    are (lab.yml ``<provider>.slowdown``, 1 when unset): the manager's time
+    budgets for machines (role orchestrator) and the end-to-end tests'
+    deadlines are multiplied by it, their load divided by it."""
     settings = lab_settings(environ, root)
     value = (settings.get(provider or settings.get("provider")) or {}).get("slowdown", 1)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 1:
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         extravars = parse_extravars(args.extra_var)
-        slowdown(extravars.get("lab_provider"))
+        extravars.setdefault("lab_slowdown", slowdown(extravars.get("lab_provider")))
     except (argparse.ArgumentTypeError, ValueError) as exc:
         p.error(str(exc))
     runner, progress = provision(args.limit, extravars, write=lambda line: print(line, flush=True))
