@@ -12,9 +12,12 @@ EXTRAS  := lab,test,bench
 PY      := $(VENV)/bin/python
 LOGS    := .simplecloud/logs
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-# The lab's provider: LAB_PROVIDER, else lab.local.yml's, else lab.yml's (the
-# Vagrantfile reads the same); Vagrant's default provider follows it.
-LAB_PROVIDER ?= $(or $(shell sed -n 's/^provider: *\([a-z]*\).*/\1/p' lab.local.yml 2>/dev/null),$(shell sed -n 's/^provider: *\([a-z]*\).*/\1/p' lab.yml))
+# The lab's provider: LAB_PROVIDER, else that of the machines the lab has
+# (Vagrant's state), else lab.local.yml's, else lab.yml's (the Vagrantfile
+# reads the same); Vagrant's default provider follows it.
+LAB_PROVIDER ?= $(or $(shell ls .vagrant/machines/*/*/id 2>/dev/null | awk -F/ '{print $$(NF-1)}' | sort | head -n 1),\
+                     $(shell sed -n 's/^provider: *\([a-z]*\).*/\1/p' lab.local.yml 2>/dev/null),\
+                     $(shell sed -n 's/^provider: *\([a-z]*\).*/\1/p' lab.yml))
 export LAB_PROVIDER
 export VAGRANT_DEFAULT_PROVIDER := $(LAB_PROVIDER)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg

@@ -17,7 +17,9 @@ event as JSON) to .simplecloud/runner/artifacts/ (the last five runs).
 Which lab: the inventory is inventory/hosts.yml, or LAB_INVENTORY; SSH
 goes through the ssh-config the Vagrantfile writes into Vagrant's state
 directory (.vagrant, or VAGRANT_DOTFILE_PATH), like the lab's own key that
-role common installs. `make test-vm` sets both for its lone VM.
+role common installs. `make test-vm` sets both for its lone VM. The
+provider (``lab_provider``, unless ``-e`` gives it): LAB_PROVIDER, else that
+of the machines in Vagrant's state directory, else lab.yml's.
 
 Exit code: 0 when every host is ok, 2 when a host failed or was
 unreachable, 1 when Ansible could not run at all.
@@ -96,11 +98,18 @@ def summary(stats: dict | None) -> dict[str, dict[str, int]]:
     return per_host
 
 
-def lab_paths(environ=os.environ) -> tuple[Path, Path]:
+def lab_paths(environ=os.environ, root: Path = ROOT) -> tuple[Path, Path]:
     """(inventory, Vagrant's state directory) of the lab to provision."""
     inventory = environ.get("LAB_INVENTORY") or "inventory/hosts.yml"
     state = environ.get("VAGRANT_DOTFILE_PATH") or ".vagrant"
-    return ROOT / inventory, ROOT / state      # an absolute path stays as it is
+    return root / inventory, root / state      # an absolute path stays as it is
+
+
+def running_provider(state: Path) -> str | None:
+    """The provider of the machines the lab has (Vagrant's state directory
+    ``state``), or None: the Vagrantfile's RUNNING_PROVIDER."""
+    found = sorted(p.parent.name for p in state.glob("machines/*/*/id"))
+    return found[0] if found else None
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -113,16 +122,17 @@ def deep_merge(base: dict, over: dict) -> dict:
 
 
 def lab_settings(environ=os.environ, root: Path = ROOT) -> dict:
-    """lab.yml merged with lab.local.yml, the provider from LAB_PROVIDER:
-    what the Vagrantfile reads, for the Python side (provisioning, tests)."""
+    """lab.yml merged with lab.local.yml; the provider from LAB_PROVIDER,
+    else that of the machines the lab has, else the files': what the
+    Vagrantfile reads, for the Python side (provisioning, tests)."""
     import yaml
 
     settings = yaml.safe_load((root / "lab.yml").read_text()) or {}
     local = root / "lab.local.yml"
     if local.exists():
         settings = deep_merge(settings, yaml.safe_load(local.read_text()) or {})
-    if environ.get("LAB_PROVIDER"):
-        settings["provider"] = environ["LAB_PROVIDER"]
+    settings["provider"] = (environ.get("LAB_PROVIDER") or running_provider(lab_paths(environ, root)[1])
+                            or settings.get("provider"))
     return settings
 
 
@@ -159,7 +169,8 @@ def provision(limit: str | None = None, extravars: dict | None = None, write=pri
            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
            "ANSIBLE_FORCE_COLOR": "0"}
     extravars = {"lab_state_dir": str(state), **(extravars or {})}
-    extravars.setdefault("lab_slowdown", slowdown(extravars.get("lab_provider")))
+    extravars.setdefault("lab_provider", lab_settings()["provider"])
+    extravars.setdefault("lab_slowdown", slowdown(extravars["lab_provider"]))
     runner = ansible_runner.run(
         private_data_dir=str(RUNNER_DIR), project_dir=str(ROOT),
         playbook=str(ROOT / "playbooks" / "site.yml"), inventory=str(inventory), limit=limit,

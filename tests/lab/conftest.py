@@ -24,13 +24,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from playbooks.provision import slowdown
+from playbooks.provision import lab_settings, slowdown
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ROOT / ".venv" / "bin" / "cloud"
 EDGE = "http://127.0.0.1:8080"
 API = "http://127.0.0.1:5000"
-SLOWDOWN = slowdown()   # lab.yml: how many times slower than the container lab this lab is
+PROVIDER = lab_settings()["provider"]   # the running lab's (LAB_PROVIDER, its machines, lab.yml)
+SLOWDOWN = slowdown(PROVIDER)   # lab.yml: how many times slower than the container lab this lab is
 
 
 def budget(seconds: float) -> int:
@@ -58,9 +59,10 @@ def pytest_collection_modifyitems(config, items):
 
 def cloud(*args: str, env: dict | None = None, timeout: float = 120) -> tuple[int, str, str]:
     """Run `cloud ARGS...` in the checkout (it finds .simplecloud/ there);
-    returns (exit code, stdout, stderr)."""
+    returns (exit code, stdout, stderr). ``timeout`` is the container lab's
+    (see ``budget``)."""
     run = subprocess.run([str(CLOUD), *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=timeout, env=dict(os.environ, **(env or {})))
+                         timeout=budget(timeout), env=dict(os.environ, **(env or {})))
     return run.returncode, run.stdout, run.stderr
 
 
@@ -115,12 +117,14 @@ def wait_until(predicate, timeout: float = CONVERGE, interval: float = 0.5):
 
 def get(path: str, host: str | None = None, timeout: float = 10) -> tuple[int, dict | str | None]:
     """One GET to HAProxy on a new connection: (status, JSON body or text);
-    status 0 if the request itself failed."""
+    status 0 if the request itself failed. ``timeout`` is the container
+    lab's (see ``budget``): a medium job's answer takes 0.1 s there, 9 s on
+    the VM lab under TCG."""
     headers = {"Connection": "close"}
     if host:
         headers["Host"] = host
     try:
-        r = requests.get(EDGE + path, headers=headers, timeout=timeout)
+        r = requests.get(EDGE + path, headers=headers, timeout=budget(timeout))
     except requests.RequestException as exc:
         return 0, str(exc)
     try:
@@ -225,8 +229,8 @@ def containers_of(machine: str, app: str) -> list[dict]:
 
 def freeze(machine: str, frozen: bool) -> None:
     """Freeze (or thaw) a whole lab machine: `docker pause` of its container,
-    or `virsh suspend` of its VM (LAB_PROVIDER=libvirt; domain simplecloud-NAME)."""
-    if os.environ.get("LAB_PROVIDER") == "libvirt":
+    or `virsh suspend` of its VM (a libvirt lab; domain simplecloud-NAME)."""
+    if PROVIDER == "libvirt":
         argv = ["virsh", "-c", "qemu:///system", "suspend" if frozen else "resume", f"simplecloud-{machine}"]
     else:
         argv = ["docker", "pause" if frozen else "unpause", f"simplecloud-{machine}"]
@@ -248,7 +252,7 @@ class Load:
     def _run(self):
         deadline = time.monotonic() + self.limit_s
         while not self._stop.is_set() and time.monotonic() < deadline:
-            status, body = get(self.path, self.host, timeout=budget(30))
+            status, body = get(self.path, self.host, timeout=30)
             self.sent += 1
             if status != 200:
                 self.failures.append((round(time.time(), 2), status, str(body)[:120]))

@@ -88,6 +88,26 @@ def test_plain_vagrant_uses_the_labs_provider(lab_copy, provider):
     assert f"({other})" in vagrant("status", cwd=lab_copy, LAB_PROVIDER=other).stdout
 
 
+def test_a_lab_keeps_the_provider_of_its_machines(lab_copy):
+    """After `LAB_PROVIDER=libvirt make up`, plain `vagrant ssh`, `make
+    test-lab` or `make status` are about those VMs (lab.yml says docker),
+    and a command for another provider leaves their ssh-config alone."""
+    record = lab_copy / ".vagrant" / "machines" / "manager" / "libvirt" / "id"
+    record.parent.mkdir(parents=True)
+    record.write_text("6b3f1d2e-0000-4000-8000-000000000000")     # what vagrant-libvirt keeps of a domain
+    status = vagrant("status", cwd=lab_copy)
+    assert status.returncode == 0, status.stderr
+    assert "manager                   not created (libvirt)" in status.stdout   # no such domain here
+    config = (lab_copy / ".vagrant" / "ssh-config").read_text()
+    assert "Host manager\n  HostName 192.168.56.10\n  Port 22\n" in config
+    record.write_text("6b3f1d2e-0000-4000-8000-000000000000")     # Vagrant forgot the domain it did not find
+    make = subprocess.run(["make", "-n", "-f", str(ROOT / "Makefile"), "status"], cwd=lab_copy,
+                          env=clean_env(), capture_output=True, text=True)
+    assert 'echo "simplecloud lab (libvirt):"' in make.stdout, make.stdout + make.stderr
+    vagrant("status", cwd=lab_copy, LAB_PROVIDER="docker")
+    assert (lab_copy / ".vagrant" / "ssh-config").read_text() == config
+
+
 def test_wrong_provider_stops_with_one_line(lab_copy):
     run = vagrant("status", "--provider=libvirt", cwd=lab_copy)
     assert run.returncode != 0
@@ -98,8 +118,8 @@ def test_wrong_provider_stops_with_one_line(lab_copy):
     assert "use one of docker, libvirt, virtualbox" in run.stderr
 
 
-def test_docker_run_commands_of_the_container_lab():
-    commands = ruby("docker_run_args.rb")
+def test_docker_run_commands_of_the_container_lab(lab_copy):
+    commands = ruby("docker_run_args.rb", cwd=lab_copy)     # whatever lab runs in the checkout
     lab = yaml.safe_load((ROOT / "lab.yml").read_text())
     assert sorted(commands) == inventory_hosts()
     for host, argv in commands.items():

@@ -86,3 +86,20 @@ def test_slowdown_per_provider_from_lab_yml_and_lab_local_yml(provision, tmp_pat
     (tmp_path / "lab.local.yml").write_text("libvirt: {slowdown: fast}\n")
     with pytest.raises(ValueError, match="slowdown must be a number >= 1, not 'fast'"):
         provision.slowdown("libvirt", environ={}, root=tmp_path)
+
+
+def test_a_lab_keeps_the_provider_of_its_machines(provision, tmp_path):
+    """`LAB_PROVIDER=libvirt make up`, then plain `make test-lab`: the lab is
+    still the libvirt one (its machines in Vagrant's state), not lab.yml's."""
+    (tmp_path / "lab.yml").write_text("provider: docker\nlibvirt: {slowdown: 10}\n")
+    assert provision.running_provider(tmp_path / ".vagrant") is None
+    assert provision.lab_settings({}, tmp_path)["provider"] == "docker"
+    (tmp_path / ".vagrant" / "machines" / "manager" / "libvirt").mkdir(parents=True)
+    (tmp_path / ".vagrant" / "machines" / "manager" / "docker").mkdir(parents=True)   # no id: destroyed
+    assert provision.lab_settings({}, tmp_path)["provider"] == "docker"
+    (tmp_path / ".vagrant" / "machines" / "manager" / "libvirt" / "id").write_text("0f3c")
+    assert provision.running_provider(tmp_path / ".vagrant") == "libvirt"
+    assert provision.lab_settings({}, tmp_path)["provider"] == "libvirt"
+    assert provision.slowdown(environ={}, root=tmp_path) == 10.0
+    assert provision.lab_settings({"LAB_PROVIDER": "docker"}, tmp_path)["provider"] == "docker"
+    assert provision.lab_settings({"VAGRANT_DOTFILE_PATH": "vm"}, tmp_path)["provider"] == "docker"   # another lab
