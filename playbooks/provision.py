@@ -6,6 +6,7 @@ both call it, and the idempotence test imports it:
 
     .venv/bin/python playbooks/provision.py                      # every machine
     .venv/bin/python playbooks/provision.py --limit pod-light -e lab_provider=docker
+    .venv/bin/python playbooks/provision.py --tags orchestrator   # one role (site.yml's tags)
 
 What it shows while it runs: one line per play, and one line per task with
 each host's outcome (ok, changed, skipped, failed, unreachable) as soon as
@@ -148,7 +149,7 @@ def slowdown(provider: str | None = None, environ=os.environ, root: Path = ROOT)
     return float(value)
 
 
-def provision(limit: str | None = None, extravars: dict | None = None, write=print):
+def provision(limit: str | None = None, extravars: dict | None = None, write=print, tags: str | None = None):
     """Run site.yml; returns ansible-runner's Runner (``.rc``, ``.stats``)
     and the Progress (its ``failures``). Output goes to ``write``."""
     import ansible_runner
@@ -173,7 +174,7 @@ def provision(limit: str | None = None, extravars: dict | None = None, write=pri
     extravars.setdefault("lab_slowdown", slowdown(extravars["lab_provider"]))
     runner = ansible_runner.run(
         private_data_dir=str(RUNNER_DIR), project_dir=str(ROOT),
-        playbook=str(ROOT / "playbooks" / "site.yml"), inventory=str(inventory), limit=limit,
+        playbook=str(ROOT / "playbooks" / "site.yml"), inventory=str(inventory), limit=limit, tags=tags,
         extravars=extravars, envvars=env, quiet=True, rotate_artifacts=5,
         event_handler=progress)
     progress.flush()
@@ -196,6 +197,7 @@ def parse_extravars(items: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="provision", description=__doc__.split("\n\n")[0])
     p.add_argument("--limit", help="only these hosts or groups (Ansible's --limit)")
+    p.add_argument("--tags", help="only these roles, by their tags in site.yml (Ansible's --tags)")
     p.add_argument("-e", "--extra-var", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args(argv)
     try:
@@ -203,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         extravars.setdefault("lab_slowdown", slowdown(extravars.get("lab_provider")))
     except (argparse.ArgumentTypeError, ValueError) as exc:
         p.error(str(exc))
-    runner, progress = provision(args.limit, extravars, write=lambda line: print(line, flush=True))
+    runner, progress = provision(args.limit, extravars, write=lambda line: print(line, flush=True),
+                                 tags=args.tags)
     hosts = summary(runner.stats)
     print("summary:")
     for host, n in sorted(hosts.items()):

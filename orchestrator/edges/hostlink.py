@@ -103,6 +103,7 @@ class HostLink:
         self._tried = threading.Event()        # the first connection attempt is over
         self._conn = None                      # fabric.Connection while up
         self._forwarder: _Forwarder | None = None
+        self._pinger: docker.APIClient | None = None   # the pings' kept connection
         self._events: socket.socket | None = None   # the socket of the events stream
         self._threads: list[threading.Thread] = []
 
@@ -235,23 +236,37 @@ class HostLink:
             self.state = LinkState(True, self.state.since, "", rtt)
 
     def _ping(self) -> float:
-        """One ``GET /_ping`` through the link, with its deadline; the round trip in ms."""
+        """One ``GET /_ping`` through the link, with its deadline; the round trip in ms.
+
+        Pings share one kept connection: one SSH channel and one dial command
+        on the host for as long as they answer, not a new channel and a new
+        process every second (under TCG those alone kept a pod host VM's CPU
+        at 13 %, and a host busy starting containers was slow to fork them).
+        A failed ping drops it, so the next one dials afresh."""
         if not self.ssh:                      # docker-py leaks the socket of a failed unix connect
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
                 probe.settimeout(self.settings.link_ping_timeout)
                 probe.connect(self.socket_path)
-        client = docker.APIClient(base_url=self.docker_url, timeout=self.settings.link_ping_timeout,
-                                  version=API_VERSION)
+        if self._pinger is None:
+            self._pinger = docker.APIClient(base_url=self.docker_url, timeout=self.settings.link_ping_timeout,
+                                            version=API_VERSION)
         try:
             t0 = time.monotonic()
-            client.ping()
+            self._pinger.ping()
             return round((time.monotonic() - t0) * 1000, 2)
-        finally:
-            client.close()
+        except Exception:
+            self._drop_pinger()
+            raise
+
+    def _drop_pinger(self) -> None:
+        pinger, self._pinger = self._pinger, None
+        if pinger is not None:
+            pinger.close()
 
     def _teardown(self, why: str) -> None:
         """Close the events stream, the local socket and the SSH connection."""
         log.debug("host %s: closing the link (%s)", self.name, why)
+        self._drop_pinger()
         events = self._events
         if events is not None:                 # ends the events thread's blocking read
             try:

@@ -40,8 +40,28 @@ def budget(seconds: float) -> int:
 
 
 def load_rate(per_second: float) -> float:
-    """A request rate of the container lab, for this lab's capacity."""
+    """A request rate of the container lab, for this lab's capacity (a
+    closed-loop load: one request at a time, see ``Load``)."""
     return per_second / SLOWDOWN
+
+
+LIGHT_ANSWER_S = 0.011   # one /light answer by an idle light node on the container lab (bench/README.md)
+
+
+def answer_slowdown(path: str = "/light", reference_s: float = LIGHT_ANSWER_S, samples: int = 5) -> float:
+    """How many times slower than on the container lab ``path`` is answered
+    here, now: the median of ``samples`` GETs one after another, over
+    ``reference_s`` (at least 1). An open-loop load (``OpenLoop``) must be
+    sized by this, not by ``SLOWDOWN``: it does not wait for answers, and a
+    job's CPU work is slowed far more than the machines' start-up (VMs under
+    TCG: a light answer 100-200 times, a worker's start about 10 times)."""
+    times = []
+    for _ in range(samples):
+        started = time.monotonic()
+        status, body = get(path)
+        assert status == 200, f"{path} must be served to measure it: {status} {body}"
+        times.append(time.monotonic() - started)
+    return max(1.0, sorted(times)[len(times) // 2] / reference_s)
 
 
 CONVERGE = budget(90)   # seconds the controller may take to make a change visible
