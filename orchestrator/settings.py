@@ -81,6 +81,7 @@ class Settings:
     max_surge: int = 1                      # nodes per app replaced side by side in an update
     worker_pids_limit: int = 512            # processes per worker container (a fork bomb stays inside)
     busy_grace: float = 30.0                # a worker DOWN but busy (overloaded) is replaced after this
+    hung_probe: float = 0.3                 # seconds of CPU use that tell a DOWN worker hung (none) from busy
 
     # --- API and controllers ---
     api_bind: str = "0.0.0.0:5000"

@@ -53,7 +53,7 @@ STOP_TIMEOUT = 5           # seconds between SIGTERM and SIGKILL when stopping a
 def policy_of(settings) -> Policy:
     return Policy(start_timeout=settings.start_timeout, backoff_max=settings.backoff_max,
                   backoff_reset=settings.backoff_reset, max_surge=settings.max_surge,
-                  busy_grace=settings.busy_grace)
+                  busy_grace=settings.busy_grace, hung_probe=settings.hung_probe)
 
 
 class HostReconciler:
@@ -237,7 +237,9 @@ class HostReconciler:
     def _cpu_of_suspects(self, containers, server_of, now: float) -> dict[str, float]:
         """CPUs lately used by each worker that is DOWN after having passed its
         check (hung, or only busy?), from two readings of its cgroup over the
-        link, passes apart. A first reading gives no figure yet."""
+        link at least ``hung_probe`` seconds apart (a shorter window can catch
+        a busy worker while its machine gives it no CPU: a VM the host did not
+        run for a moment looked hung). A first reading gives no figure yet."""
         suspects = [c.id for c in containers
                     if healing.suspect(c, server_of.get((backend_name(c.app), server_name(c.node, c.id))),
                                        self._health.get((c.pod, c.node), NodeHealth()))]
@@ -252,7 +254,9 @@ class HostReconciler:
         rates = {}
         for cid, ns in usage.items():
             before = self._cpu_samples.get(cid)
-            if before is not None and now - before[0] > 0.1:
+            if before is not None and now - before[0] < self.policy.hung_probe:
+                continue                       # too soon: keep the first reading
+            if before is not None:
                 rates[cid] = max(0, ns - before[1]) / 1e9 / (now - before[0])
             self._cpu_samples[cid] = (now, ns)
         return rates

@@ -68,8 +68,8 @@ SCALE_DOWN_MAX_PERCENT = 100  # limit beyond the stabilization window
 Timed = tuple[tuple[float, int], ...]
 """(time, replicas) pairs, oldest first."""
 
-_UNITS = {"rps": ("{:.1f} req/s per node", ""), "inflight": ("{:.1f} in flight per node", ""),
-          "cpu": ("{:.1f}% CPU per node", "%"), "p95_ms": ("p95 {:.0f} ms", " ms")}
+_UNITS = {"rps": ("{} req/s per node", ""), "inflight": ("{} in flight per node", ""),
+          "cpu": ("{}% CPU per node", "%"), "p95_ms": ("p95 {:.0f} ms", " ms")}
 
 
 @dataclass(frozen=True)
@@ -247,8 +247,12 @@ def per_node(metric: str, sample: Sample) -> float | None:
 
 
 def describe(metric: str, value: float) -> str:
-    """A metric's value in words, e.g. "41.2 req/s per node"."""
-    return _UNITS[metric][0].format(value)
+    """A metric's value in words, e.g. "41.2 req/s per node"; below 1, two
+    significant digits ("0.041 req/s per node" against a target of 0.027,
+    not "0.0")."""
+    if metric == "p95_ms":
+        return _UNITS[metric][0].format(value)
+    return _UNITS[metric][0].format(f"{value:.2g}" if 0 < abs(value) < 1 else f"{value:.1f}")
 
 
 def _target(metric: str, target: float) -> str:

@@ -44,6 +44,7 @@ class Policy:
     max_surge: int = 1            # nodes per app replaced side by side during an update
     busy_grace: float = 30.0      # s a busy worker may stay DOWN before it is replaced
     idle_cpu: float = 0.02        # CPUs: a DOWN worker using less than this is hung
+    hung_probe: float = 0.3       # s at least between the two CPU readings of a DOWN worker
 
 
 @dataclass(frozen=True)

@@ -298,7 +298,8 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
     record = verdict.health
     if cur is not None and not verdict.replace and healing.suspect(cur, ctx.server(cur), record):
         # hung or busy? look again soon with a CPU reading; a busy one when its grace ends
-        _wake(out, ctx.now + 0.3 if cur.id not in ctx.cpu else record.down_since + ctx.policy.busy_grace)
+        _wake(out, ctx.now + ctx.policy.hung_probe if cur.id not in ctx.cpu
+              else record.down_since + ctx.policy.busy_grace)
     if cur is not None and verdict.replace:
         out.notes.append(Note("node.failed", subject, f"node {subject} failed: {verdict.reason}; "
                               f"replacing it (restart {record.restarts}, "

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.core.autoscale import (SCALE_UP_MAX_NODES, SCALE_UP_PERIOD_S, Decision, Policy, Rule,
+from orchestrator.core.autoscale import (SCALE_UP_MAX_NODES, SCALE_UP_PERIOD_S, Decision, Policy, Rule, describe,
                                          Sample, State, clamp_manual, decide)
 
 RPS = Policy(min=1, max=20, targets={"rps": 20})
@@ -432,3 +432,13 @@ def test_any_trace_stays_within_bounds_and_its_state_round_trips(trace, low, spa
         assert State.from_dict(json.loads(json.dumps(state.to_dict()))) == state
         assert math.isfinite(state.cooldown_until)
         current = d.replicas
+
+
+def test_a_small_rate_is_said_with_two_significant_digits():
+    """A slow lab's targets are fractions of a request per second: the
+    reason must not say "0.0 req/s per node > target 0.027"."""
+    assert describe("rps", 0.0412) == "0.041 req/s per node"
+    assert describe("rps", 41.23) == "41.2 req/s per node"
+    assert describe("rps", 0.0) == "0.0 req/s per node"
+    assert describe("inflight", 0.5) == "0.5 in flight per node"
+    assert describe("p95_ms", 250.4) == "p95 250 ms"

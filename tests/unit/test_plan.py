@@ -279,6 +279,14 @@ def test_hung_worker_is_cut_out_and_replaced():
     assert [n.kind for n in result.notes] == ["node.failed"]
 
 
+def test_a_down_workers_cpu_is_read_again_after_the_policys_probe():
+    """A slower lab reads a DOWN worker's CPU over a longer window (hung_probe)."""
+    c = container("running")
+    health = {("light", "n1"): NodeHealth(healthy_id=c.id)}
+    first = run([node(ONLINE)], [c], [server(healthy=False)], health=health, policy=Policy(hung_probe=3.0))
+    assert not first and first.wake_at == NOW + 3.0
+
+
 def test_a_busy_worker_that_fails_its_check_is_left_alone_for_a_while():
     """Overloaded, not hung: killing it would make the overload worse."""
     c = container("running")
