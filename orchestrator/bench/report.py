@@ -44,8 +44,9 @@ def summarize(books: Books, *, rate: float, duration: float, elapsed: float, tar
     errors = {schedule.error_label(o): n for o, n in sorted(outcomes.items()) if schedule.is_error(o)}
     # rates over the time the sends (answers) really took: a backlog sent after the schedule
     # ended does not make the sent rate look like the offered one
-    send_window = max([elapsed] + [s.offset + s.wait for s in samples])
-    answer_window = max([elapsed] + [s.offset + s.latency for s in samples if s.latency is not None])
+    # rounded before the rates are taken from them, so that the printed figures add up
+    send_window = round(max([elapsed] + [s.offset + s.wait for s in samples]), 3)
+    answer_window = round(max([elapsed] + [s.offset + s.latency for s in samples if s.latency is not None]), 3)
     waits = sorted(s.wait for s in samples)
     ms = (lambda v: None if v is None else round(v * 1000, 3))
     return {
@@ -54,7 +55,7 @@ def summarize(books: Books, *, rate: float, duration: float, elapsed: float, tar
         "arrivals": books.arrivals, "sent": books.sent, "answered": answered,
         "not_sent": {k: books.not_sent.get(k, 0) for k in schedule.NOT_SENT_KINDS},
         "offered_rps": rate,
-        "send_window_s": round(send_window, 3), "answer_window_s": round(answer_window, 3),
+        "send_window_s": send_window, "answer_window_s": answer_window,
         "sent_rps": round(books.sent / send_window, 3) if send_window > 0 else None,
         "throughput_rps": round(answered / answer_window, 3) if answer_window > 0 else None,
         "send_wait_ms": {"p50": ms(percentile(waits, 50)), "p99": ms(percentile(waits, 99)),

@@ -205,3 +205,12 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, words):
 def test_source_is_an_allowed_balance():
     from orchestrator.core.model import BALANCE_ALGORITHMS
     assert "source" in BALANCE_ALGORITHMS and "source" in cli.BALANCE_ALGORITHMS
+
+
+def test_the_printed_rates_follow_from_the_printed_windows():
+    # the last answer at 3.0294 s: 97 / 3.0294 rounds to 32.020, 97 / 3.029 (the window shown) to 32.024
+    samples = [Sample(0.03 * i, 0.01, "200") for i in range(96)] + [Sample(3.02, 0.0094, "200")]
+    s = report.summarize(Books(arrivals=97, samples=samples), rate=30.0, duration=3.0, elapsed=3.0,
+                         target={}, procs=1, connections=1, started_at=0.0)
+    assert s["answer_window_s"] == 3.029 and s["throughput_rps"] == 32.024
+    assert s["sent_rps"] == round(s["sent"] / s["send_window_s"], 3)
