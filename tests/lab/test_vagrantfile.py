@@ -96,8 +96,12 @@ def test_a_lab_keeps_the_provider_of_its_machines(lab_copy):
     record.parent.mkdir(parents=True)
     record.write_text("6b3f1d2e-0000-4000-8000-000000000000")     # what vagrant-libvirt keeps of a domain
     status = vagrant("status", cwd=lab_copy)
-    assert status.returncode == 0, status.stderr
-    assert "manager                   not created (libvirt)" in status.stdout   # no such domain here
+    # Vagrant asks libvirt about the machine: there is no such domain where libvirtd runs (the
+    # VM tier starts it), and no libvirtd to ask before; either way the answer is libvirt's
+    if status.returncode == 0:
+        assert "manager                   not created (libvirt)" in status.stdout, status.stdout
+    else:
+        assert status.stderr.startswith("Error while connecting to Libvirt"), status.stderr
     config = (lab_copy / ".vagrant" / "ssh-config").read_text()
     assert "Host manager\n  HostName 192.168.56.10\n  Port 22\n" in config
     record.write_text("6b3f1d2e-0000-4000-8000-000000000000")     # Vagrant forgot the domain it did not find
