@@ -7,6 +7,11 @@ Order of precedence (later wins):
    `SIMPLECLOUD_ETCD_PORT=23790`. `docker_hosts` from the environment is JSON
    (`{"*": "unix:///var/run/docker.sock"}`) or `host=url,host=url`.
 
+Then `slowdown` (a lab N times slower than the container lab: VMs under
+emulation) multiplies the time budgets and polling intervals named in
+SLOWED, whatever set them: a slower lab gets N times the time and is polled
+N times less often.
+
 Unknown keys in the file are an error naming them, so a typo never silently
 falls back to a default.
 """
@@ -40,6 +45,7 @@ class Settings:
     etcd_key_file: str = ""
 
     # --- pod hosts ---
+    slowdown: float = 1.0                   # how many times slower than the container lab (lab.yml)
     docker_hosts: dict[str, str] = field(default_factory=dict)
     """Inventory host name → Docker base URL, e.g. {"pod-light": "ssh://simplecloud@pod-light"}.
     The key "*" is the fallback for any host (tests: {"*": "unix:///var/run/docker.sock"})."""
@@ -120,8 +126,17 @@ class Settings:
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is not None:
                 values[f.name] = _from_env(f.name, raw)
-        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+        settings = cls(**{k: _coerce(k, v) for k, v in values.items()})
+        if not settings.slowdown > 0:
+            raise ValidationError("slowdown", f"slowdown {settings.slowdown:g} must be above 0 "
+                                              "(1 = as fast as the container lab)")
+        return dataclasses.replace(settings, **{n: getattr(settings, n) * settings.slowdown for n in SLOWED})
 
+
+SLOWED = ("start_timeout", "docker_call_timeout", "link_connect_timeout", "link_ping_interval",
+          "link_ping_timeout", "check_timeout", "busy_grace", "hung_probe", "reconcile_interval",
+          "decision_interval")
+"""The settings that ``slowdown`` multiplies: time budgets for machines and how often they are polled."""
 
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
 

@@ -170,8 +170,10 @@ def provision(limit: str | None = None, extravars: dict | None = None, write=pri
            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
            "ANSIBLE_FORCE_COLOR": "0"}
     extravars = {"lab_state_dir": str(state), **(extravars or {})}
-    extravars.setdefault("lab_provider", lab_settings()["provider"])
-    extravars.setdefault("lab_slowdown", slowdown(extravars["lab_provider"]))
+    if "lab_provider" not in extravars:
+        extravars["lab_provider"] = lab_settings()["provider"]
+    if "lab_slowdown" not in extravars:                # main() has read it already
+        extravars["lab_slowdown"] = slowdown(extravars["lab_provider"])
     runner = ansible_runner.run(
         private_data_dir=str(RUNNER_DIR), project_dir=str(ROOT),
         playbook=str(ROOT / "playbooks" / "site.yml"), inventory=str(inventory), limit=limit, tags=tags,

@@ -208,3 +208,15 @@ def test_settings_refusals(tmp_path):
     refused(Settings.load, None, {"SIMPLECLOUD_ETCD_PORT": "many"}, field="etcd_port", says="type int")
     refused(Settings.load, str(tmp_path / "missing.yaml"), {}, field="config", says="cannot read")
     refused(Settings.load, None, {"SIMPLECLOUD_DOCKER_HOSTS": "oops"}, field="docker_hosts", says="host=url")
+    refused(Settings.load, None, {"SIMPLECLOUD_SLOWDOWN": "0"}, field="slowdown", says="must be above 0")
+
+
+def test_a_slower_lab_gets_its_budgets_and_intervals_times_its_slowdown(tmp_path):
+    from orchestrator.settings import SLOWED, Settings
+    cfg = tmp_path / "simplecloud.yaml"
+    cfg.write_text("slowdown: 10\nreconcile_interval: 2.5\n")      # what role orchestrator writes for VMs
+    slow, fast = Settings.load(str(cfg), environ={}), Settings()
+    assert slow.reconcile_interval == 25.0 and slow.start_timeout == 300.0 and slow.hung_probe == 3.0
+    assert all(getattr(slow, n) == 10 * getattr(fast, n) for n in SLOWED if n != "reconcile_interval")
+    assert (slow.metrics_interval, slow.link_ping_failures) == (fast.metrics_interval, fast.link_ping_failures)
+    assert Settings.load(environ={}) == fast                       # the container lab: slowdown 1
