@@ -25,7 +25,7 @@ def serving(app: str, count: int) -> bool:
 @pytest.fixture
 def light3(light_empty):
     cloud_ok("app", "scale", "light", "3", "--wait", "--timeout", str(CONVERGE))
-    assert serving("light", 3)
+    assert serving("light", 3), observed("light")
     return sorted(observed("light"))
 
 
@@ -75,7 +75,7 @@ def test_a_frozen_pod_host_is_reported_and_the_others_keep_working(light3):
             assert [o["phase"] for o in observed("medium").values()] == ["unreachable"]
             # the rest of the cluster goes on
             cloud_ok("app", "scale", "light", "4", "--wait", "--timeout", str(CONVERGE))
-            assert serving("light", 4)
+            assert serving("light", 4), observed("light")
         finally:
             freeze("pod-medium", False)
         assert wait_until(lambda: serving("medium", 1)), observed("medium")      # back, nothing lost
