@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Which HTTP client should `cloud bench` use in each process? The same
-open-loop worker (orchestrator/bench/loadgen.py) with its own small HTTP/1.1
+open-loop worker (orchestrator/loadgen/generator.py) with its own small HTTP/1.1
 client (http1.Connection) or with aiohttp, one process, at rising rates.
 
     .venv/bin/pip install aiohttp        # only for this comparison
@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.dirname(__file__)))
 
-from orchestrator.bench import loadgen, report  # noqa: E402
-from orchestrator.bench.loadgen import Load, Target, Worker  # noqa: E402
+from orchestrator.loadgen import generator, report  # noqa: E402
+from orchestrator.loadgen.generator import Load, Target, Worker  # noqa: E402
 
 DURATION = 5.0
 
@@ -62,11 +62,11 @@ def main() -> None:
     rates = [float(r) for r in sys.argv[2:]] or [1000, 2000, 3000, 4000, 6000]
     parts = urlsplit(url)
     target = Target.of(f"{parts.scheme}://{parts.netloc}", parts.path or "/", None)
-    raw = loadgen.Connection
+    raw = generator.Connection
     print(f"{'client':8} {'offered/s':>9} {'sent/s':>8} {'not sent':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu s/1k':>8}")
     for rate in rates:
         for name, conn in (("raw", raw), ("aiohttp", AiohttpConnection)):
-            loadgen.Connection = conn
+            generator.Connection = conn
             cpu = time.process_time()
             books = asyncio.run(one(Load(target, rate, DURATION, connections=32, seed=1)))
             cpu = time.process_time() - cpu
@@ -75,7 +75,7 @@ def main() -> None:
             print(f"{name:8} {rate:9g} {books.sent / window:8.0f} {sum(books.not_sent.values()):8d} "
                   f"{report.percentile(lat, 50) or 0:7.2f} {report.percentile(lat, 99) or 0:7.2f} "
                   f"{cpu / max(books.sent, 1) * 1000:8.3f}", flush=True)
-    loadgen.Connection = raw
+    generator.Connection = raw
 
 
 if __name__ == "__main__":

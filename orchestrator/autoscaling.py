@@ -57,7 +57,7 @@ class Autoscaling:
         data = self.store.get_autoscale(app)
         if data is None:
             return replicas, ""
-        wanted, note = autoscale.clamp_manual(autoscale.Policy.from_dict(data), replicas, app)
+        wanted, note = autoscale.clamp_manual(autoscale.ScalePolicy.from_dict(data), replicas, app)
         return wanted, (f"{note} (cloud app autoscale {app} --off to scale by hand)" if note else "")
 
     def views(self) -> dict[str, dict]:

@@ -545,7 +545,7 @@ def event_rows(events: list[dict]) -> list[dict]:
 
 
 def cmd_bench(c: Client, a):
-    from orchestrator.bench.command import BenchError, UsageError, bench
+    from orchestrator.loadgen.command import BenchError, UsageError, bench
     try:
         return bench(c, a, BALANCE_ALGORITHMS)
     except UsageError as exc:

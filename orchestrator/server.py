@@ -60,9 +60,9 @@ def parse_label(text: str) -> tuple[str, str]:
 
 
 def build_controller(store, hosts, settings, service=None):
-    """Every controller loop (control/supervisor.py), not started yet; the
+    """Every controller loop (control/controller.py), not started yet; the
     autoscaler and the waker scale apps through ``service``."""
-    from orchestrator.control.supervisor import Controller
+    from orchestrator.control.controller import Controller
     from orchestrator.edges.haproxy import HAProxy
 
     return Controller(store, hosts, HAProxy(settings), settings,

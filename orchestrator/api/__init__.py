@@ -31,8 +31,8 @@ def create_app(settings=None, service=None, token: str | None = None, controller
     the running ``control.supervisor.Controller`` whose figures the dashboard
     and ``/metrics`` show (None: a manager without one, e.g. --no-controller).
     """
-    from orchestrator.api import apps, auth, cluster, dashboard, errors, metrics, nodes, pods
-    from orchestrator.token import ensure_token
+    from orchestrator.api import apps, auth, cluster, dashboard, errors, nodes, pods, prometheus
+    from orchestrator.api.token_file import ensure_token
 
     if settings is None:
         from orchestrator.settings import Settings
@@ -53,7 +53,7 @@ def create_app(settings=None, service=None, token: str | None = None, controller
     auth.init_app(app, token)
     for module in (cluster, pods, nodes, apps):
         app.register_blueprint(module.bp, url_prefix="/api")
-    app.register_blueprint(metrics.bp)          # /metrics: outside /api, no token
+    app.register_blueprint(prometheus.bp)          # /metrics: outside /api, no token
     app.register_blueprint(dashboard.bp)        # / (the page), /static, /api/dashboard
 
     @app.after_request

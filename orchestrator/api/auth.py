@@ -1,7 +1,7 @@
 """Bearer-token authentication for every API call.
 
 Every /api call needs ``Authorization: Bearer <token>`` with the token the
-manager keeps in ``settings.token_file`` (see ``orchestrator/token.py``),
+manager keeps in ``settings.token_file`` (see ``orchestrator/api/token_file.py``),
 reads too: app specs hold command lines and logs may hold anything. Open are
 only ``GET /api/health`` (liveness probes) and ``GET /api/openapi.json`` (the
 contract), and OPTIONS, which answers with the allowed methods only. The comparison uses ``hmac.compare_digest`` so

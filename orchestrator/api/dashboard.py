@@ -12,7 +12,7 @@ server-sent events). Its buttons call the API's own endpoints (PUT
 
 The snapshot is put together from the Service's views (the same the API's
 other reads give) and, when the manager runs its controller, the metrics
-sampler's figures and series (``control/metrics.py``); without one
+sampler's figures and series (``control/sampler.py``); without one
 (``--no-controller``) ``figures`` and ``series`` are empty and ``controller``
 is false.
 """

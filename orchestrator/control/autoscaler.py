@@ -1,6 +1,6 @@
 """The autoscaler loop: sample, decide, scale, remember.
 
-The metrics sampler (control/metrics.py) reads HAProxy's counters and the
+The metrics sampler (control/sampler.py) reads HAProxy's counters and the
 workers' CPU every ``metrics_interval`` in its own thread; every
 ``decision_interval`` the autoscaler asks the pure decision (core/autoscale.py) what each
 autoscaled app should have, scales the app through the service layer, and
@@ -62,11 +62,11 @@ class Autoscaler:
             replicas = sum(1 for n in nodes if n.app == name and n.pod == app.pod
                            and n.status != NodeStatus.REMOVED)
             try:
-                self.decide_one(app, autoscale.Policy.from_dict(data), saved.get(name) or {}, replicas)
+                self.decide_one(app, autoscale.ScalePolicy.from_dict(data), saved.get(name) or {}, replicas)
             except errors.SimpleCloudError as exc:
                 self.log.warning("autoscale %s: %s", name, exc)
 
-    def decide_one(self, app: App, policy: autoscale.Policy, saved: dict, replicas: int) -> None:
+    def decide_one(self, app: App, policy: autoscale.ScalePolicy, saved: dict, replicas: int) -> None:
         sample = self.sampler.window(app.name, self.settings.decision_interval, replicas)
         if sample is None:
             return                                # nothing sampled yet (the manager just started)

@@ -37,7 +37,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from orchestrator.core import errors, healing, observed
-from orchestrator.core.healing import NodeHealth, Policy
+from orchestrator.core.healing import NodeHealth, HealingPolicy
 from orchestrator.core.model import App, Container, Pod, backend_name, server_name
 from orchestrator.core.plan import (Action, AddServer, CreateContainer, DelServer, Plan, RemoveContainer,
                                     SetServerState, StartContainer, StopContainer, describe, plan)
@@ -50,8 +50,8 @@ DRAIN_WAIT = 2.0           # seconds a draining server may finish its requests
 STOP_TIMEOUT = 5           # seconds between SIGTERM and SIGKILL when stopping a worker
 
 
-def policy_of(settings) -> Policy:
-    return Policy(start_timeout=settings.start_timeout, backoff_max=settings.backoff_max,
+def policy_of(settings) -> HealingPolicy:
+    return HealingPolicy(start_timeout=settings.start_timeout, backoff_max=settings.backoff_max,
                   backoff_reset=settings.backoff_reset, max_surge=settings.max_surge,
                   busy_grace=settings.busy_grace, hung_probe=settings.hung_probe)
 

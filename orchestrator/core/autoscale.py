@@ -2,7 +2,7 @@
 the remembered state to a replica count and the reason for it.
 
 Nothing here reads a clock, etcd, HAProxy or Docker: the autoscaler
-(control/autoscaler.py) samples the metrics (control/metrics.py), calls
+(control/autoscaler.py) samples the metrics (control/sampler.py), calls
 :func:`decide` every decision interval with ``now``, applies the answer
 through the service layer, records the decision as an event and stores the
 returned :class:`State` in etcd, so a restarted manager resumes with its
@@ -73,7 +73,7 @@ _UNITS = {"rps": ("{} req/s per node", ""), "inflight": ("{} in flight per node"
 
 
 @dataclass(frozen=True)
-class Rule:
+class ScaleRule:
     """PES-style rule: when ``metric comparator threshold`` has held for
     ``for_s`` seconds, change the replicas by ``step`` (+N or -N), then do
     nothing for ``cooldown_s`` seconds (for any rule of this policy)."""
@@ -87,7 +87,7 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Policy:
+class ScalePolicy:
     """One app's autoscale policy (kept on the app record in etcd).
 
     ``targets`` maps metric name → target value per node (p95_ms: app-wide);
@@ -98,7 +98,7 @@ class Policy:
     min: int
     max: int
     targets: dict[str, float] = field(default_factory=dict)
-    rules: tuple[Rule, ...] = ()
+    rules: tuple[ScaleRule, ...] = ()
     idle_to_zero_s: float | None = None
     scale_down_window_s: float = 300.0
     scale_up_window_s: float = 0.0
@@ -109,11 +109,11 @@ class Policy:
         return "rules" if self.rules else "targets"
 
     @classmethod
-    def from_dict(cls, data: dict) -> Policy:
-        """The Policy of a stored policy (the API's JSON form, already validated)."""
+    def from_dict(cls, data: dict) -> ScalePolicy:
+        """The ScalePolicy of a stored policy (the API's JSON form, already validated)."""
         return cls(min=int(data["min"]), max=int(data["max"]),
                    targets={m: float(data[m]) for m in METRICS if data.get(m) is not None},
-                   rules=tuple(Rule(**rule) for rule in data.get("rules", ())),
+                   rules=tuple(ScaleRule(**rule) for rule in data.get("rules", ())),
                    idle_to_zero_s=data.get("idle_to_zero_s"),
                    scale_down_window_s=float(data.get("scale_down_window_s", 300.0)))
 
@@ -225,7 +225,7 @@ class Decision:
         return self.replicas != self.current
 
 
-def clamp_manual(policy: Policy, replicas: int, app: str = "") -> tuple[int, str]:
+def clamp_manual(policy: ScalePolicy, replicas: int, app: str = "") -> tuple[int, str]:
     """A manual ``cloud app scale`` of an autoscaled app, clamped to [min, max],
     and the message saying so ("" when ``replicas`` was within)."""
     clamped = min(max(replicas, policy.min), policy.max)
@@ -293,7 +293,7 @@ def target_ask(metric: str, value: float, target: float, serving: int, current: 
     return Ask(metric, value, target, max(wanted, current) if ratio > 1 else min(wanted, current), False)
 
 
-def biggest_ask(policy: Policy, sample: Sample, current: int) -> Ask | None:
+def biggest_ask(policy: ScalePolicy, sample: Sample, current: int) -> Ask | None:
     """The biggest ask across the targets whose value is known (ties: the larger
     ratio); None when no metric is usable."""
     asks = [target_ask(metric, value, target, sample.serving, current, policy.tolerance)
@@ -302,7 +302,7 @@ def biggest_ask(policy: Policy, sample: Sample, current: int) -> Ask | None:
     return max(asks, key=lambda ask: (ask.replicas, ask.ratio), default=None)
 
 
-def stabilize(policy: Policy, recommendations: Timed, wanted: int, current: int,
+def stabilize(policy: ScalePolicy, recommendations: Timed, wanted: int, current: int,
               now: float) -> tuple[int, int, int]:
     """HPA's stabilization windows over the earlier ``recommendations`` and
     ``wanted``: scale up only to the lowest recommendation of the last
@@ -328,14 +328,14 @@ def rate_limits(history: Timed, current: int, now: float) -> tuple[int, int, int
     return most, down - down * SCALE_DOWN_MAX_PERCENT // 100, up
 
 
-def bounds(policy: Policy, current: int) -> tuple[int, int]:
+def bounds(policy: ScalePolicy, current: int) -> tuple[int, int]:
     """[min, max], where min 0 reads as 1 while the app has a node: only
     :func:`idle_long_enough` takes an app to 0."""
     low = policy.min if current == 0 else max(policy.min, 1)
     return min(low, policy.max), policy.max
 
 
-def _finish(policy: Policy, current: int, wanted: int, why: str, metrics: dict) -> Decision:
+def _finish(policy: ScalePolicy, current: int, wanted: int, why: str, metrics: dict) -> Decision:
     """Clamp ``wanted`` to :func:`bounds`, saying so, and word the decision."""
     low, high = bounds(policy, current)
     replicas = min(max(wanted, low), high)
@@ -356,13 +356,13 @@ def track_idle(idle_since: float | None, sample: Sample, current: int, now: floa
     return now if idle_since is None else idle_since
 
 
-def idle_long_enough(policy: Policy, idle_since: float | None, now: float) -> bool:
+def idle_long_enough(policy: ScalePolicy, idle_since: float | None, now: float) -> bool:
     """Scale to zero: only with min 0 and idle_to_zero_s, after that long idle."""
     return (policy.min == 0 and policy.idle_to_zero_s is not None and idle_since is not None
             and now - idle_since >= policy.idle_to_zero_s)
 
 
-def wake(policy: Policy, sample: Sample, metrics: dict) -> Decision:
+def wake(policy: ScalePolicy, sample: Sample, metrics: dict) -> Decision:
     """An app at 0 nodes goes to max(min, 1) when min asks for nodes or the
     sample shows requests (the request path wakes it first; this follows);
     otherwise it stays at 0."""
@@ -375,7 +375,7 @@ def wake(policy: Policy, sample: Sample, metrics: dict) -> Decision:
     return Decision(0, 0, "hold: at zero, no request", metrics)
 
 
-def decide_targets(policy: Policy, state: State, sample: Sample, current: int, now: float,
+def decide_targets(policy: ScalePolicy, state: State, sample: Sample, current: int, now: float,
                    metrics: dict) -> tuple[Decision, State]:
     """HPA: the biggest ask (never down while nodes start), stabilized,
     rate-limited, clamped; the ask joins the recommendations. A window with no
@@ -415,11 +415,11 @@ def decide_targets(policy: Policy, state: State, sample: Sample, current: int, n
     return _finish(policy, current, replicas, why, metrics), replace(state, recommendations=recommendations)
 
 
-def rule_label(rule: Rule) -> str:
+def rule_label(rule: ScaleRule) -> str:
     return f"{rule.metric} {rule.comparator} {rule.threshold:g} for {rule.for_s:g} s"
 
 
-def track_rules(policy: Policy, sample: Sample, since: dict[int, float], now: float) -> dict[int, float]:
+def track_rules(policy: ScalePolicy, sample: Sample, since: dict[int, float], now: float) -> dict[int, float]:
     """Since when each rule's condition has held without a break; an unknown
     value (None) or a failed condition starts that rule over."""
     held = {}
@@ -432,7 +432,7 @@ def track_rules(policy: Policy, sample: Sample, since: dict[int, float], now: fl
     return held
 
 
-def fired_rules(policy: Policy, since: dict[int, float], now: float) -> list[int]:
+def fired_rules(policy: ScalePolicy, since: dict[int, float], now: float) -> list[int]:
     """The rules held for their for_s, the winner first: the one asking for the
     most nodes (any scale-up beats any scale-down, and among scale-downs the
     gentlest wins, as the biggest ask wins among targets); ties: the first rule."""
@@ -440,7 +440,7 @@ def fired_rules(policy: Policy, since: dict[int, float], now: float) -> list[int
     return sorted(fired, key=lambda i: (-policy.rules[i].step, i))
 
 
-def decide_rules(policy: Policy, state: State, sample: Sample, current: int, now: float,
+def decide_rules(policy: ScalePolicy, state: State, sample: Sample, current: int, now: float,
                  metrics: dict) -> tuple[Decision, State]:
     """PES-style rules. No rule acts before cooldown_until; when the winning
     rule acts, every rule that had fired starts its timer over and all rules
@@ -474,7 +474,7 @@ def decide_rules(policy: Policy, state: State, sample: Sample, current: int, now
     return Decision(replicas, current, why, metrics), new
 
 
-def _waiting(policy: Policy, since: dict[int, float], now: float) -> str:
+def _waiting(policy: ScalePolicy, since: dict[int, float], now: float) -> str:
     """Which rule is closest to firing, in words."""
     if not since:
         return "no rule's condition holds"
@@ -483,7 +483,7 @@ def _waiting(policy: Policy, since: dict[int, float], now: float) -> str:
     return f"rule '{rule_label(rule)}' has held {now - since[i]:.0f} s of {rule.for_s:g}"
 
 
-def _shown_metrics(policy: Policy, sample: Sample) -> dict[str, tuple[float | None, float]]:
+def _shown_metrics(policy: ScalePolicy, sample: Sample) -> dict[str, tuple[float | None, float]]:
     """Each metric the policy uses → (its value, target or first threshold)."""
     if policy.kind == "targets":
         return {m: (per_node(m, sample), t) for m, t in policy.targets.items()}
@@ -493,7 +493,7 @@ def _shown_metrics(policy: Policy, sample: Sample) -> dict[str, tuple[float | No
     return shown
 
 
-def decide(policy: Policy, state: State, sample: Sample, current: int,
+def decide(policy: ScalePolicy, state: State, sample: Sample, current: int,
            now: float) -> tuple[Decision, State]:
     """The replica count ``policy`` wants for an app that has ``current``
     desired replicas, given ``sample``; and the state to remember.

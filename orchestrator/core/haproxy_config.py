@@ -12,7 +12,7 @@ The file has four parts (see templates/haproxy.cfg.j2):
   header and/or path prefix, the most specific first; anything else is
   answered by backend ``no_app`` with a JSON 404; when
   ``settings.haproxy_log_port`` is set, it also sends one line per request
-  (``core.metrics.LOG_FORMAT``) over UDP to the manager's metrics receiver
+  (``core.haproxy_stats.LOG_FORMAT``) over UDP to the manager's metrics receiver
   on 127.0.0.1 (edges/haproxy_log.py);
 - one ``backend app_<name>`` per app with its balance algorithm, its health
   check and its current servers; an app that scales to zero also has the
@@ -32,7 +32,7 @@ import jinja2
 
 from orchestrator.core import validate
 from orchestrator.core.errors import ValidationError
-from orchestrator.core.metrics import LOG_FORMAT
+from orchestrator.core.haproxy_stats import LOG_FORMAT
 from orchestrator.core.model import App, Server, backend_name
 
 SERVER_OPTIONS = "check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1"
@@ -96,7 +96,7 @@ def _checked(app: App, check, value, field: str):
 
 def refused_apps(apps: Iterable[App]) -> dict[str, str]:
     """Apps that cannot be rendered (a value the API would refuse, e.g. a record
-    written before the checks were exact), name → why. The router leaves them
+    written before the checks were exact), name → why. The HAProxy sync leaves them
     out, so one bad app never stops routing for the others."""
     refused = {}
     for app in apps:

@@ -8,16 +8,16 @@ A worker container has **failed** when
   CPU (a hung process: HAProxy says DOWN although the container runs). A
   worker that is DOWN but *busy* is overloaded, not hung: HAProxy keeps it
   out of rotation until it answers again, and it is replaced only if it stays
-  DOWN for ``Policy.busy_grace`` seconds (killing busy workers would only make
+  DOWN for ``HealingPolicy.busy_grace`` seconds (killing busy workers would only make
   an overload worse);
-* it never passed a health check within ``Policy.start_timeout`` seconds of
+* it never passed a health check within ``HealingPolicy.start_timeout`` seconds of
   being created.
 
 A failed worker is taken out of HAProxy at once and replaced. A node that
 keeps failing **backs off** like Kubernetes' CrashLoopBackOff: the first
 failure is replaced at once, the next ones wait 1 s, 2 s, 4 s ... up to
-``Policy.backoff_max`` seconds after the failure was seen. Once a replacement
-has served for ``Policy.backoff_reset`` seconds the streak starts over.
+``HealingPolicy.backoff_max`` seconds after the failure was seen. Once a replacement
+has served for ``HealingPolicy.backoff_reset`` seconds the streak starts over.
 
 What a node has been through is a ``NodeHealth`` record, kept with the
 node's observed state in etcd, so a manager that restarts does not forget a
@@ -35,7 +35,7 @@ DEAD_STATES = ("exited", "dead")
 
 
 @dataclass(frozen=True)
-class Policy:
+class HealingPolicy:
     """The numbers behind healing and updates (from the manager's Settings)."""
 
     start_timeout: float = 30.0   # s a new worker may take to pass its first health check
@@ -71,7 +71,7 @@ class NodeHealth:
         return cls(**record_fields(cls, data))
 
 
-def backoff(streak: int, policy: Policy) -> float:
+def backoff(streak: int, policy: HealingPolicy) -> float:
     """Seconds to wait before replacing a node with ``streak`` failures in a row
     behind it: 0, then 1, 2, 4 ... capped at ``policy.backoff_max``."""
     if streak <= 0:
@@ -87,7 +87,7 @@ def suspect(c: Container, s: Server | None, health: NodeHealth) -> bool:
 
 
 def failure(c: Container, s: Server | None, health: NodeHealth, now: float,
-            policy: Policy, cpu: float | None = None) -> str:
+            policy: HealingPolicy, cpu: float | None = None) -> str:
     """Why container ``c`` (with its HAProxy server ``s``) has failed, or "".
 
     ``cpu``: CPUs the container used lately (None: not known yet)."""
@@ -121,7 +121,7 @@ class Verdict:
 
 
 def judge(c: Container | None, s: Server | None, health: NodeHealth, now: float,
-          policy: Policy, cpu: float | None = None) -> Verdict:
+          policy: HealingPolicy, cpu: float | None = None) -> Verdict:
     """Decide about a node's current worker ``c`` and update its record.
 
     * serving and healthy: remember that it passed (so a later DOWN means hung)

@@ -21,7 +21,7 @@ phase           meaning
 from __future__ import annotations
 
 from orchestrator.core import healing
-from orchestrator.core.healing import NodeHealth, Policy
+from orchestrator.core.healing import NodeHealth, HealingPolicy
 from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, RecordError, Server,
                                      backend_name, server_name, spec_generation)
 
@@ -32,7 +32,7 @@ RECORD_TYPES = {"phase": str, "node_created": (int, float), "since": (int, float
 
 def node_view(node: Node, app: App, pod: Pod, containers: list[Container],
               servers: dict[tuple[str, str], Server], health: NodeHealth, now: float,
-              policy: Policy = Policy()) -> dict:
+              policy: HealingPolicy = HealingPolicy()) -> dict:
     """The observed record of one node (see the module docstring)."""
     gen = spec_generation(app, pod)
     cur = next((c for c in containers if c.gen == gen), None)
@@ -56,7 +56,7 @@ def node_view(node: Node, app: App, pod: Pod, containers: list[Container],
 
 
 def _phase(node: Node, c: Container | None, s: Server | None, health: NodeHealth, now: float,
-           policy: Policy) -> str:
+           policy: HealingPolicy) -> str:
     if node.status == NodeStatus.NEW:
         return "stopped" if c is not None and c.state != "running" else "starting"
     if c is None or c.state == "created":

@@ -29,7 +29,7 @@ command, port, limits); ``spec_generation`` hashes it into the container's
 name and label. When the spec changes, the node's container of the old
 generation keeps serving while one of the new generation starts beside it;
 once the new one passes its health check the old one is drained and removed.
-At most ``Policy.max_surge`` nodes of an app do this at a time: a rolling
+At most ``HealingPolicy.max_surge`` nodes of an app do this at a time: a rolling
 update, one node after the other, with no moment of fewer serving workers.
 
 **Healing** (``healing.judge``): a worker that exited, hung, or never became
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Collection, Iterable, Mapping
 
 from orchestrator.core import healing
-from orchestrator.core.healing import NodeHealth, Policy
+from orchestrator.core.healing import NodeHealth, HealingPolicy
 from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, backend_name,
                                      container_name, server_name, spec_generation)
 
@@ -170,7 +170,7 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
          containers: Iterable[Container], servers: Iterable[Server], *,
          scope: Iterable[str] | None = None, backends: Iterable[str] | None = None,
          health: Mapping[tuple[str, str], NodeHealth] | None = None,
-         now: float = 0.0, policy: Policy = Policy(),
+         now: float = 0.0, policy: HealingPolicy = HealingPolicy(),
          cpu: Mapping[str, float] | None = None) -> Plan:
     """The steps that make one host's containers and their servers match.
 
@@ -237,7 +237,7 @@ class _Context:
     server_of: dict[tuple[str, str], Server]
     backends: set[str] | None
     now: float
-    policy: Policy
+    policy: HealingPolicy
     cpu: dict[str, float] = field(default_factory=dict)
     surge_left: dict[str, int] = field(default_factory=dict)
 

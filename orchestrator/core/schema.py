@@ -7,7 +7,7 @@ and ASCII only, ranges have sane minimums, unknown fields are refused), and
 OpenAPI document (``model_json_schema``), so the document states exactly the
 limits the API enforces.
 
-Each constrained type carries a :class:`Rule`: the sentence a person reads
+Each constrained type carries a :class:`Hint`: the sentence a person reads
 when a value breaks it ("... use only lowercase letters ... (e.g. 'web-1')").
 The rule also appears in the document as the type's description and example.
 
@@ -58,7 +58,7 @@ ARG = r"^[^\x00]*$"
 
 
 @dataclass(frozen=True, eq=False)    # hashed by identity: the example may be a list
-class Rule:
+class Hint:
     """What a value of one type must look like, in words, with a good example.
 
     ``text`` is a format string over ``{label}`` (what the value is, e.g.
@@ -97,13 +97,13 @@ _NAME_TEXT = ("{label} {value} is not a valid name: use only lowercase letters a
 def name_type(label: str, max_len: int = MAX_NAME):
     """The type of a name (a DNS label of at most ``max_len``), e.g. of a pod."""
     return Annotated[str, Field(min_length=1, max_length=max_len, pattern=LABEL),
-                     Rule(label, _NAME_TEXT % max_len, "web-1", f"A DNS label of at most {max_len} characters.")]
+                     Hint(label, _NAME_TEXT % max_len, "web-1", f"A DNS label of at most {max_len} characters.")]
 
 
 def _number(kind, label: str, low, high, example, what: str = "a whole number"):
     return Annotated[kind, Field(ge=low, le=high, allow_inf_nan=False) if kind is float
                      else Field(ge=low, le=high),
-                     Rule(label, f"{{label}} must be {what} from {low:g} to {high:g}, got {{value}}", example,
+                     Hint(label, f"{{label}} must be {what} from {low:g} to {high:g}, got {{value}}", example,
                           f"{what[0].upper()}{what[1:]} from {low:g} to {high:g}.")]
 
 
@@ -111,19 +111,19 @@ PodName = name_type("pod name")
 NodeName = name_type("node name")
 AppName = name_type("app name", MAX_APP_NAME)
 HostName = Annotated[str, Field(min_length=1, max_length=MAX_HOST, pattern=HOST), AfterValidator(str.lower),
-                     Rule("host", "{label} {value} is not a valid host name: use dot-separated labels of "
+                     Hint("host", "{label} {value} is not a valid host name: use dot-separated labels of "
                                   "letters, digits and '-' (e.g. 'pod-light' or 'web.example.org')",
                           "pod-light", "An RFC 1123 host name (stored in lower case).")]
 _PATH_TEXT = ("{label} {value} is not a clean path prefix: it must start with '/', use segments of "
               "letters, digits and '.-_~' separated by single '/', no trailing '/', no '.' or '..' "
               "segments, no query, at most %d characters (e.g. '/web' or '/api/v1')" % MAX_PATH)
 _PATH_DOC = "A clean URL path prefix: '/' then segments of [A-Za-z0-9._~-], no '.' or '..' segments."
-RoutePath = Annotated[str, Field(max_length=MAX_PATH, pattern=PATH), Rule("path", _PATH_TEXT, "/web", _PATH_DOC)]
+RoutePath = Annotated[str, Field(max_length=MAX_PATH, pattern=PATH), Hint("path", _PATH_TEXT, "/web", _PATH_DOC)]
 HealthPath = Annotated[str, Field(max_length=MAX_PATH, pattern=HEALTH_PATH),
-                       Rule("health_path", _PATH_TEXT + "; or '' for a TCP check", "/health",
+                       Hint("health_path", _PATH_TEXT + "; or '' for a TCP check", "/health",
                             "HTTP check path (a clean path); '' means a TCP check.")]
 Image = Annotated[str, Field(min_length=1, max_length=MAX_IMAGE, pattern=IMAGE),
-                  Rule("image", "{label} {value} is not a valid image reference; write it like "
+                  Hint("image", "{label} {value} is not a valid image reference; write it like "
                                 "'nginx:1.25', 'simplecloud/light' or 'manager:5050/team/app:v2' "
                                 "(lowercase repository name, ASCII only, at most %d characters)" % MAX_IMAGE,
                        "nginx:1.25", "A Docker image reference: [registry[:port]/]name[:tag][@digest].")]
@@ -140,17 +140,17 @@ def _program_not_empty(args: list[str]) -> tuple[str, ...]:
 Command = Annotated[list[Arg], Field(min_length=1, max_length=MAX_ARGS,
                                      json_schema_extra={"prefixItems": [_PROGRAM]}),
                     AfterValidator(_program_not_empty),
-                    Rule("command", "{label} {value} must be a non-empty list of at most %d arguments "
+                    Hint("command", "{label} {value} must be a non-empty list of at most %d arguments "
                                     "(strings without NUL bytes, the first one not empty), run without a "
                                     "shell, e.g. [\"nc\", \"-lk\", \"-p\", \"9000\"]" % MAX_ARGS,
                          ["nc", "-lk", "-p", "9000"],
                          "Program and arguments, run without a shell in the default command image.")]
 Balance = Annotated[Literal[BALANCE_ALGORITHMS],   # type: ignore[valid-type]
-                    Rule("balance", "{label} {value} is not supported; use one of "
+                    Hint("balance", "{label} {value} is not supported; use one of "
                                     + ", ".join(BALANCE_ALGORITHMS), "roundrobin",
                          "HAProxy balance algorithm.")]
 Security = Annotated[Literal[SECURITY_PROFILES],   # type: ignore[valid-type]
-                     Rule("security", "{label} {value} is not a security profile; use 'default' "
+                     Hint("security", "{label} {value} is not a security profile; use 'default' "
                                       "(dropped capabilities, no-new-privileges) or 'relaxed' "
                                       "(Docker's default capabilities)", "default",
                           "Worker hardening: 'default' drops capabilities and sets no-new-privileges; "
@@ -160,7 +160,7 @@ Replicas = _number(int, "replicas", 0, MAX_REPLICAS, 2)
 MaxNodes = _number(int, "max_nodes", 1, MAX_NODES_LIMIT, 10)
 Cpus = _number(float, "cpus", MIN_CPUS, MAX_CPUS, 0.25, what="a number of CPUs")
 MemoryMb = _number(int, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, 256, what="a whole number of MiB")
-Flag = Annotated[bool, Rule("strip_path", "{label} must be true or false, got {value}", False,
+Flag = Annotated[bool, Hint("strip_path", "{label} must be true or false, got {value}", False,
                             "Remove the path prefix before forwarding (apps that serve at /).")]
 
 
@@ -268,14 +268,14 @@ def _target(label: str, example: float):
 
 Seconds = _number(float, "seconds", 0, MAX_WINDOW_S, 60.0, what="a number of seconds")
 Metric = Annotated[Literal[METRICS],   # type: ignore[valid-type]
-                   Rule("metric", "{label} {value} is not a metric; use one of " + ", ".join(METRICS),
+                   Hint("metric", "{label} {value} is not a metric; use one of " + ", ".join(METRICS),
                         "rps", "rps: requests/s per node; inflight: requests in progress or queued per "
                                "node; cpu: % of a node's CPU limit; p95_ms: the app's p95 response time.")]
 Comparator = Annotated[Literal[COMPARATORS],   # type: ignore[valid-type]
-                       Rule("comparator", "{label} {value} is not a comparator; use one of "
+                       Hint("comparator", "{label} {value} is not a comparator; use one of "
                             + ", ".join(COMPARATORS), ">", "How the metric is compared with the threshold.")]
 Step = Annotated[int, Field(ge=-100, le=100),
-                 Rule("step", "{label} must be a whole number from -100 to 100 other than 0, got {value}", 2,
+                 Hint("step", "{label} must be a whole number from -100 to 100 other than 0, got {value}", 2,
                       "Nodes to add (positive) or remove (negative) when the rule fires.")]
 
 
@@ -305,10 +305,10 @@ class Autoscale(Body):
     the first request after that is held while a node starts."""
 
     min: Annotated[int, Field(ge=0, le=MAX_REPLICAS),
-                   Rule("min", "{label} must be a whole number from 0 to %d, got {value}" % MAX_REPLICAS, 1,
+                   Hint("min", "{label} must be a whole number from 0 to %d, got {value}" % MAX_REPLICAS, 1,
                         "Fewest replicas.")]
     max: Annotated[int, Field(ge=1, le=MAX_REPLICAS),
-                   Rule("max", "{label} must be a whole number from 1 to %d, got {value}" % MAX_REPLICAS, 10,
+                   Hint("max", "{label} must be a whole number from 1 to %d, got {value}" % MAX_REPLICAS, 10,
                         "Most replicas.")]
     model_config = ConfigDict(json_schema_extra={      # what the validator below says, for clients
         "anyOf": [{"required": [m]} for m in METRICS]

@@ -42,10 +42,10 @@ _TYPE_NAMES = {"int_type": "an integer", "float_type": "a number", "string_type"
 
 # --- pydantic errors -> one readable ValidationError ---
 
-def _rule_of(annotation) -> schema.Rule | None:
-    """The Rule inside an Annotated type (also inside `X | None`)."""
+def _rule_of(annotation) -> schema.Hint | None:
+    """The Hint inside an Annotated type (also inside `X | None`)."""
     for meta in getattr(annotation, "__metadata__", ()):
-        if isinstance(meta, schema.Rule):
+        if isinstance(meta, schema.Hint):
             return meta
     for arg in get_args(annotation):
         found = _rule_of(arg)
@@ -54,11 +54,11 @@ def _rule_of(annotation) -> schema.Rule | None:
     return None
 
 
-def _field_rule(model, name: str) -> schema.Rule | None:
+def _field_rule(model, name: str) -> schema.Hint | None:
     info = model.model_fields.get(name)
     if info is None:
         return None
-    return next((m for m in info.metadata if isinstance(m, schema.Rule)), None) or _rule_of(info.annotation)
+    return next((m for m in info.metadata if isinstance(m, schema.Hint)), None) or _rule_of(info.annotation)
 
 
 def json_type(value) -> str:
@@ -76,7 +76,7 @@ def json_type(value) -> str:
     return "an object"
 
 
-def explain(error: dict, field: str | None, rule: schema.Rule | None, whole=None, nested=False) -> str:
+def explain(error: dict, field: str | None, rule: schema.Hint | None, whole=None, nested=False) -> str:
     """One sentence for one pydantic error about ``field`` (whose value was
     ``whole``; ``nested``: the error is about a part of it, e.g. command[1])."""
     kind, value = error["type"], error.get("input")

@@ -38,21 +38,14 @@ from typing import Collection, Iterable, Mapping
 
 from orchestrator.core import errors
 from orchestrator.core.haproxy_config import SERVER_OPTIONS, render
-from orchestrator.core.metrics import STAT_COMMAND, BackendStats, ParseError, parse_stat_csv
+from orchestrator.core.haproxy_stats import (STAT_COMMAND, BackendStats, ParseError, parse_servers_state,
+                                             parse_stat_csv)
 from orchestrator.core.model import WAKER_SERVER, App, Server
 from orchestrator.core.plan import ROUTING_FIELDS
 
 log = logging.getLogger(__name__)
 
 ADMIN_STATES = ("ready", "drain", "maint")
-
-# srv_admin_state bits (management guide, "show servers state")
-_MAINT_BITS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40   # forced, inherited, config, DNS, FQDN
-_DRAIN_BITS = 0x08 | 0x10
-# srv_check_state bits
-_CHK_CONFIGURED, _CHK_ENABLED, _CHK_PAUSED = 0x02, 0x04, 0x08
-
-
 
 class HAProxyError(errors.SimpleCloudError):
     """HAProxy refused a command, rejected a config, or does not answer."""
@@ -120,8 +113,11 @@ class HAProxy:
 
     def show_servers(self) -> list[Server]:
         """Every server of every backend, with its admin state and health."""
-        return [s for s in parse_servers_state(self.command("show servers state"))
-                if s.name != WAKER_SERVER]     # written in the config, never a node's
+        try:
+            servers = parse_servers_state(self.command("show servers state"))
+        except ParseError as exc:
+            raise HAProxyError(f"HAProxy: {exc}") from exc
+        return [s for s in servers if s.name != WAKER_SERVER]     # written in the config, never a node's
 
     def backend_stats(self) -> dict[str, BackendStats]:
         """Every backend's request counter, requests in progress and queued,
@@ -394,37 +390,3 @@ def group_by_backend(servers: Iterable[Server]) -> dict[str, list[Server]]:
     for s in servers:
         grouped.setdefault(s.backend, []).append(s)
     return grouped
-
-
-def parse_servers_state(text: str) -> list[Server]:
-    """Parse ``show servers state`` (format version 1) into Servers."""
-    lines = [l for l in text.splitlines() if l.strip()]
-    if not lines:
-        return []
-    if lines[0].strip() != "1":
-        raise HAProxyError(f"unknown 'show servers state' format {lines[0]!r} (expected 1)")
-    header: list[str] = []
-    servers = []
-    for line in lines[1:]:
-        if line.startswith("#"):
-            header = line[1:].split()
-            continue
-        row = dict(zip(header, line.split()))
-        admin_bits = int(row["srv_admin_state"])
-        check_bits = int(row["srv_check_state"])
-        if admin_bits & _MAINT_BITS:
-            admin = "maint"
-        elif admin_bits & _DRAIN_BITS:
-            admin = "drain"
-        else:
-            admin = "ready"
-        checks = bool(check_bits & _CHK_CONFIGURED and check_bits & _CHK_ENABLED)
-        healthy: bool | None = None
-        if checks and not check_bits & _CHK_PAUSED:
-            # Healthy once a check has passed (result 3 PASSED, 4 CONDPASS):
-            # before its first check a new server is not yet proven up.
-            healthy = int(row["srv_op_state"]) != 0 and int(row["srv_check_result"]) in (3, 4)
-        servers.append(Server(backend=row["be_name"], name=row["srv_name"],
-                              addr=row["srv_addr"], port=int(row["srv_port"]),
-                              admin=admin, healthy=healthy, checks=checks))
-    return servers

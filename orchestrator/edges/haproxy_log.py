@@ -2,13 +2,13 @@
 
 HAProxy's ``frontend http`` sends one datagram per request to
 ``127.0.0.1:<settings.haproxy_log_port>`` (``log ... format raw``, the line
-being ``core.metrics.LOG_FORMAT``: backend, total active time, status, queue
+being ``core.haproxy_stats.LOG_FORMAT``: backend, total active time, status, queue
 time). UDP because HAProxy never waits for it: a manager that is down or slow
 costs HAProxy nothing, and the workers can send it from their chroot as an
 unprivileged user (no file or unix socket to reach).
 
 ``LogReceiver`` is one thread with one socket; each line it reads goes into a
-``core.metrics.LatencyWindow`` with the time it arrived (the request ended a
+``core.readings.LatencyWindow`` with the time it arrived (the request ended a
 moment before). Lines it cannot read are counted, never fatal. Only
 ``app_*`` backends are kept: requests that no app serves (``no_app``) are not
 an app's latency.
@@ -21,7 +21,8 @@ import threading
 import time
 from typing import Callable
 
-from orchestrator.core.metrics import LatencyWindow, ParseError, parse_log_line
+from orchestrator.core.haproxy_stats import ParseError, parse_log_line
+from orchestrator.core.readings import LatencyWindow
 
 log = logging.getLogger(__name__)
 

@@ -215,7 +215,7 @@ FIGURES = (   # figures() field, metric, help, scale
 
 
 class FiguresCollector(_MemoryCollector):
-    """The sampler's per-app figures (``MetricsSampler.figures()``: what the
+    """The sampler's per-app figures (``Sampler.figures()``: what the
     autoscaler sees); unknown figures (None) are left out, never 0."""
 
     what = "the sampler's figures"

@@ -3,7 +3,7 @@ against a real manager on this machine.
 
 ``manager``: the integration tier's small cluster (real etcd, real HAProxy,
 the local dockerd as pod host "pod-test", pod and app "ctl") with the whole
-controller running (reconciler, router, metrics sampler with HAProxy's
+controller running (reconciler, HAProxy sync, metrics sampler with HAProxy's
 request log, autoscaler, waker) and the manager's web app
 (``create_app(..., controller=...)``) served by waitress on a free port of
 127.0.0.1, as ``simplecloud-manager`` serves it. Everything is torn down
@@ -30,7 +30,7 @@ from playwright.sync_api import sync_playwright
 from waitress.server import create_server
 
 from orchestrator.api import create_app
-from orchestrator.control.supervisor import Controller
+from orchestrator.control.controller import Controller
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.service import Service
 
@@ -72,7 +72,7 @@ def manager(cluster):
     settings = dataclasses.replace(cluster.settings, decision_interval=1.0, metrics_interval=0.5,
                                    waker_port=free_port(), start_timeout=20.0)
     # A driver of our own: it renders haproxy.cfg with the request log below
-    # (the router sees the changed settings and reloads HAProxy once).
+    # (the HAProxy sync sees the changed settings and reloads HAProxy once).
     driver = HAProxy(settings)
     service = Service(cluster.store, settings, hosts=cluster.pool)
     controller = Controller(cluster.store, cluster.pool, driver, settings,

@@ -3,5 +3,5 @@ pytest_plugins = [
     "tests.integration.fixtures_edges",   # local dockerd, HAProxy, worker images
     "tests.integration.fixtures_etcd",    # a throwaway etcd
     "tests.integration.fixtures_ssh",     # a real sshd and a spare dockerd (host-link tests)
-    "tests.integration.fixtures_cluster", # a pod host, a router and a reconciler on all of those
+    "tests.integration.fixtures_cluster", # a pod host, an HAProxy sync and a reconciler on all of those
 ]

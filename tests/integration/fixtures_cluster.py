@@ -1,5 +1,5 @@
 """A small cluster for controller tests: real etcd, real HAProxy, the local
-dockerd as pod host "pod-test", pod and app "ctl" (the light job), a router
+dockerd as pod host "pod-test", pod and app "ctl" (the light job), an HAProxy sync
 and a host reconciler ready to run, and helpers to look at the result."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from orchestrator.control.reconciler import HostReconciler
-from orchestrator.control.router import Router
+from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.core.model import App, Pod
 from orchestrator.edges.hostlink import HostPool
 
@@ -26,7 +26,7 @@ APP = App(name="ctl", pod="ctl", port=8000, image="simplecloud/light", path="/li
 @dataclass
 class Cluster:
     rec: HostReconciler
-    router: Router
+    haproxy_sync: HAProxySync
     hap: object
     pool: HostPool
     settings: object
@@ -47,12 +47,12 @@ def cluster(store, haproxy_proc, test_labels, worker_images):
     pool = HostPool(settings, extra_labels=test_labels)
     store.put_pod(POD, create=True)
     store.put_app(APP, create=True)
-    router = Router(store, haproxy_proc.driver, settings, wake_hosts=lambda: None,
-                    log=logging.getLogger("test.router"))
-    router.sync_config()
+    sync = HAProxySync(store, haproxy_proc.driver, settings, wake_hosts=lambda: None,
+                    log=logging.getLogger("test.haproxy_sync"))
+    sync.sync_config()
     rec = HostReconciler("pod-test", store, pool, haproxy_proc.driver, settings,
                          logging.getLogger("test.reconciler"))
-    yield Cluster(rec, router, haproxy_proc, pool, settings, store)
+    yield Cluster(rec, sync, haproxy_proc, pool, settings, store)
     host = pool.get("pod-test")
     for c in host.list_workers():
         host.remove(c.name)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from orchestrator.control.supervisor import Controller
+from orchestrator.control.controller import Controller
 from orchestrator.service import Service
 
 from .fixtures_cluster import all_healthy
@@ -97,7 +97,7 @@ def test_the_first_request_to_an_app_at_zero_is_held_and_answered(running):
     c, store = running, running.store
     store.put_autoscale("ctl", {"min": 0, "max": 2, "rps": 50.0, "idle_to_zero_s": 600.0})
     wait_until(lambda: c.hap.driver.configured_apps().get("ctl", {}).get("wake") == "1", 20,
-               what="the router to give app ctl its waker")
+               what="the HAProxy sync to give app ctl its waker")
     assert replicas(store) == 0
     answer = requests.get(c.hap.url + "/light", timeout=30)
     assert answer.status_code == 200 and answer.json()["job"] == "light"

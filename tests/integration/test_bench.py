@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from orchestrator.api import create_app
-from orchestrator.control.supervisor import Controller
+from orchestrator.control.controller import Controller
 from orchestrator.core.model import Node, NodeStatus
 from orchestrator.service import Service
 
@@ -41,14 +41,14 @@ TOKEN = "bench-token-" + uuid.uuid4().hex
 
 @pytest.fixture
 def serving(cluster):
-    """App ctl with two healthy nodes behind HAProxy, by router and reconciler
+    """App ctl with two healthy nodes behind HAProxy, by the HAProxy sync and reconciler
     passes; then nothing runs in the background (no reload resets HAProxy's counters)."""
     c = cluster
     c.store.add_nodes("ctl", [Node(n, "ctl", "ctl", NodeStatus.ONLINE, created=float(i))
                               for i, n in enumerate(NODES, 1)])
 
     def converged() -> bool:
-        c.router.sync_config()
+        c.haproxy_sync.sync_config()
         return not c.rec.reconcile_once() and all_healthy(c, NODES)
     wait_until(converged, 60, interval=0.2, what="both nodes of ctl to serve")
     return c
@@ -56,7 +56,7 @@ def serving(cluster):
 
 @pytest.fixture
 def controlled(serving):
-    """The same, with the controller running (the router applies balance changes)."""
+    """The same, with the controller running (the HAProxy sync applies balance changes)."""
     c = serving
     controller = Controller(c.store, c.pool, c.hap.driver, c.settings, logging.getLogger("test.controller"))
     stop = threading.Event()

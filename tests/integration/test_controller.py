@@ -1,7 +1,7 @@
 """The controllers end to end: real etcd, real HAProxy, the local dockerd.
 
 Desired state is written straight into the store (as the service layer
-would), then a host reconciler (and the router, for haproxy.cfg) is run and
+would), then a host reconciler (and the HAProxy sync, for haproxy.cfg) is run and
 the real world is checked: docker containers, HAProxy servers, requests
 through the 127.0.0.1 frontend, and the observed records in etcd.
 """
@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from orchestrator.control.reconciler import HostReconciler
-from orchestrator.control.supervisor import Controller
+from orchestrator.control.controller import Controller
 from orchestrator.core.model import App, Node, NodeStatus, Pod, server_name, spec_generation
 from orchestrator.core.plan import AddServer, DelServer, SetServerState
 from orchestrator.edges.haproxy import add_server_steps
@@ -30,7 +30,7 @@ def converge(c: Cluster, until=None, timeout: float = 40, what: str = "convergen
     """Passes until one plans nothing and ``until()`` holds; returns every step taken."""
     taken, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
-        c.router.sync_config()
+        c.haproxy_sync.sync_config()
         result = c.rec.reconcile_once()
         if result:
             taken += result.actions
@@ -154,7 +154,7 @@ def test_a_crash_loop_backs_off(cluster, docker_client):
     store.add_nodes("ctl", [Node("x1", "ctl", "crash", NodeStatus.ONLINE)])
     stop = threading.Event()
     loop = threading.Thread(target=c.rec.run, args=(stop,), daemon=True)
-    c.router.sync_config()
+    c.haproxy_sync.sync_config()
     loop.start()
     try:
         wait_until(lambda: observed(store, "x1").get("phase") == "backoff", 30,
@@ -235,7 +235,7 @@ def test_a_failing_step_is_reported_and_the_others_proceed(cluster, docker_clien
     store.add_nodes("ctl", [Node("b1", "ctl", "bad", NodeStatus.ONLINE, created=1.0),
                             Node("n1", "ctl", "ctl", NodeStatus.ONLINE, created=2.0)])
     for _ in range(3):
-        c.router.sync_config()
+        c.haproxy_sync.sync_config()
         c.rec.reconcile_once()
     assert [x.status for x in c.containers(docker_client, "n1")] == ["running"]
     failures = [msg for _, msg in c.rec.last_failures]

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from orchestrator.control.metrics import MetricsSampler
+from orchestrator.control.sampler import Sampler
 from orchestrator.core.model import App, Pod, server_name
 from orchestrator.edges.docker_host import DockerHost
 from orchestrator.edges.haproxy import HAProxy
@@ -114,7 +114,7 @@ def rig(haproxy_proc, store, workers, test_labels):
         store.put_app(app, create=True)
     holder = Holder()
     hosts = HostPool(haproxy_proc.settings, extra_labels=test_labels)
-    sampler = MetricsSampler(store, haproxy_proc.driver, hosts, haproxy_proc.settings)
+    sampler = Sampler(store, haproxy_proc.driver, hosts, haproxy_proc.settings)
     try:
         port = sampler.listen(0)
         driver = HAProxy(dataclasses.replace(haproxy_proc.settings, haproxy_log_port=port))

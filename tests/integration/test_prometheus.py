@@ -21,7 +21,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.api import create_app
-from orchestrator.control.supervisor import Controller
+from orchestrator.control.controller import Controller
 from orchestrator.core.model import App, Pod
 from orchestrator.edges.hostlink import HostPool
 from orchestrator.edges.store import Store

@@ -21,7 +21,7 @@ from orchestrator.core.errors import Unavailable
 from orchestrator.core.model import Container
 from orchestrator.service import Service
 from orchestrator.settings import Settings
-from orchestrator.token import TokenFileError, ensure_token, read_token
+from orchestrator.api.token_file import TokenFileError, ensure_token, read_token
 from tests.unit.fakes import FakeHost, FakeHosts, FakeStore
 
 TOKEN = "test-token-0123456789"

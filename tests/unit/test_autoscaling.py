@@ -3,7 +3,7 @@ import pytest
 
 from orchestrator.api import create_app
 from orchestrator.autoscaling import describe
-from orchestrator.core.autoscale import Policy
+from orchestrator.core.autoscale import ScalePolicy
 from orchestrator.core.errors import Conflict, NotFound, ValidationError
 from orchestrator.service import Service
 from orchestrator.settings import Settings
@@ -27,14 +27,14 @@ def test_a_policy_is_stored_described_and_shown_with_the_app(svc):
     assert describe(stored) == "2..10, rps 20/node"
     assert svc.get_app("light")["autoscale"] == {"policy": stored, "summary": "2..10, rps 20/node", "last": None}
     assert [a["autoscale"] for a in svc.list_apps() if a["name"] == "medium"] == [None]
-    assert Policy.from_dict(stored).targets == {"rps": 20.0} and Policy.from_dict(stored).kind == "targets"
+    assert ScalePolicy.from_dict(stored).targets == {"rps": 20.0} and ScalePolicy.from_dict(stored).kind == "targets"
     assert "autoscale.set" in {e.kind for e in svc.store.events()}
 
 
 def test_rules_policy_round_trips_into_the_core_policy(svc):
     svc.autoscaling.set_policy("light", {"min": 0, "max": 6, "idle_to_zero_s": 60, "rules": [
         {"metric": "rps", "comparator": ">", "threshold": 50, "for_s": 10, "step": 2, "cooldown_s": 30}]})
-    policy = Policy.from_dict(svc.store.get_autoscale("light"))
+    policy = ScalePolicy.from_dict(svc.store.get_autoscale("light"))
     assert policy.kind == "rules" and policy.rules[0].step == 2 and policy.idle_to_zero_s == 60
 
 

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator import cli
-from orchestrator.bench import report, schedule
-from orchestrator.bench.schedule import Books, Sample
+from orchestrator.loadgen import report, schedule
+from orchestrator.loadgen.schedule import Books, Sample
 
 
 # --- the schedule ---------------------------------------------------------------

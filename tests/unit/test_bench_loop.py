@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from orchestrator.bench import balance, cluster, loadgen, schedule
-from orchestrator.bench.http1 import parse_head, read_chunked
-from orchestrator.bench.loadgen import Load, Target, Worker, node_of
+from orchestrator.loadgen import balance, cluster, generator, schedule
+from orchestrator.loadgen.http1 import parse_head, read_chunked
+from orchestrator.loadgen.generator import Load, Target, Worker, node_of
 
 
 # --- HTTP/1.1 -----------------------------------------------------------------------
@@ -74,7 +74,7 @@ TARGET = Target.of("http://127.0.0.1:9", "/x", None)
 
 def run_worker(monkeypatch, load: Load, start_offset: float = 0.0, stop_after: float | None = None,
                delay: float = 0.0, error=None):
-    monkeypatch.setattr(loadgen, "Connection", type("C", (FakeConnection,), {"delay": delay, "error": error}))
+    monkeypatch.setattr(generator, "Connection", type("C", (FakeConnection,), {"delay": delay, "error": error}))
 
     async def main():
         worker = Worker(load, time.monotonic() + start_offset)

@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 
 from orchestrator.core.errors import ValidationError
-from orchestrator.edges.haproxy import parse_servers_state
+from orchestrator.core.haproxy_stats import parse_servers_state
 from orchestrator.core.haproxy_config import SERVER_OPTIONS, refused_apps, render, route_for
 from orchestrator.core.model import App, Server
 from orchestrator.settings import Settings

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from orchestrator.core import healing, observed
-from orchestrator.core.healing import NodeHealth, Policy
+from orchestrator.core.healing import NodeHealth, HealingPolicy
 from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server, server_name, spec_generation
 
-POLICY = Policy(start_timeout=30, backoff_max=60, backoff_reset=60)
+POLICY = HealingPolicy(start_timeout=30, backoff_max=60, backoff_reset=60)
 POD = Pod("light", "pod-light", 20, 0.25, 128)
 APP = App(name="web", pod="light", port=8000, image="img", path="/web", health_path="/health")
 GEN = spec_generation(APP, POD)

@@ -1,5 +1,5 @@
 """The metrics' parsers and window arithmetic (core/metrics.py) and the
-sampler (control/metrics.py) on recorded readings, with a fake clock.
+sampler (control/sampler.py) on recorded readings, with a fake clock.
 
 HAProxy, the hosts and etcd are stand-ins here (pure unit tests);
 tests/integration/test_metrics.py reads a real HAProxy and a real dockerd.
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.control.metrics import MetricsSampler
-from orchestrator.core.metrics import (BackendStats, LatencyWindow, ParseError, Reading,
-                                       counter_increase, cpu_percent, parse_log_line,
-                                       parse_stat_csv, percentile, summarize)
+from orchestrator.control.sampler import Sampler
+from orchestrator.core.haproxy_stats import (BackendStats, ParseError, counter_increase, parse_log_line,
+                                             parse_stat_csv)
+from orchestrator.core.readings import LatencyWindow, Reading, cpu_percent, percentile, summarize
 from orchestrator.core.model import App, Pod
 from orchestrator.edges.haproxy import HAProxyError
 from orchestrator.edges.haproxy_log import LogReceiver
@@ -184,7 +184,7 @@ PODS = [Pod("light", "pod-light", 20, 0.25, 128), Pod("heavy", "pod-heavy", 10, 
 def rig():
     clock, haproxy = Clock(), ScriptedHAProxy()
     hosts = {"pod-light": CpuHost(), "pod-heavy": CpuHost()}
-    sampler = MetricsSampler(Apps([WEB, HEAVY], PODS), haproxy, hosts,
+    sampler = Sampler(Apps([WEB, HEAVY], PODS), haproxy, hosts,
                              Settings(metrics_interval=2.0), clock=clock)
     yield clock, haproxy, hosts, sampler
     for host in hosts.values():
@@ -305,7 +305,7 @@ def test_a_host_that_hangs_holds_up_neither_the_others_nor_the_sampler(rig):
 
 
 def test_the_waker_never_counts_as_a_serving_node():
-    from orchestrator.core.metrics import parse_stat_csv
+    from orchestrator.core.haproxy_stats import parse_stat_csv
     text = ("# pxname,svname,qcur,scur,status,req_tot\n"
             "app_web,waker,0,1,no check,\n"
             "app_web,n1.abcdef0123,0,0,UP,\n"

@@ -1,12 +1,13 @@
-"""The dashboard's sparkline series: ``core.metrics.series`` on recorded
-readings, and ``MetricsSampler.series`` over a scripted HAProxy with a fake
+"""The dashboard's sparkline series: ``core.readings.series`` on recorded
+readings, and ``Sampler.series`` over a scripted HAProxy with a fake
 clock (pure unit tests; no sockets)."""
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.control.metrics import MetricsSampler
-from orchestrator.core.metrics import BackendStats, Reading, series
+from orchestrator.control.sampler import Sampler
+from orchestrator.core.haproxy_stats import BackendStats
+from orchestrator.core.readings import Reading, series
 from orchestrator.settings import Settings
 
 from .test_metrics import Apps, Clock, ScriptedHAProxy
@@ -78,7 +79,7 @@ def test_a_window_or_step_that_is_not_positive_is_refused(seconds, step):
 
 def test_the_sampler_gives_every_app_its_series_by_name():
     clock, haproxy = Clock(), ScriptedHAProxy()
-    sampler = MetricsSampler(Apps([], []), haproxy, {}, Settings(metrics_interval=2.0), clock=clock)
+    sampler = Sampler(Apps([], []), haproxy, {}, Settings(metrics_interval=2.0), clock=clock)
     try:
         for step, req in enumerate([0, 8, 16]):
             clock.t = 1000.0 + 2 * step

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from orchestrator.core.healing import NodeHealth, Policy
+from orchestrator.core.healing import NodeHealth, HealingPolicy
 from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, container_name,
                                      server_name, spec_generation)
 from orchestrator.core.plan import (AddServer, CreateContainer, DelServer, RemoveContainer, SetServerState,
@@ -157,7 +157,7 @@ def test_a_server_without_container_or_node_is_deleted():
 
 def test_servers_of_apps_of_other_hosts_or_deleted_apps_are_left_to_others():
     other = server(backend="app_old")
-    assert not run([], [], [other])        # the router's reload removes a deleted app's backend
+    assert not run([], [], [other])        # the HAProxy sync's reload removes a deleted app's backend
 
 
 def test_scope_leaves_pods_of_other_hosts_alone():
@@ -243,7 +243,7 @@ def test_one_node_at_a_time_per_app():
     servers = [server(name="n1"), server(name="n1", gen=GEN2, addr="10.242.0.6", healthy=False),
                server(name="n2")]
     assert run(nodes, containers, servers, apps=[WEB2]).chains == {}      # n2 waits for n1
-    two = run(nodes, containers, servers, apps=[WEB2], policy=Policy(max_surge=2))
+    two = run(nodes, containers, servers, apps=[WEB2], policy=HealingPolicy(max_surge=2))
     assert list(two.chains) == ["light/n2"]
 
 
@@ -283,7 +283,7 @@ def test_a_down_workers_cpu_is_read_again_after_the_policys_probe():
     """A slower lab reads a DOWN worker's CPU over a longer window (hung_probe)."""
     c = container("running")
     health = {("light", "n1"): NodeHealth(healthy_id=c.id)}
-    first = run([node(ONLINE)], [c], [server(healthy=False)], health=health, policy=Policy(hung_probe=3.0))
+    first = run([node(ONLINE)], [c], [server(healthy=False)], health=health, policy=HealingPolicy(hung_probe=3.0))
     assert not first and first.wake_at == NOW + 3.0
 
 

@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from orchestrator.bench import schedule
-from orchestrator.bench.http1 import Connection
-from orchestrator.bench.schedule import Books, Sample
+from orchestrator.loadgen import schedule
+from orchestrator.loadgen.http1 import Connection
+from orchestrator.loadgen.schedule import Books, Sample
 
 STOP_GRACE = 2.0          # s for requests in flight after Ctrl-C
 START_MARGIN = 0.2        # s between "all processes ready" and the first arrival

@@ -14,8 +14,8 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from orchestrator.bench import schedule
-from orchestrator.bench.schedule import Books
+from orchestrator.loadgen import schedule
+from orchestrator.loadgen.schedule import Books
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
-from orchestrator.bench.schedule import ProtocolError
+from orchestrator.loadgen.schedule import ProtocolError
 
 MAX_HEADER = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024

@@ -6,7 +6,7 @@ so a slow server cannot hide behind "coordinated omission".
 
 * ``schedule`` (pure): arrival times, outcome kinds, offered-vs-sent accounting;
 * ``http1``: a small HTTP/1.1 keep-alive client on asyncio streams;
-* ``loadgen``: one asyncio loop per worker process, the processes, progress;
+* ``generator``: one asyncio loop per worker process, the processes, progress;
 * ``report`` (pure but for the files): percentiles, the summary, results.json, samples.csv;
 * ``plots``: the PNGs (matplotlib, imported only when plotting);
 * ``cluster``: what the bench asks the API (the app of a route, its serving nodes, its balance);

@@ -1,17 +1,12 @@
-"""The arithmetic of the autoscaler's metrics (pure: no clock, no sockets).
+"""The arithmetic of the sampler's readings (pure: no clock, no sockets).
 
-Where the figures come from (control/metrics.py reads them; this module only
-parses and computes):
+Where the figures come from (control/sampler.py reads them; core/haproxy_stats.py
+parses HAProxy's answers):
 
-* **HAProxy's counters**: one ``show stat -1 6 -1`` on the admin socket per
-  sample gives, per backend, ``req_tot`` (HTTP requests since the worker
-  started), ``scur`` (requests in progress), ``qcur`` (queued) and each
-  server's ``status``. :func:`parse_stat_csv` turns it into
-  :class:`BackendStats`.
-* **HAProxy's timers**: the ``frontend http`` sends one log line per request
-  (:data:`LOG_FORMAT`: backend, ``%Ta`` total active time in ms, status,
-  ``%Tw`` queue time) over UDP to the manager; :func:`parse_log_line` reads
-  one, :class:`LatencyWindow` keeps the recent ones and answers p95.
+* **HAProxy's counters**: one ``show stat`` per reading gives each backend's
+  :class:`~orchestrator.core.haproxy_stats.BackendStats`;
+* **HAProxy's timers**: one log line per request; :class:`LatencyWindow`
+  keeps the recent response times and answers p95;
 * **CPU time of each container** from its cgroup, read over the host link:
   :func:`cpu_percent` turns two readings into % of the node's CPU limit.
 
@@ -22,120 +17,17 @@ sparklines.
 """
 from __future__ import annotations
 
-import csv
 import math
 import threading
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from orchestrator.core.autoscale import Sample
-from orchestrator.core.model import WAKER_SERVER
-
-LOG_FORMAT = "%b %Ta %ST %Tw"
-"""The ``log-format`` of the frontend: backend name, total active time of the
-request (ms, from its first byte to the last byte of the answer), HTTP status,
-time spent in HAProxy's queue (ms, -1 if it never got that far)."""
-
-STAT_COMMAND = "show stat -1 6 -1"
-"""All proxies (-1), backends and servers (2 + 4), all servers (-1)."""
-
-SERVING_STATUSES = ("UP", "no check")
-"""A server whose ``status`` starts with one of these takes new requests
-("UP 1/2" is going down but still up; DRAIN, NOLB, MAINT and DOWN take none)."""
+from orchestrator.core.haproxy_stats import BackendStats, counter_increase
 
 
-class ParseError(ValueError):
-    """An answer or log line that does not have the expected shape."""
-
-
-# ------------------------------------------------------------ HAProxy's counters
-@dataclass(frozen=True)
-class BackendStats:
-    """One backend as ``show stat`` reports it."""
-
-    req_tot: int               # HTTP requests since this HAProxy worker started
-    scur: int                  # requests being served now
-    qcur: int                  # requests waiting in the backend's and servers' queues
-    up: tuple[str, ...] = ()   # servers taking new requests (names, sorted)
-
-    @property
-    def inflight(self) -> int:
-        return self.scur + self.qcur
-
-
-def parse_stat_csv(text: str) -> dict[str, BackendStats]:
-    """``show stat`` CSV (backends and servers) → {backend name: BackendStats}.
-
-    The header line names the columns (``# pxname,svname,...``), so the
-    parser does not depend on column positions."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines or not lines[0].startswith("# "):
-        raise ParseError(f"'show stat' answer without a header: {text[:200]!r}")
-    header = lines[0][2:].split(",")
-    missing = {"pxname", "svname", "scur", "qcur", "status", "req_tot"} - set(header)
-    if missing:
-        raise ParseError(f"'show stat' header lacks {sorted(missing)}")
-    # csv: a check's description may be quoted and hold commas
-    rows = [dict(zip(header, fields)) for fields in csv.reader(lines[1:])]
-    if any(len(row) < len(header) for row in rows):
-        raise ParseError("'show stat' answer has a row shorter than its header")
-    up: dict[str, list[str]] = {}
-    for row in rows:
-        # the waker (a backup written in the config) is no node: it never counts as serving
-        if row["svname"] not in ("BACKEND", "FRONTEND", WAKER_SERVER) and row["status"].startswith(SERVING_STATUSES):
-            up.setdefault(row["pxname"], []).append(row["svname"])
-    return {row["pxname"]: BackendStats(req_tot=_int(row["req_tot"]), scur=_int(row["scur"]),
-                                        qcur=_int(row["qcur"]),
-                                        up=tuple(sorted(up.get(row["pxname"], ()))))
-            for row in rows if row["svname"] == "BACKEND"}
-
-
-def _int(value: str) -> int:
-    """A CSV counter; empty (not applicable) reads as 0."""
-    try:
-        return int(value) if value else 0
-    except ValueError:
-        raise ParseError(f"'show stat' counter {value!r} is not a number") from None
-
-
-def counter_increase(values: Sequence[int | None]) -> int | None:
-    """How much a cumulative counter grew over consecutive readings (None:
-    not read). A reading lower than the one before is a reset (HAProxy
-    reloaded: its new worker counts from 0), so that step counts what the new
-    worker has counted; never negative. None if no two consecutive readings."""
-    total, pairs = 0, 0
-    for before, after in zip(values, values[1:]):
-        if before is None or after is None:
-            continue
-        total += after - before if after >= before else after
-        pairs += 1
-    return total if pairs else None
-
-
-# ------------------------------------------------------------ HAProxy's timers
-@dataclass(frozen=True)
-class LogRecord:
-    """One request as the frontend logged it (:data:`LOG_FORMAT`)."""
-
-    backend: str
-    ta_ms: int       # total active time
-    status: int      # HTTP status (-1: no answer)
-    tw_ms: int       # time in the queue (-1: never queued)
-
-
-def parse_log_line(line: str) -> LogRecord:
-    """One line of :data:`LOG_FORMAT` (``format raw``: no syslog header)."""
-    parts = line.split()
-    if len(parts) != 4:
-        raise ParseError(f"log line {line[:120]!r} is not '{LOG_FORMAT}'")
-    try:
-        ta, status, tw = (int(p.lstrip("+")) for p in parts[1:])
-    except ValueError:
-        raise ParseError(f"log line {line[:120]!r} has a non-numeric timer") from None
-    return LogRecord(backend=parts[0], ta_ms=ta, status=status, tw_ms=tw)
-
-
+# ------------------------------------------------------------ response times
 def percentile(values: Iterable[float], q: float) -> float | None:
     """The nearest-rank ``q`` percentile (0 < q ≤ 100); None for no values."""
     ordered = sorted(values)
@@ -191,6 +83,9 @@ class LatencyWindow:
     def _drop_older(records: deque, limit: float) -> None:
         while records and records[0][0] < limit:
             records.popleft()
+
+
+
 
 
 # ------------------------------------------------------------ CPU

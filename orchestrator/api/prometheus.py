@@ -15,7 +15,7 @@ from flask import Blueprint, current_app
 from orchestrator.api import controller
 from orchestrator.observe.telemetry import CONTENT_TYPE, Telemetry
 
-bp = Blueprint("metrics", __name__)
+bp = Blueprint("prometheus", __name__)
 
 
 @bp.get("/metrics")

@@ -1,7 +1,7 @@
 """The metrics the autoscaler reads, straight from HAProxy and the pod hosts.
 
 Every ``settings.metrics_interval`` seconds (2 s by default) ``sample()``
-takes one :class:`~orchestrator.core.metrics.Reading`:
+takes one :class:`~orchestrator.core.readings.Reading`:
 
 1. **HAProxy**: one ``show stat`` on the admin socket: per backend the
    request counter, requests in progress and queued, the servers UP.
@@ -39,8 +39,8 @@ from typing import Any, Callable
 
 from orchestrator.core import errors
 from orchestrator.core.autoscale import Sample
-from orchestrator.core.metrics import (BackendStats, LatencyWindow, Reading, cpu_percent,
-                                       in_window, series, summarize)
+from orchestrator.core.haproxy_stats import BackendStats
+from orchestrator.core.readings import LatencyWindow, Reading, cpu_percent, in_window, series, summarize
 from orchestrator.core.model import backend_name, parse_server_name
 from orchestrator.edges.haproxy_log import APP_PREFIX, LogReceiver
 
@@ -52,7 +52,7 @@ FIGURES_WINDOW = 10.0    # seconds averaged by figures()
 Target = tuple[str, str, float]   # (container id prefix, backend, CPU limit of its node)
 
 
-class MetricsSampler:
+class Sampler:
     """Samples HAProxy and the pod hosts; answers windows of readings.
 
     ``store``: reads apps and pods (for each serving container's host and CPU
@@ -92,7 +92,7 @@ class MetricsSampler:
             self._receiver = LogReceiver(self.latency, port, clock=self.clock).start()
         return self._receiver.port
 
-    def start(self) -> MetricsSampler:
+    def start(self) -> Sampler:
         """Sample every ``metrics_interval`` in a thread; open the request-log
         receiver first if ``haproxy_log_port`` is set (a port that cannot be
         bound is logged: p95 then stays unknown, the rest works)."""
@@ -247,7 +247,7 @@ class MetricsSampler:
 
     def window(self, app: str, seconds: float, desired: int) -> Sample | None:
         """App ``app`` over the readings of the last ``seconds`` (see
-        ``core.metrics.summarize``); ``desired``: its replica count, for
+        ``core.readings.summarize``); ``desired``: its replica count, for
         ``starting``. None if HAProxy has not reported its backend in that time."""
         backend = backend_name(app)
         now = self.clock()
@@ -277,7 +277,7 @@ class MetricsSampler:
     def series(self, seconds: float = HISTORY, step: float = 2.0) -> dict[str, list[dict]]:
         """Every app's last ``seconds`` in buckets of ``step`` seconds, oldest
         first: {app: [{t (seconds ago), rps, p95_ms, serving, inflight}]}
-        (see ``core.metrics.series``)."""
+        (see ``core.readings.series``)."""
         now = self.clock()
         readings = self.readings()
         names = {b for r in readings if r.backends for b in r.backends}

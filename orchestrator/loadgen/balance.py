@@ -3,13 +3,13 @@ same load (same rate, duration and arrival times: one seed) under each
 HAProxy balance algorithm of one app, one table and one plot.
 
 For each algorithm: set the app's balance through the API and wait until
-HAProxy reloaded with it (``cluster.set_balance``: the router's
+HAProxy reloaded with it (``cluster.set_balance``: the HAProxy sync's
 ``controller.reload_config`` event), then run the load. The app's original
 balance is put back at the end, after a failure and after Ctrl-C too.
 """
 from __future__ import annotations
 
-from orchestrator.bench.cluster import set_balance
+from orchestrator.loadgen.cluster import set_balance
 
 COLUMNS = ("BALANCE", "OFFERED/s", "SENT/s", "ANSWERED/s", "P50", "P90", "P99", "P99.9", "MAX ms",
            "ERRORS", "NODES")

@@ -4,7 +4,7 @@
 
 * one ``HostReconciler`` per pod host named by a pod (new hosts get one as
   soon as a pod names them);
-* the ``Router`` (haproxy.cfg and health-check changes);
+* the ``HAProxySync`` (haproxy.cfg and health-check changes);
 * an etcd watcher: any change of desired state wakes every loop;
 * the metrics sampler (HAProxy counters, request times, workers' CPU), the
   ``Autoscaler`` that decides from them, and the ``Waker`` that holds the
@@ -25,9 +25,9 @@ import logging
 import threading
 
 from orchestrator.control.autoscaler import Autoscaler
-from orchestrator.control.metrics import MetricsSampler
+from orchestrator.control.sampler import Sampler
 from orchestrator.control.reconciler import HostReconciler
-from orchestrator.control.router import Router
+from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.waker import Waker
 from orchestrator.core import errors
 from orchestrator.edges.haproxy import HAProxy
@@ -53,9 +53,9 @@ class Controller:
         self.settings = settings
         self.log = log or logging.getLogger("orchestrator.controller")
         self.telemetry = telemetry or Telemetry()
-        self.router = Router(store, haproxy, settings, self.wake_hosts,
-                             logging.getLogger("orchestrator.router"))
-        self.sampler = MetricsSampler(store, haproxy, hosts, settings)
+        self.haproxy_sync = HAProxySync(store, haproxy, settings, self.wake_hosts,
+                             logging.getLogger("orchestrator.haproxy_sync"))
+        self.sampler = Sampler(store, haproxy, hosts, settings)
         self.autoscaler = self.waker = None
         if scaler is not None:
             self.autoscaler = Autoscaler(store, scaler, self.sampler, settings,
@@ -79,7 +79,7 @@ class Controller:
                 rec.wake.set()
 
     def wake_all(self) -> None:
-        self.router.wake.set()
+        self.haproxy_sync.wake.set()
         self.wake_hosts()
 
     def _on_docker_event(self, host: str, event: dict) -> None:
@@ -110,7 +110,7 @@ class Controller:
         """Start every loop in the background; they end when ``stop`` is set."""
         self._stop = stop
         self.telemetry.controller_running(True)
-        self._spawn("router", self.router.run, stop)
+        self._spawn("haproxy-sync", self.haproxy_sync.run, stop)
         self._spawn("etcd-watch", self._watch_etcd, stop)
         self.ensure_reconcilers()
         self.sampler.start()

@@ -1,7 +1,7 @@
-"""The router's choice of what goes into haproxy.cfg (pure logic; HAProxy is a stand-in)."""
+"""The HAProxy sync's choice of what goes into haproxy.cfg (pure logic; HAProxy is a stand-in)."""
 from __future__ import annotations
 
-from orchestrator.control.router import Router
+from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.core.model import App, Pod
 from orchestrator.settings import Settings
 
@@ -9,7 +9,7 @@ from .fakes import FakeStore
 
 
 class RecordingHAProxy:
-    """Records what the router asks to render; reports no config yet."""
+    """Records what the HAProxy sync asks to render; reports no config yet."""
 
     def __init__(self):
         self.rendered: list[list[str]] = []
@@ -33,8 +33,8 @@ def test_a_bad_record_is_left_out_reported_once_and_the_rest_is_routed():
         store.put_app(App(name=name, pod="light", port=8000, image="img", path=path, created=0.0),
                       create=True)
     haproxy = RecordingHAProxy()
-    router = Router(store, haproxy, Settings(), wake_hosts=lambda: None)
-    assert router.sync_config() and router.sync_config()
+    sync = HAProxySync(store, haproxy, Settings(), wake_hosts=lambda: None)
+    assert sync.sync_config() and sync.sync_config()
     assert haproxy.rendered == [["web"], ["web"]]
     refused = [e for e in store.events(100) if e.kind == "app.refused"]
     assert len(refused) == 1 and refused[0].subject == "web\n"
@@ -50,5 +50,5 @@ def test_apps_that_scale_to_zero_get_the_waker():
     store.put_autoscale("web", {"min": 0, "max": 3, "rps": 5.0, "idle_to_zero_s": 60.0})
     store.put_autoscale("api", {"min": 1, "max": 3, "rps": 5.0})
     haproxy = RecordingHAProxy()
-    assert Router(store, haproxy, Settings(), wake_hosts=lambda: None).sync_config()
+    assert HAProxySync(store, haproxy, Settings(), wake_hosts=lambda: None).sync_config()
     assert haproxy.wake == {"web"}

@@ -1,4 +1,4 @@
-"""The router: keeps haproxy.cfg in line with the apps, and watches health checks.
+"""The HAProxy sync: keeps haproxy.cfg in line with the apps, and watches health checks.
 
 Two jobs, one loop:
 
@@ -26,7 +26,7 @@ from orchestrator.core.plan import config_drift
 from orchestrator.edges.haproxy import HAProxy
 
 
-class Router:
+class HAProxySync:
     """One loop for HAProxy's structure and for health-check changes."""
 
     def __init__(self, store, haproxy: HAProxy, settings, wake_hosts: Callable[[], None],
@@ -35,7 +35,7 @@ class Router:
         self.haproxy = haproxy
         self.settings = settings
         self.wake_hosts = wake_hosts
-        self.log = log or logging.getLogger("orchestrator.router")
+        self.log = log or logging.getLogger("orchestrator.haproxy_sync")
         self.wake = threading.Event()
         self._health: frozenset | None = None
         self._problem = ""
@@ -100,7 +100,7 @@ class Router:
             except errors.SimpleCloudError as exc:
                 self._report(f"HAProxy or etcd does not answer: {exc}")
             except Exception:  # noqa: BLE001 - the loop must survive anything
-                self.log.exception("router pass failed")
+                self.log.exception("HAProxy sync pass failed")
             if self.wake.wait(self.settings.health_poll_interval):
                 next_sync = 0.0
             self.wake.clear()

@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator.bench import balance, plots, report
-from orchestrator.bench.cluster import BenchError, ServingPoller, find_app
-from orchestrator.bench.loadgen import Load, Target, run_load
+from orchestrator.loadgen import balance, plots, report
+from orchestrator.loadgen.cluster import BenchError, ServingPoller, find_app
+from orchestrator.loadgen.generator import Load, Target, run_load
 
 
 MAX_ARRIVALS = 10_000_000

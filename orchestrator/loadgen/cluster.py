@@ -2,7 +2,7 @@
 object with ``call(method, path, body=None, params=None)``): the app behind
 a route, its serving nodes once a second, and its balance algorithm.
 
-A balance change is a structural change of haproxy.cfg: the router renders
+A balance change is a structural change of haproxy.cfg: the HAProxy sync renders
 it and reloads HAProxy, then records a ``controller.reload_config`` event
 whose message names the change ("app web: balance roundrobin → leastconn").
 ``set_balance`` waits for that event, so the load starts only once HAProxy

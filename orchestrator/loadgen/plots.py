@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.bench import report
-from orchestrator.bench.cluster import BenchError
-from orchestrator.bench.schedule import Books
+from orchestrator.loadgen import report
+from orchestrator.loadgen.cluster import BenchError
+from orchestrator.loadgen.schedule import Books
 
 INSTALL_HINT = "matplotlib is missing: pip install 'simplecloud[bench]'"
 

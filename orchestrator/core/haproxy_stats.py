@@ -1,0 +1,168 @@
+"""HAProxy's answers, parsed (pure: no sockets).
+
+* ``show stat`` CSV on the admin socket (:data:`STAT_COMMAND`): per backend
+  ``req_tot`` (HTTP requests since the worker started), ``scur`` (requests
+  in progress), ``qcur`` (queued) and each server's ``status``;
+  :func:`parse_stat_csv` turns it into :class:`BackendStats`, and
+  :func:`counter_increase` reads a cumulative counter across reloads.
+* ``show servers state`` (:func:`parse_servers_state`): every server with its
+  admin state and health, as ``model.Server``.
+* the per-request log line of the ``frontend http`` (:data:`LOG_FORMAT`:
+  backend, ``%Ta`` total active time in ms, status, ``%Tw`` queue time),
+  sent over UDP to the manager; :func:`parse_log_line` reads one.
+
+The edges (edges/haproxy.py, edges/haproxy_log.py) do the I/O; what the
+figures are made into is core/readings.py.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from orchestrator.core.model import WAKER_SERVER, Server
+
+LOG_FORMAT = "%b %Ta %ST %Tw"
+"""The ``log-format`` of the frontend: backend name, total active time of the
+request (ms, from its first byte to the last byte of the answer), HTTP status,
+time spent in HAProxy's queue (ms, -1 if it never got that far)."""
+
+STAT_COMMAND = "show stat -1 6 -1"
+"""All proxies (-1), backends and servers (2 + 4), all servers (-1)."""
+
+SERVING_STATUSES = ("UP", "no check")
+"""A server whose ``status`` starts with one of these takes new requests
+("UP 1/2" is going down but still up; DRAIN, NOLB, MAINT and DOWN take none)."""
+
+
+class ParseError(ValueError):
+    """An answer or log line that does not have the expected shape."""
+
+
+# ------------------------------------------------------------ HAProxy's counters
+@dataclass(frozen=True)
+class BackendStats:
+    """One backend as ``show stat`` reports it."""
+
+    req_tot: int               # HTTP requests since this HAProxy worker started
+    scur: int                  # requests being served now
+    qcur: int                  # requests waiting in the backend's and servers' queues
+    up: tuple[str, ...] = ()   # servers taking new requests (names, sorted)
+
+    @property
+    def inflight(self) -> int:
+        return self.scur + self.qcur
+
+
+def parse_stat_csv(text: str) -> dict[str, BackendStats]:
+    """``show stat`` CSV (backends and servers) → {backend name: BackendStats}.
+
+    The header line names the columns (``# pxname,svname,...``), so the
+    parser does not depend on column positions."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        raise ParseError(f"'show stat' answer without a header: {text[:200]!r}")
+    header = lines[0][2:].split(",")
+    missing = {"pxname", "svname", "scur", "qcur", "status", "req_tot"} - set(header)
+    if missing:
+        raise ParseError(f"'show stat' header lacks {sorted(missing)}")
+    # csv: a check's description may be quoted and hold commas
+    rows = [dict(zip(header, fields)) for fields in csv.reader(lines[1:])]
+    if any(len(row) < len(header) for row in rows):
+        raise ParseError("'show stat' answer has a row shorter than its header")
+    up: dict[str, list[str]] = {}
+    for row in rows:
+        # the waker (a backup written in the config) is no node: it never counts as serving
+        if row["svname"] not in ("BACKEND", "FRONTEND", WAKER_SERVER) and row["status"].startswith(SERVING_STATUSES):
+            up.setdefault(row["pxname"], []).append(row["svname"])
+    return {row["pxname"]: BackendStats(req_tot=_int(row["req_tot"]), scur=_int(row["scur"]),
+                                        qcur=_int(row["qcur"]),
+                                        up=tuple(sorted(up.get(row["pxname"], ()))))
+            for row in rows if row["svname"] == "BACKEND"}
+
+
+def _int(value: str) -> int:
+    """A CSV counter; empty (not applicable) reads as 0."""
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        raise ParseError(f"'show stat' counter {value!r} is not a number") from None
+
+
+def counter_increase(values: Sequence[int | None]) -> int | None:
+    """How much a cumulative counter grew over consecutive readings (None:
+    not read). A reading lower than the one before is a reset (HAProxy
+    reloaded: its new worker counts from 0), so that step counts what the new
+    worker has counted; never negative. None if no two consecutive readings."""
+    total, pairs = 0, 0
+    for before, after in zip(values, values[1:]):
+        if before is None or after is None:
+            continue
+        total += after - before if after >= before else after
+        pairs += 1
+    return total if pairs else None
+
+
+# ------------------------------------------------------------ HAProxy's timers
+@dataclass(frozen=True)
+class LogRecord:
+    """One request as the frontend logged it (:data:`LOG_FORMAT`)."""
+
+    backend: str
+    ta_ms: int       # total active time
+    status: int      # HTTP status (-1: no answer)
+    tw_ms: int       # time in the queue (-1: never queued)
+
+
+def parse_log_line(line: str) -> LogRecord:
+    """One line of :data:`LOG_FORMAT` (``format raw``: no syslog header)."""
+    parts = line.split()
+    if len(parts) != 4:
+        raise ParseError(f"log line {line[:120]!r} is not '{LOG_FORMAT}'")
+    try:
+        ta, status, tw = (int(p.lstrip("+")) for p in parts[1:])
+    except ValueError:
+        raise ParseError(f"log line {line[:120]!r} has a non-numeric timer") from None
+    return LogRecord(backend=parts[0], ta_ms=ta, status=status, tw_ms=tw)
+
+
+# ------------------------------------------------------------ show servers state
+# srv_admin_state bits (management guide, "show servers state")
+_MAINT_BITS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40   # forced, inherited, config, DNS, FQDN
+_DRAIN_BITS = 0x08 | 0x10
+# srv_check_state bits
+_CHK_CONFIGURED, _CHK_ENABLED, _CHK_PAUSED = 0x02, 0x04, 0x08
+
+
+def parse_servers_state(text: str) -> list[Server]:
+    """Parse ``show servers state`` (format version 1) into Servers."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    if lines[0].strip() != "1":
+        raise ParseError(f"unknown 'show servers state' format {lines[0]!r} (expected 1)")
+    header: list[str] = []
+    servers = []
+    for line in lines[1:]:
+        if line.startswith("#"):
+            header = line[1:].split()
+            continue
+        row = dict(zip(header, line.split()))
+        admin_bits = int(row["srv_admin_state"])
+        check_bits = int(row["srv_check_state"])
+        if admin_bits & _MAINT_BITS:
+            admin = "maint"
+        elif admin_bits & _DRAIN_BITS:
+            admin = "drain"
+        else:
+            admin = "ready"
+        checks = bool(check_bits & _CHK_CONFIGURED and check_bits & _CHK_ENABLED)
+        healthy: bool | None = None
+        if checks and not check_bits & _CHK_PAUSED:
+            # Healthy once a check has passed (result 3 PASSED, 4 CONDPASS):
+            # before its first check a new server is not yet proven up.
+            healthy = int(row["srv_op_state"]) != 0 and int(row["srv_check_result"]) in (3, 4)
+        servers.append(Server(backend=row["be_name"], name=row["srv_name"],
+                              addr=row["srv_addr"], port=int(row["srv_port"]),
+                              admin=admin, healthy=healthy, checks=checks))
+    return servers
