@@ -3,7 +3,7 @@
 One process, two jobs:
 
 * the REST API, the dashboard at ``/`` and Prometheus ``/metrics`` (Flask app
-  from ``orchestrator.api``) served by waitress on ``settings.api_bind``; the
+  from ``orchestrator.api``) served by waitress on ``api_bind``; the
   API only writes desired state to etcd;
 * the reconcile controller (``orchestrator.control.reconciler.Reconciler``) in a
   background thread, making the pod hosts and HAProxy match that state.
@@ -24,6 +24,27 @@ import logging
 import signal
 import sys
 import threading
+
+from flask import Flask
+from waitress.server import create_server
+
+from orchestrator.api import create_app
+from orchestrator.api.token_file import ensure_token
+from orchestrator.control.autoscaler import Autoscaler, Scaler
+from orchestrator.control.controller import Controller
+from orchestrator.control.haproxy_sync import HAProxySync
+from orchestrator.control.reconciler import HostReconciler
+from orchestrator.control.sampler import Sampler
+from orchestrator.control.waker import Waker
+from orchestrator.core.errors import SimpleCloudError
+from orchestrator.edges.haproxy import HAProxy
+from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.protocols import StoreProtocol
+from orchestrator.edges.store import Store
+from orchestrator.observe.collectors import FiguresCollector, LinkCollector, StoreCollector
+from orchestrator.observe.telemetry import Telemetry
+from orchestrator.service import Service
+from orchestrator.settings import Settings
 
 log = logging.getLogger("orchestrator.server")
 
@@ -59,14 +80,44 @@ def parse_label(text: str) -> tuple[str, str]:
     return key, value
 
 
-def build_controller(store, hosts, settings, service=None):
-    """Every controller loop (control/controller.py), not started yet; the
-    autoscaler and the waker scale apps through ``service``."""
-    from orchestrator.control.controller import Controller
-    from orchestrator.edges.haproxy import HAProxy
+def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, settings: Settings,
+                     scaler: Scaler | None = None, telemetry: Telemetry | None = None) -> Controller:
+    """Every controller loop (control/), wired, not started yet; each loop is
+    handed only its settings. The autoscaler and the waker scale apps through
+    ``scaler`` (the apps use case); None runs neither."""
+    telemetry = telemetry or Telemetry()
+    sampler = Sampler(store, haproxy, hosts, settings.intervals.metrics_interval,
+                      log_port=settings.haproxy.haproxy_log_port)
+    sync = HAProxySync(store, haproxy, settings.intervals, log=logging.getLogger("orchestrator.haproxy_sync"))
 
-    return Controller(store, hosts, HAProxy(settings), settings,
-                      logging.getLogger("orchestrator.controller"), scaler=service)
+    def new_reconciler(host: str) -> HostReconciler:
+        return HostReconciler(host, store, hosts, haproxy, settings.healing, settings.workers,
+                              settings.intervals.reconcile_interval,
+                              logging.getLogger(f"orchestrator.reconciler.{host}"), telemetry=telemetry)
+
+    autoscaler = waker = None
+    if scaler is not None:
+        autoscaler = Autoscaler(store, scaler, sampler, settings.autoscale,
+                                logging.getLogger("orchestrator.autoscaler"), telemetry=telemetry)
+        waker = Waker(store, scaler, haproxy, settings.autoscale.waker_port, settings.healing.start_timeout,
+                      logging.getLogger("orchestrator.waker"))
+    for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures)):
+        telemetry.add_collector(collector)
+    return Controller(store, hosts, sync, sampler, new_reconciler, settings.intervals.reconcile_interval,
+                      autoscaler=autoscaler, waker=waker, telemetry=telemetry,
+                      log=logging.getLogger("orchestrator.controller"))
+
+
+def build_web_app(settings: Settings, service: Service, controller: Controller | None = None) -> Flask:
+    """The Flask app over the use cases, with the token of ``token_file``
+    (created on first start, mode 600: api/token_file.py)."""
+    return create_app(service, token=ensure_token(settings.api.token_file), controller=controller)
+
+
+def build_haproxy(settings: Settings) -> HAProxy:
+    """The HAProxy driver: its group, and where the API and the waker listen (haproxy.cfg points there)."""
+    return HAProxy(settings.haproxy, waker_port=settings.autoscale.waker_port,
+                   api_port=parse_bind(settings.api.api_bind)[1])
 
 
 def _raise_exit(signum, frame):
@@ -76,28 +127,20 @@ def _raise_exit(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``simplecloud-manager``."""
-    from waitress.server import create_server
-
-    from orchestrator.api import create_app
-    from orchestrator.core.errors import SimpleCloudError
-    from orchestrator.edges.hostlink import HostPool
-    from orchestrator.service import Service
-    from orchestrator.settings import Settings
-    from orchestrator.edges.store import Store
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paramiko").setLevel(logging.WARNING)     # one line per SSH handshake otherwise
     try:
         settings = Settings.load(args.config)
-        host, port = parse_bind(args.bind or settings.api_bind)
-        store = Store.from_settings(settings)
+        host, port = parse_bind(args.bind or settings.api.api_bind)
+        store = Store.from_settings(settings.etcd)
         # One pool: the service checks images on it, the controller drives it.
-        hosts = HostPool(settings, extra_labels=dict(args.label))
+        hosts = HostPool(settings.links, extra_labels=dict(args.label))
         service = Service(store, settings, hosts=hosts)
         # The web layer reads the controller's figures (dashboard, /metrics).
-        controller = None if args.no_controller else build_controller(store, hosts, settings, service)
-        app = create_app(settings, service, controller=controller)
+        controller = None if args.no_controller else build_controller(store, hosts, build_haproxy(settings),
+                                                                      settings, service)
+        app = build_web_app(settings, service, controller)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError) as exc:
         print(f"simplecloud-manager: {exc}", file=sys.stderr)

@@ -50,7 +50,7 @@ class Service:
                 created["pods"].append(pod.name)
             except Conflict:
                 existing["pods"].append(pod.name)
-        for app in builtin_apps(self.settings.job_image_prefix).values():
+        for app in builtin_apps(self.settings.workers.job_image_prefix).values():
             try:
                 self.store.put_app(dataclasses.replace(app, created=time.time()), create=True)
                 created["apps"].append(app.name)
@@ -292,7 +292,7 @@ class Service:
                         f"app {app.name} scaled from {before} to {replicas} replica(s)")
         return {**self.get_app(app.name), "note": note} if note else self.get_app(app.name)
 
-    def autoscale_to(self, app: App, replicas: int) -> int:
+    def scale_to(self, app: App, replicas: int) -> int:
         """The autoscaler's scale (its decision is its own event); returns the
         replicas before. CapacityError if the pod has no room for them all."""
         return self._scale_to(app, self._pod(app.pod), replicas)

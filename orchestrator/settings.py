@@ -1,4 +1,13 @@
-"""Settings of the manager: one dataclass, read from YAML then environment.
+"""Settings of the manager: small groups, one per concern, read from YAML then environment.
+
+Each component is handed only its group (``Store.from_settings(settings.etcd)``,
+``HostPool(settings.links)``, ``HAProxy(settings.haproxy, ...)``, the
+reconciler ``settings.healing`` ...); ``server.py`` does the handing out.
+
+The file and the environment stay flat: every field name is unique across
+the groups, so ``etcd_port: 23790`` in the YAML file (what
+roles/orchestrator/templates/config.yml.j2 writes) or
+``SIMPLECLOUD_ETCD_PORT=23790`` sets ``settings.etcd.etcd_port``.
 
 Order of precedence (later wins):
 1. the defaults below (right for the lab's manager),
@@ -21,20 +30,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
 from orchestrator.core.errors import ValidationError
+from orchestrator.core.haproxy_config import HAProxySettings
+from orchestrator.core.healing import HealingPolicy
 
 ENV_PREFIX = "SIMPLECLOUD_"
 CONFIG_ENV = "SIMPLECLOUD_CONFIG"
 
 
-@dataclass
-class Settings:
-    # --- etcd: where all desired state lives ---
+@dataclass(frozen=True)
+class EtcdSettings:
+    """Where all desired state lives (edges/store/)."""
+
     etcd_host: str = "127.0.0.1"
     etcd_port: int = 2379
     etcd_prefix: str = "/simplecloud/"      # every key lives under this prefix
@@ -44,29 +57,22 @@ class Settings:
     etcd_cert_file: str = ""
     etcd_key_file: str = ""
 
-    # --- pod hosts ---
-    slowdown: float = 1.0                   # how many times slower than the container lab (lab.yml)
+    def tls(self) -> tuple[str, str, str] | None:
+        """(CA, client certificate, client key), or None for plain HTTP; all three or none."""
+        files = (self.etcd_ca_file, self.etcd_cert_file, self.etcd_key_file)
+        if any(files) and not all(files):
+            raise ValueError("etcd TLS needs all of etcd_ca_file, etcd_cert_file and etcd_key_file")
+        return files if all(files) else None
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How the pod hosts are reached: one supervised SSH link each (edges/hostlink.py)."""
+
     docker_hosts: dict[str, str] = field(default_factory=dict)
     """Inventory host name → Docker base URL, e.g. {"pod-light": "ssh://simplecloud@pod-light"}.
     The key "*" is the fallback for any host (tests: {"*": "unix:///var/run/docker.sock"})."""
     pod_network: str = "cloud"              # docker network the workers join on each pod host
-    job_image_prefix: str = "simplecloud/"  # lab: "manager:5050/simplecloud/"
-
-    # --- HAProxy (runs on the manager) ---
-    haproxy_config: str = "/etc/haproxy/haproxy.cfg"
-    haproxy_admin_socket: str = "/run/haproxy/admin.sock"     # Runtime API
-    haproxy_master_socket: str = "/run/haproxy-master.sock"   # master CLI (reload)
-    haproxy_bin: str = "/usr/sbin/haproxy"
-    haproxy_state_file: str = "/var/lib/haproxy/server-state"  # servers kept across reloads
-    haproxy_user: str = "haproxy"           # workers drop root for this user and group ("" = stay)
-    haproxy_chroot: str = "/var/lib/haproxy"  # and are jailed here ("" = no chroot)
-    frontend_bind: str = "*:80"             # where users reach the apps
-    check_timeout: float = 1.0              # seconds a worker has to answer a health check
-    stats_bind: str = "127.0.0.1:8404"      # HAProxy stats page / CSV
-    haproxy_log_port: int = 5140            # UDP port on 127.0.0.1 where HAProxy sends one line
-                                            # per request to the metrics (p95); 0 = no request log
-
-    # --- host links: one supervised SSH connection per pod host (edges/hostlink.py) ---
     ssh_config_file: str = ""               # ssh_config for the links; "" means ~/.ssh/config
     link_dir: str = "/run/simplecloud/links"  # the links' local Docker sockets (directory mode 700)
     docker_dial_command: str = "socat - UNIX-CONNECT:/var/run/docker.sock"
@@ -78,30 +84,6 @@ class Settings:
     link_ping_timeout: float = 2.0          # a ping slower than this is missed
     link_ping_failures: int = 2             # missed pings in a row before the link is down
     link_backoff_max: float = 30.0          # longest wait between reconnects
-    host_parallelism: int = 20              # steps run side by side on one host
-
-    # --- healing and updates (core/healing.py) ---
-    start_timeout: float = 30.0             # a new worker must pass a health check within this
-    backoff_max: float = 60.0               # longest wait before replacing a crashing node again
-    backoff_reset: float = 60.0             # seconds of serving that forget a crash streak
-    max_surge: int = 1                      # nodes per app replaced side by side in an update
-    worker_pids_limit: int = 512            # processes per worker container (a fork bomb stays inside)
-    busy_grace: float = 30.0                # a worker DOWN but busy (overloaded) is replaced after this
-    hung_probe: float = 0.3                 # seconds of CPU use that tell a DOWN worker hung (none) from busy
-
-    # --- API and controllers ---
-    api_bind: str = "0.0.0.0:5000"
-    # Optional: HAProxy serves the API over TLS on this HOST:PORT with this
-    # PEM (certificate + key); empty = no TLS listener.
-    api_tls_bind: str = ""
-    api_tls_pem: str = ""
-    token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
-    reconcile_interval: float = 2.0         # seconds between passes when nothing wakes them
-    health_poll_interval: float = 0.1       # seconds between reads of HAProxy's health checks (local, cheap)
-    metrics_interval: float = 2.0           # seconds between metric samples (HAProxy counters, CPU)
-    # --- autoscaling ---
-    decision_interval: float = 5.0          # seconds between autoscale decisions
-    waker_port: int = 5001                  # 127.0.0.1 port that holds the first request of an app at zero (0 = off)
 
     def docker_url(self, host: str) -> str:
         """Docker base URL for inventory host `host` (falls back to the "*" entry)."""
@@ -114,23 +96,110 @@ class Settings:
             f"no Docker URL for host {host!r}; add it to docker_hosts in the settings "
             f"(e.g. {host}: ssh://simplecloud@{host}) or set a '*' fallback")
 
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What worker containers are made from, and how many steps run at once on a host."""
+
+    job_image_prefix: str = "simplecloud/"  # the built-in jobs' images; lab: "manager:5050/simplecloud/"
+    worker_pids_limit: int = 512            # processes per worker container (a fork bomb stays inside)
+    host_parallelism: int = 20              # steps run side by side on one host
+
+
+@dataclass(frozen=True)
+class IntervalSettings:
+    """How often the manager's loops look again when nothing wakes them."""
+
+    reconcile_interval: float = 2.0         # seconds between passes when nothing wakes them
+    health_poll_interval: float = 0.1       # seconds between reads of HAProxy's health checks (local, cheap)
+    metrics_interval: float = 2.0           # seconds between samples (HAProxy counters, CPU)
+
+
+@dataclass(frozen=True)
+class AutoscaleSettings:
+    """The autoscaler and the waker (control/autoscaler.py, control/waker.py)."""
+
+    decision_interval: float = 5.0          # seconds between autoscale decisions
+    waker_port: int = 5001                  # 127.0.0.1 port that holds the first request of an app at zero (0 = off)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The REST API (server.py)."""
+
+    api_bind: str = "0.0.0.0:5000"
+    token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
+
+
+GROUPS: dict[str, type] = {
+    "etcd": EtcdSettings, "links": LinkSettings, "haproxy": HAProxySettings,
+    "healing": HealingPolicy, "workers": WorkerSettings, "intervals": IntervalSettings,
+    "autoscale": AutoscaleSettings, "api": ApiSettings,
+}
+"""Attribute of ``Settings`` → the group's dataclass. Two groups are defined
+where they are read, in the core: ``healing`` is ``core.healing.HealingPolicy``
+(the policy the planner reads is the setting, with no copy in between) and
+``haproxy`` is ``core.haproxy_config.HAProxySettings``."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every group, and ``slowdown`` (how many times slower than the container lab, lab.yml)."""
+
+    etcd: EtcdSettings = field(default_factory=EtcdSettings)
+    links: LinkSettings = field(default_factory=LinkSettings)
+    haproxy: HAProxySettings = field(default_factory=HAProxySettings)
+    healing: HealingPolicy = field(default_factory=HealingPolicy)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
+    intervals: IntervalSettings = field(default_factory=IntervalSettings)
+    autoscale: AutoscaleSettings = field(default_factory=AutoscaleSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    slowdown: float = 1.0
+
     @classmethod
-    def load(cls, path: str | None = None, environ: typing.Mapping[str, str] | None = None) -> Settings:
+    def of(cls, **values: Any) -> Settings:
+        """Defaults with some fields set by their flat names, e.g. ``Settings.of(etcd_port=23790)``
+        (no slowdown applied: that is ``load``'s)."""
+        return cls().updated(**values)
+
+    def updated(self, **values: Any) -> Settings:
+        """A copy with some fields changed, by their flat names."""
+        unknown = sorted(set(values) - set(FIELDS))
+        if unknown:
+            raise ValidationError(unknown[0], f"unknown setting(s) {', '.join(unknown)}")
+        top = {k: values.pop(k) for k in list(values) if FIELDS[k] is None}
+        groups = {}
+        for attr in GROUPS:
+            mine = {k: v for k, v in values.items() if FIELDS[k] == attr}
+            if mine:
+                groups[attr] = dataclasses.replace(getattr(self, attr), **mine)
+        return dataclasses.replace(self, **groups, **top)
+
+    def flat(self) -> dict[str, Any]:
+        """Every field by its flat name (what the file and the environment set)."""
+        out: dict[str, Any] = {"slowdown": self.slowdown}
+        for attr in GROUPS:
+            out.update(dataclasses.asdict(getattr(self, attr)))
+        return out
+
+    @classmethod
+    def load(cls, path: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         """Defaults, then the YAML file (`path` or $SIMPLECLOUD_CONFIG), then env overrides."""
         env = os.environ if environ is None else environ
-        values: dict = {}
+        values: dict[str, Any] = {}
         path = path or env.get(CONFIG_ENV)
         if path:
             values.update(_read_yaml(path))
-        for f in dataclasses.fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
+        for name in FIELDS:
+            raw = env.get(ENV_PREFIX + name.upper())
             if raw is not None:
-                values[f.name] = _from_env(f.name, raw)
-        settings = cls(**{k: _coerce(k, v) for k, v in values.items()})
+                values[name] = _from_env(name, raw)
+        settings = cls.of(**{k: _coerce(k, v) for k, v in values.items()})
         if not settings.slowdown > 0:
             raise ValidationError("slowdown", f"slowdown {settings.slowdown:g} must be above 0 "
                                               "(1 = as fast as the container lab)")
-        return dataclasses.replace(settings, **{n: getattr(settings, n) * settings.slowdown for n in SLOWED})
+        flat = settings.flat()
+        return settings.updated(**{n: flat[n] * settings.slowdown for n in SLOWED})
 
 
 SLOWED = ("start_timeout", "docker_call_timeout", "link_connect_timeout", "link_ping_interval",
@@ -138,10 +207,18 @@ SLOWED = ("start_timeout", "docker_call_timeout", "link_connect_timeout", "link_
           "decision_interval")
 """The settings that ``slowdown`` multiplies: time budgets for machines and how often they are polled."""
 
-_TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
+FIELDS: dict[str, str | None] = {"slowdown": None, **{
+    f.name: attr for attr, group in GROUPS.items() for f in dataclasses.fields(group)}}
+"""Flat field name → the attribute of the group that holds it (None: Settings itself)."""
+
+_TYPES = {"slowdown": "float", **{f.name: str(f.type) for group in GROUPS.values()
+                                  for f in dataclasses.fields(group)}}
+
+if len(FIELDS) != 1 + sum(len(dataclasses.fields(g)) for g in GROUPS.values()):
+    raise AssertionError("a setting's name is used in two groups: the flat file could not tell them apart")
 
 
-def _read_yaml(path: str) -> dict:
+def _read_yaml(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh) or {}
@@ -151,15 +228,15 @@ def _read_yaml(path: str) -> dict:
         raise ValidationError("config", f"settings file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ValidationError("config", f"settings file {path} must be a mapping of field: value")
-    unknown = sorted(set(data) - set(_TYPES))
+    unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise ValidationError(
             "config", f"unknown setting(s) {', '.join(unknown)} in {path}; "
-                      f"known settings are: {', '.join(_TYPES)}")
+                      f"known settings are: {', '.join(FIELDS)}")
     return data
 
 
-def _from_env(name: str, raw: str):
+def _from_env(name: str, raw: str) -> Any:
     if name != "docker_hosts":
         return raw
     raw = raw.strip()
@@ -177,7 +254,7 @@ def _from_env(name: str, raw: str):
     return hosts
 
 
-def _coerce(name: str, value):
+def _coerce(name: str, value: Any) -> Any:
     """Turn a YAML/env value into the field's type, or say what is wrong."""
     kind = _TYPES[name]
     try:

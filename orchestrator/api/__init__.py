@@ -6,8 +6,7 @@ turns the result into JSON with :func:`to_json`. All decisions (is the name
 valid, is the pod full, ...) live in ``service.py``; the API never talks to
 hosts or HAProxy, it only writes desired state through the service.
 
-    app = create_app()                      # production: Settings.load(), etcd
-    app = create_app(settings, service)     # tests: any Service-like object
+    app = create_app(service, token=token, controller=controller)   # server.py builds them
 """
 from __future__ import annotations
 
@@ -22,31 +21,19 @@ log = logging.getLogger("orchestrator.api")
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings=None, service=None, token: str | None = None, controller=None) -> Flask:
-    """Build the Flask app.
-
-    ``settings`` defaults to ``Settings.load()``; ``service`` defaults to a
-    ``Service`` over a real etcd ``Store``; ``token`` defaults to the one in
-    ``settings.token_file`` (created on first use, mode 600). ``controller``:
-    the running ``control.supervisor.Controller`` whose figures the dashboard
-    and ``/metrics`` show (None: a manager without one, e.g. --no-controller).
+def create_app(service, *, token: str, controller=None) -> Flask:
+    """Build the Flask app over the use cases ``service``, requiring ``token``
+    on every /api call but the open ones (api/auth.py). ``controller``: the
+    running ``control.controller.Controller`` whose figures the dashboard and
+    ``/metrics`` show (None: a manager without one, e.g. --no-controller).
+    Everything is built by the composition root (server.py) and handed in.
     """
     from orchestrator.api import apps, auth, cluster, dashboard, errors, nodes, pods, prometheus
-    from orchestrator.api.token_file import ensure_token
-
-    if settings is None:
-        from orchestrator.settings import Settings
-        settings = Settings.load()
-    if service is None:
-        service = _default_service(settings)
-    if token is None:
-        token = ensure_token(settings.token_file)
 
     app = Flask(__name__, static_folder=None)   # the dashboard blueprint serves /static
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES   # larger bodies get a JSON 413
     app.extensions["simplecloud.service"] = service
-    app.extensions["simplecloud.settings"] = settings
     app.extensions["simplecloud.controller"] = controller
 
     errors.register_error_handlers(app)
@@ -65,13 +52,6 @@ def create_app(settings=None, service=None, token: str | None = None, controller
         return response
 
     return app
-
-
-def _default_service(settings):
-    from orchestrator.edges.hostlink import HostPool
-    from orchestrator.service import Service
-    from orchestrator.edges.store import Store
-    return Service(Store.from_settings(settings), settings, hosts=HostPool(settings))
 
 
 def service():

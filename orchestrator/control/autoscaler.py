@@ -3,7 +3,7 @@
 The metrics sampler (control/sampler.py) reads HAProxy's counters and the
 workers' CPU every ``metrics_interval`` in its own thread; every
 ``decision_interval`` the autoscaler asks the pure decision (core/autoscale.py) what each
-autoscaled app should have, scales the app through the service layer, and
+autoscaled app should have, scales the app through the apps use case it is handed, and
 writes what it remembers (windows, cooldowns, the last decision) to etcd,
 so a restarted manager resumes where it stopped.
 
@@ -18,21 +18,33 @@ import dataclasses
 import logging
 import threading
 import time
+from typing import Callable, Protocol
 
 from orchestrator.core import autoscale, errors
 from orchestrator.core.model import App, NodeStatus
+from orchestrator.control.sampler import Sampler
+from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
+from orchestrator.settings import AutoscaleSettings
+
+
+class Scaler(Protocol):
+    """What the autoscaler and the waker scale apps with (``usecases.apps.Apps``)."""
+
+    def scale_to(self, app: App, replicas: int) -> int: ...
 
 
 class Autoscaler:
     """Decides the replicas of every app that has a policy."""
 
-    def __init__(self, store, service, sampler, settings, log: logging.Logger | None = None,
-                 clock=time.time, telemetry: Telemetry | None = None):
-        """``telemetry``: where decisions are counted (None: a private one)."""
+    def __init__(self, store: StoreProtocol, scaler: Scaler, sampler: Sampler, settings: AutoscaleSettings,
+                 log: logging.Logger | None = None, clock: Callable[[], float] = time.time,
+                 telemetry: Telemetry | None = None):
+        """``scaler``: what scales an app (the apps use case); ``telemetry``:
+        where decisions are counted (None: a private one)."""
         self.store = store
         self.telemetry = telemetry or Telemetry()
-        self.service = service
+        self.scaler = scaler
         self.sampler = sampler
         self.settings = settings
         self.log = log or logging.getLogger("orchestrator.autoscaler")
@@ -85,7 +97,7 @@ class Autoscaler:
         once while the pod stays full)."""
         wanted = decision.replicas
         try:
-            self.service.autoscale_to(app, wanted)
+            self.scaler.scale_to(app, wanted)
             self._event(app, f"{app.name}: {decision.reason}")
             return decision
         except errors.CapacityError:
@@ -95,7 +107,7 @@ class Autoscaler:
             reason = (f"pod {pod.name} is full: {used} of {pod.max_nodes} nodes; wanted {wanted} "
                       f"for {app.name} ({decision.reason})")
             if room > decision.current:
-                self.service.autoscale_to(app, room)
+                self.scaler.scale_to(app, room)
                 reason += f"; scaled to {room}"
             if room > decision.current or not last_reason.startswith(f"pod {pod.name} is full"):
                 self._event(app, f"{app.name}: {reason}")

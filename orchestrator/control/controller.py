@@ -1,14 +1,18 @@
 """The controller as a whole: starts the loops and wakes them.
 
-``Controller.start(stop)`` runs, each in its own thread:
+The loops are built by the composition root (``server.build_controller``)
+and handed in; ``Controller.start(stop)`` runs each in its own thread, in
+two groups:
 
-* one ``HostReconciler`` per pod host named by a pod (new hosts get one as
-  soon as a pod names them);
-* the ``HAProxySync`` (haproxy.cfg and health-check changes);
-* an etcd watcher: any change of desired state wakes every loop;
-* the metrics sampler (HAProxy counters, request times, workers' CPU), the
-  ``Autoscaler`` that decides from them, and the ``Waker`` that holds the
-  first request of an app at zero.
+* **local** (``start_local``: what every manager needs for its own HAProxy
+  and its figures): the ``HAProxySync`` (haproxy.cfg and health-check
+  changes), an etcd watcher (any change of desired state wakes every loop)
+  and the ``Sampler`` (HAProxy counters, request times, workers' CPU);
+* **acting** (``start_acting``: what changes the pod hosts and desired state):
+  one ``HostReconciler`` per pod host named by a pod (new hosts get one as
+  soon as a pod names them), the ``Autoscaler`` that decides from the
+  sampler's figures, and the ``Waker`` that holds the first request of an
+  app at zero.
 
 The host links (``edges.hostlink``) wake the reconciler of their host when a
 Docker event arrives for one of our containers (die, oom, start ...) and when
@@ -23,16 +27,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from orchestrator.control.autoscaler import Autoscaler
-from orchestrator.control.sampler import Sampler
-from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.haproxy_sync import HAProxySync
+from orchestrator.control.reconciler import HostReconciler
+from orchestrator.control.sampler import Sampler
 from orchestrator.control.waker import Waker
 from orchestrator.core import errors
-from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostlink import HostPool, LinkState
-from orchestrator.observe.collectors import FiguresCollector, LinkCollector, StoreCollector
+from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
 
 WAKING_EVENTS = {"die", "oom", "kill", "stop", "start", "destroy", "pause", "unpause",
@@ -42,35 +46,32 @@ WAKING_EVENTS = {"die", "oom", "kill", "stop", "start", "destroy", "pause", "unp
 class Controller:
     """Every controller loop of one manager, wired to its wake-ups."""
 
-    def __init__(self, store, hosts: HostPool, haproxy: HAProxy, settings,
-                 log: logging.Logger | None = None, scaler=None, telemetry: Telemetry | None = None):
-        """``scaler``: what the autoscaler and the waker scale apps with (the
-        Service, ``autoscale_to(app, replicas)``); None runs neither.
-        ``telemetry``: the metrics registry (default: a new one of its own)."""
+    def __init__(self, store: StoreProtocol, hosts: HostPool, haproxy_sync: HAProxySync, sampler: Sampler,
+                 new_reconciler: Callable[[str], HostReconciler], interval: float, *,
+                 autoscaler: Autoscaler | None = None, waker: Waker | None = None,
+                 telemetry: Telemetry | None = None, log: logging.Logger | None = None):
+        """``new_reconciler(host)``: a reconciler for one pod host (made when a
+        pod first names it); ``interval``: how long the etcd watch waits before
+        it looks again (``reconcile_interval``); ``autoscaler``/``waker``: None
+        runs neither; ``telemetry``: the metrics registry (default: a new one)."""
         self.store = store
         self.hosts = hosts
-        self.haproxy = haproxy
-        self.settings = settings
-        self.log = log or logging.getLogger("orchestrator.controller")
+        self.haproxy_sync = haproxy_sync
+        self.sampler = sampler
+        self.new_reconciler = new_reconciler
+        self.interval = interval
+        self.autoscaler = autoscaler
+        self.waker = waker
         self.telemetry = telemetry or Telemetry()
-        self.haproxy_sync = HAProxySync(store, haproxy, settings, self.wake_hosts,
-                             logging.getLogger("orchestrator.haproxy_sync"))
-        self.sampler = Sampler(store, haproxy, hosts, settings)
-        self.autoscaler = self.waker = None
-        if scaler is not None:
-            self.autoscaler = Autoscaler(store, scaler, self.sampler, settings,
-                                         logging.getLogger("orchestrator.autoscaler"),
-                                         telemetry=self.telemetry)
-            self.waker = Waker(store, scaler, haproxy, settings, logging.getLogger("orchestrator.waker"))
+        self.log = log or logging.getLogger("orchestrator.controller")
         self.reconcilers: dict[str, HostReconciler] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._stop: threading.Event | None = None
+        self._acting = False                 # the acting loops run (start_acting)
+        haproxy_sync.wake_hosts = self.wake_hosts
         hosts.on_event = self._on_docker_event
         hosts.on_state = self._on_link_state
-        for collector in (StoreCollector(store), LinkCollector(hosts.states),
-                          FiguresCollector(self.sampler.figures)):
-            self.telemetry.add_collector(collector)
 
     # ------------------------------------------------------------ wake-ups
     def wake_hosts(self) -> None:
@@ -108,24 +109,37 @@ class Controller:
     # ------------------------------------------------------------ threads
     def start(self, stop: threading.Event) -> None:
         """Start every loop in the background; they end when ``stop`` is set."""
+        self.start_local(stop)
+        self.start_acting(stop)
+
+    def start_local(self, stop: threading.Event) -> None:
+        """The loops every manager runs for itself: its HAProxy, the etcd watch, the sampler."""
         self._stop = stop
         self.telemetry.controller_running(True)
         self._spawn("haproxy-sync", self.haproxy_sync.run, stop)
         self._spawn("etcd-watch", self._watch_etcd, stop)
-        self.ensure_reconcilers()
         self.sampler.start()
         self._spawn("metrics-stop", self._close_on_stop, stop)
+
+    def start_acting(self, stop: threading.Event) -> None:
+        """The loops that change pod hosts and desired state: reconcilers, autoscaler, waker."""
+        self._stop = stop
+        self._acting = True
+        self.ensure_reconcilers()
         if self.autoscaler is not None:
             self._spawn("autoscaler", self.autoscaler.run, stop)
-        if self.waker is not None and self.settings.waker_port:
+        if self.waker is not None and self.waker.port:
             try:
                 self.waker.start(stop)
             except OSError as exc:
                 self.log.error("cannot hold requests for apps at zero on 127.0.0.1:%d (%s); "
-                               "their first request gets a 503", self.settings.waker_port, exc)
+                               "their first request gets a 503", self.waker.port, exc)
 
     def ensure_reconcilers(self) -> None:
-        """A reconciler for every host a pod names (called at start and on changes)."""
+        """A reconciler for every host a pod names (called at start and on
+        changes), while the acting loops run."""
+        if not self._acting or self._stop is None:
+            return
         try:
             hosts = {p.host for p in self.store.list_pods()}
         except errors.SimpleCloudError as exc:
@@ -135,9 +149,7 @@ class Controller:
             with self._lock:
                 if host in self.reconcilers:
                     continue
-                rec = HostReconciler(host, self.store, self.hosts, self.haproxy, self.settings,
-                                     logging.getLogger(f"orchestrator.reconciler.{host}"),
-                                     telemetry=self.telemetry)
+                rec = self.new_reconciler(host)
                 self.reconcilers[host] = rec
             self._spawn(f"reconcile-{host}", rec.run, self._stop)
 
@@ -152,8 +164,8 @@ class Controller:
             t.join(timeout)
         return not any(t.is_alive() for t in self._threads)
 
-    def _spawn(self, name: str, target, stop: threading.Event) -> None:
-        def loop():
+    def _spawn(self, name: str, target: Callable[[threading.Event], None], stop: threading.Event) -> None:
+        def loop() -> None:
             try:
                 target(stop)
             except Exception:  # noqa: BLE001 - say why, the others go on
@@ -165,11 +177,10 @@ class Controller:
     def _watch_etcd(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                changed = self.store.wait_for_change(timeout=self.settings.reconcile_interval)
+                changed = self.store.wait_for_change(timeout=self.interval)
             except Exception as exc:  # noqa: BLE001 - etcd down: wait, then try again
-                self.log.warning("cannot watch etcd (%s); trying again in %ss", exc,
-                                 self.settings.reconcile_interval)
-                stop.wait(self.settings.reconcile_interval)
+                self.log.warning("cannot watch etcd (%s); trying again in %ss", exc, self.interval)
+                stop.wait(self.interval)
                 continue
             if changed:
                 self.ensure_reconcilers()

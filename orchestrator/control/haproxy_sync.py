@@ -24,16 +24,20 @@ from orchestrator.core import errors
 from orchestrator.core.haproxy_config import refused_apps
 from orchestrator.core.plan import config_drift
 from orchestrator.edges.haproxy import HAProxy
+from orchestrator.edges.protocols import StoreProtocol
+from orchestrator.settings import IntervalSettings
 
 
 class HAProxySync:
     """One loop for HAProxy's structure and for health-check changes."""
 
-    def __init__(self, store, haproxy: HAProxy, settings, wake_hosts: Callable[[], None],
-                 log: logging.Logger | None = None):
+    def __init__(self, store: StoreProtocol, haproxy: HAProxy, intervals: IntervalSettings,
+                 wake_hosts: Callable[[], None] = lambda: None, log: logging.Logger | None = None):
+        """``wake_hosts``: called when the reconcilers should look again (the
+        controller sets it to its own)."""
         self.store = store
         self.haproxy = haproxy
-        self.settings = settings
+        self.intervals = intervals
         self.wake_hosts = wake_hosts
         self.log = log or logging.getLogger("orchestrator.haproxy_sync")
         self.wake = threading.Event()
@@ -93,7 +97,7 @@ class HAProxySync:
         while not stop.is_set():
             try:
                 if time.monotonic() >= next_sync:
-                    next_sync = time.monotonic() + self.settings.reconcile_interval
+                    next_sync = time.monotonic() + self.intervals.reconcile_interval
                     if self.sync_config():
                         self.wake_hosts()
                 self.watch_health()
@@ -101,7 +105,7 @@ class HAProxySync:
                 self._report(f"HAProxy or etcd does not answer: {exc}")
             except Exception:  # noqa: BLE001 - the loop must survive anything
                 self.log.exception("HAProxy sync pass failed")
-            if self.wake.wait(self.settings.health_poll_interval):
+            if self.wake.wait(self.intervals.health_poll_interval):
                 next_sync = 0.0
             self.wake.clear()
 

@@ -21,7 +21,7 @@ but mark the host's nodes *unreachable* (their records stay in etcd).
 ``run(stop)`` loops: a pass whenever something wakes it (``wake``: a change
 in etcd, a Docker event on the host, a health change in HAProxy, the link
 going up or down), when the plan asked to look again at a given time
-(back-off), or every ``reconcile_interval`` seconds. After a pass that acted
+(back-off), or every ``interval`` seconds (``reconcile_interval``). After a pass that acted
 it looks again soon: a worker that was just started still has to pass its
 health check before an old one is retired.
 
@@ -43,33 +43,33 @@ from orchestrator.core.plan import (Action, AddServer, CreateContainer, DelServe
                                     SetServerState, StartContainer, StopContainer, describe, plan)
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
+from orchestrator.settings import WorkerSettings
 
 FOLLOW_UP_DELAY = 0.2      # seconds before the next pass when the last one acted
 DRAIN_WAIT = 2.0           # seconds a draining server may finish its requests
 STOP_TIMEOUT = 5           # seconds between SIGTERM and SIGKILL when stopping a worker
 
 
-def policy_of(settings) -> HealingPolicy:
-    return HealingPolicy(start_timeout=settings.start_timeout, backoff_max=settings.backoff_max,
-                  backoff_reset=settings.backoff_reset, max_surge=settings.max_surge,
-                  busy_grace=settings.busy_grace, hung_probe=settings.hung_probe)
-
-
 class HostReconciler:
     """Drives one pod host and its HAProxy servers towards the desired state."""
 
-    def __init__(self, host: str, store, hosts: HostPool, haproxy: HAProxy, settings,
+    def __init__(self, host: str, store: StoreProtocol, hosts: HostPool, haproxy: HAProxy,
+                 policy: HealingPolicy, workers: WorkerSettings, interval: float,
                  log: logging.Logger | None = None, telemetry: Telemetry | None = None):
-        """``telemetry``: where passes and steps are counted (the controller's;
-        None: a private one)."""
+        """``policy``: the healing group of the settings; ``workers``: what
+        containers are made with; ``interval``: seconds between passes when
+        nothing wakes it; ``telemetry``: where passes and steps are counted
+        (the controller's; None: a private one)."""
         self.host = host
         self.telemetry = telemetry or Telemetry()
         self.store = store
         self.hosts = hosts
         self.haproxy = haproxy
-        self.settings = settings
-        self.policy = policy_of(settings)
+        self.policy = policy
+        self.workers = workers
+        self.interval = interval
         self.log = log or logging.getLogger(f"orchestrator.reconciler.{host}")
         self.wake = threading.Event()
         self.last_failures: list[tuple[Action, str]] = []
@@ -140,7 +140,7 @@ class HostReconciler:
         if len(chains) == 1:
             self._run_chain(*chains[0], pods, apps)
             return
-        with ThreadPoolExecutor(max_workers=min(len(chains), self.settings.host_parallelism),
+        with ThreadPoolExecutor(max_workers=min(len(chains), self.workers.host_parallelism),
                                 thread_name_prefix=f"act-{self.host}") as pool:
             list(pool.map(lambda kv: self._run_chain(kv[0], kv[1], pods, apps), chains))
 
@@ -190,7 +190,7 @@ class HostReconciler:
                 command = list(app.command) if app.command is not None else None
                 host.create_worker(pod.name, node, app.name, app.run_image, command, app.port,
                                    cpus, memory_mb, gen=gen, security=app.security,
-                                   pids_limit=self.settings.worker_pids_limit)
+                                   pids_limit=self.workers.worker_pids_limit)
             case StartContainer(_, name):
                 started[name] = host.start(name)
             case AddServer(backend, node, container, port, admin, addr, cid):
@@ -198,7 +198,7 @@ class HostReconciler:
                     ran = started.get(container) or host.inspect(container)
                     if not ran.ip:
                         raise errors.Conflict(f"container {container} has no address on the "
-                                              f"network {self.settings.pod_network}")
+                                              f"network {host.network}")
                     addr, cid = ran.ip, ran.id
                 self.haproxy.add_server(backend, server_name(node, cid), addr, port, admin=admin)
                 return describe(dataclasses.replace(action, addr=addr, cid=cid))
@@ -217,7 +217,7 @@ class HostReconciler:
                 self.log.exception("host %s: reconcile pass failed", self.host)
                 result = None
             acted = bool(result) and len(self.last_failures) < len(result.actions)
-            timeout = self.settings.reconcile_interval
+            timeout = self.interval
             if acted:
                 timeout = FOLLOW_UP_DELAY
             elif result is not None and result.wake_at is not None:

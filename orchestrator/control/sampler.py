@@ -1,6 +1,6 @@
-"""The metrics the autoscaler reads, straight from HAProxy and the pod hosts.
+"""The sampler: the figures the autoscaler reads, straight from HAProxy and the pod hosts.
 
-Every ``settings.metrics_interval`` seconds (2 s by default) ``sample()``
+Every ``interval`` seconds (``metrics_interval``, 2 s by default) ``sample()``
 takes one :class:`~orchestrator.core.readings.Reading`:
 
 1. **HAProxy**: one ``show stat`` on the admin socket: per backend the
@@ -43,6 +43,7 @@ from orchestrator.core.haproxy_stats import BackendStats
 from orchestrator.core.readings import LatencyWindow, Reading, cpu_percent, in_window, series, summarize
 from orchestrator.core.model import backend_name, parse_server_name
 from orchestrator.edges.haproxy_log import APP_PREFIX, LogReceiver
+from orchestrator.edges.protocols import StoreProtocol
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,18 @@ class Sampler:
     ``clock``: monotonic seconds, the same for readings and response times.
     """
 
-    def __init__(self, store: Any, haproxy: Any, hosts: Any, settings: Any,
+    def __init__(self, store: StoreProtocol, haproxy: Any, hosts: Any, interval: float, log_port: int = 0,
                  clock: Callable[[], float] = time.monotonic, history: float = HISTORY):
+        """``interval``: seconds between samples; ``log_port``: the UDP port
+        HAProxy sends its request log to (``haproxy_log_port``; 0: none)."""
         self.store = store
         self.haproxy = haproxy
         self.hosts = hosts
-        self.settings = settings
+        self.interval = interval
+        self.log_port = log_port
         self.clock = clock
         self.history = history
-        self.host_timeout = settings.metrics_interval
+        self.host_timeout = interval
         self.latency = LatencyWindow(history)
         self._readings: deque[Reading] = deque()
         self._lock = threading.Lock()              # the readings (sample vs readers)
@@ -85,23 +89,23 @@ class Sampler:
     # ------------------------------------------------------------ lifecycle
     def listen(self, port: int | None = None) -> int:
         """Open the request-log receiver on udp 127.0.0.1:``port`` (default:
-        ``settings.haproxy_log_port``; 0 = any free port) and return the port.
+        ``log_port``; 0 = any free port) and return the port.
         OSError if it cannot be bound."""
         if self._receiver is None:
-            port = self.settings.haproxy_log_port if port is None else port
+            port = self.log_port if port is None else port
             self._receiver = LogReceiver(self.latency, port, clock=self.clock).start()
         return self._receiver.port
 
     def start(self) -> Sampler:
-        """Sample every ``metrics_interval`` in a thread; open the request-log
-        receiver first if ``haproxy_log_port`` is set (a port that cannot be
+        """Sample every ``interval`` in a thread; open the request-log
+        receiver first if ``log_port`` is set (a port that cannot be
         bound is logged: p95 then stays unknown, the rest works)."""
-        if self.settings.haproxy_log_port and self._receiver is None:
+        if self.log_port and self._receiver is None:
             try:
                 self.listen()
             except OSError as exc:
                 log.error("metrics: cannot receive HAProxy's request log on udp 127.0.0.1:%d "
-                          "(%s); p95 stays unknown", self.settings.haproxy_log_port, exc)
+                          "(%s); p95 stays unknown", self.log_port, exc)
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="metrics", daemon=True)
             self._thread.start()
@@ -118,7 +122,7 @@ class Sampler:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:
-        interval = self.settings.metrics_interval
+        interval = self.interval
         while not self._stop.is_set():
             began = time.monotonic()
             try:

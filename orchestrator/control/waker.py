@@ -25,7 +25,9 @@ import threading
 import time
 
 from orchestrator.core import errors
+from orchestrator.control.autoscaler import Scaler
 from orchestrator.core.model import NodeStatus, backend_name
+from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
 
 APP_HEADER = "X-Simplecloud-App"
 
@@ -33,11 +35,15 @@ APP_HEADER = "X-Simplecloud-App"
 class Waker:
     """Wakes apps at zero and holds their requests; one small HTTP server on 127.0.0.1."""
 
-    def __init__(self, store, service, haproxy, settings, log: logging.Logger | None = None):
+    def __init__(self, store: StoreProtocol, scaler: Scaler, haproxy: HAProxyProtocol, port: int,
+                 start_timeout: float, log: logging.Logger | None = None):
+        """``port``: where it listens on 127.0.0.1 (``waker_port``); ``start_timeout``:
+        how long a request is held at most (the healing policy's)."""
         self.store = store
-        self.service = service
+        self.scaler = scaler
         self.haproxy = haproxy
-        self.settings = settings
+        self.port = port
+        self.start_timeout = start_timeout
         self.log = log or logging.getLogger("orchestrator.waker")
         self._lock = threading.Lock()
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -55,7 +61,7 @@ class Waker:
             if live:
                 return ""
             first = max(1, int(policy.get("min", 0)))
-            self.service.autoscale_to(app, first)
+            self.scaler.scale_to(app, first)
             message = f"{app.name}: 0 → {first}: a request arrived while it was at zero"
             self.store.record_event("autoscale", f"app/{app.name}", message)
             self.log.info(message)
@@ -78,7 +84,7 @@ class Waker:
 
     # ------------------------------------------------------------ HTTP
     def start(self, stop: threading.Event) -> None:
-        """Serve on 127.0.0.1:settings.waker_port until ``stop`` is set."""
+        """Serve on 127.0.0.1:``port`` until ``stop`` is set."""
         waker = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -92,7 +98,7 @@ class Waker:
             def log_message(self, fmt, *args):
                 pass
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.settings.waker_port), Handler)
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="waker", daemon=True).start()
         threading.Thread(target=self._stop_on, args=(stop,), name="waker-stop", daemon=True).start()
@@ -107,9 +113,9 @@ class Waker:
         app = request.headers.get(APP_HEADER, "")
         try:
             self.wake(app)
-            ready = self.wait_until_serving(app, self.settings.start_timeout)
+            ready = self.wait_until_serving(app, self.start_timeout)
             message = (f"app {app} is up now; retry" if ready else
-                       f"app {app} did not start within {self.settings.start_timeout:g} s; "
+                       f"app {app} did not start within {self.start_timeout:g} s; "
                        "see: cloud node ls")
         except errors.SimpleCloudError as exc:
             message = str(exc)

@@ -6,17 +6,21 @@ The file has four parts (see templates/haproxy.cfg.j2):
   Runtime API uses, and the server-state file that carries servers' states
   over a reload;
 - ``defaults``: HTTP mode, timeouts, ``load-server-state-from-file global``;
-- ``listen stats`` on ``settings.stats_bind`` (loopback only): ``/stats`` and,
+- ``listen stats`` on ``stats_bind`` (loopback only): ``/stats`` and,
   when the HAProxy build has it, Prometheus ``/metrics``;
-- ``frontend http`` on ``settings.frontend_bind``: one route per app, by Host
+- ``frontend http`` on ``frontend_bind``: one route per app, by Host
   header and/or path prefix, the most specific first; anything else is
   answered by backend ``no_app`` with a JSON 404; when
-  ``settings.haproxy_log_port`` is set, it also sends one line per request
+  ``haproxy_log_port`` is set, it also sends one line per request
   (``core.haproxy_stats.LOG_FORMAT``) over UDP to the manager's metrics receiver
   on 127.0.0.1 (edges/haproxy_log.py);
 - one ``backend app_<name>`` per app with its balance algorithm, its health
   check and its current servers; an app that scales to zero also has the
   manager's waker as a backup server (control/waker.py).
+
+Everything it reads of the settings is their HAProxy group
+(:class:`HAProxySettings`, ``settings.haproxy``), plus where the API and the
+waker listen.
 
 Servers added at run time through the Runtime API must also be written
 here, or the next reload would drop them; that is why ``render`` takes the
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import jinja2
 
@@ -44,6 +48,30 @@ about a quarter of a second after it starts answering. Used as
 the Runtime API (which, in HAProxy 2.6, do not inherit ``default-server``)."""
 
 NO_APP_BACKEND = "no_app"
+
+
+@dataclass(frozen=True)
+class HAProxySettings:
+    """HAProxy on the manager: the settings group ``settings.haproxy``, read by
+    the renderer here and by the driver (edges/haproxy/)."""
+
+    haproxy_config: str = "/etc/haproxy/haproxy.cfg"
+    haproxy_admin_socket: str = "/run/haproxy/admin.sock"     # Runtime API
+    haproxy_master_socket: str = "/run/haproxy-master.sock"   # master CLI (reload)
+    haproxy_bin: str = "/usr/sbin/haproxy"
+    haproxy_state_file: str = "/var/lib/haproxy/server-state"  # servers kept across reloads
+    haproxy_user: str = "haproxy"           # workers drop root for this user and group ("" = stay)
+    haproxy_chroot: str = "/var/lib/haproxy"  # and are jailed here ("" = no chroot)
+    frontend_bind: str = "*:80"             # where users reach the apps
+    check_timeout: float = 1.0              # seconds a worker has to answer a health check
+    stats_bind: str = "127.0.0.1:8404"      # HAProxy stats page / CSV
+    haproxy_log_port: int = 5140            # UDP port on 127.0.0.1 where HAProxy sends one line
+                                            # per request to the sampler (p95); 0 = no request log
+    # Optional: HAProxy serves the API over TLS on this HOST:PORT with this
+    # PEM (certificate + key); empty = no TLS listener.
+    api_tls_bind: str = ""
+    api_tls_pem: str = ""
+
 
 _LOOPBACK = ("127.", "localhost:", "[::1]:")
 
@@ -136,7 +164,7 @@ def route_for(app: App) -> Route | None:
                  specificity=(1 if host else 0, len(path or "")))
 
 
-def _check_settings(settings) -> None:
+def _check_settings(settings: HAProxySettings) -> None:
     if not str(settings.stats_bind).startswith(_LOOPBACK):
         raise ValidationError("stats_bind", f"stats_bind {settings.stats_bind!r} must be on "
                               "loopback, e.g. 127.0.0.1:8404 (the stats page is not protected)")
@@ -149,7 +177,7 @@ def _check_settings(settings) -> None:
                                   "and contain no spaces, quotes or '#'")
 
 
-def _check_timeout_ms(settings) -> int:
+def _check_timeout_ms(settings: HAProxySettings) -> int:
     """How long a health check may wait for its answer (``timeout check``)."""
     value = settings.check_timeout
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 600:
@@ -158,7 +186,7 @@ def _check_timeout_ms(settings) -> int:
     return round(value * 1000)
 
 
-def _request_log(settings) -> dict | None:
+def _request_log(settings: HAProxySettings) -> dict[str, str] | None:
     """Where the frontend sends its per-request log line (the metrics
     receiver on loopback), or None if ``haproxy_log_port`` is 0 (off)."""
     port = settings.haproxy_log_port
@@ -170,18 +198,19 @@ def _request_log(settings) -> dict | None:
     return {"target": f"127.0.0.1:{port}", "format": LOG_FORMAT}
 
 
-def _api_tls(settings) -> dict | None:
+def _api_tls(settings: HAProxySettings, api_port: int | None) -> dict[str, str] | None:
     """The API's TLS listener, if configured: HAProxy ends TLS, the API serves on loopback."""
     if not settings.api_tls_bind:
         return None
-    port = str(settings.api_bind).rpartition(":")[2]
+    if api_port is None:
+        raise ValidationError("api_tls_bind", "TLS for the API needs the port the API listens on (api_bind)")
     for field in ("api_tls_bind", "api_tls_pem"):
         value = str(getattr(settings, field))
         if not value or any(c.isspace() or c in "#'\"" for c in value):
             raise ValidationError(field, f"setting {field} {value!r} must be non-empty and "
                                   "contain no spaces, quotes or '#' (TLS for the API needs both)")
     return {"bind": settings.api_tls_bind, "pem": settings.api_tls_pem,
-            "server": f"127.0.0.1:{port}"}
+            "server": f"127.0.0.1:{api_port}"}
 
 
 def _backend(app: App, servers: Iterable[Server], waker: str | None = None) -> BackendBlock:
@@ -196,15 +225,18 @@ def _backend(app: App, servers: Iterable[Server], waker: str | None = None) -> B
 
 
 def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server]],
-           settings, *, prometheus: bool = False, wake: Collection[str] = ()) -> str:
+           settings: HAProxySettings, *, prometheus: bool = False, wake: Collection[str] = (),
+           waker_port: int = 0, api_port: int | None = None) -> str:
     """The full haproxy.cfg text for ``apps`` and their current servers.
 
     ``servers_by_backend`` maps ``app_<name>`` to that backend's servers;
     servers of backends without an app are ignored (their app is gone).
     ``prometheus`` adds ``/metrics`` to the stats listener; pass True only if
     the HAProxy build has the exporter (``haproxy -vv`` says "Prometheus").
-    Apps named in ``wake`` (they scale to zero) get the waker as a backup
-    server, and a 503 from it is retried (see model.WAKER_SERVER).
+    Apps named in ``wake`` (they scale to zero) get the waker on 127.0.0.1:
+    ``waker_port`` as a backup server, and a 503 from it is retried (see
+    model.WAKER_SERVER). ``api_port``: where the API listens on loopback (the
+    TLS listener of ``api_tls_bind`` forwards there).
     The output is deterministic: same input, same text (so callers can skip
     a reload when nothing changed).
     """
@@ -212,7 +244,7 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
     apps = sorted(apps, key=lambda a: a.name)
     routes = [r for r in (route_for(a) for a in apps) if r is not None]
     routes.sort(key=lambda r: (-r.specificity[0], -r.specificity[1], r.app))
-    waker = f"127.0.0.1:{settings.waker_port}" if settings.waker_port else None
+    waker = f"127.0.0.1:{waker_port}" if waker_port else None
     backends = [_backend(a, servers_by_backend.get(backend_name(a), ()), waker if a.name in wake else None)
                 for a in apps]
     return _env.get_template("haproxy.cfg.j2").render(
@@ -223,7 +255,7 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
         stats_bind=settings.stats_bind,
         frontend_bind=settings.frontend_bind,
         prometheus=prometheus,
-        api_tls=_api_tls(settings),
+        api_tls=_api_tls(settings, api_port),
         request_log=_request_log(settings),
         routes=routes,
         backends=backends,

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Collection, Iterable, Mapping
 
 from orchestrator.core import errors
-from orchestrator.core.haproxy_config import SERVER_OPTIONS, render
+from orchestrator.core.haproxy_config import SERVER_OPTIONS, HAProxySettings, render
 from orchestrator.core.haproxy_stats import (STAT_COMMAND, BackendStats, ParseError, parse_servers_state,
                                              parse_stat_csv)
 from orchestrator.core.model import WAKER_SERVER, App, Server
@@ -56,8 +56,13 @@ class HAProxyError(errors.SimpleCloudError):
 class HAProxy:
     """Driver for one HAProxy (master-worker) through its sockets and config file."""
 
-    def __init__(self, settings, timeout: float = 5.0):
+    def __init__(self, settings: HAProxySettings, *, waker_port: int = 0, api_port: int | None = None,
+                 timeout: float = 5.0):
+        """``settings``: the HAProxy group; ``waker_port`` and ``api_port``: where the
+        waker and the API listen on loopback (haproxy.cfg points at them)."""
         self.settings = settings
+        self.waker_port = waker_port
+        self.api_port = api_port
         self.timeout = timeout
         self._prometheus: bool | None = None
         self._fingerprint: str | None = None
@@ -205,8 +210,8 @@ class HAProxy:
 
     def render(self, apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server]],
                wake: Collection[str] = ()) -> str:
-        return render(apps, servers_by_backend, self.settings,
-                      prometheus=self.prometheus_supported(), wake=wake)
+        return render(apps, servers_by_backend, self.settings, prometheus=self.prometheus_supported(),
+                      wake=wake, waker_port=self.waker_port, api_port=self.api_port)
 
     def check_config(self, path: str) -> None:
         """``haproxy -c -f path``; HAProxyError with HAProxy's message if invalid."""

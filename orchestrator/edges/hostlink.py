@@ -52,6 +52,7 @@ import requests.exceptions
 
 from orchestrator.core import errors
 from orchestrator.edges.docker_host import API_VERSION, LABEL_MANAGED, DockerHost, HostUnavailable
+from orchestrator.settings import LinkSettings
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class LinkState:
 class HostLink:
     """One supervised link to one pod host (see the module docstring)."""
 
-    def __init__(self, name: str, url: str, settings: Any,
+    def __init__(self, name: str, url: str, settings: LinkSettings,
                  on_event: EventHandler | None = None, on_state: StateHandler | None = None,
                  event_labels: dict[str, str] | None = None):
         self.name = name
@@ -457,14 +458,14 @@ def _reason(exc: BaseException) -> str:
 class HostPool:
     """One ``HostLink`` and one ``DockerHost`` per pod host name.
 
-    ``settings.docker_url(host)`` resolves an inventory host name to a Docker
+    ``settings.docker_url(host)`` (the links group) resolves an inventory host name to a Docker
     URL (``docker_hosts``, with the ``"*"`` fallback). ``extra_labels`` go on
     every container created and are required on every container listed (tests
     use them to see only their own). ``on_event``/``on_state`` are given to
     every link (the controllers' wake-ups).
     """
 
-    def __init__(self, settings: Any, extra_labels: dict[str, str] | None = None,
+    def __init__(self, settings: LinkSettings, extra_labels: dict[str, str] | None = None,
                  on_event: EventHandler | None = None, on_state: StateHandler | None = None):
         self.settings = settings
         self.extra_labels = dict(extra_labels or {})

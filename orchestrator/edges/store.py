@@ -98,6 +98,7 @@ from orchestrator.core import validate
 from orchestrator.core.errors import Conflict, NotFound, SimpleCloudError, Unavailable, ValidationError
 from orchestrator.core.model import App, Event, Node, Pod, RecordError
 from orchestrator.core.observed import check_record
+from orchestrator.settings import EtcdSettings
 
 log = logging.getLogger(__name__)
 
@@ -180,12 +181,9 @@ class Store:
         self._seen_revision = self._range("pods/", count_only=True).header.revision
 
     @classmethod
-    def from_settings(cls, settings) -> Store:
-        tls = (settings.etcd_ca_file, settings.etcd_cert_file, settings.etcd_key_file)
-        if any(tls) and not all(tls):
-            raise ValueError("etcd TLS needs all of etcd_ca_file, etcd_cert_file and etcd_key_file")
-        return cls(settings.etcd_host, settings.etcd_port, settings.etcd_prefix,
-                   tls=tls if all(tls) else None)
+    def from_settings(cls, settings: EtcdSettings) -> Store:
+        """A Store for the etcd group of the settings."""
+        return cls(settings.etcd_host, settings.etcd_port, settings.etcd_prefix, tls=settings.tls())
 
     def close(self) -> None:
         """Close the gRPC channel. The Store must not be used afterwards."""

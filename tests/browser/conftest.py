@@ -31,7 +31,7 @@ from waitress.server import create_server
 
 from orchestrator.api import create_app
 from orchestrator.control.controller import Controller
-from orchestrator.edges.haproxy import HAProxy
+from orchestrator.server import build_controller, build_haproxy
 from orchestrator.service import Service
 
 # (their modules must not be imported above: pytest rewrites their asserts when it loads them)
@@ -69,17 +69,16 @@ def manager(cluster):
     """The manager process's parts, in this process, on a free port."""
     from tests.integration.fixtures_edges import free_port
 
-    settings = dataclasses.replace(cluster.settings, decision_interval=1.0, metrics_interval=0.5,
-                                   waker_port=free_port(), start_timeout=20.0)
+    settings = cluster.settings.updated(decision_interval=1.0, metrics_interval=0.5, waker_port=free_port(),
+                                        start_timeout=20.0)
     # A driver of our own: it renders haproxy.cfg with the request log below
     # (the HAProxy sync sees the changed settings and reloads HAProxy once).
-    driver = HAProxy(settings)
+    driver = build_haproxy(settings)
     service = Service(cluster.store, settings, hosts=cluster.pool)
-    controller = Controller(cluster.store, cluster.pool, driver, settings,
-                            logging.getLogger("test.controller"), scaler=service)
+    controller = build_controller(cluster.store, cluster.pool, driver, settings, scaler=service)
     # the receiver binds a free port first, so no other test's HAProxy can send into it
-    driver.settings = dataclasses.replace(settings, haproxy_log_port=controller.sampler.listen(0))
-    app = create_app(settings, service, token=TOKEN, controller=controller)
+    driver.settings = dataclasses.replace(settings.haproxy, haproxy_log_port=controller.sampler.listen(0))
+    app = create_app(service, token=TOKEN, controller=controller)
     server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="simplecloud-test")
     serving = threading.Thread(target=server.run, name="waitress", daemon=True)
     stop = threading.Event()

@@ -40,23 +40,29 @@ class Cluster:
 
 @pytest.fixture
 def cluster(store, haproxy_proc, test_labels, worker_images):
-    settings = dataclasses.replace(haproxy_proc.settings, docker_hosts={
+    settings = haproxy_proc.settings.updated(docker_hosts={
         "*": DOCKER_URL, "pod-gone": "unix:///nonexistent/docker.sock"},
         link_ping_interval=0.3, reconcile_interval=1.0, start_timeout=8.0, backoff_max=4.0)
-    haproxy_proc.driver.settings = settings
-    pool = HostPool(settings, extra_labels=test_labels)
+    haproxy_proc.driver.settings = settings.haproxy
+    pool = HostPool(settings.links, extra_labels=test_labels)
     store.put_pod(POD, create=True)
     store.put_app(APP, create=True)
-    sync = HAProxySync(store, haproxy_proc.driver, settings, wake_hosts=lambda: None,
+    sync = HAProxySync(store, haproxy_proc.driver, settings.intervals, wake_hosts=lambda: None,
                     log=logging.getLogger("test.haproxy_sync"))
     sync.sync_config()
-    rec = HostReconciler("pod-test", store, pool, haproxy_proc.driver, settings,
+    rec = reconciler("pod-test", store, pool, haproxy_proc.driver, settings,
                          logging.getLogger("test.reconciler"))
     yield Cluster(rec, sync, haproxy_proc, pool, settings, store)
     host = pool.get("pod-test")
     for c in host.list_workers():
         host.remove(c.name)
     pool.close()
+
+
+def reconciler(host: str, store, pool, driver, settings, log=None) -> HostReconciler:
+    """A reconciler of ``host`` handed its settings as server.py hands them."""
+    return HostReconciler(host, store, pool, driver, settings.healing, settings.workers,
+                          settings.intervals.reconcile_interval, log)
 
 
 def servers(c: Cluster) -> dict:

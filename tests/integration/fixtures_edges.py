@@ -196,7 +196,7 @@ class HAProxyProc:
 
 def edge_settings(workdir: Path, network: str) -> Settings:
     """Settings pointing every HAProxy path into ``workdir``, docker at the local engine."""
-    return Settings(
+    return Settings.of(
         docker_hosts={"*": DOCKER_URL},
         pod_network=network,
         haproxy_config=str(workdir / "haproxy.cfg"),
@@ -218,13 +218,13 @@ def haproxy_proc(test_network):
     """A real HAProxy (``haproxy -W -S master.sock -f haproxy.cfg``) with no apps yet."""
     workdir = Path(tempfile.mkdtemp(prefix="sc-hap-"))   # short: unix socket paths ≤ 107 bytes
     settings = edge_settings(workdir, test_network)
-    driver = HAProxy(settings)
-    Path(settings.haproxy_state_file).write_text("1\n")
-    Path(settings.haproxy_config).write_text(render([], {}, settings,
+    driver = HAProxy(settings.haproxy)
+    Path(settings.haproxy.haproxy_state_file).write_text("1\n")
+    Path(settings.haproxy.haproxy_config).write_text(render([], {}, settings.haproxy,
                                                     prometheus=driver.prometheus_supported()))
     log = open(workdir / "haproxy.log", "w")
-    proc = subprocess.Popen([settings.haproxy_bin, "-W", "-S", settings.haproxy_master_socket,
-                             "-f", settings.haproxy_config],
+    proc = subprocess.Popen([settings.haproxy.haproxy_bin, "-W", "-S", settings.haproxy.haproxy_master_socket,
+                             "-f", settings.haproxy.haproxy_config],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 10
@@ -232,9 +232,9 @@ def haproxy_proc(test_network):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("haproxy did not start:\n" + (workdir / "haproxy.log").read_text())
             time.sleep(0.05)
-        host_port = settings.frontend_bind
+        host_port = settings.haproxy.frontend_bind
         yield HAProxyProc(driver=driver, settings=settings, url=f"http://{host_port}",
-                          stats_url=f"http://{settings.stats_bind}/stats", proc=proc,
+                          stats_url=f"http://{settings.haproxy.stats_bind}/stats", proc=proc,
                           workdir=workdir)
     finally:
         stop_process(proc, timeout=5, group=True)

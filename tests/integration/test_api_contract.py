@@ -41,14 +41,13 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 @pytest.fixture
 def api_url(store, tmp_path):
     """Base URL of a manager API over ``store`` (a fresh etcd prefix), initialized."""
-    settings = Settings(docker_hosts={"*": DOCKER_URL}, token_file=str(tmp_path / "token"),
-                        etcd_prefix=store.prefix)
-    hosts = HostPool(settings, extra_labels={"simplecloud.test": "1",
-                                             "simplecloud.testrun": "contract-" + uuid.uuid4().hex[:8]})
+    settings = Settings.of(docker_hosts={"*": DOCKER_URL}, etcd_prefix=store.prefix)
+    hosts = HostPool(settings.links, extra_labels={"simplecloud.test": "1",
+                                                   "simplecloud.testrun": "contract-" + uuid.uuid4().hex[:8]})
     service = Service(store, settings, hosts=hosts)
     service.init_cluster()
     try:
-        with serve_wsgi(create_app(settings, service, token=TOKEN)) as url:
+        with serve_wsgi(create_app(service, token=TOKEN)) as url:
             yield url
     finally:
         hosts.close()

@@ -26,11 +26,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def app(store, worker_images, tmp_path):
-    settings = Settings(docker_hosts={"*": DOCKER_URL}, token_file=str(tmp_path / "token"),
-                        etcd_prefix=store.prefix)
-    hosts = HostPool(settings)
+    settings = Settings.of(docker_hosts={"*": DOCKER_URL}, etcd_prefix=store.prefix)
+    hosts = HostPool(settings.links)
     try:
-        yield create_app(settings, Service(store, settings, hosts=hosts), token=TOKEN)
+        yield create_app(Service(store, settings, hosts=hosts), token=TOKEN)
     finally:
         hosts.close()
 

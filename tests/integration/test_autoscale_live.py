@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from orchestrator.control.controller import Controller
+from orchestrator.server import build_controller
 from orchestrator.service import Service
 
 from .fixtures_cluster import all_healthy
@@ -27,11 +27,11 @@ pytestmark = pytest.mark.integration
 def running(cluster):
     """The cluster's controller running with the autoscaler and the waker."""
     c = cluster
-    settings = dataclasses.replace(c.settings, decision_interval=1.0, metrics_interval=0.5,
-                                   waker_port=free_port(), start_timeout=20.0)
-    c.hap.driver.settings = settings
-    controller = Controller(c.store, c.pool, c.hap.driver, settings, logging.getLogger("test.controller"),
-                            scaler=Service(c.store, settings, hosts=c.pool))
+    settings = c.settings.updated(decision_interval=1.0, metrics_interval=0.5, waker_port=free_port(),
+                                  start_timeout=20.0)
+    c.hap.driver.waker_port = settings.autoscale.waker_port
+    controller = build_controller(c.store, c.pool, c.hap.driver, settings,
+                                  scaler=Service(c.store, settings, hosts=c.pool))
     stop = threading.Event()
     controller.start(stop)
     yield c

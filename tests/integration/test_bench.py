@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from orchestrator.api import create_app
-from orchestrator.control.controller import Controller
+from orchestrator.server import build_controller
 from orchestrator.core.model import Node, NodeStatus
 from orchestrator.service import Service
 
@@ -58,7 +58,7 @@ def serving(cluster):
 def controlled(serving):
     """The same, with the controller running (the HAProxy sync applies balance changes)."""
     c = serving
-    controller = Controller(c.store, c.pool, c.hap.driver, c.settings, logging.getLogger("test.controller"))
+    controller = build_controller(c.store, c.pool, c.hap.driver, c.settings)
     stop = threading.Event()
     controller.start(stop)
     yield c
@@ -70,8 +70,7 @@ def controlled(serving):
 def api(controlled, tmp_path):
     """The manager's API over the cluster's store, on a free port of 127.0.0.1."""
     c = controlled
-    settings = dataclasses.replace(c.settings, token_file=str(tmp_path / "token"))
-    with serve_wsgi(create_app(settings, Service(c.store, settings, hosts=c.pool), token=TOKEN)) as url:
+    with serve_wsgi(create_app(Service(c.store, c.settings, hosts=c.pool), token=TOKEN)) as url:
         yield url
 
 
@@ -176,4 +175,4 @@ def test_compare_balance_restores_the_original_balance(controlled, api, tmp_path
         assert any(f"app ctl: balance {change}" in m for m in reloads), reloads
     assert c.store.get_app("ctl").balance == "roundrobin"
     assert c.hap.driver.configured_apps()["ctl"]["balance"] == "roundrobin"
-    assert "balance roundrobin" in Path(c.settings.haproxy_config).read_text()
+    assert "balance roundrobin" in Path(c.settings.haproxy.haproxy_config).read_text()

@@ -16,12 +16,12 @@ import pytest
 import requests
 
 from orchestrator.control.reconciler import HostReconciler
-from orchestrator.control.controller import Controller
+from orchestrator.server import build_controller
 from orchestrator.core.model import App, Node, NodeStatus, Pod, server_name, spec_generation
 from orchestrator.core.plan import AddServer, DelServer, SetServerState
 from orchestrator.edges.haproxy import add_server_steps
 
-from .fixtures_cluster import APP, POD, Cluster, all_healthy, nodes_through, servers
+from .fixtures_cluster import APP, POD, Cluster, all_healthy, nodes_through, reconciler, servers
 from .fixtures_edges import wait_until
 
 pytestmark = pytest.mark.integration
@@ -218,7 +218,7 @@ def test_unreachable_host_is_reported_and_others_go_on(cluster, docker_client):
     store.put_app(gone_app, create=True)
     store.add_nodes("gone", [Node("g1", "gone", "gapp", NodeStatus.ONLINE)])
     store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE)])
-    gone = HostReconciler("pod-gone", store, c.pool, c.hap.driver, c.settings)
+    gone = reconciler("pod-gone", store, c.pool, c.hap.driver, c.settings)
     for _ in range(3):
         assert gone.reconcile_once() is None
     converge(c, lambda: all_healthy(c, ["n1"]))
@@ -252,7 +252,7 @@ def test_a_new_reconciler_remembers_restarts_and_redoes_nothing(cluster, docker_
     c.containers(docker_client, "n1")[0].kill()
     converge(c, lambda: all_healthy(c, ["n1"]) and observed(store, "n1").get("restarts") == 1)
     before = c.containers(docker_client, "n1")[0].id
-    fresh = HostReconciler("pod-test", store, c.pool, c.hap.driver, c.settings)   # a restarted manager
+    fresh = reconciler("pod-test", store, c.pool, c.hap.driver, c.settings)   # a restarted manager
     assert not fresh.reconcile_once()                     # in sync: no step redone
     assert c.containers(docker_client, "n1")[0].id == before
     assert observed(store, "n1")["restarts"] == 1
@@ -260,7 +260,7 @@ def test_a_new_reconciler_remembers_restarts_and_redoes_nothing(cluster, docker_
 
 def test_the_controller_wakes_on_etcd_changes_and_docker_events(cluster, docker_client):
     c, store = cluster, cluster.store
-    controller = Controller(store, c.pool, c.hap.driver, c.settings, logging.getLogger("test.controller"))
+    controller = build_controller(store, c.pool, c.hap.driver, c.settings)
     stop = threading.Event()
     controller.start(stop)
     try:

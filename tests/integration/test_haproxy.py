@@ -70,7 +70,7 @@ def test_rendered_config_is_valid_and_404s(haproxy_proc):
     hap = haproxy_proc
     web = App(name="web", pod="light", port=80, image="x", host="web.example.test")
     assert hap.driver.apply_config([LIGHT, web], {}) is True
-    hap.driver.check_config(hap.settings.haproxy_config)
+    hap.driver.check_config(hap.settings.haproxy.haproxy_config)
     assert {"app_light", "app_web"} <= hap.driver.backends()
     assert hap.driver.apply_config([LIGHT, web], {}) is False    # unchanged: no reload
     r = requests.get(hap.url + "/nothing-here", timeout=5)
@@ -179,7 +179,7 @@ def test_reload_keeps_servers_and_states_without_failures(haproxy_proc, workers)
         stop.set()
         t.join()
     assert failures == [] and ok[0] > 20
-    assert "balance roundrobin" in Path(hap.settings.haproxy_config).read_text()
+    assert "balance roundrobin" in Path(hap.settings.haproxy.haproxy_config).read_text()
     assert hap.driver.configured_apps() == {
         "light": {"path": "/light", "host": "", "balance": "roundrobin", "health_path": "/health",
                   "strip_path": "", "wake": ""}}
@@ -279,9 +279,9 @@ def test_changed_settings_re_render_and_the_api_answers_over_tls(haproxy_proc, a
     pem = tmp_path / "api.pem"
     pem.write_text((tmp_path / "pki" / "api.pem").read_text() + (tmp_path / "pki" / "api.key").read_text())
     tls_port = free_port()
-    tls = dataclasses.replace(hap.settings, api_bind=f"127.0.0.1:{api_stub}",
+    tls = dataclasses.replace(hap.settings.haproxy,
                               api_tls_bind=f"127.0.0.1:{tls_port}", api_tls_pem=str(pem))
-    driver = HAProxy(tls)
+    driver = HAProxy(tls, api_port=api_stub)
     assert driver.settings_drift() == "the manager's HAProxy settings changed"
     assert driver.apply_config([]) is True
     assert driver.settings_drift() == ""
@@ -290,7 +290,7 @@ def test_changed_settings_re_render_and_the_api_answers_over_tls(haproxy_proc, a
     assert answer.status_code == 200 and answer.json() == {"status": "ok"}
     with pytest.raises(requests.exceptions.SSLError):   # a client that does not trust the lab CA
         requests.get(f"https://127.0.0.1:{tls_port}/api/health", timeout=5)
-    workers = subprocess.run(["pgrep", "-u", hap.settings.haproxy_user, "-P", str(hap.proc.pid)],
+    workers = subprocess.run(["pgrep", "-u", hap.settings.haproxy.haproxy_user, "-P", str(hap.proc.pid)],
                              capture_output=True, text=True).stdout.split()
-    assert workers and all(os.readlink(f"/proc/{pid}/root") == hap.settings.haproxy_chroot
+    assert workers and all(os.readlink(f"/proc/{pid}/root") == hap.settings.haproxy.haproxy_chroot
                            for pid in workers)

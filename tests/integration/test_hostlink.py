@@ -15,7 +15,7 @@ import pytest
 
 from orchestrator.edges.docker_host import HostUnavailable
 from orchestrator.edges.hostlink import HostLink, HostPool
-from orchestrator.settings import Settings
+from orchestrator.settings import LinkSettings, Settings
 
 from .fixtures_edges import DOCKER_URL, wait_until
 
@@ -24,17 +24,17 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def link_settings(sshd, test_network, tmp_path):
-    return Settings(docker_hosts={"pod-ssh": f"ssh://{sshd.alias}", "*": DOCKER_URL},
-                    ssh_config_file=sshd.ssh_config, pod_network=test_network,
-                    link_dir=str(tmp_path / "links"), docker_call_timeout=3.0,
-                    link_ping_interval=0.3, link_ping_timeout=1.0, link_ping_failures=2,
-                    link_backoff_max=1.0)
+    return Settings.of(docker_hosts={"pod-ssh": f"ssh://{sshd.alias}", "*": DOCKER_URL},
+                       ssh_config_file=sshd.ssh_config, pod_network=test_network,
+                       link_dir=str(tmp_path / "links"), docker_call_timeout=3.0,
+                       link_ping_interval=0.3, link_ping_timeout=1.0, link_ping_failures=2,
+                       link_backoff_max=1.0)
 
 
 @pytest.fixture
 def pool(link_settings, test_labels):
     events, states = [], []
-    p = HostPool(link_settings, extra_labels=test_labels,
+    p = HostPool(link_settings.links, extra_labels=test_labels,
                  on_event=lambda host, ev: events.append((host, ev)),
                  on_state=lambda host, st: states.append((host, st)))
     p.events, p.states = events, states
@@ -124,9 +124,8 @@ def test_a_frozen_host_times_out_goes_down_and_comes_back(pool, sshd):
 
 
 def test_a_frozen_engine_behind_a_live_sshd(link_settings, spare_dockerd, test_labels):
-    settings = dataclasses.replace(link_settings,
-                                   docker_dial_command=f"socat - UNIX-CONNECT:{spare_dockerd.socket}")
-    pool = HostPool(settings, extra_labels=test_labels)
+    settings = link_settings.updated(docker_dial_command=f"socat - UNIX-CONNECT:{spare_dockerd.socket}")
+    pool = HostPool(settings.links, extra_labels=test_labels)
     try:
         link = pool.link("pod-ssh")
         assert link.wait_up(15), link.state
@@ -144,10 +143,10 @@ def test_a_frozen_engine_behind_a_live_sshd(link_settings, spare_dockerd, test_l
 
 
 def test_one_dead_host_does_not_slow_the_pool(link_settings, test_labels):
-    settings = dataclasses.replace(link_settings, docker_hosts={
-        "pod-ssh": link_settings.docker_hosts["pod-ssh"], "pod-gone": "ssh://root@127.0.0.1:1",
+    settings = link_settings.updated(docker_hosts={
+        "pod-ssh": link_settings.links.docker_hosts["pod-ssh"], "pod-gone": "ssh://root@127.0.0.1:1",
         "*": DOCKER_URL})
-    pool = HostPool(settings, extra_labels=test_labels)
+    pool = HostPool(settings.links, extra_labels=test_labels)
     try:
         gone = pool.link("pod-gone")
         assert pool.link("pod-ssh").wait_up(15)
@@ -160,8 +159,8 @@ def test_one_dead_host_does_not_slow_the_pool(link_settings, test_labels):
 
 
 def test_local_socket_links_have_events_and_supervision(test_labels, test_network, tmp_path):
-    settings = Settings(docker_hosts={"*": DOCKER_URL}, pod_network=test_network,
-                        link_dir=str(tmp_path), link_ping_interval=0.3)
+    settings = LinkSettings(docker_hosts={"*": DOCKER_URL}, pod_network=test_network,
+                            link_dir=str(tmp_path), link_ping_interval=0.3)
     link = HostLink("local", DOCKER_URL, settings)
     try:
         assert not link.ssh and link.docker_url == DOCKER_URL

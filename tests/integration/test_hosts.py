@@ -7,7 +7,7 @@ import requests
 from orchestrator.core import errors
 from orchestrator.edges.docker_host import DockerHost, HostUnavailable
 from orchestrator.edges.hostlink import HostPool
-from orchestrator.settings import Settings
+from orchestrator.settings import LinkSettings
 
 from .fixtures_edges import DOCKER_URL, wait_until
 
@@ -94,8 +94,8 @@ def test_unreachable_host_and_pool(test_network):
     bad = DockerHost("unix:///nonexistent/docker.sock", test_network, name="pod-gone")
     with pytest.raises(HostUnavailable, match="pod-gone"):
         bad.list_workers()
-    pool = HostPool(Settings(docker_hosts={"*": DOCKER_URL}, pod_network=test_network))
+    pool = HostPool(LinkSettings(docker_hosts={"*": DOCKER_URL}, pod_network=test_network))
     assert pool.get("pod-light") is pool.get("pod-light")
     assert pool.get("pod-heavy").base_url == DOCKER_URL
     with pytest.raises(errors.ValidationError, match="docker_hosts"):
-        HostPool(Settings(docker_hosts={}, pod_network=test_network)).get("pod-x")
+        HostPool(LinkSettings(docker_hosts={}, pod_network=test_network)).get("pod-x")

@@ -113,11 +113,11 @@ def rig(haproxy_proc, store, workers, test_labels):
     for app in (LIGHT, HEAVY, SPARE):
         store.put_app(app, create=True)
     holder = Holder()
-    hosts = HostPool(haproxy_proc.settings, extra_labels=test_labels)
-    sampler = Sampler(store, haproxy_proc.driver, hosts, haproxy_proc.settings)
+    hosts = HostPool(haproxy_proc.settings.links, extra_labels=test_labels)
+    sampler = Sampler(store, haproxy_proc.driver, hosts, haproxy_proc.settings.intervals.metrics_interval)
     try:
         port = sampler.listen(0)
-        driver = HAProxy(dataclasses.replace(haproxy_proc.settings, haproxy_log_port=port))
+        driver = HAProxy(dataclasses.replace(haproxy_proc.settings.haproxy, haproxy_log_port=port))
         driver.apply_config([LIGHT, HEAVY, SPARE, HOLD], {})
         for node, (app, cid, ip) in workers.items():
             driver.add_server(f"app_{app.name}", server_name(node, cid), ip, 8000)
@@ -175,9 +175,9 @@ def test_requests_rate_and_p95_match_what_was_sent(rig):
     assert 0 <= s.p95_ms <= max(latencies) * 1000 + 1   # HAProxy's time is inside the client's
     assert s.cpu is not None and s.cpu >= 0
     # the log came from HAProxy's workers, jailed and unprivileged as in the lab
-    pids = subprocess.run(["pgrep", "-u", rig.hap.settings.haproxy_user, "-P", str(rig.hap.proc.pid)],
+    pids = subprocess.run(["pgrep", "-u", rig.hap.settings.haproxy.haproxy_user, "-P", str(rig.hap.proc.pid)],
                           capture_output=True, text=True).stdout.split()
-    assert pids and all(os.readlink(f"/proc/{pid}/root") == rig.hap.settings.haproxy_chroot
+    assert pids and all(os.readlink(f"/proc/{pid}/root") == rig.hap.settings.haproxy.haproxy_chroot
                         for pid in pids)
 
 
@@ -256,7 +256,7 @@ def test_cpu_of_a_busy_heavy_node_and_an_idle_one(rig):
 
 def test_the_sampling_thread_feeds_figures(rig):
     sampler = rig.sampler
-    sampler.settings = dataclasses.replace(sampler.settings, metrics_interval=0.2)
+    sampler.interval = 0.2
     sampler.start()
     wait_until(sampler.readings, 10, what="a first reading")   # the requests come after it
     send(rig.url + "/light", 12, rate=50.0)

@@ -21,7 +21,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.api import create_app
-from orchestrator.control.controller import Controller
+from orchestrator.server import build_controller
 from orchestrator.core.model import App, Pod
 from orchestrator.edges.hostlink import HostPool
 from orchestrator.edges.store import Store
@@ -82,15 +82,13 @@ def manager(cluster, tmp_path, test_labels):
     c.store.put_pod(Pod(name, "pod-test", max_nodes=4, cpus=0.25, memory_mb=128), create=True)
     c.store.put_app(App(name=name, pod=name, port=8000, image="simplecloud/light", path=f"/{name}",
                         strip_path=True, health_path="/health"), create=True)
-    settings = dataclasses.replace(c.settings, decision_interval=1.0, metrics_interval=0.5,
-                                   waker_port=free_port(), token_file=str(tmp_path / "token"))
-    c.hap.driver.settings = settings
+    settings = c.settings.updated(decision_interval=1.0, metrics_interval=0.5, waker_port=free_port())
+    c.hap.driver.waker_port = settings.autoscale.waker_port
     service = Service(c.store, settings, hosts=c.pool)
-    controller = Controller(c.store, c.pool, c.hap.driver, settings, logging.getLogger("test.controller"),
-                            scaler=service)
+    controller = build_controller(c.store, c.pool, c.hap.driver, settings, scaler=service)
     stop = threading.Event()
     controller.start(stop)
-    yield c, service, Scraper(create_app(settings, service, token=TOKEN, controller=controller)), name
+    yield c, service, Scraper(create_app(service, token=TOKEN, controller=controller)), name
     stop.set()
     assert controller.join(20)
 
@@ -160,7 +158,7 @@ def test_haproxy_exports_the_backends_figures(manager):
     wait_until(lambda: serving(c, app, 1), 40, what="a node to serve")
     for _ in range(5):
         assert requests.get(f"{c.hap.url}/{app}", timeout=10).status_code == 200
-    answer = requests.get(f"http://{c.hap.settings.stats_bind}/metrics", timeout=10)
+    answer = requests.get(f"http://{c.hap.settings.haproxy.stats_bind}/metrics", timeout=10)
     assert answer.status_code == 200
     samples = parse(answer.text)
     assert total(samples, "haproxy_backend_http_requests_total", proxy=f"app_{app}") >= 5
@@ -170,13 +168,13 @@ def test_haproxy_exports_the_backends_figures(manager):
 def test_a_scrape_while_etcd_is_frozen_or_gone_still_answers(haproxy_proc, test_labels, tmp_path):
     with etcd_process() as (host, port, proc):
         store = Store(host=host, port=port, prefix="/sctest-metrics/")
-        settings = dataclasses.replace(haproxy_proc.settings, token_file=str(tmp_path / "token"))
-        pool = HostPool(settings, extra_labels=test_labels)
+        settings = haproxy_proc.settings
+        pool = HostPool(settings.links, extra_labels=test_labels)
         try:
             service = Service(store, settings, hosts=pool)
             service.init_cluster()
-            controller = Controller(store, pool, haproxy_proc.driver, settings)   # not started
-            scrape = Scraper(create_app(settings, service, token=TOKEN, controller=controller))
+            controller = build_controller(store, pool, haproxy_proc.driver, settings)   # not started
+            scrape = Scraper(create_app(service, token=TOKEN, controller=controller))
             m = scrape()
             assert series(m, "simplecloud_store_up") == {(): 1}
             assert series(m, "simplecloud_pod_capacity_nodes", "pod") == {("light",): 20, ("medium",): 15,

@@ -170,7 +170,7 @@ def test_damaged_records_are_skipped_and_reported_once(store, raw):
     }
     for key, value in garbage.items():
         raw.put(store.prefix + key, value)
-    client = create_app(Settings(token_file="/nonexistent"), svc, token=TOKEN).test_client()
+    client = create_app(svc, token=TOKEN).test_client()
     for _ in range(2):
         pods, apps, nodes = (client.get(f"/api/{what}", headers=AUTH) for what in ("pods", "apps", "nodes"))
         assert (pods.status_code, apps.status_code, nodes.status_code) == (200, 200, 200)

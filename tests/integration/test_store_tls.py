@@ -17,7 +17,7 @@ import pytest
 from orchestrator.core.errors import Unavailable
 from orchestrator.core.model import Pod
 from orchestrator.edges.store import Store
-from orchestrator.settings import Settings
+from orchestrator.settings import EtcdSettings, Settings
 
 from .fixtures_edges import stop_process
 from .lab_pki import make_pki
@@ -52,15 +52,15 @@ def tls_etcd():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def tls_settings(port: int, pki: str, **overrides) -> Settings:
+def tls_settings(port: int, pki: str, **overrides) -> EtcdSettings:
     values = dict(etcd_port=port, etcd_prefix="/tls-test/", etcd_ca_file=f"{pki}/ca.pem",
                   etcd_cert_file=f"{pki}/client-orchestrator.pem",
                   etcd_key_file=f"{pki}/client-orchestrator.key")
     values.update(overrides)
-    return Settings(**values)
+    return Settings.of(**values).etcd
 
 
-def _connect_when_ready(settings: Settings, proc: subprocess.Popen, timeout: float = 20.0) -> Store:
+def _connect_when_ready(settings: EtcdSettings, proc: subprocess.Popen, timeout: float = 20.0) -> Store:
     """Poll until etcd has started (as fixtures_etcd does for the plain one)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -102,4 +102,4 @@ def test_a_certificate_from_another_ca_is_refused(tls_etcd, tmp_path):
 
 def test_half_a_tls_setting_is_an_error():
     with pytest.raises(ValueError, match="etcd TLS needs all of"):
-        Store.from_settings(Settings(etcd_ca_file="/x/ca.pem"))
+        Store.from_settings(Settings.of(etcd_ca_file="/x/ca.pem").etcd)

@@ -38,12 +38,12 @@ def store():
 def service(store, tmp_path):
     n1 = Container("sc-light.n1.g1", "light", "n1", "light", "running", "10.0.0.2", "img", "g1", "id1", 1.0)
     host = FakeHost(images=IMAGES, logs={"sc-light.n1.g1": "line 1\nline 2\nline 3\n"}, containers=[n1])
-    return Service(store, Settings(token_file=str(tmp_path / "token")), hosts=FakeHosts(host))
+    return Service(store, Settings(), hosts=FakeHosts(host))
 
 
 @pytest.fixture
 def app(service):
-    return create_app(service.settings, service, token=TOKEN)
+    return create_app(service, token=TOKEN)
 
 
 @pytest.fixture
@@ -350,7 +350,7 @@ class Exploding:
 
 
 def test_unexpected_errors_are_500_without_traceback(tmp_path, caplog):
-    app = create_app(Settings(token_file=str(tmp_path / "t")), Exploding(KeyError("secret detail")), token=TOKEN)
+    app = create_app(Exploding(KeyError("secret detail")), token=TOKEN)
     with caplog.at_level(logging.ERROR, logger="orchestrator.api"):
         r = app.test_client().get("/api/pods", headers=AUTH)
     assert r.status_code == 500
@@ -360,8 +360,7 @@ def test_unexpected_errors_are_500_without_traceback(tmp_path, caplog):
 
 
 def test_an_unreachable_etcd_is_503(tmp_path):
-    app = create_app(Settings(token_file=str(tmp_path / "t")), Exploding(Unavailable("etcd is not reachable")),
-                     token=TOKEN)
+    app = create_app(Exploding(Unavailable("etcd is not reachable")), token=TOKEN)
     r = app.test_client().get("/api/status", headers=AUTH)
     assert r.status_code == 503 and r.get_json() == {"error": "etcd is not reachable"}
 
@@ -437,11 +436,3 @@ def test_read_token_explains_an_empty_or_missing_file(tmp_path):
         read_token(tmp_path / "empty")
     with pytest.raises(TokenFileError, match="cannot read"):
         read_token(tmp_path / "missing")
-
-
-def test_create_app_reads_the_token_file_by_default(service, tmp_path):
-    app = create_app(service.settings, service)
-    token = read_token(service.settings.token_file)
-    c = app.test_client()
-    assert c.post("/api/init").status_code == 401
-    assert c.post("/api/init", headers={"Authorization": f"Bearer {token}"}).status_code == 200

@@ -39,7 +39,7 @@ def world():
     svc.register_pod("tiny", "pod-light", max_nodes=3, cpus=0.25, memory_mb=64)
     svc.deploy_app({"name": "web", "pod": "tiny", "port": 8000, "image": "img", "replicas": 2})
     sampler, clock = StubSampler(), Clock()
-    return store, svc, sampler, clock, Autoscaler(store, svc, sampler, Settings(), clock=clock)
+    return store, svc, sampler, clock, Autoscaler(store, svc, sampler, Settings().autoscale, clock=clock)
 
 
 def busy(serving, rps_per_node, clock):
@@ -76,7 +76,7 @@ def test_the_memory_survives_a_restart(world):
     scaler.decide_all()
     assert replicas(svc) == 3
     clock.now += 5
-    restarted = Autoscaler(store, svc, sampler, Settings(), clock=clock)   # a new manager process
+    restarted = Autoscaler(store, svc, sampler, Settings().autoscale, clock=clock)   # a new manager process
     sampler.next = busy(3, 1, clock)                      # idle now, but within the window
     restarted.decide_all()
     assert replicas(svc) == 3

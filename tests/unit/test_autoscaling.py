@@ -81,7 +81,7 @@ def test_stopping_an_app_forgets_its_policy_and_state(svc):
 
 
 def test_api_put_and_delete_autoscale(svc, tmp_path):
-    client = create_app(Settings(token_file=str(tmp_path / "t")), svc, token=TOKEN).test_client()
+    client = create_app(svc, token=TOKEN).test_client()
     answer = client.put("/api/apps/light/autoscale", json={"min": 1, "max": 3, "cpu": 60}, headers=AUTH)
     assert answer.status_code == 200 and answer.get_json()["autoscale"]["summary"] == "1..3, cpu 60/node"
     bad = client.put("/api/apps/light/autoscale", json={"min": 1, "max": 3}, headers=AUTH)

@@ -43,12 +43,12 @@ def store():
 
 @pytest.fixture
 def service(store, tmp_path):
-    return Service(store, Settings(token_file=str(tmp_path / "token")))
+    return Service(store, Settings())
 
 
 @pytest.fixture
 def cluster(service):
-    client = create_app(service.settings, service, token=TOKEN).test_client()
+    client = create_app(service, token=TOKEN).test_client()
     assert client.post("/api/init", headers=AUTH).status_code == 200
     return client
 
@@ -88,7 +88,7 @@ def test_the_snapshot_holds_the_services_views_and_no_figures_without_a_controll
 
 def test_the_snapshot_carries_the_samplers_figures_and_series(service):
     controller = Controller()
-    client = create_app(service.settings, service, token=TOKEN, controller=controller).test_client()
+    client = create_app(service, token=TOKEN, controller=controller).test_client()
     snap = client.get("/api/dashboard", headers=AUTH).get_json()
     assert snap["controller"] is True
     assert snap["figures"] == controller.sampler.figures()

@@ -24,7 +24,7 @@ from orchestrator.core import schema, validate
 from orchestrator.core.errors import Conflict, ValidationError
 from orchestrator.core.haproxy_config import render
 from orchestrator.core.model import BALANCE_ALGORITHMS, Server, backend_name, server_name
-from orchestrator.settings import Settings
+from orchestrator.core.haproxy_config import HAProxySettings
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -85,8 +85,8 @@ def haproxy_settings(tmp_path_factory):
         pytest.skip(f"{HAPROXY} not installed")
     d = tmp_path_factory.mktemp("hap")
     (d / "state").write_text("1\n")
-    return Settings(haproxy_admin_socket=str(d / "admin.sock"), haproxy_state_file=str(d / "state"),
-                    frontend_bind="127.0.0.1:18080", stats_bind="127.0.0.1:18404"), d
+    return HAProxySettings(haproxy_admin_socket=str(d / "admin.sock"), haproxy_state_file=str(d / "state"),
+                           frontend_bind="127.0.0.1:18080", stats_bind="127.0.0.1:18404"), d
 
 
 @FEW

@@ -13,11 +13,11 @@ from orchestrator.core.errors import ValidationError
 from orchestrator.core.haproxy_stats import parse_servers_state
 from orchestrator.core.haproxy_config import SERVER_OPTIONS, refused_apps, render, route_for
 from orchestrator.core.model import App, Server
-from orchestrator.settings import Settings
+from orchestrator.core.haproxy_config import HAProxySettings
 
-SETTINGS = Settings(haproxy_admin_socket="/run/haproxy/admin.sock",
-                    haproxy_state_file="/var/lib/haproxy/server-state",
-                    frontend_bind="*:80", stats_bind="127.0.0.1:8404")
+SETTINGS = HAProxySettings(haproxy_admin_socket="/run/haproxy/admin.sock",
+                           haproxy_state_file="/var/lib/haproxy/server-state",
+                           frontend_bind="*:80", stats_bind="127.0.0.1:8404")
 
 
 def app(name, **kw):
@@ -143,7 +143,7 @@ def test_bad_app_values_are_refused_with_the_field(bad, field):
 
 def test_stats_must_stay_on_loopback():
     with pytest.raises(ValidationError, match="loopback"):
-        render([], {}, Settings(stats_bind="0.0.0.0:8404"))
+        render([], {}, HAProxySettings(stats_bind="0.0.0.0:8404"))
 
 
 def test_health_check_timeout_is_a_setting():
@@ -177,15 +177,16 @@ def test_parse_servers_state():
 
 def test_api_tls_listener_only_when_configured():
     assert "api_tls" not in render([], {}, SETTINGS)
-    tls = dataclasses.replace(SETTINGS, api_bind="0.0.0.0:5000", api_tls_bind="192.168.56.10:5443",
-                              api_tls_pem="/etc/haproxy/api.pem")
-    assert section(render([], {}, tls), "listen api_tls") == [
+    tls = dataclasses.replace(SETTINGS, api_tls_bind="192.168.56.10:5443", api_tls_pem="/etc/haproxy/api.pem")
+    assert section(render([], {}, tls, api_port=5000), "listen api_tls") == [
         "bind 192.168.56.10:5443 ssl crt /etc/haproxy/api.pem",
         "option forwardfor",
         "server api 127.0.0.1:5000",
     ]
     with pytest.raises(ValidationError, match="api_tls_pem"):
-        render([], {}, dataclasses.replace(tls, api_tls_pem=""))
+        render([], {}, dataclasses.replace(tls, api_tls_pem=""), api_port=5000)
+    with pytest.raises(ValidationError, match="api_bind"):
+        render([], {}, tls)
 
 
 def test_an_app_the_api_would_refuse_is_named_and_left_out():
@@ -199,11 +200,11 @@ def test_an_app_the_api_would_refuse_is_named_and_left_out():
 
 
 def test_an_app_that_scales_to_zero_has_the_waker_as_backup_and_retries_its_503():
-    cfg = render([app("web", path="/web"), app("api", path="/api")], {}, SETTINGS, wake={"web"})
+    cfg = render([app("web", path="/web"), app("api", path="/api")], {}, SETTINGS, wake={"web"},
+                 waker_port=5001)
     web, api = section(cfg, "backend app_web"), section(cfg, "backend app_api")
     assert "server waker 127.0.0.1:5001 backup no-check" in web
     assert "http-request set-header X-Simplecloud-App web" in web
     assert any(line.startswith("retry-on ") and line.endswith(" 503") for line in web)
     assert not any("waker" in line or "503" in line for line in api)
-    assert "waker" not in render([app("web", path="/web")], {}, dataclasses.replace(SETTINGS, waker_port=0),
-                                 wake={"web"})
+    assert "waker" not in render([app("web", path="/web")], {}, SETTINGS, waker_port=0, wake={"web"})

@@ -33,7 +33,7 @@ def test_a_bad_record_is_left_out_reported_once_and_the_rest_is_routed():
         store.put_app(App(name=name, pod="light", port=8000, image="img", path=path, created=0.0),
                       create=True)
     haproxy = RecordingHAProxy()
-    sync = HAProxySync(store, haproxy, Settings(), wake_hosts=lambda: None)
+    sync = HAProxySync(store, haproxy, Settings().intervals, wake_hosts=lambda: None)
     assert sync.sync_config() and sync.sync_config()
     assert haproxy.rendered == [["web"], ["web"]]
     refused = [e for e in store.events(100) if e.kind == "app.refused"]
@@ -50,5 +50,5 @@ def test_apps_that_scale_to_zero_get_the_waker():
     store.put_autoscale("web", {"min": 0, "max": 3, "rps": 5.0, "idle_to_zero_s": 60.0})
     store.put_autoscale("api", {"min": 1, "max": 3, "rps": 5.0})
     haproxy = RecordingHAProxy()
-    assert HAProxySync(store, haproxy, Settings(), wake_hosts=lambda: None).sync_config()
+    assert HAProxySync(store, haproxy, Settings().intervals, wake_hosts=lambda: None).sync_config()
     assert haproxy.wake == {"web"}

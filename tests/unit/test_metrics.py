@@ -18,7 +18,6 @@ from orchestrator.core.readings import LatencyWindow, Reading, cpu_percent, perc
 from orchestrator.core.model import App, Pod
 from orchestrator.edges.haproxy import HAProxyError
 from orchestrator.edges.haproxy_log import LogReceiver
-from orchestrator.settings import Settings
 
 DATA = Path(__file__).parent / "data"
 HEADER = "# pxname,svname,qcur,qmax,scur,smax,status,req_tot,check_desc"
@@ -185,7 +184,7 @@ def rig():
     clock, haproxy = Clock(), ScriptedHAProxy()
     hosts = {"pod-light": CpuHost(), "pod-heavy": CpuHost()}
     sampler = Sampler(Apps([WEB, HEAVY], PODS), haproxy, hosts,
-                             Settings(metrics_interval=2.0), clock=clock)
+                      2.0, clock=clock)
     yield clock, haproxy, hosts, sampler
     for host in hosts.values():
         if host.gate is not None:

@@ -8,7 +8,6 @@ import pytest
 from orchestrator.control.sampler import Sampler
 from orchestrator.core.haproxy_stats import BackendStats
 from orchestrator.core.readings import Reading, series
-from orchestrator.settings import Settings
 
 from .test_metrics import Apps, Clock, ScriptedHAProxy
 
@@ -79,7 +78,7 @@ def test_a_window_or_step_that_is_not_positive_is_refused(seconds, step):
 
 def test_the_sampler_gives_every_app_its_series_by_name():
     clock, haproxy = Clock(), ScriptedHAProxy()
-    sampler = Sampler(Apps([], []), haproxy, {}, Settings(metrics_interval=2.0), clock=clock)
+    sampler = Sampler(Apps([], []), haproxy, {}, 2.0, clock=clock)
     try:
         for step, req in enumerate([0, 8, 16]):
             clock.t = 1000.0 + 2 * step

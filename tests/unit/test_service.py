@@ -28,7 +28,7 @@ def snapshot(store):
 
 
 def test_init_cluster_is_idempotent(store):
-    svc = Service(store, Settings(job_image_prefix="manager:5050/simplecloud/"))
+    svc = Service(store, Settings.of(job_image_prefix="manager:5050/simplecloud/"))
     first = svc.init_cluster()
     assert first["created"] == {"pods": ["light", "medium", "heavy"], "apps": ["light", "medium", "heavy"]}
     second = svc.init_cluster()

@@ -23,7 +23,8 @@ from orchestrator.observe.collectors import (FiguresCollector, LinkCollector, St
                                              count_nodes)
 from orchestrator.observe.telemetry import CONTENT_TYPE, Telemetry
 from orchestrator.service import Service
-from orchestrator.settings import Settings
+from orchestrator.core.healing import HealingPolicy
+from orchestrator.settings import Settings, WorkerSettings
 from tests.unit.fakes import FakeStore
 from tests.unit.test_autoscaler import Clock, StubSampler, busy
 
@@ -127,7 +128,7 @@ def test_the_autoscaler_counts_every_decision():
     svc.register_pod("tiny", "pod-light", max_nodes=3, cpus=0.25, memory_mb=64)
     svc.deploy_app({"name": "web", "pod": "tiny", "port": 8000, "image": "img", "replicas": 1})
     sampler, clock, t = StubSampler(), Clock(), Telemetry()
-    scaler = Autoscaler(store, svc, sampler, Settings(), clock=clock, telemetry=t)
+    scaler = Autoscaler(store, svc, sampler, Settings().autoscale, clock=clock, telemetry=t)
     svc.autoscaling.set_policy("web", {"min": 1, "max": 10, "rps": 20})
     sampler.next = busy(1, 100, clock)                # 5× the target; the pod has room for 3
     scaler.decide_all()
@@ -144,9 +145,9 @@ def test_a_reconcile_pass_is_counted_even_when_it_fails():
         def list_pods(self):
             raise Unavailable("etcd is not reachable (UNAVAILABLE)")
     t = Telemetry()
-    assert HostReconciler("pod-a", FakeStore(), None, None, Settings(), telemetry=t).reconcile_once() is None
+    assert HostReconciler("pod-a", FakeStore(), None, None, HealingPolicy(), WorkerSettings(), 2.0, telemetry=t).reconcile_once() is None
     with pytest.raises(Unavailable):
-        HostReconciler("pod-a", EtcdDown(), None, None, Settings(), telemetry=t).reconcile_once()
+        HostReconciler("pod-a", EtcdDown(), None, None, HealingPolicy(), WorkerSettings(), 2.0, telemetry=t).reconcile_once()
     s = scrape(t)
     assert value(s, "simplecloud_reconcile_passes_total", host="pod-a", outcome="no_pods") == 1
     assert value(s, "simplecloud_reconcile_passes_total", host="pod-a", outcome="error") == 1
@@ -311,7 +312,7 @@ def test_a_failing_source_leaves_its_series_out_and_the_scrape_answers(caplog):
 
 def test_metrics_without_a_controller_answer_open_and_valid(tmp_path):
     store = FakeStore()
-    app = create_app(Settings(token_file=str(tmp_path / "token")), Service(store, Settings()), token="t0ken")
+    app = create_app(Service(store, Settings()), token="t0ken")
     client = app.test_client()
     answer = client.get("/metrics")                   # no token: open, like HAProxy's exporter
     assert answer.status_code == 200 and answer.headers["Content-Type"] == CONTENT_TYPE
