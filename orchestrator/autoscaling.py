@@ -13,18 +13,6 @@ from orchestrator.core import autoscale, schema, validate
 from orchestrator.core.errors import Conflict, NotFound
 
 
-def describe(data: dict) -> str:
-    """A policy in a few words, e.g. "2..10, rps 20/node, idle → 0 after 300 s"."""
-    parts = [f"{data['min']}..{data['max']}"]
-    parts += [f"{m} {data[m]:g}{'' if m == 'p95_ms' else '/node'}" for m in autoscale.METRICS
-              if data.get(m) is not None]
-    parts += [f"rule {r['metric']} {r['comparator']} {r['threshold']:g} for {r['for_s']:g} s: "
-              f"{r['step']:+d}" for r in data.get("rules", ())]
-    if data.get("idle_to_zero_s") is not None:
-        parts.append(f"idle → 0 after {data['idle_to_zero_s']:g} s")
-    return ", ".join(parts)
-
-
 class Autoscaling:
     """Setting and removing policies; part of the Service (``service.autoscaling``)."""
 
@@ -39,10 +27,9 @@ class Autoscaling:
         spec = validate.parse(schema.Autoscale, body, "the autoscale policy")
         if spec.min > spec.max:     # well formed, but the two clash (JSON Schema cannot say it): 409
             raise Conflict(f"min {spec.min} is more than max {spec.max}; give min ≤ max")
-        policy = spec.model_dump(exclude_none=True)
-        self.store.put_autoscale(app, policy)
-        self._event("autoscale.set", f"app/{app}", f"app {app} autoscales: {describe(policy)}")
-        return policy
+        self.store.put_autoscale(app, spec)
+        self._event("autoscale.set", f"app/{app}", f"app {app} autoscales: {autoscale.summary(spec)}")
+        return spec.model_dump(exclude_none=True)
 
     def remove_policy(self, app_name: str) -> None:
         app = self._existing(app_name)
@@ -54,16 +41,16 @@ class Autoscaling:
 
     def clamp(self, app: str, replicas: int) -> tuple[int, str]:
         """A manual scale of an autoscaled app, kept within [min, max]."""
-        data = self.store.get_autoscale(app)
-        if data is None:
+        policy = self.store.get_autoscale(app)
+        if policy is None:
             return replicas, ""
-        wanted, note = autoscale.clamp_manual(autoscale.ScalePolicy.from_dict(data), replicas, app)
+        wanted, note = autoscale.clamp_manual(policy, replicas, app)
         return wanted, (f"{note} (cloud app autoscale {app} --off to scale by hand)" if note else "")
 
     def views(self) -> dict[str, dict]:
         """app → {"policy", "summary", "last"} for the API's app views."""
         states = self.store.list_autoscale_states()
-        return {app: {"policy": policy, "summary": describe(policy),
+        return {app: {"policy": policy.model_dump(exclude_none=True), "summary": autoscale.summary(policy),
                       "last": (states.get(app) or {}).get("last")}
                 for app, policy in self.store.list_autoscale().items()}
 

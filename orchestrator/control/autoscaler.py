@@ -2,7 +2,7 @@
 
 The metrics sampler (control/sampler.py) reads HAProxy's counters and the
 workers' CPU every ``metrics_interval`` in its own thread; every
-``decision_interval`` the autoscaler asks the pure decision (core/autoscale.py) what each
+``decision_interval`` the autoscaler asks the pure decision (core/autoscale/) what each
 autoscaled app should have, scales the app through the apps use case it is handed, and
 writes what it remembers (windows, cooldowns, the last decision) to etcd,
 so a restarted manager resumes where it stopped.
@@ -18,10 +18,11 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from orchestrator.core import autoscale, errors
 from orchestrator.core.model import App, NodeStatus
+from orchestrator.core.schema import Autoscale
 from orchestrator.control.sampler import Sampler
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
@@ -66,7 +67,7 @@ class Autoscaler:
         apps = {a.name: a for a in self.store.list_apps()}
         saved = self.store.list_autoscale_states()
         nodes = self.store.list_nodes()
-        for name, data in sorted(policies.items()):
+        for name, policy in sorted(policies.items()):
             app = apps.get(name)
             if app is None:                       # stopped meanwhile: forget its policy
                 self.store.put_autoscale(name, None)
@@ -74,11 +75,11 @@ class Autoscaler:
             replicas = sum(1 for n in nodes if n.app == name and n.pod == app.pod
                            and n.status != NodeStatus.REMOVED)
             try:
-                self.decide_one(app, autoscale.ScalePolicy.from_dict(data), saved.get(name) or {}, replicas)
+                self.decide_one(app, policy, saved.get(name) or {}, replicas)
             except errors.SimpleCloudError as exc:
                 self.log.warning("autoscale %s: %s", name, exc)
 
-    def decide_one(self, app: App, policy: autoscale.ScalePolicy, saved: dict, replicas: int) -> None:
+    def decide_one(self, app: App, policy: Autoscale, saved: dict[str, Any], replicas: int) -> None:
         sample = self.sampler.window(app.name, self.settings.decision_interval, replicas)
         if sample is None:
             return                                # nothing sampled yet (the manager just started)

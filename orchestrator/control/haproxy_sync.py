@@ -78,7 +78,7 @@ class HAProxySync:
     def _wakeable(self) -> frozenset[str]:
         """Apps that scale to zero: their first request is held by the waker."""
         return frozenset(app for app, policy in self.store.list_autoscale().items()
-                         if policy.get("idle_to_zero_s") is not None)
+                         if policy.idle_to_zero_s is not None)
 
     def watch_health(self) -> bool:
         """Read the servers' health; True (and wake the hosts) if any changed."""

@@ -60,7 +60,7 @@ class Waker:
                     if n.app == app.name and n.status != NodeStatus.REMOVED]
             if live:
                 return ""
-            first = max(1, int(policy.get("min", 0)))
+            first = max(1, policy.min)
             self.scaler.scale_to(app, first)
             message = f"{app.name}: 0 → {first}: a request arrived while it was at zero"
             self.store.record_event("autoscale", f"app/{app.name}", message)

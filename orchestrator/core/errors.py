@@ -14,16 +14,23 @@ Status choices:
 - 409 `Conflict`: the request is well formed but clashes with current state
   (name taken, pod not empty, no NEW node to launch, concurrent change).
 - 409 `CapacityError`: a Conflict because a pod has no free node slots left.
+- 409 `StaleCount`: a Conflict because the pod changed between the read a
+  change was computed from and its write (the caller recomputes).
 - 503 `Unavailable`: etcd (the state store) cannot be reached right now.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class SimpleCloudError(Exception):
     """Base class: an error with an HTTP status and a human message."""
 
     status: int = 500
+    done: list[Any] = []
+    """What a change made in batches had done before it failed (the nodes of
+    earlier batches, edges/store/nodes.py); empty for everything else."""
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
@@ -32,7 +39,7 @@ class SimpleCloudError(Exception):
 
     def to_dict(self) -> dict:
         """JSON body for the API: {"error": message, "field": field?}."""
-        body: dict = {"error": self.message}
+        body: dict[str, Any] = {"error": self.message}
         if self.field is not None:
             body["field"] = self.field
         return body
@@ -64,6 +71,12 @@ class Conflict(SimpleCloudError):
 
 class CapacityError(Conflict):
     """A pod cannot take the requested number of new nodes."""
+
+
+class StaleCount(Conflict):
+    """The pod's node count is not the one the caller read before computing
+    its change (``expect_count``): another request changed the pod meanwhile.
+    ``done`` says what earlier batches of the change had already written."""
 
 
 class Unavailable(SimpleCloudError):

@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from orchestrator.core.autoscale import COMPARATORS, METRICS
 from orchestrator.core.model import BALANCE_ALGORITHMS
 
 # --- limits ---
@@ -35,6 +34,13 @@ MAX_REPLICAS = 1000
 MIN_CPUS, MAX_CPUS = 0.01, 64.0     # below 0.01 Docker's nano_cpus rounds towards 0 = unlimited
 MIN_MEMORY_MB = 16              # docker refuses less than 6 MiB; below 16 nothing useful runs
 MAX_MEMORY_MB = 1024 * 1024
+METRICS = ("rps", "inflight", "cpu", "p95_ms")
+"""What an autoscale policy aims at. rps: requests/s per serving node;
+inflight: requests in progress or queued per serving node; cpu: % of a
+node's own CPU limit (100 = the whole limit); p95_ms: the app's 95th
+percentile response time over the sampling window."""
+COMPARATORS = (">", ">=", "<", "<=")
+"""How an autoscale rule compares its metric with its threshold."""
 SECURITY_PROFILES = ("default", "relaxed")
 """Worker hardening: "default" drops capabilities and sets no-new-privileges;
 "relaxed" keeps Docker's default capabilities (the pids limit stays)."""
@@ -167,7 +173,7 @@ Flag = Annotated[bool, Hint("strip_path", "{label} must be true or false, got {v
 class Body(BaseModel):
     """A request body: JSON types exactly (no "80" for 80), no unknown fields."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", regex_engine="rust-regex")
+    model_config = ConfigDict(strict=True, extra="forbid", regex_engine="rust-regex", frozen=True)
 
 
 class PodSpec(Body):
@@ -298,6 +304,9 @@ class AutoscaleRule(Body):
         return self
 
 
+# One shape from the API to the decision: the API parses a policy into this
+# model, the store keeps its JSON and reads it back through it, and
+# core/autoscale/ decides by it (``targets``, ``kind``).
 class Autoscale(Body):
     """An app's autoscale policy: stay within [min, max] and aim at one or more
     per-node targets (the biggest ask wins), or follow rules. ``idle_to_zero_s``
@@ -332,6 +341,16 @@ class Autoscale(Body):
         None, description="scale to zero after this many seconds without a request (needs min 0)")
     scale_down_window_s: Seconds = Field(300.0, description="scale down only to the highest "
                                                             "recommendation of this window")
+
+    @property
+    def targets(self) -> dict[str, float]:
+        """Metric → target per node (p95_ms: app-wide), in METRICS order."""
+        return {m: v for m in METRICS if (v := getattr(self, m)) is not None}
+
+    @property
+    def kind(self) -> str:
+        """"rules" or "targets": which of the two the decision follows."""
+        return "rules" if self.rules else "targets"
 
     @model_validator(mode="after")
     def _coherent(self):

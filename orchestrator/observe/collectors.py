@@ -70,7 +70,7 @@ def read_snapshot(store, now: float) -> Snapshot:
     autoscale = {}
     for app, policy in policies.items():
         last = (states.get(app) or {}).get("last") or {}
-        autoscale[app] = (policy.get("min"), policy.get("max"), last.get("replicas"))
+        autoscale[app] = (policy.min, policy.max, last.get("replicas"))
     return Snapshot(now, desired, seen, {p.name: p.max_nodes for p in store.list_pods()}, autoscale)
 
 

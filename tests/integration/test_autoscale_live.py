@@ -16,6 +16,7 @@ import requests
 
 from orchestrator.server import build_controller
 from orchestrator.service import Service
+from orchestrator.core.schema import Autoscale
 
 from .fixtures_cluster import all_healthy
 from .fixtures_edges import free_port, wait_until
@@ -82,7 +83,7 @@ def test_load_scales_an_app_up_and_quiet_scales_it_back(running):
     c, store = running, running.store
     Service(store, c.settings).scale_app("ctl", 1)
     wait_until(lambda: all_healthy(c, ["ctl-1"]), 30, what="the first node to serve")
-    store.put_autoscale("ctl", {"min": 1, "max": 3, "rps": 5.0, "scale_down_window_s": 3.0})
+    store.put_autoscale("ctl", Autoscale.model_validate({"min": 1, "max": 3, "rps": 5.0, "scale_down_window_s": 3.0}))
     with Load(c.hap.url + "/light", rate=25, limit_s=60) as load:
         wait_until(lambda: replicas(store) == 3, 30, what="3 replicas under 25 req/s")
     assert load.statuses and set(load.statuses) == {200}, sorted(set(load.statuses))
@@ -95,7 +96,7 @@ def test_load_scales_an_app_up_and_quiet_scales_it_back(running):
 
 def test_the_first_request_to_an_app_at_zero_is_held_and_answered(running):
     c, store = running, running.store
-    store.put_autoscale("ctl", {"min": 0, "max": 2, "rps": 50.0, "idle_to_zero_s": 600.0})
+    store.put_autoscale("ctl", Autoscale.model_validate({"min": 0, "max": 2, "rps": 50.0, "idle_to_zero_s": 600.0}))
     wait_until(lambda: c.hap.driver.configured_apps().get("ctl", {}).get("wake") == "1", 20,
                what="the HAProxy sync to give app ctl its waker")
     assert replicas(store) == 0

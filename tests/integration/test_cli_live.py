@@ -219,8 +219,8 @@ def test_exit_codes_and_one_line_errors(manager, tmp_path):
 def test_full_manager_runs_workers_behind_haproxy(etcd_endpoint, haproxy_proc, test_labels, worker_images,
                                                   docker_client, tmp_path):
     """cloud init/register/launch/pause/rm with the controller on: real containers, real HAProxy."""
-    hs = haproxy_proc.settings
-    env = {"SIMPLECLOUD_" + name.upper(): str(getattr(hs, name)) for name in (
+    hs = haproxy_proc.settings.flat()
+    env = {"SIMPLECLOUD_" + name.upper(): str(hs[name]) for name in (
         "pod_network", "haproxy_config", "haproxy_admin_socket", "haproxy_master_socket", "haproxy_bin",
         "haproxy_state_file", "frontend_bind", "stats_bind")}
     env["SIMPLECLOUD_RECONCILE_INTERVAL"] = "1"

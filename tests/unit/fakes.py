@@ -16,9 +16,9 @@ import threading
 import time
 
 from orchestrator.core import validate
-from orchestrator.core.errors import Conflict, NotFound
+from orchestrator.core.errors import Conflict, NotFound, StaleCount
 from orchestrator.core.model import App, Event, Node, Pod
-from orchestrator.edges.store import StaleCount
+from orchestrator.core.schema import Autoscale
 
 
 class FakeStore:
@@ -241,13 +241,13 @@ class FakeStore:
             if policy is None:
                 self._commit({}, [f"autoscale/{app}", f"autoscale-state/{app}"])
             else:
-                self._commit({f"autoscale/{app}": policy})
+                self._commit({f"autoscale/{app}": policy.model_dump(mode="json", exclude_none=True)})
 
     def _plain(self, prefix):
         return {k.split("/", 1)[1]: copy.deepcopy(v) for k, (v, _) in self.data.items() if k.startswith(prefix)}
 
     def list_autoscale(self):
-        return self._plain("autoscale/")
+        return {app: Autoscale.model_validate(data) for app, data in self._plain("autoscale/").items()}
 
     def get_autoscale(self, app):
         return self.list_autoscale().get(app)
@@ -287,8 +287,8 @@ class FakeHost:
     def kill(self, name):
         self.killed.append(name)
 
-    def logs(self, container_name, tail=100):
-        return "\n".join(self._logs.get(container_name, "").splitlines()[-tail:])
+    def logs(self, name, tail=100):
+        return "\n".join(self._logs.get(name, "").splitlines()[-tail:])
 
 
 class FakeHosts:

@@ -15,10 +15,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.core.autoscale import (SCALE_UP_MAX_NODES, SCALE_UP_PERIOD_S, Decision, ScalePolicy, ScaleRule, describe,
-                                         Sample, State, clamp_manual, decide)
+from orchestrator.core.autoscale import (SCALE_UP_MAX_NODES, SCALE_UP_PERIOD_S, Decision, Sample, State,
+                                         clamp_manual, decide, describe)
+from orchestrator.core.schema import Autoscale, AutoscaleRule
 
-RPS = ScalePolicy(min=1, max=20, targets={"rps": 20})
+
+def make_policy(min, max, targets=None, rules=(), **kw) -> Autoscale:
+    """A policy as the API would parse it (the one shape the decision reads)."""
+    return Autoscale(min=min, max=max, **(targets or {}), rules=list(rules), **kw)
+
+
+def make_rule(metric, comparator, threshold, for_s=0.0, step=1, cooldown_s=60.0) -> AutoscaleRule:
+    return AutoscaleRule(metric=metric, comparator=comparator, threshold=threshold, for_s=for_s, step=step,
+                         cooldown_s=cooldown_s)
+
+
+RPS = make_policy(min=1, max=20, targets={"rps": 20})
 EVERY = 5.0
 
 
@@ -84,7 +96,7 @@ def test_the_rate_limit_is_said_with_its_numbers():
     d, _ = decide(RPS, State(), sample(0, 2, 400), 2, 0)
     assert (d.replicas, d.reason) == (6, "2 → 6: 200.0 req/s per node > target 20 (×10.00); wanted 20, "
                                          "limited to 6 (+100% or +4 per 10 s from 2)")
-    big = ScalePolicy(min=1, max=100, targets={"rps": 20})
+    big = make_policy(min=1, max=100, targets={"rps": 20})
     d, _ = decide(big, State(), sample(0, 10, 1000), 10, 0)
     assert d.replicas == 20                                     # +100 % beats +4 from 10
 
@@ -117,7 +129,7 @@ def test_a_short_spike_scales_up_and_does_not_flap_down_within_the_window():
 
 def test_noise_within_tolerance_changes_nothing_for_five_minutes():
     rng = random.Random(8)
-    both = ScalePolicy(min=1, max=20, targets={"rps": 20, "cpu": 60})
+    both = make_policy(min=1, max=20, targets={"rps": 20, "cpu": 60})
     state, current, seen = State(), 4, []
     for t in range(0, 300, 5):
         noisy = sample(t, 4, 80 * (1 + rng.uniform(-0.09, 0.09)), cpu=60 * (1 + rng.uniform(-0.09, 0.09)))
@@ -163,7 +175,7 @@ def test_no_metrics_holds():
 
 
 def test_a_missing_metric_is_skipped_not_read_as_zero():
-    both = ScalePolicy(min=1, max=20, targets={"rps": 20, "cpu": 50})
+    both = make_policy(min=1, max=20, targets={"rps": 20, "cpu": 50})
     d, _ = decide(both, State(), sample(0, 4, None, cpu=25), 4, 0)
     assert (d.replicas, d.reason) == (4, "hold: 25.0% CPU per node < target 50% (×0.50), "
                                          "highest in the last 300 s: 4")   # a new window holds
@@ -176,7 +188,7 @@ def test_a_value_that_is_not_a_finite_number_is_unknown():
     for garbage in (float("nan"), float("inf"), -5.0):
         d, _ = decide(RPS, State(), sample(0, 3, garbage, requests=0), 3, 0)
         assert (d.replicas, d.reason, d.metrics) == (3, "hold: no metrics yet", {"rps": (None, 20)})
-    d, _ = decide(ScalePolicy(min=1, max=9, targets={"rps": 20, "cpu": 50}), State(),
+    d, _ = decide(make_policy(min=1, max=9, targets={"rps": 20, "cpu": 50}), State(),
                   sample(0, 3, 60, cpu=float("inf")), 3, 0)
     assert d.reason == "hold: 20.0 req/s per node is within 10% of target 20"
 
@@ -199,7 +211,7 @@ def test_no_scale_down_while_nodes_start_but_scale_up_from_serving_nodes():
 
 
 def test_starting_nodes_and_unknown_counts_are_never_idle():
-    zero = ScalePolicy(min=0, max=5, targets={"rps": 20}, idle_to_zero_s=60)
+    zero = make_policy(min=0, max=5, targets={"rps": 20}, idle_to_zero_s=60)
     state = State()
     for t in range(0, 600, 5):
         d, state = decide(zero, state, sample(t, 1, 0.0, starting=1), 2, t)
@@ -212,7 +224,7 @@ def test_starting_nodes_and_unknown_counts_are_never_idle():
 # --- targets, clamps ------------------------------------------------------------
 
 def test_the_largest_ask_across_targets_wins_and_is_named():
-    three = ScalePolicy(min=1, max=50, targets={"rps": 20, "cpu": 50, "p95_ms": 200})
+    three = make_policy(min=1, max=50, targets={"rps": 20, "cpu": 50, "p95_ms": 200})
     d, _ = decide(three, State(), sample(0, 4, 120, cpu=90, p95_ms=220), 4, 0)
     assert d.replicas == 8 and d.reason == "4 → 8: 90.0% CPU per node > target 50% (×1.80)"
     assert d.metrics == {"rps": (30.0, 20), "cpu": (90.0, 50), "p95_ms": (220.0, 200)}
@@ -233,17 +245,17 @@ def test_hpa_rounds_up():
 
 
 def test_inflight_is_per_serving_node():
-    d, _ = decide(ScalePolicy(min=1, max=20, targets={"inflight": 2}), State(), sample(0, 3, 10, inflight=18), 3, 0)
+    d, _ = decide(make_policy(min=1, max=20, targets={"inflight": 2}), State(), sample(0, 3, 10, inflight=18), 3, 0)
     assert (d.replicas, d.reason) == (7, "3 → 7: 6.0 in flight per node > target 2 (×3.00); wanted 9, "
                                          "limited to 7 (+100% or +4 per 10 s from 3)")
 
 
 def test_clamps_to_max_and_min_and_says_so():
-    small = ScalePolicy(min=2, max=5, targets={"rps": 20})
+    small = make_policy(min=2, max=5, targets={"rps": 20})
     d, _ = decide(small, State(), sample(0, 4, 400), 4, 0)
     assert (d.replicas, d.reason) == (5, "4 → 5: 100.0 req/s per node > target 20 (×5.00); wanted 20, "
                                          "max 5")
-    big = ScalePolicy(min=2, max=12, targets={"rps": 20})
+    big = make_policy(min=2, max=12, targets={"rps": 20})
     d, _ = decide(big, State(), sample(0, 4, 400), 4, 0)
     assert (d.replicas, d.reason) == (8, "4 → 8: 100.0 req/s per node > target 20 (×5.00); wanted 20, "
                                          "max 12, limited to 8 (+100% or +4 per 10 s from 4)")
@@ -258,14 +270,14 @@ def test_clamps_to_max_and_min_and_says_so():
 
 
 def test_min_zero_without_idle_setting_keeps_one_node():
-    log, _ = simulate(ScalePolicy(min=0, max=5, targets={"rps": 20}), lambda t: 0.0, nodes=3, until=1000)
+    log, _ = simulate(make_policy(min=0, max=5, targets={"rps": 20}), lambda t: 0.0, nodes=3, until=1000)
     assert changes(log) == [(300.0, 3, 1)]                      # after the window, never to 0
     assert log[-1][1].reason == ("hold: 0.0 req/s per node < target 20 (×0.00), highest in the last "
                                  "300 s: 0; wanted 0, at least 1 node")
 
 
 def test_clamp_manual():
-    policy = ScalePolicy(min=2, max=10, targets={"rps": 20})
+    policy = make_policy(min=2, max=10, targets={"rps": 20})
     assert clamp_manual(policy, 15, "web") == (10, "app web is autoscaled within [2, 10]: 15 clamped to 10")
     assert clamp_manual(policy, 1, "web") == (2, "app web is autoscaled within [2, 10]: 1 clamped to 2")
     assert clamp_manual(policy, 4, "web") == (4, "")
@@ -274,7 +286,7 @@ def test_clamp_manual():
 
 # --- scale to zero -------------------------------------------------------------
 
-ZERO = ScalePolicy(min=0, max=5, targets={"rps": 20}, idle_to_zero_s=300)
+ZERO = make_policy(min=0, max=5, targets={"rps": 20}, idle_to_zero_s=300)
 
 
 def test_scale_to_zero_after_the_idle_period():
@@ -296,15 +308,15 @@ def test_one_request_resets_the_idle_period():
 def test_requests_at_zero_wake_the_app_to_one_node():
     d, state = decide(ZERO, State(idle_since=10.0), sample(0, 0, 0.0, inflight=1, requests=0), 0, 0)
     assert (d.replicas, d.reason) == (1, "0 → 1: requests while at zero") and state.idle_since is None
-    d, _ = decide(ScalePolicy(min=2, max=5, targets={"rps": 20}), State(), sample(0, 0), 0, 0)
+    d, _ = decide(make_policy(min=2, max=5, targets={"rps": 20}), State(), sample(0, 0), 0, 0)
     assert (d.replicas, d.reason) == (2, "0 → 2: below min 2")
 
 
 # --- rules ----------------------------------------------------------------------
 
-UP = ScaleRule("rps", ">", 50, for_s=10, step=2, cooldown_s=60)
-DOWN = ScaleRule("rps", "<", 10, for_s=30, step=-1, cooldown_s=60)
-RULES = ScalePolicy(min=1, max=10, rules=(UP, DOWN))
+UP = make_rule("rps", ">", 50, for_s=10, step=2, cooldown_s=60)
+DOWN = make_rule("rps", "<", 10, for_s=30, step=-1, cooldown_s=60)
+RULES = make_policy(min=1, max=10, rules=(UP, DOWN))
 
 
 def run_rules(policy, per_node, current=2, until=200, state=None):
@@ -338,12 +350,12 @@ def test_an_unknown_value_or_a_break_starts_the_rule_over():
 
 
 def test_when_rules_fire_together_the_biggest_ask_wins():
-    both = ScalePolicy(min=1, max=10, rules=(ScaleRule("cpu", ">", 80, 0, 1, 30), ScaleRule("rps", ">", 50, 0, 3, 30),
-                                        ScaleRule("rps", ">", 10, 0, -1, 30)))
+    both = make_policy(min=1, max=10, rules=(make_rule("cpu", ">", 80, 0, 1, 30), make_rule("rps", ">", 50, 0, 3, 30),
+                                        make_rule("rps", ">", 10, 0, -1, 30)))
     d, state = decide(both, State(), sample(0, 2, 200, cpu=90), 2, 0)
     assert (d.replicas, d.reason.startswith("rule 'rps > 50 for 0 s' fired: 2 → 5 (+3)")) == (5, True)
     assert state.rule_since == {} and state.cooldown_until == 30
-    gentle = ScalePolicy(min=1, max=10, rules=(ScaleRule("rps", "<", 50, 0, -3, 30), ScaleRule("cpu", "<", 50, 0, -1, 30)))
+    gentle = make_policy(min=1, max=10, rules=(make_rule("rps", "<", 50, 0, -3, 30), make_rule("cpu", "<", 50, 0, -1, 30)))
     d, _ = decide(gentle, State(), sample(0, 6, 60, cpu=10), 6, 0)
     assert (d.replicas, d.current) == (5, 6)
 
@@ -418,9 +430,10 @@ metric = st.one_of(st.none(), st.floats(0, 10_000), st.floats(allow_nan=True, al
                           st.one_of(st.none(), st.integers(0, 100))), min_size=1, max_size=30),
        st.integers(0, 3), st.integers(0, 12), st.booleans(), st.booleans())
 def test_any_trace_stays_within_bounds_and_its_state_round_trips(trace, low, span, to_zero, rules):
-    policy = ScalePolicy(min=low, max=low + span, targets={"rps": 20, "cpu": 60, "p95_ms": 300, "inflight": 4},
-                    rules=(UP, DOWN, ScaleRule("cpu", ">=", 80, 0, 3, 5)) if rules else (),
-                    idle_to_zero_s=60 if to_zero else None)
+    targets = {"rps": 20, "cpu": 60, "p95_ms": 300, "inflight": 4}
+    policy = make_policy(min=low, max=max(1, low + span), targets=None if rules else targets,
+                         rules=(UP, DOWN, make_rule("cpu", ">=", 80, 0, 3, 5)) if rules else (),
+                         idle_to_zero_s=60 if to_zero and low == 0 else None)
     state, current = State(), low
     for i, (serving, starting, rps, inflight, cpu, p95, requests) in enumerate(trace):
         t = i * EVERY

@@ -7,6 +7,7 @@ from orchestrator.control.autoscaler import Autoscaler
 from orchestrator.core.autoscale import Sample
 from orchestrator.service import Service
 from orchestrator.settings import Settings
+from orchestrator.core.schema import Autoscale
 from tests.unit.fakes import FakeStore
 
 
@@ -113,6 +114,6 @@ def test_a_damaged_memory_starts_afresh_and_a_stopped_app_is_forgotten(world):
     sampler.next = busy(2, 20, clock)
     scaler.decide_all()
     assert store.list_autoscale_states()["web"]["last"]["replicas"] == 2
-    store.put_autoscale("gone", {"min": 1, "max": 2, "rps": 5})
+    store.put_autoscale("gone", Autoscale.model_validate({"min": 1, "max": 2, "rps": 5}))
     scaler.decide_all()
     assert "gone" not in store.list_autoscale()

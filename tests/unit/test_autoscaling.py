@@ -2,8 +2,8 @@
 import pytest
 
 from orchestrator.api import create_app
-from orchestrator.autoscaling import describe
-from orchestrator.core.autoscale import ScalePolicy
+from orchestrator.core.autoscale import summary
+from orchestrator.core.schema import Autoscale
 from orchestrator.core.errors import Conflict, NotFound, ValidationError
 from orchestrator.service import Service
 from orchestrator.settings import Settings
@@ -23,18 +23,19 @@ def svc():
 def test_a_policy_is_stored_described_and_shown_with_the_app(svc):
     svc.autoscaling.set_policy("light", {"min": 2, "max": 10, "rps": 20, "idle_to_zero_s": None})
     stored = svc.store.get_autoscale("light")
-    assert stored == {"min": 2, "max": 10, "rps": 20.0, "rules": [], "scale_down_window_s": 300.0}
-    assert describe(stored) == "2..10, rps 20/node"
-    assert svc.get_app("light")["autoscale"] == {"policy": stored, "summary": "2..10, rps 20/node", "last": None}
+    shown = {"min": 2, "max": 10, "rps": 20.0, "rules": [], "scale_down_window_s": 300.0}
+    assert svc.store.data["autoscale/light"][0] == shown              # the API's JSON form, as before
+    assert summary(stored) == "2..10, rps 20/node"
+    assert svc.get_app("light")["autoscale"] == {"policy": shown, "summary": "2..10, rps 20/node", "last": None}
     assert [a["autoscale"] for a in svc.list_apps() if a["name"] == "medium"] == [None]
-    assert ScalePolicy.from_dict(stored).targets == {"rps": 20.0} and ScalePolicy.from_dict(stored).kind == "targets"
+    assert stored.targets == {"rps": 20.0} and stored.kind == "targets"
     assert "autoscale.set" in {e.kind for e in svc.store.events()}
 
 
 def test_rules_policy_round_trips_into_the_core_policy(svc):
     svc.autoscaling.set_policy("light", {"min": 0, "max": 6, "idle_to_zero_s": 60, "rules": [
         {"metric": "rps", "comparator": ">", "threshold": 50, "for_s": 10, "step": 2, "cooldown_s": 30}]})
-    policy = ScalePolicy.from_dict(svc.store.get_autoscale("light"))
+    policy = svc.store.get_autoscale("light")
     assert policy.kind == "rules" and policy.rules[0].step == 2 and policy.idle_to_zero_s == 60
 
 
@@ -96,5 +97,5 @@ def test_integral_numbers_inside_rules_are_integers(svc):
     """JSON does not tell 2.0 from 2: a rule's step of 2.0 is the integer 2 (JSON Schema agrees)."""
     svc.autoscaling.set_policy("light", {"min": 1.0, "max": 4, "rules": [
         {"metric": "rps", "comparator": ">", "threshold": 5, "step": 2.0}]})
-    stored = svc.store.get_autoscale("light")
+    stored = svc.store.data["autoscale/light"][0]
     assert stored["min"] == 1 and stored["rules"][0]["step"] == 2 and isinstance(stored["rules"][0]["step"], int)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.core.model import App, Pod
 from orchestrator.settings import Settings
+from orchestrator.core.schema import Autoscale
 
 from .fakes import FakeStore
 
@@ -47,8 +48,8 @@ def test_apps_that_scale_to_zero_get_the_waker():
     for name in ("web", "api"):
         store.put_app(App(name=name, pod="light", port=8000, image="img", path=f"/{name}", created=0.0),
                       create=True)
-    store.put_autoscale("web", {"min": 0, "max": 3, "rps": 5.0, "idle_to_zero_s": 60.0})
-    store.put_autoscale("api", {"min": 1, "max": 3, "rps": 5.0})
+    store.put_autoscale("web", Autoscale.model_validate({"min": 0, "max": 3, "rps": 5.0, "idle_to_zero_s": 60.0}))
+    store.put_autoscale("api", Autoscale.model_validate({"min": 1, "max": 3, "rps": 5.0}))
     haproxy = RecordingHAProxy()
     assert HAProxySync(store, haproxy, Settings().intervals, wake_hosts=lambda: None).sync_config()
     assert haproxy.wake == {"web"}

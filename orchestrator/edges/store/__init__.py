@@ -1,0 +1,187 @@
+"""Store: the cluster's desired state, observed state and events in etcd.
+
+One ``Store`` is the whole interface (``edges.protocols.StoreProtocol``); its
+methods are one line each, over the modules that hold the records:
+
+=============  =======================================================
+keys.py        the key layout (``KEYS``) and how each record decodes
+etcd.py        the low-level tier: the connection, reads that skip damaged
+               records, writes (``txn``/``put_json``/``delete``), the pod guard
+desired.py     pods and apps (create/update/delete under the guard)
+nodes.py       nodes: add, update (compare-and-swap), remove, in batches
+events.py      the event log, trimmed to ``max_events``
+observed.py    the controller's observed records and host states
+autoscale.py   autoscale policies and the autoscaler's memory
+watch.py       ``wait_for_change``: the controller's wake-up
+=============  =======================================================
+
+Damaged records
+---------------
+A record that is not JSON or does not fit the model (a missing field, a wrong
+type; see ``model.RecordError``) is skipped by every list call, logged and
+reported once as an event (``store.corrupt``, naming the key and why); a read
+of that one record (``get_pod``, ...) raises ``CorruptRecord`` (409). One bad
+record therefore never fails a list, the API or a reconcile pass.
+
+Reads return model objects or None (absence is not an error here); the use
+cases turn None into NotFound with a message for the user.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from orchestrator.core.errors import NotFound, StaleCount
+from orchestrator.core.model import App, Event, Node, Pod
+from orchestrator.core.schema import Autoscale
+from orchestrator.edges.store import autoscale as autoscale_records
+from orchestrator.edges.store import desired
+from orchestrator.edges.store import events as event_log
+from orchestrator.edges.store import nodes as node_records
+from orchestrator.edges.store import observed as observed_records
+from orchestrator.edges.store.etcd import MAX_TXN_OPS, CorruptRecord, Etcd, TooLarge
+from orchestrator.edges.store.events import MAX_EVENTS
+from orchestrator.edges.store.keys import KEYS
+from orchestrator.edges.store.watch import Watcher
+from orchestrator.settings import EtcdSettings
+
+__all__ = ["KEYS", "MAX_EVENTS", "MAX_TXN_OPS", "CorruptRecord", "StaleCount", "Store", "TooLarge"]
+
+
+class Store:
+    """Desired state, observed state and events of one cluster, in etcd."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 2379, prefix: str = "/simplecloud/",
+                 timeout: float = 10.0, max_events: int = MAX_EVENTS, tls: tuple[str, str, str] | None = None):
+        """``tls`` = (CA file, client certificate file, client key file), or None for plain HTTP."""
+        self.etcd = Etcd(host, port, prefix, timeout, tls)
+        self.max_events = max_events
+        self.etcd.on_corrupt = lambda key, message: self.record_event("store.corrupt", key, message)
+        self._watcher = Watcher(self.etcd)
+
+    @classmethod
+    def from_settings(cls, settings: EtcdSettings) -> Store:
+        """A Store for the etcd group of the settings."""
+        return cls(settings.etcd_host, settings.etcd_port, settings.etcd_prefix, tls=settings.tls())
+
+    @property
+    def prefix(self) -> str:
+        return self.etcd.prefix
+
+    @property
+    def max_txn_ops(self) -> int:
+        """Operations per transaction; set it to etcd's --max-txn-ops if that is lower."""
+        return self.etcd.max_txn_ops
+
+    @max_txn_ops.setter
+    def max_txn_ops(self, value: int) -> None:
+        self.etcd.max_txn_ops = value
+
+    def close(self) -> None:
+        """Close the gRPC channel. The Store must not be used afterwards."""
+        self.etcd.close()
+
+    # ---------------------------------------------------------------- pods and apps (desired.py)
+    def get_pod(self, name: str) -> Pod | None:
+        return desired.get_pod(self.etcd, name)
+
+    def list_pods(self) -> list[Pod]:
+        return desired.list_pods(self.etcd)
+
+    def put_pod(self, pod: Pod, create: bool) -> Pod:
+        return desired.put_pod(self.etcd, pod, create)
+
+    def pod_node_count(self, name: str) -> int:
+        return self.etcd.guard(name)[0]
+
+    def delete_pod(self, name: str) -> Pod:
+        return desired.delete_pod(self.etcd, name)
+
+    def get_app(self, name: str) -> App | None:
+        return desired.get_app(self.etcd, name)
+
+    def list_apps(self) -> list[App]:
+        return desired.list_apps(self.etcd)
+
+    def put_app(self, app: App, create: bool) -> App:
+        return desired.put_app(self.etcd, app, create)
+
+    def delete_app(self, name: str) -> App:
+        """Delete an app that has no nodes (StaleCount if it has, NotFound if absent).
+        To stop an app with its nodes, see remove_nodes(delete_app=...)."""
+        app = self.get_app(name)
+        if app is None:
+            raise NotFound(f"app {name!r} does not exist; see the apps with: cloud app ls")
+        node_records.remove_nodes(self.etcd, app.pod, [], delete_app=name)
+        return app
+
+    # ---------------------------------------------------------------- nodes (nodes.py)
+    def get_node(self, pod: str, name: str) -> Node | None:
+        return node_records.get_node(self.etcd, pod, name)
+
+    def list_nodes(self, pod: str | None = None) -> list[Node]:
+        return node_records.list_nodes(self.etcd, pod)
+
+    def add_nodes(self, pod_name: str, nodes: Iterable[Node], create_app: App | None = None,
+                  expect_count: int | None = None) -> list[Node]:
+        return node_records.add_nodes(self.etcd, pod_name, nodes, create_app, expect_count)
+
+    def update_node(self, node: Node) -> Node:
+        """Compare-and-swap one node record on ``node.revision`` (see update_nodes)."""
+        return node_records.update_nodes(self.etcd, [node])[0]
+
+    def update_nodes(self, nodes: Iterable[Node]) -> list[Node]:
+        return node_records.update_nodes(self.etcd, nodes)
+
+    def remove_nodes(self, pod_name: str, names: Iterable[str], delete_app: str | None = None,
+                     expect_count: int | None = None) -> list[Node]:
+        return node_records.remove_nodes(self.etcd, pod_name, names, delete_app, expect_count)
+
+    # ---------------------------------------------------------------- events (events.py)
+    def record_event(self, kind: str, subject: str, message: str) -> Event:
+        return event_log.record_event(self.etcd, self.max_events, kind, subject, message)
+
+    def trim_events(self) -> int:
+        return event_log.trim_events(self.etcd, self.max_events)
+
+    def events(self, limit: int = 50) -> list[Event]:
+        return event_log.events(self.etcd, limit)
+
+    # ---------------------------------------------------------------- observed state (observed.py)
+    def put_observed(self, pod: str, node: str, state: dict[str, Any]) -> None:
+        observed_records.put_observed(self.etcd, pod, node, state)
+
+    def get_observed(self, pod: str, node: str) -> dict[str, Any] | None:
+        return observed_records.get_observed(self.etcd, pod, node)
+
+    def list_observed(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return observed_records.list_observed(self.etcd)
+
+    def delete_observed(self, pod: str, node: str) -> None:
+        observed_records.delete_observed(self.etcd, pod, node)
+
+    def put_host_state(self, host: str, state: dict[str, Any]) -> None:
+        observed_records.put_host_state(self.etcd, host, state)
+
+    def list_host_states(self) -> dict[str, dict[str, Any]]:
+        return observed_records.list_host_states(self.etcd)
+
+    # ---------------------------------------------------------------- autoscaling (autoscale.py)
+    def put_autoscale(self, app: str, policy: Autoscale | None) -> None:
+        autoscale_records.put_autoscale(self.etcd, app, policy)
+
+    def list_autoscale(self) -> dict[str, Autoscale]:
+        return autoscale_records.list_autoscale(self.etcd)
+
+    def get_autoscale(self, app: str) -> Autoscale | None:
+        return autoscale_records.get_autoscale(self.etcd, app)
+
+    def put_autoscale_state(self, app: str, state: dict[str, Any]) -> None:
+        autoscale_records.put_autoscale_state(self.etcd, app, state)
+
+    def list_autoscale_states(self) -> dict[str, dict[str, Any]]:
+        return autoscale_records.list_autoscale_states(self.etcd)
+
+    # ---------------------------------------------------------------- watch (watch.py)
+    def wait_for_change(self, timeout: float) -> bool:
+        return self._watcher.wait_for_change(timeout)

@@ -1,0 +1,256 @@
+"""The store's low-level tier: one etcd connection, its errors, and the pod guard.
+
+Everything the record modules (pods.py, apps.py, nodes.py, events.py,
+observed.py, autoscale.py, watch.py) do to etcd goes through an ``Etcd``:
+reads (``get``, ``list``, ``range``) that decode JSON records and skip
+damaged ones, and writes (``txn``, ``put``, ``delete``) that turn gRPC
+failures into ``SimpleCloudError``s. Keys are given relative to the prefix
+(``"pods/light"``, see keys.py).
+
+The pod guard
+-------------
+Every change of what lives in a pod (its nodes, and its apps) is a
+transaction that writes ``podcount/<pod>``, the pod's *guard*: a list of
+comparisons, then writes that etcd applies only if *all* comparisons hold,
+atomically, at a single revision. ``guard(pod)`` reads the count (19 of 20,
+written at revision R) and returns the comparison "podcount/<pod> was last
+written at R" (or "is absent"); the caller checks capacity in Python and
+sends its writes with that comparison and a new ``write_guard(pod, 20)``.
+Two requests that both read revision R both send that comparison; etcd
+serialises transactions, so the first commits and writes the guard again and
+the second one's comparison is false: nothing of it is written. The loser
+re-reads (podcount 20), sees the pod is full and raises CapacityError. The
+guard is compared by its *revision*, not its value, so "one node added,
+another removed" in between is seen too. This is optimistic concurrency: no
+locks, no leases, and a crash between read and write leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import etcd3
+import grpc
+from etcd3 import etcdrpc
+from etcd3.exceptions import Etcd3Exception
+
+from orchestrator.core.errors import Conflict, SimpleCloudError, Unavailable, ValidationError
+from orchestrator.core.model import RecordError
+
+log = logging.getLogger("orchestrator.edges.store")
+
+T = TypeVar("T")
+Decoder = Callable[[Any, int, str], T]
+"""``decode(json data, mod_revision, key relative to the prefix)`` → a record;
+raises ValueError/TypeError/KeyError (RecordError) for a damaged one."""
+
+RETRIES = 25                    # attempts of an optimistic transaction before giving up
+MAX_TXN_OPS = 128               # etcd's --max-txn-ops (its default): compares, or writes, per Txn
+TOO_LARGE = ("too many operations", "request is too large", "larger than max")
+"""Words of etcd's/gRPC's refusals of an oversized request (InvalidArgument,
+ResourceExhausted): a request error, not an unreachable etcd."""
+
+
+class CorruptRecord(Conflict):
+    """One record in etcd is damaged (not JSON, or does not fit the model)."""
+
+
+class TooLarge(ValidationError):
+    """etcd refused a request as too large (too many operations or bytes)."""
+
+    def __init__(self, message: str):
+        super().__init__(None, message)
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """The range end that makes [prefix, end) cover every key starting with prefix."""
+    return prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+def backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+
+
+def chunks(items: Sequence[T], size: int) -> list[list[T]]:
+    """``items`` in lists of at most ``size``; one empty list if there are none."""
+    return [list(items[i:i + size]) for i in range(0, len(items), size)] or [[]]
+
+
+def partial(exc: SimpleCloudError, done: list[Any], total: int, verb: str) -> SimpleCloudError:
+    """Say in ``exc`` that a batched change stopped half-way, and what was done."""
+    if done:
+        exc.message += f" ({len(done)} of the {total} nodes were {verb} before this)"
+        exc.args = (exc.message,)
+    exc.done = list(done)
+    return exc
+
+
+class Etcd:
+    """One etcd client under one key prefix."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 2379, prefix: str = "/simplecloud/",
+                 timeout: float = 10.0, tls: tuple[str, str, str] | None = None):
+        """``tls`` = (CA file, client certificate file, client key file), or None for plain HTTP."""
+        self.prefix = prefix if prefix.endswith("/") else prefix + "/"
+        self.timeout = timeout
+        self.max_txn_ops = MAX_TXN_OPS
+        """Operations per transaction; set it to etcd's --max-txn-ops if that is lower."""
+        ca, cert, key = tls or (None, None, None)
+        self.client = etcd3.client(host=host, port=port, timeout=timeout,
+                                   ca_cert=ca, cert_cert=cert, cert_key=key)
+        self.kv = etcdrpc.KVStub(self.client.channel)
+        self.watch_stub = etcdrpc.WatchStub(self.client.channel)
+        self.tx = self.client.transactions
+        self.seq = itertools.count()
+        self.on_corrupt: Callable[[str, str], None] = lambda key, message: None
+        """Called once per damaged record version with its key and what is wrong (an event)."""
+        self._corrupt_reported: set[tuple[str, int]] = set()
+
+    def close(self) -> None:
+        self.client.close()
+
+    # ---------------------------------------------------------------- calls
+    def key(self, *parts: str) -> str:
+        return self.prefix + "/".join(parts)
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run an etcd call, turning failures into SimpleCloudErrors: TooLarge
+        (400) for a request etcd finds too big, else Unavailable (503)."""
+        try:
+            return fn(*args, **kwargs)
+        except grpc.RpcError as exc:
+            details = exc.details() or ""
+            if any(words in details for words in TOO_LARGE):
+                raise TooLarge(f"etcd refused the change as too large ({details}); make it in "
+                               f"smaller steps, or raise etcd's limits (--max-txn-ops, "
+                               f"--max-request-bytes) and Store.max_txn_ops") from exc
+            raise Unavailable(f"etcd is not reachable ({exc.code().name}); "
+                              f"check that etcd runs and the settings etcd_host/etcd_port") from exc
+        except Etcd3Exception as exc:
+            raise Unavailable(f"etcd is not reachable ({type(exc).__name__}); "
+                              f"check that etcd runs and the settings etcd_host/etcd_port") from exc
+
+    def range(self, rel_prefix: str, *, limit: int = 0, descend: bool = False,
+              keys_only: bool = False, count_only: bool = False) -> Any:
+        """One Range request over every key under prefix+rel_prefix, sorted by key."""
+        key = self.key(rel_prefix).encode()
+        request = etcdrpc.RangeRequest(
+            key=key, range_end=prefix_end(key), limit=limit,
+            sort_order=etcdrpc.RangeRequest.DESCEND if descend else etcdrpc.RangeRequest.ASCEND,
+            sort_target=etcdrpc.RangeRequest.KEY, keys_only=keys_only, count_only=count_only)
+        return self.call(self.kv.Range, request, self.timeout)
+
+    # ---------------------------------------------------------------- reads
+    def get(self, rel_key: str, decode: Decoder[T]) -> T | None:
+        """One record decoded by ``decode``, or None if absent. CorruptRecord
+        (reported once) if it does not decode."""
+        value, meta = self.call(self.client.get, self.key(rel_key))
+        if value is None:
+            return None
+        record = self.decode(rel_key, value, meta.mod_revision, decode)
+        if record is None:
+            raise CorruptRecord(f"the record {rel_key} in etcd is damaged (see the store.corrupt "
+                                f"event); fix or delete it: etcdctl del {self.key(rel_key)}")
+        return record
+
+    def list(self, rel_prefix: str, decode: Decoder[T], **range_args: Any) -> list[T]:
+        """Every record under a prefix that decodes; damaged ones are skipped and reported."""
+        out = []
+        for kv in self.range(rel_prefix, **range_args).kvs:
+            rel_key = kv.key.decode(errors="replace")[len(self.prefix):]
+            record = self.decode(rel_key, kv.value, kv.mod_revision, decode)
+            if record is not None:
+                out.append(record)
+        return out
+
+    def names(self, rel_prefix: str) -> set[str]:
+        """The last parts of the keys under a prefix (damaged records included)."""
+        start = len(self.key(rel_prefix))
+        return {kv.key.decode(errors="replace")[start:] for kv in self.range(rel_prefix, keys_only=True).kvs}
+
+    def decode(self, rel_key: str, raw: bytes, revision: int, decode: Decoder[T]) -> T | None:
+        """``decode(json, revision, rel_key)``, or None after reporting a damaged record."""
+        try:
+            return decode(json.loads(raw), revision, rel_key)
+        except (ValueError, TypeError, KeyError) as exc:    # JSON, RecordError, enum values, pydantic
+            self.report_corrupt(rel_key, revision, exc)
+            return None
+
+    def report_corrupt(self, rel_key: str, revision: int, exc: Exception) -> None:
+        """Log and report (``on_corrupt``) each damaged record version once."""
+        if (rel_key, revision) in self._corrupt_reported:
+            return
+        self._corrupt_reported.add((rel_key, revision))
+        why = str(exc) if isinstance(exc, RecordError) else f"{type(exc).__name__}: {exc}"
+        message = (f"record {rel_key} in etcd is damaged ({why}); it is skipped until it is "
+                   f"fixed or deleted (etcdctl del {self.key(rel_key)})")
+        log.warning(message)
+        try:
+            self.on_corrupt(rel_key, message)
+        except SimpleCloudError as err:
+            log.warning("cannot record the store.corrupt event: %s", err)
+
+    # ---------------------------------------------------------------- writes
+    # Every write of the store goes through txn, put_json and delete.
+    def txn(self, compare: list[Any], success: list[Any]) -> bool:
+        """One transaction: ``success`` if every comparison holds; whether it did."""
+        ok, _ = self.call(self.client.transaction, compare=compare, success=success, failure=[])
+        return bool(ok)
+
+    def put_json(self, rel_key: str, data: Any) -> None:
+        """Write one JSON record unconditionally."""
+        self.call(self.client.put, self.key(rel_key), json.dumps(data, sort_keys=True))
+
+    def delete(self, rel_key: str) -> None:
+        self.call(self.client.delete, self.key(rel_key))
+
+    def put_op(self, rel_key: str, data: Any) -> Any:
+        """A put of one JSON record, for ``txn``."""
+        return self.tx.put(self.key(rel_key), json.dumps(data, sort_keys=True))
+
+    def delete_op(self, rel_key: str) -> Any:
+        return self.tx.delete(self.key(rel_key))
+
+    def exists(self, rel_key: str) -> Any:
+        """The comparison "the key exists", for ``txn``."""
+        return self.tx.version(self.key(rel_key)) > 0
+
+    def absent(self, rel_key: str) -> Any:
+        return self.tx.version(self.key(rel_key)) == 0
+
+    def unchanged(self, rel_key: str, revision: int) -> Any:
+        """The comparison "the key was last written at ``revision``"."""
+        return self.tx.mod(self.key(rel_key)) == revision
+
+    # ---------------------------------------------------------------- the pod guard
+    def guard(self, pod: str) -> tuple[int, list[Any]]:
+        """A pod's node count, and the comparison that pins its guard key
+        (``podcount/<pod>``) at the revision just read (module docstring)."""
+        value, meta = self.call(self.client.get, self.key("podcount", pod))
+        if value is None:
+            return 0, [self.absent(f"podcount/{pod}")]
+        try:
+            count = int(value)
+        except ValueError:
+            self.report_corrupt(f"podcount/{pod}", meta.mod_revision, RecordError(f"{value!r} is no number"))
+            raise CorruptRecord(f"the node count podcount/{pod} in etcd is damaged; "
+                                f"set it to the number of nodes of pod {pod!r}") from None
+        return count, [self.unchanged(f"podcount/{pod}", meta.mod_revision)]
+
+    def write_guard(self, pod: str, count: int) -> Any:
+        """The write of a pod's new node count, for ``txn``."""
+        return self.tx.put(self.key("podcount", pod), str(count))
+
+    def batch_size(self, fixed: int) -> int:
+        """Items per transaction when each item takes one comparison and one
+        write, besides ``fixed`` others."""
+        size = self.max_txn_ops - fixed
+        if size < 1:
+            raise TooLarge(f"this change needs {fixed} operations besides its nodes, more than "
+                           f"one etcd transaction takes ({self.max_txn_ops}); split it up")
+        return size

@@ -1,0 +1,73 @@
+"""The etcd key layout, written once: what lives where, and how each record decodes.
+
+Every key is relative to the configurable prefix (``etcd_prefix``, default
+``/simplecloud/``); docs/orchestrator.md points here.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.core.model import App, Node, Pod, RecordError
+from orchestrator.core.observed import check_record
+from orchestrator.core.schema import Autoscale
+
+KEYS = {
+    "pods/<pod>": "Pod JSON (desired state)",
+    "apps/<app>": "App JSON (desired state)",
+    "nodes/<pod>/<node>": "Node JSON (desired state; its mod_revision is Node.revision)",
+    "podcount/<pod>": "number of node records in the pod (decimal text); also the pod's guard (etcd.py)",
+    "events/<ns>-<seq>": "Event JSON; keys sort by time; at most max_events are kept",
+    "observed/<pod>/<node>": "what the controller last saw of a node, and its healing record "
+                             "(core/observed.py, core/healing.py)",
+    "hosts/<host>": "reachability of a pod host's link (written by the controller)",
+    "autoscale/<app>": "the app's autoscale policy, the API's JSON form (core/schema.py Autoscale)",
+    "autoscale-state/<app>": "what the autoscaler remembers of the app: windows, cooldowns, last decision",
+}
+"""Key pattern → what the record holds."""
+
+DESIRED_KINDS = ("pods/", "apps/", "nodes/")
+"""Writes under these wake the controller (watch.py); the rest are the controller's own."""
+
+
+def check_key(rel_key: str, expected: str) -> None:
+    if rel_key != expected:
+        raise RecordError(f"the record belongs under {expected}, not {rel_key}")
+
+
+def decode_pod(data: Any, _revision: int, rel_key: str) -> Pod:
+    pod = Pod.from_dict(data)
+    check_key(rel_key, f"pods/{pod.name}")
+    return pod
+
+
+def decode_app(data: Any, _revision: int, rel_key: str) -> App:
+    app = App.from_dict(data)
+    check_key(rel_key, f"apps/{app.name}")
+    return app
+
+
+def decode_node(data: Any, revision: int, rel_key: str) -> Node:
+    node = Node.from_dict(data, revision=revision)
+    check_key(rel_key, f"nodes/{node.pod}/{node.name}")
+    return node
+
+
+def decode_observed(data: Any, _revision: int, rel_key: str) -> tuple[tuple[str, str], dict[str, Any]]:
+    parts = rel_key.split("/")
+    if len(parts) != 3:
+        raise RecordError("the key is not observed/<pod>/<node>")
+    return (parts[1], parts[2]), check_record(data)
+
+
+def decode_plain(data: Any, _revision: int, rel_key: str) -> tuple[str, dict[str, Any]]:
+    """A JSON object stored under ``<kind>/<name>``: (name, object)."""
+    if not isinstance(data, dict):
+        raise RecordError(f"expected a JSON object, got {type(data).__name__}")
+    return rel_key.split("/", 1)[1], data
+
+
+def decode_autoscale(data: Any, revision: int, rel_key: str) -> tuple[str, Autoscale]:
+    """A stored policy, checked by the same model the API parsed it with
+    (pydantic's ValidationError is a ValueError: a damaged record)."""
+    name, plain = decode_plain(data, revision, rel_key)
+    return name, Autoscale.model_validate(plain)

@@ -1,0 +1,257 @@
+"""Node records: add, update, remove, each guarded by the pod's guard (etcd.py).
+
+``add`` checks capacity against the count it read and sends, in one
+transaction: the guard unchanged, the pod and each node's app there, each new
+node's key absent; then every node and the new count.
+
+Big changes: etcd's transaction limit
+-------------------------------------
+etcd refuses a transaction with more than ``--max-txn-ops`` (default 128)
+comparisons or writes. A change of more nodes than fit (``Etcd.max_txn_ops``)
+is made in *batches*, each its own guarded, capacity-checked transaction, and
+each a valid state on its own: the podcount always equals the node records, a
+pod never holds more than max_nodes, an app created by ``add`` comes with the
+first batch and one deleted by ``remove`` goes with the last. So a crash
+between two batches leaves a smaller change (a scale to 126 of the 300 asked
+for, a stop that removed some nodes), never a broken one; the same request
+made again finishes it. If another request changes the pod between two
+batches, a caller that passed ``expect_count`` gets ``StaleCount`` (with
+``done``, the nodes already changed) and recomputes, as for a one-batch race.
+
+``update`` (status changes such as launch/pause) is a compare-and-swap on
+each node key's mod_revision that was read with the node (``Node.revision``),
+so a status change based on a stale read is refused instead of overwriting a
+newer one; more nodes than fit in one transaction are updated in batches.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from orchestrator.core import validate
+from orchestrator.core.errors import Conflict, NotFound, SimpleCloudError, StaleCount, ValidationError
+from orchestrator.core.model import App, Node, Pod
+from orchestrator.edges.store.desired import get_app, get_pod
+from orchestrator.edges.store.etcd import RETRIES, Etcd, backoff, chunks, partial
+from orchestrator.edges.store.keys import decode_node
+
+
+def get_node(etcd: Etcd, pod: str, name: str) -> Node | None:
+    return etcd.get(f"nodes/{pod}/{name}", decode_node)
+
+
+def list_nodes(etcd: Etcd, pod: str | None = None) -> list[Node]:
+    """Nodes of one pod (or of all pods), oldest first."""
+    rel = f"nodes/{pod}/" if pod else "nodes/"
+    return sorted(etcd.list(rel, decode_node), key=lambda n: (n.created, n.name))
+
+
+def _stale(pod_name: str) -> StaleCount:
+    return StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
+
+
+# ---------------------------------------------------------------- add
+
+def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App | None = None,
+              expect_count: int | None = None) -> list[Node]:
+    """Add nodes to a pod, never beyond its max_nodes.
+
+    With ``create_app``, the app record is created with the (first batch of)
+    nodes (Conflict if it exists). Otherwise every node's app must exist and
+    run in this pod. Raises NotFound (pod/app missing), Conflict (a node name
+    is taken) or CapacityError (not enough free slots for ALL the nodes: then
+    nothing is written). Returns the nodes as stored.
+
+    One transaction per ``max_txn_ops - 4 - apps`` nodes (module docstring).
+    A lost race is retried here, which is right for "add these nodes". A
+    caller that computed the nodes from what it read (scale to N) passes
+    ``expect_count``, the podcount it read *before* reading the nodes: if the
+    pod changed since, StaleCount is raised instead (with ``done``: the nodes
+    added by earlier batches), and the caller recomputes. That makes "scale
+    to N" exact under concurrency.
+    """
+    nodes = list(nodes)
+    for n in nodes:
+        if n.pod != pod_name:
+            raise ValueError(f"node {n.name} belongs to pod {n.pod}, not {pod_name}")
+    if len({n.name for n in nodes}) != len(nodes):
+        raise Conflict("the same node name appears twice in one request; use distinct names")
+    apps = sorted({n.app for n in nodes} - ({create_app.name} if create_app else set()))
+    done: list[Node] = []
+    for batch in chunks(nodes, etcd.batch_size(4 + len(apps))):
+        try:
+            count = _add_batch(etcd, pod_name, batch, apps, create_app if not done else None,
+                               expect_count, wanted=len(nodes) - len(done))
+        except SimpleCloudError as exc:
+            raise partial(exc, done, len(nodes), "added") from None
+        done += batch
+        expect_count = None if expect_count is None else count
+    stored = {n.name: n for n in list_nodes(etcd, pod_name)}
+    return [stored.get(n.name, n) for n in nodes]
+
+
+def _add_batch(etcd: Etcd, pod_name: str, batch: list[Node], apps: list[str], create_app: App | None,
+               expect_count: int | None, wanted: int) -> int:
+    """One guarded transaction of ``add_nodes``; returns the new podcount.
+    ``wanted``: the nodes still to add in all (capacity is checked for all)."""
+    for attempt in range(RETRIES):
+        pod, count, pin = _check_add(etcd, pod_name, apps, create_app, expect_count)
+        taken = sorted({n.name for n in batch} & etcd.names(f"nodes/{pod_name}/"))
+        if taken and expect_count is not None and etcd.guard(pod_name)[0] != count:
+            raise _stale(pod_name)
+        if taken:
+            raise Conflict(f"node {taken[0]!r} already exists in pod {pod_name!r}; choose another name")
+        validate.capacity(pod, count, wanted)
+        compare = [etcd.exists(f"pods/{pod_name}"), *pin]
+        compare += [etcd.exists(f"apps/{a}") for a in apps]
+        compare += [etcd.absent(f"nodes/{pod_name}/{n.name}") for n in batch]
+        success = [etcd.put_op(f"nodes/{pod_name}/{n.name}", n.to_dict()) for n in batch]
+        success.append(etcd.write_guard(pod_name, count + len(batch)))
+        if create_app:
+            compare.append(etcd.absent(f"apps/{create_app.name}"))
+            success.append(etcd.put_op(f"apps/{create_app.name}", create_app.to_dict()))
+        if etcd.txn(compare, success):
+            return count + len(batch)
+        if expect_count is not None:
+            raise _stale(pod_name)
+        backoff(attempt)
+    raise Conflict(f"pod {pod_name!r} kept changing while nodes were added; try again")
+
+
+def _check_add(etcd: Etcd, pod_name: str, apps: list[str], create_app: App | None,
+               expect_count: int | None) -> tuple[Pod, int, list[Any]]:
+    """Read and check what an added batch depends on: (pod, count, guard pin)."""
+    pod = get_pod(etcd, pod_name)
+    if pod is None:
+        raise NotFound(f"pod {pod_name!r} does not exist; register it first "
+                       f"(cloud pod register {pod_name} ...) or see: cloud pod ls")
+    for name in apps:
+        app = get_app(etcd, name)
+        if app is None:
+            raise NotFound(f"app {name!r} does not exist; deploy it first or name another app")
+        if app.pod != pod_name:
+            raise ValidationError("app", f"app {name!r} runs in pod {app.pod!r}, not {pod_name!r}")
+    if create_app and get_app(etcd, create_app.name) is not None:
+        raise Conflict(f"app {create_app.name!r} already exists; choose another name, "
+                       f"or scale it (cloud app scale {create_app.name} N)")
+    count, pin = etcd.guard(pod_name)
+    if expect_count is not None and count != expect_count:
+        raise _stale(pod_name)
+    return pod, count, pin
+
+
+# ---------------------------------------------------------------- update
+
+def update_nodes(etcd: Etcd, nodes: Iterable[Node]) -> list[Node]:
+    """Write changed node records, each only if unchanged since it was read.
+
+    Each node's ``revision`` must be the mod_revision it was read at. If any
+    record of a batch changed meanwhile, nothing of that batch is written and
+    Conflict is raised (with ``done``: the nodes written by earlier batches),
+    unless every record already holds exactly the requested values (a retried
+    request), which counts as success. Up to ``max_txn_ops`` nodes are
+    written in one transaction.
+    """
+    nodes = list(nodes)
+    if any(n.revision <= 0 for n in nodes):
+        raise ValueError("update_nodes needs nodes read from the store (revision > 0)")
+    done: list[Node] = []
+    for batch in chunks(nodes, etcd.max_txn_ops):
+        try:
+            done += _update_batch(etcd, batch)
+        except SimpleCloudError as exc:
+            raise partial(exc, done, len(nodes), "updated") from None
+    return done
+
+
+def _update_batch(etcd: Etcd, nodes: list[Node]) -> list[Node]:
+    if not nodes:
+        return []
+    compare = [etcd.unchanged(f"nodes/{n.pod}/{n.name}", n.revision) for n in nodes]
+    success = [etcd.put_op(f"nodes/{n.pod}/{n.name}", n.to_dict()) for n in nodes]
+    ok = etcd.txn(compare, success)
+    current = _current(etcd, nodes)
+    if ok or all(c is not None and c == n for c, n in zip(current, nodes)):
+        return [c or n for c, n in zip(current, nodes)]
+    missing = [n for n, c in zip(nodes, current) if c is None]
+    if missing:
+        raise NotFound(f"node {missing[0].name!r} no longer exists in pod {missing[0].pod!r}")
+    raise Conflict("node(s) " + ", ".join(n.name for n in nodes)
+                   + " changed while this request ran; look again and retry")
+
+
+def _current(etcd: Etcd, nodes: list[Node]) -> list[Node | None]:
+    """The stored version of each node (one read per pod)."""
+    stored = {(n.pod, n.name): n for pod in {n.pod for n in nodes} for n in list_nodes(etcd, pod)}
+    return [stored.get((n.pod, n.name)) for n in nodes]
+
+
+# ---------------------------------------------------------------- remove
+
+def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: str | None = None,
+                 expect_count: int | None = None) -> list[Node]:
+    """Delete node records of one pod and decrement its podcount.
+
+    With ``delete_app``, the app record is deleted with the (last batch of)
+    nodes, and only if no other node of the app is left in the pod: if one
+    was added meanwhile, StaleCount. NotFound if any named node is missing
+    (then nothing is deleted). ``expect_count`` works as in add_nodes; more
+    nodes than fit in one transaction are removed in batches.
+    """
+    names = list(dict.fromkeys(names))
+    if not names and delete_app is None:
+        return []
+    missing = sorted(set(names) - etcd.names(f"nodes/{pod_name}/"))
+    if missing:
+        raise NotFound(f"node {missing[0]!r} does not exist in pod {pod_name!r}; "
+                       f"see the nodes with: cloud node ls {pod_name}")
+    batches = chunks(names, etcd.batch_size(3))
+    done: list[Node] = []
+    for i, batch in enumerate(batches):
+        last = i == len(batches) - 1
+        try:
+            removed, count = _remove_batch(etcd, pod_name, batch, delete_app if last else None, expect_count)
+        except SimpleCloudError as exc:
+            raise partial(exc, done, len(names), "removed") from None
+        done += removed
+        expect_count = None if expect_count is None else count
+    return done
+
+
+def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str | None,
+                  expect_count: int | None) -> tuple[list[Node], int]:
+    """One guarded transaction of ``remove_nodes``: (removed nodes, new podcount)."""
+    for attempt in range(RETRIES):
+        count, pin = etcd.guard(pod_name)          # read the guard BEFORE the nodes
+        if expect_count is not None and count != expect_count:
+            raise _stale(pod_name)
+        in_pod = {n.name: n for n in list_nodes(etcd, pod_name)}
+        found = [in_pod.get(name) for name in names]
+        gone = [name for name, node in zip(names, found) if node is None]
+        if gone:
+            raise NotFound(f"node {gone[0]!r} does not exist in pod {pod_name!r}; "
+                           f"see the nodes with: cloud node ls {pod_name}")
+        nodes = [n for n in found if n is not None]
+        compare = [*pin] + [etcd.exists(f"nodes/{pod_name}/{n}") for n in names]
+        success = [etcd.delete_op(f"nodes/{pod_name}/{n}") for n in names]
+        success.append(etcd.write_guard(pod_name, max(0, count - len(names))))
+        if delete_app:
+            _check_app_empties(delete_app, pod_name, in_pod, names)
+            compare.append(etcd.exists(f"apps/{delete_app}"))
+            success.append(etcd.delete_op(f"apps/{delete_app}"))
+        if etcd.txn(compare, success):
+            return nodes, max(0, count - len(names))
+        if delete_app and get_app(etcd, delete_app) is None:
+            raise NotFound(f"app {delete_app!r} does not exist (any more)")
+        if expect_count is not None:
+            raise _stale(pod_name)
+        backoff(attempt)
+    raise Conflict(f"pod {pod_name!r} kept changing while nodes were removed; try again")
+
+
+def _check_app_empties(app: str, pod_name: str, in_pod: dict[str, Node], names: list[str]) -> None:
+    """An app is deleted only with the last of its nodes (no node without its app)."""
+    left = sorted(n.name for n in in_pod.values() if n.app == app and n.name not in names)
+    if left:
+        raise StaleCount(f"app {app!r} still has node(s) {', '.join(left[:5])} in pod "
+                         f"{pod_name!r} (added meanwhile?); stop it again")

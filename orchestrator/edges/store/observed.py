@@ -1,0 +1,43 @@
+"""What the controller saw: each node's observed record and each pod host's reachability.
+
+These are the controller's own writes (never the API's): a record that is
+damaged is skipped, and the controller's next write replaces it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.edges.store.etcd import CorruptRecord, Etcd
+from orchestrator.edges.store.keys import decode_observed, decode_plain
+
+
+def put_observed(etcd: Etcd, pod: str, node: str, state: dict[str, Any]) -> None:
+    etcd.put_json(f"observed/{pod}/{node}", state)
+
+
+def get_observed(etcd: Etcd, pod: str, node: str) -> dict[str, Any] | None:
+    """A node's observed record; None if absent or damaged (it is only the
+    controller's last look, and its next write replaces it)."""
+    try:
+        found = etcd.get(f"observed/{pod}/{node}", decode_observed)
+    except CorruptRecord:
+        return None
+    return found[1] if found else None
+
+
+def list_observed(etcd: Etcd) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every observed record, keyed by (pod, node); damaged ones skipped."""
+    return dict(etcd.list("observed/", decode_observed))
+
+
+def delete_observed(etcd: Etcd, pod: str, node: str) -> None:
+    etcd.delete(f"observed/{pod}/{node}")
+
+
+def put_host_state(etcd: Etcd, host: str, state: dict[str, Any]) -> None:
+    etcd.put_json(f"hosts/{host}", state)
+
+
+def list_host_states(etcd: Etcd) -> dict[str, dict[str, Any]]:
+    """Reachability of every pod host the controller has a link to (damaged records skipped)."""
+    return dict(etcd.list("hosts/", decode_plain))
