@@ -13,7 +13,8 @@ import pytest
 from orchestrator.api import create_app
 from orchestrator.core.errors import CapacityError, Conflict, NotFound, SimpleCloudError
 from orchestrator.core.model import Node, NodeStatus, Pod
-from orchestrator.edges.store import MAX_TXN_OPS, Store, TooLarge
+from orchestrator.edges.store import MAX_TXN_OPS, Store, TooLarge, desired
+from orchestrator.edges.store import nodes as node_records
 from orchestrator.service import Service
 from orchestrator.settings import Settings
 
@@ -250,30 +251,31 @@ def test_removing_a_pod_races_a_zero_replica_deploy_into_it(etcd_endpoint, store
         other.close()
 
 
-def interleave(store: Store, method: str, competitor, after: int = 1) -> None:
-    """Run ``competitor()`` once, right after ``store``'s ``after``-th
-    ``method`` read: the moment another manager's request is most harmful (a
+def interleave(monkeypatch, store: Store, module, function: str, competitor, after: int = 1) -> None:
+    """Run ``competitor()`` once, right after ``store``'s ``after``-th read by
+    ``module.function`` (edges/store/: the facade's reads and the store's own
+    go through it): the moment another manager's request is most harmful (a
     deterministic version of the races above; etcd itself is real)."""
-    read = getattr(store, method)
+    read = getattr(module, function)
     calls = iter(range(1, after + 1))
 
-    def read_then_compete(*args, **kwargs):
-        result = read(*args, **kwargs)
-        if next(calls, None) == after:
+    def read_then_compete(etcd, *args, **kwargs):
+        result = read(etcd, *args, **kwargs)
+        if etcd is store.etcd and next(calls, None) == after:
             competitor()
         return result
 
-    setattr(store, method, read_then_compete)
+    monkeypatch.setattr(module, function, read_then_compete)
 
 
-def test_a_node_registered_just_after_stop_read_the_nodes_goes_with_the_app(etcd_endpoint, store):
+def test_a_node_registered_just_after_stop_read_the_nodes_goes_with_the_app(etcd_endpoint, store, monkeypatch):
     service(store).register_pod("race", "pod-host", max_nodes=10)
     service(store).deploy_app({"name": "web", "command": ["true"], "port": 1, "pod": "race", "replicas": 0})
     stopper, other = (Store(*etcd_endpoint, prefix=store.prefix) for _ in range(2))
     try:
         # the 2nd read is the store's own, just before its transaction (the 1st is the service's)
-        interleave(stopper, "list_nodes", lambda: service(other).register_node("late", "race", "web"),
-                   after=2)
+        interleave(monkeypatch, stopper, node_records, "list_nodes",
+                   lambda: service(other).register_node("late", "race", "web"), after=2)
         result = service(stopper).stop_app("web")
     finally:
         stopper.close()
@@ -282,11 +284,11 @@ def test_a_node_registered_just_after_stop_read_the_nodes_goes_with_the_app(etcd
     assert store.get_app("web") is None and store.list_nodes("race") == []
 
 
-def test_an_app_deployed_just_after_remove_pod_read_the_apps_keeps_its_pod(etcd_endpoint, store):
+def test_an_app_deployed_just_after_remove_pod_read_the_apps_keeps_its_pod(etcd_endpoint, store, monkeypatch):
     service(store).register_pod("race", "pod-host", max_nodes=10)
     remover, other = (Store(*etcd_endpoint, prefix=store.prefix) for _ in range(2))
     try:
-        interleave(remover, "list_apps", lambda: service(other).deploy_app(
+        interleave(monkeypatch, remover, desired, "list_apps", lambda: service(other).deploy_app(
             {"name": "web", "command": ["true"], "port": 1, "pod": "race", "replicas": 0}))
         with pytest.raises(Conflict, match="used by app"):
             service(remover).remove_pod("race")

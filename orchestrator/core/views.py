@@ -1,0 +1,98 @@
+"""What the API shows of pods, apps and nodes: views over what was read (pure).
+
+The use cases read the records once (pods, apps, nodes, observed records,
+host states, autoscale policies) and turn them into the JSON-ready dicts the
+API answers with, here, with no further read:
+
+* ``pod_view``: a pod with ``used``, ``free``, node counts by status and by
+  phase, and its host's reachability;
+* ``app_view``: an app with its replicas, phases, how many nodes serve its
+  *current* spec and how many still run an older one;
+* ``node_view``: a node with what the controller last saw of it;
+* ``autoscale_view``: a policy, in words, with the autoscaler's last decision;
+* ``host_warnings``: one sentence per pod host that does not answer.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from orchestrator.core import observed as observed_views
+from orchestrator.core.autoscale import summary
+from orchestrator.core.model import App, Node, NodeStatus, Pod, spec_generation
+from orchestrator.core.schema import Autoscale
+
+Observed = Mapping[tuple[str, str], dict[str, Any]]
+"""(pod, node) → the controller's observed record of it."""
+
+
+def observed_of(node: Node, observed: Observed) -> dict[str, Any] | None:
+    return observed_views.current(observed.get((node.pod, node.name)), node)
+
+
+def node_view(node: Node, observed: Observed) -> dict[str, Any]:
+    view = observed_of(node, observed)
+    if view is not None:
+        view = {k: v for k, v in view.items() if k not in ("health", "node_created")}
+    return {**node.to_dict(), "observed": view}
+
+
+def by_status(nodes: Iterable[Node]) -> dict[str, int]:
+    counts = Counter(str(n.status) for n in nodes)
+    return {s.value: counts[s.value] for s in NodeStatus if counts[s.value]}
+
+
+def by_phase(nodes: Iterable[Node], observed: Observed) -> dict[str, int]:
+    counts = Counter((observed_of(n, observed) or {}).get("phase", "unknown") for n in nodes)
+    return dict(sorted(counts.items()))
+
+
+def pod_view(pod: Pod, all_nodes: Sequence[Node], hosts: Mapping[str, dict[str, Any]] | None = None,
+             observed: Observed | None = None) -> dict[str, Any]:
+    nodes = [n for n in all_nodes if n.pod == pod.name]
+    return {**pod.to_dict(), "used": len(nodes), "free": max(0, pod.max_nodes - len(nodes)),
+            "statuses": by_status(nodes), "phases": by_phase(nodes, observed or {}),
+            "host_state": (hosts or {}).get(pod.host)}
+
+
+def app_view(app: App, all_nodes: Sequence[Node], observed: Observed | None = None,
+             pods: Sequence[Pod] = ()) -> dict[str, Any]:
+    """An app with its replicas and, from the observed records: phases, how
+    many nodes serve its *current* spec (its pod is among ``pods``), and how
+    many still run an older one."""
+    nodes = [n for n in all_nodes if n.app == app.name and n.pod == app.pod]
+    live = [n for n in nodes if n.status != NodeStatus.REMOVED]
+    views = [observed_of(n, observed or {}) or {} for n in live]
+    pod = next((p for p in pods if p.name == app.pod), None)
+    gen = spec_generation(app, pod) if pod is not None else None
+    current = [v for v in views if v.get("gen") == gen and not v.get("updating")]
+    return {**app.to_dict(), "replicas": len(live), "statuses": by_status(nodes),
+            "phases": by_phase(live, observed or {}),
+            "serving": sum(1 for v in current if v.get("phase") == "serving"),
+            "updating": len(views) - len(current)}
+
+
+def autoscale_view(policy: Autoscale, memory: dict[str, Any] | None) -> dict[str, Any]:
+    """{"policy" (the API's JSON form), "summary", "last" (the autoscaler's last decision)}."""
+    return {"policy": policy.model_dump(exclude_none=True), "summary": summary(policy),
+            "last": (memory or {}).get("last")}
+
+
+def host_warnings(pods: Sequence[Pod], nodes: Sequence[Node], hosts: Mapping[str, dict[str, Any]]) -> list[str]:
+    """One plain sentence per pod host that does not answer."""
+    out = []
+    for host, state in sorted(hosts.items()):
+        if state.get("reachable", True):
+            continue
+        mine = [p.name for p in pods if p.host == host]
+        if not mine:
+            continue
+        count = sum(1 for n in nodes if n.pod in mine)
+        since = time.strftime("%H:%M:%S", time.localtime(state.get("since") or 0))
+        out.append(f"host {host} is unreachable since {since} ({state.get('error') or 'no answer'}): "
+                   f"the {count} node(s) of pod(s) {', '.join(mine)} are not managed until it "
+                   f"answers again; their last known state is shown, nothing is lost, and the "
+                   f"other pods work as usual")
+    return out
