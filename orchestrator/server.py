@@ -1,12 +1,19 @@
-"""`simplecloud-manager`: the manager process.
+"""`simplecloud-manager`: the manager process, and the one place it is put together.
+
+This module is the composition root: it reads the settings, builds every
+edge once (the ``Store`` over etcd, the ``HostPool`` of host links, the
+``HAProxy`` driver), the use cases over them, the controller loops and the
+web app, and hands each part what it needs (a settings group, an edge, a
+use case). Nothing else builds an edge.
 
 One process, two jobs:
 
 * the REST API, the dashboard at ``/`` and Prometheus ``/metrics`` (Flask app
   from ``orchestrator.api``) served by waitress on ``api_bind``; the
   API only writes desired state to etcd;
-* the reconcile controller (``orchestrator.control.reconciler.Reconciler``) in a
-  background thread, making the pod hosts and HAProxy match that state.
+* the controller (``orchestrator.control``: a reconciler per pod host, the
+  HAProxy sync, the sampler, the autoscaler, the waker) in background
+  threads, making the pod hosts and HAProxy match that state.
 
 Because all state lives in etcd, the process can be killed at any moment and
 restarted: the controller's first pass picks up where the last one stopped.
@@ -43,8 +50,8 @@ from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.edges.store import Store
 from orchestrator.observe.collectors import FiguresCollector, LinkCollector, StoreCollector
 from orchestrator.observe.telemetry import Telemetry
-from orchestrator.service import Service
 from orchestrator.settings import Settings
+from orchestrator.usecases import UseCases
 
 log = logging.getLogger("orchestrator.server")
 
@@ -108,10 +115,10 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
                       log=logging.getLogger("orchestrator.controller"))
 
 
-def build_web_app(settings: Settings, service: Service, controller: Controller | None = None) -> Flask:
+def build_web_app(settings: Settings, cases: UseCases, controller: Controller | None = None) -> Flask:
     """The Flask app over the use cases, with the token of ``token_file``
     (created on first start, mode 600: api/token_file.py)."""
-    return create_app(service, token=ensure_token(settings.api.token_file), controller=controller)
+    return create_app(cases, token=ensure_token(settings.api.token_file), controller=controller)
 
 
 def build_haproxy(settings: Settings) -> HAProxy:
@@ -134,13 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.load(args.config)
         host, port = parse_bind(args.bind or settings.api.api_bind)
         store = Store.from_settings(settings.etcd)
-        # One pool: the service checks images on it, the controller drives it.
+        # One pool: the use cases check images on it, the controller drives it.
         hosts = HostPool(settings.links, extra_labels=dict(args.label))
-        service = Service(store, settings, hosts=hosts)
+        cases = UseCases.over(store, hosts, settings.workers.job_image_prefix)
         # The web layer reads the controller's figures (dashboard, /metrics).
         controller = None if args.no_controller else build_controller(store, hosts, build_haproxy(settings),
-                                                                      settings, service)
-        app = build_web_app(settings, service, controller)
+                                                                      settings, cases.apps)
+        app = build_web_app(settings, cases, controller)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError) as exc:
         print(f"simplecloud-manager: {exc}", file=sys.stderr)

@@ -1,12 +1,13 @@
 """The REST API: a Flask application factory and one blueprint per resource.
 
-The views are deliberately thin. Each one reads and type-checks its input
-(``errors.json_body``, ``core.validate`` against ``core.schema``), calls one ``Service`` method, and
-turns the result into JSON with :func:`to_json`. All decisions (is the name
-valid, is the pod full, ...) live in ``service.py``; the API never talks to
-hosts or HAProxy, it only writes desired state through the service.
+The views are deliberately thin. Each one reads and checks its input, once
+(api/params.py: the body against ``core.schema``, the names in the path),
+calls one use case (``orchestrator.usecases``), and turns the result into
+JSON with :func:`to_json`. The decisions (is the pod full, is the route
+taken, ...) are the use cases' and the core's; the API never talks to hosts
+or HAProxy, it only writes desired state through the use cases.
 
-    app = create_app(service, token=token, controller=controller)   # server.py builds them
+    app = create_app(usecases, token=token, controller=controller)   # server.py builds them
 """
 from __future__ import annotations
 
@@ -14,27 +15,53 @@ import dataclasses
 import enum
 import logging
 
+from typing import Any, Protocol
+
 from flask import Flask, current_app, request
+
+from orchestrator.observe.telemetry import Telemetry
+from orchestrator.usecases import UseCases
 
 log = logging.getLogger("orchestrator.api")
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(service, *, token: str, controller=None) -> Flask:
-    """Build the Flask app over the use cases ``service``, requiring ``token``
+class Figures(Protocol):
+    """The sampler's answers the dashboard shows (control/sampler.py)."""
+
+    def figures(self) -> dict[str, dict[str, Any]]: ...
+    def series(self, seconds: float, step: float) -> dict[str, list[dict[str, Any]]]: ...
+
+
+class Controller(Protocol):
+    """What the web layer reads of the controller it is handed (control/controller.py;
+    handed in, never imported: the API sits beside the loops, not above them)."""
+
+    @property
+    def telemetry(self) -> Telemetry: ...
+    @property
+    def sampler(self) -> Figures: ...
+
+
+def create_app(cases: UseCases, *, token: str, controller: Controller | None = None,
+               telemetry: Telemetry | None = None) -> Flask:
+    """Build the Flask app over the use cases ``cases``, requiring ``token``
     on every /api call but the open ones (api/auth.py). ``controller``: the
     running ``control.controller.Controller`` whose figures the dashboard and
-    ``/metrics`` show (None: a manager without one, e.g. --no-controller).
-    Everything is built by the composition root (server.py) and handed in.
+    ``/metrics`` show (None: a manager without one, e.g. --no-controller);
+    ``telemetry``: what ``/metrics`` serves then (default: the controller's,
+    else a registry of its own). Everything is built by the composition root
+    (server.py) and handed in.
     """
     from orchestrator.api import apps, auth, cluster, dashboard, errors, nodes, pods, prometheus
 
     app = Flask(__name__, static_folder=None)   # the dashboard blueprint serves /static
     app.json.sort_keys = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES   # larger bodies get a JSON 413
-    app.extensions["simplecloud.service"] = service
+    app.extensions["simplecloud.usecases"] = cases
     app.extensions["simplecloud.controller"] = controller
+    app.extensions["simplecloud.telemetry"] = telemetry or (controller.telemetry if controller else Telemetry())
 
     errors.register_error_handlers(app)
     auth.init_app(app, token)
@@ -54,14 +81,16 @@ def create_app(service, *, token: str, controller=None) -> Flask:
     return app
 
 
-def service():
-    """The ``Service`` the running app was built with (for views)."""
-    return current_app.extensions["simplecloud.service"]
+def usecases() -> UseCases:
+    """The use cases the running app was built with (for views)."""
+    cases: UseCases = current_app.extensions["simplecloud.usecases"]
+    return cases
 
 
-def controller():
-    """The running ``Controller`` (for figures), or None."""
-    return current_app.extensions["simplecloud.controller"]
+def controller() -> Controller | None:
+    """The running controller (for figures), or None."""
+    running: Controller | None = current_app.extensions["simplecloud.controller"]
+    return running
 
 
 def to_json(value):

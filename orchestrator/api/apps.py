@@ -14,54 +14,61 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from orchestrator.api import service, to_json
-from orchestrator.api.errors import json_body
+from orchestrator.api import to_json, usecases
+from orchestrator.api.params import body, name
 from orchestrator.core import schema, validate
 
 bp = Blueprint("apps", __name__)
 
 
+def _app(app: str) -> str:
+    return name(app, "name", "app name")
+
+
 @bp.get("/apps")
 def list_apps():
-    return jsonify(to_json(service().list_apps()))
+    return jsonify(to_json(usecases().apps.list()))
 
 
 @bp.post("/apps")
 def deploy():
-    """The body is checked against ``schema.AppSpec`` by the service."""
-    return jsonify(to_json(service().deploy_app(json_body()))), 201
+    return jsonify(to_json(usecases().apps.deploy(body(schema.AppSpec, "the app")))), 201
 
 
 @bp.patch("/apps/<app>")
 def update(app: str):
-    """The body is checked against ``schema.AppUpdate`` by the service."""
-    return jsonify(to_json(service().update_app(app, json_body())))
+    app = _app(app)
+    return jsonify(to_json(usecases().apps.update(app, body(schema.AppUpdate, "the update"))))
 
 
 @bp.get("/apps/<app>")
 def get_app(app: str):
-    return jsonify(to_json(service().get_app(app)))
+    return jsonify(to_json(usecases().apps.get(_app(app))))
 
 
 @bp.put("/apps/<app>/scale")
 def scale(app: str):
-    body = validate.parse(schema.Scale, json_body(), "the scale request")
-    return jsonify(to_json(service().scale_app(app, body.replicas)))
+    replicas = body(schema.Scale, "the scale request").replicas
+    return jsonify(to_json(usecases().apps.scale(_app(app), replicas)))
 
 
 @bp.delete("/apps/<app>")
 def stop(app: str):
-    return jsonify(to_json(service().stop_app(app)))
+    return jsonify(to_json(usecases().apps.stop(_app(app))))
 
 
 @bp.put("/apps/<app>/autoscale")
 def autoscale(app: str):
-    """The body is checked against ``schema.Autoscale``; answers the app with its policy."""
-    service().autoscaling.set_policy(app, json_body())
-    return jsonify(to_json(service().get_app(app)))
+    """Answers the app with its policy."""
+    app = _app(app)
+    policy = body(schema.Autoscale, "the autoscale policy")
+    validate.policy_bounds(policy)
+    usecases().autoscaling.set(app, policy)
+    return jsonify(to_json(usecases().apps.get(app)))
 
 
 @bp.delete("/apps/<app>/autoscale")
 def autoscale_off(app: str):
-    service().autoscaling.remove_policy(app)
-    return jsonify(to_json(service().get_app(app)))
+    app = _app(app)
+    usecases().autoscaling.remove(app)
+    return jsonify(to_json(usecases().apps.get(app)))

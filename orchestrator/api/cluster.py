@@ -6,8 +6,8 @@ import json
 from flask import Blueprint, current_app, jsonify
 
 from orchestrator import __version__
-from orchestrator.api import service, to_json
-from orchestrator.api.errors import int_arg
+from orchestrator.api import to_json, usecases
+from orchestrator.api.params import int_arg
 from orchestrator.api.openapi import document
 
 bp = Blueprint("cluster", __name__)
@@ -32,15 +32,15 @@ def openapi():
 @bp.post("/init")
 def init():
     """Create the built-in pods (light, medium, heavy) and jobs; idempotent."""
-    return jsonify(to_json(service().init_cluster()))
+    return jsonify(to_json(usecases().cluster.init()))
 
 
 @bp.get("/status")
 def status():
-    return jsonify(to_json(service().status()))
+    return jsonify(to_json(usecases().cluster.status()))
 
 
 @bp.get("/events")
 def events():
     limit = int_arg("limit", DEFAULT_EVENTS, minimum=1, maximum=MAX_EVENTS)
-    return jsonify(to_json(service().store.events(limit)))
+    return jsonify(to_json(usecases().cluster.events(limit)))

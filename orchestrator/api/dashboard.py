@@ -10,9 +10,9 @@ server-sent events). Its buttons call the API's own endpoints (PUT
 /api/apps/<app>/scale, POST /api/pods/<pod>/pause|resume, DELETE
 /api/apps/<app>); nothing here changes state.
 
-The snapshot is put together from the Service's views (the same the API's
-other reads give) and, when the manager runs its controller, the metrics
-sampler's figures and series (``control/sampler.py``); without one
+The snapshot is put together from the use cases' views (the same the API's
+other reads give) and, when the manager runs its controller, the sampler's
+figures and series (``control/sampler.py``); without one
 (``--no-controller``) ``figures`` and ``series`` are empty and ``controller``
 is false.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify
 
-from orchestrator.api import controller, service, to_json
+from orchestrator.api import controller, to_json, usecases
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 EVENTS = 30           # recent events in a snapshot
@@ -40,15 +40,15 @@ def page():
 
 @bp.get("/api/dashboard")
 def snapshot():
-    svc, ctl = service(), controller()
+    uc, ctl = usecases(), controller()
     sampler = getattr(ctl, "sampler", None)
     return jsonify(to_json({
         "time": time.time(),
         "controller": ctl is not None,
-        "pods": svc.list_pods(),
-        "nodes": svc.list_nodes(),
-        "apps": svc.list_apps(),
+        "pods": uc.pods.list(),
+        "nodes": uc.nodes.list(),
+        "apps": uc.apps.list(),
         "figures": sampler.figures() if sampler is not None else {},
         "series": sampler.series(SERIES_SECONDS, SERIES_STEP) if sampler is not None else {},
-        "events": svc.store.events(EVENTS),
+        "events": uc.cluster.events(EVENTS),
     }))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from orchestrator.api import service, to_json
-from orchestrator.api.errors import int_arg, json_body
-from orchestrator.core import schema, validate
+from orchestrator.api import to_json, usecases
+from orchestrator.api.params import body, int_arg, name
+from orchestrator.core import schema
 
 bp = Blueprint("nodes", __name__)
 
@@ -23,28 +23,29 @@ MAX_TAIL = 10_000
 @bp.get("/nodes")
 def list_nodes():
     pod = request.args.get("pod")
-    return jsonify(to_json(service().list_nodes(pod=validate.name(pod, "pod", "pod name")
-                                                if pod is not None else None)))
+    return jsonify(to_json(usecases().nodes.list(pod=name(pod, "pod", "pod name") if pod is not None else None)))
 
 
 @bp.post("/nodes")
 def register_node():
-    body = validate.parse(schema.NodeSpec, json_body(), "the node")
-    node = service().register_node(name=body.name, pod=body.pod, app=body.app)
-    return jsonify(to_json(node)), 201
+    return jsonify(to_json(usecases().nodes.register(body(schema.NodeSpec, "the node")))), 201
 
 
 @bp.delete("/pods/<pod>/nodes/<node>")
 def remove_node(pod: str, node: str):
-    return jsonify(to_json(service().remove_node(node, pod)))
+    node = name(node, "name", "node name")
+    return jsonify(to_json(usecases().nodes.remove(name(pod, "pod", "pod name"), node)))
 
 
 @bp.get("/pods/<pod>/nodes/<node>/logs")
 def logs(pod: str, node: str):
+    node = name(node, "node", "node name")
+    pod = name(pod, "pod", "pod name")
     tail = int_arg("tail", DEFAULT_TAIL, minimum=1, maximum=MAX_TAIL)
-    return jsonify(to_json(service().logs(node, pod=pod, tail=tail)))
+    return jsonify(to_json(usecases().nodes.logs(pod, node, tail=tail)))
 
 
 @bp.post("/pods/<pod>/nodes/<node>/crash")
 def crash(pod: str, node: str):
-    return jsonify(to_json(service().crash_node(node, pod)))
+    node = name(node, "node", "node name")
+    return jsonify(to_json(usecases().nodes.crash(name(pod, "pod", "pod name"), node)))

@@ -11,40 +11,42 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from orchestrator.api import service, to_json
-from orchestrator.api.errors import json_body
-from orchestrator.core import schema, validate
+from orchestrator.api import to_json, usecases
+from orchestrator.api.params import body, name
+from orchestrator.core import schema
 
 bp = Blueprint("pods", __name__)
 
 
+def _pod(pod: str) -> str:
+    return name(pod, "pod", "pod name")
+
+
 @bp.get("/pods")
 def list_pods():
-    return jsonify(to_json(service().list_pods()))
+    return jsonify(to_json(usecases().pods.list()))
 
 
 @bp.post("/pods")
 def register_pod():
-    body = validate.parse(schema.PodSpec, json_body(), "the pod")
-    pod = service().register_pod(**body.model_dump())
-    return jsonify(to_json(pod)), 201
+    return jsonify(to_json(usecases().pods.register(body(schema.PodSpec, "the pod")))), 201
 
 
 @bp.delete("/pods/<pod>")
 def remove_pod(pod: str):
-    return jsonify(to_json(service().remove_pod(pod)))
+    return jsonify(to_json(usecases().pods.remove(_pod(pod))))
 
 
 @bp.post("/pods/<pod>/launch")
 def launch(pod: str):
-    return jsonify(to_json(service().launch(pod)))
+    return jsonify(to_json(usecases().pods.launch(_pod(pod))))
 
 
 @bp.post("/pods/<pod>/pause")
 def pause(pod: str):
-    return jsonify(to_json(service().pause(pod)))
+    return jsonify(to_json(usecases().pods.pause(_pod(pod))))
 
 
 @bp.post("/pods/<pod>/resume")
 def resume(pod: str):
-    return jsonify(to_json(service().resume(pod)))
+    return jsonify(to_json(usecases().pods.resume(_pod(pod))))

@@ -11,8 +11,10 @@ Checks that depend on current state raise ``errors.Conflict`` (409) instead:
 the request is well formed but clashes with the pod it names
 (``limits_fit``, ``capacity``).
 
-The service layer calls these *before* writing anything, so a bad request
-never leaves half-applied state behind. All functions are pure.
+The API calls ``parse`` (and ``name`` for path parameters) as a request
+comes in, once, before any use case runs; the use cases call the state
+checks before writing anything, so a bad request never leaves half-applied
+state behind. All functions are pure.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
+from collections.abc import Iterable
 from typing import Any, get_args
 
 import pydantic
@@ -257,46 +260,56 @@ def security(value, field: str = "security") -> str:
     return check(schema.Security, value, field)
 
 
-# --- whole resources ---
+# --- whole resources: a parsed request body into the model ---
 
-def pod_spec(spec: dict) -> Pod:
-    """A Pod from a request body {name, host, max_nodes?, cpus?, memory_mb?, app?}."""
-    m = parse(schema.PodSpec, spec, "the pod")
-    return Pod(name=m.name, host=m.host, max_nodes=m.max_nodes, cpus=m.cpus, memory_mb=m.memory_mb,
-               app=m.app)
-
-
-def app_spec(spec: dict) -> tuple[App, int]:
-    """An App and its initial replica count from a deploy request.
-
-    Required: name, pod, port, and exactly one of image / command. If neither
-    path nor host is given, the app is reachable at path '/<name>'.
-    """
-    m = parse(schema.AppSpec, spec, "the app")
-    route_path = m.path if m.path is not None or m.host is not None else f"/{m.name}"
-    app = App(name=m.name, pod=m.pod, port=m.port, image=m.image, command=m.command,
-              path=route_path, host=m.host, balance=m.balance, health_path=m.health_path,
-              strip_path=m.strip_path, cpus=m.cpus, memory_mb=m.memory_mb, security=m.security)
-    return app, m.replicas
+def app_of(spec: schema.AppSpec, created: float) -> App:
+    """The App a deploy request (already parsed) asks for. If neither path nor
+    host is given, the app is reachable at path '/<name>'."""
+    route_path = spec.path if spec.path is not None or spec.host is not None else f"/{spec.name}"
+    return App(name=spec.name, pod=spec.pod, port=spec.port, image=spec.image, command=spec.command,
+               path=route_path, host=spec.host, balance=spec.balance, health_path=spec.health_path,
+               strip_path=spec.strip_path, cpus=spec.cpus, memory_mb=spec.memory_mb, security=spec.security,
+               created=created)
 
 
-def app_update(app: App, changes: dict) -> App:
-    """``app`` with ``changes`` (a subset of UPDATE_FIELDS) applied and checked.
+def updated(app: App, changes: schema.AppUpdate) -> App:
+    """``app`` with ``changes`` (the fields the request gave) applied.
 
     Giving an image replaces the command and the other way round; ``cpus`` or
     ``memory_mb`` null means "the pod's node size" again; a null path or
     host removes that route (one of the two must remain: else Conflict).
     """
-    m = parse(schema.AppUpdate, changes, "the update")
-    new = {f: getattr(m, f) for f in m.model_fields_set}
-    if "image" in m.model_fields_set:
+    new = {f: getattr(changes, f) for f in changes.model_fields_set}
+    if "image" in changes.model_fields_set:
         new["command"] = None
-    elif "command" in m.model_fields_set:
+    elif "command" in changes.model_fields_set:
         new["image"] = None
-    updated = dataclasses.replace(app, **new)
-    if updated.path is None and updated.host is None:
+    result = dataclasses.replace(app, **new)
+    if result.path is None and result.host is None:
         raise Conflict(f"app {app.name} needs a route: keep a path or a host", "path")
-    return updated
+    return result
+
+
+# --- checks against the current state (409) ---
+
+def route_free(app: App, apps: Iterable[App], ignore: str | None = None) -> None:
+    """Conflict if another of ``apps`` (but ``ignore``) already has ``app``'s route."""
+    for other in apps:
+        if other.name == ignore:
+            continue
+        if app.path and other.path == app.path and (other.host or None) == (app.host or None):
+            raise Conflict(f"path {app.path!r} is already the route of app {other.name!r}; "
+                           f"choose another path", "path")
+        if app.host and not app.path and other.host == app.host and not other.path:
+            raise Conflict(f"host {app.host!r} is already the route of app {other.name!r}; "
+                           f"choose another host", "host")
+
+
+def policy_bounds(policy: schema.Autoscale) -> None:
+    """A policy whose min is above its max is well formed but clashes with itself
+    (JSON Schema cannot say it): Conflict (409)."""
+    if policy.min > policy.max:
+        raise Conflict(f"min {policy.min} is more than max {policy.max}; give min ≤ max")
 
 
 def limits_fit(app: App, pod: Pod) -> None:

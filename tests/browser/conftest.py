@@ -32,7 +32,7 @@ from waitress.server import create_server
 from orchestrator.api import create_app
 from orchestrator.control.controller import Controller
 from orchestrator.server import build_controller, build_haproxy
-from orchestrator.service import Service
+from orchestrator.usecases import UseCases
 
 # (their modules must not be imported above: pytest rewrites their asserts when it loads them)
 pytest_plugins = [
@@ -50,7 +50,7 @@ TOKEN = "browser-token-" + uuid.uuid4().hex
 class Manager:
     url: str            # http://127.0.0.1:<port> (the dashboard at /, the API under /api)
     token: str
-    service: Service
+    cases: UseCases
     controller: Controller
     cluster: object     # tests.integration.fixtures_cluster.Cluster
     app: object         # the Flask app being served
@@ -74,18 +74,18 @@ def manager(cluster):
     # A driver of our own: it renders haproxy.cfg with the request log below
     # (the HAProxy sync sees the changed settings and reloads HAProxy once).
     driver = build_haproxy(settings)
-    service = Service(cluster.store, settings, hosts=cluster.pool)
-    controller = build_controller(cluster.store, cluster.pool, driver, settings, scaler=service)
+    cases = UseCases.over(cluster.store, cluster.pool)
+    controller = build_controller(cluster.store, cluster.pool, driver, settings, scaler=cases.apps)
     # the receiver binds a free port first, so no other test's HAProxy can send into it
     driver.settings = dataclasses.replace(settings.haproxy, haproxy_log_port=controller.sampler.listen(0))
-    app = create_app(service, token=TOKEN, controller=controller)
+    app = create_app(cases, token=TOKEN, controller=controller)
     server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="simplecloud-test")
     serving = threading.Thread(target=server.run, name="waitress", daemon=True)
     stop = threading.Event()
     controller.start(stop)
     serving.start()
     try:
-        yield Manager(f"http://127.0.0.1:{server.effective_port}", TOKEN, service, controller, cluster,
+        yield Manager(f"http://127.0.0.1:{server.effective_port}", TOKEN, cases, controller, cluster,
                       app)
     finally:
         server.close()

@@ -37,7 +37,7 @@ def logged_in(page: Page, manager) -> None:
 
 def one_serving(manager) -> None:
     """App ctl with one node that serves (the cluster fixture has it at zero)."""
-    manager.service.scale_app("ctl", 1)
+    manager.cases.apps.scale("ctl", 1)
     wait_until(lambda: all_healthy(manager.cluster, ["ctl-1"]), 45, what="ctl-1 to serve")
 
 
@@ -70,7 +70,7 @@ def test_a_token_the_manager_stops_accepting_brings_the_login_back(page, manager
 
 
 def test_after_login_the_pods_nodes_and_apps_are_those_of_the_store(page, manager):
-    manager.service.scale_app("ctl", 2)
+    manager.cases.apps.scale("ctl", 2)
     logged_in(page, manager)
     store = manager.store
     pods, apps, nodes = store.list_pods(), store.list_apps(), store.list_nodes()

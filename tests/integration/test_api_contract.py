@@ -1,6 +1,6 @@
 """The API keeps its OpenAPI contract: schemathesis, every check, zero failures.
 
-A real manager API (``create_app`` over a real ``Service`` and a real etcd
+A real manager API (``create_app`` over the real use cases and a real etcd
 ``Store`` under this test's own prefix) is served by werkzeug on a free port
 of 127.0.0.1; schemathesis reads /api/openapi.json from it and runs all its
 checks (no 5xx, status codes and bodies as documented, schema-valid input
@@ -25,7 +25,7 @@ import pytest
 
 from orchestrator.api import create_app
 from orchestrator.edges.hostlink import HostPool
-from orchestrator.service import Service
+from orchestrator.usecases import UseCases
 from orchestrator.settings import Settings
 from tests.integration.fixtures_edges import DOCKER_URL, serve_wsgi
 
@@ -44,10 +44,10 @@ def api_url(store, tmp_path):
     settings = Settings.of(docker_hosts={"*": DOCKER_URL}, etcd_prefix=store.prefix)
     hosts = HostPool(settings.links, extra_labels={"simplecloud.test": "1",
                                                    "simplecloud.testrun": "contract-" + uuid.uuid4().hex[:8]})
-    service = Service(store, settings, hosts=hosts)
-    service.init_cluster()
+    cases = UseCases.over(store, hosts)
+    cases.cluster.init()
     try:
-        with serve_wsgi(create_app(service, token=TOKEN)) as url:
+        with serve_wsgi(create_app(cases, token=TOKEN)) as url:
             yield url
     finally:
         hosts.close()

@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.api import create_app
 from orchestrator.edges.hostlink import HostPool
-from orchestrator.service import Service
+from orchestrator.usecases import UseCases
 from orchestrator.settings import Settings
 from tests.integration.fixtures_edges import DOCKER_URL
 
@@ -29,7 +29,7 @@ def app(store, worker_images, tmp_path):
     settings = Settings.of(docker_hosts={"*": DOCKER_URL}, etcd_prefix=store.prefix)
     hosts = HostPool(settings.links)
     try:
-        yield create_app(Service(store, settings, hosts=hosts), token=TOKEN)
+        yield create_app(UseCases.over(store, hosts), token=TOKEN)
     finally:
         hosts.close()
 

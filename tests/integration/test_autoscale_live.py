@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from orchestrator.server import build_controller
-from orchestrator.service import Service
+from orchestrator.usecases import UseCases
 from orchestrator.core.schema import Autoscale
 
 from .fixtures_cluster import all_healthy
@@ -32,7 +32,7 @@ def running(cluster):
                                   start_timeout=20.0)
     c.hap.driver.waker_port = settings.autoscale.waker_port
     controller = build_controller(c.store, c.pool, c.hap.driver, settings,
-                                  scaler=Service(c.store, settings, hosts=c.pool))
+                                  scaler=UseCases.over(c.store, c.pool).apps)
     stop = threading.Event()
     controller.start(stop)
     yield c
@@ -81,7 +81,7 @@ class Load:
 
 def test_load_scales_an_app_up_and_quiet_scales_it_back(running):
     c, store = running, running.store
-    Service(store, c.settings).scale_app("ctl", 1)
+    UseCases.over(store).apps.scale("ctl", 1)
     wait_until(lambda: all_healthy(c, ["ctl-1"]), 30, what="the first node to serve")
     store.put_autoscale("ctl", Autoscale.model_validate({"min": 1, "max": 3, "rps": 5.0, "scale_down_window_s": 3.0}))
     with Load(c.hap.url + "/light", rate=25, limit_s=60) as load:

@@ -27,7 +27,7 @@ from PIL import Image
 from orchestrator.api import create_app
 from orchestrator.server import build_controller
 from orchestrator.core.model import Node, NodeStatus
-from orchestrator.service import Service
+from orchestrator.usecases import UseCases
 
 from .fixtures_cluster import all_healthy
 from .fixtures_edges import free_port, serve_wsgi, wait_until
@@ -70,7 +70,7 @@ def controlled(serving):
 def api(controlled, tmp_path):
     """The manager's API over the cluster's store, on a free port of 127.0.0.1."""
     c = controlled
-    with serve_wsgi(create_app(Service(c.store, c.settings, hosts=c.pool), token=TOKEN)) as url:
+    with serve_wsgi(create_app(UseCases.over(c.store, c.pool), token=TOKEN)) as url:
         yield url
 
 

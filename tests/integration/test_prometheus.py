@@ -26,7 +26,8 @@ from orchestrator.core.model import App, Pod
 from orchestrator.edges.hostlink import HostPool
 from orchestrator.edges.store import Store
 from orchestrator.observe.telemetry import CONTENT_TYPE
-from orchestrator.service import Service
+from orchestrator.usecases import UseCases
+from tests.bodies import policy
 
 from .fixtures_edges import free_port, wait_until
 from .fixtures_etcd import etcd_process
@@ -84,17 +85,17 @@ def manager(cluster, tmp_path, test_labels):
                         strip_path=True, health_path="/health"), create=True)
     settings = c.settings.updated(decision_interval=1.0, metrics_interval=0.5, waker_port=free_port())
     c.hap.driver.waker_port = settings.autoscale.waker_port
-    service = Service(c.store, settings, hosts=c.pool)
-    controller = build_controller(c.store, c.pool, c.hap.driver, settings, scaler=service)
+    cases = UseCases.over(c.store, c.pool)
+    controller = build_controller(c.store, c.pool, c.hap.driver, settings, scaler=cases.apps)
     stop = threading.Event()
     controller.start(stop)
-    yield c, service, Scraper(create_app(service, token=TOKEN, controller=controller)), name
+    yield c, cases, Scraper(create_app(cases, token=TOKEN, controller=controller)), name
     stop.set()
     assert controller.join(20)
 
 
 def test_metrics_follow_the_controller(manager):
-    c, service, scrape, app = manager
+    c, cases, scrape, app = manager
     store = c.store
 
     def passes():
@@ -110,7 +111,7 @@ def test_metrics_follow_the_controller(manager):
     assert total(m, "simplecloud_reconcile_duration_seconds_count", host="pod-test") >= 1
     assert series(m, "simplecloud_store_up") == {(): 1}
 
-    service.scale_app(app, 2)
+    cases.apps.scale(app, 2)
     wait_until(lambda: serving(c, app, 2), 40, what="two nodes to serve")
 
     def in_step_with_the_store():
@@ -135,7 +136,7 @@ def test_metrics_follow_the_controller(manager):
     assert total(m, "simplecloud_host_call_duration_seconds_count", host="pod-test", call="list_workers") >= 1
     assert series(m, "simplecloud_pod_capacity_nodes", "pod") == {("ctl",): 6, (app,): 4}
 
-    service.autoscaling.set_policy(app, {"min": 2, "max": 3, "rps": 50})
+    cases.autoscaling.set(app, policy(min=2, max=3, rps=50))
     m = wait_until(lambda: (lambda m: total(m, "simplecloud_autoscale_decisions_total", app=app) >= 1 and m)(
         scrape()), 20, what="an autoscale decision to be counted")
     wait_until(lambda: series(scrape(), "simplecloud_autoscale_desired_replicas", "app") == {(app,): 2}, 20,
@@ -151,10 +152,10 @@ def test_metrics_follow_the_controller(manager):
 
 
 def test_haproxy_exports_the_backends_figures(manager):
-    c, service, _, app = manager
+    c, cases, _, app = manager
     if not c.hap.driver.prometheus_supported():
         pytest.fail("this HAProxy has no Prometheus exporter (haproxy -vv); the lab's Debian build has it")
-    service.scale_app(app, 1)
+    cases.apps.scale(app, 1)
     wait_until(lambda: serving(c, app, 1), 40, what="a node to serve")
     for _ in range(5):
         assert requests.get(f"{c.hap.url}/{app}", timeout=10).status_code == 200
@@ -171,10 +172,10 @@ def test_a_scrape_while_etcd_is_frozen_or_gone_still_answers(haproxy_proc, test_
         settings = haproxy_proc.settings
         pool = HostPool(settings.links, extra_labels=test_labels)
         try:
-            service = Service(store, settings, hosts=pool)
-            service.init_cluster()
+            cases = UseCases.over(store, pool)
+            cases.cluster.init()
             controller = build_controller(store, pool, haproxy_proc.driver, settings)   # not started
-            scrape = Scraper(create_app(service, token=TOKEN, controller=controller))
+            scrape = Scraper(create_app(cases, token=TOKEN, controller=controller))
             m = scrape()
             assert series(m, "simplecloud_store_up") == {(): 1}
             assert series(m, "simplecloud_pod_capacity_nodes", "pod") == {("light",): 20, ("medium",): 15,

@@ -196,15 +196,14 @@ def test_wait_for_change_times_out_then_wakes_on_write(store):
     assert threading.active_count() <= threads_before + 1   # gRPC may keep one poller
 
 
-def test_service_on_real_etcd_concurrent_scale_is_exact(etcd_endpoint, store):
+def test_use_cases_on_real_etcd_concurrent_scale_is_exact(etcd_endpoint, store):
     """Two managers scaling the same app to 5 at once end with exactly 5 nodes."""
-    from orchestrator.service import Service
-    from orchestrator.settings import Settings
     from orchestrator.edges.store import Store
+    from orchestrator.usecases import UseCases
+    from tests.bodies import app_spec
 
-    Service(store, Settings()).init_cluster()
-    Service(store, Settings()).deploy_app({"name": "web", "image": "nginx", "pod": "medium",
-                                           "port": 80, "replicas": 1})
+    UseCases.over(store).cluster.init()
+    UseCases.over(store).apps.deploy(app_spec(name="web", image="nginx", pod="medium", port=80, replicas=1))
     host, port = etcd_endpoint
     others = [Store(host=host, port=port, prefix=store.prefix) for _ in range(4)]
     start = threading.Barrier(4)
@@ -213,7 +212,7 @@ def test_service_on_real_etcd_concurrent_scale_is_exact(etcd_endpoint, store):
     def scale(s):
         start.wait()
         try:
-            Service(s, Settings()).scale_app("web", 5)
+            UseCases.over(s).apps.scale("web", 5)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -228,5 +227,5 @@ def test_service_on_real_etcd_concurrent_scale_is_exact(etcd_endpoint, store):
     names = sorted(n.name for n in store.list_nodes("medium"))
     assert names == [f"web-{i}" for i in range(1, 6)]
     assert store.pod_node_count("medium") == 5
-    result = Service(store, Settings()).stop_app("web")
+    result = UseCases.over(store).apps.stop("web")
     assert len(result["removed"]) == 5 and store.pod_node_count("medium") == 0

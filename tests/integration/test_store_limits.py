@@ -15,8 +15,8 @@ from orchestrator.core.errors import CapacityError, Conflict, NotFound, SimpleCl
 from orchestrator.core.model import Node, NodeStatus, Pod
 from orchestrator.edges.store import MAX_TXN_OPS, Store, TooLarge, desired
 from orchestrator.edges.store import nodes as node_records
-from orchestrator.service import Service
-from orchestrator.settings import Settings
+from orchestrator.usecases import UseCases
+from tests.bodies import app_spec, node_spec, pod_spec
 
 pytestmark = pytest.mark.integration
 
@@ -25,17 +25,17 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RACE_ROUNDS = 25
 
 
-def service(store) -> Service:
-    return Service(store, Settings())
+def cases(store) -> UseCases:
+    return UseCases.over(store)
 
 
 @pytest.fixture
 def big(store):
     """A pod of 1000 nodes with an app of 0 replicas (command apps need no image check)."""
-    svc = service(store)
-    svc.register_pod("big", "pod-host", max_nodes=1000, cpus=0.1, memory_mb=64)
-    svc.deploy_app({"name": "web", "command": ["nc", "-lk", "-p", "9000"], "port": 9000,
-                    "pod": "big", "replicas": 0})
+    svc = cases(store)
+    svc.pods.register(pod_spec(name="big", host="pod-host", max_nodes=1000, cpus=0.1, memory_mb=64))
+    svc.apps.deploy(app_spec(**{"name": "web", "command": ["nc", "-lk", "-p", "9000"], "port": 9000,
+                    "pod": "big", "replicas": 0}))
     return svc
 
 
@@ -67,28 +67,28 @@ def mine(store, app="web", pod="big"):
 # ---------------------------------------------------------------- batches
 
 def test_scale_0_to_300_and_back_in_batches(big, store):
-    assert len(big.scale_app("web", 300)["nodes"]) == 300
+    assert len(big.apps.scale("web", 300)["nodes"]) == 300
     assert len(mine(store)) == 300 == store.pod_node_count("big")
-    assert len(big.pause("big")) == 300                      # 300 status changes: batched too
+    assert len(big.pods.pause("big")) == 300                      # 300 status changes: batched too
     assert {n.status for n in mine(store)} == {NodeStatus.PAUSED}
-    assert len(big.resume("big")) == 300
-    assert big.scale_app("web", 0)["replicas"] == 0
+    assert len(big.pods.resume("big")) == 300
+    assert big.apps.scale("web", 0)["replicas"] == 0
     assert mine(store) == [] and store.pod_node_count("big") == 0
 
 
 def test_deploy_and_stop_an_app_of_300_replicas(big, store):
-    result = big.deploy_app({"name": "api", "command": ["nc", "-lk", "-p", "9001"], "port": 9001,
-                             "pod": "big", "replicas": 300})
+    result = big.apps.deploy(app_spec(**{"name": "api", "command": ["nc", "-lk", "-p", "9001"], "port": 9001,
+                             "pod": "big", "replicas": 300}))
     assert result["replicas"] == 300 and len(result["nodes"]) == 300
     assert store.pod_node_count("big") == 300
-    assert len(big.stop_app("api")["removed"]) == 300
+    assert len(big.apps.stop("api")["removed"]) == 300
     assert store.get_app("api") is None and store.pod_node_count("big") == 0
 
 
 def test_a_change_beyond_the_free_slots_writes_nothing(big, store):
-    big.scale_app("web", 900)
+    big.apps.scale("web", 900)
     with pytest.raises(CapacityError):
-        big.deploy_app({"name": "api", "command": ["true"], "port": 1, "pod": "big", "replicas": 200})
+        big.apps.deploy(app_spec(name="api", command=["true"], port=1, pod="big", replicas=200))
     with pytest.raises(CapacityError):
         store.add_nodes("big", [Node(f"x{i}", "big", "web") for i in range(200)])
     assert store.get_app("api") is None
@@ -97,17 +97,17 @@ def test_a_change_beyond_the_free_slots_writes_nothing(big, store):
 
 def test_concurrent_big_scales_never_exceed_max_nodes(etcd_endpoint, store):
     """Two managers scale two apps of one pod to 200 each; the pod holds 300."""
-    svc = service(store)
-    svc.register_pod("big", "pod-host", max_nodes=300, cpus=0.1, memory_mb=64)
+    svc = cases(store)
+    svc.pods.register(pod_spec(name="big", host="pod-host", max_nodes=300, cpus=0.1, memory_mb=64))
     for name in ("a", "b"):
-        svc.deploy_app({"name": name, "command": ["true"], "port": 1, "pod": "big", "replicas": 0})
+        svc.apps.deploy(app_spec(**{"name": name, "command": ["true"], "port": 1, "pod": "big", "replicas": 0}))
     stores = [Store(*etcd_endpoint, prefix=store.prefix) for _ in range(2)]
     start, outcome = threading.Barrier(2), {}
 
     def scale(s, name):
         start.wait()
         try:
-            service(s).scale_app(name, 200)
+            cases(s).apps.scale(name, 200)
             outcome[name] = "ok"
         except CapacityError:
             outcome[name] = "full"
@@ -124,7 +124,7 @@ def test_concurrent_big_scales_never_exceed_max_nodes(etcd_endpoint, store):
 def test_capacity_race_across_batches_exactly_fills_the_pod(etcd_endpoint, store):
     """Eight threads each add 130 nodes (two batches each) to a pod of 300."""
     store.put_pod(Pod("big", "pod-host", 300, 0.1, 64), create=True)
-    service(store).deploy_app({"name": "web", "command": ["true"], "port": 1, "pod": "big", "replicas": 0})
+    cases(store).apps.deploy(app_spec(name="web", command=["true"], port=1, pod="big", replicas=0))
     stores = [Store(*etcd_endpoint, prefix=store.prefix) for _ in range(8)]
     start, errors = threading.Barrier(8), []
 
@@ -145,7 +145,7 @@ def test_capacity_race_across_batches_exactly_fills_the_pod(etcd_endpoint, store
 
 def test_etcds_own_refusal_is_a_clear_4xx_not_unreachable(store):
     store.put_pod(Pod("big", "pod-host", 1000, 0.1, 64), create=True)
-    service(store).deploy_app({"name": "web", "command": ["true"], "port": 1, "pod": "big", "replicas": 0})
+    cases(store).apps.deploy(app_spec(name="web", command=["true"], port=1, pod="big", replicas=0))
     store.max_txn_ops = 4 * MAX_TXN_OPS        # more than etcd takes (--max-txn-ops 128)
     with pytest.raises(TooLarge, match="too many operations") as refused:
         store.add_nodes("big", [Node(f"n{i}", "big", "web") for i in range(300)])
@@ -156,9 +156,9 @@ def test_etcds_own_refusal_is_a_clear_4xx_not_unreachable(store):
 # ---------------------------------------------------------------- damaged records
 
 def test_damaged_records_are_skipped_and_reported_once(store, raw):
-    svc = service(store)
-    svc.init_cluster()
-    svc.register_node("n1", "light")
+    svc = cases(store)
+    svc.cluster.init()
+    svc.nodes.register(node_spec("n1", "light"))
     garbage = {
         "pods/broken": "{not json",
         "apps/broken": json.dumps({"name": "broken", "pod": "light"}),              # no port
@@ -185,15 +185,15 @@ def test_damaged_records_are_skipped_and_reported_once(store, raw):
     node_event = next(e for e in reported if e.subject == "nodes/light/broken")
     assert "'created'" in node_event.message and "etcdctl del" in node_event.message
     with pytest.raises(Conflict, match="damaged"):
-        svc.register_node("x", "broken")                  # that one record cannot be used
+        svc.nodes.register(node_spec("x", "broken"))                  # that one record cannot be used
     assert store.get_observed("light", "n1") is None      # observed: only a last look
 
 
 def test_a_damaged_count_is_refused_clearly(store, raw):
-    service(store).init_cluster()
+    cases(store).cluster.init()
     raw.put(store.prefix + "podcount/light", "lots")
     with pytest.raises(Conflict, match="podcount/light"):
-        service(store).register_node("n1", "light")
+        cases(store).nodes.register(node_spec("n1", "light"))
 
 
 # ---------------------------------------------------------------- races
@@ -214,19 +214,19 @@ def race(first, second) -> list[BaseException]:
 
 
 def test_stopping_an_empty_app_races_registering_a_node_for_it(etcd_endpoint, store):
-    service(store).register_pod("race", "pod-host", max_nodes=100)
+    cases(store).pods.register(pod_spec(name="race", host="pod-host", max_nodes=100))
     other = Store(*etcd_endpoint, prefix=store.prefix)
     try:
         for i in range(RACE_ROUNDS):
-            service(store).deploy_app({"name": "web", "command": ["true"], "port": 1, "pod": "race",
-                                       "replicas": 0})
-            raised = race(lambda: service(store).stop_app("web"),
-                          lambda: service(other).register_node(f"n{i}", "race", "web"))
+            cases(store).apps.deploy(app_spec(**{"name": "web", "command": ["true"], "port": 1, "pod": "race",
+                                       "replicas": 0}))
+            raised = race(lambda: cases(store).apps.stop("web"),
+                          lambda: cases(other).nodes.register(node_spec(f"n{i}", "race", "web")))
             assert all(isinstance(e, (NotFound, Conflict)) for e in raised), raised
             orphans = [n.name for n in store.list_nodes("race") if store.get_app(n.app) is None]
             assert orphans == [], f"round {i}: node(s) {orphans} without their app"
             if store.get_app("web") is not None:
-                service(store).stop_app("web")
+                cases(store).apps.stop("web")
             assert store.pod_node_count("race") == 0 == len(store.list_nodes("race"))
     finally:
         other.close()
@@ -236,17 +236,17 @@ def test_removing_a_pod_races_a_zero_replica_deploy_into_it(etcd_endpoint, store
     other = Store(*etcd_endpoint, prefix=store.prefix)
     try:
         for i in range(RACE_ROUNDS):
-            service(store).register_pod("race", "pod-host", max_nodes=10)
-            raised = race(lambda: service(store).remove_pod("race"),
-                          lambda: service(other).deploy_app({"name": "web", "command": ["true"],
-                                                             "port": 1, "pod": "race", "replicas": 0}))
+            cases(store).pods.register(pod_spec(name="race", host="pod-host", max_nodes=10))
+            raised = race(lambda: cases(store).pods.remove("race"),
+                          lambda: cases(other).apps.deploy(app_spec(**{"name": "web", "command": ["true"],
+                                                             "port": 1, "pod": "race", "replicas": 0})))
             assert all(isinstance(e, (NotFound, Conflict)) for e in raised), raised
             homeless = [a.name for a in store.list_apps() if store.get_pod(a.pod) is None]
             assert homeless == [], f"round {i}: app(s) {homeless} in a deleted pod"
             if store.get_app("web") is not None:
-                service(store).stop_app("web")
+                cases(store).apps.stop("web")
             if store.get_pod("race") is not None:
-                service(store).remove_pod("race")
+                cases(store).pods.remove("race")
     finally:
         other.close()
 
@@ -269,14 +269,14 @@ def interleave(monkeypatch, store: Store, module, function: str, competitor, aft
 
 
 def test_a_node_registered_just_after_stop_read_the_nodes_goes_with_the_app(etcd_endpoint, store, monkeypatch):
-    service(store).register_pod("race", "pod-host", max_nodes=10)
-    service(store).deploy_app({"name": "web", "command": ["true"], "port": 1, "pod": "race", "replicas": 0})
+    cases(store).pods.register(pod_spec(name="race", host="pod-host", max_nodes=10))
+    cases(store).apps.deploy(app_spec(name="web", command=["true"], port=1, pod="race", replicas=0))
     stopper, other = (Store(*etcd_endpoint, prefix=store.prefix) for _ in range(2))
     try:
         # the 2nd read is the store's own, just before its transaction (the 1st is the service's)
         interleave(monkeypatch, stopper, node_records, "list_nodes",
-                   lambda: service(other).register_node("late", "race", "web"), after=2)
-        result = service(stopper).stop_app("web")
+                   lambda: cases(other).nodes.register(node_spec("late", "race", "web")), after=2)
+        result = cases(stopper).apps.stop("web")
     finally:
         stopper.close()
         other.close()
@@ -285,13 +285,13 @@ def test_a_node_registered_just_after_stop_read_the_nodes_goes_with_the_app(etcd
 
 
 def test_an_app_deployed_just_after_remove_pod_read_the_apps_keeps_its_pod(etcd_endpoint, store, monkeypatch):
-    service(store).register_pod("race", "pod-host", max_nodes=10)
+    cases(store).pods.register(pod_spec(name="race", host="pod-host", max_nodes=10))
     remover, other = (Store(*etcd_endpoint, prefix=store.prefix) for _ in range(2))
     try:
-        interleave(monkeypatch, remover, desired, "list_apps", lambda: service(other).deploy_app(
-            {"name": "web", "command": ["true"], "port": 1, "pod": "race", "replicas": 0}))
+        interleave(monkeypatch, remover, desired, "list_apps", lambda: cases(other).apps.deploy(app_spec(
+            name="web", command=["true"], port=1, pod="race", replicas=0)))
         with pytest.raises(Conflict, match="used by app"):
-            service(remover).remove_pod("race")
+            cases(remover).pods.remove("race")
     finally:
         remover.close()
         other.close()

@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the edges, for unit tests only.
+"""In-memory stand-ins for the edges (and a clock and a sampler), for unit tests only.
 
 `FakeStore` has the public interface and the refusal semantics of
 `orchestrator.edges.store.Store` (create/update conflicts, capacity, compare-and-swap
@@ -301,3 +301,26 @@ class FakeHosts:
     def get(self, host_name):
         self.asked.append(host_name)
         return self.host
+
+
+class Clock:
+    """A clock a test moves by hand (``clock.now += 5``)."""
+
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class StubSampler:
+    """A Sampler stand-in: answers every window with the sample a test sets (``next``)."""
+
+    def __init__(self):
+        self.next = None
+
+    def sample(self):
+        pass
+
+    def window(self, app, seconds, desired):
+        return self.next

@@ -19,10 +19,9 @@ from orchestrator.api import create_app
 from orchestrator.api.errors import INTERNAL_ERROR
 from orchestrator.core.errors import Unavailable
 from orchestrator.core.model import Container
-from orchestrator.service import Service
-from orchestrator.settings import Settings
+from orchestrator.usecases import UseCases
 from orchestrator.api.token_file import TokenFileError, ensure_token, read_token
-from tests.unit.fakes import FakeHost, FakeHosts, FakeStore
+from tests.unit.fakes import FakeHost, FakeHosts
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -30,20 +29,11 @@ IMAGES = {"simplecloud/light", "simplecloud/medium", "simplecloud/heavy", "nginx
 
 
 @pytest.fixture
-def store():
-    return FakeStore()
-
-
-@pytest.fixture
-def service(store, tmp_path):
+def app(store):
+    """The web app over the use cases over ``store`` (not initialized), hosts faked."""
     n1 = Container("sc-light.n1.g1", "light", "n1", "light", "running", "10.0.0.2", "img", "g1", "id1", 1.0)
     host = FakeHost(images=IMAGES, logs={"sc-light.n1.g1": "line 1\nline 2\nline 3\n"}, containers=[n1])
-    return Service(store, Settings(), hosts=FakeHosts(host))
-
-
-@pytest.fixture
-def app(service):
-    return create_app(service, token=TOKEN)
+    return create_app(UseCases.over(store, FakeHosts(host)), token=TOKEN)
 
 
 @pytest.fixture
@@ -163,6 +153,16 @@ def test_status_and_events(cluster):
     assert len(cluster.get("/api/events", headers=AUTH).get_json()) == 2
 
 
+def test_autoscale_put_and_delete(cluster):
+    answer = cluster.put("/api/apps/light/autoscale", json={"min": 1, "max": 3, "cpu": 60}, headers=AUTH)
+    assert answer.status_code == 200 and answer.get_json()["autoscale"]["summary"] == "1..3, cpu 60/node"
+    assert answer.get_json()["autoscale"]["policy"] == {"min": 1, "max": 3, "cpu": 60.0, "rules": [],
+                                                        "scale_down_window_s": 300.0}
+    assert cluster.put("/api/apps/light/autoscale", json={"min": 1, "max": 3, "cpu": 6}).status_code == 401
+    off = cluster.delete("/api/apps/light/autoscale", headers=AUTH)
+    assert off.status_code == 200 and off.get_json()["autoscale"] is None
+
+
 # --- authentication -------------------------------------------------------------------
 
 STATE_CHANGING = [
@@ -252,6 +252,19 @@ BAD_REQUESTS = [
     ("GET", "/api/events?limit=1001", None, 400, "at least 1 and at most 1000"),
     ("GET", "/api/nodes?pod=", None, 400, "pod name is required"),
     ("GET", "/api/pods/light/nodes/n1/logs?tail=%D9%A3", None, 400, "must be an integer"),
+    # names in the path are checked at the edge, before any use case runs
+    ("POST", "/api/pods/Bad_Name/launch", None, 400, "pod name 'Bad_Name' is not a valid name"),
+    ("DELETE", "/api/pods/light/nodes/a_b", None, 400, "node name 'a_b' is not a valid name"),
+    ("PUT", "/api/apps/-web/scale", {"replicas": 1}, 400, "app name '-web' is not a valid name"),
+    # autoscale policies
+    ("PUT", "/api/apps/light/autoscale", {"min": 1, "max": 5}, 400, "at least one target"),
+    ("PUT", "/api/apps/light/autoscale", {"min": 1, "max": 5, "rps": 0}, 400, "rps"),
+    ("PUT", "/api/apps/light/autoscale", {"min": 1, "max": 5, "cpu": 50, "idle_to_zero_s": 60}, 400,
+     "needs min 0"),
+    ("PUT", "/api/apps/light/autoscale", {"min": 1, "max": 5, "rps": 5, "burst": 1}, 400, "burst"),
+    ("PUT", "/api/apps/light/autoscale", {"min": 3, "max": 2, "rps": 5}, 409, "min 3 is more than max 2"),
+    ("PUT", "/api/apps/nope/autoscale", {"min": 1, "max": 3, "cpu": 6}, 404, "app 'nope' does not exist"),
+    ("DELETE", "/api/apps/nope/autoscale", None, 404, "app 'nope' does not exist"),
 ]
 
 
@@ -337,16 +350,16 @@ def test_state_changes_are_logged(cluster, caplog):
 
 
 class Exploding:
-    """A service whose every method fails the way a bug or an outage would."""
+    """Use cases whose every method fails the way a bug or an outage would."""
 
     def __init__(self, exc):
         self.exc = exc
-        self.store = self
 
     def __getattr__(self, name):
-        def fail(*args, **kwargs):
-            raise self.exc
-        return fail
+        return self
+
+    def __call__(self, *args, **kwargs):
+        raise self.exc
 
 
 def test_unexpected_errors_are_500_without_traceback(tmp_path, caplog):

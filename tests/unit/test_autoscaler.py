@@ -5,42 +5,13 @@ import pytest
 
 from orchestrator.control.autoscaler import Autoscaler
 from orchestrator.core.autoscale import Sample
-from orchestrator.service import Service
-from orchestrator.settings import Settings
 from orchestrator.core.schema import Autoscale
-from tests.unit.fakes import FakeStore
+from orchestrator.settings import Settings
+from tests.bodies import policy
 
 
-class StubSampler:
-    """Answers every window with the sample a test sets."""
-
-    def __init__(self):
-        self.next: Sample | None = None
-
-    def sample(self):
-        pass
-
-    def window(self, app, seconds, desired):
-        return self.next
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def world():
-    store = FakeStore()
-    svc = Service(store, Settings())
-    svc.init_cluster()
-    svc.register_pod("tiny", "pod-light", max_nodes=3, cpus=0.25, memory_mb=64)
-    svc.deploy_app({"name": "web", "pod": "tiny", "port": 8000, "image": "img", "replicas": 2})
-    sampler, clock = StubSampler(), Clock()
-    return store, svc, sampler, clock, Autoscaler(store, svc, sampler, Settings().autoscale, clock=clock)
+def autoscaler(world, **kw) -> Autoscaler:
+    return Autoscaler(world.store, world.cases.apps, world.sampler, Settings().autoscale, clock=world.clock, **kw)
 
 
 def busy(serving, rps_per_node, clock):
@@ -48,16 +19,16 @@ def busy(serving, rps_per_node, clock):
                   rps=rps_per_node * serving, inflight=1.0 * serving, cpu=50.0, p95_ms=20.0)
 
 
-def replicas(svc, app="web"):
-    return svc.get_app(app)["replicas"]
+def replicas(world, app="web"):
+    return world.cases.apps.get(app)["replicas"]
 
 
 def test_a_pod_without_room_is_never_a_silent_cap(world):
-    store, svc, sampler, clock, scaler = world
-    svc.autoscaling.set_policy("web", {"min": 1, "max": 10, "rps": 20})
+    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 10, "rps": 20}))
     sampler.next = busy(2, 100, clock)                   # 5× the target: wants far more than 3
     scaler.decide_all()
-    assert replicas(svc) == 3
+    assert replicas(world) == 3
     full = [e.message for e in store.events(100) if e.kind == "autoscale"]
     assert len(full) == 1 and full[0].startswith("web: pod tiny is full: 2 of 3 nodes; wanted ")
     assert full[0].endswith("; scaled to 3")
@@ -71,28 +42,28 @@ def test_a_pod_without_room_is_never_a_silent_cap(world):
 
 
 def test_the_memory_survives_a_restart(world):
-    store, svc, sampler, clock, scaler = world
-    svc.autoscaling.set_policy("web", {"min": 1, "max": 3, "rps": 20, "scale_down_window_s": 60})
+    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 3, "rps": 20, "scale_down_window_s": 60}))
     sampler.next = busy(2, 40, clock)
     scaler.decide_all()
-    assert replicas(svc) == 3
+    assert replicas(world) == 3
     clock.now += 5
-    restarted = Autoscaler(store, svc, sampler, Settings().autoscale, clock=clock)   # a new manager process
+    restarted = autoscaler(world)                          # a new manager process
     sampler.next = busy(3, 1, clock)                      # idle now, but within the window
     restarted.decide_all()
-    assert replicas(svc) == 3
+    assert replicas(world) == 3
     for _ in range(10):                                   # a decision every 5 s, within 60 s of the peak
         clock.now += 5
         restarted.decide_all()
-        assert replicas(svc) == 3
+        assert replicas(world) == 3
     clock.now += 5
     restarted.decide_all()                                # the window has passed
-    assert replicas(svc) == 1
+    assert replicas(world) == 1
 
 
 def test_decisions_are_events_with_their_numbers(world):
-    store, svc, sampler, clock, scaler = world
-    svc.autoscaling.set_policy("web", {"min": 1, "max": 3, "rps": 20})
+    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 3, "rps": 20}))
     sampler.next = busy(2, 30, clock)
     scaler.decide_all()
     [event] = [e for e in store.events(100) if e.kind == "autoscale"]
@@ -101,15 +72,15 @@ def test_decisions_are_events_with_their_numbers(world):
 
 
 def test_no_sample_yet_means_no_decision(world):
-    store, svc, sampler, clock, scaler = world
-    svc.autoscaling.set_policy("web", {"min": 1, "max": 3, "rps": 20})
+    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 3, "rps": 20}))
     scaler.decide_all()
-    assert replicas(svc) == 2 and "web" not in store.list_autoscale_states()
+    assert replicas(world) == 2 and "web" not in store.list_autoscale_states()
 
 
 def test_a_damaged_memory_starts_afresh_and_a_stopped_app_is_forgotten(world):
-    store, svc, sampler, clock, scaler = world
-    svc.autoscaling.set_policy("web", {"min": 1, "max": 3, "rps": 20})
+    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 3, "rps": 20}))
     store.put_autoscale_state("web", {"state": {"recommendations": "garbage"}})
     sampler.next = busy(2, 20, clock)
     scaler.decide_all()

@@ -1,6 +1,6 @@
 """The dashboard's web layer through Flask's test client: the page and its
 assets are served without a token and without a build step, and
-/api/dashboard assembles one snapshot from the Service (over the in-memory
+/api/dashboard assembles one snapshot from the use cases (over the in-memory
 FakeStore) and the controller's sampler (a stand-in here; the browser tier
 runs the real one)."""
 from __future__ import annotations
@@ -11,9 +11,8 @@ import pytest
 
 from orchestrator.api import create_app
 from orchestrator.api.dashboard import EVENTS, SERIES_SECONDS, SERIES_STEP
-from orchestrator.service import Service
-from orchestrator.settings import Settings
-from tests.unit.fakes import FakeStore
+from orchestrator.observe.telemetry import Telemetry
+from orchestrator.usecases import UseCases
 from tests.unit.test_api import AUTH, TOKEN
 
 ASSETS = {"/static/dashboard.js": "javascript", "/static/dashboard.css": "text/css"}
@@ -34,21 +33,12 @@ class Sampler:
 class Controller:
     def __init__(self):
         self.sampler = Sampler()
+        self.telemetry = Telemetry()
 
 
 @pytest.fixture
-def store():
-    return FakeStore()
-
-
-@pytest.fixture
-def service(store, tmp_path):
-    return Service(store, Settings())
-
-
-@pytest.fixture
-def cluster(service):
-    client = create_app(service, token=TOKEN).test_client()
+def cluster(store):
+    client = create_app(UseCases.over(store), token=TOKEN).test_client()
     assert client.post("/api/init", headers=AUTH).status_code == 200
     return client
 
@@ -74,7 +64,7 @@ def test_the_snapshot_needs_the_token(cluster):
     assert wrong.status_code == 401
 
 
-def test_the_snapshot_holds_the_services_views_and_no_figures_without_a_controller(cluster, store):
+def test_the_snapshot_holds_the_use_cases_views_and_no_figures_without_a_controller(cluster, store):
     for i in range(EVENTS + 5):
         store.record_event("test.filler", "test", f"event {i}")
     snap = cluster.get("/api/dashboard", headers=AUTH).get_json()
@@ -86,9 +76,9 @@ def test_the_snapshot_holds_the_services_views_and_no_figures_without_a_controll
     assert len(snap["events"]) == EVENTS
 
 
-def test_the_snapshot_carries_the_samplers_figures_and_series(service):
+def test_the_snapshot_carries_the_samplers_figures_and_series(store):
     controller = Controller()
-    client = create_app(service, token=TOKEN, controller=controller).test_client()
+    client = create_app(UseCases.over(store), token=TOKEN, controller=controller).test_client()
     snap = client.get("/api/dashboard", headers=AUTH).get_json()
     assert snap["controller"] is True
     assert snap["figures"] == controller.sampler.figures()

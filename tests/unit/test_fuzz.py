@@ -68,7 +68,7 @@ def app_specs(draw, name):
 def clusters(draw):
     """Accepted apps (unique names) with a few servers each."""
     app_names = draw(st.lists(names, min_size=1, max_size=4, unique=True))
-    apps = [validate.app_spec(draw(app_specs(n)))[0] for n in app_names]
+    apps = [validate.app_of(validate.parse(schema.AppSpec, draw(app_specs(n)), "the app"), 0.0) for n in app_names]
     servers = {}
     for app in apps:
         nodes = draw(st.lists(names, max_size=3, unique=True))
@@ -104,8 +104,8 @@ def test_every_accepted_app_renders_a_config_haproxy_accepts(haproxy_settings, c
 @pytest.mark.parametrize("balance", BALANCE_ALGORITHMS)
 def test_every_balance_algorithm_renders_a_config_haproxy_accepts(haproxy_settings, balance):
     cfg_settings, workdir = haproxy_settings
-    app = validate.app_spec({"name": "web", "pod": "p", "port": 8000, "image": "web", "path": "/web",
-                             "balance": balance})[0]
+    app = validate.app_of(validate.parse(schema.AppSpec, {"name": "web", "pod": "p", "port": 8000, "image": "web",
+                                                          "path": "/web", "balance": balance}, "the app"), 0.0)
     servers = {backend_name(app): [Server(backend_name(app), "n1.0123456789", "10.42.0.2", 8000, "ready", None)]}
     text = render([app], servers, cfg_settings)
     assert f"    balance {balance}\n" in text
@@ -127,14 +127,14 @@ def near(fields):
     return st.dictionaries(st.sampled_from(fields) | st.text(max_size=8), json_values, max_size=len(fields))
 
 
-@pytest.mark.parametrize("parse, fields", [(validate.app_spec, validate.APP_FIELDS),
-                                           (validate.pod_spec, validate.POD_FIELDS)], ids=["deploy", "pod"])
-def test_bodies_are_accepted_or_refused_with_a_validation_error(parse, fields):
+@pytest.mark.parametrize("model, fields", [(schema.AppSpec, validate.APP_FIELDS),
+                                           (schema.PodSpec, validate.POD_FIELDS)], ids=["deploy", "pod"])
+def test_bodies_are_accepted_or_refused_with_a_validation_error(model, fields):
     @MANY
     @given(body=json_values | near(fields))
     def check(body):
         try:
-            parse(body)
+            validate.parse(model, body, "the body")
         except ValidationError as exc:
             assert exc.status == 400 and exc.message
     check()
@@ -143,9 +143,10 @@ def test_bodies_are_accepted_or_refused_with_a_validation_error(parse, fields):
 @MANY
 @given(body=json_values | near(validate.UPDATE_FIELDS))
 def test_update_bodies_are_accepted_or_refused_with_a_validation_error(body):
-    app, _ = validate.app_spec({"name": "web", "pod": "light", "port": 80, "image": "nginx"})
+    app = validate.app_of(validate.parse(schema.AppSpec, {"name": "web", "pod": "light", "port": 80,
+                                                          "image": "nginx"}, "the app"), 0.0)
     try:
-        validate.app_update(app, body)
+        validate.updated(app, validate.parse(schema.AppUpdate, body, "the update"))
     except Conflict as exc:                  # well formed, but would leave the app without a route
         assert "needs a route" in exc.message
     except ValidationError as exc:

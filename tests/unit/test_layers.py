@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "orchestrator"
-PACKAGES = ("core", "settings", "edges", "observe", "control", "api", "loadgen", "cli", "server",
-            "service", "autoscaling")  # TEMP
+PACKAGES = ("core", "settings", "edges", "observe", "usecases", "control", "api", "loadgen", "cli", "server")
 ALLOWED = {
     "core": set(),
     "settings": {"core"},
@@ -32,9 +31,7 @@ ALLOWED = {
     "observe": {"core"},
     "usecases": {"core", "edges.protocols"},
     "control": {"core", "edges", "observe", "settings"},
-    "api": {"core", "usecases", "observe", "service", "edges", "settings"},  # TEMP
-    "service": {"core", "edges", "autoscaling"},  # TEMP
-    "autoscaling": {"core"},  # TEMP
+    "api": {"core", "usecases", "observe"},
     "loadgen": set(),
     "cli": {"loadgen"},
     "server": set(PACKAGES) - {"server"},

@@ -5,14 +5,14 @@ import pytest
 
 from orchestrator import server
 from orchestrator.api.token_file import read_token
-from orchestrator.service import Service
+from orchestrator.usecases import UseCases
 from orchestrator.settings import Settings
 from tests.unit.fakes import FakeStore
 
 
 def test_the_web_app_requires_the_token_of_the_token_file(tmp_path):
     settings = Settings.of(token_file=str(tmp_path / "etc" / "token"))
-    app = server.build_web_app(settings, Service(FakeStore(), settings))
+    app = server.build_web_app(settings, UseCases.over(FakeStore()))
     token = read_token(settings.api.token_file)
     c = app.test_client()
     assert c.post("/api/init").status_code == 401

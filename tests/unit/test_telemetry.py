@@ -22,11 +22,12 @@ from orchestrator.edges.hostlink import LinkState
 from orchestrator.observe.collectors import (FiguresCollector, LinkCollector, StoreCollector,
                                              count_nodes)
 from orchestrator.observe.telemetry import CONTENT_TYPE, Telemetry
-from orchestrator.service import Service
 from orchestrator.core.healing import HealingPolicy
 from orchestrator.settings import Settings, WorkerSettings
-from tests.unit.fakes import FakeStore
-from tests.unit.test_autoscaler import Clock, StubSampler, busy
+from orchestrator.usecases import UseCases
+from tests.bodies import app_spec, policy
+from tests.unit.fakes import Clock, FakeStore
+from tests.unit.test_autoscaler import busy
 
 
 def scrape(telemetry: Telemetry) -> dict[tuple[str, frozenset], float]:
@@ -121,19 +122,15 @@ def test_each_telemetry_has_its_own_registry():
     assert b"simplecloud" not in prometheus_client.generate_latest(prometheus_client.REGISTRY)
 
 
-def test_the_autoscaler_counts_every_decision():
-    store = FakeStore()
-    svc = Service(store, Settings())
-    svc.init_cluster()
-    svc.register_pod("tiny", "pod-light", max_nodes=3, cpus=0.25, memory_mb=64)
-    svc.deploy_app({"name": "web", "pod": "tiny", "port": 8000, "image": "img", "replicas": 1})
-    sampler, clock, t = StubSampler(), Clock(), Telemetry()
-    scaler = Autoscaler(store, svc, sampler, Settings().autoscale, clock=clock, telemetry=t)
-    svc.autoscaling.set_policy("web", {"min": 1, "max": 10, "rps": 20})
-    sampler.next = busy(1, 100, clock)                # 5× the target; the pod has room for 3
+def test_the_autoscaler_counts_every_decision(world):
+    t = Telemetry()
+    scaler = Autoscaler(world.store, world.cases.apps, world.sampler, Settings().autoscale, clock=world.clock,
+                        telemetry=t)
+    world.cases.autoscaling.set("web", policy(min=1, max=10, rps=20))
+    world.sampler.next = busy(2, 100, world.clock)    # 5× the target; the pod has room for 3
     scaler.decide_all()
-    clock.now += 5
-    sampler.next = busy(3, 20, clock)                 # on target
+    world.clock.now += 5
+    world.sampler.next = busy(3, 20, world.clock)     # on target
     scaler.decide_all()
     s = scrape(t)
     assert value(s, "simplecloud_autoscale_decisions_total", app="web", direction="up") == 1
@@ -156,45 +153,37 @@ def test_a_reconcile_pass_is_counted_even_when_it_fails():
 
 
 # --- nodes from etcd at scrape time ---------------------------------------------------
-
-@pytest.fixture
-def world():
-    store = FakeStore()
-    svc = Service(store, Settings())
-    svc.init_cluster()
-    svc.deploy_app({"name": "web", "pod": "light", "port": 8000, "image": "img", "replicas": 3})
-    return store, svc
-
+# ``world``: pod "tiny" with app "web" at 2 replicas (tests/unit/conftest.py)
 
 def test_count_nodes_by_desired_status_and_observed_phase(world):
-    store, svc = world
-    nodes = {n.name: n for n in store.list_nodes("light")}
-    store.put_observed("light", "web-1", {"phase": "serving", "node_created": nodes["web-1"].created})
-    store.put_observed("light", "web-2", {"phase": "serving", "node_created": nodes["web-2"].created - 1})
-    svc.deploy_app({"name": "api", "pod": "medium", "port": 8000, "image": "img", "replicas": 1})
-    svc.pause("medium")
+    store, cases = world.store, world.cases
+    nodes = {n.name: n for n in store.list_nodes("tiny")}
+    store.put_observed("tiny", "web-1", {"phase": "serving", "node_created": nodes["web-1"].created})
+    store.put_observed("tiny", "web-2", {"phase": "serving", "node_created": nodes["web-2"].created - 1})
+    cases.apps.deploy(app_spec(name="api", pod="medium", port=8000, image="img", replicas=2))
+    cases.pods.pause("medium")
     store.put_observed("medium", "api-1", {"phase": "paused",
                                            "node_created": store.list_nodes("medium")[0].created})
     desired, seen = count_nodes(store.list_nodes(), store.list_observed())
-    assert desired == {("light", "web", "ONLINE"): 3, ("medium", "api", "PAUSED"): 1}
-    # web-2's record is about an earlier node of that name; web-3 was never seen
-    assert seen == {("light", "web", "serving"): 1, ("light", "web", "unknown"): 2,
-                    ("medium", "api", "paused"): 1}
-    removed = dataclasses.replace(nodes["web-3"], status=NodeStatus.REMOVED)
+    assert desired == {("tiny", "web", "ONLINE"): 2, ("medium", "api", "PAUSED"): 2}
+    # web-2's record is about an earlier node of that name; api-2 was never seen
+    assert seen == {("tiny", "web", "serving"): 1, ("tiny", "web", "unknown"): 1,
+                    ("medium", "api", "paused"): 1, ("medium", "api", "unknown"): 1}
+    removed = dataclasses.replace(nodes["web-2"], status=NodeStatus.REMOVED)
     desired, seen = count_nodes([removed], {})
-    assert desired == {("light", "web", "REMOVED"): 1} and not seen
+    assert desired == {("tiny", "web", "REMOVED"): 1} and not seen
 
 
 def test_the_store_collector_shows_nodes_pods_and_policies(world):
-    store, svc = world
-    svc.autoscaling.set_policy("web", {"min": 2, "max": 5, "rps": 20})
+    store = world.store
+    world.cases.autoscaling.set("web", policy(min=2, max=5, rps=20))
     store.put_autoscale_state("web", {"state": {}, "last": {"replicas": 4}})
     t = Telemetry()
     t.add_collector(StoreCollector(store))
     s = scrape(t)
     assert value(s, "simplecloud_store_up") == 1
-    assert value(s, "simplecloud_nodes", pod="light", app="web", status="ONLINE") == 3
-    assert value(s, "simplecloud_nodes_observed", pod="light", app="web", phase="unknown") == 3
+    assert value(s, "simplecloud_nodes", pod="tiny", app="web", status="ONLINE") == 2
+    assert value(s, "simplecloud_nodes_observed", pod="tiny", app="web", phase="unknown") == 2
     assert value(s, "simplecloud_pod_capacity_nodes", pod="heavy") == 10
     assert value(s, "simplecloud_autoscale_min_replicas", app="web") == 2
     assert value(s, "simplecloud_autoscale_max_replicas", app="web") == 5
@@ -221,12 +210,11 @@ class FlakyStore:
 
 
 def test_a_scrape_while_etcd_is_down_or_frozen_answers_with_the_last_figures(world):
-    store, svc = world
-    flaky, clock = FlakyStore(store), Clock()
+    flaky, clock = FlakyStore(world.store), Clock()
     collector = StoreCollector(flaky, deadline=0.2, min_interval=1.0, clock=clock)
     t = Telemetry()
     t.add_collector(collector)
-    assert value(scrape(t), "simplecloud_nodes", pod="light", app="web", status="ONLINE") == 3
+    assert value(scrape(t), "simplecloud_nodes", pod="tiny", app="web", status="ONLINE") == 2
     first = clock.now
 
     clock.now += 0.5                                 # a second scrape within min_interval: no read
@@ -234,10 +222,10 @@ def test_a_scrape_while_etcd_is_down_or_frozen_answers_with_the_last_figures(wor
 
     clock.now += 5
     flaky.mode = "down"
-    svc.scale_app("web", 1)                          # etcd changed, but we cannot see it
+    world.cases.apps.scale("web", 1)                 # etcd changed, but we cannot see it
     s = scrape(t)
     assert value(s, "simplecloud_store_up") == 0 and collector.error.startswith("etcd is not reachable")
-    assert value(s, "simplecloud_nodes", pod="light", app="web", status="ONLINE") == 3
+    assert value(s, "simplecloud_nodes", pod="tiny", app="web", status="ONLINE") == 2
     assert value(s, "simplecloud_store_last_read_timestamp_seconds") == first
 
     flaky.mode = "frozen"
@@ -255,12 +243,12 @@ def test_a_scrape_while_etcd_is_down_or_frozen_answers_with_the_last_figures(wor
     clock.now += 5
     s = scrape(t)                                    # ... and this scrape has what it read
     assert value(s, "simplecloud_store_up") == 1 and collector.error == ""
-    assert value(s, "simplecloud_nodes", pod="light", app="web", status="ONLINE") == 1
+    assert value(s, "simplecloud_nodes", pod="tiny", app="web", status="ONLINE") == 1
     assert value(s, "simplecloud_store_last_read_timestamp_seconds") in (frozen, clock.now)
 
 
 def test_before_any_read_succeeds_only_the_error_gauge_is_there(world):
-    flaky = FlakyStore(world[0])
+    flaky = FlakyStore(world.store)
     flaky.mode = "down"
     t = Telemetry()
     t.add_collector(StoreCollector(flaky, deadline=0.2))
@@ -310,9 +298,8 @@ def test_a_failing_source_leaves_its_series_out_and_the_scrape_answers(caplog):
 
 # --- GET /metrics without a controller ---------------------------------------------------
 
-def test_metrics_without_a_controller_answer_open_and_valid(tmp_path):
-    store = FakeStore()
-    app = create_app(Service(store, Settings()), token="t0ken")
+def test_metrics_without_a_controller_answer_open_and_valid(store):
+    app = create_app(UseCases.over(store), token="t0ken")
     client = app.test_client()
     answer = client.get("/metrics")                   # no token: open, like HAProxy's exporter
     assert answer.status_code == 200 and answer.headers["Content-Type"] == CONTENT_TYPE

@@ -1,9 +1,11 @@
 """Every validation rule, with the message that tells the user what to change."""
 
+import dataclasses
+
 import pytest
 
-from orchestrator.core import validate
-from orchestrator.core.errors import CapacityError, ValidationError
+from orchestrator.core import schema, validate
+from orchestrator.core.errors import CapacityError, Conflict, ValidationError
 from orchestrator.core.model import Pod
 
 
@@ -125,15 +127,27 @@ def test_images_refused(bad):
     refused(validate.image, "", field="image", says="image is required")
 
 
+def pod_spec(body):
+    """A Pod from a register request, as the API and the pods use case make it."""
+    m = validate.parse(schema.PodSpec, body, "the pod")
+    return Pod(m.name, m.host, m.max_nodes, m.cpus, m.memory_mb, m.app)
+
+
+def app_spec(body):
+    """(App, replicas) from a deploy request, as the API and the apps use case make them."""
+    m = validate.parse(schema.AppSpec, body, "the app")
+    return validate.app_of(m, created=0.0), m.replicas
+
+
 def test_pod_spec():
-    pod = validate.pod_spec({"name": "batch", "host": "pod-heavy", "max_nodes": 4, "cpus": 1, "memory_mb": 512})
+    pod = pod_spec({"name": "batch", "host": "pod-heavy", "max_nodes": 4, "cpus": 1, "memory_mb": 512})
     assert pod == Pod("batch", "pod-heavy", 4, 1.0, 512, None)
-    refused(validate.pod_spec, {"name": "b", "host": "h", "max_nodes": 1, "cpus": 1, "memory_mb": 64,
+    refused(pod_spec, {"name": "b", "host": "h", "max_nodes": 1, "cpus": 1, "memory_mb": 64,
                                 "size": 3, "zone": "x"},
             field="size", says=("unknown fields 'size', 'zone'", "allowed fields are name, host"))
-    refused(validate.pod_spec, {"name": "b", "max_nodes": 1, "cpus": 1, "memory_mb": 64}, field="host",
+    refused(pod_spec, {"name": "b", "max_nodes": 1, "cpus": 1, "memory_mb": 64}, field="host",
             says="field 'host' is required (e.g. 'pod-light')")
-    assert validate.pod_spec({"name": "b", "host": "h"}) == Pod("b", "h", 10, 0.5, 256, None)
+    assert pod_spec({"name": "b", "host": "h"}) == Pod("b", "h", 10, 0.5, 256, None)
 
 
 def spec(**over):
@@ -143,30 +157,30 @@ def spec(**over):
 
 
 def test_app_spec_defaults():
-    app, replicas = validate.app_spec(spec())
+    app, replicas = app_spec(spec())
     assert replicas == 1
     assert (app.path, app.host, app.balance, app.health_path, app.command) == ("/web", None, "roundrobin", "", None)
-    app, replicas = validate.app_spec(spec(image=None, command=["nc", "-lk", "-p", "9000"], replicas=3,
+    app, replicas = app_spec(spec(image=None, command=["nc", "-lk", "-p", "9000"], replicas=3,
                                            host="nc.local"))
     assert app.command == ("nc", "-lk", "-p", "9000") and app.path is None and app.host == "nc.local"
     assert replicas == 3
 
 
 def test_app_spec_refusals():
-    refused(validate.app_spec, spec(command=["nc"]), field="image", says="exactly one of image")
-    refused(validate.app_spec, spec(image=None), field="image", says="exactly one of image")
-    refused(validate.app_spec, spec(replica=2), field="replica", says="unknown field 'replica'")
-    refused(validate.app_spec, spec(security="root"), field="security", says="not a security profile")
-    refused(validate.app_spec, spec(path="/webx\n"), field="path", says="not a clean path prefix")
-    refused(validate.app_spec, spec(host="web.example\n"), field="host", says="not a valid host name")
-    refused(validate.app_spec, spec(health_path="/h\n"), field="health_path", says="not a clean path")
-    refused(validate.app_spec, spec(port=None), field="port", says="'port' is required")
-    refused(validate.app_spec, spec(name="Web"), field="name")
-    refused(validate.app_spec, spec(name="x" * 57), field="name", says="at most 56")
-    refused(validate.app_spec, spec(balance="hash"), field="balance")
-    refused(validate.app_spec, spec(health_path="health"), field="health_path")
-    refused(validate.app_spec, spec(replicas=-2), field="replicas")
-    refused(validate.app_spec, "not a dict", says="JSON object")
+    refused(app_spec, spec(command=["nc"]), field="image", says="exactly one of image")
+    refused(app_spec, spec(image=None), field="image", says="exactly one of image")
+    refused(app_spec, spec(replica=2), field="replica", says="unknown field 'replica'")
+    refused(app_spec, spec(security="root"), field="security", says="not a security profile")
+    refused(app_spec, spec(path="/webx\n"), field="path", says="not a clean path prefix")
+    refused(app_spec, spec(host="web.example\n"), field="host", says="not a valid host name")
+    refused(app_spec, spec(health_path="/h\n"), field="health_path", says="not a clean path")
+    refused(app_spec, spec(port=None), field="port", says="'port' is required")
+    refused(app_spec, spec(name="Web"), field="name")
+    refused(app_spec, spec(name="x" * 57), field="name", says="at most 56")
+    refused(app_spec, spec(balance="hash"), field="balance")
+    refused(app_spec, spec(health_path="health"), field="health_path")
+    refused(app_spec, spec(replicas=-2), field="replicas")
+    refused(app_spec, "not a dict", says="JSON object")
 
 
 def test_capacity_messages():
@@ -178,3 +192,24 @@ def test_capacity_messages():
     assert info.value.status == 409
     with pytest.raises(CapacityError, match="room for 2 more node.*ask for at most 2"):
         validate.capacity(pod, 18, 5)
+
+
+def test_an_update_replaces_image_or_command_and_keeps_a_route():
+    app, _ = app_spec(spec())
+    assert validate.updated(app, validate.parse(schema.AppUpdate, {"command": ["nc"]}, "u")).image is None
+    assert validate.updated(app, validate.parse(schema.AppUpdate, {"host": "w.example"}, "u")).path == "/web"
+    with pytest.raises(Conflict, match="needs a route"):
+        validate.updated(app, validate.parse(schema.AppUpdate, {"path": None}, "u"))
+
+
+def test_a_route_is_taken_by_path_and_host_together():
+    web, _ = app_spec(spec())
+    other, _ = app_spec(spec(name="other", path="/web", host="a.example"))
+    validate.route_free(other, [web])                           # same path, but only for host a.example
+    with pytest.raises(Conflict, match="path '/web' is already the route of app 'web'"):
+        validate.route_free(web, [web, other], ignore="other")
+    validate.route_free(web, [web], ignore="web")
+    by_host, _ = app_spec(spec(name="h", image="nginx", host="h.example"))
+    by_host = dataclasses.replace(by_host, path=None)
+    with pytest.raises(Conflict, match="host 'h.example' is already the route of app 'h'"):
+        validate.route_free(dataclasses.replace(by_host, name="h2"), [by_host])

@@ -1,0 +1,176 @@
+"""Apps: deploy, scale, update and stop them; what the API shows of them.
+
+Each change reads what it needs once (the pod, the apps, the pod's node count
+and then its nodes), asks the core what to write (``validate`` for the checks,
+``scaling.plan_scale`` for the nodes), and writes it in one store transaction
+that holds only if the pod's count is still the one it read; if another
+request changed the pod meanwhile (``StaleCount``) it reads and decides again.
+A change too big for one transaction is made in batches by the store, each a
+valid state (edges/store/nodes.py).
+
+``scale_to`` is also what the autoscaler and the waker scale with.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from orchestrator.core import autoscale, scaling, validate, views
+from orchestrator.core.errors import Conflict, NotFound, StaleCount
+from orchestrator.core.model import RUN_FIELDS, App, Node, Pod
+from orchestrator.core.schema import AppSpec, AppUpdate
+from orchestrator.edges.protocols import HostsProtocol, StoreProtocol
+from orchestrator.usecases.hosts import check_image
+from orchestrator.usecases.records import RETRIES, app_or_404, pod_or_404
+
+
+class Apps:
+    """The apps of the cluster (``/api/apps``)."""
+
+    def __init__(self, store: StoreProtocol, hosts: HostsProtocol | None = None):
+        """``hosts``: the pod hosts, to check that an image is there (None: no check)."""
+        self.store = store
+        self.hosts = hosts
+
+    # ------------------------------------------------------------------ reads
+    def list(self) -> list[dict[str, Any]]:
+        """Every app with ``replicas``, node counts by status, how many of its
+        nodes serve (``serving``) and its autoscale policy."""
+        nodes, observed, pods = self.store.list_nodes(), self.store.list_observed(), self.store.list_pods()
+        autoscaled = self._autoscale_views()
+        return [{**views.app_view(a, nodes, observed, pods), "autoscale": autoscaled.get(a.name)}
+                for a in self.store.list_apps()]
+
+    def get(self, name: str) -> dict[str, Any]:
+        """One app with its replica count and its nodes (desired and observed)."""
+        app = app_or_404(self.store, name)
+        nodes = [n for n in self.store.list_nodes(app.pod) if n.app == app.name]
+        observed = self.store.list_observed()
+        return {**views.app_view(app, nodes, observed, [pod_or_404(self.store, app.pod)]),
+                "autoscale": self._autoscale_views().get(app.name),
+                "nodes": [views.node_view(n, observed) for n in nodes]}
+
+    def _autoscale_views(self) -> dict[str, dict[str, Any]]:
+        memory = self.store.list_autoscale_states()
+        return {app: views.autoscale_view(policy, memory.get(app))
+                for app, policy in self.store.list_autoscale().items()}
+
+    # ------------------------------------------------------------------ changes
+    def deploy(self, spec: AppSpec) -> dict[str, Any]:
+        """Create an app and its ``replicas`` ONLINE nodes, all in one transaction."""
+        app = validate.app_of(spec, created=time.time())
+        pod = pod_or_404(self.store, app.pod)
+        validate.limits_fit(app, pod)
+        apps = self.store.list_apps()
+        if any(a.name == app.name for a in apps):
+            raise Conflict(f"app {app.name!r} already exists; choose another name, "
+                           f"or scale it (cloud app scale {app.name} N)")
+        validate.route_free(app, apps)
+        stored = self._create(app, pod, spec.replicas)
+        what = " ".join(app.command) if app.command else app.image
+        self.store.record_event("app.deployed", f"app/{app.name}",
+                                f"app {app.name} ({what}) deployed in pod {pod.name} with "
+                                f"{spec.replicas} replica(s)")
+        return {**views.app_view(app, stored), "nodes": [n.to_dict() for n in stored]}
+
+    def _create(self, app: App, pod: Pod, replicas: int) -> list[Node]:
+        image_checked = False
+        for _ in range(RETRIES):
+            count = self.store.pod_node_count(pod.name)        # read BEFORE the nodes (the guard)
+            pod_nodes = self.store.list_nodes(pod.name)
+            validate.capacity(pod, count, replicas)
+            if not image_checked:
+                check_image(self.hosts, pod, app)
+                image_checked = True
+            nodes = scaling.new_replicas(app, pod_nodes, replicas, time.time())
+            try:
+                return self.store.add_nodes(pod.name, nodes, create_app=app, expect_count=count)
+            except StaleCount as exc:
+                if exc.done:        # the app and its first batch are in: the rest is a scale
+                    self._scale_to(app, pod, replicas)
+                    return [n for n in self.store.list_nodes(pod.name) if n.app == app.name]
+        raise Conflict(f"pod {pod.name!r} kept changing during the deploy; try again")
+
+    def scale(self, name: str, replicas: int) -> dict[str, Any]:
+        """Set the number of nodes of an app: add ONLINE nodes or remove the newest
+        ones. An autoscaled app stays within its [min, max]; ``note`` says so."""
+        app = app_or_404(self.store, name)
+        note = ""
+        policy = self.store.get_autoscale(app.name)
+        if policy is not None:
+            replicas, note = autoscale.clamp_manual(policy, replicas, app.name)
+            note = f"{note} (cloud app autoscale {app.name} --off to scale by hand)" if note else ""
+        before = self._scale_to(app, pod_or_404(self.store, app.pod), replicas)
+        if before != replicas:
+            self.store.record_event("app.scaled", f"app/{app.name}",
+                                    f"app {app.name} scaled from {before} to {replicas} replica(s)")
+        return {**self.get(app.name), "note": note} if note else self.get(app.name)
+
+    def scale_to(self, app: App, replicas: int) -> int:
+        """The autoscaler's and the waker's scale (their decision is their own
+        event); returns the replicas before. CapacityError if the pod has no
+        room for them all."""
+        return self._scale_to(app, pod_or_404(self.store, app.pod), replicas)
+
+    def _scale_to(self, app: App, pod: Pod, replicas: int) -> int:
+        """Read, plan, write until the app has ``replicas``; returns how many it had."""
+        before = None
+        for _ in range(RETRIES):
+            count = self.store.pod_node_count(pod.name)      # read BEFORE the nodes (the guard)
+            plan = scaling.plan_scale(app, pod, self.store.list_nodes(pod.name), count, replicas, time.time())
+            before = plan.before if before is None else before
+            try:
+                if plan.add:
+                    self.store.add_nodes(pod.name, plan.add, expect_count=count)
+                elif plan.remove:
+                    self.store.remove_nodes(pod.name, plan.remove, expect_count=count)
+            except StaleCount:
+                continue
+            except NotFound:
+                app_or_404(self.store, app.name)   # the app itself was stopped meanwhile: say so
+                continue                           # else one of the newest nodes vanished: recompute
+            return before
+        raise Conflict(f"pod {pod.name!r} kept changing during the scale; try again")
+
+    def update(self, name: str, changes: AppUpdate) -> dict[str, Any]:
+        """Change an app in place. A new image, command, port or limits make the
+        controller replace its workers one node at a time (each new worker
+        serving before an old one drains); a new route, balance algorithm or
+        health path re-renders haproxy.cfg and reloads HAProxy hitlessly."""
+        app = app_or_404(self.store, name)
+        new = validate.updated(app, changes)
+        pod = pod_or_404(self.store, app.pod)
+        validate.limits_fit(new, pod)
+        if new == app:
+            return {**self.get(app.name), "changed": []}
+        if (new.path, new.host) != (app.path, app.host):
+            validate.route_free(new, self.store.list_apps(), ignore=app.name)
+        if (new.image, new.command) != (app.image, app.command):
+            check_image(self.hosts, pod, new)
+        changed = [f for f in validate.UPDATE_FIELDS if getattr(new, f) != getattr(app, f)]
+        self.store.put_app(new, create=False)
+        rolling = [f for f in changed if f in RUN_FIELDS]
+        how = ("its nodes are replaced one at a time" if rolling else
+               "HAProxy reloads with the new route settings")
+        self.store.record_event("app.updated", f"app/{app.name}",
+                                f"app {app.name} updated: {', '.join(changed)}; {how}")
+        return {**self.get(app.name), "changed": changed}
+
+    def stop(self, name: str) -> dict[str, Any]:
+        """Remove an app and all its nodes in one transaction (batches if many), and its policy."""
+        app = app_or_404(self.store, name)
+        removed: list[Node] = []
+        for _ in range(RETRIES):
+            count = self.store.pod_node_count(app.pod)      # read BEFORE the nodes (the guard)
+            mine = [n.name for n in self.store.list_nodes(app.pod) if n.app == app.name]
+            try:
+                removed += self.store.remove_nodes(app.pod, mine, delete_app=app.name, expect_count=count)
+                break
+            except StaleCount as exc:
+                removed += exc.done     # a batch went through: the rest is recomputed
+        else:
+            raise Conflict(f"pod {app.pod!r} kept changing while stopping {app.name!r}; try again")
+        self.store.put_autoscale(app.name, None)
+        self.store.record_event("app.stopped", f"app/{app.name}",
+                                f"app {app.name} stopped; removed {len(removed)} node(s)")
+        return {**app.to_dict(), "replicas": 0, "removed": [n.to_dict() for n in removed]}

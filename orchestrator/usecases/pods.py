@@ -1,0 +1,93 @@
+"""Pods: register and remove them, and the seed verbs on their nodes (launch, pause, resume).
+
+Every input was checked at the edge (api/pods.py: the body against
+``schema.PodSpec``, the pod's name in the path); a refusal here is about
+the state (409) or a missing record (404).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from orchestrator.core import views
+from orchestrator.core.errors import Conflict, NotFound
+from orchestrator.core.model import Node, NodeStatus, Pod
+from orchestrator.core.schema import PodSpec
+from orchestrator.edges.protocols import StoreProtocol
+from orchestrator.usecases.records import RETRIES, joined, pod_or_404
+
+
+class Pods:
+    """The pods of the cluster (``/api/pods``)."""
+
+    def __init__(self, store: StoreProtocol):
+        self.store = store
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every pod with ``used``, ``free``, node counts by status and phase, its host's state."""
+        nodes, hosts, observed = self.store.list_nodes(), self.store.list_host_states(), self.store.list_observed()
+        return [views.pod_view(p, nodes, hosts, observed) for p in self.store.list_pods()]
+
+    def register(self, spec: PodSpec) -> Pod:
+        """Register a pod of capacity on a pod host (missing sizes: the schema's defaults)."""
+        pod = Pod(name=spec.name, host=spec.host, max_nodes=spec.max_nodes, cpus=spec.cpus,
+                  memory_mb=spec.memory_mb, app=spec.app)
+        if pod.app:
+            default = self.store.get_app(pod.app)
+            if default is not None and default.pod != pod.name:
+                raise Conflict(f"app {pod.app!r} runs in pod {default.pod!r}, so it cannot "
+                               f"be the default app of pod {pod.name!r}; name an app of "
+                               f"this pod or leave app out", "app")
+        self.store.put_pod(pod, create=True)
+        self.store.record_event("pod.registered", f"pod/{pod.name}",
+                                f"pod {pod.name} on {pod.host}: {pod.max_nodes} × {pod.cpus:g} CPU / "
+                                f"{pod.memory_mb} MiB")
+        return pod
+
+    def remove(self, name: str) -> Pod:
+        """Remove an empty pod that no app runs in (the store refuses it otherwise, atomically)."""
+        pod_or_404(self.store, name)
+        pod = self.store.delete_pod(name)
+        self.store.record_event("pod.removed", f"pod/{name}", f"pod {name} removed")
+        return pod
+
+    def launch(self, name: str) -> Node:
+        """Move the oldest NEW node of the pod to ONLINE."""
+        pod = pod_or_404(self.store, name)
+        for _ in range(RETRIES):
+            new = [n for n in self.store.list_nodes(pod.name) if n.status == NodeStatus.NEW]
+            if not new:
+                raise Conflict(f"pod {pod.name} has no NEW node; register one with: "
+                               f"cloud register NODE {pod.name}")
+            try:
+                node = self.store.update_node(dataclasses.replace(new[0], status=NodeStatus.ONLINE))
+            except (Conflict, NotFound):
+                continue            # another request launched or removed it: take the next one
+            self.store.record_event("node.launched", f"{pod.name}/{node.name}", f"node {node.name} is ONLINE")
+            return node
+        raise Conflict(f"pod {pod.name!r} kept changing during launch; try again")
+
+    def pause(self, name: str) -> list[Node]:
+        """Every ONLINE node of the pod becomes PAUSED (drained from HAProxy)."""
+        return self._move_all(name, NodeStatus.ONLINE, NodeStatus.PAUSED, "paused")
+
+    def resume(self, name: str) -> list[Node]:
+        """Every PAUSED node of the pod becomes ONLINE again."""
+        return self._move_all(name, NodeStatus.PAUSED, NodeStatus.ONLINE, "resumed")
+
+    def _move_all(self, name: str, source: NodeStatus, target: NodeStatus, verb: str) -> list[Node]:
+        pod = pod_or_404(self.store, name)
+        moved: list[Node] = []
+        for _ in range(RETRIES):
+            chosen = [dataclasses.replace(n, status=target)
+                      for n in self.store.list_nodes(pod.name) if n.status == source]
+            try:
+                moved += self.store.update_nodes(chosen)
+            except (Conflict, NotFound) as exc:
+                moved += exc.done   # batches before the change stay done
+                continue            # someone changed one of them: re-read and redo the rest
+            if moved:
+                self.store.record_event(f"pod.{verb}", f"pod/{pod.name}",
+                                        f"{len(moved)} node(s) {verb}: {joined(n.name for n in moved)}")
+            return moved
+        raise Conflict(f"pod {pod.name!r} kept changing; try again")
