@@ -20,7 +20,6 @@ no top-level tests/conftest.py is needed, so the unit tier loads none of this.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 import uuid
 from dataclasses import dataclass

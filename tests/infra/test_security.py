@@ -20,7 +20,16 @@ import pytest
 import requests
 import yaml
 
-from .conftest import MACHINES, MANAGER_ADDRESS, MANAGERS, PODS, ROOT, SSH_CONFIG, STATE_DIR, _host
+from .conftest import (
+    MACHINES,
+    MANAGER_ADDRESS,
+    MANAGERS,
+    PODS,
+    ROOT,
+    SSH_CONFIG,
+    STATE_DIR,
+    _host,
+)
 
 # Connects to each HOST:PORT given once and prints {"HOST:PORT": "open" | "refused" | "timeout"}.
 PROBE = base64.b64encode(b"""

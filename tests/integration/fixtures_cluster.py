@@ -4,15 +4,14 @@ and a host reconciler ready to run, and helpers to look at the result."""
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 from dataclasses import dataclass
 
 import pytest
 import requests
 
-from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.haproxy_sync import HAProxySync
+from orchestrator.control.reconciler import HostReconciler
 from orchestrator.core.model import App, Pod
 from orchestrator.edges.hostlink import HostPool
 

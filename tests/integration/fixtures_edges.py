@@ -30,8 +30,8 @@ import docker.errors
 import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from orchestrator.edges.haproxy import HAProxy
 from orchestrator.core.haproxy_config import render
+from orchestrator.edges.haproxy import HAProxy, HAProxyError
 from orchestrator.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -213,6 +213,13 @@ def edge_settings(workdir: Path, network: str) -> Settings:
     )
 
 
+def master_answers(driver: HAProxy) -> bool:
+    try:
+        return "master" in driver.command("show proc", master=True)
+    except HAProxyError:
+        return False
+
+
 @pytest.fixture
 def haproxy_proc(test_network):
     """A real HAProxy (``haproxy -W -S master.sock -f haproxy.cfg``) with no apps yet."""
@@ -228,7 +235,9 @@ def haproxy_proc(test_network):
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 10
-        while not driver.alive():
+        # ready when both answer: the worker's admin socket, and the master's
+        # socket that reloads go through (it can come up after the worker's)
+        while not (driver.alive() and master_answers(driver)):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("haproxy did not start:\n" + (workdir / "haproxy.log").read_text())
             time.sleep(0.05)

@@ -25,8 +25,8 @@ import pytest
 
 from orchestrator.api import create_app
 from orchestrator.edges.hostlink import HostPool
-from orchestrator.usecases import UseCases
 from orchestrator.settings import Settings
+from orchestrator.usecases import UseCases
 from tests.integration.fixtures_edges import DOCKER_URL, serve_wsgi
 
 pytestmark = pytest.mark.integration

@@ -5,8 +5,6 @@ Windows are short (decisions every second) so the tests stay quick; the
 decision itself is tested on traces in tests/unit/test_autoscale.py."""
 from __future__ import annotations
 
-import dataclasses
-import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from orchestrator.core.schema import Autoscale
 from orchestrator.server import build_controller
 from orchestrator.usecases import UseCases
-from orchestrator.core.schema import Autoscale
 
 from .fixtures_cluster import all_healthy
 from .fixtures_edges import free_port, wait_until

@@ -10,9 +10,7 @@ each balance really reaches haproxy.cfg.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import os
 import re
 import subprocess
@@ -25,8 +23,8 @@ import pytest
 from PIL import Image
 
 from orchestrator.api import create_app
-from orchestrator.server import build_controller
 from orchestrator.core.model import Node, NodeStatus
+from orchestrator.server import build_controller
 from orchestrator.usecases import UseCases
 
 from .fixtures_cluster import all_healthy

@@ -8,20 +8,33 @@ through the 127.0.0.1 frontend, and the observed records in etcd.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 import time
 
 import pytest
 import requests
 
-from orchestrator.control.reconciler import HostReconciler
-from orchestrator.server import build_controller
-from orchestrator.core.model import App, Node, NodeStatus, Pod, server_name, spec_generation
+from orchestrator.core.model import (
+    App,
+    Node,
+    NodeStatus,
+    Pod,
+    server_name,
+    spec_generation,
+)
 from orchestrator.core.plan import AddServer, DelServer, SetServerState
 from orchestrator.edges.haproxy import add_server_steps
+from orchestrator.server import build_controller
 
-from .fixtures_cluster import APP, POD, Cluster, all_healthy, nodes_through, reconciler, servers
+from .fixtures_cluster import (
+    APP,
+    POD,
+    Cluster,
+    all_healthy,
+    nodes_through,
+    reconciler,
+    servers,
+)
 from .fixtures_edges import wait_until
 
 pytestmark = pytest.mark.integration

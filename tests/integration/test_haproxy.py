@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from orchestrator.core import errors
-from orchestrator.edges.haproxy import HAProxy, HAProxyError, add_server_steps
-from orchestrator.edges.docker_host import DockerHost
 from orchestrator.core.model import App
+from orchestrator.edges.docker_host import DockerHost
+from orchestrator.edges.haproxy import HAProxy, HAProxyError, add_server_steps
 
 from .fixtures_edges import DOCKER_URL, wait_until
 from .fixtures_etcd import free_port

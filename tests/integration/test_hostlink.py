@@ -6,7 +6,6 @@ connection running socat to the socket. Stalls are real: SIGSTOP of the sshd
 processes (a frozen host) and of a spare dockerd (a frozen engine)."""
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 

@@ -10,8 +10,6 @@ containers' names cannot clash with those of another run of the shared
 from __future__ import annotations
 
 import collections
-import dataclasses
-import logging
 import os
 import signal
 import threading
@@ -21,11 +19,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.api import create_app
-from orchestrator.server import build_controller
 from orchestrator.core.model import App, Pod
 from orchestrator.edges.hostlink import HostPool
 from orchestrator.edges.store import Store
 from orchestrator.observe.telemetry import CONTENT_TYPE
+from orchestrator.server import build_controller
 from orchestrator.usecases import UseCases
 from tests.bodies import policy
 

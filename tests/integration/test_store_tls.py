@@ -20,8 +20,8 @@ from orchestrator.edges.store import Store
 from orchestrator.settings import EtcdSettings, Settings
 
 from .fixtures_edges import stop_process
-from .lab_pki import make_pki
 from .fixtures_etcd import ETCD_BIN, free_port
+from .lab_pki import make_pki
 
 pytestmark = pytest.mark.integration
 

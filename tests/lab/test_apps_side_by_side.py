@@ -6,8 +6,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.conftest import (CONVERGE, app_names, app_nodes, cloud, cloud_ok, get, nodes_seen, responses,
-                                wait_served_by, wait_until)
+from tests.lab.conftest import (
+    CONVERGE,
+    app_names,
+    app_nodes,
+    cloud,
+    cloud_ok,
+    get,
+    nodes_seen,
+    responses,
+    wait_served_by,
+    wait_until,
+)
 
 pytestmark = pytest.mark.lab
 

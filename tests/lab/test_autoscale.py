@@ -14,7 +14,16 @@ import time
 import pytest
 
 from bench.labkit import OpenLoop
-from tests.lab.conftest import CONVERGE, answer_slowdown, budget, cloud, cloud_json, cloud_ok, get, wait_until
+from tests.lab.conftest import (
+    CONVERGE,
+    answer_slowdown,
+    budget,
+    cloud,
+    cloud_json,
+    cloud_ok,
+    get,
+    wait_until,
+)
 
 pytestmark = pytest.mark.lab
 

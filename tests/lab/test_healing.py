@@ -6,8 +6,19 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.conftest import (CONVERGE, Load, app_nodes, budget, cloud, cloud_json, cloud_ok, containers_of,
-                                freeze, on_machine, wait_until)
+from tests.lab.conftest import (
+    CONVERGE,
+    Load,
+    app_nodes,
+    budget,
+    cloud,
+    cloud_json,
+    cloud_ok,
+    containers_of,
+    freeze,
+    on_machine,
+    wait_until,
+)
 
 pytestmark = pytest.mark.lab
 

@@ -9,8 +9,21 @@ import time
 import pytest
 import requests
 
-from tests.lab.conftest import (API, CONVERGE, ROOT, cloud, cloud_json, cloud_ok, get, nodes_seen, pod_nodes,
-                                snapshot, statuses_seen, wait_served_by, wait_unserved)
+from tests.lab.conftest import (
+    API,
+    CONVERGE,
+    ROOT,
+    cloud,
+    cloud_json,
+    cloud_ok,
+    get,
+    nodes_seen,
+    pod_nodes,
+    snapshot,
+    statuses_seen,
+    wait_served_by,
+    wait_unserved,
+)
 
 pytestmark = pytest.mark.lab
 

@@ -11,13 +11,22 @@ tested against a real etcd in tests/integration/test_store.py.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import threading
 import time
 
 from orchestrator.core import validate
-from orchestrator.core.errors import Conflict, NotFound, StaleCount
-from orchestrator.core.model import App, Event, Node, Pod
+from orchestrator.core.errors import Conflict, NotFound, StaleCount, Unavailable
+from orchestrator.core.model import (
+    App,
+    Container,
+    Event,
+    Node,
+    Pod,
+    Server,
+    container_name,
+)
 from orchestrator.core.schema import Autoscale
 
 
@@ -270,37 +279,160 @@ class FakeStore:
 
 
 class FakeHost:
-    """A DockerHost stand-in: a set of images, containers and canned logs."""
+    """A DockerHost stand-in: images, containers in memory, canned logs.
 
-    def __init__(self, images=(), logs=None, containers=()):
+    It keeps containers the way the engine does (created, running, exited;
+    an address when running), records every call in ``calls`` and raises
+    ``fail[verb]`` (an exception) when a test asks a call to fail."""
+
+    def __init__(self, images=(), logs=None, containers=(), network="cloud"):
         self.images = set(images)
         self._logs = logs or {}
         self.containers = list(containers)
+        self.network = network
         self.killed: list[str] = []
+        self.calls: list[tuple[str, str]] = []
+        self.fail: dict[str, Exception] = {}
+        self.cpu: dict[str, int] = {}                      # container id → CPU ns (cpu_usage)
+        self._ids = itertools.count(1)
+
+    def _call(self, verb, name):
+        self.calls.append((verb, name))
+        if verb in self.fail:
+            raise self.fail[verb]
+
+    def _find(self, name):
+        for i, c in enumerate(self.containers):
+            if c.name == name:
+                return i, c
+        raise NotFound(f"no container {name}")
 
     def image_exists(self, image):
         return image in self.images
 
     def list_workers(self):
-        return list(self.containers)
+        self._call("list", "")
+        return sorted(self.containers, key=lambda c: c.name)
 
-    def kill(self, name):
-        self.killed.append(name)
+    def inspect(self, name):
+        return self._find(name)[1]
 
     def logs(self, name, tail=100):
         return "\n".join(self._logs.get(name, "").splitlines()[-tail:])
 
+    def cpu_usage(self, ids, timeout=None):
+        return {i: self.cpu[c] for i in ids for c in self.cpu if c.startswith(i)}
+
+    def create_worker(self, pod, node, app, image, command, port, cpus, memory_mb, env=None, *, gen,
+                      security="default", pids_limit=512):
+        name = container_name(pod, node, gen)
+        self._call("create", name)
+        c = Container(name, pod, node, app, "created", None, image, gen, id=f"{next(self._ids):064x}",
+                      created=time.time())
+        self.containers.append(c)
+        return c
+
+    def start(self, name):
+        self._call("start", name)
+        i, c = self._find(name)
+        self.containers[i] = started = dataclasses.replace(c, state="running", ip=f"10.9.0.{i + 2}")
+        return started
+
+    def stop(self, name, timeout=10):
+        self._call("stop", name)
+        i, c = self._find(name)
+        self.containers[i] = dataclasses.replace(c, state="exited", ip=None, exit_code=0)
+
+    def kill(self, name):
+        self.killed.append(name)
+
+    def remove(self, name):
+        self._call("remove", name)
+        before = len(self.containers)
+        self.containers = [c for c in self.containers if c.name != name]
+        return len(self.containers) < before
+
+
+class FakeLink:
+    """A HostLink stand-in: up or down, on a test's word."""
+
+    def __init__(self, up=True, error="no route to host"):
+        self.up, self.error = up, error
+
+    def check_up(self):
+        if not self.up:
+            raise Unavailable(f"host is unreachable ({self.error})")
+
 
 class FakeHosts:
-    """A HostPool stand-in: the same FakeHost for every host name (records the names asked)."""
+    """A HostPool stand-in: the same FakeHost (and FakeLink) for every host name
+    (records the names asked)."""
 
-    def __init__(self, host: FakeHost):
+    def __init__(self, host: FakeHost, link: FakeLink | None = None):
         self.host = host
+        self.link_ = link or FakeLink()
         self.asked: list[str] = []
 
     def get(self, host_name):
         self.asked.append(host_name)
         return self.host
+
+    def link(self, host_name):
+        return self.link_
+
+
+class FakeHAProxy:
+    """An HAProxy stand-in: backends and servers in memory, health set by the test.
+
+    A server added is not healthy yet (``healthy=None``, as before its first
+    check); ``check(backend, node, True)`` is its health check passing."""
+
+    def __init__(self, backends=()):
+        self.servers: dict[tuple[str, str], Server] = {}
+        self._backends = set(backends)
+        self.calls: list[tuple[str, str]] = []
+
+    def show_servers(self):
+        return sorted(self.servers.values(), key=lambda s: (s.backend, s.name))
+
+    def backends(self):
+        return set(self._backends)
+
+    def backend_stats(self):
+        return {}
+
+    def add_server(self, backend, name, addr, port, admin="ready"):
+        self.calls.append(("add", f"{backend}/{name}"))
+        self.servers[(backend, name)] = Server(backend, name, addr, port, admin, None)
+
+    def set_state(self, backend, name, admin):
+        self.calls.append((admin, f"{backend}/{name}"))
+        if (backend, name) not in self.servers:
+            raise NotFound(f"no server {backend}/{name}")
+        self.servers[(backend, name)] = dataclasses.replace(self.servers[(backend, name)], admin=admin)
+
+    def wait_idle(self, backend, name, timeout=2.0):
+        return True
+
+    def del_server(self, backend, name, wait=3.0):
+        self.calls.append(("del", f"{backend}/{name}"))
+        self.servers.pop((backend, name), None)
+
+    def configured_apps(self):
+        return {}
+
+    def settings_drift(self):
+        return ""
+
+    def apply_config(self, apps, servers_by_backend=None, wake=()):
+        self._backends |= {f"app_{a.name}" for a in apps}
+        return True
+
+    def check(self, backend, node, healthy):
+        """The health check of every server of ``node`` in ``backend`` passes (or fails)."""
+        for key, s in list(self.servers.items()):
+            if key[0] == backend and s.name.split(".")[0] == node:
+                self.servers[key] = dataclasses.replace(s, healthy=healthy)
 
 
 class Clock:

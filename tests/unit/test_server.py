@@ -5,8 +5,8 @@ import pytest
 
 from orchestrator import server
 from orchestrator.api.token_file import read_token
-from orchestrator.usecases import UseCases
 from orchestrator.settings import Settings
+from orchestrator.usecases import UseCases
 from tests.unit.fakes import FakeStore
 
 

@@ -10,10 +10,15 @@ import pytest
 from orchestrator.edges.docker_host import DockerHost
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostlink import HostPool
-from orchestrator.edges.protocols import (DockerHostProtocol, HAProxyProtocol, HostsProtocol, HostView,
-                                          StoreProtocol)
+from orchestrator.edges.protocols import (
+    DockerHostProtocol,
+    HAProxyProtocol,
+    HostsProtocol,
+    HostView,
+    StoreProtocol,
+)
 from orchestrator.edges.store import Store
-from tests.unit.fakes import FakeHost, FakeHosts, FakeStore
+from tests.unit.fakes import FakeHAProxy, FakeHost, FakeHosts, FakeStore
 
 
 def members(protocol) -> list[str]:
@@ -26,8 +31,8 @@ def parameters(fn) -> list[str]:
 
 
 PAIRS = [(StoreProtocol, Store), (StoreProtocol, FakeStore), (HostView, DockerHost), (HostView, FakeHost),
-         (DockerHostProtocol, DockerHost), (HostsProtocol, HostPool), (HostsProtocol, FakeHosts),
-         (HAProxyProtocol, HAProxy)]
+         (DockerHostProtocol, DockerHost), (DockerHostProtocol, FakeHost), (HostsProtocol, HostPool),
+         (HostsProtocol, FakeHosts), (HAProxyProtocol, HAProxy), (HAProxyProtocol, FakeHAProxy)]
 
 
 @pytest.mark.parametrize("protocol, implementation", PAIRS, ids=lambda x: x.__name__)

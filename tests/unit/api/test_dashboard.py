@@ -13,7 +13,7 @@ from orchestrator.api import create_app
 from orchestrator.api.dashboard import EVENTS, SERIES_SECONDS, SERIES_STEP
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.usecases import UseCases
-from tests.unit.test_api import AUTH, TOKEN
+from tests.unit.api import AUTH, TOKEN
 
 ASSETS = {"/static/dashboard.js": "javascript", "/static/dashboard.css": "text/css"}
 

@@ -1,15 +1,60 @@
-"""The dashboard's sparkline series: ``core.readings.series`` on recorded
-readings, and ``Sampler.series`` over a scripted HAProxy with a fake
-clock (pure unit tests; no sockets)."""
+"""The sampler's arithmetic (core/readings.py): percentiles, the latency window, CPU %, a window's Sample, and the
+dashboard's sparkline series on recorded readings."""
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.control.sampler import Sampler
-from orchestrator.core.haproxy_stats import BackendStats
-from orchestrator.core.readings import Reading, series
+from orchestrator.core.haproxy_stats import (
+    BackendStats,
+)
+from orchestrator.core.readings import (
+    LatencyWindow,
+    Reading,
+    cpu_percent,
+    percentile,
+    series,
+    summarize,
+)
 
-from .test_metrics import Apps, Clock, ScriptedHAProxy
+
+def test_percentile_is_nearest_rank():
+    assert percentile(range(1, 101), 95) == 95.0
+    assert percentile([40], 95) == 40.0
+    assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 1000], 95) == 19.0
+    assert percentile([], 95) is None
+
+
+def test_latency_window_answers_p95_since_and_stays_bounded():
+    window = LatencyWindow(history=60.0, max_per_backend=100)
+    for i in range(50):
+        window.add("app_a", float(i), 10)           # t = 0..49, 10 ms
+    window.add("app_a", 50.0, 500)
+    assert window.p95("app_a", since=45.0) == (500.0, 6)
+    assert window.p95("app_a", since=0.0) == (10.0, 51)
+    assert window.p95("app_b", since=0.0) == (None, 0)
+    window.add("app_a", 100.0, 20)                  # drops what is older than 40
+    assert window.p95("app_a", since=0.0)[1] == 12
+    for i in range(500):
+        window.add("app_a", 100.0, 30)
+    assert window.p95("app_a", since=0.0)[1] == 100  # the newest 100 only
+    window.prune(1000.0)
+    assert window._records == {}
+
+
+# ------------------------------------------------------------ CPU
+def test_cpu_percent_of_the_node_limit():
+    assert cpu_percent((0.0, 0), (2.0, 500_000_000), cpus=0.25) == pytest.approx(100.0)
+    assert cpu_percent((0.0, 0), (2.0, 500_000_000), cpus=1.0) == pytest.approx(25.0)
+    assert cpu_percent((2.0, 9), (2.0, 10), cpus=1.0) is None        # no time between
+    assert cpu_percent((0.0, 10), (2.0, 9), cpus=1.0) is None        # counter went back
+    assert cpu_percent((0.0, 0), (2.0, 10), cpus=0.0) is None        # no limit
+
+
+def test_summarize_needs_the_backend_in_a_reading():
+    readings = [Reading(0.0, None), Reading(2.0, {"app_x": BackendStats(1, 0, 0)})]
+    assert summarize(readings, "app_web", now=2.0, desired=1, p95_ms=None) is None
+    one = summarize(readings, "app_x", now=2.0, desired=1, p95_ms=None)
+    assert (one.requests, one.rps, one.inflight, one.serving, one.starting) == (None, None, 0.0, 0, 1)
 
 
 def stats(req_tot, scur=0, qcur=0, up=("w-1.aaaaaaaaaa",)):
@@ -74,20 +119,3 @@ def test_other_backends_readings_without_haproxy_and_the_future_are_skipped():
 def test_a_window_or_step_that_is_not_positive_is_refused(seconds, step):
     with pytest.raises(ValueError):
         series([], [], "app_web", now=1.0, seconds=seconds, step=step)
-
-
-def test_the_sampler_gives_every_app_its_series_by_name():
-    clock, haproxy = Clock(), ScriptedHAProxy()
-    sampler = Sampler(Apps([], []), haproxy, {}, 2.0, clock=clock)
-    try:
-        for step, req in enumerate([0, 8, 16]):
-            clock.t = 1000.0 + 2 * step
-            haproxy.answer = {"app_web": stats(req, up=())}
-            sampler.sample()
-        sampler.latency.add("app_web", 1003.5, 40)
-        got = sampler.series(seconds=6, step=2)
-    finally:
-        sampler.close()
-    assert list(got) == ["web"]
-    assert [(p["t"], p["rps"], p["p95_ms"], p["serving"]) for p in got["web"]] == [
-        (4.0, None, None, 0), (2.0, pytest.approx(4.0), None, 0), (0.0, pytest.approx(4.0), 40.0, 0)]

@@ -5,8 +5,8 @@ real HAProxy)."""
 from __future__ import annotations
 
 from orchestrator.core.haproxy_config import SERVER_OPTIONS
-from orchestrator.core.model import Server
 from orchestrator.core.haproxy_stats import parse_servers_state
+from orchestrator.core.model import Server
 from orchestrator.edges.haproxy import add_server_steps
 
 HEADER = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "

@@ -5,9 +5,21 @@ import json
 
 import pytest
 
-from orchestrator.core.model import (BALANCE_ALGORITHMS, BUILTIN_APPS, BUILTIN_PODS, App, Event, Node,
-                                NodeStatus, Pod, backend_name, builtin_apps, container_name,
-                                     parse_server_name, server_name)
+from orchestrator.core.model import (
+    BALANCE_ALGORITHMS,
+    BUILTIN_APPS,
+    BUILTIN_PODS,
+    App,
+    Event,
+    Node,
+    NodeStatus,
+    Pod,
+    backend_name,
+    builtin_apps,
+    container_name,
+    parse_server_name,
+    server_name,
+)
 
 
 def roundtrip(obj):
@@ -90,7 +102,8 @@ def test_worker_hardening_spec():
 
 def test_security_is_part_of_the_run_spec_and_its_generation():
     import dataclasses
-    from orchestrator.core.model import App, Pod, RUN_FIELDS, run_spec, spec_generation
+
+    from orchestrator.core.model import RUN_FIELDS, App, Pod, run_spec, spec_generation
     pod = Pod("light", "pod-light", 20, 0.25, 128)
     app = App("web", "light", 80, image="nginx", created=0.0)
     relaxed = dataclasses.replace(app, security="relaxed")

@@ -1,13 +1,14 @@
 """The autoscaler loop's own logic on the FakeStore: applying decisions, the
 pod-full message, memory in etcd across a restart, forgetting stopped apps.
 (The decision itself is tested on traces in test_autoscale.py.)"""
-import pytest
 
 from orchestrator.control.autoscaler import Autoscaler
 from orchestrator.core.autoscale import Sample
 from orchestrator.core.schema import Autoscale
+from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import Settings
 from tests.bodies import policy
+from tests.unit.observe.test_telemetry import scrape, value
 
 
 def autoscaler(world, **kw) -> Autoscaler:
@@ -88,3 +89,18 @@ def test_a_damaged_memory_starts_afresh_and_a_stopped_app_is_forgotten(world):
     store.put_autoscale("gone", Autoscale.model_validate({"min": 1, "max": 2, "rps": 5}))
     scaler.decide_all()
     assert "gone" not in store.list_autoscale()
+
+
+def test_the_autoscaler_counts_every_decision(world):
+    t = Telemetry()
+    scaler = Autoscaler(world.store, world.cases.apps, world.sampler, Settings().autoscale, clock=world.clock,
+                        telemetry=t)
+    world.cases.autoscaling.set("web", policy(min=1, max=10, rps=20))
+    world.sampler.next = busy(2, 100, world.clock)    # 5× the target; the pod has room for 3
+    scaler.decide_all()
+    world.clock.now += 5
+    world.sampler.next = busy(3, 20, world.clock)     # on target
+    scaler.decide_all()
+    s = scrape(t)
+    assert value(s, "simplecloud_autoscale_decisions_total", app="web", direction="up") == 1
+    assert value(s, "simplecloud_autoscale_decisions_total", app="web", direction="none") == 1

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.core.model import App, Pod
-from orchestrator.settings import Settings
 from orchestrator.core.schema import Autoscale
-
-from .fakes import FakeStore
+from orchestrator.settings import Settings
+from tests.unit.fakes import FakeStore
 
 
 class RecordingHAProxy:

@@ -1,51 +1,21 @@
-"""The REST API through Flask's test client, over the real Service and the in-memory FakeStore.
+"""The REST API through Flask's test client, over the real use cases and the in-memory FakeStore.
 
 Every endpoint once on the happy path; then authentication, every kind of bad
 input (each must be refused with a precise message AND leave the state
-exactly as it was), the JSON error handlers, the OpenAPI document's coverage
-of the routes, and the token file.
+exactly as it was) and the JSON error handlers. The OpenAPI document and
+the token file have files of their own.
 """
 from __future__ import annotations
 
 import copy
 import logging
-import os
-import re
-import stat
 
 import pytest
 
 from orchestrator.api import create_app
 from orchestrator.api.errors import INTERNAL_ERROR
 from orchestrator.core.errors import Unavailable
-from orchestrator.core.model import Container
-from orchestrator.usecases import UseCases
-from orchestrator.api.token_file import TokenFileError, ensure_token, read_token
-from tests.unit.fakes import FakeHost, FakeHosts
-
-TOKEN = "test-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-IMAGES = {"simplecloud/light", "simplecloud/medium", "simplecloud/heavy", "nginx:1.25", "debian:bookworm-slim"}
-
-
-@pytest.fixture
-def app(store):
-    """The web app over the use cases over ``store`` (not initialized), hosts faked."""
-    n1 = Container("sc-light.n1.g1", "light", "n1", "light", "running", "10.0.0.2", "img", "g1", "id1", 1.0)
-    host = FakeHost(images=IMAGES, logs={"sc-light.n1.g1": "line 1\nline 2\nline 3\n"}, containers=[n1])
-    return create_app(UseCases.over(store, FakeHosts(host)), token=TOKEN)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
-def cluster(client):
-    """A client on an initialized cluster (light, medium, heavy and their jobs)."""
-    assert client.post("/api/init", headers=AUTH).status_code == 200
-    return client
+from tests.unit.api import AUTH, TOKEN
 
 
 def state(store):
@@ -380,72 +350,7 @@ def test_an_unreachable_etcd_is_503(tmp_path):
 
 # --- the OpenAPI document covers exactly the routes --------------------------------------------
 
-def _flask_routes(app) -> set[tuple[str, str]]:
-    routes = set()
-    for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api"):
-            continue
-        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
-        routes |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
-    return routes
-
-
-def _documented_routes(doc) -> set[tuple[str, str]]:
-    methods = {"get", "post", "put", "delete", "patch"}
-    return {(path, m) for path, item in doc["paths"].items() for m in item if m in methods}
-
-
-def test_openapi_documents_every_route_and_nothing_else(client, app):
-    doc = client.get("/api/openapi.json").get_json()
-    assert _flask_routes(app) == _documented_routes(doc)
-
-
-OPEN = {("/api/health", "get"), ("/api/openapi.json", "get")}
-
-
-def test_openapi_security_matches_the_auth_rule(client):
-    """Only health and the document are documented as open; every other operation
-    needs the token, documents 401, and really answers 401 without it."""
-    doc = client.get("/api/openapi.json").get_json()
-    assert doc["security"] == [{"bearer": []}]
-    for path, item in doc["paths"].items():
-        for method, op in item.items():
-            if method == "parameters":
-                continue
-            open_ = op.get("security") == []
-            assert open_ == ((path, method) in OPEN), f"{method.upper()} {path}"
-            if not open_:
-                assert "401" in op["responses"], f"{method.upper()} {path} must document 401"
-                url = path.replace("{pod}", "light").replace("{node}", "n1").replace("{app}", "light")
-                assert client.open(url, method=method.upper()).status_code == 401, f"{method.upper()} {path}"
-
-
-def test_openapi_refs_resolve(client):
-    doc = client.get("/api/openapi.json").get_json()
-    refs = re.findall(r'"\$ref": "#/([^"]+)"', str(doc).replace("'", '"'))
-    assert refs
-    for ref in refs:
-        node = doc
-        for part in ref.split("/"):
-            node = node[part]
-    assert {"Pod", "Node", "App", "Error"} <= set(doc["components"]["schemas"])
-
 
 # --- the token file ------------------------------------------------------------------------------
 
-def test_ensure_token_creates_a_private_file_once(tmp_path):
-    path = tmp_path / "etc" / "simplecloud" / "token"
-    token = ensure_token(path)
-    assert len(token) >= 43 and re.fullmatch(r"[A-Za-z0-9_-]+", token)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
-    assert ensure_token(path) == token == read_token(path)
-    assert ensure_token(tmp_path / "other") != token
 
-
-def test_read_token_explains_an_empty_or_missing_file(tmp_path):
-    (tmp_path / "empty").write_text("\n")
-    with pytest.raises(TokenFileError, match="is empty"):
-        read_token(tmp_path / "empty")
-    with pytest.raises(TokenFileError, match="cannot read"):
-        read_token(tmp_path / "missing")

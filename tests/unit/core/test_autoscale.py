@@ -15,8 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.core.autoscale import (SCALE_UP_MAX_NODES, SCALE_UP_PERIOD_S, Decision, Sample, State,
-                                         clamp_manual, decide, describe)
+from orchestrator.core.autoscale import (
+    SCALE_UP_MAX_NODES,
+    SCALE_UP_PERIOD_S,
+    Decision,
+    Sample,
+    State,
+    clamp_manual,
+    decide,
+    describe,
+)
 from orchestrator.core.schema import Autoscale, AutoscaleRule
 
 

@@ -5,11 +5,30 @@ import dataclasses
 
 import pytest
 
-from orchestrator.core.healing import NodeHealth, HealingPolicy
-from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, container_name,
-                                     server_name, spec_generation)
-from orchestrator.core.plan import (AddServer, CreateContainer, DelServer, RemoveContainer, SetServerState,
-                                    StartContainer, StopContainer, config_drift, describe, plan)
+from orchestrator.core.healing import HealingPolicy, NodeHealth
+from orchestrator.core.model import (
+    App,
+    Container,
+    Node,
+    NodeStatus,
+    Pod,
+    Server,
+    container_name,
+    server_name,
+    spec_generation,
+)
+from orchestrator.core.plan import (
+    AddServer,
+    CreateContainer,
+    DelServer,
+    RemoveContainer,
+    SetServerState,
+    StartContainer,
+    StopContainer,
+    config_drift,
+    describe,
+    plan,
+)
 
 POD = Pod("light", "pod-light", 20, 0.25, 128, app="web")
 WEB = App(name="web", pod="light", port=8000, image="simplecloud/light", path="/web",

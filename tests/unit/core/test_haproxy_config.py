@@ -10,10 +10,14 @@ import dataclasses
 import pytest
 
 from orchestrator.core.errors import ValidationError
-from orchestrator.core.haproxy_stats import parse_servers_state
-from orchestrator.core.haproxy_config import SERVER_OPTIONS, refused_apps, render, route_for
+from orchestrator.core.haproxy_config import (
+    SERVER_OPTIONS,
+    HAProxySettings,
+    refused_apps,
+    render,
+    route_for,
+)
 from orchestrator.core.model import App, Server
-from orchestrator.core.haproxy_config import HAProxySettings
 
 SETTINGS = HAProxySettings(haproxy_admin_socket="/run/haproxy/admin.sock",
                            haproxy_state_file="/var/lib/haproxy/server-state",
@@ -152,27 +156,6 @@ def test_health_check_timeout_is_a_setting():
     assert "    timeout check 10000ms\n" in render([], {}, slow)
     with pytest.raises(ValidationError, match="check_timeout 0 must be seconds between 0.1 and 600"):
         render([], {}, dataclasses.replace(SETTINGS, check_timeout=0))
-
-
-STATE = """1
-# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
-3 app_web 1 n1 10.0.0.2 2 0 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
-3 app_web 2 n2 10.0.0.3 2 8 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
-3 app_web 3 n3 10.0.0.4 0 1 1 1 12 6 3 4 14 0 0 0 - 8000 - 0 0 - - 0
-3 app_web 4 n4 10.0.0.5 0 0 1 1 3 6 2 0 6 0 0 0 - 8000 - 0 0 - - 0
-4 app_tcp 1 t1 10.0.0.6 2 0 1 1 3 0 0 0 0 0 0 0 - 9000 - 0 0 - - 0
-"""
-
-
-def test_parse_servers_state():
-    assert parse_servers_state(STATE) == [
-        Server("app_web", "n1", "10.0.0.2", 8000, "ready", True),
-        Server("app_web", "n2", "10.0.0.3", 8000, "drain", True),
-        Server("app_web", "n3", "10.0.0.4", 8000, "maint", None),    # checks paused in maint
-        Server("app_web", "n4", "10.0.0.5", 8000, "ready", False),
-        Server("app_tcp", "t1", "10.0.0.6", 9000, "ready", None, checks=False),  # no check configured
-    ]
-    assert parse_servers_state("1\n# be_id be_name\n") == []
 
 
 def test_api_tls_listener_only_when_configured():

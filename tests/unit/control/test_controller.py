@@ -1,0 +1,142 @@
+"""The controller (control/controller.py) wires the loops to their wake-ups:
+a reconciler per pod host named by a pod (only while the acting loops run),
+Docker events and link changes waking the right one, a link change written
+to etcd and counted, and the HAProxy sync waking the hosts."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from orchestrator.control.controller import Controller
+from orchestrator.control.haproxy_sync import HAProxySync
+from orchestrator.edges.hostlink import LinkState
+from orchestrator.observe.telemetry import Telemetry
+from orchestrator.settings import IntervalSettings
+from tests.bodies import pod_spec
+from tests.unit.fakes import FakeHAProxy
+from tests.unit.observe.test_telemetry import scrape, value
+
+
+def eventually(predicate, timeout=5.0) -> bool:
+    """Whether ``predicate()`` holds within ``timeout`` seconds (the loops run in threads)."""
+    done = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return True
+        done.wait(0.01)
+    return predicate()
+
+
+class Reconciler:
+    """A reconciler stand-in: its wake-up event, and whether its loop ran."""
+
+    def __init__(self, host):
+        self.host, self.wake, self.ran = host, threading.Event(), threading.Event()
+
+    def run(self, stop):
+        self.ran.set()
+        stop.wait()
+
+
+class Sampler:
+    def __init__(self):
+        self.started = self.closed = False
+
+    def start(self):
+        self.started = True
+
+    def close(self):
+        self.closed = True
+
+
+class Pool:
+    """What the controller sets on the HostPool: its two handlers."""
+
+    on_event = on_state = None
+
+    def states(self):
+        return {}
+
+
+@pytest.fixture
+def rig(store, cases):
+    made: list[str] = []
+
+    def new_reconciler(host):
+        made.append(host)
+        return Reconciler(host)
+
+    sync = HAProxySync(store, FakeHAProxy(), IntervalSettings(reconcile_interval=0.05, health_poll_interval=0.05))
+    pool = Pool()
+    controller = Controller(store, pool, sync, Sampler(), new_reconciler, 0.05, telemetry=Telemetry())
+    stop = threading.Event()
+    yield controller, made, pool, stop
+    stop.set()
+    assert controller.join(10)
+
+
+def test_reconcilers_only_while_acting_one_per_host_named_by_a_pod(rig, cases):
+    controller, made, _, stop = rig
+    controller.start_local(stop)
+    controller.ensure_reconcilers()
+    assert made == [] and controller.sampler.started          # local loops only: no reconciler
+    controller.start_acting(stop)
+    assert made == ["pod-heavy", "pod-light", "pod-medium"]
+    cases.pods.register(pod_spec(name="extra", host="pod-light"))   # a host it has already
+    cases.pods.register(pod_spec(name="far", host="pod-far"))
+    controller.ensure_reconcilers()
+    assert made == ["pod-heavy", "pod-light", "pod-medium", "pod-far"]
+    assert all(r.ran.wait(5) for r in controller.reconcilers.values())
+
+
+def test_docker_events_wake_the_reconciler_of_their_host_only(rig):
+    controller, _, pool, stop = rig
+    controller.start(stop)
+    light, heavy = controller.reconcilers["pod-light"], controller.reconcilers["pod-heavy"]
+    for r in controller.reconcilers.values():
+        r.wake.clear()
+    pool.on_event("pod-light", {"status": "die"})
+    pool.on_event("pod-heavy", {"Action": "exec_create"})     # not a container life event
+    assert light.wake.is_set() and not heavy.wake.is_set()
+
+
+def test_a_link_change_is_written_said_counted_and_wakes_its_host(rig, store):
+    controller, _, pool, stop = rig
+    controller.start(stop)
+    light = controller.reconcilers["pod-light"]
+    light.wake.clear()
+    pool.on_state("pod-light", LinkState(False, 5.0, "no route to host"))
+    assert light.wake.is_set()
+    assert store.list_host_states()["pod-light"] == {"reachable": False, "since": 5.0,
+                                                    "error": "no route to host", "rtt_ms": None}
+    event = store.events(1)[0]
+    assert event.kind == "host.unreachable" and "no route to host" in event.message
+    pool.on_state("pod-light", LinkState(True, 6.0, "", 1.5))
+    assert store.events(1)[0].kind == "host.reachable"
+    s = scrape(controller.telemetry)
+    assert value(s, "simplecloud_host_link_changes_total", host="pod-light", state="down") == 1
+    assert value(s, "simplecloud_host_link_changes_total", host="pod-light", state="up") == 1
+
+
+def test_the_haproxy_sync_and_an_etcd_change_wake_every_reconciler(rig, cases):
+    controller, _, _, stop = rig
+    controller.start(stop)
+    for r in controller.reconcilers.values():
+        r.wake.clear()
+    controller.haproxy_sync.wake_hosts()                      # wired by the controller
+    assert all(r.wake.is_set() for r in controller.reconcilers.values())
+    for r in controller.reconcilers.values():
+        r.wake.clear()
+    cases.pods.register(pod_spec(name="late", host="pod-late"))   # the etcd watch sees it ...
+    assert controller.reconcilers["pod-light"].wake.wait(5)           # ... wakes every host ...
+    assert eventually(lambda: "pod-late" in controller.reconcilers)  # ... and makes the new one
+
+
+def test_stopping_closes_the_sampler_and_says_the_loops_stopped(rig):
+    controller, _, _, stop = rig
+    controller.start(stop)
+    assert value(scrape(controller.telemetry), "simplecloud_controller_running") == 1
+    stop.set()
+    assert controller.join(10) and controller.sampler.closed
+    assert value(scrape(controller.telemetry), "simplecloud_controller_running") == 0

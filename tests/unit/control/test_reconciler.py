@@ -1,0 +1,190 @@
+"""The reconciler of one pod host (control/reconciler.py) on stand-ins: it
+observes (store, host, HAProxy), plans (core/plan.py), runs the chains on
+the host and HAProxy, and writes what it saw; a broken step ends only its
+chain; a host that does not answer is marked, not acted on; what it learned
+of a node survives a restart. tests/integration/test_controller.py runs the
+same loop on a real dockerd, etcd and HAProxy."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+
+from orchestrator.control.reconciler import HostReconciler, action_kind
+from orchestrator.core.errors import Unavailable
+from orchestrator.core.healing import HealingPolicy
+from orchestrator.core.model import spec_generation
+from orchestrator.core.plan import StartContainer
+from orchestrator.observe.telemetry import Telemetry
+from orchestrator.settings import WorkerSettings
+from orchestrator.usecases import UseCases
+from tests.bodies import app_spec, node_spec, pod_spec
+from tests.unit.fakes import FakeHAProxy, FakeHost, FakeHosts, FakeLink, FakeStore
+from tests.unit.observe.test_telemetry import scrape, value
+
+
+@pytest.fixture
+def rig(store, cases):
+    """Pod "tiny" on host pod-tiny with app "web" (backend present), a host and an HAProxy of stand-ins."""
+    cases.pods.register(pod_spec(name="tiny", host="pod-tiny", max_nodes=4, cpus=0.25, memory_mb=64))
+    cases.apps.deploy(app_spec(name="web", pod="tiny", port=8000, image="img", replicas=0))
+    host, haproxy = FakeHost(images={"img"}), FakeHAProxy(backends={"app_web"})
+    hosts = FakeHosts(host)
+    rec = HostReconciler("pod-tiny", store, hosts, haproxy, HealingPolicy(), WorkerSettings(), 2.0,
+                         telemetry=Telemetry())
+    return rec, host, haproxy, hosts
+
+
+def phases(store, pod="tiny"):
+    return {node: view["phase"] for (p, node), view in store.list_observed().items() if p == pod}
+
+
+def test_an_online_node_is_created_started_and_put_in_haproxy_then_serves(rig, cases, store):
+    rec, host, haproxy, _ = rig
+    cases.apps.scale("web", 1)
+    plan = rec.reconcile_once()
+    assert [action_kind(a) for a in plan.actions] == ["create_container", "start_container", "add_server"]
+    (c,) = host.containers
+    assert c.state == "running" and c.gen == spec_generation(store.get_app("web"), store.get_pod("tiny"))
+    (server,) = haproxy.show_servers()
+    assert (server.backend, server.addr, server.port, server.admin) == ("app_web", c.ip, 8000, "ready")
+    assert server.name == f"web-1.{c.id[:10]}"
+    assert phases(store) == {"web-1": "starting"}            # in HAProxy, not past its first check
+    haproxy.check("app_web", "web-1", True)
+    assert not rec.reconcile_once()                           # in sync: an empty plan
+    assert phases(store) == {"web-1": "serving"}
+    assert [e.kind for e in store.events(3)][:3] == ["controller.add_server", "controller.start_container",
+                                                     "controller.create_container"]
+
+
+def test_a_new_node_is_created_and_left_stopped(rig, cases, store):
+    rec, host, haproxy, _ = rig
+    cases.nodes.register(node_spec("n1", "tiny", app="web"))
+    rec.reconcile_once()
+    assert [c.state for c in host.containers] == ["created"] and haproxy.show_servers() == []
+    assert phases(store) == {"n1": "starting"}
+
+
+def test_a_node_removed_from_desired_state_is_drained_and_its_container_removed(rig, cases, store):
+    rec, host, haproxy, _ = rig
+    cases.apps.scale("web", 2)
+    rec.reconcile_once()
+    haproxy.check("app_web", "web-2", True)
+    (gone,) = [c for c in host.containers if c.node == "web-2"]
+    cases.apps.scale("web", 1)                                # web-2 goes (the newest)
+    plan = rec.reconcile_once()
+    assert [action_kind(a) for a in plan.chains[f"orphan/{gone.name}"]] == \
+        ["del_server", "stop_container", "remove_container"]    # drained before it stops
+    assert [c.node for c in host.containers] == ["web-1"]
+    assert [s.name.split(".")[0] for s in haproxy.show_servers()] == ["web-1"]
+    assert set(phases(store)) == {"web-1"}                    # its record went with it
+
+
+def test_a_failed_step_ends_its_chain_only_and_is_reported(rig, cases, store):
+    rec, host, haproxy, _ = rig
+    cases.apps.scale("web", 2)
+    real_start = host.start
+
+    def start(name):
+        if ".web-2." in name:
+            raise Unavailable("the engine said no")
+        return real_start(name)
+
+    host.start = start
+    rec.reconcile_once()
+    assert len(rec.last_failures) == 1 and "the engine said no" in rec.last_failures[0][1]
+    assert {c.node: c.state for c in host.containers} == {"web-1": "running", "web-2": "created"}
+    assert [s.name.split(".")[0] for s in haproxy.show_servers()] == ["web-1"]   # web-2's add was skipped
+    errors = [e for e in store.events(50) if e.kind == "controller.error"]
+    assert len(errors) == 1 and errors[0].subject == "tiny/web-2"
+    host.start = real_start
+    rec.reconcile_once()                                      # the next pass finishes it
+    assert {c.node: c.state for c in host.containers} == {"web-1": "running", "web-2": "running"}
+
+
+def test_an_unreachable_host_is_marked_and_not_acted_on(rig, cases, store):
+    rec, host, haproxy, hosts = rig
+    cases.apps.scale("web", 1)
+    rec.reconcile_once()
+    haproxy.check("app_web", "web-1", True)
+    rec.reconcile_once()
+    hosts.link_.up = False
+    calls = len(host.calls)
+    assert rec.reconcile_once() is None
+    assert len(host.calls) == calls                           # not even a listing
+    (view,) = store.list_observed().values()
+    assert view["phase"] == "unreachable" and view["host_error"].startswith("host is unreachable")
+    assert view["ip"] == host.containers[0].ip                # the last thing seen is kept
+    assert value(scrape(rec.telemetry), "simplecloud_reconcile_passes_total", host="pod-tiny",
+                 outcome="host_unreachable") == 1
+    hosts.link_.up = True
+    rec.reconcile_once()
+    assert phases(store) == {"web-1": "serving"}
+
+
+def test_a_crash_is_healed_and_remembered_across_a_restart(rig, cases, store):
+    rec, host, haproxy, hosts = rig
+    cases.apps.scale("web", 1)
+    rec.reconcile_once()
+    haproxy.check("app_web", "web-1", True)
+    rec.reconcile_once()
+    (first,) = host.containers
+    host.containers = [dataclasses.replace(first, state="exited", ip=None, exit_code=137)]
+    rec.reconcile_once()                                      # replaced at once: the first failure
+    assert [c.id for c in host.containers if c.state == "running"] != [first.id]
+    view = store.get_observed("tiny", "web-1")
+    assert view["restarts"] == 1 and "exited with code 137" in view["last_error"]
+    restarted = HostReconciler("pod-tiny", store, hosts, haproxy, HealingPolicy(), WorkerSettings(), 2.0)
+    restarted.reconcile_once()
+    assert restarted.last_plan is not None
+    assert store.get_observed("tiny", "web-1")["restarts"] == 1          # not forgotten
+    assert [e.kind for e in store.events(50)].count("node.failed") == 1
+
+
+def test_haproxy_not_answering_skips_the_pass():
+    class Deaf(FakeHAProxy):
+        def show_servers(self):
+            raise Unavailable("HAProxy admin socket does not answer")
+    store = FakeStore()
+    cases = UseCases.over(store)
+    cases.pods.register(pod_spec(name="tiny", host="pod-tiny", max_nodes=2, cpus=0.25, memory_mb=64))
+    cases.apps.deploy(app_spec(name="web", pod="tiny", port=8000, image="img", replicas=1))
+    host = FakeHost()
+    rec = HostReconciler("pod-tiny", store, FakeHosts(host), Deaf(), HealingPolicy(), WorkerSettings(), 2.0)
+    assert rec.reconcile_once() is None and host.containers == []
+    assert [e.kind for e in store.events(5)][0] == "controller.error"
+
+
+def test_a_reconcile_pass_is_counted_even_when_it_fails():
+    class EtcdDown(FakeStore):
+        def list_pods(self):
+            raise Unavailable("etcd is not reachable (UNAVAILABLE)")
+    t = Telemetry()
+    assert HostReconciler("pod-a", FakeStore(), None, None, HealingPolicy(), WorkerSettings(), 2.0,
+                          telemetry=t).reconcile_once() is None
+    with pytest.raises(Unavailable):
+        HostReconciler("pod-a", EtcdDown(), None, None, HealingPolicy(), WorkerSettings(), 2.0,
+                       telemetry=t).reconcile_once()
+    s = scrape(t)
+    assert value(s, "simplecloud_reconcile_passes_total", host="pod-a", outcome="no_pods") == 1
+    assert value(s, "simplecloud_reconcile_passes_total", host="pod-a", outcome="error") == 1
+    assert value(s, "simplecloud_reconcile_duration_seconds_count", host="pod-a") == 2
+    assert action_kind(StartContainer("light", "sc-light.n1.g1")) == "start_container"
+
+
+def test_the_loop_ends_when_stopped(rig):
+    rec, _, _, _ = rig
+    stop = threading.Event()
+    stop.set()
+    loop = threading.Thread(target=rec.run, args=(stop,))
+    loop.start()
+    loop.join(10)
+    assert not loop.is_alive()
+
+
+def test_a_down_link_is_given_its_check(rig, cases):
+    rec, host, _, hosts = rig
+    hosts.link_ = FakeLink(up=False, error="connection refused")
+    cases.apps.scale("web", 1)
+    assert rec.reconcile_once() is None and host.containers == []

@@ -1,0 +1,90 @@
+"""The waker (control/waker.py): the first request to an app at zero scales it
+to its first node once, is held until HAProxy has a server of it up, then
+answered 503 for HAProxy to retry; an app that does not scale to zero is
+refused in words. The HTTP side is driven with a request stand-in."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from orchestrator.control.waker import APP_HEADER, Waker
+from orchestrator.core.errors import NotFound
+from orchestrator.core.model import Server
+from tests.bodies import policy
+from tests.unit.fakes import FakeHAProxy
+
+
+@pytest.fixture
+def waker(world):
+    """App web of the world at zero replicas, autoscaled with min 0 (it scales to zero)."""
+    world.cases.apps.scale("web", 0)
+    world.cases.autoscaling.set("web", policy(min=0, max=3, rps=10, idle_to_zero_s=60))
+    return Waker(world.store, world.cases.apps, FakeHAProxy(), port=0, start_timeout=0.0)
+
+
+def test_the_first_request_scales_an_app_at_zero_once(waker, world):
+    assert waker.wake("web") == "web: 0 → 1: a request arrived while it was at zero"
+    assert world.cases.apps.get("web")["replicas"] == 1
+    assert waker.wake("web") == ""                       # it has a node now: nothing more
+    assert world.cases.apps.get("web")["replicas"] == 1
+    assert [e.message for e in world.store.events(10) if e.kind == "autoscale"] == \
+        ["web: 0 → 1: a request arrived while it was at zero"]
+
+
+def test_the_first_node_is_the_policy_s_min_when_it_asks_for_more(waker, world):
+    world.cases.autoscaling.set("web", policy(min=2, max=3, rps=10))
+    waker.wake("web")
+    assert world.cases.apps.get("web")["replicas"] == 2
+
+
+def test_an_app_that_does_not_scale_to_zero_is_refused(waker, world):
+    world.cases.autoscaling.remove("web")
+    with pytest.raises(NotFound, match="app 'web' does not scale to zero"):
+        waker.wake("web")
+    with pytest.raises(NotFound, match="app 'ghost' does not scale to zero"):
+        waker.wake("ghost")
+
+
+def test_serving_means_a_healthy_ready_server_of_the_app(waker):
+    assert not waker.wait_until_serving("web", timeout=0.0)
+    waker.haproxy.servers[("app_web", "web-1.0123456789")] = Server("app_web", "web-1.0123456789", "10.0.0.2",
+                                                                    8000, "drain", True)
+    assert not waker.wait_until_serving("web", timeout=0.0)        # draining: not serving
+    waker.haproxy.servers[("app_other", "o-1.0123456789")] = Server("app_other", "o-1.0123456789", "10.0.0.3",
+                                                                    8000, "ready", True)
+    assert not waker.wait_until_serving("web", timeout=0.0)        # another app's
+    waker.haproxy.servers[("app_web", "web-1.0123456789")] = Server("app_web", "web-1.0123456789", "10.0.0.2",
+                                                                    8000, "ready", True)
+    assert waker.wait_until_serving("web", timeout=0.0)
+
+
+class Request:
+    """What ``Waker.hold`` uses of a BaseHTTPRequestHandler."""
+
+    def __init__(self, app, command="GET"):
+        self.headers, self.command, self.wfile = {APP_HEADER: app}, command, io.BytesIO()
+        self.status, self.sent = None, {}
+
+    def send_response(self, status):
+        self.status = status
+
+    def send_header(self, name, value):
+        self.sent[name] = value
+
+    def end_headers(self):
+        pass
+
+
+def test_a_held_request_is_answered_503_to_be_retried(waker, world):
+    request = Request("web")
+    waker.hold(request)
+    assert request.status == 503 and request.sent["Retry-After"] == "0"
+    body = json.loads(request.wfile.getvalue())
+    assert body == {"error": "app web did not start within 0 s; see: cloud node ls"}
+    assert world.cases.apps.get("web")["replicas"] == 1          # woken all the same
+    refused = Request("nope", command="HEAD")
+    waker.hold(refused)
+    assert refused.status == 503 and refused.wfile.getvalue() == b""     # HEAD: no body
+    assert refused.sent["Content-Length"] == str(len(json.dumps({"error": "app 'nope' does not scale to zero"})))

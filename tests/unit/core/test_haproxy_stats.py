@@ -1,0 +1,103 @@
+"""HAProxy's answers parsed (core/haproxy_stats.py): show stat, show servers state, the request log line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.core.haproxy_stats import (
+    BackendStats,
+    ParseError,
+    counter_increase,
+    parse_log_line,
+    parse_servers_state,
+    parse_stat_csv,
+)
+from orchestrator.core.model import Server
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+HEADER = "# pxname,svname,qcur,qmax,scur,smax,status,req_tot,check_desc"
+
+
+# ------------------------------------------------------------ show stat
+def test_parse_recorded_show_stat_of_haproxy_2_6():
+    """Recorded from HAProxy 2.6.12: w1 UP, w2 DRAIN, w3 MAINT, w4 DOWN; 5 requests."""
+    stats = parse_stat_csv((DATA / "haproxy_2.6_show_stat.csv").read_text())
+    assert stats == {"app_web": BackendStats(req_tot=5, scur=0, qcur=0, up=("w1.0123456789",)),
+                     "app_empty": BackendStats(req_tot=0, scur=0, qcur=0, up=())}
+
+
+def test_parse_show_stat_by_header_names_with_quoted_fields():
+    text = "\n".join([
+        HEADER,
+        'app_a,n1.aaaaaaaaaa,1,1,3,4,UP,40,"HTTP status check returned code <503>, then ok"',
+        "app_a,n2.bbbbbbbbbb,0,0,0,1,UP 1/2,12,",       # going down, still takes requests
+        "app_a,n3.cccccccccc,0,0,0,0,DOWN 1/2,0,",      # going up, not yet
+        "app_a,n4.dddddddddd,0,0,0,0,no check,0,",
+        "app_a,BACKEND,2,2,3,5,UP,52,",
+        "stats,FRONTEND,,,0,1,OPEN,7,",
+        "", ""])
+    assert parse_stat_csv(text) == {"app_a": BackendStats(
+        req_tot=52, scur=3, qcur=2, up=("n1.aaaaaaaaaa", "n2.bbbbbbbbbb", "n4.dddddddddd"))}
+    assert parse_stat_csv(text)["app_a"].inflight == 5
+
+
+@pytest.mark.parametrize("text", ["", "Unknown command\n", "# pxname,svname,status\napp_a,BACKEND,UP\n",
+                                  HEADER + "\napp_a,BACKEND,x,0,0,0,UP,1,\n",
+                                  HEADER + "\napp_a,BACKEND,0\n"])
+def test_parse_show_stat_refuses_what_it_cannot_read(text):
+    with pytest.raises(ParseError):
+        parse_stat_csv(text)
+
+
+@pytest.mark.parametrize("values, increase", [
+    ([10, 15, 15, 30], 20),
+    ([100, 120, 5, 25], 45),          # reload after 120: the new worker counted 5, then 20
+    ([7, 0], 0),                      # reload, nothing counted since: 0, not -7
+    ([3, None, 9, 12], 3),            # an unread sample breaks the chain, never guesses
+    ([5], None), ([], None), ([None, 4], None),
+])
+def test_counter_increase_handles_resets(values, increase):
+    assert counter_increase(values) == increase
+
+
+def test_the_waker_never_counts_as_a_serving_node():
+    from orchestrator.core.haproxy_stats import parse_stat_csv
+    text = ("# pxname,svname,qcur,scur,status,req_tot\n"
+            "app_web,waker,0,1,no check,\n"
+            "app_web,n1.abcdef0123,0,0,UP,\n"
+            "app_web,BACKEND,0,1,UP,7\n")
+    assert parse_stat_csv(text)["app_web"].up == ("n1.abcdef0123",)
+
+
+# ------------------------------------------------------------ request log
+def test_parse_log_line():
+    assert parse_log_line("app_light 12 200 0\n") == parse_log_line("app_light +12 200 0")
+    record = parse_log_line("app_light 12 503 -1")
+    assert (record.backend, record.ta_ms, record.status, record.tw_ms) == ("app_light", 12, 503, -1)
+    for bad in ("", "app_light 12 200", "app_light x 200 0", "<134>Nov 23 app_light 1 200 0"):
+        with pytest.raises(ParseError):
+            parse_log_line(bad)
+
+
+STATE = """1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+3 app_web 1 n1 10.0.0.2 2 0 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
+3 app_web 2 n2 10.0.0.3 2 8 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
+3 app_web 3 n3 10.0.0.4 0 1 1 1 12 6 3 4 14 0 0 0 - 8000 - 0 0 - - 0
+3 app_web 4 n4 10.0.0.5 0 0 1 1 3 6 2 0 6 0 0 0 - 8000 - 0 0 - - 0
+4 app_tcp 1 t1 10.0.0.6 2 0 1 1 3 0 0 0 0 0 0 0 - 9000 - 0 0 - - 0
+"""
+
+
+def test_parse_servers_state():
+    assert parse_servers_state(STATE) == [
+        Server("app_web", "n1", "10.0.0.2", 8000, "ready", True),
+        Server("app_web", "n2", "10.0.0.3", 8000, "drain", True),
+        Server("app_web", "n3", "10.0.0.4", 8000, "maint", None),    # checks paused in maint
+        Server("app_web", "n4", "10.0.0.5", 8000, "ready", False),
+        Server("app_tcp", "t1", "10.0.0.6", 9000, "ready", None, checks=False),  # no check configured
+    ]
+    assert parse_servers_state("1\n# be_id be_name\n") == []
