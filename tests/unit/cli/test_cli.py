@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from orchestrator import cli
+from orchestrator.cli import client, tables, wait
 
 
 class FakeResponse:
@@ -46,7 +47,7 @@ class FakeAPI:
 def api(monkeypatch, tmp_path):
     """A FakeAPI in place of requests.request; cwd without any .simplecloud."""
     fake = FakeAPI()
-    monkeypatch.setattr(cli.requests, "request", fake)
+    monkeypatch.setattr(client.requests, "request", fake)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SIMPLECLOUD_API", raising=False)
     monkeypatch.delenv("SIMPLECLOUD_TOKEN", raising=False)
@@ -68,18 +69,18 @@ def test_config_files_are_found_in_a_parent_directory(tmp_path, monkeypatch):
     (tmp_path / ".simplecloud" / "token").write_text("secret\n")
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
-    assert cli.resolve(None, "X_API", "api", cli.DEFAULT_API, environ={}, start=deep) == "http://127.0.0.1:5999"
-    assert cli.resolve(None, "X_TOK", "token", None, environ={}, start=deep) == "secret"
+    assert client.resolve(None, "X_API", "api", client.DEFAULT_API, environ={}, start=deep) == "http://127.0.0.1:5999"
+    assert client.resolve(None, "X_TOK", "token", None, environ={}, start=deep) == "secret"
 
 
 def test_flag_beats_env_beats_file_beats_default(tmp_path):
     (tmp_path / ".simplecloud").mkdir()
     (tmp_path / ".simplecloud" / "api").write_text("http://file:1")
     env = {"X_API": "http://env:1"}
-    assert cli.resolve("http://flag:1", "X_API", "api", "d", env, tmp_path) == "http://flag:1"
-    assert cli.resolve(None, "X_API", "api", "d", env, tmp_path) == "http://env:1"
-    assert cli.resolve(None, "X_API", "api", "d", {}, tmp_path) == "http://file:1"
-    assert cli.resolve(None, "X_API", "api", "d", {}, tmp_path / "nonexistent-child") == "http://file:1"
+    assert client.resolve("http://flag:1", "X_API", "api", "d", env, tmp_path) == "http://flag:1"
+    assert client.resolve(None, "X_API", "api", "d", env, tmp_path) == "http://env:1"
+    assert client.resolve(None, "X_API", "api", "d", {}, tmp_path) == "http://file:1"
+    assert client.resolve(None, "X_API", "api", "d", {}, tmp_path / "nonexistent-child") == "http://file:1"
 
 
 def test_default_api_and_no_token_without_any_config(api, capsys):
@@ -251,9 +252,9 @@ def test_human_messages_of_state_changes(api, capsys):
 
 
 def test_age_formatting():
-    assert cli.age(100, now=142) == "42s"
-    assert cli.age(100, now=100 + 3 * 3600 + 5) == "3h"
-    assert cli.age(None) == "-"
+    assert tables.age(100, now=142) == "42s"
+    assert tables.age(100, now=100 + 3 * 3600 + 5) == "3h"
+    assert tables.age(None) == "-"
 
 
 # --- errors: one line, documented exit code ------------------------------------------
@@ -321,7 +322,7 @@ def test_status_says_plainly_when_a_host_is_unreachable(api, capsys):
 
 
 def test_wait_polls_until_every_replica_serves(api, capsys, monkeypatch):
-    monkeypatch.setattr(cli.time, "sleep", lambda s: None)
+    monkeypatch.setattr(wait.time, "sleep", lambda s: None)
     api.answers[("PUT", "/api/apps/web/scale")] = (200, {"name": "web", "replicas": 2})
     answers = iter([
         {"name": "web", "replicas": 2, "serving": 0, "phases": {"starting": 2}, "nodes": []},
@@ -332,7 +333,7 @@ def test_wait_polls_until_every_replica_serves(api, capsys, monkeypatch):
     def app_answer(method, url, **kw):
         api.calls.append({"method": method, "url": url})
         return FakeResponse(200, next(answers)) if url.endswith("/api/apps/web") else api(method, url, **kw)
-    monkeypatch.setattr(cli.requests, "request", app_answer)
+    monkeypatch.setattr(client.requests, "request", app_answer)
     code, out, err = run(capsys, "app", "scale", "web", "2", "--wait")
     assert code == 0, err
     assert "waiting for app web: 0/2 serving (starting=2)" in err
@@ -346,7 +347,7 @@ def test_wait_gives_up_with_exit_code_4_and_the_reason(api, capsys, monkeypatch)
         "name": "web", "replicas": 1, "serving": 0, "phases": {"backoff": 1},
         "nodes": [{"observed": {"phase": "backoff", "last_error": "its container exited with code 1"}}]})
     code, _, err = run(capsys, "app", "scale", "web", "1", "--wait", "--timeout", "0")
-    assert code == cli.EXIT_WAIT
+    assert code == client.EXIT_WAIT
     assert err.strip().splitlines()[-1] == ("cloud: gave up after 0 s waiting for app web: 0/1 serving "
                                             "(backoff=1); last error: its container exited with code 1")
 
@@ -357,7 +358,7 @@ def test_app_update_sends_only_the_given_fields(api, capsys):
     assert code == 0 and out == "app 'web' updated: image, strip_path\n"
     assert api.calls[-1]["json"] == {"image": "nginx:1.27", "strip_path": False}
     code, _, err = run(capsys, "app", "update", "web")
-    assert code == cli.EXIT_USAGE and "nothing to change" in err
+    assert code == client.EXIT_USAGE and "nothing to change" in err
 
 
 def test_node_crash_and_path_quoting(api, capsys):
@@ -380,9 +381,9 @@ def test_path_segments_survive_the_http_client(api, capsys, name, encoded):
 @pytest.mark.parametrize("name", ["..", ".", ""])
 def test_dot_segments_are_refused_before_sending(api, capsys, name):
     code, _, err = run(capsys, "rm", name, "light")
-    assert code == cli.EXIT_USAGE and "is not a valid name" in err and api.calls == []
+    assert code == client.EXIT_USAGE and "is not a valid name" in err and api.calls == []
     code, _, _ = run(capsys, "pod", "rm", name)
-    assert code == cli.EXIT_USAGE and api.calls == []
+    assert code == client.EXIT_USAGE and api.calls == []
 
 
 @pytest.mark.parametrize("argv", [["status"], ["node", "ls"], ["logs", "n1", "--pod", "light"], ["app", "ls"],
@@ -422,7 +423,7 @@ def test_a_missing_ca_file_is_a_usage_error(api, capsys):
 
 
 def test_an_untrusted_certificate_is_one_readable_line(api, capsys):
-    api.answers[("GET", "/api/status")] = cli.requests.exceptions.SSLError("certificate verify failed")
+    api.answers[("GET", "/api/status")] = client.requests.exceptions.SSLError("certificate verify failed")
     code, _, err = run(capsys, "--api", "https://192.168.56.10:5443", "status")
     assert code == 3 and err.count("\n") == 1 and "cannot verify the TLS certificate" in err
 
@@ -464,7 +465,7 @@ def test_scale_of_an_autoscaled_app_says_it_was_clamped(api, capsys):
 
 
 def test_app_ls_shows_the_policy_and_the_metric_against_its_target():
-    from orchestrator.cli import autoscale_cell
+    from orchestrator.cli.tables import autoscale_cell
     assert autoscale_cell(None) == "-"
     assert autoscale_cell({"summary": "1..10, rps 20/node", "last": {"metrics": {"rps": [41.23, 20]}}}) == \
         "1..10, rps 20/node; now rps 41.2/20"

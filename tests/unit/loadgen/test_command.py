@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import cli
+from orchestrator.cli import bench, client
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -30,10 +31,10 @@ from orchestrator import cli
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, words):
     code = cli.main(["bench", *argv], environ={})
     out, err = capsys.readouterr()
-    assert code == cli.EXIT_USAGE and out == ""
+    assert code == client.EXIT_USAGE and out == ""
     assert err.startswith("cloud: ") and err.count("\n") == 1 and words in err, err
 
 
 def test_source_is_an_allowed_balance():
     from orchestrator.core.model import BALANCE_ALGORITHMS
-    assert "source" in BALANCE_ALGORITHMS and "source" in cli.BALANCE_ALGORITHMS
+    assert "source" in BALANCE_ALGORITHMS and "source" in bench.BALANCE_ALGORITHMS

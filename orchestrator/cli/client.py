@@ -1,0 +1,121 @@
+"""Where the API is, and one HTTP request to it: ``Client.call`` returns the decoded
+answer or raises ``CliError`` (one line, with its exit code)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+
+DEFAULT_API = "http://127.0.0.1:5000"
+
+
+CONFIG_DIR = ".simplecloud"
+
+
+TIMEOUT = 30.0
+
+EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WAIT = 0, 1, 2, 3, 4
+
+
+class CliError(Exception):
+    """A failure to report as one line, with the exit code to use."""
+
+    def __init__(self, message: str, code: int = EXIT_API):
+        super().__init__(message)
+        self.code = code
+
+
+def find_config_file(name: str, start: Path | None = None) -> Path | None:
+    """``.simplecloud/<name>`` in ``start`` (default: cwd) or the nearest parent."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_DIR / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve_ca(flag: str | None, environ=None) -> str | None:
+    """The CA file for an https API: --ca, $SIMPLECLOUD_CA, .simplecloud/ca.pem, or None."""
+    environ = os.environ if environ is None else environ
+    path = flag or environ.get("SIMPLECLOUD_CA") or find_config_file("ca.pem")
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise CliError(f"the CA file {path} does not exist (--ca / $SIMPLECLOUD_CA)", EXIT_USAGE)
+    return str(path)
+
+
+def resolve(flag: str | None, env_var: str, file_name: str, default: str | None,
+            environ=None, start: Path | None = None) -> str | None:
+    """Flag, then environment variable, then config file, then default."""
+    environ = os.environ if environ is None else environ
+    if flag:
+        return flag
+    if environ.get(env_var):
+        return environ[env_var]
+    path = find_config_file(file_name, start)
+    if path is not None:
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CliError(f"cannot read {path}: {exc.strerror}", EXIT_USAGE) from None
+        if value:
+            return value
+    return default
+
+
+class Client:
+    """Sends one request per call and returns the decoded JSON answer."""
+
+    def __init__(self, api: str, token: str | None, timeout: float = TIMEOUT, ca: str | None = None):
+        self.api = api.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.verify = ca or True        # requests: a CA file, or the system's CAs
+
+    def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None):
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = requests.request(method, self.api + path, json=body, params=params,
+                                        headers=headers, timeout=self.timeout, verify=self.verify)
+        except requests.exceptions.SSLError:
+            raise CliError(f"cannot verify the TLS certificate of {self.api}: give the CA that signed it "
+                           "with --ca, $SIMPLECLOUD_CA or .simplecloud/ca.pem (the lab's)",
+                           EXIT_UNREACHABLE) from None
+        except requests.exceptions.Timeout:
+            raise CliError(f"the simplecloud API at {self.api} did not answer within {self.timeout:g} s",
+                           EXIT_UNREACHABLE) from None
+        except requests.exceptions.InvalidURL as exc:
+            raise CliError(f"the API address {self.api!r} is not a valid URL ({exc}); "
+                           "fix --api, $SIMPLECLOUD_API or .simplecloud/api", EXIT_USAGE) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema):
+            raise CliError(f"cannot reach the simplecloud API at {self.api} (is the lab up? try: make up)",
+                           EXIT_UNREACHABLE) from None
+        try:
+            data = response.json()
+        except ValueError:
+            raise CliError(f"unexpected answer from {self.api}{path}: HTTP {response.status_code}, not JSON "
+                           "(is --api / $SIMPLECLOUD_API the simplecloud manager?)") from None
+        if response.status_code >= 400:
+            message = data.get("error") if isinstance(data, dict) else None
+            raise CliError(message or f"HTTP {response.status_code} from {path}")
+        return data
+
+
+def q(value) -> str:
+    """One URL path segment: a name such as "../apps/x" stays one segment
+    (the server then refuses it as an invalid name) instead of a new path.
+    "", "." and ".." are refused here: HTTP clients resolve them as directory
+    steps ("/api/pods/p/nodes/.." would become "/api/pods/p/")."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise CliError(f"{text!r} is not a valid name: use lowercase letters, digits and '-' "
+                       "(e.g. 'web-1')", EXIT_USAGE)
+    return quote(text, safe="")
