@@ -45,10 +45,14 @@ from orchestrator.control.sampler import Sampler
 from orchestrator.control.waker import Waker
 from orchestrator.core.errors import SimpleCloudError
 from orchestrator.edges.haproxy import HAProxy
-from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.hostpool import HostPool
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.edges.store import Store
-from orchestrator.observe.collectors import FiguresCollector, LinkCollector, StoreCollector
+from orchestrator.observe.collectors import (
+    FiguresCollector,
+    LinkCollector,
+    StoreCollector,
+)
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import Settings
 from orchestrator.usecases import UseCases

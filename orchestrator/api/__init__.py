@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-
 from typing import Any, Protocol
 
 from flask import Flask, current_app, request
@@ -54,7 +53,16 @@ def create_app(cases: UseCases, *, token: str, controller: Controller | None = N
     else a registry of its own). Everything is built by the composition root
     (server.py) and handed in.
     """
-    from orchestrator.api import apps, auth, cluster, dashboard, errors, nodes, pods, prometheus
+    from orchestrator.api import (
+        apps,
+        auth,
+        cluster,
+        dashboard,
+        errors,
+        nodes,
+        pods,
+        prometheus,
+    )
 
     app = Flask(__name__, static_folder=None)   # the dashboard blueprint serves /static
     app.json.sort_keys = False

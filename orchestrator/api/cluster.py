@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, jsonify
 
 from orchestrator import __version__
 from orchestrator.api import to_json, usecases
-from orchestrator.api.params import int_arg
 from orchestrator.api.openapi import document
+from orchestrator.api.params import int_arg
 
 bp = Blueprint("cluster", __name__)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shlex
 
-from orchestrator.cli.client import EXIT_USAGE, CliError, Client, q
+from orchestrator.cli.client import EXIT_USAGE, Client, CliError, q
 from orchestrator.cli.tables import APP_COLUMNS, app_rows, plural, table
 from orchestrator.cli.wait import maybe_wait
 

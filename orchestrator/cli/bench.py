@@ -1,9 +1,7 @@
 """``cloud bench``: the arguments, and the run handed to orchestrator/loadgen/."""
 from __future__ import annotations
 
-
-from orchestrator.cli.client import EXIT_USAGE, CliError, Client
-
+from orchestrator.cli.client import EXIT_USAGE, Client, CliError
 
 BALANCE_ALGORITHMS = ("roundrobin", "leastconn", "random", "first", "source")
 

@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 import requests
 
-
 DEFAULT_API = "http://127.0.0.1:5000"
 
 

@@ -1,9 +1,14 @@
 """``cloud init``, ``cloud status``, ``cloud events``."""
 from __future__ import annotations
 
-
 from orchestrator.cli.client import Client
-from orchestrator.cli.tables import EVENT_COLUMNS, event_rows, format_status, names, table
+from orchestrator.cli.tables import (
+    EVENT_COLUMNS,
+    event_rows,
+    format_status,
+    names,
+    table,
+)
 
 
 def cmd_init(c: Client, a):

@@ -5,7 +5,14 @@ import json
 import os
 import sys
 
-from orchestrator.cli.client import DEFAULT_API, EXIT_OK, CliError, Client, resolve, resolve_ca
+from orchestrator.cli.client import (
+    DEFAULT_API,
+    EXIT_OK,
+    Client,
+    CliError,
+    resolve,
+    resolve_ca,
+)
 from orchestrator.cli.parser import build_parser
 
 

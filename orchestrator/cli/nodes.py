@@ -1,8 +1,7 @@
 """``cloud register``, ``cloud rm``, ``cloud node ls|crash``, ``cloud logs``."""
 from __future__ import annotations
 
-
-from orchestrator.cli.client import CliError, Client, q
+from orchestrator.cli.client import Client, CliError, q
 from orchestrator.cli.tables import NODE_COLUMNS, cell, node_rows, table
 
 

@@ -8,7 +8,6 @@ from orchestrator.cli.bench import BALANCE_ALGORITHMS, bench_parser, cmd_bench
 from orchestrator.cli.client import DEFAULT_API, EXIT_USAGE, CliError
 from orchestrator.cli.wait import DEFAULT_WAIT
 
-
 SECURITY_PROFILES = ("default", "relaxed")
 
 

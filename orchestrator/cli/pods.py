@@ -1,7 +1,6 @@
 """``cloud pod ls|register|rm`` and the seed verbs on a pod's nodes: ``launch``, ``pause``, ``resume``."""
 from __future__ import annotations
 
-
 from orchestrator.cli.client import Client, q
 from orchestrator.cli.tables import POD_COLUMNS, cell, names, plural, pod_rows, table
 from orchestrator.cli.wait import node_serving, progress, wait_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from orchestrator.cli.client import EXIT_WAIT, CliError, Client, q
+from orchestrator.cli.client import EXIT_WAIT, Client, CliError, q
 from orchestrator.cli.tables import plural
 
 DEFAULT_WAIT = 120.0     # seconds --wait waits at most

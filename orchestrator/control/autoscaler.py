@@ -20,10 +20,10 @@ import threading
 import time
 from typing import Any, Callable, Protocol
 
+from orchestrator.control.sampler import Sampler
 from orchestrator.core import autoscale, errors
 from orchestrator.core.model import App, NodeStatus
 from orchestrator.core.schema import Autoscale
-from orchestrator.control.sampler import Sampler
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import AutoscaleSettings

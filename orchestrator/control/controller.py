@@ -35,7 +35,8 @@ from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
 from orchestrator.control.waker import Waker
 from orchestrator.core import errors
-from orchestrator.edges.hostlink import HostPool, LinkState
+from orchestrator.edges.hostlink import LinkState
+from orchestrator.edges.hostpool import HostPool
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
 

@@ -37,12 +37,23 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from orchestrator.core import errors, healing, observed
-from orchestrator.core.healing import NodeHealth, HealingPolicy
+from orchestrator.core.healing import HealingPolicy, NodeHealth
 from orchestrator.core.model import App, Container, Pod, backend_name, server_name
-from orchestrator.core.plan import (Action, AddServer, CreateContainer, DelServer, Plan, RemoveContainer,
-                                    SetServerState, StartContainer, StopContainer, describe, plan)
+from orchestrator.core.plan import (
+    Action,
+    AddServer,
+    CreateContainer,
+    DelServer,
+    Plan,
+    RemoveContainer,
+    SetServerState,
+    StartContainer,
+    StopContainer,
+    describe,
+    plan,
+)
 from orchestrator.edges.haproxy import HAProxy
-from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.hostpool import HostPool
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import WorkerSettings

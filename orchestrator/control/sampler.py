@@ -40,8 +40,15 @@ from typing import Any, Callable
 from orchestrator.core import errors
 from orchestrator.core.autoscale import Sample
 from orchestrator.core.haproxy_stats import BackendStats
-from orchestrator.core.readings import LatencyWindow, Reading, cpu_percent, in_window, series, summarize
 from orchestrator.core.model import backend_name, parse_server_name
+from orchestrator.core.readings import (
+    LatencyWindow,
+    Reading,
+    cpu_percent,
+    in_window,
+    series,
+    summarize,
+)
 from orchestrator.edges.haproxy_log import APP_PREFIX, LogReceiver
 from orchestrator.edges.protocols import StoreProtocol
 

@@ -24,8 +24,8 @@ import logging
 import threading
 import time
 
-from orchestrator.core import errors
 from orchestrator.control.autoscaler import Scaler
+from orchestrator.core import errors
 from orchestrator.core.model import NodeStatus, backend_name
 from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
 

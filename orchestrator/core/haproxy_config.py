@@ -28,9 +28,9 @@ servers as well as the apps.
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Collection, Iterable, Mapping
 
 import jinja2
 

@@ -21,9 +21,19 @@ phase           meaning
 from __future__ import annotations
 
 from orchestrator.core import healing
-from orchestrator.core.healing import NodeHealth, HealingPolicy
-from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, RecordError, Server,
-                                     backend_name, server_name, spec_generation)
+from orchestrator.core.healing import HealingPolicy, NodeHealth
+from orchestrator.core.model import (
+    App,
+    Container,
+    Node,
+    NodeStatus,
+    Pod,
+    RecordError,
+    Server,
+    backend_name,
+    server_name,
+    spec_generation,
+)
 
 RECORD_TYPES = {"phase": str, "node_created": (int, float), "since": (int, float),
                 "time": (int, float), "restarts": int, "updating": bool}

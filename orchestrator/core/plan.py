@@ -42,9 +42,19 @@ from dataclasses import dataclass, field
 from typing import Collection, Iterable, Mapping
 
 from orchestrator.core import healing
-from orchestrator.core.healing import NodeHealth, HealingPolicy
-from orchestrator.core.model import (App, Container, Node, NodeStatus, Pod, Server, backend_name,
-                                     container_name, server_name, spec_generation)
+from orchestrator.core.healing import HealingPolicy, NodeHealth
+from orchestrator.core.model import (
+    App,
+    Container,
+    Node,
+    NodeStatus,
+    Pod,
+    Server,
+    backend_name,
+    container_name,
+    server_name,
+    spec_generation,
+)
 
 ROUTING_FIELDS = ("path", "host", "balance", "health_path", "strip_path")
 """App fields baked into haproxy.cfg; a change in any of them needs a reload."""

@@ -27,8 +27,8 @@ import os
 import re
 import threading
 import time
-from typing import Any, Iterator
 from contextlib import contextmanager
+from typing import Any, Iterator
 
 import docker
 import docker.errors
@@ -36,6 +36,16 @@ import requests.exceptions
 
 from orchestrator.core import errors
 from orchestrator.core.model import Container, container_name, worker_security
+from orchestrator.edges.docker_parse import (
+    CGROUP_V1_FILES,
+    CGROUP_V2_FILES,
+    CPU_SCRIPT,
+    iso_time,
+    listed_exit_code,
+    parse_cgroup_dump,
+    parse_cpu_usage,
+    stats_from_raw,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +149,13 @@ class DockerHost:
             labels, state = attrs.get("Labels") or {}, attrs.get("State") or "unknown"
             name, image = (attrs["Names"] or [""])[0].lstrip("/"), attrs.get("Image", "")
             created = float(attrs.get("Created") or 0)
-            exit_code = _exit_code(attrs.get("Status") or "")
+            exit_code = listed_exit_code(attrs.get("Status") or "")
         else:                 # a full inspect
             labels = attrs.get("Config", {}).get("Labels") or {}
             st = attrs.get("State") or {}
             state = st.get("Status", "unknown")
             name, image = attrs.get("Name", "").lstrip("/"), attrs.get("Config", {}).get("Image", "")
-            created = _iso_time(attrs.get("Created", ""))
+            created = iso_time(attrs.get("Created", ""))
             exit_code = st.get("ExitCode") if state in ("exited", "dead") else None
         nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
         ip = (nets.get(self.network) or {}).get("IPAddress") or None
@@ -207,7 +217,7 @@ class DockerHost:
 
     def _stats_from_cgroup(self, c: Any, sample_seconds: float) -> dict[str, float]:
         def sample() -> tuple[float, dict[str, int]]:
-            for files in (_CGROUP_V1_FILES, _CGROUP_V2_FILES):
+            for files in (CGROUP_V1_FILES, CGROUP_V2_FILES):
                 code, out = c.exec_run(["cat", *files], demux=False)
                 if code == 0:
                     return time.monotonic(), parse_cgroup_dump(out.decode(errors="replace"), files)
@@ -231,7 +241,7 @@ class DockerHost:
         safe = [i for i in ids if re.fullmatch(r"[0-9a-f]{10,64}", i)]
         if not safe or self.link is None:
             return {}
-        return parse_cpu_usage(self.link.run(_CPU_SCRIPT.replace("IDS", " ".join(safe)),
+        return parse_cpu_usage(self.link.run(CPU_SCRIPT.replace("IDS", " ".join(safe)),
                                              timeout=timeout))
 
     def image_exists(self, image: str) -> bool:
@@ -321,101 +331,10 @@ class DockerHost:
         return self.network
 
 
-def stats_from_raw(raw: dict) -> dict[str, float]:
-    """CPU % and memory from one raw Docker stats sample (pure).
-
-    CPU % is computed the way ``docker stats`` does: the container's share of
-    the host's CPU time between the two samples in ``raw``, times the number
-    of online CPUs, so 100 means one full CPU.
-    """
-    cpu, pre = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
-    cpu_delta = ((cpu.get("cpu_usage") or {}).get("total_usage", 0)
-                 - (pre.get("cpu_usage") or {}).get("total_usage", 0))
-    sys_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
-    online = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
-    cpu_percent = (cpu_delta / sys_delta) * online * 100.0 if sys_delta > 0 and cpu_delta > 0 else 0.0
-    mem = raw.get("memory_stats") or {}
-    detail = mem.get("stats") or {}
-    cache = detail.get("total_inactive_file", detail.get("inactive_file", detail.get("cache", 0)))
-    return {"cpu_percent": round(cpu_percent, 2),
-            "mem_bytes": max(0, mem.get("usage", 0) - cache),
-            "mem_limit": mem.get("limit", 0)}
-
-
-_CGROUP_V1_FILES = ("/sys/fs/cgroup/memory/memory.usage_in_bytes",
-                    "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                    "/sys/fs/cgroup/cpuacct/cpuacct.usage",
-                    "/sys/fs/cgroup/memory/memory.stat")
-_CGROUP_V2_FILES = ("/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.max",
-                    "/sys/fs/cgroup/cpu.stat", "/sys/fs/cgroup/memory.stat")
-
-
-_CPU_SCRIPT = """for id in IDS; do
-  for f in /sys/fs/cgroup/cpuacct/docker/$id*/cpuacct.usage /sys/fs/cgroup/cpu,cpuacct/docker/$id*/cpuacct.usage \\
-           /sys/fs/cgroup/cpuacct/system.slice/docker-$id*.scope/cpuacct.usage; do
-    if [ -r "$f" ]; then echo "$id ns $(cat "$f")"; continue 2; fi
-  done
-  for f in /sys/fs/cgroup/system.slice/docker-$id*.scope/cpu.stat /sys/fs/cgroup/docker/$id*/cpu.stat; do
-    if [ -r "$f" ]; then echo "$id us $(sed -n 's/^usage_usec //p' "$f")"; continue 2; fi
-  done
-done"""
-"""Prints "<id> ns <n>" (v1) or "<id> us <n>" (v2) per container found; ``$id*``
-lets an id be a prefix (the shell keeps a pattern that matches nothing as is,
-and ``-r`` then fails)."""
-
-
-def parse_cpu_usage(text: str) -> dict[str, int]:
-    """"<id> ns <n>" / "<id> us <n>" lines -> {id: nanoseconds} (pure)."""
-    out = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[2].isdigit():
-            out[parts[0]] = int(parts[2]) * (1000 if parts[1] == "us" else 1)
-    return out
-
-
-def parse_cgroup_dump(text: str, files: tuple[str, ...]) -> dict[str, int]:
-    """Parse ``cat`` of the four cgroup files (v1 or v2 layout) into
-    mem_usage, mem_limit, cpu_ns and mem_inactive (pure)."""
-    lines = text.split("\n")
-    usage, limit = int(lines[0]), lines[1].strip()
-    mem_limit = 0 if limit == "max" else int(limit)
-    pairs = {}
-    for line in lines[2:]:
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            pairs[parts[0]] = int(parts[1])
-    if files is _CGROUP_V1_FILES:
-        cpu_ns = int(lines[2])
-    else:
-        cpu_ns = pairs.get("usage_usec", 0) * 1000
-    inactive = pairs.get("total_inactive_file", pairs.get("inactive_file", 0))
-    if mem_limit >= 1 << 62:        # v1 "unlimited"
-        mem_limit = 0
-    return {"mem_usage": usage, "mem_limit": mem_limit, "cpu_ns": cpu_ns, "mem_inactive": inactive}
-
-
-_EXITED = re.compile(r"^Exited \((-?\d+)\)")
 POOL_SIZE = 32   # HTTP connections kept per host: one per call running side by side
 API_VERSION = "1.41"
 """Docker API version we speak (Docker 20.10, Debian 12's docker.io; newer engines
 accept it). Fixed, so that making a client never needs a call to the engine."""
-
-
-def _exit_code(status: str) -> int | None:
-    """Exit code from a listing's status text, e.g. "Exited (137) 3 seconds ago"."""
-    m = _EXITED.match(status)
-    return int(m.group(1)) if m else None
-
-
-def _iso_time(text: str) -> float:
-    """Docker's "2026-11-23T11:31:57.123456789Z" as Unix time (0.0 if unreadable)."""
-    from datetime import datetime, timezone
-    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?", text or "")
-    if not m:
-        return 0.0
-    base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    return base.timestamp() + float("0" + (m.group(2) or ".0")[:7])
 
 
 def _explain(exc: docker.errors.APIError) -> str:

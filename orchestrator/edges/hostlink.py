@@ -28,7 +28,8 @@ What one ``HostLink`` is:
 A ``unix://`` URL (tests, or a manager that is also its own pod host) gives a
 link with the same supervision and events but no SSH: the socket is used as is.
 
-``HostPool`` keeps one link and one ``DockerHost`` per pod host name.
+``HostPool`` (edges/hostpool.py) keeps one link and one ``DockerHost`` per
+pod host name; ``Forwarder`` (edges/forwarder.py) is the local socket.
 """
 from __future__ import annotations
 
@@ -37,21 +38,21 @@ import json
 import logging
 import os
 import random
-import select
 import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
 import urllib.parse
+from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import urlparse
 
 import docker
 import requests.exceptions
 
 from orchestrator.core import errors
-from orchestrator.edges.docker_host import API_VERSION, LABEL_MANAGED, DockerHost, HostUnavailable
+from orchestrator.edges.docker_host import API_VERSION, LABEL_MANAGED, HostUnavailable
+from orchestrator.edges.forwarder import Forwarder, quiet_close
 from orchestrator.settings import LinkSettings
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class HostLink:
         self._up = threading.Event()
         self._tried = threading.Event()        # the first connection attempt is over
         self._conn = None                      # fabric.Connection while up
-        self._forwarder: _Forwarder | None = None
+        self._forwarder: Forwarder | None = None
         self._pinger: docker.APIClient | None = None   # the pings' kept connection
         self._events: socket.socket | None = None   # the socket of the events stream
         self._threads: list[threading.Thread] = []
@@ -191,7 +192,7 @@ class HostLink:
     def _connect(self) -> None:
         if self.ssh:
             self._conn = self._open_ssh()
-            self._forwarder = _Forwarder(self.socket_path, self._open_docker_channel,
+            self._forwarder = Forwarder(self.socket_path, self._open_docker_channel,
                                          f"docker-{self.name}")
         rtt = self._ping()
         self._set_up(rtt)
@@ -280,7 +281,7 @@ class HostLink:
             forwarder.close()
         if conn is not None:
             # closing a connection to a frozen host must not hold us up
-            threading.Thread(target=_quiet_close, args=(conn,), daemon=True).start()
+            threading.Thread(target=quiet_close, args=(conn,), daemon=True).start()
 
     def _set_up(self, rtt: float) -> None:
         was_up = self.state.up
@@ -346,82 +347,7 @@ class HostLink:
                     return
         finally:
             self._events = None
-            _quiet_close(sock)
-
-
-class _Forwarder:
-    """A local unix socket whose every connection is pumped to a new channel."""
-
-    def __init__(self, path: str, open_channel: Callable[[], Any], name: str):
-        self.path = path
-        self.open_channel = open_channel
-        self._closed = threading.Event()
-        self._conns: set = set()
-        self._lock = threading.Lock()
-        directory = os.path.dirname(path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        os.chmod(directory, 0o700)             # the socket is as good as root on the host
-        if os.path.exists(path):
-            os.unlink(path)
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(path)
-        os.chmod(path, 0o600)
-        self._server.listen(128)
-        threading.Thread(target=self._accept, name=f"{name}-accept", daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._pump, args=(client,), daemon=True).start()
-
-    def _pump(self, client: socket.socket) -> None:
-        try:
-            channel = self.open_channel()
-        except Exception as exc:  # noqa: BLE001 - the caller sees a closed connection
-            log.debug("%s: cannot open a channel: %s", self.path, exc)
-            client.close()
-            return
-        with self._lock:
-            self._conns.add((client, channel))
-        try:
-            while not self._closed.is_set():
-                readable, _, _ = select.select([client, channel], [], [], 1.0)
-                if client in readable:
-                    data = client.recv(65536)
-                    if not data:
-                        break
-                    channel.sendall(data)
-                if channel in readable:
-                    data = channel.recv(65536)
-                    if not data:
-                        break
-                    client.sendall(data)
-        except (OSError, EOFError, Exception):  # noqa: BLE001 - either side went away
-            pass
-        finally:
-            with self._lock:
-                self._conns.discard((client, channel))
-            _quiet_close(channel)
-            _quiet_close(client)
-
-    def close(self) -> None:
-        self._closed.set()
-        _quiet_close(self._server)
-        with self._lock:
-            conns, self._conns = list(self._conns), set()
-        for client, channel in conns:
-            _quiet_close(channel)
-            try:
-                client.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+            quiet_close(sock)
 
 
 def _run_here(name: str, command: str, timeout: float) -> str:
@@ -432,13 +358,6 @@ def _run_here(name: str, command: str, timeout: float) -> str:
     if run.returncode != 0:
         raise HostUnavailable(f"host {name}: {command!r} exited {run.returncode}: {run.stderr.strip()[:300]}")
     return run.stdout
-
-
-def _quiet_close(thing) -> None:
-    try:
-        thing.close()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def _ping_failure(exc: BaseException, timeout: float) -> str:
@@ -455,68 +374,3 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) < 300 else text[:297] + "..."
 
 
-class HostPool:
-    """One ``HostLink`` and one ``DockerHost`` per pod host name.
-
-    ``settings.docker_url(host)`` (the links group) resolves an inventory host name to a Docker
-    URL (``docker_hosts``, with the ``"*"`` fallback). ``extra_labels`` go on
-    every container created and are required on every container listed (tests
-    use them to see only their own). ``on_event``/``on_state`` are given to
-    every link (the controllers' wake-ups).
-    """
-
-    def __init__(self, settings: LinkSettings, extra_labels: dict[str, str] | None = None,
-                 on_event: EventHandler | None = None, on_state: StateHandler | None = None):
-        self.settings = settings
-        self.extra_labels = dict(extra_labels or {})
-        self.on_event = on_event
-        self.on_state = on_state
-        self._links: dict[str, HostLink] = {}
-        self._hosts: dict[str, DockerHost] = {}
-        self._lock = threading.Lock()
-
-    def link(self, host_name: str) -> HostLink:
-        """The (started) link to a host, created on first use."""
-        with self._lock:
-            link = self._links.get(host_name)
-            if link is None:
-                link = HostLink(host_name, self.settings.docker_url(host_name), self.settings,
-                                on_event=self._event, on_state=self._state,
-                                event_labels=self.extra_labels)
-                self._links[host_name] = link.start()
-            return link
-
-    def get(self, host_name: str) -> DockerHost:
-        """The DockerHost of a host: its containers, through its link."""
-        link = self.link(host_name)
-        with self._lock:
-            host = self._hosts.get(host_name)
-            if host is None:
-                host = DockerHost(link.docker_url, self.settings.pod_network, name=host_name,
-                                  extra_labels=self.extra_labels,
-                                  timeout=self.settings.docker_call_timeout, link=link)
-                self._hosts[host_name] = host
-            return host
-
-    def states(self) -> dict[str, LinkState]:
-        """The state of every link made so far (memory only; /metrics)."""
-        with self._lock:
-            return {name: link.state for name, link in self._links.items()}
-
-    def _event(self, host: str, event: dict) -> None:
-        if self.on_event is not None:
-            self.on_event(host, event)
-
-    def _state(self, host: str, state: LinkState) -> None:
-        if self.on_state is not None:
-            self.on_state(host, state)
-
-    def close(self) -> None:
-        with self._lock:
-            hosts, links = list(self._hosts.values()), list(self._links.values())
-            self._hosts.clear()
-            self._links.clear()
-        for host in hosts:
-            host.close()
-        for link in links:
-            link.close()

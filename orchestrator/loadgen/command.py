@@ -19,7 +19,6 @@ from orchestrator.loadgen import balance, plots, report
 from orchestrator.loadgen.cluster import BenchError, ServingPoller, find_app
 from orchestrator.loadgen.generator import Load, Target, run_load
 
-
 MAX_ARRIVALS = 10_000_000
 
 

@@ -7,7 +7,12 @@ from typing import Any
 
 from orchestrator.core import views
 from orchestrator.core.errors import Conflict
-from orchestrator.core.model import BUILTIN_PODS, DEFAULT_JOB_IMAGE_PREFIX, Event, builtin_apps
+from orchestrator.core.model import (
+    BUILTIN_PODS,
+    DEFAULT_JOB_IMAGE_PREFIX,
+    Event,
+    builtin_apps,
+)
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.usecases.records import joined
 

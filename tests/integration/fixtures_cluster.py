@@ -13,7 +13,7 @@ import requests
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.core.model import App, Pod
-from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.hostpool import HostPool
 
 from .fixtures_edges import DOCKER_URL
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.api import create_app
-from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.hostpool import HostPool
 from orchestrator.settings import Settings
 from orchestrator.usecases import UseCases
 from tests.integration.fixtures_edges import DOCKER_URL, serve_wsgi

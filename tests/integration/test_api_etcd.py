@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from orchestrator.api import create_app
-from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.hostpool import HostPool
 from orchestrator.settings import Settings
 from orchestrator.usecases import UseCases
 from tests.integration.fixtures_edges import DOCKER_URL

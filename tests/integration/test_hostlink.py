@@ -13,7 +13,8 @@ import docker
 import pytest
 
 from orchestrator.edges.docker_host import HostUnavailable
-from orchestrator.edges.hostlink import HostLink, HostPool
+from orchestrator.edges.hostlink import HostLink
+from orchestrator.edges.hostpool import HostPool
 from orchestrator.settings import LinkSettings, Settings
 
 from .fixtures_edges import DOCKER_URL, wait_until

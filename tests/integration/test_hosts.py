@@ -6,7 +6,7 @@ import requests
 
 from orchestrator.core import errors
 from orchestrator.edges.docker_host import DockerHost, HostUnavailable
-from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.hostpool import HostPool
 from orchestrator.settings import LinkSettings
 
 from .fixtures_edges import DOCKER_URL, wait_until

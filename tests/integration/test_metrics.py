@@ -27,7 +27,7 @@ from orchestrator.control.sampler import Sampler
 from orchestrator.core.model import App, Pod, server_name
 from orchestrator.edges.docker_host import DockerHost
 from orchestrator.edges.haproxy import HAProxy
-from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.hostpool import HostPool
 
 from .fixtures_edges import DOCKER_URL, wait_until
 

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.api import create_app
 from orchestrator.core.model import App, Pod
-from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.hostpool import HostPool
 from orchestrator.edges.store import Store
 from orchestrator.observe.telemetry import CONTENT_TYPE
 from orchestrator.server import build_controller

@@ -58,14 +58,29 @@ with and the store keeps (its ``targets`` and ``kind``); the modules here:
 from __future__ import annotations
 
 from orchestrator.core.autoscale.bounds import bounds, clamp_manual, summary
-from orchestrator.core.autoscale.decide import decide, idle_long_enough, track_idle, wake
+from orchestrator.core.autoscale.decide import (
+                                                 decide,
+                                                 idle_long_enough,
+                                                 track_idle,
+                                                 wake,
+)
 from orchestrator.core.autoscale.figures import describe, per_node
 from orchestrator.core.autoscale.rules import decide_rules, fired_rules, track_rules
 from orchestrator.core.autoscale.state import Decision, Sample, State
-from orchestrator.core.autoscale.targets import (SCALE_DOWN_MAX_PERCENT, SCALE_DOWN_PERIOD_S, SCALE_UP_MAX_NODES,
-                                                 SCALE_UP_MAX_PERCENT, SCALE_UP_PERIOD_S, SCALE_UP_WINDOW_S,
-                                                 TOLERANCE, biggest_ask, decide_targets, rate_limits, stabilize,
-                                                 target_ask)
+from orchestrator.core.autoscale.targets import (
+                                                 SCALE_DOWN_MAX_PERCENT,
+                                                 SCALE_DOWN_PERIOD_S,
+                                                 SCALE_UP_MAX_NODES,
+                                                 SCALE_UP_MAX_PERCENT,
+                                                 SCALE_UP_PERIOD_S,
+                                                 SCALE_UP_WINDOW_S,
+                                                 TOLERANCE,
+                                                 biggest_ask,
+                                                 decide_targets,
+                                                 rate_limits,
+                                                 stabilize,
+                                                 target_ask,
+)
 from orchestrator.core.schema import COMPARATORS, METRICS
 
 __all__ = ["COMPARATORS", "METRICS", "SCALE_DOWN_MAX_PERCENT", "SCALE_DOWN_PERIOD_S", "SCALE_UP_MAX_NODES",

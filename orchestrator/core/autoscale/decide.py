@@ -8,7 +8,12 @@ from orchestrator.core.autoscale.bounds import bounds, finish
 from orchestrator.core.autoscale.figures import shown_metrics
 from orchestrator.core.autoscale.rules import decide_rules, track_rules
 from orchestrator.core.autoscale.state import Decision, Sample, State
-from orchestrator.core.autoscale.targets import SCALE_DOWN_PERIOD_S, SCALE_UP_PERIOD_S, SCALE_UP_WINDOW_S, decide_targets
+from orchestrator.core.autoscale.targets import (
+    SCALE_DOWN_PERIOD_S,
+    SCALE_UP_PERIOD_S,
+    SCALE_UP_WINDOW_S,
+    decide_targets,
+)
 from orchestrator.core.schema import Autoscale
 
 

@@ -39,7 +39,12 @@ import grpc
 from etcd3 import etcdrpc
 from etcd3.exceptions import Etcd3Exception
 
-from orchestrator.core.errors import Conflict, SimpleCloudError, Unavailable, ValidationError
+from orchestrator.core.errors import (
+    Conflict,
+    SimpleCloudError,
+    Unavailable,
+    ValidationError,
+)
 from orchestrator.core.model import RecordError
 
 log = logging.getLogger("orchestrator.edges.store")

@@ -29,7 +29,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from orchestrator.core import validate
-from orchestrator.core.errors import Conflict, NotFound, SimpleCloudError, StaleCount, ValidationError
+from orchestrator.core.errors import (
+    Conflict,
+    NotFound,
+    SimpleCloudError,
+    StaleCount,
+    ValidationError,
+)
 from orchestrator.core.model import App, Node, Pod
 from orchestrator.edges.store.desired import get_app, get_pod
 from orchestrator.edges.store.etcd import RETRIES, Etcd, backoff, chunks, partial

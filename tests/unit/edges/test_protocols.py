@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.edges.docker_host import DockerHost
 from orchestrator.edges.haproxy import HAProxy
-from orchestrator.edges.hostlink import HostPool
+from orchestrator.edges.hostpool import HostPool
 from orchestrator.edges.protocols import (
     DockerHostProtocol,
     HAProxyProtocol,
