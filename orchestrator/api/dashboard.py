@@ -23,7 +23,8 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify
 
-from orchestrator.api import controller, to_json, usecases
+from orchestrator.api import controller, responses, to_json, usecases
+from orchestrator.api.openapi import doc
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 EVENTS = 30           # recent events in a snapshot
@@ -39,6 +40,11 @@ def page():
 
 
 @bp.get("/api/dashboard")
+@doc(summary="Everything the dashboard (GET /) shows, in one snapshot", answer="The snapshot.",
+     returns=responses.Dashboard, description=(
+         "Pods with capacity, nodes with desired and observed state, apps with routes and autoscale policies, "
+         "the sampler's figures and per-app series (the last 120 s in 2 s points; empty when the manager runs "
+         "without its controller), and the 30 most recent events. The page polls it every 2 s."))
 def snapshot():
     uc, ctl = usecases(), controller()
     sampler = getattr(ctl, "sampler", None)

@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import re
 
+from pydantic import TypeAdapter
+
+from orchestrator.api import responses
+from tests.unit.api import AUTH
+
 
 def _flask_routes(app) -> set[tuple[str, str]]:
     routes = set()
@@ -53,3 +58,42 @@ def test_openapi_refs_resolve(client):
         for part in ref.split("/"):
             node = node[part]
     assert {"Pod", "Node", "App", "Error"} <= set(doc["components"]["schemas"])
+
+
+def test_the_answers_fit_the_models_the_document_is_generated_from(cluster):
+    """The answer models (api/responses.py) describe what the use cases' views really give:
+    every answer below parses as its model, strictly (JSON types exactly)."""
+    doc = cluster.get("/api/openapi.json").get_json()
+    calls = [
+        ("post", "/api/apps", "/api/apps", 201, {"name": "web", "image": "nginx:1.25", "pod": "light", "port": 80,
+                                                 "replicas": 2}),
+        ("put", "/api/apps/{app}/autoscale", "/api/apps/web/autoscale", 200, {"min": 1, "max": 4, "rps": 20}),
+        ("put", "/api/apps/{app}/scale", "/api/apps/web/scale", 200, {"replicas": 3}),
+        ("get", "/api/apps/{app}", "/api/apps/web", 200, None),
+        ("get", "/api/apps", "/api/apps", 200, None),
+        ("post", "/api/nodes", "/api/nodes", 201, {"name": "n1", "pod": "light"}),
+        ("get", "/api/nodes", "/api/nodes", 200, None),
+        ("get", "/api/pods", "/api/pods", 200, None),
+        ("get", "/api/status", "/api/status", 200, None),
+        ("get", "/api/events", "/api/events", 200, None),
+        ("get", "/api/dashboard", "/api/dashboard", 200, None),
+        ("get", "/api/health", "/api/health", 200, None),
+        ("post", "/api/init", "/api/init", 200, None),
+        ("patch", "/api/apps/{app}", "/api/apps/web", 200, {"balance": "leastconn"}),
+        ("delete", "/api/apps/{app}", "/api/apps/web", 200, None),
+    ]
+    for method, path, url, status, body in calls:
+        r = cluster.open(url, method=method.upper(), json=body, headers=AUTH)
+        assert r.status_code == status, (url, r.get_json())
+        model = answer_model(cluster.application, path, method)
+        TypeAdapter(model).validate_json(r.get_data(), strict=True)
+        assert str(status) in doc["paths"][path][method]["responses"]
+    refused = cluster.post("/api/apps", json={"name": "Bad"}, headers=AUTH)
+    responses.Error.model_validate_json(refused.get_data(), strict=True)
+
+
+def answer_model(app, path, method):
+    """The model a route's ``@doc`` says it answers with."""
+    rule = next(r for r in app.url_map.iter_rules()
+                if re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", r.rule) == path and method.upper() in r.methods)
+    return app.view_functions[rule.endpoint].__openapi__.returns

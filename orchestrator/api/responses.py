@@ -1,0 +1,219 @@
+"""The shapes of the API's answers, as pydantic models named like their
+components in the OpenAPI document (api/openapi.py generates it from these,
+the request models of core/schema.py and the routes).
+
+They describe the JSON the use cases' views give (core/views.py); the API
+does not build its answers through them. Fields without a default are
+always there; the others are there in some answers only (their description
+says which).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from orchestrator.core.model import BALANCE_ALGORITHMS
+from orchestrator.core.schema import SECURITY_PROFILES
+
+
+class Answer(BaseModel):
+    """An answer of the API: more fields may come in later versions."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(Answer):
+    error: str = Field(examples=["pod 'light' is full: 20 of 20 nodes"])
+    field: str | None = Field(None, examples=["replicas"])
+
+
+class Names(RootModel[list[str]]):
+    pass
+
+
+class PodsAndApps(Answer):
+    pods: Names | None = None
+    apps: Names | None = None
+
+
+class StatusCounts(RootModel[dict[str, int]]):
+    """Number of nodes per status, e.g. {"ONLINE": 3, "NEW": 1}"""
+
+
+class HostState(Answer):
+    """Reachability of a pod host through its SSH link (null before the controller's first look)."""
+
+    reachable: bool | None = None
+    since: float | None = Field(None, description="Unix time it became reachable / unreachable")
+    error: str | None = Field(None, description="why it is unreachable")
+    rtt_ms: float | None = Field(None, description="last ping of its Docker engine over the link")
+
+
+class Pod(Answer):
+    name: str = Field(examples=["light"])
+    host: str = Field(examples=["pod-light"], description="inventory host name of the pod host")
+    max_nodes: int = Field(examples=[20])
+    cpus: float = Field(examples=[0.25], description="CPU limit per node")
+    memory_mb: int = Field(examples=[128], description="memory limit per node, MiB")
+    app: str | None = Field(None, description="default app for `cloud register NODE POD`")
+    used: int | None = Field(None, description="node records in the pod (listings only)")
+    free: int | None = Field(None, description="free node slots (listings only)")
+    statuses: StatusCounts | None = None
+    phases: StatusCounts | None = None
+    host_state: HostState | None = None
+
+
+class Observed(Answer):
+    """What the controller last saw of a node (null before its first look)."""
+
+    phase: Literal["serving", "starting", "unhealthy", "backoff", "stopped", "paused", "unreachable"] | None = None
+    container: str | None = Field(None, description="docker state of its current container")
+    gen: str | None = Field(None, description="generation (spec hash) its container should have")
+    ip: str | None = None
+    host: str | None = None
+    server: Literal["ready", "drain", "maint"] | None = None
+    healthy: bool | None = Field(None, description="HAProxy's health check (null: no check yet)")
+    restarts: int | None = Field(None, description="failed workers replaced so far")
+    last_error: str | None = None
+    retry_at: float | None = Field(None, description="back-off: the next replacement (Unix time)")
+    updating: bool | None = Field(None, description="a container of an older spec still runs")
+    since: float | None = Field(None, description="Unix time the phase began")
+    time: float | None = Field(None, description="Unix time of this record")
+    host_error: str | None = Field(None, description="why the host is unreachable")
+
+
+class Node(Answer):
+    name: str = Field(examples=["n1"])
+    pod: str
+    app: str
+    status: Literal["NEW", "ONLINE", "PAUSED", "FAILED", "REMOVED"] = Field(description="desired status")
+    created: float | None = Field(None, description="Unix time")
+    observed: Observed | None = None
+
+
+class Decision(Answer):
+    """the last decision (null before the first)"""
+
+    time: float | None = None
+    replicas: int | None = None
+    current: int | None = None
+    reason: str | None = Field(None, examples=["3 → 6: 41.2 req/s per node > target 20 (×2.06)"])
+    metrics: dict[str, list[float | None]] | None = Field(None, description="metric → [value, target]")
+
+
+class AutoscaleView(Answer):
+    """its autoscale policy and the autoscaler's last decision (null if not autoscaled)"""
+
+    policy: dict[str, object] | None = Field(None, description="the policy as set (see Autoscale)")
+    summary: str | None = Field(None, examples=["2..10, rps 20/node"])
+    last: Decision | None = None
+
+
+class App(Answer):
+    name: str = Field(examples=["web"])
+    pod: str
+    port: int
+    image: str | None = None
+    command: list[str] | None = None
+    path: str | None = Field(None, examples=["/web"])
+    host: str | None = Field(None, examples=["web.example"])
+    balance: Literal[BALANCE_ALGORITHMS] | None = None  # type: ignore[valid-type]  # a tuple of literals
+    health_path: str | None = Field(None, description="HTTP check path; empty means a TCP check")
+    strip_path: bool | None = Field(None, description="the path prefix is removed before forwarding")
+    cpus: float | None = Field(None, description="CPU limit per node (null: the pod's)")
+    memory_mb: int | None = Field(None, description="MiB per node (null: the pod's)")
+    security: Literal[SECURITY_PROFILES] | None = Field(  # type: ignore[valid-type]  # a tuple of literals
+        None, description="worker hardening profile")
+    created: float | None = None
+    replicas: int | None = Field(None, description="number of its nodes that are not REMOVED")
+    statuses: StatusCounts | None = None
+    phases: StatusCounts | None = None
+    serving: int | None = Field(None, description="its nodes that serve through HAProxy")
+    updating: int | None = Field(None, description="its nodes still running a container of an older spec")
+    autoscale: AutoscaleView | None = None
+    note: str | None = Field(None, description="why a manual scale was clamped to the autoscale range (PUT scale only)")
+    changed: list[str] | None = Field(None, description="the fields an update changed (PATCH only)")
+    nodes: list[Node] | None = Field(None, description="its nodes (single-app answers only)")
+    removed: list[Node] | None = Field(None, description="the nodes a stop removed (DELETE only)")
+
+
+class Event(Answer):
+    time: float | None = None
+    kind: str | None = Field(None, examples=["node.registered"])
+    subject: str | None = Field(None, examples=["light/n1"])
+    message: str | None = None
+
+
+class Status(Answer):
+    pods: list[Pod] | None = None
+    apps: list[App] | None = None
+    nodes: StatusCounts | None = None
+    phases: StatusCounts | None = None
+    hosts: dict[str, HostState] | None = None
+    warnings: list[str] | None = Field(
+        None, description="one sentence per pod host that does not answer, and what it means for its nodes")
+    events: list[Event] | None = None
+
+
+class Figures(Answer):
+    rps: float | None = Field(None, description="requests per second")
+    requests: int | None = None
+    inflight: float | None = Field(None, description="requests in progress or queued (mean)")
+    cpu: float | None = Field(None, description="mean CPU % of the node limit")
+    p95_ms: float | None = None
+    logged: int | None = Field(None, description="requests with a logged response time")
+    serving: int | None = Field(None, description="servers UP")
+    time: float | None = Field(None, description="the sampler's clock (monotonic)")
+
+
+class Point(Answer):
+    t: float = Field(description="seconds before the snapshot the point ends")
+    rps: float | None
+    p95_ms: float | None
+    serving: int | None
+    inflight: float | None
+
+
+class Dashboard(Answer):
+    time: float = Field(description="Unix time of the snapshot")
+    controller: bool = Field(description="the manager runs its controller (false: no figures)")
+    pods: list[Pod]
+    nodes: list[Node]
+    apps: list[App]
+    figures: dict[str, Figures] = Field(description="app → its figures over the last 10 s (null where unknown)")
+    series: dict[str, list[Point]] = Field(
+        description="app → its points, oldest first, one per 2 s (null where unknown)")
+    events: list[Event] = Field(
+        description="the most recent events, newest first (autoscale decisions have kind autoscale)")
+
+
+class Health(Answer):
+    status: Literal["ok"]
+    version: str = Field(examples=["0.1.0"])
+
+
+class Initialized(Answer):
+    pods: Names | None = None
+    apps: Names | None = None
+    created: PodsAndApps | None = None
+    existing: PodsAndApps | None = None
+
+
+class Logs(Answer):
+    pod: str
+    node: str
+    container: str = Field(examples=["sc-light.n1.4462e2a1"])
+    logs: str
+
+
+class Crashed(Answer):
+    pod: str
+    node: str
+    container: str
+    killed: bool
+
+
+COMPONENTS = (Error, Names, PodsAndApps, Pod, HostState, Observed, StatusCounts, Node, App, Event, Status,
+              Dashboard)
+"""The answers that are components of the document (the others are inlined where used)."""
