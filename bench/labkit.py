@@ -1,5 +1,7 @@
 """What the lab benchmarks share: the `cloud` CLI, HTTP through HAProxy,
-commands on the lab machines, and an open-loop Poisson load generator.
+commands on the lab machines, and an open-loop load whose Poisson arrival
+times come from `cloud bench`'s own generator (orchestrator/loadgen/schedule.py)
+and whose percentiles are `cloud bench`'s (orchestrator/loadgen/report.py).
 
 Everything aims at 127.0.0.1 (HAProxy 8080, the API 5000) or at the lab's
 own machines; every wait and every load is bounded.
@@ -7,7 +9,6 @@ own machines; every wait and every load is bounded.
 from __future__ import annotations
 
 import json
-import random
 import shlex
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+
+from orchestrator.loadgen import report, schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOUD = ROOT / ".venv" / "bin" / "cloud"
@@ -82,10 +85,8 @@ def containers(machine: str, app: str, running_only: bool = False) -> list[str]:
 
 
 def percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    """The nearest-rank ``p`` percentile of ``values`` (as `cloud bench` reports them); None for none."""
+    return report.percentile(sorted(values), p)
 
 
 class OpenLoop:
@@ -95,9 +96,8 @@ class OpenLoop:
     ``limit_s`` seconds. Records (scheduled time, status, node, latency)."""
 
     def __init__(self, path: str, rate: float, limit_s: float = 300, workers: int = 64, seed: int = 1):
-        self.path, self.rate, self.limit_s = path, rate, limit_s
+        self.path, self.rate, self.limit_s, self.seed = path, rate, limit_s, seed
         self.samples: list[tuple[float, int, str | None, float]] = []
-        self._rng = random.Random(seed)
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(workers)
         self._thread = threading.Thread(target=self._schedule, daemon=True)
@@ -110,11 +110,10 @@ class OpenLoop:
 
     def _schedule(self) -> None:
         start = time.time()
-        t = start
-        while not self._stop.is_set() and t - start < self.limit_s:
-            t += self._rng.expovariate(self.rate)
+        for offset in schedule.arrivals(self.rate, self.limit_s, self.seed):
+            t = start + offset
             delay = t - time.time()
-            if delay > 0 and self._stop.wait(delay):
+            if self._stop.is_set() or (delay > 0 and self._stop.wait(delay)):
                 break
             self._pool.submit(self._one, t)
 
