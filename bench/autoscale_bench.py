@@ -59,7 +59,7 @@ def p95_settled_at(loads: list[OpenLoop], after: float, target_ms: float, bucket
     buckets = []
     t = after
     while t < end:
-        lat = [l * 1000 for s, l in samples if t <= s < t + bucket]
+        lat = [latency * 1000 for s, latency in samples if t <= s < t + bucket]
         buckets.append((t, percentile(lat, 95) if lat else None))
         t += bucket
     settled = None

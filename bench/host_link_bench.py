@@ -21,8 +21,7 @@ import statistics
 import subprocess
 import time
 
-from labkit import (ROOT, OpenLoop, cloud, cloud_json, containers, get, nodes_answering, on, percentile,
-                    wait)
+from labkit import ROOT, OpenLoop, cloud, cloud_json, containers, get, nodes_answering, on, percentile, wait
 
 RESULTS = ROOT / "bench" / "results" / "host_link.json"
 SWARM_IMAGE = "manager:5050/simplecloud/light"
@@ -72,12 +71,14 @@ def swarm_on_pod_light() -> dict:
     """Docker Swarm on pod-light's engine: 20 replicas 0 → running, then → 1."""
     daemon = json.loads(on("pod-light", "cat /etc/docker/daemon.json"))
     off = {**daemon, "live-restore": False}
-    on("pod-light", f"echo {json.dumps(json.dumps(off))} > /etc/docker/daemon.json && systemctl reset-failed docker; systemctl restart docker")
+    on("pod-light", f"echo {json.dumps(json.dumps(off))} > /etc/docker/daemon.json && "
+                    "systemctl reset-failed docker; systemctl restart docker")
     label = "label=com.docker.swarm.service.name=sb"
     try:
         addr = on("pod-light", "hostname -I").split()[-1]
         on("pod-light", f"docker swarm init --advertise-addr {addr} >/dev/null")
-        running = lambda: len(on("pod-light", f"docker ps -q --filter {label}").split())
+        def running() -> int:
+            return len(on("pod-light", f"docker ps -q --filter {label}").split())
         t0 = time.time()
         on("pod-light", f"docker service create --detach --no-resolve-image --name sb --replicas 20 "
                         f"--limit-cpu 0.25 --limit-memory 128M {SWARM_IMAGE} >/dev/null")
@@ -92,7 +93,8 @@ def swarm_on_pod_light() -> dict:
         on("pod-light", "docker service rm sb >/dev/null 2>&1; docker swarm leave --force >/dev/null 2>&1",
            check=False)
         wait(lambda: not on("pod-light", f"docker ps -aq --filter {label}").split())
-        on("pod-light", f"echo {json.dumps(json.dumps(daemon))} > /etc/docker/daemon.json && systemctl reset-failed docker; systemctl restart docker")
+        on("pod-light", f"echo {json.dumps(json.dumps(daemon))} > /etc/docker/daemon.json && "
+                        "systemctl reset-failed docker; systemctl restart docker")
         wait(lambda: cloud_json("pod", "ls") and all(p["host_state"] and p["host_state"]["reachable"]
                                                       for p in cloud_json("pod", "ls")), timeout=60)
 
@@ -129,7 +131,8 @@ def bench_scale(rounds: int = 2) -> dict:
         c = simplecloud_scale()
         out["rounds"].append({**s, **c})
     r = out["rounds"]
-    med = lambda key: statistics.median(x[key] for x in r if x.get(key) is not None)
+    def med(key: str) -> float:
+        return statistics.median(x[key] for x in r if x.get(key) is not None)
     out["ratio_0_to_20"] = round(med("simplecloud_0_to_20_all_serving_s") / med("swarm_0_to_20_running_s"), 2)
     out["ratio_20_to_1"] = round(med("simplecloud_20_to_1_gone_s") / med("swarm_20_to_1_gone_s"), 2)
     return out
@@ -230,8 +233,8 @@ def bench_frozen() -> dict:
         t0 = time.time()
         scale("light", 4)
         frozen = time.time() - t0
-        reported = wait(lambda: not {p["name"]: p for p in cloud_json("pod", "ls")}["medium"]["host_state"]["reachable"],
-                        timeout=30)
+        reported = wait(lambda: not {p["name"]: p for p in cloud_json("pod", "ls")}["medium"]["host_state"]
+                        ["reachable"], timeout=30)
         t_reported = time.time() - t0
     finally:
         subprocess.run(["docker", "unpause", "simplecloud-pod-medium"], check=True)

@@ -32,7 +32,8 @@ def read_token(path: str | os.PathLike) -> str:
     except OSError as exc:
         raise TokenFileError(f"cannot read the API token file {path}: {exc.strerror}") from exc
     if not token:
-        raise TokenFileError(f"the API token file {path} is empty; delete it and restart the manager to get a new token")
+        raise TokenFileError(f"the API token file {path} is empty; delete it and restart the manager "
+                             "to get a new token")
     return token
 
 

@@ -18,7 +18,8 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from orchestrator.control.sampler import Sampler
 from orchestrator.core import autoscale, errors

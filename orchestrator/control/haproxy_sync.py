@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from orchestrator.core import errors
 from orchestrator.core.haproxy_config import refused_apps

@@ -34,8 +34,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Callable
+from typing import Any
 
 from orchestrator.core import errors
 from orchestrator.core.autoscale import Sample

@@ -38,8 +38,8 @@ failing.
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Collection, Iterable, Mapping
 
 from orchestrator.core import healing
 from orchestrator.core.healing import HealingPolicy, NodeHealth
@@ -234,7 +234,7 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
     wanted = {(backend_name(c.app), server_name(c.node, c.id))
               for (pod, _), cs in by_node.items() if pod in scope for c in cs}
     scope_backends = {backend_name(a) for a in apps_by_name.values() if a.pod in scope}
-    for (backend, name), s in sorted(server_of.items()):
+    for backend, name in sorted(server_of):
         if backend in scope_backends and (backend, name) not in wanted:
             _side(out, DelServer(backend, name))
     return out

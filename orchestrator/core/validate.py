@@ -152,7 +152,7 @@ def _integrals(model, body: dict) -> dict:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _nested_model(model, key: str):
     """The model of a ``list[Model]`` field, else None."""
     field = model.model_fields.get(key)
@@ -160,7 +160,7 @@ def _nested_model(model, key: str):
     return args[0] if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], schema.Body) else None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _int_fields(model) -> frozenset[str]:
     """Fields of ``model`` whose JSON Schema type is (or may be) integer."""
     props = model.model_json_schema()["properties"]
@@ -170,7 +170,7 @@ def _int_fields(model) -> frozenset[str]:
 
 # --- single values (path parameters, the service's own arguments, haproxy_config) ---
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _adapter(annotation) -> TypeAdapter:
     return TypeAdapter(annotation, config=_STRICT)
 

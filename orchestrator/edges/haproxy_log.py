@@ -19,7 +19,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from orchestrator.core.haproxy_stats import ParseError, parse_log_line
 from orchestrator.core.readings import LatencyWindow
@@ -78,7 +78,7 @@ class LogReceiver:
         while not self._stop.is_set():
             try:
                 data = self._sock.recv(MAX_DATAGRAM)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError as exc:
                 if not self._stop.is_set():

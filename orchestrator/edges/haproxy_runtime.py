@@ -99,7 +99,7 @@ class RuntimeAPI:
     def backends(self) -> set[str]:
         """Names of the backends the running worker has (MASTER/stats excluded)."""
         lines = self.command("show backend").splitlines()
-        return {l.strip() for l in lines if l.strip() and not l.startswith("#")} - {"MASTER", "stats"}
+        return {line.strip() for line in lines if line.strip() and not line.startswith("#")} - {"MASTER", "stats"}
 
     def show_servers(self) -> list[Server]:
         """Every server of every backend, with its admin state and health."""
@@ -175,7 +175,7 @@ class RuntimeAPI:
                 self._expect(f"shutdown sessions server {backend}/{name}")
             except errors.NotFound:
                 return
-        for attempt in range(20):
+        for _ in range(20):
             answer = self.command(f"del server {backend}/{name}").strip()
             if answer.startswith("Server deleted"):
                 log.info("haproxy: deleted %s/%s", backend, name)

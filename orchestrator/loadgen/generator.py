@@ -46,7 +46,7 @@ class Target:
     host_header: str
 
     @classmethod
-    def of(cls, url: str, path: str | None, host: str | None) -> "Target":
+    def of(cls, url: str, path: str | None, host: str | None) -> Target:
         """From ``--url`` (http://HOST[:PORT]), ``--path`` and ``--host``; ValueError if unusable."""
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:

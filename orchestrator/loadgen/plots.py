@@ -75,8 +75,8 @@ def run_plots(out: Path, books: Books, summary: dict, serving: list[tuple[float,
             label="distinct nodes answering per second (from the answers)")
     if serving:
         start = summary["started_at"]
-        ax.step([p - start for p, _ in serving], [n for _, n in serving], where="post", color="tab:orange", linestyle="--",
-                label="serving nodes (polled from the API once a second)")
+        ax.step([p - start for p, _ in serving], [n for _, n in serving], where="post", color="tab:orange",
+                linestyle="--", label="serving nodes (polled from the API once a second)")
     else:
         ax.text(0.01, 0.02, "API not polled: nodes counted from the answers only", transform=ax.transAxes)
     from matplotlib.ticker import MaxNLocator

@@ -48,7 +48,6 @@ def summarize(books: Books, *, rate: float, duration: float, elapsed: float, tar
     send_window = round(max([elapsed] + [s.offset + s.wait for s in samples]), 3)
     answer_window = round(max([elapsed] + [s.offset + s.latency for s in samples if s.latency is not None]), 3)
     waits = sorted(s.wait for s in samples)
-    ms = (lambda v: None if v is None else round(v * 1000, 3))
     return {
         "target": target, "rate": rate, "duration": duration, "elapsed": round(elapsed, 3),
         "procs": procs, "connections": connections, "started_at": started_at, "interrupted": interrupted,
@@ -67,6 +66,11 @@ def summarize(books: Books, *, rate: float, duration: float, elapsed: float, tar
                        "mean": ms(sum(latencies) / len(latencies) if latencies else None)},
         "nodes": dict(sorted(Counter(s.node for s in samples if s.node).items())),
     }
+
+
+def ms(seconds: float | None) -> float | None:
+    """Seconds as milliseconds, rounded to the microsecond (None stays None)."""
+    return None if seconds is None else round(seconds * 1000, 3)
 
 
 def _num(value) -> str:

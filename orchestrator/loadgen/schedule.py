@@ -20,8 +20,9 @@ import errno
 import random
 import socket
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 LATE, NO_CONNECTION, STOPPED = "late", "no connection", "stopped"
 NOT_SENT_KINDS = (LATE, NO_CONNECTION, STOPPED)
@@ -107,6 +108,6 @@ class Books:
     def balanced(self) -> bool:
         return self.arrivals == self.sent + sum(self.not_sent.values())
 
-    def merge(self, other: "Books") -> "Books":
+    def merge(self, other: Books) -> Books:
         return Books(self.arrivals + other.arrivals, self.samples + other.samples,
                      self.not_sent + other.not_sent)

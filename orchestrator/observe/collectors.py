@@ -25,8 +25,9 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 

@@ -47,7 +47,7 @@ def _wait_until_ready(host: str, port: int, proc: subprocess.Popen, log_path: st
         try:
             client.status()
             return
-        except Exception:
+        except Exception:  # noqa: BLE001 - not up yet, whatever etcd3 raises for it: ask again
             time.sleep(0.1)
         finally:
             client.close()

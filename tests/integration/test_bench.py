@@ -97,7 +97,8 @@ def printed(stdout: str) -> dict:
     latency = dict(re.findall(r"(p[\d.]+|max) (\S+)", stdout.split("latency", 1)[1].splitlines()[0]))
     return {"rate": float(offered[1]), "elapsed": float(offered[2]), "arrivals": int(offered[3]),
             "sent": int(offered[4]), "sent_rps": float(offered[5]), "answered": int(answered[1]),
-            "throughput_rps": float(answered[2]), "answer_window_s": float(answered[3]), "latency_ms": {k: float(v) for k, v in latency.items()}}
+            "throughput_rps": float(answered[2]), "answer_window_s": float(answered[3]),
+            "latency_ms": {k: float(v) for k, v in latency.items()}}
 
 
 def test_a_bounded_run_adds_up(serving, tmp_path):

@@ -202,7 +202,7 @@ def test_a_get_in_progress_survives_its_worker_dying(haproxy_proc, test_network,
         wait_until(lambda: all(s.healthy for s in hap.driver.show_servers() if s.backend == "app_heavy"),
                    15, what="both heavy servers healthy")
         results = []
-        for attempt in range(3):
+        for _ in range(3):
             answer = {}
             t = threading.Thread(target=lambda: answer.update(
                 r=requests.get(hap.url + "/heavy", timeout=30)))

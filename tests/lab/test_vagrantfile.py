@@ -82,8 +82,8 @@ def test_plain_vagrant_uses_the_labs_provider(lab_copy, provider):
     status = vagrant("status", cwd=lab_copy, VAGRANT_DEFAULT_PROVIDER="virtualbox")
     assert status.returncode == 0, status.stderr
     for host in inventory_hosts():
-        assert f"not created ({provider})" in next(l for l in status.stdout.splitlines()
-                                                   if l.startswith(host + " "))
+        assert f"not created ({provider})" in next(line for line in status.stdout.splitlines()
+                                                   if line.startswith(host + " "))
     other = "libvirt" if provider == "docker" else "docker"
     assert f"({other})" in vagrant("status", cwd=lab_copy, LAB_PROVIDER=other).stdout
 
@@ -283,7 +283,7 @@ def test_the_vm_tier_is_its_own_lab(tmp_path):
     status = vagrant("status", LAB_PROVIDER="libvirt", LAB_INVENTORY="tests/vm/hosts.yml",
                      VAGRANT_DOTFILE_PATH=str(state))
     assert status.returncode == 0, status.stderr
-    machines = [l.split()[0] for l in status.stdout.splitlines() if "not created (libvirt)" in l]
+    machines = [line.split()[0] for line in status.stdout.splitlines() if "not created (libvirt)" in line]
     assert machines == ["vm-pod"]
     config = (state / "ssh-config").read_text()
     assert "Host vm-pod\n  HostName 192.168.58.11\n  Port 22\n" in config

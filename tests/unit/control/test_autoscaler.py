@@ -43,7 +43,7 @@ def test_a_pod_without_room_is_never_a_silent_cap(world):
 
 
 def test_the_memory_survives_a_restart(world):
-    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    sampler, clock, scaler = world.sampler, world.clock, autoscaler(world)
     world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 3, "rps": 20, "scale_down_window_s": 60}))
     sampler.next = busy(2, 40, clock)
     scaler.decide_all()
@@ -73,7 +73,7 @@ def test_decisions_are_events_with_their_numbers(world):
 
 
 def test_no_sample_yet_means_no_decision(world):
-    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    store, scaler = world.store, autoscaler(world)
     world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 3, "rps": 20}))
     scaler.decide_all()
     assert replicas(world) == 2 and "web" not in store.list_autoscale_states()

@@ -363,7 +363,8 @@ def test_when_rules_fire_together_the_biggest_ask_wins():
     d, state = decide(both, State(), sample(0, 2, 200, cpu=90), 2, 0)
     assert (d.replicas, d.reason.startswith("rule 'rps > 50 for 0 s' fired: 2 → 5 (+3)")) == (5, True)
     assert state.rule_since == {} and state.cooldown_until == 30
-    gentle = make_policy(min=1, max=10, rules=(make_rule("rps", "<", 50, 0, -3, 30), make_rule("cpu", "<", 50, 0, -1, 30)))
+    gentle = make_policy(min=1, max=10, rules=(make_rule("rps", "<", 50, 0, -3, 30),
+                                               make_rule("cpu", "<", 50, 0, -1, 30)))
     d, _ = decide(gentle, State(), sample(0, 6, 60, cpu=10), 6, 0)
     assert (d.replicas, d.current) == (5, 6)
 

@@ -113,7 +113,7 @@ def test_routes_most_specific_first():
             app("both", host="x.example.com", path="/api"), app("root", path="/"),
             app("hidden")]
     frontend = section(render(apps, {}, SETTINGS), "frontend http")
-    uses = [l for l in frontend if l.startswith("use_backend")]
+    uses = [line for line in frontend if line.startswith("use_backend")]
     assert uses == [
         "use_backend app_both if host_both path_both",
         "use_backend app_site if host_site",

@@ -82,14 +82,19 @@ def test_parse_log_line():
             parse_log_line(bad)
 
 
-STATE = """1
-# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
-3 app_web 1 n1 10.0.0.2 2 0 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
-3 app_web 2 n2 10.0.0.3 2 8 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
-3 app_web 3 n3 10.0.0.4 0 1 1 1 12 6 3 4 14 0 0 0 - 8000 - 0 0 - - 0
-3 app_web 4 n4 10.0.0.5 0 0 1 1 3 6 2 0 6 0 0 0 - 8000 - 0 0 - - 0
-4 app_tcp 1 t1 10.0.0.6 2 0 1 1 3 0 0 0 0 0 0 0 - 9000 - 0 0 - - 0
-"""
+STATE = "\n".join([
+    "1",
+    "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+    "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+    "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port "
+    "srv_check_addr srv_agent_addr srv_agent_port",
+    "3 app_web 1 n1 10.0.0.2 2 0 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0",
+    "3 app_web 2 n2 10.0.0.3 2 8 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0",
+    "3 app_web 3 n3 10.0.0.4 0 1 1 1 12 6 3 4 14 0 0 0 - 8000 - 0 0 - - 0",
+    "3 app_web 4 n4 10.0.0.5 0 0 1 1 3 6 2 0 6 0 0 0 - 8000 - 0 0 - - 0",
+    "4 app_tcp 1 t1 10.0.0.6 2 0 1 1 3 0 0 0 0 0 0 0 - 9000 - 0 0 - - 0",
+    "",
+])
 
 
 def test_parse_servers_state():

@@ -34,7 +34,7 @@ def test_latency_window_answers_p95_since_and_stays_bounded():
     assert window.p95("app_b", since=0.0) == (None, 0)
     window.add("app_a", 100.0, 20)                  # drops what is older than 40
     assert window.p95("app_a", since=0.0)[1] == 12
-    for i in range(500):
+    for _ in range(500):
         window.add("app_a", 100.0, 30)
     assert window.p95("app_a", since=0.0)[1] == 100  # the newest 100 only
     window.prune(1000.0)
