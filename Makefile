@@ -182,6 +182,8 @@ test: test-unit test-integration test-browser test-lab test-vm
 	@echo "all test tiers passed"
 
 test-unit: venv
+	$(VENV)/bin/ruff check orchestrator tests bench
+	$(VENV)/bin/mypy
 	$(PYTEST) tests/unit -q
 
 test-integration: deps

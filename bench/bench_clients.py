@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.dirname(__file__)))
 
-from orchestrator.loadgen import generator, report  # noqa: E402
-from orchestrator.loadgen.generator import Load, Target, Worker  # noqa: E402
+from orchestrator.loadgen import generator, report  # noqa: E402 - the checkout on the path first
+from orchestrator.loadgen.generator import Load, Target, Worker  # noqa: E402 - the same
 
 DURATION = 5.0
 

@@ -17,6 +17,7 @@ import logging
 from typing import Any, Protocol
 
 from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
 
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.usecases import UseCases
@@ -65,7 +66,9 @@ def create_app(cases: UseCases, *, token: str, controller: Controller | None = N
     )
 
     app = Flask(__name__, static_folder=None)   # the dashboard blueprint serves /static
-    app.json.sort_keys = False
+    provider = app.json
+    if isinstance(provider, DefaultJSONProvider):
+        provider.sort_keys = False                 # answers keep their fields' order
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES   # larger bodies get a JSON 413
     app.extensions["simplecloud.usecases"] = cases
     app.extensions["simplecloud.controller"] = controller

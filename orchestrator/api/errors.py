@@ -29,7 +29,8 @@ def _http_message(exc: HTTPException) -> str:
     if exc.code == 404:
         return f"no such API route: {request.method} {request.path} (see /api/openapi.json)"
     if exc.code == 405:
-        allowed = ", ".join(sorted(m for m in (exc.valid_methods or []) if m not in ("HEAD", "OPTIONS")))
+        allowed = ", ".join(sorted(m for m in (getattr(exc, "valid_methods", None) or [])
+                                   if m not in ("HEAD", "OPTIONS")))
         return f"method {request.method} is not allowed on {request.path}; allowed: {allowed}"
     if exc.code == 413:
         limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
@@ -48,8 +49,9 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         response = jsonify({"error": _http_message(exc)})
         response.status_code = exc.code or 500
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        valid = getattr(exc, "valid_methods", None)      # a MethodNotAllowed's
+        if exc.code == 405 and valid:
+            response.headers["Allow"] = ", ".join(valid)
         return response
 
     @app.errorhandler(Exception)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from flask import Flask
 from pydantic import BaseModel, TypeAdapter
@@ -99,11 +99,12 @@ def _without_null_defaults(node: Any) -> Any:
     return node
 
 
-def model_schemas(models: tuple[type[BaseModel], ...], mode: str) -> dict[str, dict[str, Any]]:
+def model_schemas(models: tuple[type[BaseModel], ...],
+                  mode: Literal["validation", "serialization"]) -> dict[str, dict[str, Any]]:
     """JSON Schemas of ``models`` and of the models inside them, by component name."""
     out: dict[str, dict[str, Any]] = {}
     for model in models:
-        generated = model.model_json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        generated = model.model_json_schema(ref_template=REF, mode=mode)
         out.update(generated.pop("$defs", {}))
         out[model.__name__] = generated
     return {name: _without_null_defaults(s) for name, s in out.items()}
@@ -182,7 +183,7 @@ def paths(app: Flask) -> dict[str, dict[str, Any]]:
         names = sorted(rule.arguments, key=path.index)
         if names:
             item["parameters"] = [{"$ref": f"#/components/parameters/{n}"} for n in names]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             item[method.lower()] = operation(view_doc)
     return out
 

@@ -56,7 +56,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def int_arg(name: str, default: int | None = None, minimum: int = 0, maximum: int | None = None) -> int | None:
+def int_arg(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     """Read an integer query parameter such as ``?tail=100``."""
     raw = request.args.get(name)
     if raw is None:

@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None, environ=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.json = getattr(args, "json", False)
-        api = resolve(getattr(args, "api", None), "SIMPLECLOUD_API", "api", DEFAULT_API, environ)
+        api = resolve(getattr(args, "api", None), "SIMPLECLOUD_API", "api", DEFAULT_API, environ) or DEFAULT_API
         token = resolve(getattr(args, "token", None), "SIMPLECLOUD_TOKEN", "token", None, environ)
         data, text = args.func(Client(api, token, ca=resolve_ca(getattr(args, "ca", None), environ)), args)
     except CliError as exc:

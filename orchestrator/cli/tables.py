@@ -80,7 +80,7 @@ def node_rows(nodes: list[dict], now: float | None = None) -> list[dict]:
         if phase.startswith("backoff") and isinstance(o.get("retry_at"), (int, float)):
             phase += f" (retry in {max(0, int(o['retry_at'] - (now or time.time())))}s)"
         rows.append({**n, "age": age(n.get("created")), "phase": phase,
-                     "health": {True: "up", False: "down"}.get(healthy, "-"),
+                     "health": "-" if healthy is None else "up" if healthy else "down",
                      "host": o.get("host"), "ip": o.get("ip"), "restarts": o.get("restarts", 0),
                      "since": age(o.get("since"), now), "error": o.get("last_error") or o.get("host_error")})
     return rows

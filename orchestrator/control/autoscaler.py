@@ -104,6 +104,8 @@ class Autoscaler:
             return decision
         except errors.CapacityError:
             pod = self.store.get_pod(app.pod)
+            if pod is None:
+                raise errors.NotFound(f"pod {app.pod!r} of app {app.name!r} is gone") from None
             used = self.store.pod_node_count(app.pod)
             room = decision.current + max(0, pod.max_nodes - used)
             reason = (f"pod {pod.name} is full: {used} of {pod.max_nodes} nodes; wanted {wanted} "

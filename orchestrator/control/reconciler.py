@@ -35,6 +35,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from orchestrator.core import errors, healing, observed
 from orchestrator.core.healing import HealingPolicy, NodeHealth
@@ -85,9 +86,10 @@ class HostReconciler:
         self.wake = threading.Event()
         self.last_failures: list[tuple[Action, str]] = []
         self.last_plan: Plan | None = None
-        self._health: dict[tuple[str, str], NodeHealth] | None = None   # loaded on first pass
-        self._views: dict[tuple[str, str], dict] = {}
-        self._born: dict[tuple[str, str], float] = {}   # node.created each record is about
+        self._loaded = False                       # the records below are read from etcd on the first pass
+        self._health: dict[tuple[str, str], NodeHealth] = {}
+        self._views: dict[tuple[str, str], dict[str, Any]] = {}
+        self._born: dict[tuple[str, str], float | None] = {}   # node.created each record is about
         self._cpu_samples: dict[str, tuple[float, int]] = {}   # suspect id -> (time, CPU ns)
         self._problem = ""
 
@@ -215,6 +217,7 @@ class HostReconciler:
                 return describe(dataclasses.replace(action, addr=addr, cid=cid))
             case _:
                 raise TypeError(f"unknown action {action!r}")
+        return None
 
     # ------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
@@ -227,7 +230,7 @@ class HostReconciler:
             except Exception:  # noqa: BLE001 - the loop must survive anything
                 self.log.exception("host %s: reconcile pass failed", self.host)
                 result = None
-            acted = bool(result) and len(self.last_failures) < len(result.actions)
+            acted = result is not None and bool(result) and len(self.last_failures) < len(result.actions)
             timeout = self.interval
             if acted:
                 timeout = FOLLOW_UP_DELAY
@@ -238,12 +241,13 @@ class HostReconciler:
     # ------------------------------------------------------------ observed state
     def _load_records(self) -> None:
         """The healing records of this host's nodes, read from etcd once."""
-        if self._health is not None:
+        if self._loaded:
             return
         records = self.store.list_observed()
         self._views = {k: v for k, v in records.items()}
         self._health = {k: NodeHealth.from_dict(v.get("health")) for k, v in records.items()}
         self._born = {k: v.get("node_created") for k, v in records.items()}
+        self._loaded = True
 
     def _cpu_of_suspects(self, containers, server_of, now: float) -> dict[str, float]:
         """CPUs lately used by each worker that is DOWN after having passed its
@@ -302,7 +306,7 @@ class HostReconciler:
             self._delete_view(key)
 
     def _write_unreachable(self, nodes, scope, error: str) -> None:
-        if self._health is None:
+        if not self._loaded:
             return
         now = time.time()
         for node in nodes:
@@ -316,8 +320,9 @@ class HostReconciler:
         previous = self._views.get(key)
         if observed.same(previous, view):
             return
-        same_phase = previous is not None and previous.get("phase") == view.get("phase")
-        view = {**view, "since": previous.get("since", now) if same_phase else now, "time": now}
+        since = previous.get("since", now) if previous is not None and previous.get("phase") == view.get("phase") \
+            else now
+        view = {**view, "since": since, "time": now}
         try:
             self.store.put_observed(key[0], key[1], view)
             self._views[key] = view
@@ -331,8 +336,7 @@ class HostReconciler:
             self.log.warning("cannot delete the observed state of %s/%s: %s", *key, exc)
             return
         self._views.pop(key, None)
-        if self._health is not None:
-            self._health.pop(key, None)
+        self._health.pop(key, None)
 
     # ------------------------------------------------------------ reporting
     def _event(self, kind: str, subject: str, message: str) -> None:

@@ -198,7 +198,7 @@ class Sampler:
         for backend, stats in backends.items():
             app = apps.get(backend)
             pod = pods.get(app.pod) if app else None
-            if pod is None:
+            if app is None or pod is None:
                 continue
             cpus = app.limits(pod)[0]
             for server in stats.up:

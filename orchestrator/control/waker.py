@@ -105,8 +105,9 @@ class Waker:
 
     def _stop_on(self, stop: threading.Event) -> None:
         stop.wait()
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
 
     def hold(self, request: http.server.BaseHTTPRequestHandler) -> None:
         """Wake the app named by the request's header, wait for it, answer 503."""

@@ -37,7 +37,7 @@ class SimpleCloudError(Exception):
         self.message = message
         self.field = field
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON body for the API: {"error": message, "field": field?}."""
         body: dict[str, Any] = {"error": self.message}
         if self.field is not None:

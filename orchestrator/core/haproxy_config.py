@@ -28,9 +28,10 @@ servers as well as the apps.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import jinja2
 
@@ -48,6 +49,7 @@ about a quarter of a second after it starts answering. Used as
 the Runtime API (which, in HAProxy 2.6, do not inherit ``default-server``)."""
 
 NO_APP_BACKEND = "no_app"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def normalize_path(path: str | None) -> str | None:
     return stripped or "/"
 
 
-def _checked(app: App, check, value, field: str):
+def _checked(app: App, check: Callable[[Any, str], T], value: Any, field: str) -> T:
     """``value`` through the API's own check (core/validate.py): the file never
     holds a value the API would refuse. Errors name the app."""
     try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.core.model import Container, Server, record_fields
 
@@ -59,11 +60,11 @@ class NodeHealth:
     healthy_id: str = ""       # container id that has passed a health check
     down_since: float = 0.0    # when healthy_id was first seen DOWN (0: it is not)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> NodeHealth:
+    def from_dict(cls, data: Any) -> NodeHealth:
         """The record stored with a node's observed state; RecordError
         (``model.RecordError``) if it is not one."""
         if data is None:

@@ -29,6 +29,7 @@ import time
 import types
 import typing
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_COMMAND_IMAGE = "debian:bookworm-slim"
 """Image that runs apps given as a plain command (e.g. ["nc", "-lk", "-p", "9000"])."""
@@ -59,7 +60,7 @@ class RecordError(ValueError):
     """A stored record does not fit the model (missing field, wrong type)."""
 
 
-def record_fields(cls, data: dict) -> dict:
+def record_fields(cls: type, data: Any) -> dict[str, Any]:
     """The keys of ``data`` that are fields of dataclass ``cls``, each checked
     against the field's type; RecordError names the first that does not fit.
 
@@ -83,11 +84,11 @@ def record_fields(cls, data: dict) -> dict:
 
 
 @functools.cache
-def _hints(cls) -> dict:
+def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _fits(value, hint) -> bool:
+def _fits(value: Any, hint: Any) -> bool:
     """Whether a JSON value can stand for a field of type ``hint``."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return any(_fits(value, h) for h in typing.get_args(hint))
@@ -104,7 +105,7 @@ def _fits(value, hint) -> bool:
     return isinstance(value, hint)
 
 
-def _type_text(hint) -> str:
+def _type_text(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint)
 
 
@@ -117,11 +118,11 @@ class Pod:
     memory_mb: int            # memory limit per node, MiB
     app: str | None = None    # default app for `cloud register NODE POD`
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Pod:
+    def from_dict(cls, data: Any) -> Pod:
         d = record_fields(cls, data)
         d["cpus"] = float(d["cpus"])
         return cls(**d)
@@ -149,13 +150,13 @@ class App:
         """The image the worker containers run."""
         return self.image or DEFAULT_COMMAND_IMAGE
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["command"] = list(self.command) if self.command is not None else None
         return d
 
     @classmethod
-    def from_dict(cls, data: dict) -> App:
+    def from_dict(cls, data: Any) -> App:
         d = record_fields(cls, data)
         if d.get("command") is not None:
             d["command"] = tuple(d["command"])
@@ -172,7 +173,7 @@ RUN_FIELDS = ("image", "command", "port", "cpus", "memory_mb", "security")
 pod's node size) replaces the containers, one node at a time."""
 
 
-def run_spec(app: App, pod: Pod) -> dict:
+def run_spec(app: App, pod: Pod) -> dict[str, Any]:
     """Everything a worker container of ``app`` in ``pod`` is created from."""
     cpus, memory_mb = app.limits(pod)
     return {"image": app.run_image, "command": list(app.command) if app.command is not None else None,
@@ -194,7 +195,7 @@ set this leaves out AUDIT_WRITE, FSETID, MKNOD, NET_RAW, SETFCAP, SETPCAP and
 SYS_CHROOT."""
 
 
-def worker_security(security: str, pids_limit: int) -> dict:
+def worker_security(security: str, pids_limit: int) -> dict[str, Any]:
     """Docker HostConfig hardening of a worker (``create_host_config`` keywords).
 
     Always a pids limit (a fork bomb stays inside its worker); unless
@@ -215,12 +216,12 @@ class Node:
     created: float = field(default_factory=time.time)   # orders "first NEW node"
     revision: int = field(default=0, compare=False)     # etcd mod_revision; not stored
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "pod": self.pod, "app": self.app,
                 "status": str(self.status), "created": self.created}
 
     @classmethod
-    def from_dict(cls, data: dict, revision: int = 0) -> Node:
+    def from_dict(cls, data: Any, revision: int = 0) -> Node:
         d = record_fields(cls, {k: v for k, v in data.items() if k != "revision"}
                    if isinstance(data, dict) else data)
         d["status"] = NodeStatus(d.get("status", "NEW"))
@@ -236,11 +237,11 @@ class Event:
     subject: str     # e.g. "light/n1", "app/web"
     message: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Event:
+    def from_dict(cls, data: Any) -> Event:
         return cls(**record_fields(cls, data))
 
 
@@ -281,7 +282,7 @@ answers 503 so that HAProxy retries it on that node. It is written in
 haproxy.cfg, never a node's server, and never counts as serving."""
 
 
-def _name(x) -> str:
+def _name(x: str | Pod | Node | App) -> str:
     return x if isinstance(x, str) else x.name
 
 

@@ -20,6 +20,8 @@ phase           meaning
 """
 from __future__ import annotations
 
+from typing import Any
+
 from orchestrator.core import healing
 from orchestrator.core.healing import HealingPolicy, NodeHealth
 from orchestrator.core.model import (
@@ -35,14 +37,14 @@ from orchestrator.core.model import (
     spec_generation,
 )
 
-RECORD_TYPES = {"phase": str, "node_created": (int, float), "since": (int, float),
+RECORD_TYPES: dict[str, type | tuple[type, ...]] = {"phase": str, "node_created": (int, float), "since": (int, float),
                 "time": (int, float), "restarts": int, "updating": bool}
 """Fields of an observed record whose type the views and the reconciler rely on."""
 
 
 def node_view(node: Node, app: App, pod: Pod, containers: list[Container],
               servers: dict[tuple[str, str], Server], health: NodeHealth, now: float,
-              policy: HealingPolicy = HealingPolicy()) -> dict:
+              policy: HealingPolicy = HealingPolicy()) -> dict[str, Any]:
     """The observed record of one node (see the module docstring)."""
     gen = spec_generation(app, pod)
     cur = next((c for c in containers if c.gen == gen), None)
@@ -85,7 +87,7 @@ def _phase(node: Node, c: Container | None, s: Server | None, health: NodeHealth
     return "serving"
 
 
-def unreachable(previous: dict | None, host: str, error: str) -> dict:
+def unreachable(previous: dict[str, Any] | None, host: str, error: str) -> dict[str, Any]:
     """A node's record while its host does not answer: the last thing seen, marked."""
     view = dict(previous or {"container": None, "ip": None, "server": None, "healthy": None,
                              "restarts": 0, "last_error": "", "updating": False})
@@ -93,7 +95,7 @@ def unreachable(previous: dict | None, host: str, error: str) -> dict:
     return view
 
 
-def check_record(view) -> dict:
+def check_record(view: Any) -> dict[str, Any]:
     """An observed record read back from etcd, if it can be used as one:
     a JSON object whose known fields have their types and whose ``health``
     is a ``NodeHealth`` record; RecordError otherwise (the store skips it)."""
@@ -108,14 +110,14 @@ def check_record(view) -> dict:
     return view
 
 
-def same(a: dict | None, b: dict | None) -> bool:
+def same(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
     """Whether two records say the same (their timestamps aside)."""
-    def strip(v):
+    def strip(v: dict[str, Any] | None) -> dict[str, Any]:
         return {k: x for k, x in (v or {}).items() if k not in ("time", "since")}
     return a is not None and b is not None and strip(a) == strip(b)
 
 
-def current(view: dict | None, node: Node) -> dict | None:
+def current(view: dict[str, Any] | None, node: Node) -> dict[str, Any] | None:
     """The record if it is about this incarnation of the node (a node removed
     and added again under the same name starts with no record), else None."""
     if view is None or view.get("node_created") != node.created:

@@ -264,7 +264,8 @@ class _Context:
 
 
 
-def _surge_budget(live: list[Node], by_node, ctx: _Context) -> dict[str, int]:
+def _surge_budget(live: list[Node], by_node: Mapping[tuple[str, str], list[Container]],
+                  ctx: _Context) -> dict[str, int]:
     """Per app: how many more nodes may start a new generation beside a serving
     old one. A node is busy from the start of its new container until its old
     one is gone, so at most ``max_surge`` extra containers exist at any time."""
@@ -295,8 +296,8 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
             steps += _retire(c, ctx, drain=True, reason="replaced by a newer spec")
         if cur is None:
             return steps + [CreateContainer(node.pod, node.name, app.name, want)], record
-        if ctx.server(cur) is not None:
-            steps.append(DelServer(backend_name(app), ctx.server(cur).name))
+        if (s := ctx.server(cur)) is not None:
+            steps.append(DelServer(backend_name(app), s.name))
         if cur.state == "running":
             steps.append(StopContainer(node.pod, cur.name))
         return steps, record
@@ -317,8 +318,8 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
         steps += _retire(cur, ctx, drain=False, reason=verdict.reason, out=out)
         cur = None
     elif cur is not None and verdict.wait_until:
-        if ctx.server(cur) is not None:
-            _side(out, DelServer(backend_name(app), ctx.server(cur).name))
+        if (s := ctx.server(cur)) is not None:
+            _side(out, DelServer(backend_name(app), s.name))
         if before.failed_id != cur.id:        # seen for the first time: say so once
             wait = verdict.wait_until - ctx.now
             out.notes.append(Note("node.backoff", subject, f"node {subject} failed: {verdict.reason}; "
@@ -326,8 +327,8 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
                                   f"{wait:.0f} s (back-off)"))
         _wake(out, verdict.wait_until)
         return steps, record
-    elif cur is not None and cur.state == "running" and ctx.server(cur) is not None \
-            and ctx.server(cur).healthy is False and cur.created and record.healthy_id != cur.id:
+    elif cur is not None and cur.state == "running" and (s := ctx.server(cur)) is not None \
+            and s.healthy is False and cur.created and record.healthy_id != cur.id:
         _wake(out, cur.created + ctx.policy.start_timeout + 0.1)   # judge it when its time is up
 
     if cur is None:

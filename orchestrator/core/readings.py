@@ -22,6 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator.core.autoscale import Sample
 from orchestrator.core.haproxy_stats import BackendStats, counter_increase
@@ -80,7 +81,7 @@ class LatencyWindow:
                     del self._records[backend]
 
     @staticmethod
-    def _drop_older(records: deque, limit: float) -> None:
+    def _drop_older(records: deque[tuple[float, int]], limit: float) -> None:
         while records and records[0][0] < limit:
             records.popleft()
 
@@ -141,7 +142,7 @@ def summarize(readings: Sequence[Reading], backend: str, *, now: float, desired:
 
 
 def series(readings: Sequence[Reading], latencies: Sequence[tuple[float, int]], backend: str, *,
-           now: float, seconds: float, step: float) -> list[dict]:
+           now: float, seconds: float, step: float) -> list[dict[str, Any]]:
     """One backend over the last ``seconds`` in buckets of ``step`` seconds,
     oldest first, for a sparkline: ``{t, rps, p95_ms, serving, inflight}``.
 

@@ -16,9 +16,19 @@ Pure: no I/O, nothing but pydantic and the model's constants.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from orchestrator.core.model import BALANCE_ALGORITHMS
 
@@ -79,10 +89,11 @@ class Hint:
     def message(self, value: Any) -> str:
         return self.text.format(label=self.label, value=short(value))
 
-    def __get_pydantic_core_schema__(self, source, handler):
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         return handler(source)
 
-    def __get_pydantic_json_schema__(self, core_schema, handler):
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         schema = handler(core_schema)
         if self.doc:
             schema["description"] = self.doc
@@ -100,74 +111,95 @@ _NAME_TEXT = ("{label} {value} is not a valid name: use only lowercase letters a
               "not starting or ending with '-', at most %d characters (e.g. 'web-1')")
 
 
-def name_type(label: str, max_len: int = MAX_NAME):
+def name_type(label: str, max_len: int = MAX_NAME) -> Any:
     """The type of a name (a DNS label of at most ``max_len``), e.g. of a pod."""
     return Annotated[str, Field(min_length=1, max_length=max_len, pattern=LABEL),
                      Hint(label, _NAME_TEXT % max_len, "web-1", f"A DNS label of at most {max_len} characters.")]
 
 
-def _number(kind, label: str, low, high, example, what: str = "a whole number"):
+def _number(kind: type, label: str, low: float, high: float, example: float, what: str = "a whole number") -> Any:
     return Annotated[kind, Field(ge=low, le=high, allow_inf_nan=False) if kind is float
                      else Field(ge=low, le=high),
                      Hint(label, f"{{label}} must be {what} from {low:g} to {high:g}, got {{value}}", example,
                           f"{what[0].upper()}{what[1:]} from {low:g} to {high:g}.")]
 
 
-PodName = name_type("pod name")
-NodeName = name_type("node name")
-AppName = name_type("app name", MAX_APP_NAME)
-HostName = Annotated[str, Field(min_length=1, max_length=MAX_HOST, pattern=HOST), AfterValidator(str.lower),
-                     Hint("host", "{label} {value} is not a valid host name: use dot-separated labels of "
-                                  "letters, digits and '-' (e.g. 'pod-light' or 'web.example.org')",
-                          "pod-light", "An RFC 1123 host name (stored in lower case).")]
-_PATH_TEXT = ("{label} {value} is not a clean path prefix: it must start with '/', use segments of "
-              "letters, digits and '.-_~' separated by single '/', no trailing '/', no '.' or '..' "
-              "segments, no query, at most %d characters (e.g. '/web' or '/api/v1')" % MAX_PATH)
-_PATH_DOC = "A clean URL path prefix: '/' then segments of [A-Za-z0-9._~-], no '.' or '..' segments."
-RoutePath = Annotated[str, Field(max_length=MAX_PATH, pattern=PATH), Hint("path", _PATH_TEXT, "/web", _PATH_DOC)]
-HealthPath = Annotated[str, Field(max_length=MAX_PATH, pattern=HEALTH_PATH),
-                       Hint("health_path", _PATH_TEXT + "; or '' for a TCP check", "/health",
-                            "HTTP check path (a clean path); '' means a TCP check.")]
-Image = Annotated[str, Field(min_length=1, max_length=MAX_IMAGE, pattern=IMAGE),
-                  Hint("image", "{label} {value} is not a valid image reference; write it like "
-                                "'nginx:1.25', 'simplecloud/light' or 'manager:5050/team/app:v2' "
-                                "(lowercase repository name, ASCII only, at most %d characters)" % MAX_IMAGE,
-                       "nginx:1.25", "A Docker image reference: [registry[:port]/]name[:tag][@digest].")]
-Arg = Annotated[str, Field(max_length=MAX_ARG, pattern=ARG)]
-_PROGRAM = {"type": "string", "minLength": 1, "maxLength": MAX_ARG, "pattern": ARG}
+if TYPE_CHECKING:
+    # For the type checker these are the plain types; at run time (below) they
+    # carry their constraints and hints, which pydantic enforces and documents.
+    PodName: TypeAlias = str
+    NodeName: TypeAlias = str
+    AppName: TypeAlias = str
+    HostName: TypeAlias = str
+    RoutePath: TypeAlias = str
+    HealthPath: TypeAlias = str
+    Image: TypeAlias = str
+    Arg: TypeAlias = str
+    Balance: TypeAlias = str
+    Security: TypeAlias = str
+    Command: TypeAlias = tuple[str, ...]
+    Port: TypeAlias = int
+    Replicas: TypeAlias = int
+    MaxNodes: TypeAlias = int
+    MemoryMb: TypeAlias = int
+    Cpus: TypeAlias = float
+    Flag: TypeAlias = bool
+else:
+    PodName = name_type("pod name")
+    NodeName = name_type("node name")
+    AppName = name_type("app name", MAX_APP_NAME)
+    HostName = Annotated[str, Field(min_length=1, max_length=MAX_HOST, pattern=HOST), AfterValidator(str.lower),
+                         Hint("host", "{label} {value} is not a valid host name: use dot-separated labels of "
+                                      "letters, digits and '-' (e.g. 'pod-light' or 'web.example.org')",
+                              "pod-light", "An RFC 1123 host name (stored in lower case).")]
+    _PATH_TEXT = ("{label} {value} is not a clean path prefix: it must start with '/', use segments of "
+                  "letters, digits and '.-_~' separated by single '/', no trailing '/', no '.' or '..' "
+                  "segments, no query, at most %d characters (e.g. '/web' or '/api/v1')" % MAX_PATH)
+    _PATH_DOC = "A clean URL path prefix: '/' then segments of [A-Za-z0-9._~-], no '.' or '..' segments."
+    RoutePath = Annotated[str, Field(max_length=MAX_PATH, pattern=PATH), Hint("path", _PATH_TEXT, "/web", _PATH_DOC)]
+    HealthPath = Annotated[str, Field(max_length=MAX_PATH, pattern=HEALTH_PATH),
+                           Hint("health_path", _PATH_TEXT + "; or '' for a TCP check", "/health",
+                                "HTTP check path (a clean path); '' means a TCP check.")]
+    Image = Annotated[str, Field(min_length=1, max_length=MAX_IMAGE, pattern=IMAGE),
+                      Hint("image", "{label} {value} is not a valid image reference; write it like "
+                                    "'nginx:1.25', 'simplecloud/light' or 'manager:5050/team/app:v2' "
+                                    "(lowercase repository name, ASCII only, at most %d characters)" % MAX_IMAGE,
+                           "nginx:1.25", "A Docker image reference: [registry[:port]/]name[:tag][@digest].")]
+    Arg = Annotated[str, Field(max_length=MAX_ARG, pattern=ARG)]
+    _PROGRAM = {"type": "string", "minLength": 1, "maxLength": MAX_ARG, "pattern": ARG}
 
 
-def _program_not_empty(args: list[str]) -> tuple[str, ...]:
-    if not args[0]:
-        raise ValueError("the first command argument (the program) must not be empty")
-    return tuple(args)
+    def _program_not_empty(args: list[str]) -> tuple[str, ...]:
+        if not args[0]:
+            raise ValueError("the first command argument (the program) must not be empty")
+        return tuple(args)
 
 
-Command = Annotated[list[Arg], Field(min_length=1, max_length=MAX_ARGS,
-                                     json_schema_extra={"prefixItems": [_PROGRAM]}),
-                    AfterValidator(_program_not_empty),
-                    Hint("command", "{label} {value} must be a non-empty list of at most %d arguments "
-                                    "(strings without NUL bytes, the first one not empty), run without a "
-                                    "shell, e.g. [\"nc\", \"-lk\", \"-p\", \"9000\"]" % MAX_ARGS,
-                         ["nc", "-lk", "-p", "9000"],
-                         "Program and arguments, run without a shell in the default command image.")]
-Balance = Annotated[Literal[BALANCE_ALGORITHMS],   # type: ignore[valid-type]
-                    Hint("balance", "{label} {value} is not supported; use one of "
-                                    + ", ".join(BALANCE_ALGORITHMS), "roundrobin",
-                         "HAProxy balance algorithm.")]
-Security = Annotated[Literal[SECURITY_PROFILES],   # type: ignore[valid-type]
-                     Hint("security", "{label} {value} is not a security profile; use 'default' "
-                                      "(dropped capabilities, no-new-privileges) or 'relaxed' "
-                                      "(Docker's default capabilities)", "default",
-                          "Worker hardening: 'default' drops capabilities and sets no-new-privileges; "
-                          "'relaxed' keeps Docker's default capabilities (the pids limit stays).")]
-Port = _number(int, "port", 1, 65535, 8080)
-Replicas = _number(int, "replicas", 0, MAX_REPLICAS, 2)
-MaxNodes = _number(int, "max_nodes", 1, MAX_NODES_LIMIT, 10)
-Cpus = _number(float, "cpus", MIN_CPUS, MAX_CPUS, 0.25, what="a number of CPUs")
-MemoryMb = _number(int, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, 256, what="a whole number of MiB")
-Flag = Annotated[bool, Hint("strip_path", "{label} must be true or false, got {value}", False,
-                            "Remove the path prefix before forwarding (apps that serve at /).")]
+    Command = Annotated[list[Arg], Field(min_length=1, max_length=MAX_ARGS,
+                                         json_schema_extra={"prefixItems": [_PROGRAM]}),
+                        AfterValidator(_program_not_empty),
+                        Hint("command", "{label} {value} must be a non-empty list of at most %d arguments "
+                                        "(strings without NUL bytes, the first one not empty), run without a "
+                                        "shell, e.g. [\"nc\", \"-lk\", \"-p\", \"9000\"]" % MAX_ARGS,
+                             ["nc", "-lk", "-p", "9000"],
+                             "Program and arguments, run without a shell in the default command image.")]
+    Balance = Annotated[Literal[BALANCE_ALGORITHMS],
+                        Hint("balance", "{label} {value} is not supported; use one of "
+                                        + ", ".join(BALANCE_ALGORITHMS), "roundrobin",
+                             "HAProxy balance algorithm.")]
+    Security = Annotated[Literal[SECURITY_PROFILES],
+                         Hint("security", "{label} {value} is not a security profile; use 'default' "
+                                          "(dropped capabilities, no-new-privileges) or 'relaxed' "
+                                          "(Docker's default capabilities)", "default",
+                              "Worker hardening: 'default' drops capabilities and sets no-new-privileges; "
+                              "'relaxed' keeps Docker's default capabilities (the pids limit stays).")]
+    Port = _number(int, "port", 1, 65535, 8080)
+    Replicas = _number(int, "replicas", 0, MAX_REPLICAS, 2)
+    MaxNodes = _number(int, "max_nodes", 1, MAX_NODES_LIMIT, 10)
+    Cpus = _number(float, "cpus", MIN_CPUS, MAX_CPUS, 0.25, what="a number of CPUs")
+    MemoryMb = _number(int, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, 256, what="a whole number of MiB")
+    Flag = Annotated[bool, Hint("strip_path", "{label} must be true or false, got {value}", False,
+                                "Remove the path prefix before forwarding (apps that serve at /).")]
 
 
 class Body(BaseModel):
@@ -195,7 +227,7 @@ class NodeSpec(Body):
     app: AppName | None = Field(None, description="defaults to the pod's app")
 
 
-def _one_of(*names: str) -> dict:
+def _one_of(*names: str) -> dict[str, Any]:
     return {"oneOf": [{"required": [n]} for n in names]}
 
 
@@ -209,7 +241,7 @@ class AppSpec(Body):
     pod: PodName
     port: Port
     image: Image = None  # type: ignore[assignment]   # absent, never null
-    command: Command = None  # type: ignore[assignment]
+    command: Command = None  # type: ignore[assignment]  # absent, never null
     replicas: Replicas = 1
     path: RoutePath | None = None
     host: HostName | None = None
@@ -221,7 +253,7 @@ class AppSpec(Body):
     security: Security = Field("default", description="'relaxed' opts out of the worker hardening")
 
     @model_validator(mode="after")
-    def _image_or_command(self):
+    def _image_or_command(self) -> AppSpec:
         if ("image" in self.model_fields_set) == ("command" in self.model_fields_set):
             raise ValueError("give exactly one of image (e.g. 'nginx:1.25') or command "
                              "(e.g. [\"nc\", \"-lk\", \"-p\", \"9000\"]), not both and not neither")
@@ -237,19 +269,19 @@ class AppUpdate(Body):
                                                  "not": {"required": ["image", "command"]}})
 
     image: Image = None  # type: ignore[assignment]   # absent, never null
-    command: Command = None  # type: ignore[assignment]
-    port: Port = None  # type: ignore[assignment]
+    command: Command = None  # type: ignore[assignment]  # absent, never null
+    port: Port = None  # type: ignore[assignment]  # absent, never null
     cpus: Cpus | None = None
     memory_mb: MemoryMb | None = None
     path: RoutePath | None = None
     host: HostName | None = None
-    balance: Balance = None  # type: ignore[assignment]
-    health_path: HealthPath = None  # type: ignore[assignment]
-    strip_path: Flag = None  # type: ignore[assignment]
-    security: Security = None  # type: ignore[assignment]
+    balance: Balance = None  # type: ignore[assignment]  # absent, never null
+    health_path: HealthPath = None  # type: ignore[assignment]  # absent, never null
+    strip_path: Flag = None  # type: ignore[assignment]  # absent, never null
+    security: Security = None  # type: ignore[assignment]  # absent, never null
 
     @model_validator(mode="after")
-    def _something_and_not_both(self):
+    def _something_and_not_both(self) -> AppUpdate:
         if not self.model_fields_set:
             raise ValueError("nothing to change: give at least one of " + ", ".join(type(self).model_fields))
         if {"image", "command"} <= self.model_fields_set:
@@ -268,21 +300,34 @@ MAX_RULES = 10
 MAX_WINDOW_S = 3600.0
 
 
-def _target(label: str, example: float):
-    return _number(float, label, 0.001, 1e6, example, what="a positive number")
+if TYPE_CHECKING:
+    Seconds: TypeAlias = float
+    Metric: TypeAlias = str
+    Comparator: TypeAlias = str
+    Step: TypeAlias = int
+    RpsTarget: TypeAlias = float | None       # absent: None (never null)
+    InflightTarget: TypeAlias = float | None
+    CpuTarget: TypeAlias = float | None
+    P95Target: TypeAlias = float | None
+else:
+    def _target(label: str, example: float) -> Any:
+        return _number(float, label, 0.001, 1e6, example, what="a positive number")
 
 
-Seconds = _number(float, "seconds", 0, MAX_WINDOW_S, 60.0, what="a number of seconds")
-Metric = Annotated[Literal[METRICS],   # type: ignore[valid-type]
-                   Hint("metric", "{label} {value} is not a metric; use one of " + ", ".join(METRICS),
-                        "rps", "rps: requests/s per node; inflight: requests in progress or queued per "
-                               "node; cpu: % of a node's CPU limit; p95_ms: the app's p95 response time.")]
-Comparator = Annotated[Literal[COMPARATORS],   # type: ignore[valid-type]
-                       Hint("comparator", "{label} {value} is not a comparator; use one of "
-                            + ", ".join(COMPARATORS), ">", "How the metric is compared with the threshold.")]
-Step = Annotated[int, Field(ge=-100, le=100),
-                 Hint("step", "{label} must be a whole number from -100 to 100 other than 0, got {value}", 2,
-                      "Nodes to add (positive) or remove (negative) when the rule fires.")]
+    Seconds = _number(float, "seconds", 0, MAX_WINDOW_S, 60.0, what="a number of seconds")
+    Metric = Annotated[Literal[METRICS],
+                       Hint("metric", "{label} {value} is not a metric; use one of " + ", ".join(METRICS),
+                            "rps", "rps: requests/s per node; inflight: requests in progress or queued per "
+                                   "node; cpu: % of a node's CPU limit; p95_ms: the app's p95 response time.")]
+    Comparator = Annotated[Literal[COMPARATORS],
+                           Hint("comparator", "{label} {value} is not a comparator; use one of "
+                                + ", ".join(COMPARATORS), ">", "How the metric is compared with the threshold.")]
+    Step = Annotated[int, Field(ge=-100, le=100),
+                     Hint("step", "{label} must be a whole number from -100 to 100 other than 0, got {value}", 2,
+                          "Nodes to add (positive) or remove (negative) when the rule fires.")]
+
+    RpsTarget, InflightTarget = _target("rps", 20.0), _target("inflight", 4.0)
+    CpuTarget, P95Target = _target("cpu", 60.0), _target("p95_ms", 250.0)
 
 
 class AutoscaleRule(Body):
@@ -298,7 +343,7 @@ class AutoscaleRule(Body):
     cooldown_s: Seconds = 60.0
 
     @model_validator(mode="after")
-    def _step_not_zero(self):
+    def _step_not_zero(self) -> AutoscaleRule:
         if self.step == 0:
             raise ValueError("a rule's step must add or remove nodes (e.g. 2 or -1), not 0")
         return self
@@ -320,7 +365,7 @@ class Autoscale(Body):
                    Hint("max", "{label} must be a whole number from 1 to %d, got {value}" % MAX_REPLICAS, 10,
                         "Most replicas.")]
     model_config = ConfigDict(json_schema_extra={      # what the validator below says, for clients
-        "anyOf": [{"required": [m]} for m in METRICS]
+        "anyOf": [{"required": [m]} for m in METRICS]  # type: ignore[dict-item]  # pydantic's JsonDict is narrower than these nested literals
         + [{"required": ["rules"], "properties": {"rules": {"minItems": 1}}}],
         "not": {"anyOf": [{"required": [m, "rules"], "properties": {"rules": {"minItems": 1}}}
                           for m in METRICS]},
@@ -328,14 +373,10 @@ class Autoscale(Body):
         "then": {"properties": {"min": {"const": 0}}},
     })
 
-    rps: _target("rps", 20.0) = Field(  # type: ignore[valid-type,assignment]
-        None, description="target requests/s per node")
-    inflight: _target("inflight", 4.0) = Field(  # type: ignore[valid-type,assignment]
-        None, description="target requests in progress or queued per node")
-    cpu: _target("cpu", 60.0) = Field(  # type: ignore[valid-type,assignment]
-        None, description="target CPU, % of a node's own limit")
-    p95_ms: _target("p95_ms", 250.0) = Field(  # type: ignore[valid-type,assignment]
-        None, description="target p95 response time of the app, ms")
+    rps: RpsTarget = Field(None, description="target requests/s per node")
+    inflight: InflightTarget = Field(None, description="target requests in progress or queued per node")
+    cpu: CpuTarget = Field(None, description="target CPU, % of a node's own limit")
+    p95_ms: P95Target = Field(None, description="target p95 response time of the app, ms")
     rules: list[AutoscaleRule] = Field(default_factory=list, max_length=MAX_RULES)
     idle_to_zero_s: Annotated[float, Field(ge=10, le=86400, allow_inf_nan=False)] | None = Field(
         None, description="scale to zero after this many seconds without a request (needs min 0)")
@@ -353,7 +394,7 @@ class Autoscale(Body):
         return "rules" if self.rules else "targets"
 
     @model_validator(mode="after")
-    def _coherent(self):
+    def _coherent(self) -> Autoscale:
         targets = [m for m in METRICS if getattr(self, m) is not None]
         if not targets and not self.rules:
             raise ValueError("give at least one target (rps, inflight, cpu, p95_ms) or a rule")

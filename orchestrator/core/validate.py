@@ -22,8 +22,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
-from collections.abc import Iterable
-from typing import Any, get_args
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast, get_args
 
 import pydantic
 from pydantic import ConfigDict, TypeAdapter
@@ -37,6 +37,8 @@ APP_FIELDS = tuple(schema.AppSpec.model_fields)
 UPDATE_FIELDS = tuple(schema.AppUpdate.model_fields)
 """What `cloud app update` may change; the name and the pod stay."""
 
+M = TypeVar("M", bound=schema.Body)
+
 _STRICT = ConfigDict(strict=True, regex_engine="rust-regex")
 _TYPE_NAMES = {"int_type": "an integer", "float_type": "a number", "string_type": "a string",
                "bool_type": "true or false", "list_type": "a list", "dict_type": "an object",
@@ -45,7 +47,7 @@ _TYPE_NAMES = {"int_type": "an integer", "float_type": "a number", "string_type"
 
 # --- pydantic errors -> one readable ValidationError ---
 
-def _rule_of(annotation) -> schema.Hint | None:
+def _rule_of(annotation: Any) -> schema.Hint | None:
     """The Hint inside an Annotated type (also inside `X | None`)."""
     for meta in getattr(annotation, "__metadata__", ()):
         if isinstance(meta, schema.Hint):
@@ -57,14 +59,14 @@ def _rule_of(annotation) -> schema.Hint | None:
     return None
 
 
-def _field_rule(model, name: str) -> schema.Hint | None:
+def _field_rule(model: type[schema.Body], name: str) -> schema.Hint | None:
     info = model.model_fields.get(name)
     if info is None:
         return None
     return next((m for m in info.metadata if isinstance(m, schema.Hint)), None) or _rule_of(info.annotation)
 
 
-def json_type(value) -> str:
+def json_type(value: Any) -> str:
     """How a JSON value's type reads in a message: "a number", "a list", ..."""
     if value is None:
         return "null"
@@ -79,7 +81,8 @@ def json_type(value) -> str:
     return "an object"
 
 
-def explain(error: dict, field: str | None, rule: schema.Hint | None, whole=None, nested=False) -> str:
+def explain(error: Mapping[str, Any], field: str | None, rule: schema.Hint | None, whole: Any = None,
+            nested: bool = False) -> str:
     """One sentence for one pydantic error about ``field`` (whose value was
     ``whole``; ``nested``: the error is about a part of it, e.g. command[1])."""
     kind, value = error["type"], error.get("input")
@@ -99,7 +102,7 @@ def explain(error: dict, field: str | None, rule: schema.Hint | None, whole=None
     return f"{field or 'the request'}: {error['msg']}"
 
 
-def _unknown_fields(errors: list[dict], allowed) -> ValidationError | None:
+def _unknown_fields(errors: Sequence[Mapping[str, Any]], allowed: Iterable[str]) -> ValidationError | None:
     unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
     if not unknown:
         return None
@@ -108,7 +111,7 @@ def _unknown_fields(errors: list[dict], allowed) -> ValidationError | None:
                                        f"allowed fields are {', '.join(allowed)}")
 
 
-def parse(model: type[schema.Body], body: Any, what: str):
+def parse(model: type[M], body: Any, what: str) -> M:
     """``body`` parsed as ``model``, or ValidationError naming the first bad field."""
     if not isinstance(body, dict):
         raise ValidationError(None, f"{what} must be a JSON object with the fields "
@@ -120,7 +123,7 @@ def parse(model: type[schema.Body], body: Any, what: str):
         raise _unknown_fields(errors, model.model_fields) or _first(model, errors, body) from None
 
 
-def _first(model, errors: list[dict], body: dict) -> ValidationError:
+def _first(model: type[schema.Body], errors: Sequence[Mapping[str, Any]], body: dict[str, Any]) -> ValidationError:
     error = errors[0]
     loc = error["loc"]
     field = str(loc[0]) if loc else None
@@ -131,14 +134,14 @@ def _first(model, errors: list[dict], body: dict) -> ValidationError:
                                           nested=len(loc) > 1))
 
 
-def _integral(value):
+def _integral(value: Any) -> Any:
     """80.0 -> 80: JSON does not tell 80.0 from 80 (JSON Schema calls both integers)."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
         return int(value)
     return value
 
 
-def _integrals(model, body: dict) -> dict:
+def _integrals(model: type[schema.Body], body: dict[str, Any]) -> dict[str, Any]:
     """``body`` with integral floats made ints where ``model`` wants integers,
     also inside lists of nested models (an autoscale policy's rules)."""
     out = {}
@@ -153,15 +156,16 @@ def _integrals(model, body: dict) -> dict:
 
 
 @functools.cache
-def _nested_model(model, key: str):
+def _nested_model(model: type[schema.Body], key: str) -> type[schema.Body] | None:
     """The model of a ``list[Model]`` field, else None."""
     field = model.model_fields.get(key)
     args = typing.get_args(field.annotation) if field is not None else ()
-    return args[0] if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], schema.Body) else None
+    nested = args[0] if len(args) == 1 else None
+    return nested if isinstance(nested, type) and issubclass(nested, schema.Body) else None
 
 
 @functools.cache
-def _int_fields(model) -> frozenset[str]:
+def _int_fields(model: type[schema.Body]) -> frozenset[str]:
     """Fields of ``model`` whose JSON Schema type is (or may be) integer."""
     props = model.model_json_schema()["properties"]
     return frozenset(name for name, prop in props.items()
@@ -171,11 +175,11 @@ def _int_fields(model) -> frozenset[str]:
 # --- single values (path parameters, the service's own arguments, haproxy_config) ---
 
 @functools.cache
-def _adapter(annotation) -> TypeAdapter:
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation, config=_STRICT)
 
 
-def check(annotation, value, field: str):
+def check(annotation: Any, value: Any, field: str) -> Any:
     """``value`` checked against one schema type, e.g. ``check(schema.Port, 80, "port")``."""
     adapter = _adapter(annotation)
     if adapter.json_schema().get("type") == "integer":
@@ -191,73 +195,73 @@ def check(annotation, value, field: str):
 _name_type = functools.lru_cache(maxsize=None)(schema.name_type)
 
 
-def name(value, field: str = "name", kind: str = "name", max_len: int = schema.MAX_NAME) -> str:
+def name(value: Any, field: str = "name", kind: str = "name", max_len: int = schema.MAX_NAME) -> str:
     """A DNS label: 1–63 of [a-z0-9-], not starting or ending with '-'."""
     if value is None or value == "":
         raise ValidationError(field, f"{kind} is required: give a name like 'web-1' "
                                      f"(lowercase letters, digits and '-')")
-    return check(_name_type(kind, max_len), value, field)
+    return cast(str, check(_name_type(kind, max_len), value, field))
 
 
-def port(value, field: str = "port") -> int:
-    return check(schema.Port, value, field)
+def port(value: Any, field: str = "port") -> int:
+    return cast(int, check(schema.Port, value, field))
 
 
-def replicas(value, field: str = "replicas") -> int:
-    return check(schema.Replicas, value, field)
+def replicas(value: Any, field: str = "replicas") -> int:
+    return cast(int, check(schema.Replicas, value, field))
 
 
-def cpus(value, field: str = "cpus") -> float:
+def cpus(value: Any, field: str = "cpus") -> float:
     """CPUs per node: a number from MIN_CPUS to MAX_CPUS (e.g. 0.25)."""
-    return check(schema.Cpus, value, field)
+    return cast(float, check(schema.Cpus, value, field))
 
 
-def memory_mb(value, field: str = "memory_mb") -> int:
-    return check(schema.MemoryMb, value, field)
+def memory_mb(value: Any, field: str = "memory_mb") -> int:
+    return cast(int, check(schema.MemoryMb, value, field))
 
 
-def max_nodes(value, field: str = "max_nodes") -> int:
-    return check(schema.MaxNodes, value, field)
+def max_nodes(value: Any, field: str = "max_nodes") -> int:
+    return cast(int, check(schema.MaxNodes, value, field))
 
 
-def flag(value, field: str) -> bool:
+def flag(value: Any, field: str) -> bool:
     """A JSON boolean (true/false), nothing else."""
-    return check(schema.Flag, value, field)
+    return cast(bool, check(schema.Flag, value, field))
 
 
-def balance(value, field: str = "balance") -> str:
-    return check(schema.Balance, value, field)
+def balance(value: Any, field: str = "balance") -> str:
+    return cast(str, check(schema.Balance, value, field))
 
 
-def path(value, field: str = "path") -> str:
+def path(value: Any, field: str = "path") -> str:
     """A clean URL path prefix: starts with '/', no '//', '.', '..', query or trailing '/'."""
-    return check(schema.RoutePath, value, field)
+    return cast(str, check(schema.RoutePath, value, field))
 
 
-def hostname(value, field: str = "host") -> str:
+def hostname(value: Any, field: str = "host") -> str:
     """An RFC 1123 host name (lower-cased), e.g. 'pod-light' or 'web.example.org'."""
     if value is None or value == "":
         raise ValidationError(field, f"{field} is required: give a host name like 'pod-light'")
-    return check(schema.HostName, value, field)
+    return cast(str, check(schema.HostName, value, field))
 
 
-def image(value, field: str = "image") -> str:
+def image(value: Any, field: str = "image") -> str:
     """A Docker image reference: [registry[:port]/]name[:tag][@digest]."""
-    return check(schema.Image, value, field)
+    return cast(str, check(schema.Image, value, field))
 
 
-def command(value, field: str = "command") -> tuple[str, ...]:
+def command(value: Any, field: str = "command") -> tuple[str, ...]:
     """A non-empty argument list run without a shell (the API takes no shell strings)."""
-    return check(schema.Command, value, field)
+    return cast(tuple[str, ...], check(schema.Command, value, field))
 
 
-def health_path(value, field: str = "health_path") -> str:
+def health_path(value: Any, field: str = "health_path") -> str:
     """'' (TCP check) or a clean path like '/health'."""
-    return check(schema.HealthPath, "" if value is None else value, field)
+    return cast(str, check(schema.HealthPath, "" if value is None else value, field))
 
 
-def security(value, field: str = "security") -> str:
-    return check(schema.Security, value, field)
+def security(value: Any, field: str = "security") -> str:
+    return cast(str, check(schema.Security, value, field))
 
 
 # --- whole resources: a parsed request body into the model ---

@@ -5,7 +5,7 @@ a listing. edges/docker_host.py does the calls."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def stats_from_raw(raw: dict) -> dict[str, float]:
@@ -98,5 +98,5 @@ def iso_time(text: str) -> float:
     m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?", text or "")
     if not m:
         return 0.0
-    base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     return base.timestamp() + float("0" + (m.group(2) or ".0")[:7])

@@ -92,5 +92,5 @@ class Forwarder:
 def quiet_close(thing) -> None:
     try:
         thing.close()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - closing what is already broken: nothing to say
         pass

@@ -75,9 +75,10 @@ class LogReceiver:
             self._sock = None
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        sock = self._sock
+        while sock is not None and not self._stop.is_set():
             try:
-                data = self._sock.recv(MAX_DATAGRAM)
+                data = sock.recv(MAX_DATAGRAM)
             except TimeoutError:
                 continue
             except OSError as exc:

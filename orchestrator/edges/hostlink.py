@@ -227,7 +227,7 @@ class HostLink:
                 return
             try:
                 rtt = self._ping()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - any failure of a ping is a missed ping
                 misses += 1
                 if misses >= self.settings.link_ping_failures:
                     self._set_down(f"its Docker engine did not answer {misses} pings in a row "
@@ -318,7 +318,7 @@ class HostLink:
                     if self.on_event is not None:
                         try:
                             self.on_event(self.name, event)
-                        except Exception:  # noqa: BLE001
+                        except Exception:  # noqa: BLE001 - a handler bug must not end the events
                             log.exception("host %s: event handler failed", self.name)
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 log.debug("host %s: event stream ended: %s", self.name, exc)

@@ -52,7 +52,7 @@ def compare(client, app: str, original: str, algos: list[str], measure, progress
 
 
 def table(summaries: dict[str, dict]) -> str:
-    rows = [COLUMNS]
+    rows: list[tuple[str, ...]] = [COLUMNS]
     for algo, s in summaries.items():
         lat = s["latency_ms"]
         rows.append((algo, f"{s['offered_rps']:g}", _n(s["sent_rps"]), _n(s["throughput_rps"]),

@@ -31,13 +31,12 @@ def find_app(client, path: str | None, host: str | None, name: str | None = None
     def score(app: dict) -> int:
         prefix = app.get("path") or ""
         by_host = bool(host) and app.get("host") == host
-        by_path = bool(path and prefix) and (path == prefix or path.startswith(prefix.rstrip("/") + "/"))
+        by_path = bool(path and prefix) and (path == prefix or (path or "").startswith(prefix.rstrip("/") + "/"))
         return (1000 if by_host else 0) + (len(prefix) + 1 if by_path else 0)
 
     scored = [(score(app), app) for app in apps]
-    best = max(scored, key=lambda pair: pair[0], default=(0, None))
-    best = best[1] if best[0] > 0 else None
-    if best is None:
+    top, best = max(scored, key=lambda pair: pair[0], default=(0, None))
+    if best is None or top <= 0:
         route = " ".join(x for x in (host, path) if x)
         raise BenchError(f"no app serves {route}; name it with --app (see: cloud app ls)")
     return best

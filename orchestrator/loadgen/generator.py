@@ -291,7 +291,8 @@ def _get(q, children, timeout: float = 30.0):
 
 
 def _collect(results, children, counters, start_wall: float, progress) -> list:
-    collected, next_tick = [], time.monotonic() + 1.0
+    collected: list[tuple[int, Books, str | None]] = []
+    next_tick = time.monotonic() + 1.0
     while len(collected) < len(children):
         try:
             collected.append(results.get(timeout=0.2))

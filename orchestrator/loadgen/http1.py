@@ -84,25 +84,26 @@ class Connection:
             return await self._exchange(path)   # the server had closed the idle connection
 
     async def _exchange(self, path: str) -> tuple[int, bytes]:
-        if self.writer is None:
+        if self.writer is None or self.reader is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        reader = self.reader
         self.writer.write(request_bytes(path, self.host_header))
         await self.writer.drain()
         try:
-            head = await self.reader.readuntil(b"\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError:
             raise ProtocolError("response head larger than the stream limit") from None
         status, length, chunked, keep_alive = parse_head(head[:-4])
         if status in (204, 304) or 100 <= status < 200:
             body = b""
         elif chunked:
-            body = await read_chunked(self.reader)
+            body = await read_chunked(reader)
         elif length is not None:
             if length > MAX_BODY:
                 raise ProtocolError("body larger than 16 MiB")
-            body = await self.reader.readexactly(length)
+            body = await reader.readexactly(length)
         else:
-            body, keep_alive = await self.reader.read(MAX_BODY), False
+            body, keep_alive = await reader.read(MAX_BODY), False
         if not keep_alive:
             self.close()
         return status, body

@@ -47,8 +47,8 @@ def run_plots(out: Path, books: Books, summary: dict, serving: list[tuple[float,
 
     fig = _figure()
     ax = fig.add_subplot()
-    answered = [s for s in books.samples if s.latency is not None]
-    ax.scatter([s.offset for s in answered], [s.latency * 1000 for s in answered], s=2, alpha=0.3,
+    answered = [(s.offset, s.latency) for s in books.samples if s.latency is not None]
+    ax.scatter([offset for offset, _ in answered], [latency * 1000 for _, latency in answered], s=2, alpha=0.3,
                color="tab:gray", label="each answer")
     for key, color in (("p50", "tab:blue"), ("p99", "tab:red")):
         points = [(r["t"] + 0.5, r[key]) for r in rows if r[key] is not None]

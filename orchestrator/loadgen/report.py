@@ -13,6 +13,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from orchestrator.loadgen import schedule
 from orchestrator.loadgen.schedule import Books
@@ -127,7 +128,8 @@ def write(out: Path, summary: dict, books: Books) -> list[Path]:
 def per_second(books: Books, seconds: int) -> list[dict]:
     """One row per second: answers (by completion), errors, latency p50/p99 (ms) and
     distinct nodes answering (by scheduled time)."""
-    rows = [{"t": t, "answered": 0, "errors": 0, "lat": [], "nodes": set()} for t in range(max(seconds, 1))]
+    rows: list[dict[str, Any]] = [{"t": t, "answered": 0, "errors": 0, "lat": [], "nodes": set()}
+                                  for t in range(max(seconds, 1))]
     last = len(rows) - 1
     for s in books.samples:
         row = rows[min(int(s.offset), last)]

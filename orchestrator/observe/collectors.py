@@ -55,7 +55,8 @@ def count_nodes(nodes: Iterable, records: Mapping) -> tuple[Counter, Counter]:
     """Nodes by (pod, app, desired status) and by (pod, app, observed phase);
     a live node the controller has not seen yet (or only an earlier node of
     the same name) is phase "unknown", so both counts add up alike."""
-    desired, seen = Counter(), Counter()
+    desired: Counter[tuple[str, str, str]] = Counter()
+    seen: Counter[tuple[str, str, str]] = Counter()
     for node in nodes:
         desired[(node.pod, node.app, node.status.value)] += 1
         if node.status != NodeStatus.REMOVED:

@@ -12,6 +12,7 @@ valid state (edges/store/nodes.py).
 """
 from __future__ import annotations
 
+import builtins
 import time
 from typing import Any
 
@@ -33,7 +34,7 @@ class Apps:
         self.hosts = hosts
 
     # ------------------------------------------------------------------ reads
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         """Every app with ``replicas``, node counts by status, how many of its
         nodes serve (``serving``) and its autoscale policy."""
         nodes, observed, pods = self.store.list_nodes(), self.store.list_observed(), self.store.list_pods()
@@ -73,7 +74,7 @@ class Apps:
                                 f"{spec.replicas} replica(s)")
         return {**views.app_view(app, stored), "nodes": [n.to_dict() for n in stored]}
 
-    def _create(self, app: App, pod: Pod, replicas: int) -> list[Node]:
+    def _create(self, app: App, pod: Pod, replicas: int) -> builtins.list[Node]:
         image_checked = False
         for _ in range(RETRIES):
             count = self.store.pod_node_count(pod.name)        # read BEFORE the nodes (the guard)
@@ -159,7 +160,7 @@ class Apps:
     def stop(self, name: str) -> dict[str, Any]:
         """Remove an app and all its nodes in one transaction (batches if many), and its policy."""
         app = app_or_404(self.store, name)
-        removed: list[Node] = []
+        removed: builtins.list[Node] = []
         for _ in range(RETRIES):
             count = self.store.pod_node_count(app.pod)      # read BEFORE the nodes (the guard)
             mine = [n.name for n in self.store.list_nodes(app.pod) if n.app == app.name]

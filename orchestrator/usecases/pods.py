@@ -6,6 +6,7 @@ the state (409) or a missing record (404).
 """
 from __future__ import annotations
 
+import builtins
 import dataclasses
 from typing import Any
 
@@ -23,7 +24,7 @@ class Pods:
     def __init__(self, store: StoreProtocol):
         self.store = store
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         """Every pod with ``used``, ``free``, node counts by status and phase, its host's state."""
         nodes, hosts, observed = self.store.list_nodes(), self.store.list_host_states(), self.store.list_observed()
         return [views.pod_view(p, nodes, hosts, observed) for p in self.store.list_pods()]
@@ -67,17 +68,17 @@ class Pods:
             return node
         raise Conflict(f"pod {pod.name!r} kept changing during launch; try again")
 
-    def pause(self, name: str) -> list[Node]:
+    def pause(self, name: str) -> builtins.list[Node]:
         """Every ONLINE node of the pod becomes PAUSED (drained from HAProxy)."""
         return self._move_all(name, NodeStatus.ONLINE, NodeStatus.PAUSED, "paused")
 
-    def resume(self, name: str) -> list[Node]:
+    def resume(self, name: str) -> builtins.list[Node]:
         """Every PAUSED node of the pod becomes ONLINE again."""
         return self._move_all(name, NodeStatus.PAUSED, NodeStatus.ONLINE, "resumed")
 
-    def _move_all(self, name: str, source: NodeStatus, target: NodeStatus, verb: str) -> list[Node]:
+    def _move_all(self, name: str, source: NodeStatus, target: NodeStatus, verb: str) -> builtins.list[Node]:
         pod = pod_or_404(self.store, name)
-        moved: list[Node] = []
+        moved: builtins.list[Node] = []
         for _ in range(RETRIES):
             chosen = [dataclasses.replace(n, status=target)
                       for n in self.store.list_nodes(pod.name) if n.status == source]

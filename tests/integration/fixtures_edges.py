@@ -91,7 +91,7 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "co
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - reported below if it never succeeds
+        except Exception as exc:  # noqa: BLE001 - whatever docker-py raises, the tier cannot run - reported below if it never succeeds
             last_exc = exc
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what}"
@@ -109,7 +109,7 @@ def docker_client():
     client = docker.DockerClient(base_url=DOCKER_URL, timeout=120)
     try:
         client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - whatever docker-py raises, the tier cannot run
         pytest.fail(f"dockerd does not answer on {DOCKER_URL} ({exc}); start it with "
                     "`dockerd >/var/log/dockerd.log 2>&1 &` and wait for `docker info`")
     yield client

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MACHINE = ROOT / "images" / "machine"
 IMAGE = "simplecloud/host:test"
 sys.path.insert(0, str(MACHINE))
-from machine import DISABLED, PACKAGES, VAGRANT_KEY_DIRS  # noqa: E402
+from machine import DISABLED, PACKAGES, VAGRANT_KEY_DIRS  # noqa: E402 - images/machine is no package: on the path first
 
 pytestmark = pytest.mark.integration
 

@@ -68,7 +68,7 @@ def decide(policy: Autoscale, state: State, sample: Sample, current: int,
     metrics = shown_metrics(policy, sample)
     if current == 0:
         return wake(policy, sample, metrics), state
-    if idle_long_enough(policy, state.idle_since, now):
+    if state.idle_since is not None and idle_long_enough(policy, state.idle_since, now):
         return Decision(0, current, f"idle for {now - state.idle_since:.0f} s: {current} → 0", metrics), state
     if sample.serving <= 0:
         why = f"{sample.starting} node(s) still starting" if sample.starting > 0 else "no node serving"

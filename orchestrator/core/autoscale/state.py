@@ -45,7 +45,7 @@ class State:
     cooldown_until: float = 0.0
     idle_since: float | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe: lists of [time, replicas]; rule indexes as string keys."""
         return {"recommendations": [[float(t), int(n)] for t, n in self.recommendations],
                 "replicas_history": [[float(t), int(n)] for t, n in self.replicas_history],
@@ -54,7 +54,7 @@ class State:
                 "idle_since": None if self.idle_since is None else float(self.idle_since)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> State:
+    def from_dict(cls, data: Any) -> State:
         """The state stored by :meth:`to_dict`. Missing (or null) keys take their
         defaults and unknown keys are ignored (another version wrote them);
         anything else malformed raises ValueError."""

@@ -3,6 +3,7 @@ ask across targets, stabilization windows and scale-up rate limits."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -83,7 +84,7 @@ def rate_limits(history: Timed, current: int, now: float) -> tuple[int, int, int
     buys no extra scale-up; for scale-down the higher), or ``current``. Up to
     max(base + 100 %, base + 4); down to base − 100 %, i.e. no limit beyond
     the stabilization window. Returns (most, least, scale-up base)."""
-    def start(period: float, pick) -> int:
+    def start(period: float, pick: Callable[[int, int], int]) -> int:
         counts = [n for t, n in sorted(history) if t > now - period]
         return pick(counts[0], current) if counts else current
     up, down = start(SCALE_UP_PERIOD_S, min), start(SCALE_DOWN_PERIOD_S, max)

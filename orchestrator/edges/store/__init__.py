@@ -56,8 +56,11 @@ class Store:
         """``tls`` = (CA file, client certificate file, client key file), or None for plain HTTP."""
         self.etcd = Etcd(host, port, prefix, timeout, tls)
         self.max_events = max_events
-        self.etcd.on_corrupt = lambda key, message: self.record_event("store.corrupt", key, message)
+        self.etcd.on_corrupt = self._report_corrupt
         self._watcher = Watcher(self.etcd)
+
+    def _report_corrupt(self, key: str, message: str) -> None:
+        self.record_event("store.corrupt", key, message)
 
     @classmethod
     def from_settings(cls, settings: EtcdSettings) -> Store:

@@ -26,6 +26,7 @@ locks, no leases, and a crash between read and write leaves nothing half-written
 """
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
 import logging
@@ -81,12 +82,12 @@ def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
 
 
-def chunks(items: Sequence[T], size: int) -> list[list[T]]:
+def chunks(items: Sequence[T], size: int) -> builtins.list[list[T]]:
     """``items`` in lists of at most ``size``; one empty list if there are none."""
     return [list(items[i:i + size]) for i in range(0, len(items), size)] or [[]]
 
 
-def partial(exc: SimpleCloudError, done: list[Any], total: int, verb: str) -> SimpleCloudError:
+def partial(exc: SimpleCloudError, done: builtins.list[Any], total: int, verb: str) -> SimpleCloudError:
     """Say in ``exc`` that a batched change stopped half-way, and what was done."""
     if done:
         exc.message += f" ({len(done)} of the {total} nodes were {verb} before this)"
@@ -163,7 +164,7 @@ class Etcd:
                                 f"event); fix or delete it: etcdctl del {self.key(rel_key)}")
         return record
 
-    def list(self, rel_prefix: str, decode: Decoder[T], **range_args: Any) -> list[T]:
+    def list(self, rel_prefix: str, decode: Decoder[T], **range_args: Any) -> builtins.list[T]:
         """Every record under a prefix that decodes; damaged ones are skipped and reported."""
         out = []
         for kv in self.range(rel_prefix, **range_args).kvs:
@@ -202,7 +203,7 @@ class Etcd:
 
     # ---------------------------------------------------------------- writes
     # Every write of the store goes through txn, put_json and delete.
-    def txn(self, compare: list[Any], success: list[Any]) -> bool:
+    def txn(self, compare: builtins.list[Any], success: builtins.list[Any]) -> bool:
         """One transaction: ``success`` if every comparison holds; whether it did."""
         ok, _ = self.call(self.client.transaction, compare=compare, success=success, failure=[])
         return bool(ok)
@@ -233,7 +234,7 @@ class Etcd:
         return self.tx.mod(self.key(rel_key)) == revision
 
     # ---------------------------------------------------------------- the pod guard
-    def guard(self, pod: str) -> tuple[int, list[Any]]:
+    def guard(self, pod: str) -> tuple[int, builtins.list[Any]]:
         """A pod's node count, and the comparison that pins its guard key
         (``podcount/<pod>``) at the revision just read (module docstring)."""
         value, meta = self.call(self.client.get, self.key("podcount", pod))

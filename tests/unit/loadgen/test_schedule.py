@@ -56,7 +56,7 @@ def test_no_arrival_outside_the_duration():
     (ConnectionRefusedError(111, "refused"), "connect refused"),
     (ConnectionResetError(104, "reset"), "reset"),
     (BrokenPipeError(32, "pipe"), "broken pipe"),
-    (asyncio.TimeoutError(), "timeout"),
+    (TimeoutError(), "timeout"),
     (TimeoutError(), "timeout"),
     (asyncio.IncompleteReadError(b"HTTP/1.1 2", 100), "closed early"),
     (schedule.ProtocolError("junk"), "bad response"),
