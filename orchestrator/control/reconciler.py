@@ -40,18 +40,17 @@ from typing import Any
 from orchestrator.core import errors, healing, observed
 from orchestrator.core.healing import HealingPolicy, NodeHealth
 from orchestrator.core.model import App, Container, Pod, backend_name, server_name
-from orchestrator.core.plan import (
+from orchestrator.core.plan import Plan, plan
+from orchestrator.core.steps import (
     Action,
     AddServer,
     CreateContainer,
     DelServer,
-    Plan,
     RemoveContainer,
     SetServerState,
     StartContainer,
     StopContainer,
     describe,
-    plan,
 )
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostpool import HostPool

@@ -22,7 +22,7 @@ from orchestrator.core.model import (
     server_name,
     spec_generation,
 )
-from orchestrator.core.plan import AddServer, DelServer, SetServerState
+from orchestrator.core.steps import AddServer, DelServer, SetServerState
 from orchestrator.edges.haproxy import add_server_steps
 from orchestrator.server import build_controller
 

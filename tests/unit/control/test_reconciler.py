@@ -15,7 +15,7 @@ from orchestrator.control.reconciler import HostReconciler, action_kind
 from orchestrator.core.errors import Unavailable
 from orchestrator.core.healing import HealingPolicy
 from orchestrator.core.model import spec_generation
-from orchestrator.core.plan import StartContainer
+from orchestrator.core.steps import StartContainer
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import WorkerSettings
 from orchestrator.usecases import UseCases

@@ -17,7 +17,8 @@ from orchestrator.core.model import (
     server_name,
     spec_generation,
 )
-from orchestrator.core.plan import (
+from orchestrator.core.plan import config_drift, plan
+from orchestrator.core.steps import (
     AddServer,
     CreateContainer,
     DelServer,
@@ -25,9 +26,7 @@ from orchestrator.core.plan import (
     SetServerState,
     StartContainer,
     StopContainer,
-    config_drift,
     describe,
-    plan,
 )
 
 POD = Pod("light", "pod-light", 20, 0.25, 128, app="web")
