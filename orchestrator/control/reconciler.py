@@ -10,7 +10,8 @@ slow or dead host delays nobody else. One pass (``reconcile_once``):
    (``core.healing``);
 3. **act**: run the chains side by side (the steps of one chain in order), an
    event per step; then write what was seen of every node to etcd
-   (``observed/<pod>/<node>``: phase, container, health, restarts...).
+   (``observed/<pod>/<node>``: phase, container, health, restarts...;
+   control/node_records.py).
 
 It is level-triggered: a pass that fails half-way is finished by the next one.
 What it keeps between passes is each node's healing record (restarts,
@@ -35,9 +36,9 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from orchestrator.core import errors, healing, observed
+from orchestrator.control.node_records import NodeRecords
+from orchestrator.core import errors, healing
 from orchestrator.core.healing import HealingPolicy, NodeHealth
 from orchestrator.core.model import App, Container, Pod, backend_name, server_name
 from orchestrator.core.plan import Plan, plan
@@ -85,10 +86,7 @@ class HostReconciler:
         self.wake = threading.Event()
         self.last_failures: list[tuple[Action, str]] = []
         self.last_plan: Plan | None = None
-        self._loaded = False                       # the records below are read from etcd on the first pass
-        self._health: dict[tuple[str, str], NodeHealth] = {}
-        self._views: dict[tuple[str, str], dict[str, Any]] = {}
-        self._born: dict[tuple[str, str], float | None] = {}   # node.created each record is about
+        self.records = NodeRecords(store, host, policy, self.log)
         self._cpu_samples: dict[str, tuple[float, int]] = {}   # suspect id -> (time, CPU ns)
         self._problem = ""
 
@@ -109,7 +107,7 @@ class HostReconciler:
         if not scope:
             return "no_pods", None
         apps, nodes = self.store.list_apps(), self.store.list_nodes()
-        self._load_records()
+        self.records.load()
         link = self.hosts.link(self.host)
         try:
             if not link.up:
@@ -120,7 +118,7 @@ class HostReconciler:
         except errors.SimpleCloudError as exc:
             self._report_problem(f"cannot observe host {self.host} (pods {', '.join(sorted(scope))}): "
                                  f"{exc}; leaving its nodes as they are")
-            self._write_unreachable(nodes, scope, str(exc))
+            self.records.write_unreachable(nodes, scope, str(exc))
             return "host_unreachable", None
         try:
             servers, backends = self.haproxy.show_servers(), self.haproxy.backends()
@@ -129,20 +127,20 @@ class HostReconciler:
             return "haproxy_unreachable", None
         self._report_cleared(f"host {self.host} and HAProxy answer again")
         now = time.time()
-        self._forget_old_incarnations(nodes)
+        self.records.forget_old_incarnations(nodes)
         server_of = {(s.backend, s.name): s for s in servers}
         cpu = self._cpu_of_suspects(containers, server_of, now)
         result = plan(pods, apps, nodes, containers, servers, scope=scope, backends=backends,
-                      health=self._health, now=now, policy=self.policy, cpu=cpu)
+                      health=self.records.health, now=now, policy=self.policy, cpu=cpu)
         self.last_plan = result
         for note in result.notes:
             self.log.warning(note.message)
             self._event(note.kind, note.subject, note.message)
-        self._health.update(result.health)
+        self.records.health.update(result.health)
         self.last_failures = []
         if result:
             self._run_chains(result, {p.name: p for p in pods}, {a.name: a for a in apps})
-        self._write_views(pods, apps, nodes, scope, containers, server_of, now)
+        self.records.write_views(pods, apps, nodes, scope, containers, server_of, now)
         outcome = "step_failed" if self.last_failures else "acted" if result else "in_sync"
         return outcome, result
 
@@ -237,17 +235,7 @@ class HostReconciler:
                 timeout = max(0.05, min(timeout, result.wake_at - time.time()))
             self.wake.wait(timeout)
 
-    # ------------------------------------------------------------ observed state
-    def _load_records(self) -> None:
-        """The healing records of this host's nodes, read from etcd once."""
-        if self._loaded:
-            return
-        records = self.store.list_observed()
-        self._views = {k: v for k, v in records.items()}
-        self._health = {k: NodeHealth.from_dict(v.get("health")) for k, v in records.items()}
-        self._born = {k: v.get("node_created") for k, v in records.items()}
-        self._loaded = True
-
+    # ------------------------------------------------------------ suspects' CPU
     def _cpu_of_suspects(self, containers, server_of, now: float) -> dict[str, float]:
         """CPUs lately used by each worker that is DOWN after having passed its
         check (hung, or only busy?), from two readings of its cgroup over the
@@ -256,7 +244,7 @@ class HostReconciler:
         run for a moment looked hung). A first reading gives no figure yet."""
         suspects = [c.id for c in containers
                     if healing.suspect(c, server_of.get((backend_name(c.app), server_name(c.node, c.id))),
-                                       self._health.get((c.pod, c.node), NodeHealth()))]
+                                       self.records.health.get((c.pod, c.node), NodeHealth()))]
         if not suspects:
             self._cpu_samples.clear()
             return {}
@@ -274,68 +262,6 @@ class HostReconciler:
                 rates[cid] = max(0, ns - before[1]) / 1e9 / (now - before[0])
             self._cpu_samples[cid] = (now, ns)
         return rates
-
-    def _forget_old_incarnations(self, nodes) -> None:
-        """A node removed and added again under the same name starts afresh."""
-        for node in nodes:
-            key = (node.pod, node.name)
-            if self._born.get(key) != node.created:
-                self._born[key] = node.created
-                self._health[key] = NodeHealth()
-                self._views.pop(key, None)
-
-    def _write_views(self, pods, apps, nodes, scope, containers, server_of, now) -> None:
-        pods_by, apps_by = {p.name: p for p in pods}, {a.name: a for a in apps}
-        by_node: dict[tuple[str, str], list[Container]] = {}
-        for c in containers:
-            by_node.setdefault((c.pod, c.node), []).append(c)
-        live = set()
-        for node in nodes:
-            key = (node.pod, node.name)
-            app = apps_by.get(node.app)
-            if node.pod not in scope or app is None:
-                continue
-            live.add(key)
-            health = self._health.get(key, NodeHealth())
-            view = observed.node_view(node, app, pods_by[node.pod], by_node.get(key, []), server_of,
-                                      health, now, self.policy)
-            view["health"] = health.to_dict()
-            self._put_view(key, view, now)
-        for key in [k for k in self._views if k[0] in scope and k not in live]:
-            self._delete_view(key)
-
-    def _write_unreachable(self, nodes, scope, error: str) -> None:
-        if not self._loaded:
-            return
-        now = time.time()
-        for node in nodes:
-            key = (node.pod, node.name)
-            if node.pod in scope:
-                last = observed.current(self._views.get(key), node)
-                view = {**observed.unreachable(last, self.host, error), "node_created": node.created}
-                self._put_view(key, view, now)
-
-    def _put_view(self, key, view: dict, now: float) -> None:
-        previous = self._views.get(key)
-        if observed.same(previous, view):
-            return
-        since = previous.get("since", now) if previous is not None and previous.get("phase") == view.get("phase") \
-            else now
-        view = {**view, "since": since, "time": now}
-        try:
-            self.store.put_observed(key[0], key[1], view)
-            self._views[key] = view
-        except errors.SimpleCloudError as exc:
-            self.log.warning("cannot write the observed state of %s/%s: %s", *key, exc)
-
-    def _delete_view(self, key) -> None:
-        try:
-            self.store.delete_observed(*key)
-        except errors.SimpleCloudError as exc:
-            self.log.warning("cannot delete the observed state of %s/%s: %s", *key, exc)
-            return
-        self._views.pop(key, None)
-        self._health.pop(key, None)
 
     # ------------------------------------------------------------ reporting
     def _event(self, kind: str, subject: str, message: str) -> None:

@@ -1,0 +1,109 @@
+"""What a reconciler knows and writes of its host's nodes.
+
+Each node's healing record (``core.healing.NodeHealth``: restarts, back-off)
+is read from etcd on the reconciler's first pass and kept across passes, so a
+restarted manager goes on where the last one stopped; the observed record
+(``observed/<pod>/<node>``: phase, container, health...) is written only when
+it says something new, and deleted with its node. A node removed and added
+again under the same name (another ``created``) starts afresh.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from orchestrator.core import errors, observed
+from orchestrator.core.healing import HealingPolicy, NodeHealth
+from orchestrator.core.model import App, Container, Node, Pod, Server
+from orchestrator.edges.protocols import StoreProtocol
+
+
+class NodeRecords:
+    """The healing and observed records of one host's nodes (see the module docstring)."""
+
+    def __init__(self, store: StoreProtocol, host: str, policy: HealingPolicy, log: logging.Logger):
+        self.store = store
+        self.host = host
+        self.policy = policy
+        self.log = log
+        self.loaded = False
+        self.health: dict[tuple[str, str], NodeHealth] = {}
+        self.views: dict[tuple[str, str], dict[str, Any]] = {}
+        self.born: dict[tuple[str, str], float | None] = {}   # node.created each record is about
+
+    def load(self) -> None:
+        """The healing records of the nodes, read from etcd once (the first pass)."""
+        if self.loaded:
+            return
+        records = self.store.list_observed()
+        self.views = dict(records)
+        self.health = {k: NodeHealth.from_dict(v.get("health")) for k, v in records.items()}
+        self.born = {k: v.get("node_created") for k, v in records.items()}
+        self.loaded = True
+
+    def forget_old_incarnations(self, nodes: Iterable[Node]) -> None:
+        """A node removed and added again under the same name starts afresh."""
+        for node in nodes:
+            key = (node.pod, node.name)
+            if self.born.get(key) != node.created:
+                self.born[key] = node.created
+                self.health[key] = NodeHealth()
+                self.views.pop(key, None)
+
+    def write_views(self, pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node], scope: set[str],
+                    containers: Iterable[Container], server_of: Mapping[tuple[str, str], Server], now: float) -> None:
+        """What was seen of every node of ``scope``, written when it says something new."""
+        pods_by, apps_by = {p.name: p for p in pods}, {a.name: a for a in apps}
+        by_node: dict[tuple[str, str], list[Container]] = {}
+        for c in containers:
+            by_node.setdefault((c.pod, c.node), []).append(c)
+        live = set()
+        for node in nodes:
+            key = (node.pod, node.name)
+            app = apps_by.get(node.app)
+            if node.pod not in scope or app is None:
+                continue
+            live.add(key)
+            health = self.health.get(key, NodeHealth())
+            view = observed.node_view(node, app, pods_by[node.pod], by_node.get(key, []), dict(server_of),
+                                      health, now, self.policy)
+            view["health"] = health.to_dict()
+            self._put(key, view, now)
+        for key in [k for k in self.views if k[0] in scope and k not in live]:
+            self._delete(key)
+
+    def write_unreachable(self, nodes: Iterable[Node], scope: set[str], error: str) -> None:
+        """Every node of ``scope`` marked unreachable, keeping the last thing seen."""
+        if not self.loaded:
+            return
+        now = time.time()
+        for node in nodes:
+            key = (node.pod, node.name)
+            if node.pod in scope:
+                last = observed.current(self.views.get(key), node)
+                view = {**observed.unreachable(last, self.host, error), "node_created": node.created}
+                self._put(key, view, now)
+
+    def _put(self, key: tuple[str, str], view: dict[str, Any], now: float) -> None:
+        previous = self.views.get(key)
+        if observed.same(previous, view):
+            return
+        since = previous.get("since", now) if previous is not None and previous.get("phase") == view.get("phase") \
+            else now
+        view = {**view, "since": since, "time": now}
+        try:
+            self.store.put_observed(key[0], key[1], view)
+            self.views[key] = view
+        except errors.SimpleCloudError as exc:
+            self.log.warning("cannot write the observed state of %s/%s: %s", *key, exc)
+
+    def _delete(self, key: tuple[str, str]) -> None:
+        try:
+            self.store.delete_observed(*key)
+        except errors.SimpleCloudError as exc:
+            self.log.warning("cannot delete the observed state of %s/%s: %s", *key, exc)
+            return
+        self.views.pop(key, None)
+        self.health.pop(key, None)
