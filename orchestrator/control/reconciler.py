@@ -40,7 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from orchestrator.control.node_records import NodeRecords
 from orchestrator.core import errors, healing
 from orchestrator.core.healing import HealingPolicy, NodeHealth
-from orchestrator.core.model import App, Container, Pod, backend_name, server_name
+from orchestrator.core.model import App, Container, Pod
+from orchestrator.core.naming import backend_name, server_name
 from orchestrator.core.plan import Plan, plan
 from orchestrator.core.steps import (
     Action,

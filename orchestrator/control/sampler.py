@@ -41,7 +41,7 @@ from typing import Any
 from orchestrator.core import errors
 from orchestrator.core.autoscale import Sample
 from orchestrator.core.haproxy_stats import BackendStats
-from orchestrator.core.model import backend_name, parse_server_name
+from orchestrator.core.naming import backend_name, parse_server_name
 from orchestrator.core.readings import (
     LatencyWindow,
     Reading,

@@ -26,7 +26,8 @@ import time
 
 from orchestrator.control.autoscaler import Scaler
 from orchestrator.core import errors
-from orchestrator.core.model import NodeStatus, backend_name
+from orchestrator.core.model import NodeStatus
+from orchestrator.core.naming import backend_name
 from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
 
 APP_HEADER = "X-Simplecloud-App"

@@ -38,7 +38,8 @@ import jinja2
 from orchestrator.core import validate
 from orchestrator.core.errors import ValidationError
 from orchestrator.core.haproxy_stats import LOG_FORMAT
-from orchestrator.core.model import App, Server, backend_name
+from orchestrator.core.model import App, Server
+from orchestrator.core.naming import backend_name
 
 SERVER_OPTIONS = "check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1"
 """Health-check timing of every server: checked each second while up; down

@@ -20,7 +20,8 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.core.model import WAKER_SERVER, Server
+from orchestrator.core.model import Server
+from orchestrator.core.naming import WAKER_SERVER
 
 LOG_FORMAT = "%b %Ta %ST %Tw"
 """The ``log-format`` of the frontend: backend name, total active time of the

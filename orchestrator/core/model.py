@@ -14,6 +14,8 @@ To change a value, make a new one: `dataclasses.replace(node, status=...)`.
   `revision` is the etcd mod_revision the record was read at (not stored in
   the JSON); `Store.update_node` uses it for compare-and-swap.
 
+The names of containers, servers and backends are core/naming.py's.
+
 `from_dict` ignores keys it does not know, so records written by a newer
 version still load; user input is checked strictly by `validate.py` instead.
 """
@@ -271,68 +273,6 @@ class Server:
     admin: str             # "ready" | "drain" | "maint"
     healthy: bool | None   # last health check result, None if no check
     checks: bool = True    # health checks configured and enabled (False: a half-added server)
-
-
-# --- naming conventions shared by every layer ---
-
-WAKER_SERVER = "waker"
-"""The backup server of an app that scales to zero: the manager's waker
-(control/waker.py), which holds a request while the first node starts, then
-answers 503 so that HAProxy retries it on that node. It is written in
-haproxy.cfg, never a node's server, and never counts as serving."""
-
-
-def _name(x: str | Pod | Node | App) -> str:
-    return x if isinstance(x, str) else x.name
-
-
-CONTAINER_PREFIX = "sc-"
-
-
-def container_name(pod: str | Pod, node: str | Node, gen: str) -> str:
-    """Docker container name of one generation of a node: "sc-<pod>.<node>.<gen>".
-
-    The dots make the name unambiguous (and so unique for each (pod, node,
-    gen)) because none of the three parts may contain one: that is checked
-    here, so the guarantee does not depend on the callers' validation. The
-    generation lets the next version of a node start beside the current one
-    during an update. ``parse_container_name`` is the inverse."""
-    parts = {"pod": _name(pod), "node": _name(node), "generation": gen}
-    for what, part in parts.items():
-        if not part or "." in part:
-            raise ValueError(f"{what} {part!r} cannot be part of a container name: "
-                             f"it must be non-empty and contain no dot")
-    return CONTAINER_PREFIX + ".".join(parts.values())
-
-
-def parse_container_name(name: str) -> tuple[str, str, str]:
-    """"sc-<pod>.<node>.<gen>" -> (pod, node, gen); ValueError if it is not one."""
-    parts = name.removeprefix(CONTAINER_PREFIX).split(".") if name.startswith(CONTAINER_PREFIX) else []
-    if len(parts) != 3 or not all(parts):
-        raise ValueError(f"{name!r} is not a worker container name (sc-<pod>.<node>.<gen>)")
-    return parts[0], parts[1], parts[2]
-
-
-SERVER_ID_LEN = 10
-
-
-def server_name(node: str | Node, container_id: str) -> str:
-    """HAProxy server of one container of a node: "<node>.<first 10 of its id>".
-
-    One server per container, not per node: a replacement's server goes in at
-    once while the failed one's is still being drained and deleted."""
-    return f"{_name(node)}.{container_id[:SERVER_ID_LEN]}"
-
-
-def parse_server_name(name: str) -> tuple[str, str]:
-    """"<node>.<id>" -> (node, id prefix); a name without a dot -> (name, "")."""
-    node, _, cid = name.partition(".")
-    return node, cid
-
-
-def backend_name(app: str | App) -> str:
-    """HAProxy backend of an app: "app_<app>"."""
-    return f"app_{_name(app)}"
 
 
 # --- built-in pods and job apps (created by `cloud init`) ---

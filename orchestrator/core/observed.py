@@ -24,18 +24,8 @@ from typing import Any
 
 from orchestrator.core import healing
 from orchestrator.core.healing import HealingPolicy, NodeHealth
-from orchestrator.core.model import (
-    App,
-    Container,
-    Node,
-    NodeStatus,
-    Pod,
-    RecordError,
-    Server,
-    backend_name,
-    server_name,
-    spec_generation,
-)
+from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, RecordError, Server, spec_generation
+from orchestrator.core.naming import backend_name, server_name
 
 RECORD_TYPES: dict[str, type | tuple[type, ...]] = {"phase": str, "node_created": (int, float), "since": (int, float),
                 "time": (int, float), "restarts": int, "updating": bool}

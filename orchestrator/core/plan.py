@@ -43,17 +43,8 @@ from dataclasses import dataclass, field
 
 from orchestrator.core import healing
 from orchestrator.core.healing import HealingPolicy, NodeHealth
-from orchestrator.core.model import (
-    App,
-    Container,
-    Node,
-    NodeStatus,
-    Pod,
-    Server,
-    backend_name,
-    server_name,
-    spec_generation,
-)
+from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server, spec_generation
+from orchestrator.core.naming import backend_name, server_name
 from orchestrator.core.steps import (
     Action,
     AddServer,

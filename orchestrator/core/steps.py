@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.core.model import container_name, server_name
+from orchestrator.core.naming import container_name, server_name
 
 
 @dataclass(frozen=True)

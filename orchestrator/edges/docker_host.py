@@ -36,7 +36,8 @@ import docker.errors
 import requests.exceptions
 
 from orchestrator.core import errors
-from orchestrator.core.model import Container, container_name, worker_security
+from orchestrator.core.model import Container, worker_security
+from orchestrator.core.naming import container_name
 from orchestrator.edges.docker_parse import (
     CGROUP_V1_FILES,
     CGROUP_V2_FILES,

@@ -31,7 +31,8 @@ from orchestrator.core.haproxy_stats import (
     parse_servers_state,
     parse_stat_csv,
 )
-from orchestrator.core.model import WAKER_SERVER, Server
+from orchestrator.core.model import Server
+from orchestrator.core.naming import WAKER_SERVER
 
 log = logging.getLogger("orchestrator.edges.haproxy")
 

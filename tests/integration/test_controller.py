@@ -14,14 +14,8 @@ import time
 import pytest
 import requests
 
-from orchestrator.core.model import (
-    App,
-    Node,
-    NodeStatus,
-    Pod,
-    server_name,
-    spec_generation,
-)
+from orchestrator.core.model import App, Node, NodeStatus, Pod, spec_generation
+from orchestrator.core.naming import server_name
 from orchestrator.core.steps import AddServer, DelServer, SetServerState
 from orchestrator.edges.haproxy import add_server_steps
 from orchestrator.server import build_controller

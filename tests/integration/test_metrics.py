@@ -24,7 +24,8 @@ import pytest
 import requests
 
 from orchestrator.control.sampler import Sampler
-from orchestrator.core.model import App, Pod, server_name
+from orchestrator.core.model import App, Pod
+from orchestrator.core.naming import server_name
 from orchestrator.edges.docker_host import DockerHost
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostpool import HostPool

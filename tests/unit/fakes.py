@@ -18,15 +18,8 @@ import time
 
 from orchestrator.core import validate
 from orchestrator.core.errors import Conflict, NotFound, StaleCount, Unavailable
-from orchestrator.core.model import (
-    App,
-    Container,
-    Event,
-    Node,
-    Pod,
-    Server,
-    container_name,
-)
+from orchestrator.core.model import App, Container, Event, Node, Pod, Server
+from orchestrator.core.naming import container_name
 from orchestrator.core.schema import Autoscale
 
 

@@ -24,12 +24,8 @@ from hypothesis import strategies as st
 from orchestrator.core import schema, validate
 from orchestrator.core.errors import Conflict, ValidationError
 from orchestrator.core.haproxy_config import HAProxySettings, render
-from orchestrator.core.model import (
-    BALANCE_ALGORITHMS,
-    Server,
-    backend_name,
-    server_name,
-)
+from orchestrator.core.model import BALANCE_ALGORITHMS, Server
+from orchestrator.core.naming import backend_name, server_name
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,16 +3,8 @@ from __future__ import annotations
 
 from orchestrator.core import healing, observed
 from orchestrator.core.healing import HealingPolicy, NodeHealth
-from orchestrator.core.model import (
-    App,
-    Container,
-    Node,
-    NodeStatus,
-    Pod,
-    Server,
-    server_name,
-    spec_generation,
-)
+from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server, spec_generation
+from orchestrator.core.naming import server_name
 
 POLICY = HealingPolicy(start_timeout=30, backoff_max=60, backoff_reset=60)
 POD = Pod("light", "pod-light", 20, 0.25, 128)

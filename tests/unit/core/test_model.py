@@ -14,12 +14,9 @@ from orchestrator.core.model import (
     Node,
     NodeStatus,
     Pod,
-    backend_name,
     builtin_apps,
-    container_name,
-    parse_server_name,
-    server_name,
 )
+from orchestrator.core.naming import backend_name, container_name, parse_server_name, server_name
 
 
 def roundtrip(obj):

@@ -7,15 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.core.healing import NodeHealth
-from orchestrator.core.model import (
-    App,
-    Node,
-    NodeStatus,
-    Pod,
-    RecordError,
-    container_name,
-    parse_container_name,
-)
+from orchestrator.core.model import App, Node, NodeStatus, Pod, RecordError
+from orchestrator.core.naming import container_name, parse_container_name
 from orchestrator.core.observed import check_record
 
 DNS_LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", fullmatch=True)

@@ -6,17 +6,8 @@ import dataclasses
 import pytest
 
 from orchestrator.core.healing import HealingPolicy, NodeHealth
-from orchestrator.core.model import (
-    App,
-    Container,
-    Node,
-    NodeStatus,
-    Pod,
-    Server,
-    container_name,
-    server_name,
-    spec_generation,
-)
+from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server, spec_generation
+from orchestrator.core.naming import container_name, server_name
 from orchestrator.core.plan import config_drift, plan
 from orchestrator.core.steps import (
     AddServer,
