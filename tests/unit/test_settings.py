@@ -5,17 +5,7 @@ import pytest
 
 from orchestrator.core.errors import ValidationError
 from orchestrator.settings import FIELDS, GROUPS, SLOWED, Settings
-
-
-def refused(fn, *args, field=None, says=()):
-    with pytest.raises(ValidationError) as info:
-        fn(*args)
-    err = info.value
-    if field is not None:
-        assert err.field == field
-    for text in (says if isinstance(says, tuple) else (says,)):
-        assert text in err.message, err.message
-    return err
+from tests.unit.core.test_validate import refused
 
 
 def test_settings_file_then_env(tmp_path):

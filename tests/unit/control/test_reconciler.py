@@ -36,6 +36,16 @@ def rig(store, cases):
     return rec, host, haproxy, hosts
 
 
+def serving(rig, cases, replicas):
+    """Scale web to ``replicas`` and reconcile until they all serve (their checks passing)."""
+    rec, _, haproxy, _ = rig
+    cases.apps.scale("web", replicas)
+    rec.reconcile_once()
+    for i in range(1, replicas + 1):
+        haproxy.check("app_web", f"web-{i}", True)
+    rec.reconcile_once()
+
+
 def phases(store, pod="tiny"):
     return {node: view["phase"] for (p, node), view in store.list_observed().items() if p == pod}
 
@@ -105,10 +115,7 @@ def test_a_failed_step_ends_its_chain_only_and_is_reported(rig, cases, store):
 
 def test_an_unreachable_host_is_marked_and_not_acted_on(rig, cases, store):
     rec, host, haproxy, hosts = rig
-    cases.apps.scale("web", 1)
-    rec.reconcile_once()
-    haproxy.check("app_web", "web-1", True)
-    rec.reconcile_once()
+    serving(rig, cases, 1)
     hosts.link_.up = False
     calls = len(host.calls)
     assert rec.reconcile_once() is None
@@ -125,10 +132,7 @@ def test_an_unreachable_host_is_marked_and_not_acted_on(rig, cases, store):
 
 def test_a_crash_is_healed_and_remembered_across_a_restart(rig, cases, store):
     rec, host, haproxy, hosts = rig
-    cases.apps.scale("web", 1)
-    rec.reconcile_once()
-    haproxy.check("app_web", "web-1", True)
-    rec.reconcile_once()
+    serving(rig, cases, 1)
     (first,) = host.containers
     host.containers = [dataclasses.replace(first, state="exited", ip=None, exit_code=137)]
     rec.reconcile_once()                                      # replaced at once: the first failure
