@@ -203,32 +203,6 @@ def name(value: Any, field: str = "name", kind: str = "name", max_len: int = sch
     return cast(str, check(_name_type(kind, max_len), value, field))
 
 
-def port(value: Any, field: str = "port") -> int:
-    return cast(int, check(schema.Port, value, field))
-
-
-def replicas(value: Any, field: str = "replicas") -> int:
-    return cast(int, check(schema.Replicas, value, field))
-
-
-def cpus(value: Any, field: str = "cpus") -> float:
-    """CPUs per node: a number from MIN_CPUS to MAX_CPUS (e.g. 0.25)."""
-    return cast(float, check(schema.Cpus, value, field))
-
-
-def memory_mb(value: Any, field: str = "memory_mb") -> int:
-    return cast(int, check(schema.MemoryMb, value, field))
-
-
-def max_nodes(value: Any, field: str = "max_nodes") -> int:
-    return cast(int, check(schema.MaxNodes, value, field))
-
-
-def flag(value: Any, field: str) -> bool:
-    """A JSON boolean (true/false), nothing else."""
-    return cast(bool, check(schema.Flag, value, field))
-
-
 def balance(value: Any, field: str = "balance") -> str:
     return cast(str, check(schema.Balance, value, field))
 
@@ -245,23 +219,9 @@ def hostname(value: Any, field: str = "host") -> str:
     return cast(str, check(schema.HostName, value, field))
 
 
-def image(value: Any, field: str = "image") -> str:
-    """A Docker image reference: [registry[:port]/]name[:tag][@digest]."""
-    return cast(str, check(schema.Image, value, field))
-
-
-def command(value: Any, field: str = "command") -> tuple[str, ...]:
-    """A non-empty argument list run without a shell (the API takes no shell strings)."""
-    return cast(tuple[str, ...], check(schema.Command, value, field))
-
-
 def health_path(value: Any, field: str = "health_path") -> str:
     """'' (TCP check) or a clean path like '/health'."""
     return cast(str, check(schema.HealthPath, "" if value is None else value, field))
-
-
-def security(value: Any, field: str = "security") -> str:
-    return cast(str, check(schema.Security, value, field))
 
 
 # --- whole resources: a parsed request body into the model ---

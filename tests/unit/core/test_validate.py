@@ -21,6 +21,23 @@ def refused(fn, *args, field=None, says=()):
     return err
 
 
+def checker(annotation, field):
+    """The API's check of one field (core/validate.check) as a function of the value."""
+    def check(value):
+        return validate.check(annotation, value, field)
+    check.__name__ = field
+    return check
+
+
+port = checker(schema.Port, "port")
+replicas = checker(schema.Replicas, "replicas")
+cpus = checker(schema.Cpus, "cpus")
+memory_mb = checker(schema.MemoryMb, "memory_mb")
+max_nodes = checker(schema.MaxNodes, "max_nodes")
+command = checker(schema.Command, "command")
+image = checker(schema.Image, "image")
+
+
 @pytest.mark.parametrize("good", ["a", "web-1", "x" * 63, "0abc9"])
 def test_names_accepted(good):
     assert validate.name(good) == good
@@ -39,7 +56,7 @@ def test_names_refused(bad, says):
 
 @pytest.mark.parametrize("value,expected", [(1, 1), (65535, 65535), (8080, 8080), (80.0, 80)])
 def test_ports_accepted(value, expected):
-    assert validate.port(value) == expected
+    assert port(value) == expected
 
 
 @pytest.mark.parametrize("bad,says", [(0, "from 1 to 65535"), (65536, "from 1 to 65535"),
@@ -49,12 +66,12 @@ def test_ports_accepted(value, expected):
                                       ("٨٠", "must be an integer"),                   # Arabic-Indic digits
                                       (1.5, "must be an integer"), (1e300, "must be an integer")])
 def test_ports_refused(bad, says):
-    refused(validate.port, bad, field="port", says=says)
+    refused(port, bad, field="port", says=says)
 
 
 def test_replicas_bounds():
-    assert validate.replicas(0) == 0
-    refused(validate.replicas, -1, field="replicas", says="from 0 to")
+    assert replicas(0) == 0
+    refused(replicas, -1, field="replicas", says="from 0 to")
 
 
 def test_balance():
@@ -86,45 +103,45 @@ def test_hostnames():
 
 
 def test_cpus_and_memory():
-    assert validate.cpus(0.25) == 0.25 and validate.cpus(1) == 1.0 and validate.cpus(0.01) == 0.01
-    refused(validate.cpus, 0, field="cpus", says="from 0.01 to 64")
-    refused(validate.cpus, 1e-10, field="cpus", says="from 0.01 to 64, got 1e-10")   # nano_cpus 0 = unlimited
-    refused(validate.cpus, -1, field="cpus")
-    refused(validate.cpus, float("nan"), field="cpus")
-    refused(validate.cpus, float("inf"), field="cpus")
-    refused(validate.cpus, "lots", field="cpus", says="must be a number")
-    refused(validate.cpus, "1", field="cpus", says="must be a number")
-    refused(validate.cpus, True, field="cpus")
-    assert validate.memory_mb(128) == 128 and validate.memory_mb(16) == 16
-    refused(validate.memory_mb, 15, field="memory_mb", says="from 16")
-    refused(validate.max_nodes, 0, field="max_nodes", says="from 1 to 1000")
+    assert cpus(0.25) == 0.25 and cpus(1) == 1.0 and cpus(0.01) == 0.01
+    refused(cpus, 0, field="cpus", says="from 0.01 to 64")
+    refused(cpus, 1e-10, field="cpus", says="from 0.01 to 64, got 1e-10")   # nano_cpus 0 = unlimited
+    refused(cpus, -1, field="cpus")
+    refused(cpus, float("nan"), field="cpus")
+    refused(cpus, float("inf"), field="cpus")
+    refused(cpus, "lots", field="cpus", says="must be a number")
+    refused(cpus, "1", field="cpus", says="must be a number")
+    refused(cpus, True, field="cpus")
+    assert memory_mb(128) == 128 and memory_mb(16) == 16
+    refused(memory_mb, 15, field="memory_mb", says="from 16")
+    refused(max_nodes, 0, field="max_nodes", says="from 1 to 1000")
 
 
 def test_command_is_an_argument_list_never_a_shell():
-    assert validate.command(["nc", "-lk", "-p", "9000"]) == ("nc", "-lk", "-p", "9000")
-    assert validate.command(["sh", "-c", "echo $HOME; ls"]) == ("sh", "-c", "echo $HOME; ls")
-    assert validate.command(["echo", ""]) == ("echo", "")
-    refused(validate.command, "nc -lk -p 9000", field="command", says="must be a list")   # the CLI splits
-    refused(validate.command, [], field="command", says="non-empty list")
-    refused(validate.command, ["nc", 9000], field="command", says="non-empty list")
-    refused(validate.command, ["nc", "a\0b"], field="command", says="without NUL bytes")
-    refused(validate.command, [""], field="command", says="must not be empty")
-    refused(validate.command, ["x"] * 257, field="command", says="at most 256")
+    assert command(["nc", "-lk", "-p", "9000"]) == ("nc", "-lk", "-p", "9000")
+    assert command(["sh", "-c", "echo $HOME; ls"]) == ("sh", "-c", "echo $HOME; ls")
+    assert command(["echo", ""]) == ("echo", "")
+    refused(command, "nc -lk -p 9000", field="command", says="must be a list")   # the CLI splits
+    refused(command, [], field="command", says="non-empty list")
+    refused(command, ["nc", 9000], field="command", says="non-empty list")
+    refused(command, ["nc", "a\0b"], field="command", says="without NUL bytes")
+    refused(command, [""], field="command", says="must not be empty")
+    refused(command, ["x"] * 257, field="command", says="at most 256")
 
 
 @pytest.mark.parametrize("good", ["nginx", "nginx:1.25", "simplecloud/light", "manager:5050/simplecloud/light",
                                   "debian:bookworm-slim", "a/b/c:v1.2-rc_3",
                                   "nginx@sha256:" + "a" * 64, "localhost/x:latest"])
 def test_images_accepted(good):
-    assert validate.image(good) == good
+    assert image(good) == good
 
 
 @pytest.mark.parametrize("bad", ["Nginx", "nginx:", "nginx:tag with space", "-nginx", "a//b", ":tag",
                                  "nginx@sha256:xyz", "nginx\n", "nginx:1.25\n", "nginx:tä", "nginx:１",
                                  "ngínx", "x" * 256, "nginx@sha256:" + "A" * 64, "nginx@md5:" + "a" * 32])
 def test_images_refused(bad):
-    refused(validate.image, bad, field="image", says="not a valid image reference")
-    refused(validate.image, "", field="image", says="image is required")
+    refused(image, bad, field="image", says="not a valid image reference")
+    refused(image, "", field="image", says="image is required")
 
 
 def pod_spec(body):
