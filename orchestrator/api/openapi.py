@@ -20,7 +20,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from orchestrator import __version__
 from orchestrator.api import responses
-from orchestrator.core import schema
+from orchestrator.core import fields, schema
 
 REF = "#/components/schemas/{model}"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,10 +80,10 @@ class Doc:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def doc(**fields: Any) -> Callable[[F], F]:
+def doc(**parts: Any) -> Callable[[F], F]:
     """``@doc(summary=..., answer=..., returns=...)`` on a view: its part of the document."""
     def mark(view: F) -> F:
-        view.__openapi__ = Doc(**fields)  # type: ignore[attr-defined]  # a plain attribute on the function
+        view.__openapi__ = Doc(**parts)  # type: ignore[attr-defined]  # a plain attribute on the function
         return view
     return mark
 
@@ -118,7 +118,7 @@ def generated_schemas() -> dict[str, dict[str, Any]]:
     if clash:
         raise ValueError(f"components {clash} are both a request and an answer model; rename one")
     out.update(answers)
-    out["Name"] = TypeAdapter(schema.PodName).json_schema(ref_template=REF)
+    out["Name"] = TypeAdapter(fields.PodName).json_schema(ref_template=REF)
     return out
 
 

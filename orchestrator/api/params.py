@@ -17,7 +17,8 @@ from flask import request
 
 from orchestrator.core import validate
 from orchestrator.core.errors import ValidationError
-from orchestrator.core.schema import Body, short
+from orchestrator.core.fields import short
+from orchestrator.core.schema import Body
 from orchestrator.core.validate import json_type
 
 M = TypeVar("M", bound=Body)

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from orchestrator.core.fields import SECURITY_PROFILES
 from orchestrator.core.model import BALANCE_ALGORITHMS
-from orchestrator.core.schema import SECURITY_PROFILES
 
 
 class Answer(BaseModel):

@@ -1,7 +1,8 @@
 """Input validation: turn untrusted request values into model values, or say what to change.
 
-The constraints themselves live in ``core/schema.py`` (pydantic models, the
-same ones the OpenAPI document is generated from); this module applies them
+The constraints themselves live in ``core/schema.py`` and ``core/fields.py``
+(pydantic models and field types, the same ones the OpenAPI document is
+generated from); this module applies them
 and turns pydantic's errors into one ``errors.ValidationError(field,
 message)`` (HTTP 400) whose message names the field, the bad value and what
 an acceptable value looks like. Matching is exact: anchored patterns
@@ -28,7 +29,7 @@ from typing import Any, TypeVar, cast, get_args
 import pydantic
 from pydantic import ConfigDict, TypeAdapter
 
-from orchestrator.core import schema
+from orchestrator.core import fields, schema
 from orchestrator.core.errors import CapacityError, Conflict, ValidationError
 from orchestrator.core.model import App, Pod
 
@@ -47,10 +48,10 @@ _TYPE_NAMES = {"int_type": "an integer", "float_type": "a number", "string_type"
 
 # --- pydantic errors -> one readable ValidationError ---
 
-def _rule_of(annotation: Any) -> schema.Hint | None:
+def _rule_of(annotation: Any) -> fields.Hint | None:
     """The Hint inside an Annotated type (also inside `X | None`)."""
     for meta in getattr(annotation, "__metadata__", ()):
-        if isinstance(meta, schema.Hint):
+        if isinstance(meta, fields.Hint):
             return meta
     for arg in get_args(annotation):
         found = _rule_of(arg)
@@ -59,11 +60,11 @@ def _rule_of(annotation: Any) -> schema.Hint | None:
     return None
 
 
-def _field_rule(model: type[schema.Body], name: str) -> schema.Hint | None:
+def _field_rule(model: type[schema.Body], name: str) -> fields.Hint | None:
     info = model.model_fields.get(name)
     if info is None:
         return None
-    return next((m for m in info.metadata if isinstance(m, schema.Hint)), None) or _rule_of(info.annotation)
+    return next((m for m in info.metadata if isinstance(m, fields.Hint)), None) or _rule_of(info.annotation)
 
 
 def json_type(value: Any) -> str:
@@ -81,7 +82,7 @@ def json_type(value: Any) -> str:
     return "an object"
 
 
-def explain(error: Mapping[str, Any], field: str | None, rule: schema.Hint | None, whole: Any = None,
+def explain(error: Mapping[str, Any], field: str | None, rule: fields.Hint | None, whole: Any = None,
             nested: bool = False) -> str:
     """One sentence for one pydantic error about ``field`` (whose value was
     ``whole``; ``nested``: the error is about a part of it, e.g. command[1])."""
@@ -94,7 +95,7 @@ def explain(error: Mapping[str, Any], field: str | None, rule: schema.Hint | Non
     if rule is not None and nested:
         return rule.message(whole)
     if kind in _TYPE_NAMES and field is not None:
-        return f"field {field!r} must be {_TYPE_NAMES[kind]}, not {json_type(value)} ({schema.short(value)}){example}"
+        return f"field {field!r} must be {_TYPE_NAMES[kind]}, not {json_type(value)} ({fields.short(value)}){example}"
     if kind == "string_too_short" and value == "" and rule is not None:
         return f"{rule.label} is required: give one like {rule.example!r}"
     if rule is not None:
@@ -180,7 +181,7 @@ def _adapter(annotation: Any) -> TypeAdapter[Any]:
 
 
 def check(annotation: Any, value: Any, field: str) -> Any:
-    """``value`` checked against one schema type, e.g. ``check(schema.Port, 80, "port")``."""
+    """``value`` checked against one schema type, e.g. ``check(fields.Port, 80, "port")``."""
     adapter = _adapter(annotation)
     if adapter.json_schema().get("type") == "integer":
         value = _integral(value)
@@ -192,10 +193,10 @@ def check(annotation: Any, value: Any, field: str) -> Any:
                                              nested=bool(error["loc"]))) from None
 
 
-_name_type = functools.lru_cache(maxsize=None)(schema.name_type)
+_name_type = functools.lru_cache(maxsize=None)(fields.name_type)
 
 
-def name(value: Any, field: str = "name", kind: str = "name", max_len: int = schema.MAX_NAME) -> str:
+def name(value: Any, field: str = "name", kind: str = "name", max_len: int = fields.MAX_NAME) -> str:
     """A DNS label: 1–63 of [a-z0-9-], not starting or ending with '-'."""
     if value is None or value == "":
         raise ValidationError(field, f"{kind} is required: give a name like 'web-1' "
@@ -204,24 +205,24 @@ def name(value: Any, field: str = "name", kind: str = "name", max_len: int = sch
 
 
 def balance(value: Any, field: str = "balance") -> str:
-    return cast(str, check(schema.Balance, value, field))
+    return cast(str, check(fields.Balance, value, field))
 
 
 def path(value: Any, field: str = "path") -> str:
     """A clean URL path prefix: starts with '/', no '//', '.', '..', query or trailing '/'."""
-    return cast(str, check(schema.RoutePath, value, field))
+    return cast(str, check(fields.RoutePath, value, field))
 
 
 def hostname(value: Any, field: str = "host") -> str:
     """An RFC 1123 host name (lower-cased), e.g. 'pod-light' or 'web.example.org'."""
     if value is None or value == "":
         raise ValidationError(field, f"{field} is required: give a host name like 'pod-light'")
-    return cast(str, check(schema.HostName, value, field))
+    return cast(str, check(fields.HostName, value, field))
 
 
 def health_path(value: Any, field: str = "health_path") -> str:
     """'' (TCP check) or a clean path like '/health'."""
-    return cast(str, check(schema.HealthPath, "" if value is None else value, field))
+    return cast(str, check(fields.HealthPath, "" if value is None else value, field))
 
 
 # --- whole resources: a parsed request body into the model ---

@@ -1,4 +1,4 @@
-"""Hypothesis fuzzing of the one validation layer (core/schema.py + core/validate.py).
+"""Hypothesis fuzzing of the one validation layer (core/fields.py, core/schema.py, core/validate.py).
 
 1. Whatever the validation accepts, haproxy.cfg renders, and the real HAProxy
    (/usr/sbin/haproxy, ``haproxy -c``) accepts the file: no accepted name,
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.core import schema, validate
+from orchestrator.core import fields, schema, validate
 from orchestrator.core.errors import Conflict, ValidationError
 from orchestrator.core.haproxy_config import HAProxySettings, render
 from orchestrator.core.model import BALANCE_ALGORITHMS, Server
@@ -37,10 +37,10 @@ def matching(pattern: str, max_len: int, min_len: int = 0):
     return st.from_regex(pattern, fullmatch=True).filter(lambda s: min_len <= len(s) <= max_len)
 
 
-names = matching(schema.LABEL, schema.MAX_APP_NAME, 1)
-paths = matching(schema.PATH, schema.MAX_PATH)
-hosts = matching(schema.HOST, schema.MAX_HOST, 1)
-images = matching(schema.IMAGE, schema.MAX_IMAGE, 1)
+names = matching(fields.LABEL, fields.MAX_APP_NAME, 1)
+paths = matching(fields.PATH, fields.MAX_PATH)
+hosts = matching(fields.HOST, fields.MAX_HOST, 1)
+images = matching(fields.IMAGE, fields.MAX_IMAGE, 1)
 # no lone surrogates (Cs): they have no UTF-8 form, and pydantic refuses them as it should
 commands = st.lists(st.text(st.characters(exclude_characters="\0", exclude_categories=("Cs",)), max_size=20),
                     min_size=1, max_size=4).filter(
@@ -53,7 +53,7 @@ def app_specs(draw, name):
     spec = {"name": name, "pod": draw(names), "port": draw(st.integers(1, 65535)),
             "balance": draw(st.sampled_from(BALANCE_ALGORITHMS)),
             "health_path": draw(st.just("") | paths), "strip_path": draw(st.booleans()),
-            "security": draw(st.sampled_from(schema.SECURITY_PROFILES))}
+            "security": draw(st.sampled_from(fields.SECURITY_PROFILES))}
     if draw(st.booleans()):
         spec["image"] = draw(images)
     else:
@@ -155,9 +155,9 @@ def test_update_bodies_are_accepted_or_refused_with_a_validation_error(body):
         assert exc.status == 400 and exc.message
 
 
-CHECKS = [(validate.name, schema.LABEL, schema.MAX_NAME), (validate.path, schema.PATH, schema.MAX_PATH),
-          (validate.hostname, schema.HOST, schema.MAX_HOST), (image, schema.IMAGE, schema.MAX_IMAGE),
-          (validate.health_path, schema.HEALTH_PATH, schema.MAX_PATH)]
+CHECKS = [(validate.name, fields.LABEL, fields.MAX_NAME), (validate.path, fields.PATH, fields.MAX_PATH),
+          (validate.hostname, fields.HOST, fields.MAX_HOST), (image, fields.IMAGE, fields.MAX_IMAGE),
+          (validate.health_path, fields.HEALTH_PATH, fields.MAX_PATH)]
 # Text that is close to valid: the grammar's own characters, plus the ones that broke things before.
 near_text = st.text(string.ascii_letters + string.digits + "-._~/:@\n\t #'\"éı٣ａ", max_size=40)
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from orchestrator.core import schema, validate
+from orchestrator.core import fields, schema, validate
 from orchestrator.core.errors import CapacityError, Conflict, ValidationError
 from orchestrator.core.model import Pod
 
@@ -29,13 +29,13 @@ def checker(annotation, field):
     return check
 
 
-port = checker(schema.Port, "port")
-replicas = checker(schema.Replicas, "replicas")
-cpus = checker(schema.Cpus, "cpus")
-memory_mb = checker(schema.MemoryMb, "memory_mb")
-max_nodes = checker(schema.MaxNodes, "max_nodes")
-command = checker(schema.Command, "command")
-image = checker(schema.Image, "image")
+port = checker(fields.Port, "port")
+replicas = checker(fields.Replicas, "replicas")
+cpus = checker(fields.Cpus, "cpus")
+memory_mb = checker(fields.MemoryMb, "memory_mb")
+max_nodes = checker(fields.MaxNodes, "max_nodes")
+command = checker(fields.Command, "command")
+image = checker(fields.Image, "image")
 
 
 @pytest.mark.parametrize("good", ["a", "web-1", "x" * 63, "0abc9"])
