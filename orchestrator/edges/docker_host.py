@@ -42,8 +42,12 @@ from orchestrator.edges.docker_parse import (
     CGROUP_V1_FILES,
     CGROUP_V2_FILES,
     CPU_SCRIPT,
-    iso_time,
-    listed_exit_code,
+    LABEL_APP,
+    LABEL_GEN,
+    LABEL_MANAGED,
+    LABEL_NODE,
+    LABEL_POD,
+    container_of,
     parse_cgroup_dump,
     parse_cpu_usage,
     stats_from_raw,
@@ -51,11 +55,6 @@ from orchestrator.edges.docker_parse import (
 
 log = logging.getLogger(__name__)
 
-LABEL_MANAGED = "simplecloud.managed"
-LABEL_POD = "simplecloud.pod"
-LABEL_NODE = "simplecloud.node"
-LABEL_APP = "simplecloud.app"
-LABEL_GEN = "simplecloud.gen"
 DEFAULT_PIDS_LIMIT = 512   # the lab uses settings.worker_pids_limit
 
 
@@ -145,36 +144,6 @@ class DockerHost:
     def _labels(self) -> dict[str, str]:
         return {LABEL_MANAGED: "1", **self.extra_labels}
 
-    def _to_container(self, attrs: dict) -> Container:
-        """A Container from a listing entry or from a full inspect."""
-        if "Names" in attrs:  # a sparse listing (one API call for all containers)
-            labels, state = attrs.get("Labels") or {}, attrs.get("State") or "unknown"
-            name, image = (attrs["Names"] or [""])[0].lstrip("/"), attrs.get("Image", "")
-            created = float(attrs.get("Created") or 0)
-            exit_code = listed_exit_code(attrs.get("Status") or "")
-        else:                 # a full inspect
-            labels = attrs.get("Config", {}).get("Labels") or {}
-            st = attrs.get("State") or {}
-            state = st.get("Status", "unknown")
-            name, image = attrs.get("Name", "").lstrip("/"), attrs.get("Config", {}).get("Image", "")
-            created = iso_time(attrs.get("Created", ""))
-            exit_code = st.get("ExitCode") if state in ("exited", "dead") else None
-        nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-        ip = (nets.get(self.network) or {}).get("IPAddress") or None
-        return Container(
-            name=name,
-            pod=labels.get(LABEL_POD, ""),
-            node=labels.get(LABEL_NODE, ""),
-            app=labels.get(LABEL_APP, ""),
-            state=state,
-            ip=ip if state == "running" else None,
-            image=image,
-            gen=labels.get(LABEL_GEN, ""),
-            id=attrs.get("Id", ""),
-            created=created,
-            exit_code=exit_code,
-        )
-
     def _get(self, name: str, what: str) -> Any:
         with self._translate(f"{what} container {name}"):
             return self.client.containers.get(name)
@@ -186,12 +155,12 @@ class DockerHost:
         with self._translate("list containers"):
             found = self.client.containers.list(all=True, filters=filters,
                                                 sparse=True, ignore_removed=True)
-        return sorted((self._to_container(c.attrs) for c in found), key=lambda c: c.name)
+        return sorted((container_of(c.attrs, self.network) for c in found), key=lambda c: c.name)
 
     def inspect(self, name: str) -> Container:
         """One container by name; NotFound if it does not exist."""
         with self._translate(f"inspect container {name}"):
-            return self._to_container(self.client.api.inspect_container(name))
+            return container_of(self.client.api.inspect_container(name), self.network)
 
     def logs(self, name: str, tail: int = 100) -> str:
         """The last ``tail`` lines of stdout+stderr of a container."""
@@ -298,7 +267,7 @@ class DockerHost:
         """Start a created or stopped container; returns it with its IP."""
         with self._translate(f"start container {name}"):
             self.client.api.start(name)
-            return self._to_container(self.client.api.inspect_container(name))
+            return container_of(self.client.api.inspect_container(name), self.network)
 
     def stop(self, name: str, timeout: int = 10) -> None:
         """Stop (SIGTERM, then SIGKILL after ``timeout`` s)."""

@@ -1,11 +1,20 @@
 """What a Docker engine and a container's cgroup files answer, parsed (pure):
 ``docker stats`` samples, the cgroup files read with ``cat``, the CPU time of
 many containers read in one command over the link, exit codes and times of
-a listing. edges/docker_host.py does the calls."""
+a listing, and a container listed or inspected. edges/docker_host.py does the calls."""
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+
+from orchestrator.core.model import Container
+
+# The labels every container we make carries (edges/docker_host.py lists by them).
+LABEL_MANAGED = "simplecloud.managed"
+LABEL_POD = "simplecloud.pod"
+LABEL_NODE = "simplecloud.node"
+LABEL_APP = "simplecloud.app"
+LABEL_GEN = "simplecloud.gen"
 
 
 def stats_from_raw(raw: dict) -> dict[str, float]:
@@ -100,3 +109,35 @@ def iso_time(text: str) -> float:
         return 0.0
     base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     return base.timestamp() + float("0" + (m.group(2) or ".0")[:7])
+
+
+def container_of(attrs: dict, network: str) -> Container:
+    """A Container from a listing entry or from a full inspect; its IP is the
+    one on ``network`` (the workers' network), and only while it runs."""
+    if "Names" in attrs:  # a sparse listing (one API call for all containers)
+        labels, state = attrs.get("Labels") or {}, attrs.get("State") or "unknown"
+        name, image = (attrs["Names"] or [""])[0].lstrip("/"), attrs.get("Image", "")
+        created = float(attrs.get("Created") or 0)
+        exit_code = listed_exit_code(attrs.get("Status") or "")
+    else:                 # a full inspect
+        labels = attrs.get("Config", {}).get("Labels") or {}
+        st = attrs.get("State") or {}
+        state = st.get("Status", "unknown")
+        name, image = attrs.get("Name", "").lstrip("/"), attrs.get("Config", {}).get("Image", "")
+        created = iso_time(attrs.get("Created", ""))
+        exit_code = st.get("ExitCode") if state in ("exited", "dead") else None
+    nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    ip = (nets.get(network) or {}).get("IPAddress") or None
+    return Container(
+        name=name,
+        pod=labels.get(LABEL_POD, ""),
+        node=labels.get(LABEL_NODE, ""),
+        app=labels.get(LABEL_APP, ""),
+        state=state,
+        ip=ip if state == "running" else None,
+        image=image,
+        gen=labels.get(LABEL_GEN, ""),
+        id=attrs.get("Id", ""),
+        created=created,
+        exit_code=exit_code,
+    )
