@@ -27,24 +27,24 @@ log = logging.getLogger("orchestrator.api")
 MAX_BODY_BYTES = 1024 * 1024
 
 
-class Figures(Protocol):
+class FigureSource(Protocol):
     """The sampler's answers the dashboard shows (control/sampler.py)."""
 
     def figures(self) -> dict[str, dict[str, Any]]: ...
     def series(self, seconds: float, step: float) -> dict[str, list[dict[str, Any]]]: ...
 
 
-class Controller(Protocol):
+class RunningController(Protocol):
     """What the web layer reads of the controller it is handed (control/controller.py;
     handed in, never imported: the API sits beside the loops, not above them)."""
 
     @property
     def telemetry(self) -> Telemetry: ...
     @property
-    def sampler(self) -> Figures: ...
+    def sampler(self) -> FigureSource: ...
 
 
-def create_app(cases: UseCases, *, token: str, controller: Controller | None = None,
+def create_app(cases: UseCases, *, token: str, controller: RunningController | None = None,
                telemetry: Telemetry | None = None) -> Flask:
     """Build the Flask app over the use cases ``cases``, requiring ``token``
     on every /api call but the open ones (api/auth.py). ``controller``: the
@@ -98,9 +98,9 @@ def usecases() -> UseCases:
     return cases
 
 
-def controller() -> Controller | None:
+def controller() -> RunningController | None:
     """The running controller (for figures), or None."""
-    running: Controller | None = current_app.extensions["simplecloud.controller"]
+    running: RunningController | None = current_app.extensions["simplecloud.controller"]
     return running
 
 

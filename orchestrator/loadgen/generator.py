@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from orchestrator.loadgen import schedule
 from orchestrator.loadgen.http1 import Connection
-from orchestrator.loadgen.schedule import Books, Sample
+from orchestrator.loadgen.schedule import Books, SentRequest
 
 STOP_GRACE = 2.0          # s for requests in flight after Ctrl-C
 START_MARGIN = 0.2        # s between "all processes ready" and the first arrival
@@ -160,23 +160,23 @@ class Worker:
             finally:
                 self.queue.task_done()
 
-    async def _send(self, conn: Connection, offset: float, due: float, wait: float) -> Sample:
+    async def _send(self, conn: Connection, offset: float, due: float, wait: float) -> SentRequest:
         loop = asyncio.get_running_loop()
         try:
             status, body = await asyncio.wait_for(conn.get(self.load.target.path), self.load.timeout)
         except asyncio.CancelledError:
             conn.close()
-            self.books.samples.append(Sample(offset, None, "cancelled", "", wait))
+            self.books.samples.append(SentRequest(offset, None, "cancelled", "", wait))
             self.errors += 1
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is an outcome of the request
             conn.close()
             self.errors += 1
-            return Sample(offset, None, schedule.error_kind(exc), "", wait)
+            return SentRequest(offset, None, schedule.error_kind(exc), "", wait)
         outcome = schedule.outcome_of_status(status)
         self.answered += 1
         self.errors += schedule.is_error(outcome)
-        return Sample(offset, loop.time() - due, outcome, node_of(body), wait)
+        return SentRequest(offset, loop.time() - due, outcome, node_of(body), wait)
 
     async def _report_counts(self) -> None:
         while True:

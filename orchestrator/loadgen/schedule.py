@@ -82,7 +82,7 @@ def error_label(outcome: str) -> str:
     return f"http {outcome}" if outcome.isdigit() else outcome
 
 
-class Sample(NamedTuple):
+class SentRequest(NamedTuple):
     """One sent request: scheduled offset (s), latency (s from the scheduled
     time; None without an answer), outcome (status or error kind), node (from
     a JSON body, or ''), wait (s from the scheduled time until a connection
@@ -98,7 +98,7 @@ class Sample(NamedTuple):
 class Books:
     """What became of the arrivals of one process (or of all, merged)."""
     arrivals: int = 0
-    samples: list[Sample] = field(default_factory=list)
+    samples: list[SentRequest] = field(default_factory=list)
     not_sent: Counter = field(default_factory=Counter)
 
     @property

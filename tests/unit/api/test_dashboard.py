@@ -30,7 +30,7 @@ class Sampler:
         return {"light": [{"t": 0.0, "rps": 4.0, "p95_ms": 12.0, "serving": 1, "inflight": 0.5}]}
 
 
-class Controller:
+class RunningController:
     def __init__(self):
         self.sampler = Sampler()
         self.telemetry = Telemetry()
@@ -77,7 +77,7 @@ def test_the_snapshot_holds_the_use_cases_views_and_no_figures_without_a_control
 
 
 def test_the_snapshot_carries_the_samplers_figures_and_series(store):
-    controller = Controller()
+    controller = RunningController()
     client = create_app(UseCases.over(store), token=TOKEN, controller=controller).test_client()
     snap = client.get("/api/dashboard", headers=AUTH).get_json()
     assert snap["controller"] is True

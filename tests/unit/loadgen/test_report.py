@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.loadgen import report, schedule
-from orchestrator.loadgen.schedule import Books, Sample
+from orchestrator.loadgen.schedule import Books, SentRequest
 
 
 def test_nearest_rank_percentiles():
@@ -31,9 +31,9 @@ def test_percentiles_are_ordered_measured_values(values):
 
 
 def books() -> Books:
-    samples = [Sample(0.1 * i, 0.010 + 0.001 * i, "200", f"n{i % 2}") for i in range(20)]
-    samples += [Sample(2.5, 0.5, "503"), Sample(2.6, None, "timeout"), Sample(2.7, None, "connect refused"),
-                Sample(2.8, 0.02, "404", "n1")]
+    samples = [SentRequest(0.1 * i, 0.010 + 0.001 * i, "200", f"n{i % 2}") for i in range(20)]
+    samples += [SentRequest(2.5, 0.5, "503"), SentRequest(2.6, None, "timeout"),
+                SentRequest(2.7, None, "connect refused"), SentRequest(2.8, 0.02, "404", "n1")]
     return Books(arrivals=30, samples=samples, not_sent=Counter({schedule.LATE: 4, schedule.NO_CONNECTION: 2}))
 
 
@@ -60,15 +60,15 @@ def test_the_summary_accounts_for_every_arrival():
 
 
 def test_books_merge_and_unbalanced_books_show():
-    a, b = books(), Books(arrivals=2, samples=[Sample(0.0, 0.001, "200")], not_sent=Counter(stopped=1))
+    a, b = books(), Books(arrivals=2, samples=[SentRequest(0.0, 0.001, "200")], not_sent=Counter(stopped=1))
     merged = a.merge(b)
     assert (merged.arrivals, merged.sent, merged.not_sent["stopped"]) == (32, 25, 1) and merged.balanced()
-    assert not Books(arrivals=3, samples=[Sample(0, 0, "200")]).balanced()
+    assert not Books(arrivals=3, samples=[SentRequest(0, 0, "200")]).balanced()
 
 
 def test_per_second_rows_count_answers_by_completion():
-    b = Books(arrivals=3, samples=[Sample(0.2, 0.1, "200", "a"), Sample(0.9, 0.3, "200", "b"),
-                                   Sample(1.5, None, "timeout")])
+    b = Books(arrivals=3, samples=[SentRequest(0.2, 0.1, "200", "a"), SentRequest(0.9, 0.3, "200", "b"),
+                                   SentRequest(1.5, None, "timeout")])
     rows = report.per_second(b, 2)
     assert [r["answered"] for r in rows] == [1, 1] and [r["errors"] for r in rows] == [0, 1]
     assert [r["nodes"] for r in rows] == [2, 0]
@@ -86,7 +86,7 @@ def test_results_and_csv_files(tmp_path):
 
 def test_a_backlog_sent_after_the_schedule_shows_in_the_sent_rate():
     # 10 arrivals in the first second, the last ones sent up to 4 s late
-    b = Books(arrivals=10, samples=[Sample(0.1 * i, 0.5 * i + 0.01, "200", "", 0.5 * i) for i in range(10)])
+    b = Books(arrivals=10, samples=[SentRequest(0.1 * i, 0.5 * i + 0.01, "200", "", 0.5 * i) for i in range(10)])
     s = report.summarize(b, rate=10.0, duration=1.0, elapsed=1.0, target={}, procs=1, connections=1,
                          started_at=0.0)
     assert s["send_window_s"] == 5.4 and s["sent_rps"] == round(10 / 5.4, 3)
@@ -97,7 +97,7 @@ def test_a_backlog_sent_after_the_schedule_shows_in_the_sent_rate():
 
 def test_the_printed_rates_follow_from_the_printed_windows():
     # the last answer at 3.0294 s: 97 / 3.0294 rounds to 32.020, 97 / 3.029 (the window shown) to 32.024
-    samples = [Sample(0.03 * i, 0.01, "200") for i in range(96)] + [Sample(3.02, 0.0094, "200")]
+    samples = [SentRequest(0.03 * i, 0.01, "200") for i in range(96)] + [SentRequest(3.02, 0.0094, "200")]
     s = report.summarize(Books(arrivals=97, samples=samples), rate=30.0, duration=3.0, elapsed=3.0,
                          target={}, procs=1, connections=1, started_at=0.0)
     assert s["answer_window_s"] == 3.029 and s["throughput_rps"] == 32.024
