@@ -176,8 +176,8 @@ down:
 # pytest's exit code 5 ("no tests ran") is a failure here, never a pass.
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-# test-vm last: about 5 minutes (7 with a box to build) beside the lab that
-# test-lab leaves up; `make test` stays well under CI's 45 minutes (README).
+# test-vm last, beside the lab that test-lab leaves up (it has its own
+# subnets); how long each tier takes: see docs/measurements.md.
 test: test-unit test-integration test-browser test-lab test-vm
 	@echo "all test tiers passed"
 

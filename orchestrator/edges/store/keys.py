@@ -22,6 +22,9 @@ KEYS = {
     "hosts/<host>": "reachability of a pod host's link (written by the controller)",
     "autoscale/<app>": "the app's autoscale policy, the API's JSON form (core/schema.py Autoscale)",
     "autoscale-state/<app>": "what the autoscaler remembers of the app: windows, cooldowns, last decision",
+    "leader": "the leader's lease key; its create revision is the leader's epoch (edges/election.py, "
+              "not used by the manager yet)",
+    "lb/<backend>": "a backend's server table as the leader publishes it (core/lb_table.py, not written yet)",
 }
 """Key pattern → what the record holds."""
 
