@@ -131,10 +131,38 @@ class ApiSettings:
     token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
 
 
+@dataclass(frozen=True)
+class ManagerSettings:
+    """This manager among several: the election and the load balancer's mirror
+    (edges/election.py, control/controller.py, control/lb_mirror.py)."""
+
+    manager_name: str = ""                  # this manager (inventory name); "" = the machine's host name
+    managers: dict[str, str] = field(default_factory=dict)
+    """Every manager's API URL by name, e.g. {"manager-1": "http://192.168.56.10:5000"} (cloud manager ls)."""
+    vip: str = ""                           # the entry point's virtual IP (keepalived), shown to users
+    leader_ttl: float = 3.0                 # seconds the leader's lease lives without a renew (whole seconds)
+    leader_renew_interval: float = 0.5      # seconds between the leader's renews
+    leader_renew_deadline: float = 2.0      # the leader stops acting this long after its last good renew
+    leader_retry: float = 0.25              # seconds between a follower's attempts to lead
+    lb_mirror_interval: float = 0.25        # seconds between a follower's reads of the leader's server tables
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """The hosts workers run on and the pods they start in (the inventory: core/placement.py)."""
+
+    pod_hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Every host that can run workers: {host: {address, subnet, nodes, cpus, memory_mb}}."""
+    pods_hosts: dict[str, list[str]] = field(default_factory=dict)
+    """The pods' hosts as the inventory groups them: {pod: [hosts]} (cloud init)."""
+    host_grace: float = 10.0                # seconds a host may be unreachable before its nodes move
+    spare_return_window: float = 300.0      # seconds a pod must have room without a lent host to return it
+
+
 GROUPS: dict[str, type] = {
     "etcd": EtcdSettings, "links": LinkSettings, "haproxy": HAProxySettings,
     "healing": HealingPolicy, "workers": WorkerSettings, "intervals": IntervalSettings,
-    "autoscale": AutoscaleSettings, "api": ApiSettings,
+    "autoscale": AutoscaleSettings, "api": ApiSettings, "manager": ManagerSettings, "pools": PoolSettings,
 }
 """Attribute of ``Settings`` → the group's dataclass. Two groups are defined
 where they are read, in the core: ``healing`` is ``core.healing.HealingPolicy``
@@ -154,6 +182,8 @@ class Settings:
     intervals: IntervalSettings = field(default_factory=IntervalSettings)
     autoscale: AutoscaleSettings = field(default_factory=AutoscaleSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    manager: ManagerSettings = field(default_factory=ManagerSettings)
+    pools: PoolSettings = field(default_factory=PoolSettings)
     slowdown: float = 1.0
 
     @classmethod
@@ -204,7 +234,8 @@ class Settings:
 
 SLOWED = ("start_timeout", "docker_call_timeout", "link_connect_timeout", "link_ping_interval",
           "link_ping_timeout", "check_timeout", "busy_grace", "hung_probe", "reconcile_interval",
-          "decision_interval")
+          "decision_interval", "leader_ttl", "leader_renew_interval", "leader_renew_deadline",
+          "leader_retry", "host_grace")
 """The settings that ``slowdown`` multiplies: time budgets for machines and how often they are polled."""
 
 FIELDS: dict[str, str | None] = {"slowdown": None, **{
@@ -237,21 +268,22 @@ def _read_yaml(path: str) -> dict[str, Any]:
 
 
 def _from_env(name: str, raw: str) -> Any:
-    if name != "docker_hosts":
+    if not _TYPES[name].startswith("dict"):
         return raw
     raw = raw.strip()
-    if raw.startswith("{"):
+    if raw.startswith("{") or not _TYPES[name] == "dict[str, str]":
         try:
             return json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise ValidationError(name, f"{ENV_PREFIX}DOCKER_HOSTS is not valid JSON: {exc}") from exc
-    hosts = {}
+            raise ValidationError(name, f"{ENV_PREFIX}{name.upper()} is not valid JSON: {exc}") from exc
+    pairs = {}
     for item in filter(None, (p.strip() for p in raw.split(","))):
-        host, sep, url = item.partition("=")
-        if not sep or not host or not url:
-            raise ValidationError(name, f"{ENV_PREFIX}DOCKER_HOSTS entry {item!r} must look like host=url")
-        hosts[host.strip()] = url.strip()
-    return hosts
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            example = "host=url" if name == "docker_hosts" else "name=url"
+            raise ValidationError(name, f"{ENV_PREFIX}{name.upper()} entry {item!r} must look like {example}")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -270,6 +302,10 @@ def _coerce(name: str, value: Any) -> Any:
             if not isinstance(value, dict):
                 raise TypeError
             return {str(k): str(v) for k, v in value.items()}
+        if kind.startswith("dict"):
+            if not isinstance(value, dict):
+                raise TypeError
+            return {str(k): v for k, v in value.items()}
     except (TypeError, ValueError):
         pass
     else:

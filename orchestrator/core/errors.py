@@ -83,3 +83,8 @@ class Unavailable(SimpleCloudError):
     """A backing service (etcd) cannot be reached; retry later."""
 
     status = 503
+
+
+class NotLeader(Unavailable):
+    """This manager is not (or no longer) the leader, so it must not act on
+    hosts, HAProxy or the controllers' records (edges/election.py)."""

@@ -47,14 +47,11 @@ from etcd3 import etcdrpc
 from etcd3.exceptions import Etcd3Exception
 
 from orchestrator.core import errors
+from orchestrator.core.errors import NotLeader
 
 log = logging.getLogger(__name__)
 
 LEADER_KEY = "leader"
-
-
-class NotLeader(errors.Unavailable):
-    """This manager is not (or no longer) the leader: it must not act."""
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,22 @@ class FakeStore:
     def list_autoscale_states(self):
         return self._plain("autoscale-state/")
 
+    # --- the load balancer's server tables, the leader ---
+    def put_lb_table(self, backend, servers):
+        with self._lock:
+            self._commit({f"lb/{backend}": {"servers": copy.deepcopy(servers)}})
+
+    def delete_lb_table(self, backend):
+        with self._lock:
+            self._commit({}, [f"lb/{backend}"])
+
+    def list_lb_tables(self):
+        return {b: v.get("servers") for b, v in self._plain("lb/").items()}
+
+    def get_leader(self):
+        value, revision = self._get("leader")
+        return {**value, "epoch": revision} if value else None
+
     # --- watch ---
     def wait_for_change(self, timeout):
         changed = self._changed.wait(timeout)

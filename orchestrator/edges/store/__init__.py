@@ -28,7 +28,8 @@ cases turn None into NotFound with a message for the user.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from orchestrator.core.errors import NotFound, StaleCount
@@ -37,6 +38,7 @@ from orchestrator.core.schema import Autoscale
 from orchestrator.edges.store import autoscale as autoscale_records
 from orchestrator.edges.store import desired
 from orchestrator.edges.store import events as event_log
+from orchestrator.edges.store import lb as lb_records
 from orchestrator.edges.store import nodes as node_records
 from orchestrator.edges.store import observed as observed_records
 from orchestrator.edges.store.etcd import MAX_TXN_OPS, CorruptRecord, Etcd, TooLarge
@@ -83,6 +85,14 @@ class Store:
     def close(self) -> None:
         """Close the gRPC channel. The Store must not be used afterwards."""
         self.etcd.close()
+
+    def fenced(self, epoch_of: Callable[[], int]) -> Store:
+        """This store over the same connection, with every write fenced by the
+        leader's epoch (``Etcd.fenced``): what the acting loops of the leader
+        write with. ``epoch_of()`` raises NotLeader when this manager may not act."""
+        other = copy.copy(self)
+        other.etcd = self.etcd.fenced(epoch_of)
+        return other
 
     # ---------------------------------------------------------------- pods and apps (desired.py)
     def get_pod(self, name: str) -> Pod | None:
@@ -184,6 +194,19 @@ class Store:
 
     def list_autoscale_states(self) -> dict[str, dict[str, Any]]:
         return autoscale_records.list_autoscale_states(self.etcd)
+
+    # ---------------------------------------------------------------- load balancer, leader (lb.py)
+    def put_lb_table(self, backend: str, servers: list[dict[str, Any]]) -> None:
+        lb_records.put_lb_table(self.etcd, backend, servers)
+
+    def delete_lb_table(self, backend: str) -> None:
+        lb_records.delete_lb_table(self.etcd, backend)
+
+    def list_lb_tables(self) -> dict[str, Any]:
+        return lb_records.list_lb_tables(self.etcd)
+
+    def get_leader(self) -> dict[str, Any] | None:
+        return lb_records.get_leader(self.etcd)
 
     # ---------------------------------------------------------------- watch (watch.py)
     def wait_for_change(self, timeout: float) -> bool:

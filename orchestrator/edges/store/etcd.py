@@ -27,6 +27,7 @@ locks, no leases, and a crash between read and write leaves nothing half-written
 from __future__ import annotations
 
 import builtins
+import copy
 import itertools
 import json
 import logging
@@ -42,6 +43,7 @@ from etcd3.exceptions import Etcd3Exception
 
 from orchestrator.core.errors import (
     Conflict,
+    NotLeader,
     SimpleCloudError,
     Unavailable,
     ValidationError,
@@ -55,6 +57,7 @@ Decoder = Callable[[Any, int, str], T]
 """``decode(json data, mod_revision, key relative to the prefix)`` → a record;
 raises ValueError/TypeError/KeyError (RecordError) for a damaged one."""
 
+LEADER_KEY = "leader"           # the leader's lease key (edges/election.py); its create revision fences
 RETRIES = 25                    # attempts of an optimistic transaction before giving up
 MAX_TXN_OPS = 128               # etcd's --max-txn-ops (its default): compares, or writes, per Txn
 TOO_LARGE = ("too many operations", "request is too large", "larger than max")
@@ -116,6 +119,17 @@ class Etcd:
         self.on_corrupt: Callable[[str, str], None] = lambda key, message: None
         """Called once per damaged record version with its key and what is wrong (an event)."""
         self._corrupt_reported: set[tuple[str, int]] = set()
+        self.epoch_of: Callable[[], int] | None = None
+        """Fenced (``fenced``): the leader's epoch to write under, or NotLeader."""
+
+    def fenced(self, epoch_of: Callable[[], int]) -> Etcd:
+        """The same connection, but every write is fenced by the leader's epoch:
+        a transaction that also compares ``create_revision(leader) == epoch_of()``.
+        ``epoch_of`` raises NotLeader when this manager may not act; a write
+        that etcd refuses because another manager leads now raises NotLeader too."""
+        other = copy.copy(self)
+        other.epoch_of = epoch_of
+        return other
 
     def close(self) -> None:
         self.client.close()
@@ -204,15 +218,33 @@ class Etcd:
     # ---------------------------------------------------------------- writes
     # Every write of the store goes through txn, put_json and delete.
     def txn(self, compare: builtins.list[Any], success: builtins.list[Any]) -> bool:
-        """One transaction: ``success`` if every comparison holds; whether it did."""
-        ok, _ = self.call(self.client.transaction, compare=compare, success=success, failure=[])
+        """One transaction: ``success`` if every comparison holds; whether it
+        did. Fenced, NotLeader if the leader's epoch is not ours (any more)."""
+        if self.epoch_of is None:
+            ok, _ = self.call(self.client.transaction, compare=compare, success=success, failure=[])
+            return bool(ok)
+        epoch = self.epoch_of()
+        leader = self.key(LEADER_KEY)
+        ok, answers = self.call(self.client.transaction, compare=[self.tx.create(leader) == epoch, *compare],
+                                success=success, failure=[self.tx.get(leader)])
+        if not ok:
+            held = answers[0][0][1].create_revision if answers and answers[0] else 0
+            if held != epoch:
+                raise NotLeader(f"another manager leads now (epoch {held or 'none'}, ours was {epoch}); "
+                                f"this write was not made")
         return bool(ok)
 
     def put_json(self, rel_key: str, data: Any) -> None:
-        """Write one JSON record unconditionally."""
+        """Write one JSON record unconditionally (fenced: unless another manager leads)."""
+        if self.epoch_of is not None:
+            self.txn([], [self.put_op(rel_key, data)])
+            return
         self.call(self.client.put, self.key(rel_key), json.dumps(data, sort_keys=True))
 
     def delete(self, rel_key: str) -> None:
+        if self.epoch_of is not None:
+            self.txn([], [self.delete_op(rel_key)])
+            return
         self.call(self.client.delete, self.key(rel_key))
 
     def put_op(self, rel_key: str, data: Any) -> Any:

@@ -22,9 +22,10 @@ KEYS = {
     "hosts/<host>": "reachability of a pod host's link (written by the controller)",
     "autoscale/<app>": "the app's autoscale policy, the API's JSON form (core/schema.py Autoscale)",
     "autoscale-state/<app>": "what the autoscaler remembers of the app: windows, cooldowns, last decision",
-    "leader": "the leader's lease key; its create revision is the leader's epoch (edges/election.py, "
-              "not used by the manager yet)",
-    "lb/<backend>": "a backend's server table as the leader publishes it (core/lb_table.py, not written yet)",
+    "leader": "the leader's lease key ({name, since, api, pid}); its create revision is the leader's "
+              "epoch, which fences every write of the acting loops (edges/election.py, etcd.py)",
+    "lb/<backend>": "{servers: [...]}: a backend's server table as the leader's HAProxy has it, which "
+                    "every other manager mirrors (core/lb_table.py, control/lb_mirror.py)",
 }
 """Key pattern → what the record holds."""
 
