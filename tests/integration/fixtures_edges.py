@@ -223,6 +223,13 @@ def master_answers(driver: HAProxy) -> bool:
 @pytest.fixture
 def haproxy_proc(test_network):
     """A real HAProxy (``haproxy -W -S master.sock -f haproxy.cfg``) with no apps yet."""
+    with haproxy_process(test_network) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def haproxy_process(test_network: str):
+    """A real HAProxy of one's own (the HA tests run one per manager)."""
     workdir = Path(tempfile.mkdtemp(prefix="sc-hap-"))   # short: unix socket paths ≤ 107 bytes
     settings = edge_settings(workdir, test_network)
     driver = HAProxy(settings.haproxy)

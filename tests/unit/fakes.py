@@ -333,11 +333,11 @@ class FakeHost:
         return {i: self.cpu[c] for i in ids for c in self.cpu if c.startswith(i)}
 
     def create_worker(self, pod, node, app, image, command, port, cpus, memory_mb, env=None, *, gen,
-                      security="default", pids_limit=512):
+                      security="default", pids_limit=512, epoch=0):
         name = container_name(pod, node, gen)
         self._call("create", name)
         c = Container(name, pod, node, app, "created", None, image, gen, id=f"{next(self._ids):064x}",
-                      created=time.time())
+                      created=time.time(), epoch=epoch)
         self.containers.append(c)
         return c
 
