@@ -51,6 +51,8 @@ from orchestrator.core.errors import SimpleCloudError
 from orchestrator.edges.election import ElectionTimes, Leadership
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostpool import HostPool
+from orchestrator.edges.local_net import local_addresses
+from orchestrator.edges.peers import Peers
 from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
 from orchestrator.edges.store import Store
 from orchestrator.observe.collectors import (
@@ -61,6 +63,7 @@ from orchestrator.observe.collectors import (
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import Settings
 from orchestrator.usecases import UseCases
+from orchestrator.usecases.managers import Managers
 
 log = logging.getLogger("orchestrator.server")
 
@@ -155,7 +158,7 @@ def _no_election() -> None:
 def build_leadership(store: Store, settings: Settings) -> Leadership:
     """This manager's candidacy (edges/election.py), on the store's connection."""
     manager = settings.manager
-    name = manager.manager_name or socket.gethostname()
+    name = manager_name(settings)
     times = ElectionTimes(ttl=max(1, math.ceil(manager.leader_ttl)),
                           renew_interval=manager.leader_renew_interval,
                           renew_deadline=manager.leader_renew_deadline, retry=manager.leader_retry)
@@ -163,10 +166,23 @@ def build_leadership(store: Store, settings: Settings) -> Leadership:
                       api=manager.managers.get(name, ""))
 
 
-def build_web_app(settings: Settings, cases: UseCases, controller: Controller | None = None) -> Flask:
-    """The Flask app over the use cases, with the token of ``token_file``
-    (created on first start, mode 600: api/token_file.py)."""
-    return create_app(cases, token=ensure_token(settings.api.token_file), controller=controller)
+def build_web_app(settings: Settings, cases: UseCases, controller: Controller | None = None,
+                  token: str | None = None) -> Flask:
+    """The Flask app over the use cases, with ``token`` (default: that of
+    ``token_file``, created on first start, mode 600: api/token_file.py)."""
+    return create_app(cases, token=token or ensure_token(settings.api.token_file), controller=controller)
+
+
+def build_managers(store: StoreProtocol, settings: Settings, token: str) -> Managers:
+    """This manager among the others (``GET /api/managers``): its peers' APIs, its own addresses."""
+    manager = settings.manager
+    peers = Peers(manager.managers, token) if manager.managers else None
+    return Managers(store, manager_name(settings), vip=manager.vip, peers=peers, addresses=local_addresses)
+
+
+def manager_name(settings: Settings) -> str:
+    """This manager's name: the setting, else the machine's host name."""
+    return settings.manager.manager_name or socket.gethostname()
 
 
 def build_haproxy(settings: Settings) -> HAProxy:
@@ -191,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         store = Store.from_settings(settings.etcd)
         # One pool: the use cases check images on it, the controller drives it.
         hosts = HostPool(settings.links, extra_labels=dict(args.label))
-        cases = UseCases.over(store, hosts, settings.workers.job_image_prefix)
+        token = ensure_token(settings.api.token_file)
+        cases = UseCases.over(store, hosts, settings.workers.job_image_prefix,
+                              managers=build_managers(store, settings, token))
         # The web layer reads the controller's figures (dashboard, /metrics).
         controller = None
         if not args.no_controller:
@@ -201,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             acting = UseCases.over(fenced, hosts, settings.workers.job_image_prefix)
             controller = build_controller(store, hosts, build_haproxy(settings), settings, cases.apps,
                                           leadership=leadership, acting_store=fenced, acting_scaler=acting.apps)
-        app = build_web_app(settings, cases, controller)
+        app = build_web_app(settings, cases, controller, token)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError) as exc:
         print(f"simplecloud-manager: {exc}", file=sys.stderr)

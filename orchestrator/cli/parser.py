@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.cli import apps, cluster, nodes, pods
+from orchestrator.cli import apps, cluster, managers, nodes, pods
 from orchestrator.cli.bench import BALANCE_ALGORITHMS, bench_parser, cmd_bench
 from orchestrator.cli.client import DEFAULT_API, EXIT_USAGE, CliError
 from orchestrator.cli.wait import DEFAULT_WAIT
@@ -140,6 +140,12 @@ def build_parser() -> Parser:
 
     lg = add(sub, "logs", nodes.cmd_logs, "print the last lines of a node's log")
     lg.add_argument("node"), lg.add_argument("--pod"), lg.add_argument("--tail", type=positive, default=100)
+    manager = sub.add_parser("manager", help="the managers: leader, virtual IP, etcd", parents=[common])
+    manager_sub = manager.add_subparsers(dest="manager_command", required=True, metavar="ACTION",
+                                         parser_class=Parser)
+    add(manager_sub, "ls", managers.cmd_manager_ls,
+        "list the managers, the leader and its epoch, who holds the virtual IP, the etcd members")
+
     add(sub, "status", cluster.cmd_status, "pods, apps and recent events")
     add(sub, "events", cluster.cmd_events, "recent events").add_argument("--limit", type=positive, default=50)
     bench_parser(add(sub, "bench", cmd_bench, "open-loop load through HAProxy: Poisson arrivals, "

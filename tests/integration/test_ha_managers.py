@@ -88,6 +88,7 @@ def two_managers(etcd_cluster, test_network, test_labels, tmp_path):
     token_file = tmp_path / "token"
     labels = [arg for key, value in test_labels.items() for arg in ("--label", f"{key}={value}")]
     managers: list[Manager] = []
+    apis = {name: f"127.0.0.1:{free_port()}" for name in ("manager-1", "manager-2")}
     with contextlib.ExitStack() as stack:
         for i, name in enumerate(("manager-1", "manager-2")):
             hap = stack.enter_context(haproxy_process(test_network))
@@ -99,7 +100,8 @@ def two_managers(etcd_cluster, test_network, test_labels, tmp_path):
                 "haproxy_bin", "haproxy_state_file", "frontend_bind", "stats_bind")})
             env.update(SIMPLECLOUD_ETCD_HOST=host, SIMPLECLOUD_ETCD_PORT=str(port),
                        SIMPLECLOUD_ETCD_PREFIX=prefix, SIMPLECLOUD_TOKEN_FILE=str(token_file),
-                       SIMPLECLOUD_API_BIND=f"127.0.0.1:{free_port()}",
+                       SIMPLECLOUD_API_BIND=apis[name],
+                       SIMPLECLOUD_MANAGERS=json.dumps({n: f"http://{a}" for n, a in apis.items()}),
                        SIMPLECLOUD_WAKER_PORT=str(free_port()), SIMPLECLOUD_HAPROXY_LOG_PORT="0",
                        SIMPLECLOUD_DOCKER_HOSTS=json.dumps({"*": DOCKER_URL}),
                        SIMPLECLOUD_RECONCILE_INTERVAL="1", SIMPLECLOUD_MANAGER_NAME=name)
@@ -156,10 +158,19 @@ def test_one_manager_acts_every_haproxy_serves_and_a_killed_leader_is_replaced(
             wait_until(lambda: served_by(second.hap.url) == {"light-1", "light-2"},
                        "the follower's HAProxy to serve both nodes")
 
+            view = json.loads(cloud(lab, "manager", "ls", "--json", "--api", second.api)[1])
+            assert view["leader"]["name"] == "manager-1" and view["leader"]["epoch"] == epoch
+            assert [(m["name"], m["reachable"], m["leader"]) for m in view["managers"]] == [
+                ("manager-1", True, True), ("manager-2", True, False)]
+            assert view["etcd"]["healthy"] == 3
+
             first.proc.kill()                          # the leader's manager dies (kill -9)
             first.proc.wait()
             wait_until(second.leads, "manager-2 to take over")
-            scale(lab, second, 3)
+            # the CLI knows both managers: the dead one first, it goes on to the next
+            code, _, err = cloud(lab, "app", "scale", "light", "3", "--wait", "--timeout", "60",
+                                 "--api", f"{first.api},{second.api}")
+            assert code == 0, err
             made = containers(docker_client, test_labels)
             nodes = sorted(c.labels["simplecloud.node"] for c in made if c.status == "running")
             assert nodes == ["light-1", "light-2", "light-3"], nodes   # none twice, none missing

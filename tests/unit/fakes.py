@@ -277,6 +277,12 @@ class FakeStore:
         value, revision = self._get("leader")
         return {**value, "epoch": revision} if value else None
 
+    members = [{"name": "m0", "id": "a1", "client_urls": ["http://127.0.0.1:2379"], "healthy": True,
+                "leader": True, "db_size_bytes": 20480, "raft_term": 2}]
+
+    def etcd_members(self):
+        return copy.deepcopy(self.members)
+
     # --- watch ---
     def wait_for_change(self, timeout):
         changed = self._changed.wait(timeout)

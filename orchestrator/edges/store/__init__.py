@@ -39,6 +39,7 @@ from orchestrator.edges.store import autoscale as autoscale_records
 from orchestrator.edges.store import desired
 from orchestrator.edges.store import events as event_log
 from orchestrator.edges.store import lb as lb_records
+from orchestrator.edges.store import members as etcd_members
 from orchestrator.edges.store import nodes as node_records
 from orchestrator.edges.store import observed as observed_records
 from orchestrator.edges.store.etcd import MAX_TXN_OPS, CorruptRecord, Etcd, TooLarge
@@ -57,6 +58,7 @@ class Store:
                  timeout: float = 10.0, max_events: int = MAX_EVENTS, tls: tuple[str, str, str] | None = None):
         """``tls`` = (CA file, client certificate file, client key file), or None for plain HTTP."""
         self.etcd = Etcd(host, port, prefix, timeout, tls)
+        self._tls = tls
         self.max_events = max_events
         self.etcd.on_corrupt = self._report_corrupt
         self._watcher = Watcher(self.etcd)
@@ -207,6 +209,9 @@ class Store:
 
     def get_leader(self) -> dict[str, Any] | None:
         return lb_records.get_leader(self.etcd)
+
+    def etcd_members(self) -> list[dict[str, Any]]:
+        return etcd_members.members(self.etcd, self._tls)
 
     # ---------------------------------------------------------------- watch (watch.py)
     def wait_for_change(self, timeout: float) -> bool:
