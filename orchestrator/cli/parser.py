@@ -28,6 +28,15 @@ def positive(text: str) -> int:
     return value
 
 
+def replica_count(text: str) -> tuple[str, int]:
+    """``5`` (to 5), ``+2`` (2 more than now) or ``-1`` (one fewer): (sign, number)."""
+    sign = text[0] if text[:1] in ("+", "-") else ""
+    digits = text[1:] if sign else text
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a replica count such as 5, +2 or -1, not {text!r}")
+    return sign, int(digits)
+
+
 def build_parser() -> Parser:
     # The common options are accepted before or after the command. SUPPRESS
     # keeps a subcommand from overwriting a value given earlier with None.
@@ -92,7 +101,8 @@ def build_parser() -> Parser:
                           "(default: hardened workers; see docs/api.md)")
     wait_options(dep)
     sc = add(app_sub, "scale", apps.cmd_app_scale, "set the replica count of an app")
-    sc.add_argument("name"), sc.add_argument("replicas", type=positive)
+    sc.add_argument("name")
+    sc.add_argument("replicas", type=replica_count, help="N, or +N / -N relative to the replicas now")
     wait_options(sc)
     up = add(app_sub, "update", apps.cmd_app_update,
              "change an app in place: image/command/port/limits roll node by node; "

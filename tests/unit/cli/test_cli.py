@@ -296,8 +296,8 @@ def test_non_json_answer_is_explained(api, capsys):
      "not allowed with"),
     (["app", "deploy", "w", "--image", "i", "--pod", "p", "--replicas", "1", "--port", "1", "--balance", "fastest"],
      "invalid choice: 'fastest'"),
-    (["app", "scale", "web", "many"], "expected a whole number, not 'many'"),
-    (["app", "scale", "web", "-1"], "expected 0 or more"),
+    (["app", "scale", "web", "many"], "expected a replica count such as 5, +2 or -1, not 'many'"),
+    (["app", "scale", "web", "1.5"], "expected a replica count such as 5, +2 or -1"),
 ])
 def test_usage_errors_are_one_line_exit_2(api, capsys, argv, fragment):
     code, out, err = run(capsys, *argv)
@@ -527,3 +527,14 @@ def test_manager_ls_shows_the_leader_the_vip_and_etcd(api, capsys):
     assert lines[2].split()[:3] == ["manager-2", "leader", "4711"] and "no answer" in lines[3]
     assert "virtual IP 192.168.56.100: held by manager-1" in out
     assert "2.0 MiB" in out and "unhealthy" in out and "etcd: 2 of 2 members healthy" in out
+
+
+def test_a_relative_scale_counts_from_the_replicas_now(api, capsys):
+    api.answers[("GET", "/api/apps/light")] = (200, {"name": "light", "replicas": 3})
+    api.answers[("PUT", "/api/apps/light/scale")] = (200, {"name": "light", "replicas": 5})
+    code, out, _ = run(capsys, "app", "scale", "light", "+2")
+    assert code == 0 and api.calls[-1]["json"] == {"replicas": 5} and "scaled to 5 replicas" in out
+    run(capsys, "app", "scale", "light", "-9")
+    assert api.calls[-1]["json"] == {"replicas": 0}
+    code, _, err = run(capsys, "app", "scale", "light", "+x")
+    assert code == 2 and "such as 5, +2 or -1" in err
