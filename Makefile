@@ -102,10 +102,10 @@ engine:
 
 # The container lab's machine image: the machine deploy through pyinfra's
 # @docker connector; rebuilt when images/machine/ or the base image changed,
-# or when the engine no longer has it.
+# or when the engine no longer has it. (The job images are built on the
+# manager by role worker_images, with images/jobs/build.sh.)
 images: deps
 	$(call step,base-image,images/base.sh)
-	$(call step,job-images,images/build-jobs.sh)
 	@docker image inspect $(HOST_IMAGE) >/dev/null 2>&1 || rm -f images/build/host.stamp
 	@$(MAKE) --no-print-directory images/build/host.stamp
 

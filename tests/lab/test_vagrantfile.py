@@ -42,11 +42,17 @@ def ruby(script, *args, cwd=ROOT, **env):
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def copy_vagrantfile(to: Path) -> None:
+    """The Vagrantfile, its helpers (vagrant/) and lab.yml into ``to``."""
+    for name in ("Vagrantfile", "lab.yml"):
+        shutil.copy(ROOT / name, to / name)
+    shutil.copytree(ROOT / "vagrant", to / "vagrant")
+
+
 @pytest.fixture
 def lab_copy(tmp_path):
     """The files the Vagrantfile reads, in a scratch directory: no lab state."""
-    for name in ("Vagrantfile", "lab.yml"):
-        shutil.copy(ROOT / name, tmp_path / name)
+    copy_vagrantfile(tmp_path)
     shutil.copytree(ROOT / "inventory", tmp_path / "inventory")
     return tmp_path
 
@@ -55,10 +61,20 @@ def inventory_hosts():
     return sorted(p.stem for p in (ROOT / "inventory" / "host_vars").glob("*.yml"))
 
 
-def test_ruby_syntax():
-    run = subprocess.run(["ruby", "-c", "Vagrantfile"], cwd=ROOT, capture_output=True, text=True)
+@pytest.mark.parametrize("path", ["Vagrantfile", "vagrant/lab.rb"])
+def test_ruby_syntax(path):
+    run = subprocess.run(["ruby", "-c", path], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "Syntax OK" in run.stdout
+
+
+def test_vagrantfile_is_settings_then_configure():
+    """Like kubespray's: settings, then `Vagrant.configure`; no function of its
+    own (they are in vagrant/lab.rb)."""
+    lines = (ROOT / "Vagrantfile").read_text().splitlines()
+    assert not [line for line in lines if line.startswith("def ")]
+    configure = next(i for i, line in enumerate(lines) if line.startswith("Vagrant.configure"))
+    assert configure < 100, configure
 
 
 @pytest.mark.parametrize("provider", ["docker", "libvirt", "virtualbox"])
@@ -187,8 +203,7 @@ def test_up_trigger_runs_make_and_stops_with_one_line(tmp_path):
     Makefile: the trigger runs make, make fails, Vagrant stops before it
     creates anything."""
     (tmp_path / "inventory" / "host_vars").mkdir(parents=True)
-    for name in ("Vagrantfile", "lab.yml"):
-        shutil.copy(ROOT / name, tmp_path / name)
+    copy_vagrantfile(tmp_path)
     (tmp_path / "inventory" / "hosts.yml").write_text(
         "all:\n  children:\n    pods:\n      hosts:\n        pod-trigger-test:\n")
     (tmp_path / "inventory" / "host_vars" / "pod-trigger-test.yml").write_text(
@@ -218,8 +233,7 @@ def test_up_replaces_another_labs_machine_only_when_asked(tmp_path):
     it; as `make up` runs it, the container is replaced by this lab's own."""
     name, machine = "pod-other-test", "simplecloud-pod-other-test"
     (tmp_path / "inventory" / "host_vars").mkdir(parents=True)
-    for f in ("Vagrantfile", "lab.yml"):
-        shutil.copy(ROOT / f, tmp_path / f)
+    copy_vagrantfile(tmp_path)
     (tmp_path / "inventory" / "hosts.yml").write_text(
         f"all:\n  children:\n    pods:\n      hosts:\n        {name}:\n")
     (tmp_path / "inventory" / "host_vars" / f"{name}.yml").write_text(
