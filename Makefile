@@ -183,6 +183,7 @@ test: test-unit test-integration test-browser test-lab test-vm
 
 test-unit: venv
 	$(PYTEST) tests/unit -q
+	ansible-lint --offline --profile production --nocolor -q playbooks/site.yml roles/
 
 test-integration: deps
 	$(PYTEST) tests/integration -q
