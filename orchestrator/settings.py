@@ -58,6 +58,7 @@ class Settings:
     haproxy_master_socket: str = "/run/haproxy-master.sock"   # master CLI (reload)
     haproxy_bin: str = "/usr/sbin/haproxy"
     haproxy_state_file: str = "/var/lib/haproxy/server-state"  # servers kept across reloads
+    haproxy_socket_group: str = ""          # admin socket mode 660 for this group ("" = mode 600, root's)
     haproxy_user: str = "haproxy"           # workers drop root for this user and group ("" = stay)
     haproxy_chroot: str = "/var/lib/haproxy"  # and are jailed here ("" = no chroot)
     frontend_bind: str = "*:80"             # where users reach the apps

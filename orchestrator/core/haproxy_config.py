@@ -141,9 +141,9 @@ def _check_settings(settings) -> None:
         raise ValidationError("stats_bind", f"stats_bind {settings.stats_bind!r} must be on "
                               "loopback, e.g. 127.0.0.1:8404 (the stats page is not protected)")
     for field in ("frontend_bind", "haproxy_admin_socket", "haproxy_state_file",
-                  "haproxy_user", "haproxy_chroot"):
+                  "haproxy_user", "haproxy_chroot", "haproxy_socket_group"):
         value = str(getattr(settings, field))
-        optional = field in ("haproxy_user", "haproxy_chroot")
+        optional = field in ("haproxy_user", "haproxy_chroot", "haproxy_socket_group")
         if (not value and not optional) or any(c.isspace() or c in "#'\"" for c in value):
             raise ValidationError(field, f"setting {field} {value!r} must be non-empty "
                                   "and contain no spaces, quotes or '#'")
@@ -220,6 +220,7 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
         state_file=settings.haproxy_state_file,
         user=settings.haproxy_user,
         chroot=settings.haproxy_chroot,
+        socket_group=settings.haproxy_socket_group,
         stats_bind=settings.stats_bind,
         frontend_bind=settings.frontend_bind,
         prometheus=prometheus,

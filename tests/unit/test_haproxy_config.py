@@ -51,6 +51,10 @@ def test_global_and_defaults_golden():
     ]
     no_jail = render([], {}, dataclasses.replace(SETTINGS, haproxy_user="", haproxy_chroot=""))
     assert section(no_jail, "global")[1].startswith("stats socket")
+    # the lab's manager drives HAProxy through a group, not as root
+    grouped = render([], {}, dataclasses.replace(SETTINGS, haproxy_socket_group="haproxy-admin"))
+    assert ("stats socket /run/haproxy/admin.sock mode 660 group haproxy-admin level admin expose-fd listeners"
+            in section(grouped, "global"))
     defaults = section(cfg, "defaults")
     assert defaults[0] == "mode http" and "load-server-state-from-file global" in defaults
     # a GET whose worker died mid-way is retried on another worker (L7 retries)
