@@ -63,6 +63,7 @@ class Settings:
     haproxy_chroot: str = "/var/lib/haproxy"  # and are jailed here ("" = no chroot)
     frontend_bind: str = "*:80"             # where users reach the apps
     check_timeout: float = 1.0              # seconds a worker has to answer a health check
+    connect_timeout: float = 0.25           # seconds a worker has to accept HAProxy's connection
     stats_bind: str = "127.0.0.1:8404"      # HAProxy stats page / CSV
     haproxy_log_port: int = 5140            # UDP port on 127.0.0.1 where HAProxy sends one line
                                             # per request to the metrics (p95); 0 = no request log
@@ -135,7 +136,7 @@ class Settings:
 
 
 SLOWED = ("start_timeout", "docker_call_timeout", "link_connect_timeout", "link_ping_interval",
-          "link_ping_timeout", "check_timeout", "busy_grace", "hung_probe", "reconcile_interval",
+          "link_ping_timeout", "check_timeout", "connect_timeout", "busy_grace", "hung_probe", "reconcile_interval",
           "decision_interval")
 """The settings that ``slowdown`` multiplies: time budgets for machines and how often they are polled."""
 

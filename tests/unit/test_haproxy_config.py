@@ -158,6 +158,25 @@ def test_health_check_timeout_is_a_setting():
         render([], {}, dataclasses.replace(SETTINGS, check_timeout=0))
 
 
+def test_connect_timeout_is_sized_for_the_lab_network():
+    """A killed worker's address answers nothing: each request sent to it
+    waits ``timeout connect`` before its retry on another worker."""
+    assert "    timeout connect 250ms\n" in render([], {}, SETTINGS)           # the default: 0.25 s
+    slow = dataclasses.replace(SETTINGS, connect_timeout=2.5)                   # a lab under emulation
+    assert "    timeout connect 2500ms\n" in render([], {}, slow)
+    with pytest.raises(ValidationError, match="connect_timeout 0 must be seconds between 0.01 and 600"):
+        render([], {}, dataclasses.replace(SETTINGS, connect_timeout=0))
+
+
+def test_a_failed_connection_counts_as_a_failed_check():
+    """observe layer4 + sudden-death: a dead worker is out after one failed
+    connection and one more failed check, not two checks a second apart."""
+    options = SERVER_OPTIONS.split()
+    assert options[options.index("observe") + 1] == "layer4"
+    assert options[options.index("on-error") + 1] == "sudden-death"
+    assert options[options.index("error-limit") + 1] == "1"
+
+
 STATE = """1
 # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
 3 app_web 1 n1 10.0.0.2 2 0 1 1 12 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0
