@@ -4,10 +4,14 @@ update, each under a steady stream of requests through HAProxy. Requests
 must not fail; what `cloud node ls` / `cloud pod ls` say must be true."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from bench.labkit import OpenLoop
+
 from tests.lab.conftest import (CONVERGE, Load, app_nodes, budget, cloud, cloud_json, cloud_ok, containers_of,
-                                freeze, on_machine, wait_until)
+                                SLOWDOWN, answer_slowdown, freeze, on_machine, wait_until)
 
 pytestmark = pytest.mark.lab
 
@@ -46,6 +50,24 @@ def test_a_killed_worker_is_replaced_without_failed_requests(light3):
     assert [c["state"] for c in containers_of("pod-light", "light")] == ["running"] * 3
     events = cloud_json("events", "--limit", "100")
     assert any(e["kind"] == "node.failed" and victim in e["subject"] for e in events)
+
+
+def test_a_worker_killed_on_its_host_costs_no_request(light3):
+    """One of three workers killed with `docker kill` on its pod host (not
+    through the manager: its address simply stops answering) under 50 req/s
+    open-loop (a slower lab: divided by how much slower a light node answers
+    there): no request fails, failure being no answer within 2 s."""
+    victim = light3[2]
+    before = observed("light")[victim]["restarts"]
+    (box,) = [c["name"] for c in containers_of("pod-light", "light") if c["node"] == victim]
+    rate = 50 if SLOWDOWN == 1 else 50 / answer_slowdown()
+    with OpenLoop("/light", rate=rate, limit_s=budget(120), timeout=budget(2), seed=19) as load:
+        time.sleep(budget(3))
+        on_machine("pod-light", f"docker kill {box}")
+        assert wait_until(lambda: observed("light")[victim].get("restarts") == before + 1
+                          and serving("light", 3)), observed("light")
+        time.sleep(budget(3))
+    assert load.sent() > 5 * rate and load.failures == [], load.failures
 
 
 def test_a_hung_worker_is_replaced(light3):
