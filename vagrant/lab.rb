@@ -148,8 +148,8 @@ def missing_parts
   end
   missing["the image #{LAB["docker"]["image"]}"] = "images" if CONTAINER_LAB && !docker_image?(LAB["docker"]["image"])
   # the wheels are for the provisioner (the manager installs from them)
-  if has_manager && !ARGV.include?("--no-provision") && Dir.glob(File.join(ROOT, "images", "build", "wheels", "simplecloud-*.whl")).empty?
-    missing["images/build/wheels"] = "wheels"
+  if has_manager && !ARGV.include?("--no-provision") && !File.exist?(File.join(ROOT, "images", "build", "wheels.tar"))
+    missing["images/build/wheels.tar"] = "wheels"
   end
   box = LAB[PROVIDER]["box"]
   if !CONTAINER_LAB && !box_added?(box)

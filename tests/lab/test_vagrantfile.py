@@ -181,18 +181,18 @@ def test_up_trigger_builds_what_a_fresh_clone_lacks(lab_copy):
     (lab_copy / "lab.local.yml").write_text("docker: {image: 'simplecloud/absent:none'}\n")
     assert ruby("missing_parts.rb", cwd=lab_copy) == {
         "images/build/base.tar": "images", "the image simplecloud/absent:none": "images",
-        "images/build/wheels": "wheels"}
+        "images/build/wheels.tar": "wheels"}
     # `vagrant up --no-provision` (what `make up` runs) needs no wheels yet
-    assert "images/build/wheels" not in ruby("missing_parts.rb", "--no-provision", cwd=lab_copy)
+    assert "images/build/wheels.tar" not in ruby("missing_parts.rb", "--no-provision", cwd=lab_copy)
     (lab_copy / "lab.local.yml").write_text(
         "libvirt: {box: 'simplecloud/absent', box_file: 'images/build/absent.box'}\n")
     assert ruby("missing_parts.rb", cwd=lab_copy, LAB_PROVIDER="libvirt") == {
-        "images/build/base.tar": "images", "images/build/wheels": "wheels",
+        "images/build/base.tar": "images", "images/build/wheels.tar": "wheels",
         "the box simplecloud/absent": "box"}
     # a built box file is enough: Vagrant adds it itself (box_url)
     build = lab_copy / "images" / "build"
-    (build / "wheels").mkdir(parents=True)
-    for name in ("base.tar", "absent.box", "wheels/simplecloud-0.1.0-py3-none-any.whl"):
+    build.mkdir(parents=True)
+    for name in ("base.tar", "absent.box", "wheels.tar"):
         (build / name).write_bytes(b"")
     assert ruby("missing_parts.rb", cwd=lab_copy, LAB_PROVIDER="libvirt") == {}
 
