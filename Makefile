@@ -200,7 +200,7 @@ down:
 	  for v in $$(docker volume ls -q | grep -E '^simplecloud-.*-docker$$' || true); do docker volume rm $$v; done)
 	$(call step,remove-networks,\
 	  for n in $$(docker network ls --format '{{.Name}}' | grep -E '^vagrant_network' || true); do docker network rm $$n; done)
-	@rm -f .vagrant/ssh-config .vagrant/lab_ed25519 .vagrant/lab_ed25519.pub; echo "lab removed (images kept for a fast next 'make up')"
+	@rm -f .vagrant/ssh-config .vagrant/lab_ed25519 .vagrant/lab_ed25519.pub; echo "lab removed (images and the registry's blobs kept for a fast next 'make up')"
 
 # ---------------------------------------------------------------- tests
 # pytest's exit code 5 ("no tests ran") is a failure here, never a pass.
@@ -262,4 +262,5 @@ bench: up bench-deps
 	cd bench && ../$(PY) autoscale_bench.py
 
 clean: down
+	docker volume rm -f simplecloud-registry >/dev/null 2>&1 || true
 	rm -rf $(VENV) .simplecloud images/build

@@ -154,6 +154,8 @@ def test_docker_run_commands_of_the_container_lab(lab_copy):
                      ("--label", "simplecloud.lab=1"), ("--tmpfs", "/run")]:
             assert flag in pairs, (host, flag)
         assert "--privileged" not in argv   # fails on these hosts (ENVIRONMENT.md)
+        # the manager's registry storage outlives `make down` (its own volume)
+        assert (("-v", "simplecloud-registry:/var/lib/docker-registry") in pairs) == (host == "manager"), host
         published = {p for f, p in pairs if f == "-p"} - {f"127.0.0.1:{hv['lab_ssh_port']}:22"}
         want = {f"127.0.0.1:{p['host']}:{p['guest']}" for p in lab["published"]}
         assert published == (want if host == "manager" else set()), host
