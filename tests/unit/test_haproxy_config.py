@@ -150,22 +150,18 @@ def test_stats_must_stay_on_loopback():
         render([], {}, Settings(stats_bind="0.0.0.0:8404"))
 
 
-def test_health_check_timeout_is_a_setting():
-    assert "    timeout check 1000ms\n" in render([], {}, SETTINGS)              # the default: 1 s
-    slow = dataclasses.replace(SETTINGS, check_timeout=10)                      # a lab under emulation
-    assert "    timeout check 10000ms\n" in render([], {}, slow)
-    with pytest.raises(ValidationError, match="check_timeout 0 must be seconds between 0.1 and 600"):
-        render([], {}, dataclasses.replace(SETTINGS, check_timeout=0))
-
-
-def test_connect_timeout_is_sized_for_the_lab_network():
-    """A killed worker's address answers nothing: each request sent to it
-    waits ``timeout connect`` before its retry on another worker."""
-    assert "    timeout connect 250ms\n" in render([], {}, SETTINGS)           # the default: 0.25 s
-    slow = dataclasses.replace(SETTINGS, connect_timeout=2.5)                   # a lab under emulation
-    assert "    timeout connect 2500ms\n" in render([], {}, slow)
-    with pytest.raises(ValidationError, match="connect_timeout 0 must be seconds between 0.01 and 600"):
-        render([], {}, dataclasses.replace(SETTINGS, connect_timeout=0))
+@pytest.mark.parametrize("field, keyword, default, low", [
+    ("check_timeout", "timeout check", 1000, 0.1),       # how long a health check may wait
+    # A killed worker's address answers nothing: each request sent to it
+    # waits ``timeout connect`` before its retry on another worker.
+    ("connect_timeout", "timeout connect", 250, 0.01),
+])
+def test_timeouts_are_settings(field, keyword, default, low):
+    assert f"    {keyword} {default}ms\n" in render([], {}, SETTINGS)
+    slow = dataclasses.replace(SETTINGS, **{field: default / 100})              # a lab under emulation: x10
+    assert f"    {keyword} {default * 10}ms\n" in render([], {}, slow)
+    with pytest.raises(ValidationError, match=f"{field} 0 must be seconds between {low:g} and 600"):
+        render([], {}, dataclasses.replace(SETTINGS, **{field: 0}))
 
 
 def test_a_failed_connection_counts_as_a_failed_check():
