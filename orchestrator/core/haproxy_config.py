@@ -36,16 +36,18 @@ from orchestrator.core.metrics import LOG_FORMAT
 from orchestrator.core.model import App, Server, backend_name
 
 SERVER_OPTIONS = ("check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 "
-                  "observe layer4 error-limit 1 on-error sudden-death")
+                  "observe layer4 error-limit 1 on-error fastinter")
 """Health-check timing of every server: checked each second while up; down
 after 2 failures (the second one 250 ms after the first); while down, checked
 every 250 ms, so a new worker (added "down until proven up") takes traffic
 about a quarter of a second after it starts answering. Traffic is watched
 too (``observe layer4``): one failed connection (a killed worker's address
-answers nothing) counts as a failed check and brings the next one forward
-(``sudden-death``: one more failure and it is down), so a dead worker is out
-within about half a second, not two; the requests sent to it meanwhile wait
-one ``timeout connect`` and are retried on another worker. Used as
+answers nothing) brings the next checks forward (``on-error fastinter``), so
+a dead worker is down within about half a second, not two; the requests
+sent to it meanwhile wait one ``timeout connect`` and are retried on another
+worker. Only the checks take a worker out: with ``sudden-death`` or
+``mark-down`` one dropped SYN of a busy worker did, and under load, one after
+another, all of them (a lab run: "no server available"). Used as
 ``default-server`` in the file and given explicitly to servers added through
 the Runtime API (which, in HAProxy 2.6, do not inherit ``default-server``)."""
 

@@ -239,10 +239,11 @@ class HAProxy:
         return "the manager's HAProxy settings changed"
 
     def _settings_fingerprint(self) -> str:
-        """What the settings alone put in the config: the text rendered for no apps."""
+        """What the settings and the code alone put in the config: the text
+        rendered for no apps, and every backend's server options."""
         if self._fingerprint is None:
             empty = self.render([], {})
-            self._fingerprint = hashlib.sha256(empty.encode()).hexdigest()[:16]
+            self._fingerprint = hashlib.sha256((empty + SERVER_OPTIONS).encode()).hexdigest()[:16]
         return self._fingerprint
 
     def apply_config(self, apps: Iterable[App],

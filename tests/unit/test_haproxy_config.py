@@ -164,12 +164,14 @@ def test_timeouts_are_settings(field, keyword, default, low):
         render([], {}, dataclasses.replace(SETTINGS, **{field: 0}))
 
 
-def test_a_failed_connection_counts_as_a_failed_check():
-    """observe layer4 + sudden-death: a dead worker is out after one failed
-    connection and one more failed check, not two checks a second apart."""
+def test_a_failed_connection_brings_the_checks_forward():
+    """observe layer4 + fastinter: after one failed connection the next checks
+    come 250 ms apart, so a dead worker is down within about half a second;
+    the checks alone take it out (a busy worker's dropped SYN must not)."""
     options = SERVER_OPTIONS.split()
     assert options[options.index("observe") + 1] == "layer4"
-    assert options[options.index("on-error") + 1] == "sudden-death"
+    assert options[options.index("on-error") + 1] == "fastinter"
+    assert options[options.index("fastinter") + 1] == "250ms"
     assert options[options.index("error-limit") + 1] == "1"
 
 
