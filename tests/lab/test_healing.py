@@ -54,13 +54,17 @@ def test_a_killed_worker_is_replaced_without_failed_requests(light3):
 
 def test_a_worker_killed_on_its_host_costs_no_request(light3):
     """One of three workers killed with `docker kill` on its pod host (not
-    through the manager: its address simply stops answering) under 50 req/s
+    through the manager: its address simply stops answering) under 30 req/s
     open-loop (a slower lab: divided by how much slower a light node answers
-    there): no request fails, failure being no answer within 2 s."""
+    there): no request fails, failure being no answer within 2 s. 30, not
+    50: the two survivors must carry the load until the replacement serves,
+    and two light nodes do not carry 50 req/s on the 2-core build machine
+    (42 of 499 failed, no kill at all); bench/host_link_bench.py's `dead`
+    measures 50."""
     victim = light3[2]
     before = observed("light")[victim]["restarts"]
     (box,) = [c["name"] for c in containers_of("pod-light", "light") if c["node"] == victim]
-    rate = 50 if SLOWDOWN == 1 else 50 / answer_slowdown()
+    rate = 30 if SLOWDOWN == 1 else 30 / answer_slowdown()
     with OpenLoop("/light", rate=rate, limit_s=budget(120), timeout=budget(2), seed=19) as load:
         time.sleep(budget(3))
         on_machine("pod-light", f"docker kill {box}")
