@@ -150,14 +150,10 @@ $(BOX): $(MACHINE_FILES)
 # ---------------------------------------------------------------- the lab
 # The provider comes from lab.yml / LAB_PROVIDER (VAGRANT_DEFAULT_PROVIDER above).
 # Containers come up side by side (Vagrant's docker provider can); VMs one
-# at a time (under TCG, four booting at once starve each other). Vagrant's
-# docker provider inspects every network of the engine while it prepares a
-# machine's, and fails when another program (a test tier) removes one
-# meanwhile ("No such object"); a second `vagrant up` finishes the machines.
-VAGRANT_UP := SIMPLECLOUD_REPLACE_OTHER_LAB=1 vagrant up --no-provision \
-              $(if $(filter docker,$(LAB_PROVIDER)),--parallel,--no-parallel)
+# at a time (under TCG, four booting at once starve each other).
 up: images $(if $(filter libvirt,$(LAB_PROVIDER)),libvirt box)
-	$(call step,machines,$(VAGRANT_UP) || { echo "simplecloud: vagrant up failed (above); once more"; $(VAGRANT_UP); })
+	$(call step,machines,SIMPLECLOUD_REPLACE_OTHER_LAB=1 vagrant up --no-provision \
+	  $(if $(filter docker,$(LAB_PROVIDER)),--parallel,--no-parallel))
 	@grep -ho 'simplecloud: replacing .*' $(LOGS)/machines.log | sed 's/^/    /' || true
 	@$(MAKE) --no-print-directory provision
 	@$(MAKE) --no-print-directory status

@@ -241,3 +241,28 @@ def provision_lab
           "fix it, then `vagrant provision`")
   FileUtils.touch(PROVISIONED)
 end
+
+# ---------------------------------------------------------------- Vagrant's docker provider
+# Before it creates a machine, the provider lists every container of the
+# engine and inspects them one by one for the host ports they hold
+# (Driver#read_used_ports). A container that another program removes in
+# between (a test tier's, on a shared engine) made `vagrant up` fail with
+# "No such object". A container that is gone holds no port: it is skipped.
+module SimplecloudUsedPorts
+  def read_used_ports
+    @simplecloud_reading_ports = true
+    super
+  ensure
+    @simplecloud_reading_ports = false
+  end
+
+  def inspect_container(cid)
+    super
+  rescue VagrantPlugins::DockerProvider::Errors::ExecuteError => e
+    raise unless @simplecloud_reading_ports && e.extra_data.to_h[:stderr].to_s.include?("No such object")
+    { "HostConfig" => {} }
+  end
+end
+if defined?(VagrantPlugins::DockerProvider::Driver)
+  VagrantPlugins::DockerProvider::Driver.prepend(SimplecloudUsedPorts)
+end
