@@ -287,10 +287,11 @@ class Server:
 
 # --- built-in pods and job apps (created by `cloud init`) ---
 
+# Each on the first host of its pod in the lab's inventory (inventory/hosts.yml).
 BUILTIN_PODS: dict[str, Pod] = {
-    "light": Pod("light", "pod-light", 20, 0.25, 128, app="light"),
-    "medium": Pod("medium", "pod-medium", 15, 0.5, 256, app="medium"),
-    "heavy": Pod("heavy", "pod-heavy", 10, 1.0, 512, app="heavy"),
+    "light": Pod("light", "pod-light-1", 20, 0.25, 128, app="light"),
+    "medium": Pod("medium", "pod-medium-1", 15, 0.5, 256, app="medium"),
+    "heavy": Pod("heavy", "pod-heavy-1", 10, 1.0, 512, app="heavy"),
 }
 
 

@@ -82,41 +82,41 @@ def test_reconcilers_only_while_acting_one_per_host_named_by_a_pod(rig, cases):
     controller.ensure_reconcilers()
     assert made == [] and controller.sampler.started          # local loops only: no reconciler
     controller.start_acting(stop)
-    assert made == ["pod-heavy", "pod-light", "pod-medium"]
-    cases.pods.register(pod_spec(name="extra", host="pod-light"))   # a host it has already
+    assert made == ["pod-heavy-1", "pod-light-1", "pod-medium-1"]
+    cases.pods.register(pod_spec(name="extra", host="pod-light-1"))   # a host it has already
     cases.pods.register(pod_spec(name="far", host="pod-far"))
     controller.ensure_reconcilers()
-    assert made == ["pod-heavy", "pod-light", "pod-medium", "pod-far"]
+    assert made == ["pod-heavy-1", "pod-light-1", "pod-medium-1", "pod-far"]
     assert all(r.ran.wait(5) for r in controller.reconcilers.values())
 
 
 def test_docker_events_wake_the_reconciler_of_their_host_only(rig):
     controller, _, pool, stop = rig
     controller.start(stop)
-    light, heavy = controller.reconcilers["pod-light"], controller.reconcilers["pod-heavy"]
+    light, heavy = controller.reconcilers["pod-light-1"], controller.reconcilers["pod-heavy-1"]
     for r in controller.reconcilers.values():
         r.wake.clear()
-    pool.on_event("pod-light", {"status": "die"})
-    pool.on_event("pod-heavy", {"Action": "exec_create"})     # not a container life event
+    pool.on_event("pod-light-1", {"status": "die"})
+    pool.on_event("pod-heavy-1", {"Action": "exec_create"})     # not a container life event
     assert light.wake.is_set() and not heavy.wake.is_set()
 
 
 def test_a_link_change_is_written_said_counted_and_wakes_its_host(rig, store):
     controller, _, pool, stop = rig
     controller.start(stop)
-    light = controller.reconcilers["pod-light"]
+    light = controller.reconcilers["pod-light-1"]
     light.wake.clear()
-    pool.on_state("pod-light", LinkState(False, 5.0, "no route to host"))
+    pool.on_state("pod-light-1", LinkState(False, 5.0, "no route to host"))
     assert light.wake.is_set()
-    assert store.list_host_states()["pod-light"] == {"reachable": False, "since": 5.0,
+    assert store.list_host_states()["pod-light-1"] == {"reachable": False, "since": 5.0,
                                                     "error": "no route to host", "rtt_ms": None}
     event = store.events(1)[0]
     assert event.kind == "host.unreachable" and "no route to host" in event.message
-    pool.on_state("pod-light", LinkState(True, 6.0, "", 1.5))
+    pool.on_state("pod-light-1", LinkState(True, 6.0, "", 1.5))
     assert store.events(1)[0].kind == "host.reachable"
     s = scrape(controller.telemetry)
-    assert value(s, "simplecloud_host_link_changes_total", host="pod-light", state="down") == 1
-    assert value(s, "simplecloud_host_link_changes_total", host="pod-light", state="up") == 1
+    assert value(s, "simplecloud_host_link_changes_total", host="pod-light-1", state="down") == 1
+    assert value(s, "simplecloud_host_link_changes_total", host="pod-light-1", state="up") == 1
 
 
 def test_the_haproxy_sync_and_an_etcd_change_wake_every_reconciler(rig, cases):
@@ -129,7 +129,7 @@ def test_the_haproxy_sync_and_an_etcd_change_wake_every_reconciler(rig, cases):
     for r in controller.reconcilers.values():
         r.wake.clear()
     cases.pods.register(pod_spec(name="late", host="pod-late"))   # the etcd watch sees it ...
-    assert controller.reconcilers["pod-light"].wake.wait(5)           # ... wakes every host ...
+    assert controller.reconcilers["pod-light-1"].wake.wait(5)           # ... wakes every host ...
     assert eventually(lambda: "pod-late" in controller.reconcilers)  # ... and makes the new one
 
 

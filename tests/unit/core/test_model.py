@@ -24,8 +24,8 @@ def roundtrip(obj):
 
 
 @pytest.mark.parametrize("obj", [
-    Pod("light", "pod-light", 20, 0.25, 128, app="light"),
-    Pod("batch", "pod-heavy", 4, 1.0, 512),
+    Pod("light", "pod-light-1", 20, 0.25, 128, app="light"),
+    Pod("batch", "pod-heavy-1", 4, 1.0, 512),
     App("web", "light", 8080, image="nginx:1.25", path="/web", host="web.local",
         balance="leastconn", health_path="/health", created=12.5),
     App("nc", "light", 9000, command=("nc", "-lk", "-p", "9000"), created=1.0),
@@ -71,9 +71,9 @@ def test_names():
 
 def test_builtins_match_the_design():
     sizes = {p.name: (p.host, p.max_nodes, p.cpus, p.memory_mb, p.app) for p in BUILTIN_PODS.values()}
-    assert sizes == {"light": ("pod-light", 20, 0.25, 128, "light"),
-                     "medium": ("pod-medium", 15, 0.5, 256, "medium"),
-                     "heavy": ("pod-heavy", 10, 1.0, 512, "heavy")}
+    assert sizes == {"light": ("pod-light-1", 20, 0.25, 128, "light"),
+                     "medium": ("pod-medium-1", 15, 0.5, 256, "medium"),
+                     "heavy": ("pod-heavy-1", 10, 1.0, 512, "heavy")}
     for name, app in BUILTIN_APPS.items():
         assert (app.pod, app.port, app.path, app.health_path, app.balance) == \
             (name, 8000, f"/{name}", "/health", "roundrobin")
@@ -102,7 +102,7 @@ def test_security_is_part_of_the_run_spec_and_its_generation():
     import dataclasses
 
     from orchestrator.core.model import RUN_FIELDS, App, Pod, run_spec, spec_generation
-    pod = Pod("light", "pod-light", 20, 0.25, 128)
+    pod = Pod("light", "pod-light-1", 20, 0.25, 128)
     app = App("web", "light", 80, image="nginx", created=0.0)
     relaxed = dataclasses.replace(app, security="relaxed")
     assert "security" in RUN_FIELDS and run_spec(relaxed, pod)["security"] == "relaxed"

@@ -16,7 +16,7 @@ def test_register_node_refusals_change_nothing(cases, store):
         cases.nodes.register(node_spec("n1", "light", app="ghost"))
     with pytest.raises(Conflict, match="app 'heavy' runs in pod 'heavy', not 'light'"):
         cases.nodes.register(node_spec("n1", "light", app="heavy"))
-    cases.pods.register(pod_spec(name="bare", host="pod-heavy", max_nodes=2, cpus=1, memory_mb=64))
+    cases.pods.register(pod_spec(name="bare", host="pod-heavy-1", max_nodes=2, cpus=1, memory_mb=64))
     with pytest.raises(Conflict, match="has no default app; name one: cloud register n1 bare --app APP"):
         cases.nodes.register(node_spec("n1", "bare"))
     cases.nodes.register(node_spec("n1", "light"))
@@ -39,7 +39,7 @@ def test_capacity_of_a_pod_is_enforced(cases):
 
 
 def test_remove_and_list_refusals(cases):
-    cases.pods.register(pod_spec(name="batch", host="pod-heavy", max_nodes=2, cpus=1, memory_mb=64))
+    cases.pods.register(pod_spec(name="batch", host="pod-heavy-1", max_nodes=2, cpus=1, memory_mb=64))
     with pytest.raises(NotFound, match="node 'x' does not exist in pod 'batch'"):
         cases.nodes.remove("batch", "x")
     with pytest.raises(NotFound, match="pod 'nope'"):
@@ -75,7 +75,7 @@ def test_a_host_that_fails_is_unavailable_with_its_name(store):
     cases = UseCases.over(store, FakeHosts(Broken()))
     cases.cluster.init()
     cases.nodes.register(node_spec("n1", "light"))
-    with pytest.raises(Unavailable, match="cannot reach host pod-light of pod light: connection reset"):
+    with pytest.raises(Unavailable, match="cannot reach host pod-light-1 of pod light: connection reset"):
         cases.nodes.logs("light", "n1")
 
 
