@@ -21,6 +21,8 @@ LAB_PROVIDER ?= $(or $(shell ls .vagrant/machines/*/*/id 2>/dev/null | awk -F/ '
 export LAB_PROVIDER
 export VAGRANT_DEFAULT_PROVIDER := $(LAB_PROVIDER)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# The entry point's virtual IP (inventory/group_vars/all.yml).
+LAB_VIP := $(shell sed -n 's/^lab_vip: *\([0-9.]*\).*/\1/p' inventory/group_vars/all.yml)
 
 # What the lab needs on this machine (make up): the engine, Vagrant, the base
 # image's debootstrap, Python for the venv, and ssh for Ansible.
@@ -185,8 +187,9 @@ status:
 	@if [ "$(LAB_PROVIDER)" = docker ]; then \
 	  docker ps --filter label=simplecloud.lab=1 --format '    {{.Names}}\t{{.Status}}\t{{.Ports}}' | sed 's/0.0.0.0/127.0.0.1/g'; \
 	else vagrant status --machine-readable | awk -F, '$$3 == "state-human-short" {print "    " $$2 "\t" $$4}'; fi
-	@echo "  HAProxy:   curl http://127.0.0.1:8080/light   (stats: vagrant ssh manager -c 'curl -s 127.0.0.1:8404/stats')"
-	@echo "  SSH:       vagrant ssh manager | pod-light | pod-medium | pod-heavy"
+	@echo "  apps:      curl http://$(LAB_VIP)/light   (the virtual IP; manager-1's HAProxy also on http://127.0.0.1:8080)"
+	@echo "  managers:  .venv/bin/cloud manager ls   (HAProxy stats: vagrant ssh manager-1 -c 'curl -s 127.0.0.1:8404/stats')"
+	@echo "  SSH:       vagrant ssh NAME   (NAME: manager-1, pod-light-1, ... as listed above, without simplecloud-)"
 	@echo "  logs:      $(LOGS)/"
 
 down:
@@ -196,7 +199,7 @@ down:
 	  for v in $$(docker volume ls -q | grep -E '^simplecloud-.*-docker$$' || true); do docker volume rm $$v; done)
 	$(call step,remove-networks,\
 	  for n in $$(docker network ls --format '{{.Name}}' | grep -E '^vagrant_network' || true); do docker network rm $$n; done)
-	@rm -f .vagrant/ssh-config .vagrant/lab_ed25519 .vagrant/lab_ed25519.pub; echo "lab removed (images and the registry's blobs kept for a fast next 'make up')"
+	@rm -f .vagrant/ssh-config .vagrant/lab_ed25519 .vagrant/lab_ed25519.pub; echo "lab removed (images and the registries' blobs kept for a fast next 'make up')"
 
 # ---------------------------------------------------------------- tests
 # pytest's exit code 5 ("no tests ran") is a failure here, never a pass.
@@ -260,5 +263,5 @@ bench: up bench-deps
 	cd bench && ../$(PY) autoscale_bench.py
 
 clean: down
-	docker volume rm -f simplecloud-registry >/dev/null 2>&1 || true
+	for v in $$(docker volume ls -q | grep -E '^simplecloud-.*-registry$$' || true); do docker volume rm -f $$v >/dev/null; done
 	rm -rf $(VENV) .simplecloud images/build
