@@ -51,13 +51,15 @@ define step
 endef
 
 .PHONY: help up down provision status deps test-deps browser-deps bench-deps box-deps libvirt engine venv images box wheels \
-        test test-unit test-integration test-browser test-lab test-infra test-vm vm-tier vm-destroy \
-        bench clean
+        test test-unit test-integration test-browser test-lab test-infra test-byo test-vm vm-tier vm-destroy \
+        byo bench clean
 
 help:
 	@echo "make up                 bring the lab up (container lab by default)"
-	@echo "make test               every test tier: unit, integration, browser, lab, vm"
+	@echo "make test               every test tier: unit, integration, browser, lab, byo, vm"
 	@echo "make test-unit|test-integration|test-browser|test-lab   one tier"
+	@echo "make byo INVENTORY=F    your own machines (an inventory of SSH hosts): provisioned, then tests/infra"
+	@echo "make test-byo           make byo, simulated: two machines started outside Vagrant, removed after"
 	@echo "make test-vm            one pod-host VM (libvirt), provisioned, tests/infra's single_host tests, destroyed"
 	@echo "make provision          re-run the playbooks against the running lab"
 	@echo "make status             what is running and where"
@@ -207,7 +209,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 # test-vm last, beside the lab that test-lab leaves up (it has its own
 # subnets); how long each tier takes: see docs/measurements.md.
-test: test-unit test-integration test-browser test-lab test-vm
+test: test-unit test-integration test-browser test-lab test-byo test-vm
 	@echo "all test tiers passed"
 
 test-unit: venv
@@ -230,6 +232,23 @@ test-lab: up
 
 test-infra: venv
 	$(PYTEST) tests/infra -q
+
+# Machines you bring (docs/lab.md, "Your own machines"): an Ansible inventory of
+# SSH hosts (inventory/byo/hosts.example.yml); site.yml through
+# playbooks/provision.py, then tests/infra against them (playbooks/byo.py).
+byo: venv wheels
+	@test -n "$(INVENTORY)" || { echo "usage: make byo INVENTORY=path/to/hosts.yml (see inventory/byo/hosts.example.yml)"; exit 2; }
+	$(call step,base-image,images/base.sh)
+	$(PY) playbooks/byo.py $(INVENTORY)
+
+# `make byo`, simulated (tests/byo/simulate.py): a manager and a pod host
+# started with plain `docker run` on their own network (192.168.57.0/24,
+# beside the lab), their inventory written, `playbooks/byo.py` run, the
+# machines removed, pass or fail.
+test-byo: images wheels
+	@start=$$(date +%s); \
+	if $(PY) tests/byo/simulate.py; then echo "test-byo passed ($$(( $$(date +%s) - start ))s)"; \
+	else echo "test-byo FAILED ($$(( $$(date +%s) - start ))s)"; exit 1; fi
 
 # The VM tier: one pod host as a real VM (libvirt; TCG without KVM), its own
 # lab (tests/vm/hosts.yml: own domain, networks and subnets, no manager) in

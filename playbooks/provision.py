@@ -147,6 +147,13 @@ def state_dir(environ=os.environ, root: Path = ROOT) -> Path:
     return root / state      # an absolute path stays as it is
 
 
+def client_dir(environ=os.environ, root: Path = ROOT) -> Path:
+    """Where provisioning writes the `cloud` CLI's files (api, token, ca.pem):
+    the checkout's .simplecloud, or for machines you bring their state
+    directory (LAB_STATE_DIR: `cloud` run in the directory above it finds them)."""
+    return state_dir(environ, root) if environ.get("LAB_STATE_DIR") else root / ".simplecloud"
+
+
 def lab_paths(environ=os.environ, root: Path = ROOT) -> tuple[Path, Path]:
     """(inventory, state directory) of the lab to provision: LAB_INVENTORY,
     else the provider's inventory in lab.yml (``<provider>.inventory``: the
@@ -221,7 +228,7 @@ def provision(limit: str | None = None, extravars: dict | None = None, write=pri
            "ANSIBLE_SSH_ARGS": f"-F {state / 'ssh-config'} {SSH_ARGS}",
            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
            "ANSIBLE_FORCE_COLOR": "0"}
-    extravars = {"lab_state_dir": str(state), **(extravars or {})}
+    extravars = {"lab_state_dir": str(state), "lab_client_dir": str(client_dir()), **(extravars or {})}
     if "lab_provider" not in extravars:
         extravars["lab_provider"] = lab_settings()["provider"]
     if "lab_slowdown" not in extravars:                # main() has read it already

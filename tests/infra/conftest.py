@@ -16,7 +16,7 @@ import pytest
 import testinfra
 
 from playbooks.inventory import Inventory
-from playbooks.provision import lab_paths
+from playbooks.provision import client_dir, lab_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY, STATE_DIR = lab_paths()
@@ -26,7 +26,7 @@ SSH_CONFIG = STATE_DIR / "ssh-config"
 BYO = os.environ.get("LAB_PROVIDER") == "byo"
 # Where provisioning wrote the CLI's files (api, token, ca.pem): .simplecloud
 # of the checkout; for machines you bring, their state directory.
-CLIENT_DIR = STATE_DIR if BYO else ROOT / ".simplecloud"
+CLIENT_DIR = client_dir()
 
 pytestmark = pytest.mark.lab
 
