@@ -50,6 +50,9 @@ class EtcdSettings:
 
     etcd_host: str = "127.0.0.1"
     etcd_port: int = 2379
+    etcd_endpoints: str = ""                # every member, "host:port,host:port", the nearest first;
+                                            # "" = etcd_host:etcd_port alone
+    etcd_quota_bytes: int = 0               # etcd's --quota-backend-bytes; 0 = read it from etcd's metrics
     etcd_prefix: str = "/simplecloud/"      # every key lives under this prefix
     # TLS with a client certificate (the lab's etcd accepts nothing else);
     # all three empty = plain HTTP (a throwaway etcd in tests).

@@ -12,7 +12,9 @@ To change a value, make a new one: `dataclasses.replace(node, status=...)`.
 - A **Node** is one worker container of an app in a pod. Its `status` is the
   desired state the controller drives the container and HAProxy towards.
   `revision` is the etcd mod_revision the record was read at (not stored in
-  the JSON); `Store.update_node` uses it for compare-and-swap.
+  the JSON); `Store.update_node` uses it for compare-and-swap. An App read
+  from the store carries its `revision` too (`put_app` compares it) and its
+  `created_revision` (which incarnation of the name it is).
 
 The names of containers, servers and backends are core/naming.py's.
 
@@ -146,6 +148,8 @@ class App:
     memory_mb: int | None = None      # memory limit per node, MiB; None: the pod's
     created: float = field(default_factory=time.time)
     security: str = "default"         # "relaxed": Docker's default capabilities (see worker_security)
+    revision: int = field(default=0, compare=False)          # etcd mod_revision; not stored
+    created_revision: int = field(default=0, compare=False)  # etcd create_revision; not stored
 
     @property
     def run_image(self) -> str:
@@ -155,14 +159,16 @@ class App:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["command"] = list(self.command) if self.command is not None else None
+        del d["revision"], d["created_revision"]
         return d
 
     @classmethod
-    def from_dict(cls, data: Any) -> App:
-        d = record_fields(cls, data)
+    def from_dict(cls, data: Any, revision: int = 0, created_revision: int = 0) -> App:
+        d = record_fields(cls, {k: v for k, v in data.items() if k not in ("revision", "created_revision")}
+                          if isinstance(data, dict) else data)
         if d.get("command") is not None:
             d["command"] = tuple(d["command"])
-        return cls(**d)
+        return cls(**d, revision=revision, created_revision=created_revision)
 
     def limits(self, pod: Pod) -> tuple[float, int]:
         """(CPUs, MiB) of each of this app's workers: its own, else the pod's."""

@@ -29,12 +29,13 @@ cases turn None into NotFound with a message for the user.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from orchestrator.core.errors import NotFound, StaleCount
 from orchestrator.core.model import App, Event, Node, Pod
 from orchestrator.core.schema import Autoscale
+from orchestrator.edges.etcd_client import parse_endpoints
 from orchestrator.edges.store import autoscale as autoscale_records
 from orchestrator.edges.store import desired
 from orchestrator.edges.store import events as event_log
@@ -54,10 +55,16 @@ class Store:
     """Desired state, observed state and events of one cluster, in etcd."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379, prefix: str = "/simplecloud/",
-                 timeout: float = 10.0, max_events: int = MAX_EVENTS, tls: tuple[str, str, str] | None = None):
-        """``tls`` = (CA file, client certificate file, client key file), or None for plain HTTP."""
-        self.etcd = Etcd(host, port, prefix, timeout, tls)
+                 timeout: float = 10.0, max_events: int = MAX_EVENTS, tls: tuple[str, str, str] | None = None,
+                 endpoints: Sequence[tuple[str, int]] | None = None, quota_bytes: int = 0):
+        """``tls`` = (CA file, client certificate file, client key file), or None
+        for plain HTTP; ``endpoints``: every etcd member, the nearest first
+        (default: ``host``:``port``); ``quota_bytes``: etcd's
+        --quota-backend-bytes (0: read it from etcd's own metrics, health.py)."""
+        self.etcd = Etcd(host, port, prefix, timeout, tls, endpoints)
+        self.etcd.max_events = max_events
         self.max_events = max_events
+        self.quota_bytes = quota_bytes
         self.etcd.on_corrupt = self._report_corrupt
         self._watcher = Watcher(self.etcd)
 
@@ -67,7 +74,9 @@ class Store:
     @classmethod
     def from_settings(cls, settings: EtcdSettings) -> Store:
         """A Store for the etcd group of the settings."""
-        return cls(settings.etcd_host, settings.etcd_port, settings.etcd_prefix, tls=settings.tls())
+        endpoints = parse_endpoints(settings.etcd_endpoints) if settings.etcd_endpoints else None
+        return cls(settings.etcd_host, settings.etcd_port, settings.etcd_prefix, tls=settings.tls(),
+                   endpoints=endpoints, quota_bytes=settings.etcd_quota_bytes)
 
     @property
     def prefix(self) -> str:

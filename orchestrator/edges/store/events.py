@@ -34,7 +34,7 @@ def trim_events(etcd: Etcd, max_events: int) -> int:
     first_kept = etcd.range("events/", limit=excess + 1, keys_only=True).kvs[-1].key
     start = etcd.key("events/").encode()
     request = etcdrpc.DeleteRangeRequest(key=start, range_end=first_kept)
-    return int(etcd.call(etcd.kv.DeleteRange, request, etcd.timeout).deleted)
+    return int(etcd.call(etcd.kv.DeleteRange, request).deleted)
 
 
 def events(etcd: Etcd, limit: int = 50) -> list[Event]:
