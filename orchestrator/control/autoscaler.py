@@ -33,7 +33,7 @@ from orchestrator.settings import AutoscaleSettings
 class Scaler(Protocol):
     """What the autoscaler and the waker scale apps with (``usecases.apps.Apps``)."""
 
-    def scale_to(self, app: App, replicas: int) -> int: ...
+    def scale_to(self, app: App, replicas: int, message: str = "") -> int: ...
 
 
 class Autoscaler:
@@ -99,8 +99,8 @@ class Autoscaler:
         once while the pod stays full)."""
         wanted = decision.replicas
         try:
-            self.scaler.scale_to(app, wanted)
-            self._event(app, f"{app.name}: {decision.reason}")
+            self.scaler.scale_to(app, wanted, f"{app.name}: {decision.reason}")   # the event with the change
+            self.log.info("%s: %s", app.name, decision.reason)
             return decision
         except errors.CapacityError:
             pod = self.store.get_pod(app.pod)
@@ -111,9 +111,9 @@ class Autoscaler:
             reason = (f"pod {pod.name} is full: {used} of {pod.max_nodes} nodes; wanted {wanted} "
                       f"for {app.name} ({decision.reason})")
             if room > decision.current:
-                self.scaler.scale_to(app, room)
                 reason += f"; scaled to {room}"
-            if room > decision.current or not last_reason.startswith(f"pod {pod.name} is full"):
+                self.scaler.scale_to(app, room, f"{app.name}: {reason}")
+            elif not last_reason.startswith(f"pod {pod.name} is full"):
                 self._event(app, f"{app.name}: {reason}")
             return dataclasses.replace(decision, replicas=room, reason=reason)
 

@@ -62,9 +62,8 @@ class Waker:
             if live:
                 return ""
             first = max(1, policy.min)
-            self.scaler.scale_to(app, first)
             message = f"{app.name}: 0 → {first}: a request arrived while it was at zero"
-            self.store.record_event("autoscale", f"app/{app.name}", message)
+            self.scaler.scale_to(app, first, message)         # the event with the change
             self.log.info(message)
             return message
 

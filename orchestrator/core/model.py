@@ -236,6 +236,17 @@ class Node:
         return cls(**d, revision=revision)
 
 
+MAX_EVENT_MESSAGE = 2048
+"""Characters of an event's message (its subject: MAX_EVENT_SUBJECT); a longer
+one is cut and ends in "…" (docs/api.md)."""
+MAX_EVENT_SUBJECT = 256
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last one "…" if it was cut."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Event:
     """Something that happened, kept in etcd for `cloud status` and the dashboard."""
@@ -244,6 +255,11 @@ class Event:
     kind: str        # e.g. "node.registered", "app.scaled"
     subject: str     # e.g. "light/n1", "app/web"
     message: str
+
+    @classmethod
+    def now(cls, kind: str, subject: str, message: str) -> Event:
+        """An event happening now, its subject and message cut to their limits."""
+        return cls(time.time(), clip(kind, 64), clip(subject, MAX_EVENT_SUBJECT), clip(message, MAX_EVENT_MESSAGE))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -123,3 +123,39 @@ def test_concurrent_registrations_never_overfill_a_pod(app, client, store):
     assert codes == [201] * 20 + [409] * 5, results
     assert all("pod 'light' is full: 20 of 20 nodes" in body["error"] for code, body in results if code == 409)
     assert store.pod_node_count("light") == 20 == len(store.list_nodes("light"))
+
+
+def test_concurrent_deploys_of_one_path_let_exactly_one_through(app, client, store):
+    """Route uniqueness is a key created in the deploy's transaction: 8 deploys
+    of /shop at once, one app holds it, the others get a 409 naming it."""
+    def deploy(i):
+        r = app.test_client().post("/api/apps", headers=AUTH, json={
+            "name": f"shop{i}", "command": ["sleep", "1d"], "pod": "medium", "port": 80, "path": "/shop"})
+        return r.status_code, r.get_json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(deploy, range(8)))
+    assert sorted(code for code, _ in results) == [201] + [409] * 7, results
+    winner = next(body["name"] for code, body in results if code == 201)
+    assert all(f"already the route of app {winner!r}" in body["error"] for code, body in results if code == 409)
+    assert [a.name for a in store.list_apps() if a.path == "/shop"] == [winner]
+
+
+def test_concurrent_updates_of_one_app_lose_no_change(app, client, store):
+    """Each PATCH compares the revision it read and, beaten, applies its change
+    to the app as it is now: 6 PATCHes of 6 fields at once, all 6 kept."""
+    assert client.post("/api/apps", headers=AUTH, json={
+        "name": "web", "command": ["sleep", "1d"], "pod": "medium", "port": 80}).status_code == 201
+    changes = [{"port": 8080}, {"balance": "leastconn"}, {"health_path": "/ok"}, {"cpus": 0.25},
+               {"memory_mb": 128}, {"strip_path": True}]
+
+    def patch(change):
+        return app.test_client().patch("/api/apps/web", headers=AUTH, json=change).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(patch, changes)) == [200] * 6
+    stored = store.get_app("web")
+    assert (stored.port, stored.balance, stored.health_path, stored.cpus, stored.memory_mb, stored.strip_path) == \
+        (8080, "leastconn", "/ok", 0.25, 128, True)
+    kinds = [e.kind for e in store.events(20)]
+    assert kinds.count("app.updated") == 6 and kinds.count("app.deployed") == 1

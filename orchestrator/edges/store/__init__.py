@@ -110,14 +110,14 @@ class Store:
     def list_pods(self) -> list[Pod]:
         return desired.list_pods(self.etcd)
 
-    def put_pod(self, pod: Pod, create: bool) -> Pod:
-        return desired.put_pod(self.etcd, pod, create)
+    def put_pod(self, pod: Pod, create: bool, event: Event | None = None) -> Pod:
+        return desired.put_pod(self.etcd, pod, create, event)
 
     def pod_node_count(self, name: str) -> int:
         return self.etcd.guard(name)[0]
 
-    def delete_pod(self, name: str) -> Pod:
-        return desired.delete_pod(self.etcd, name)
+    def delete_pod(self, name: str, event: Event | None = None) -> Pod:
+        return desired.delete_pod(self.etcd, name, event)
 
     def get_app(self, name: str) -> App | None:
         return desired.get_app(self.etcd, name)
@@ -125,16 +125,16 @@ class Store:
     def list_apps(self) -> list[App]:
         return desired.list_apps(self.etcd)
 
-    def put_app(self, app: App, create: bool) -> App:
-        return desired.put_app(self.etcd, app, create)
+    def put_app(self, app: App, create: bool, event: Event | None = None) -> App:
+        return desired.put_app(self.etcd, app, create, event)
 
-    def delete_app(self, name: str) -> App:
+    def delete_app(self, name: str, event: Event | None = None) -> App:
         """Delete an app that has no nodes (StaleCount if it has, NotFound if absent).
         To stop an app with its nodes, see remove_nodes(delete_app=...)."""
         app = self.get_app(name)
         if app is None:
             raise NotFound(f"app {name!r} does not exist; see the apps with: cloud app ls")
-        node_records.remove_nodes(self.etcd, app.pod, [], delete_app=name)
+        node_records.remove_nodes(self.etcd, app.pod, [], delete_app=name, event=event)
         return app
 
     # ---------------------------------------------------------------- nodes (nodes.py)
@@ -145,19 +145,19 @@ class Store:
         return node_records.list_nodes(self.etcd, pod)
 
     def add_nodes(self, pod_name: str, nodes: Iterable[Node], create_app: App | None = None,
-                  expect_count: int | None = None) -> list[Node]:
-        return node_records.add_nodes(self.etcd, pod_name, nodes, create_app, expect_count)
+                  expect_count: int | None = None, event: Event | None = None) -> list[Node]:
+        return node_records.add_nodes(self.etcd, pod_name, nodes, create_app, expect_count, event)
 
-    def update_node(self, node: Node) -> Node:
+    def update_node(self, node: Node, event: Event | None = None) -> Node:
         """Compare-and-swap one node record on ``node.revision`` (see update_nodes)."""
-        return node_records.update_nodes(self.etcd, [node])[0]
+        return node_records.update_nodes(self.etcd, [node], event)[0]
 
-    def update_nodes(self, nodes: Iterable[Node]) -> list[Node]:
-        return node_records.update_nodes(self.etcd, nodes)
+    def update_nodes(self, nodes: Iterable[Node], event: Event | None = None) -> list[Node]:
+        return node_records.update_nodes(self.etcd, nodes, event)
 
     def remove_nodes(self, pod_name: str, names: Iterable[str], delete_app: str | None = None,
-                     expect_count: int | None = None) -> list[Node]:
-        return node_records.remove_nodes(self.etcd, pod_name, names, delete_app, expect_count)
+                     expect_count: int | None = None, event: Event | None = None) -> list[Node]:
+        return node_records.remove_nodes(self.etcd, pod_name, names, delete_app, expect_count, event)
 
     # ---------------------------------------------------------------- events (events.py)
     def record_event(self, kind: str, subject: str, message: str) -> Event:
@@ -170,8 +170,8 @@ class Store:
         return event_log.events(self.etcd, limit)
 
     # ---------------------------------------------------------------- observed state (observed.py)
-    def put_observed(self, pod: str, node: str, state: dict[str, Any]) -> None:
-        observed_records.put_observed(self.etcd, pod, node, state)
+    def put_observed(self, pod: str, node: str, state: dict[str, Any]) -> bool:
+        return observed_records.put_observed(self.etcd, pod, node, state)
 
     def get_observed(self, pod: str, node: str) -> dict[str, Any] | None:
         return observed_records.get_observed(self.etcd, pod, node)
@@ -189,8 +189,9 @@ class Store:
         return observed_records.list_host_states(self.etcd)
 
     # ---------------------------------------------------------------- autoscaling (autoscale.py)
-    def put_autoscale(self, app: str, policy: Autoscale | None) -> None:
-        autoscale_records.put_autoscale(self.etcd, app, policy)
+    def put_autoscale(self, app: str, policy: Autoscale | None, event: Event | None = None,
+                      created_revision: int = 0) -> None:
+        autoscale_records.put_autoscale(self.etcd, app, policy, event, created_revision)
 
     def list_autoscale(self) -> dict[str, Autoscale]:
         return autoscale_records.list_autoscale(self.etcd)
@@ -198,8 +199,8 @@ class Store:
     def get_autoscale(self, app: str) -> Autoscale | None:
         return autoscale_records.get_autoscale(self.etcd, app)
 
-    def put_autoscale_state(self, app: str, state: dict[str, Any]) -> None:
-        autoscale_records.put_autoscale_state(self.etcd, app, state)
+    def put_autoscale_state(self, app: str, state: dict[str, Any], created_revision: int = 0) -> bool:
+        return autoscale_records.put_autoscale_state(self.etcd, app, state, created_revision)
 
     def list_autoscale_states(self) -> dict[str, dict[str, Any]]:
         return autoscale_records.list_autoscale_states(self.etcd)

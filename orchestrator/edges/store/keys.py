@@ -23,6 +23,7 @@ KEYS = {
     "hosts/<host>": "reachability of a pod host's link (written by the controller)",
     "autoscale/<app>": "the app's autoscale policy, the API's JSON form (core/schema.py Autoscale)",
     "autoscale-state/<app>": "what the autoscaler remembers of the app: windows, cooldowns, last decision",
+    "routes/<hash>": "{app, host, path}: the app that has this route (core/naming.py route_key; routes.py)",
     "leader": "the leader's lease key ({name, since, api, pid}); its create revision is the leader's "
               "epoch, which fences every write of the acting loops (edges/election.py, etcd.py)",
     "lb/<backend>": "{servers: [...]}: a backend's server table as the leader's HAProxy has it, which "
@@ -76,3 +77,13 @@ def decode_autoscale(data: Any, revision: Revision, rel_key: str) -> tuple[str, 
     (pydantic's ValidationError is a ValueError: a damaged record)."""
     name, plain = decode_plain(data, revision, rel_key)
     return name, Autoscale.model_validate(plain)
+
+
+def decode_memory(data: Any, revision: Revision, rel_key: str) -> tuple[str, dict[str, Any]]:
+    """The autoscaler's memory of an app: {"state": object, "last": object}
+    (either may be missing); anything else is a damaged record."""
+    name, plain = decode_plain(data, revision, rel_key)
+    for part in ("state", "last"):
+        if plain.get(part) is not None and not isinstance(plain[part], dict):
+            raise RecordError(f"{part} is {type(plain[part]).__name__}, not an object")
+    return name, plain
