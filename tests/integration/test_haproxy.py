@@ -294,3 +294,42 @@ def test_changed_settings_re_render_and_the_api_answers_over_tls(haproxy_proc, a
                              capture_output=True, text=True).stdout.split()
     assert workers and all(os.readlink(f"/proc/{pid}/root") == hap.settings.haproxy.haproxy_chroot
                            for pid in workers)
+
+
+def test_reloads_undo_no_concurrent_server_change(haproxy_proc):
+    """One lock for membership changes and reloads: servers added and deleted
+    (from other threads, like the reconcilers') while haproxy.cfg is rewritten
+    and reloaded over and over are all where they were put afterwards. Without
+    it a reload carries over the servers it read before its new worker
+    started: an add in between is lost, a delete comes back."""
+    driver = haproxy_proc.driver
+    other = App(name="other", pod="light", port=8000, image="simplecloud/light", path="/other")
+    driver.apply_config([LIGHT], {})
+    doomed = [f"gone-{i}" for i in range(40)]
+    for name in doomed:
+        driver.add_server("app_light", name, "127.0.0.1", 9, admin="maint")
+    reloading, added, failures = threading.Event(), [], []
+
+    def add_and_delete():
+        i = 0
+        while reloading.is_set() or i < len(doomed):
+            try:
+                driver.add_server("app_light", f"new-{i}", "127.0.0.1", 9, admin="maint")
+                added.append(f"new-{i}")
+                if i < len(doomed):
+                    driver.del_server("app_light", doomed[i], wait=0)
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                failures.append(exc)
+            i += 1
+
+    reloading.set()
+    changer = threading.Thread(target=add_and_delete)
+    changer.start()
+    for i in range(6):                       # a real reload each time: a backend comes or goes
+        assert driver.apply_config([LIGHT, other] if i % 2 == 0 else [LIGHT])
+    reloading.clear()
+    changer.join(timeout=60)
+    assert not failures
+    names = {s.name for s in driver.show_servers() if s.backend == "app_light"}
+    assert set(added) <= names, f"lost by a reload: {sorted(set(added) - names)}"
+    assert not names & set(doomed), f"back after a reload: {sorted(names & set(doomed))}"
