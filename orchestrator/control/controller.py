@@ -70,6 +70,7 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._stop: threading.Event | None = None
         self._acting = False                 # the acting loops run (start_acting)
+        self._reachable: dict[str, bool] = {}   # host → up, as last reported
         haproxy_sync.wake_hosts = self.wake_hosts
         hosts.on_event = self._on_docker_event
         hosts.on_state = self._on_link_state
@@ -91,13 +92,19 @@ class Controller:
                 rec.wake.set()
 
     def _on_link_state(self, host: str, state: LinkState) -> None:
-        self.telemetry.link_change(host, state.up)
+        """A link went up or down, or is down with another error: the state is
+        written; an event only when the host's reachability changed (a host
+        that stays down with varying errors is one event, not one per try)."""
+        flipped = self._reachable.get(host) != state.up
+        self._reachable[host] = state.up
+        if flipped:
+            self.telemetry.link_change(host, state.up)
         try:
             self.store.put_host_state(host, state.to_dict())
-            if state.up:
+            if flipped and state.up:
                 self.store.record_event("host.reachable", f"host/{host}",
                                         f"host {host} is reachable (ping {state.rtt_ms} ms)")
-            else:
+            elif flipped:
                 self.store.record_event("host.unreachable", f"host/{host}",
                                         f"host {host} is unreachable: {state.error}; its nodes are "
                                         "left as they are and shown as unreachable until it answers")

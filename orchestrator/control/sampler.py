@@ -38,6 +38,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from orchestrator.control.reporting import Reporter
 from orchestrator.core import errors
 from orchestrator.core.autoscale import Sample
 from orchestrator.core.haproxy_stats import BackendStats
@@ -93,6 +94,7 @@ class Sampler:
         self._receiver: LogReceiver | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.reporter = Reporter(store, log)
 
     # ------------------------------------------------------------ lifecycle
     def listen(self, port: int | None = None) -> int:
@@ -135,8 +137,10 @@ class Sampler:
             began = time.monotonic()
             try:
                 self.sample()
-            except Exception:  # noqa: BLE001 - a bad sample must not end the sampling
-                log.exception("metrics: sample failed")
+            except Exception as exc:  # noqa: BLE001 - a bad sample must not end the sampling
+                self.reporter.error("controller.error", "metrics", f"a metrics sample failed: "
+                                    f"{type(exc).__name__}: {exc}", key="sample", exc=exc)
+            self.reporter.tick()
             self._stop.wait(max(0.0, interval - (time.monotonic() - began)))
 
     # ------------------------------------------------------------ sampling

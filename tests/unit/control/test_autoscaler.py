@@ -109,3 +109,23 @@ def test_the_autoscaler_counts_every_decision(world):
     s = scrape(t)
     assert value(s, "simplecloud_autoscale_decisions_total", app="web", direction="up") == 1
     assert value(s, "simplecloud_autoscale_decisions_total", app="web", direction="none") == 1
+
+
+def test_the_memory_is_written_when_it_says_something_new_not_every_pass(world):
+    """A steady app's memory is written about once a minute (REFRESH), not every
+    5 s; a decision that changes something is written at once."""
+    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    world.cases.autoscaling.set("web", policy(min=1, max=3, rps=20))
+    writes = []
+    real = store.put_autoscale_state
+    store.put_autoscale_state = lambda *a, **kw: writes.append(clock.now) or real(*a, **kw)
+    for _ in range(120):                                  # 10 minutes on target
+        sampler.next = busy(2, 20, clock)
+        scaler.decide_all()
+        clock.now += 5
+    assert 10 <= len(writes) <= 14                        # the windows filling, then one a minute
+    before = len(writes)
+    sampler.next = busy(2, 60, clock)                     # 3× the target: a scale-up
+    scaler.decide_all()
+    assert len(writes) == before + 1 and replicas(world) == 3
+    assert store.list_autoscale_states()["web"]["last"]["replicas"] == 3

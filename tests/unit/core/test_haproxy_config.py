@@ -186,7 +186,7 @@ def test_an_app_that_scales_to_zero_has_the_waker_as_backup_and_retries_its_503(
     cfg = render([app("web", path="/web"), app("api", path="/api")], {}, SETTINGS, wake={"web"},
                  waker_port=5001)
     web, api = section(cfg, "backend app_web"), section(cfg, "backend app_api")
-    assert "server waker 127.0.0.1:5001 backup no-check" in web
+    assert "server waker 127.0.0.1:5001 backup no-check maxconn 32" in web
     assert "http-request set-header X-Simplecloud-App web" in web
     assert any(line.startswith("retry-on ") and line.endswith(" 503") for line in web)
     assert not any("waker" in line or "503" in line for line in api)
