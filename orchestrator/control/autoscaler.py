@@ -79,9 +79,10 @@ class Autoscaler:
     def decide_all(self) -> None:
         """One decision for every autoscaled app (an app's failure does not stop the others)."""
         policies = self.store.list_autoscale()
+        apps = {a.name: a for a in self.store.list_apps()}
+        self.telemetry.forget_apps(set(policies) & set(apps))
         if not policies:
             return
-        apps = {a.name: a for a in self.store.list_apps()}
         saved = self.store.list_autoscale_states()
         nodes = self.store.list_nodes()
         for gone in set(self._memory) - set(apps):

@@ -129,3 +129,16 @@ def test_the_memory_is_written_when_it_says_something_new_not_every_pass(world):
     scaler.decide_all()
     assert len(writes) == before + 1 and replicas(world) == 3
     assert store.list_autoscale_states()["web"]["last"]["replicas"] == 3
+
+
+def test_a_stopped_app_leaves_no_series_on_metrics(world):
+    t = Telemetry()
+    scaler = Autoscaler(world.store, world.cases.apps, world.sampler, Settings().autoscale, clock=world.clock,
+                        telemetry=t)
+    world.cases.autoscaling.set("web", policy(min=1, max=3, rps=20))
+    world.sampler.next = busy(2, 20, world.clock)
+    scaler.decide_all()
+    assert value(scrape(t), "simplecloud_autoscale_decisions_total", app="web", direction="none") == 1
+    world.cases.apps.stop("web")
+    scaler.decide_all()
+    assert not [k for k in scrape(t) if k[0] == "simplecloud_autoscale_decisions_total"]
