@@ -39,6 +39,7 @@ from orchestrator.api import create_app
 from orchestrator.api.token_file import ensure_token
 from orchestrator.control.autoscaler import Autoscaler, Scaler
 from orchestrator.control.controller import Controller
+from orchestrator.control.etcd_monitor import EtcdMonitor
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
@@ -49,6 +50,7 @@ from orchestrator.edges.hostpool import HostPool
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.edges.store import Store
 from orchestrator.observe.collectors import (
+    EtcdCollector,
     FiguresCollector,
     LinkCollector,
     StoreCollector,
@@ -112,17 +114,20 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
                                 logging.getLogger("orchestrator.autoscaler"), telemetry=telemetry)
         waker = Waker(store, scaler, haproxy, settings.autoscale.waker_port, settings.healing.start_timeout,
                       logging.getLogger("orchestrator.waker"))
-    for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures)):
+    monitor = EtcdMonitor(store, log=logging.getLogger("orchestrator.etcd_monitor"))
+    for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures),
+                      EtcdCollector(monitor.reading)):
         telemetry.add_collector(collector)
     return Controller(store, hosts, sync, sampler, new_reconciler, settings.intervals.reconcile_interval,
                       autoscaler=autoscaler, waker=waker, telemetry=telemetry,
-                      log=logging.getLogger("orchestrator.controller"))
+                      log=logging.getLogger("orchestrator.controller"), etcd_monitor=monitor)
 
 
 def build_web_app(settings: Settings, cases: UseCases, controller: Controller | None = None) -> Flask:
     """The Flask app over the use cases, with the token of ``token_file``
     (created on first start, mode 600: api/token_file.py)."""
-    return create_app(cases, token=ensure_token(settings.api.token_file), controller=controller)
+    return create_app(cases, token=ensure_token(settings.api.token_file), controller=controller,
+                      etcd_budget=settings.api.api_etcd_deadline)
 
 
 def build_haproxy(settings: Settings) -> HAProxy:

@@ -132,6 +132,7 @@ class ApiSettings:
 
     api_bind: str = "0.0.0.0:5000"
     token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
+    api_etcd_deadline: float = 2.0          # seconds a request may wait on etcd in all (then 503)
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,8 @@ class Settings:
 SLOWED = ("start_timeout", "docker_call_timeout", "link_connect_timeout", "link_ping_interval",
           "link_ping_timeout", "check_timeout", "busy_grace", "hung_probe", "reconcile_interval",
           "decision_interval", "leader_ttl", "leader_renew_interval", "leader_renew_deadline",
-          "leader_retry", "host_grace")
+          "leader_retry", "host_grace",
+          "api_etcd_deadline")
 """The settings that ``slowdown`` multiplies: time budgets for machines and how often they are polled."""
 
 FIELDS: dict[str, str | None] = {"slowdown": None, **{

@@ -6,8 +6,9 @@ two groups:
 
 * **local** (``start_local``: what every manager needs for its own HAProxy
   and its figures): the ``HAProxySync`` (haproxy.cfg and health-check
-  changes), an etcd watcher (any change of desired state wakes every loop)
-  and the ``Sampler`` (HAProxy counters, request times, workers' CPU);
+  changes), an etcd watcher (any change of desired state wakes every loop),
+  the ``EtcdMonitor`` (etcd's size and alarms) and the ``Sampler`` (HAProxy
+  counters, request times, workers' CPU);
 * **acting** (``start_acting``: what changes the pod hosts and desired state):
   one ``HostReconciler`` per pod host named by a pod (new hosts get one as
   soon as a pod names them), the ``Autoscaler`` that decides from the
@@ -30,6 +31,7 @@ import threading
 from collections.abc import Callable
 
 from orchestrator.control.autoscaler import Autoscaler
+from orchestrator.control.etcd_monitor import EtcdMonitor
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
@@ -50,11 +52,13 @@ class Controller:
     def __init__(self, store: StoreProtocol, hosts: HostPool, haproxy_sync: HAProxySync, sampler: Sampler,
                  new_reconciler: Callable[[str], HostReconciler], interval: float, *,
                  autoscaler: Autoscaler | None = None, waker: Waker | None = None,
-                 telemetry: Telemetry | None = None, log: logging.Logger | None = None):
+                 telemetry: Telemetry | None = None, log: logging.Logger | None = None,
+                 etcd_monitor: EtcdMonitor | None = None):
         """``new_reconciler(host)``: a reconciler for one pod host (made when a
         pod first names it); ``interval``: how long the etcd watch waits before
         it looks again (``reconcile_interval``); ``autoscaler``/``waker``: None
-        runs neither; ``telemetry``: the metrics registry (default: a new one)."""
+        runs neither; ``telemetry``: the metrics registry (default: a new one);
+        ``etcd_monitor``: etcd's size and alarms, read by a local loop (None: none)."""
         self.store = store
         self.hosts = hosts
         self.haproxy_sync = haproxy_sync
@@ -64,6 +68,7 @@ class Controller:
         self.autoscaler = autoscaler
         self.waker = waker
         self.telemetry = telemetry or Telemetry()
+        self.etcd_monitor = etcd_monitor
         self.log = log or logging.getLogger("orchestrator.controller")
         self.reconcilers: dict[str, HostReconciler] = {}
         self._lock = threading.Lock()
@@ -126,6 +131,8 @@ class Controller:
         self.telemetry.controller_running(True)
         self._spawn("haproxy-sync", self.haproxy_sync.run, stop)
         self._spawn("etcd-watch", self._watch_etcd, stop)
+        if self.etcd_monitor is not None:
+            self._spawn("etcd-monitor", self.etcd_monitor.run, stop)
         self.sampler.start()
         self._spawn("metrics-stop", self._close_on_stop, stop)
 

@@ -35,6 +35,8 @@ class FakeStore:
         self._lock = threading.RLock()
         self._changed = threading.Event()
         self._seq = itertools.count()
+        self.etcd_health = {"db_bytes": 100_000, "quota_bytes": 2 ** 31, "revision": 1, "alarms": [],
+                            "version": "3.4.23"}
 
     # --- helpers ---
     def _get(self, key):
@@ -332,6 +334,11 @@ class FakeStore:
     def get_leader(self):
         value, revision = self._get("leader")
         return {**value, "epoch": revision} if value else None
+
+    # --- etcd itself ---
+    def health(self):
+        """What a test set in ``etcd_health`` (a small, quiet etcd by default)."""
+        return dict(self.etcd_health)
 
     # --- watch ---
     def wait_for_change(self, timeout):

@@ -13,6 +13,8 @@ events.py      the event log, trimmed to ``max_events``
 observed.py    the controller's observed records and host states
 autoscale.py   autoscale policies and the autoscaler's memory
 watch.py       ``wait_for_change``: the controller's wake-up
+routes.py      route reservations (one key per route)
+health.py      etcd's database size, quota and alarms
 =============  =======================================================
 
 Damaged records
@@ -44,6 +46,7 @@ from orchestrator.edges.store import nodes as node_records
 from orchestrator.edges.store import observed as observed_records
 from orchestrator.edges.store.etcd import MAX_TXN_OPS, CorruptRecord, Etcd, TooLarge
 from orchestrator.edges.store.events import MAX_EVENTS
+from orchestrator.edges.store.health import Health
 from orchestrator.edges.store.keys import KEYS
 from orchestrator.edges.store.watch import Watcher
 from orchestrator.settings import EtcdSettings
@@ -64,7 +67,7 @@ class Store:
         self.etcd = Etcd(host, port, prefix, timeout, tls, endpoints)
         self.etcd.max_events = max_events
         self.max_events = max_events
-        self.quota_bytes = quota_bytes
+        self._health = Health(self.etcd, quota_bytes)
         self.etcd.on_corrupt = self._report_corrupt
         self._watcher = Watcher(self.etcd)
 
@@ -217,6 +220,10 @@ class Store:
 
     def get_leader(self) -> dict[str, Any] | None:
         return lb_records.get_leader(self.etcd)
+
+    # ---------------------------------------------------------------- etcd itself (health.py)
+    def health(self) -> dict[str, Any]:
+        return self._health.read()
 
     # ---------------------------------------------------------------- watch (watch.py)
     def wait_for_change(self, timeout: float) -> bool:

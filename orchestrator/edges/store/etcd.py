@@ -40,7 +40,7 @@ import grpc
 from etcd3 import etcdrpc, transactions
 from etcd3.exceptions import Etcd3Exception
 
-from orchestrator.core import deadline
+from orchestrator.core import budget
 from orchestrator.core.errors import (
     Conflict,
     NotLeader,
@@ -80,6 +80,7 @@ TOO_LARGE = ("too many operations", "request is too large", "larger than max")
 """Words of etcd's/gRPC's refusals of an oversized request (InvalidArgument,
 ResourceExhausted): a request error, not an unreachable etcd."""
 COMPACTED = "required revision has been compacted"
+NO_SPACE = "database space exceeded"
 
 
 class CorruptRecord(Conflict):
@@ -95,6 +96,10 @@ class TooLarge(ValidationError):
 
 class Compacted(Unavailable):
     """A paged read asked for a revision etcd has compacted away meanwhile."""
+
+
+class NoSpace(Unavailable):
+    """etcd's database reached its quota (the NOSPACE alarm): it refuses writes."""
 
 
 def prefix_end(prefix: bytes) -> bytes:
@@ -169,11 +174,11 @@ class Etcd:
 
     def wait(self) -> float:
         """Seconds the next call may take: the store's ``timeout``, or less when
-        the caller's deadline is nearer (core/deadline.py: an API request's);
-        Unavailable at once when that has passed."""
-        left = deadline.remaining(self.timeout)
+        less is left of the caller's budget (core/budget.py: an API request's);
+        Unavailable at once when it is spent."""
+        left = budget.remaining(self.timeout)
         if left <= 0:
-            raise Unavailable("etcd did not answer within this request's deadline; "
+            raise Unavailable("etcd did not answer in time for this request; "
                               "check that etcd runs and answers (cloud status), then try again")
         return left
 
@@ -181,6 +186,7 @@ class Etcd:
         """One gRPC call (``rpc(request, deadline)``), its failures turned into
         SimpleCloudErrors: TooLarge (400) for a request etcd or gRPC finds too
         big, else Unavailable (503)."""
+        began = time.monotonic()
         try:
             return rpc(request, self.wait())
         except grpc.RpcError as exc:
@@ -191,11 +197,16 @@ class Etcd:
                                f"--max-request-bytes) and Store.max_txn_ops") from exc
             if COMPACTED in details:
                 raise Compacted(f"etcd compacted the revision being read ({details})") from exc
+            if NO_SPACE in details:
+                raise NoSpace("etcd is out of space (its NOSPACE alarm): it refuses every write until an "
+                              "operator frees space; see 'etcd is full' in docs/lab.md") from exc
             raise Unavailable(f"etcd is not reachable ({exc.code().name}); "
                               f"check that etcd runs and the settings etcd_endpoints/etcd_host/etcd_port") from exc
         except Etcd3Exception as exc:
             raise Unavailable(f"etcd is not reachable ({type(exc).__name__}); "
                               f"check that etcd runs and the settings etcd_endpoints/etcd_host/etcd_port") from exc
+        finally:
+            budget.spend(time.monotonic() - began)
 
     def range(self, rel_prefix: str, *, limit: int = 0, descend: bool = False,
               keys_only: bool = False, count_only: bool = False) -> Any:
