@@ -36,7 +36,7 @@ from flask import Flask
 from waitress.server import create_server
 
 from orchestrator.api import create_app
-from orchestrator.api.token_file import ensure_token
+from orchestrator.api.token_file import TokenFileError, ensure_token
 from orchestrator.control.autoscaler import Autoscaler, Scaler
 from orchestrator.control.controller import Controller
 from orchestrator.control.etcd_monitor import EtcdMonitor
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                       settings, cases.apps)
         app = build_web_app(settings, cases, controller)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
-    except (SimpleCloudError, ValueError, OSError) as exc:
+    except (SimpleCloudError, ValueError, OSError, TokenFileError) as exc:
         print(f"simplecloud-manager: {exc}", file=sys.stderr)
         return 2
 

@@ -68,6 +68,7 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
         nodes,
         pods,
         prometheus,
+        security,
     )
 
     app = Flask(__name__, static_folder=None)   # the dashboard blueprint serves /static
@@ -91,6 +92,7 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
 
     errors.register_error_handlers(app)
     auth.init_app(app, token)
+    security.init_app(app)
     for module in (cluster, pods, nodes, apps):
         app.register_blueprint(module.bp, url_prefix="/api")
     app.register_blueprint(prometheus.bp)          # /metrics: outside /api, no token
@@ -101,7 +103,7 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
         """One log line per state-changing request: the manager's audit trail."""
         if request.method not in auth.SAFE_METHODS:
             log.info("%s %s -> %d (from %s)", request.method, request.path, response.status_code,
-                     request.remote_addr)
+                     security.client_address(request))
         return response
 
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import http.server
+import json
 import os
 import subprocess
 import threading
@@ -250,7 +251,8 @@ def api_stub():
     """A tiny HTTP server on 127.0.0.1 standing in for the manager's API; yields its port."""
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            body = b'{"status": "ok"}'
+            forwarded = self.headers.get_all("X-Forwarded-For") or []
+            body = json.dumps({"status": "ok", "forwarded_for": forwarded}).encode()
             self.send_response(200 if self.path == "/api/health" else 404)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -285,9 +287,10 @@ def test_changed_settings_re_render_and_the_api_answers_over_tls(haproxy_proc, a
     assert driver.settings_drift() == "the manager's HAProxy settings changed"
     assert driver.apply_config([]) is True
     assert driver.settings_drift() == ""
-    answer = requests.get(f"https://127.0.0.1:{tls_port}/api/health",
+    answer = requests.get(f"https://127.0.0.1:{tls_port}/api/health", headers={"X-Forwarded-For": "6.6.6.6"},
                           verify=str(tmp_path / "pki" / "ca.pem"), timeout=5)
-    assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+    # the API sees the client's address alone, never one the client made up (api/security.py)
+    assert answer.status_code == 200 and answer.json() == {"status": "ok", "forwarded_for": ["127.0.0.1"]}
     with pytest.raises(requests.exceptions.SSLError):   # a client that does not trust the lab CA
         requests.get(f"https://127.0.0.1:{tls_port}/api/health", timeout=5)
     workers = subprocess.run(["pgrep", "-u", hap.settings.haproxy.haproxy_user, "-P", str(hap.proc.pid)],

@@ -229,6 +229,10 @@ BAD_REQUESTS = [
     ("GET", "/api/events?limit=1001", None, 400, "at least 1 and at most 1000"),
     ("GET", "/api/nodes?pod=", None, 400, "pod name is required"),
     ("GET", "/api/pods/light/nodes/n1/logs?tail=%D9%A3", None, 400, "must be an integer"),
+    ("GET", "/api/events?limit=--5", None, 400, "query parameter 'limit' must be an integer, not '--5'"),
+    ("GET", "/api/pods/light/nodes/n1/logs?tail=--1", None, 400, "must be an integer, not '--1'"),
+    ("GET", "/api/events?limit=+5", None, 400, "must be an integer"),
+    ("GET", "/api/events?limit=-", None, 400, "must be an integer"),
     # names in the path are checked at the edge, before any use case runs
     ("POST", "/api/pods/Bad_Name/launch", None, 400, "pod name 'Bad_Name' is not a valid name"),
     ("DELETE", "/api/pods/light/nodes/a_b", None, 400, "node name 'a_b' is not a valid name"),

@@ -163,6 +163,7 @@ def test_api_tls_listener_only_when_configured():
     tls = dataclasses.replace(SETTINGS, api_tls_bind="192.168.56.10:5443", api_tls_pem="/etc/haproxy/api.pem")
     assert section(render([], {}, tls, api_port=5000), "listen api_tls") == [
         "bind 192.168.56.10:5443 ssl crt /etc/haproxy/api.pem",
+        "http-request del-header X-Forwarded-For",      # the client's own never reaches the audit log
         "option forwardfor",
         "server api 127.0.0.1:5000",
     ]
