@@ -28,9 +28,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
+import socket
 import sys
 import threading
+from collections.abc import Callable
 
 from flask import Flask
 from waitress.server import create_server
@@ -41,13 +44,17 @@ from orchestrator.control.autoscaler import Autoscaler, Scaler
 from orchestrator.control.controller import Controller
 from orchestrator.control.etcd_monitor import EtcdMonitor
 from orchestrator.control.haproxy_sync import HAProxySync
+from orchestrator.control.lb_mirror import LBMirror, PublishedHAProxy
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
 from orchestrator.control.waker import Waker
 from orchestrator.core.errors import SimpleCloudError
+from orchestrator.edges.election import ElectionTimes, Leadership
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostpool import HostPool
-from orchestrator.edges.protocols import StoreProtocol
+from orchestrator.edges.local_net import local_addresses
+from orchestrator.edges.peers import Peers
+from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
 from orchestrator.edges.store import Store
 from orchestrator.observe.collectors import (
     EtcdCollector,
@@ -58,6 +65,7 @@ from orchestrator.observe.collectors import (
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import Settings
 from orchestrator.usecases import UseCases
+from orchestrator.usecases.managers import Managers
 
 log = logging.getLogger("orchestrator.server")
 
@@ -94,40 +102,93 @@ def parse_label(text: str) -> tuple[str, str]:
 
 
 def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, settings: Settings,
-                     scaler: Scaler | None = None, telemetry: Telemetry | None = None) -> Controller:
+                     scaler: Scaler | None = None, telemetry: Telemetry | None = None,
+                     leadership: Leadership | None = None, acting_store: StoreProtocol | None = None,
+                     acting_scaler: Scaler | None = None) -> Controller:
     """Every controller loop (control/), wired, not started yet; each loop is
-    handed only its settings. The autoscaler and the waker scale apps through
-    ``scaler`` (the apps use case); None runs neither."""
+    handed only its settings. The waker scales apps through ``scaler`` (the
+    apps use case over ``store``), the autoscaler through ``acting_scaler``
+    (the same over the fenced store; default ``scaler``); None runs neither.
+
+    With a ``leadership`` the acting loops (reconcilers, autoscaler) write
+    through ``acting_store`` (``store.fenced(leadership.check)``), check it
+    before every step, and drive a ``PublishedHAProxy`` whose servers every
+    other manager mirrors."""
     telemetry = telemetry or Telemetry()
     sampler = Sampler(store, haproxy, hosts, settings.intervals.metrics_interval,
                       log_port=settings.haproxy.haproxy_log_port)
     sync = HAProxySync(store, haproxy, settings.intervals, log=logging.getLogger("orchestrator.haproxy_sync"))
+    acting_store = acting_store or store
+    driven: HAProxyProtocol = haproxy
+    published = mirror = None
+    guard: Callable[[], int | None] = _no_election
+    if leadership is not None:
+        guard = leadership.check
+        published = PublishedHAProxy(haproxy, acting_store, logging.getLogger("orchestrator.lb"))
+        driven = published
+        mirror = LBMirror(store, haproxy, settings.manager.lb_mirror_interval, lambda: None,
+                          logging.getLogger("orchestrator.lb"))
 
     def new_reconciler(host: str) -> HostReconciler:
-        return HostReconciler(host, store, hosts, haproxy, settings.healing, settings.workers,
+        return HostReconciler(host, acting_store, hosts, driven, settings.healing, settings.workers,
                               settings.intervals.reconcile_interval,
-                              logging.getLogger(f"orchestrator.reconciler.{host}"), telemetry=telemetry)
+                              logging.getLogger(f"orchestrator.reconciler.{host}"), telemetry=telemetry,
+                              guard=guard)
 
     autoscaler = waker = None
     if scaler is not None:
-        autoscaler = Autoscaler(store, scaler, sampler, settings.autoscale,
+        autoscaler = Autoscaler(acting_store, acting_scaler or scaler, sampler, settings.autoscale,
                                 logging.getLogger("orchestrator.autoscaler"), telemetry=telemetry)
         waker = Waker(store, scaler, haproxy, settings.autoscale.waker_port, settings.healing.start_timeout,
                       logging.getLogger("orchestrator.waker"))
-    monitor = EtcdMonitor(store, log=logging.getLogger("orchestrator.etcd_monitor"))
+    monitor = EtcdMonitor(store, log=logging.getLogger("orchestrator.etcd_monitor"), events=acting_store)
     for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures),
                       EtcdCollector(monitor.reading)):
         telemetry.add_collector(collector)
-    return Controller(store, hosts, sync, sampler, new_reconciler, settings.intervals.reconcile_interval,
-                      autoscaler=autoscaler, waker=waker, telemetry=telemetry,
-                      log=logging.getLogger("orchestrator.controller"), etcd_monitor=monitor)
+    controller = Controller(store, hosts, sync, sampler, new_reconciler, settings.intervals.reconcile_interval,
+                            autoscaler=autoscaler, waker=waker, telemetry=telemetry,
+                            log=logging.getLogger("orchestrator.controller"), leadership=leadership,
+                            acting_store=acting_store, lb_mirror=mirror, published=published,
+                            etcd_monitor=monitor)
+    if mirror is not None:
+        mirror.leading = controller.leading
+    return controller
 
 
-def build_web_app(settings: Settings, cases: UseCases, controller: Controller | None = None) -> Flask:
-    """The Flask app over the use cases, with the token of ``token_file``
-    (created on first start, mode 600: api/token_file.py)."""
-    return create_app(cases, token=ensure_token(settings.api.token_file), controller=controller,
+def _no_election() -> None:
+    """The guard of a manager without an election: it may always act, with no epoch."""
+    return None
+
+
+def build_leadership(store: Store, settings: Settings) -> Leadership:
+    """This manager's candidacy (edges/election.py), on the store's connection."""
+    manager = settings.manager
+    name = manager_name(settings)
+    times = ElectionTimes(ttl=max(1, math.ceil(manager.leader_ttl)),
+                          renew_interval=manager.leader_renew_interval,
+                          renew_deadline=manager.leader_renew_deadline, retry=manager.leader_retry)
+    return Leadership(store.etcd.client, settings.etcd.etcd_prefix, name, times,
+                      api=manager.managers.get(name, ""))
+
+
+def build_web_app(settings: Settings, cases: UseCases, controller: Controller | None = None,
+                  token: str | None = None) -> Flask:
+    """The Flask app over the use cases, with ``token`` (default: that of
+    ``token_file``, created on first start, mode 600: api/token_file.py)."""
+    return create_app(cases, token=token or ensure_token(settings.api.token_file), controller=controller,
                       etcd_budget=settings.api.api_etcd_deadline)
+
+
+def build_managers(store: StoreProtocol, settings: Settings, token: str) -> Managers:
+    """This manager among the others (``GET /api/managers``): its peers' APIs, its own addresses."""
+    manager = settings.manager
+    peers = Peers(manager.managers, token) if manager.managers else None
+    return Managers(store, manager_name(settings), vip=manager.vip, peers=peers, addresses=local_addresses)
+
+
+def manager_name(settings: Settings) -> str:
+    """This manager's name: the setting, else the machine's host name."""
+    return settings.manager.manager_name or socket.gethostname()
 
 
 def build_haproxy(settings: Settings) -> HAProxy:
@@ -152,11 +213,19 @@ def main(argv: list[str] | None = None) -> int:
         store = Store.from_settings(settings.etcd)
         # One pool: the use cases check images on it, the controller drives it.
         hosts = HostPool(settings.links, extra_labels=dict(args.label))
-        cases = UseCases.over(store, hosts, settings.workers.job_image_prefix)
+        token = ensure_token(settings.api.token_file)
+        cases = UseCases.over(store, hosts, settings.workers.job_image_prefix,
+                              managers=build_managers(store, settings, token))
         # The web layer reads the controller's figures (dashboard, /metrics).
-        controller = None if args.no_controller else build_controller(store, hosts, build_haproxy(settings),
-                                                                      settings, cases.apps)
-        app = build_web_app(settings, cases, controller)
+        controller = None
+        if not args.no_controller:
+            # Several managers may run: the one elected acts, the others stand by.
+            leadership = build_leadership(store, settings)
+            fenced = store.fenced(leadership.check)
+            acting = UseCases.over(fenced, hosts, settings.workers.job_image_prefix)
+            controller = build_controller(store, hosts, build_haproxy(settings), settings, cases.apps,
+                                          leadership=leadership, acting_store=fenced, acting_scaler=acting.apps)
+        app = build_web_app(settings, cases, controller, token)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError, TokenFileError) as exc:
         print(f"simplecloud-manager: {exc}", file=sys.stderr)

@@ -65,6 +65,7 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
         cluster,
         dashboard,
         errors,
+        managers,
         nodes,
         pods,
         prometheus,
@@ -93,7 +94,7 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
     errors.register_error_handlers(app)
     auth.init_app(app, token)
     security.init_app(app)
-    for module in (cluster, pods, nodes, apps):
+    for module in (cluster, managers, pods, nodes, apps):
         app.register_blueprint(module.bp, url_prefix="/api")
     app.register_blueprint(prometheus.bp)          # /metrics: outside /api, no token
     app.register_blueprint(dashboard.bp)        # / (the page), /static, /api/dashboard

@@ -156,6 +156,7 @@ class EtcdHealth(Answer):
 
 
 class Status(Answer):
+    leader: Leader | None = Field(None, description="the manager that acts now (null: none right now)")
     pods: list[Pod] | None = None
     apps: list[App] | None = None
     nodes: StatusCounts | None = None
@@ -226,6 +227,60 @@ class Crashed(Answer):
     killed: bool
 
 
+
+
+
+class Manager(Answer):
+    name: str = Field(examples=["manager-1"])
+    version: str | None = Field(None, examples=["0.1.0"])
+    vip: str | None = Field(None, examples=["192.168.56.100"], description="the entry point's virtual IP")
+    holds_vip: bool = Field(description="this manager holds the virtual IP now")
+
+
+class Leader(Answer):
+    name: str = Field(examples=["manager-2"])
+    epoch: int = Field(description="the leader key's create revision: every write of its term is fenced by it")
+    since: float | None = Field(None, description="Unix time it became leader")
+    api: str | None = None
+
+
+class ManagerState(Answer):
+    name: str
+    reachable: bool = Field(description="its API answered just now")
+    leader: bool
+    holds_vip: bool
+    version: str | None = None
+
+
+class EtcdMember(Answer):
+    name: str
+    id: str = Field(description="member id, hex")
+    client_urls: list[str]
+    healthy: bool = Field(description="it answered a status request just now")
+    leader: bool = Field(description="it is the etcd cluster's leader")
+    db_size_bytes: int | None = None
+    raft_term: int | None = None
+
+
+class EtcdState(Answer):
+    members: list[EtcdMember]
+    healthy: int = Field(description="members that answered")
+    error: str | None = Field(None, description="why the member list could not be read")
+
+
+class VipState(Answer):
+    address: str | None = None
+    holder: str | None = Field(None, description="the manager that holds it (null: none, or several)")
+    holders: list[str]
+
+
+class Managers(Answer):
+    leader: Leader | None = Field(description="who acts now (null: nobody, e.g. during a takeover)")
+    managers: list[ManagerState]
+    vip: VipState
+    etcd: EtcdState
+
+
 COMPONENTS = (Error, Names, PodsAndApps, Pod, HostState, Observed, StatusCounts, Node, App, Event, Status,
-              Dashboard)
+              Dashboard, EtcdMember, EtcdState, ManagerState, Leader, VipState)
 """The answers that are components of the document (the others are inlined where used)."""

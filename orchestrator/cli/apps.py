@@ -31,11 +31,16 @@ def cmd_app_deploy(c: Client, a):
 
 
 def cmd_app_scale(c: Client, a):
-    app = c.call("PUT", f"/api/apps/{q(a.name)}/scale", {"replicas": a.replicas})
-    text = f"app '{a.name}' scaled to {plural(app.get('replicas', a.replicas), 'replica')}"
+    sign, number = a.replicas
+    wanted = number
+    if sign:                                    # relative: to what the app has now
+        now = c.call("GET", f"/api/apps/{q(a.name)}").get("replicas", 0)
+        wanted = max(0, now + number if sign == "+" else now - number)
+    app = c.call("PUT", f"/api/apps/{q(a.name)}/scale", {"replicas": wanted})
+    text = f"app '{a.name}' scaled to {plural(app.get('replicas', wanted), 'replica')}"
     if app.get("note"):
         text = f"{app['note']}\n{text}"
-    return app, maybe_wait(c, a, text, app.get("replicas", a.replicas))
+    return app, maybe_wait(c, a, text, app.get("replicas", wanted))
 
 
 def cmd_app_autoscale(c: Client, a):

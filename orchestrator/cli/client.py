@@ -1,5 +1,12 @@
 """Where the API is, and one HTTP request to it: ``Client.call`` returns the decoded
-answer or raises ``CliError`` (one line, with its exit code)."""
+answer or raises ``CliError`` (one line, with its exit code).
+
+The API address may name several managers (``--api``, ``$SIMPLECLOUD_API`` or
+``.simplecloud/api``: comma or line separated, e.g. the virtual IP first, then
+each manager). A request goes to the first that answers; a manager that
+cannot be connected to (refused, no route, no answer within
+``CONNECT_TIMEOUT``) is passed over for the next, and the one that answered is
+used first for the rest of the command (its ``--wait`` polls included)."""
 from __future__ import annotations
 
 import os
@@ -7,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 DEFAULT_API = "http://127.0.0.1:5000"
 
@@ -15,6 +23,7 @@ CONFIG_DIR = ".simplecloud"
 
 
 TIMEOUT = 30.0
+CONNECT_TIMEOUT = 2.0     # seconds to connect to one manager before trying the next
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WAIT = 0, 1, 2, 3, 4
 
@@ -67,45 +76,87 @@ def resolve(flag: str | None, env_var: str, file_name: str, default: str | None,
     return default
 
 
+def addresses(api: str) -> list[str]:
+    """The API addresses in ``api`` (comma, space or line separated), in order."""
+    found = [a.strip().rstrip("/") for a in api.replace("\n", ",").replace(" ", ",").split(",")]
+    return [a for a in found if a] or [DEFAULT_API]
+
+
 class Client:
     """Sends one request per call and returns the decoded JSON answer."""
 
     def __init__(self, api: str, token: str | None, timeout: float = TIMEOUT, ca: str | None = None):
-        self.api = api.rstrip("/")
+        self.apis = addresses(api)
+        self.api = self.apis[0]
         self.token = token
         self.timeout = timeout
         self.verify = ca or True        # requests: a CA file, or the system's CAs
 
     def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None):
+        """The request to the first manager that can be connected to (see the module docstring)."""
+        unreachable = []
+        for api in [self.api] + [a for a in self.apis if a != self.api]:
+            try:
+                answer = self._call(api, method, path, body, params)
+            except CliError as exc:
+                if exc.code != EXIT_UNREACHABLE or not getattr(exc, "connect", False):
+                    raise
+                unreachable.append(api)
+                continue
+            self.api = api
+            return answer
+        where = unreachable[0] if len(unreachable) == 1 else "any of " + ", ".join(unreachable)
+        raise CliError(f"cannot reach the simplecloud API at {where} (is the lab up? try: make up)",
+                       EXIT_UNREACHABLE)
+
+    def _call(self, api: str, method: str, path: str, body: dict | None, params: dict | None):
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:
-            response = requests.request(method, self.api + path, json=body, params=params,
-                                        headers=headers, timeout=self.timeout, verify=self.verify)
+            response = requests.request(method, api + path, json=body, params=params, headers=headers,
+                                        timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout),
+                                        verify=self.verify)
         except requests.exceptions.SSLError:
-            raise CliError(f"cannot verify the TLS certificate of {self.api}: give the CA that signed it "
+            raise CliError(f"cannot verify the TLS certificate of {api}: give the CA that signed it "
                            "with --ca, $SIMPLECLOUD_CA or .simplecloud/ca.pem (the lab's)",
                            EXIT_UNREACHABLE) from None
+        except requests.exceptions.ConnectTimeout:
+            raise _unreachable(api) from None
         except requests.exceptions.Timeout:
-            raise CliError(f"the simplecloud API at {self.api} did not answer within {self.timeout:g} s",
+            raise CliError(f"the simplecloud API at {api} did not answer within {self.timeout:g} s",
                            EXIT_UNREACHABLE) from None
         except requests.exceptions.InvalidURL as exc:
-            raise CliError(f"the API address {self.api!r} is not a valid URL ({exc}); "
+            raise CliError(f"the API address {api!r} is not a valid URL ({exc}); "
                            "fix --api, $SIMPLECLOUD_API or .simplecloud/api", EXIT_USAGE) from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema):
-            raise CliError(f"cannot reach the simplecloud API at {self.api} (is the lab up? try: make up)",
-                           EXIT_UNREACHABLE) from None
+        except requests.exceptions.ConnectionError as exc:
+            # the request never left (refused, no route) or, for a GET, did not matter if it did
+            raise _unreachable(api, retry=method == "GET" or _never_sent(exc)) from None
+        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+            raise _unreachable(api) from None
         try:
             data = response.json()
         except ValueError:
-            raise CliError(f"unexpected answer from {self.api}{path}: HTTP {response.status_code}, not JSON "
+            raise CliError(f"unexpected answer from {api}{path}: HTTP {response.status_code}, not JSON "
                            "(is --api / $SIMPLECLOUD_API the simplecloud manager?)") from None
         if response.status_code >= 400:
             message = data.get("error") if isinstance(data, dict) else None
             raise CliError(message or f"HTTP {response.status_code} from {path}")
         return data
+
+
+def _unreachable(api: str, retry: bool = True) -> CliError:
+    """The error of a manager that could not be reached; with ``retry`` the next one is tried."""
+    error = CliError(f"cannot reach the simplecloud API at {api} (is the lab up? try: make up)",
+                     EXIT_UNREACHABLE)
+    error.connect = retry           # type: ignore[attr-defined]  # read by Client.call
+    return error
+
+
+def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether the connection failed before the request was sent (refused, no route, no name)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def q(value) -> str:

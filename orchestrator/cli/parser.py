@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.cli import apps, cluster, nodes, pods
+from orchestrator.cli import apps, cluster, managers, nodes, pods
 from orchestrator.cli.bench import BALANCE_ALGORITHMS, bench_parser, cmd_bench
 from orchestrator.cli.client import DEFAULT_API, EXIT_USAGE, CliError
 from orchestrator.cli.wait import DEFAULT_WAIT
@@ -26,6 +26,15 @@ def positive(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, not {value}")
     return value
+
+
+def replica_count(text: str) -> tuple[str, int]:
+    """``5`` (to 5), ``+2`` (2 more than now) or ``-1`` (one fewer): (sign, number)."""
+    sign = text[0] if text[:1] in ("+", "-") else ""
+    digits = text[1:] if sign else text
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a replica count such as 5, +2 or -1, not {text!r}")
+    return sign, int(digits)
 
 
 def build_parser() -> Parser:
@@ -92,7 +101,8 @@ def build_parser() -> Parser:
                           "(default: hardened workers; see docs/api.md)")
     wait_options(dep)
     sc = add(app_sub, "scale", apps.cmd_app_scale, "set the replica count of an app")
-    sc.add_argument("name"), sc.add_argument("replicas", type=positive)
+    sc.add_argument("name")
+    sc.add_argument("replicas", type=replica_count, help="N, or +N / -N relative to the replicas now")
     wait_options(sc)
     up = add(app_sub, "update", apps.cmd_app_update,
              "change an app in place: image/command/port/limits roll node by node; "
@@ -140,6 +150,12 @@ def build_parser() -> Parser:
 
     lg = add(sub, "logs", nodes.cmd_logs, "print the last lines of a node's log")
     lg.add_argument("node"), lg.add_argument("--pod"), lg.add_argument("--tail", type=positive, default=100)
+    manager = sub.add_parser("manager", help="the managers: leader, virtual IP, etcd", parents=[common])
+    manager_sub = manager.add_subparsers(dest="manager_command", required=True, metavar="ACTION",
+                                         parser_class=Parser)
+    add(manager_sub, "ls", managers.cmd_manager_ls,
+        "list the managers, the leader and its epoch, who holds the virtual IP, the etcd members")
+
     add(sub, "status", cluster.cmd_status, "pods, apps and recent events")
     add(sub, "events", cluster.cmd_events, "recent events").add_argument("--limit", type=positive, default=50)
     bench_parser(add(sub, "bench", cmd_bench, "open-loop load through HAProxy: Poisson arrivals, "

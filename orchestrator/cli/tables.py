@@ -127,6 +127,11 @@ def event_rows(events: list[dict]) -> list[dict]:
 def format_status(data: dict) -> str:
     """Human summary of /api/status: pods, apps, then recent events."""
     parts = []
+    leader = data.get("leader") if isinstance(data, dict) else None
+    if isinstance(leader, dict):
+        parts.append(f"LEADER {leader.get('name')} (epoch {leader.get('epoch')}, for {age(leader.get('since'))})")
+    elif isinstance(data, dict) and "leader" in data:
+        parts.append("LEADER none right now (an election is under way, or etcd has no quorum)")
     warnings = data.get("warnings") if isinstance(data, dict) else None
     if isinstance(warnings, list) and warnings:
         parts.append("\n".join(f"WARNING: {w}" for w in warnings))

@@ -1,23 +1,31 @@
-"""The controller as a whole: starts the loops and wakes them.
+"""The controller as a whole: starts the loops, wakes them, and follows the election.
 
 The loops are built by the composition root (``server.build_controller``)
 and handed in; ``Controller.start(stop)`` runs each in its own thread, in
 two groups:
 
-* **local** (``start_local``: what every manager needs for its own HAProxy
-  and its figures): the ``HAProxySync`` (haproxy.cfg and health-check
-  changes), an etcd watcher (any change of desired state wakes every loop),
-  the ``EtcdMonitor`` (etcd's size and alarms) and the ``Sampler`` (HAProxy
-  counters, request times, workers' CPU);
-* **acting** (``start_acting``: what changes the pod hosts and desired state):
-  one ``HostReconciler`` per pod host named by a pod (new hosts get one as
-  soon as a pod names them), the ``Autoscaler`` that decides from the
-  sampler's figures, and the ``Waker`` that holds the first request of an
-  app at zero.
+* **local** (``start_local``: what every manager runs, leader or not): the
+  ``HAProxySync`` (haproxy.cfg from the apps, health-check changes), the
+  ``LBMirror`` (this HAProxy's servers as the leader's), an etcd watcher
+  (any change of desired state wakes every loop), the ``EtcdMonitor``
+  (etcd's size and alarms), the ``Sampler`` (HAProxy
+  counters, request times, workers' CPU) and the ``Waker`` (the first
+  request of an app at zero: it scales the app through the desired state,
+  which any manager may write);
+* **acting** (``start_acting``: what changes pod hosts, HAProxy servers and
+  the controllers' records): one ``HostReconciler`` per pod host named by a
+  pod, and the ``Autoscaler``.
+
+With a ``Leadership`` (edges/election.py) the acting loops run only while
+this manager leads: each term of office starts them with a stop event of its
+own and ends them when the lease is lost; every write they make is fenced by
+the term's epoch and every step on a host or HAProxy is preceded by
+``leadership.check()``. Without one (tests, a lone manager run by hand) they
+run from the start.
 
 The host links (``edges.hostlink``) wake the reconciler of their host when a
 Docker event arrives for one of our containers (die, oom, start ...) and when
-the link goes up or down; a link's state change is also written to etcd
+the link goes up or down; the leader writes a link's state change to etcd
 (``hosts/<host>``) for ``cloud pod ls`` and ``cloud status``.
 
 ``telemetry`` (observe/telemetry.py) is the controller's Prometheus registry:
@@ -33,10 +41,12 @@ from collections.abc import Callable
 from orchestrator.control.autoscaler import Autoscaler
 from orchestrator.control.etcd_monitor import EtcdMonitor
 from orchestrator.control.haproxy_sync import HAProxySync
+from orchestrator.control.lb_mirror import LBMirror, PublishedHAProxy
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
 from orchestrator.control.waker import Waker
 from orchestrator.core import errors
+from orchestrator.edges.election import LeaderInfo, Leadership
 from orchestrator.edges.hostlink import LinkState
 from orchestrator.edges.hostpool import HostPool
 from orchestrator.edges.protocols import StoreProtocol
@@ -53,13 +63,24 @@ class Controller:
                  new_reconciler: Callable[[str], HostReconciler], interval: float, *,
                  autoscaler: Autoscaler | None = None, waker: Waker | None = None,
                  telemetry: Telemetry | None = None, log: logging.Logger | None = None,
+                 leadership: Leadership | None = None, acting_store: StoreProtocol | None = None,
+                 lb_mirror: LBMirror | None = None, published: PublishedHAProxy | None = None,
                  etcd_monitor: EtcdMonitor | None = None):
         """``new_reconciler(host)``: a reconciler for one pod host (made when a
         pod first names it); ``interval``: how long the etcd watch waits before
         it looks again (``reconcile_interval``); ``autoscaler``/``waker``: None
         runs neither; ``telemetry``: the metrics registry (default: a new one);
+        ``leadership``: the election (None: act from the start);
+        ``acting_store``: the store the acting loops write with (fenced by the
+        leader's epoch; default ``store``); ``lb_mirror``: the load balancer's
+        mirror (None: this manager's HAProxy is the only one); ``published``:
+        the HAProxy the reconcilers drive, which publishes its servers;
         ``etcd_monitor``: etcd's size and alarms, read by a local loop (None: none)."""
         self.store = store
+        self.acting_store = acting_store or store
+        self.leadership = leadership
+        self.lb_mirror = lb_mirror
+        self.published = published
         self.hosts = hosts
         self.haproxy_sync = haproxy_sync
         self.sampler = sampler
@@ -75,6 +96,7 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._stop: threading.Event | None = None
         self._acting = False                 # the acting loops run (start_acting)
+        self._term: threading.Event | None = None   # ends the current term's acting loops
         self._reachable: dict[str, bool] = {}   # host → up, as last reported
         haproxy_sync.wake_hosts = self.wake_hosts
         hosts.on_event = self._on_docker_event
@@ -104,15 +126,18 @@ class Controller:
         self._reachable[host] = state.up
         if flipped:
             self.telemetry.link_change(host, state.up)
+        if not self._acting:
+            return                            # a follower's links serve the API only; the leader records
         try:
-            self.store.put_host_state(host, state.to_dict())
+            self.acting_store.put_host_state(host, state.to_dict())
             if flipped and state.up:
-                self.store.record_event("host.reachable", f"host/{host}",
-                                        f"host {host} is reachable (ping {state.rtt_ms} ms)")
+                self.acting_store.record_event("host.reachable", f"host/{host}",
+                                               f"host {host} is reachable (ping {state.rtt_ms} ms)")
             elif flipped:
-                self.store.record_event("host.unreachable", f"host/{host}",
-                                        f"host {host} is unreachable: {state.error}; its nodes are "
-                                        "left as they are and shown as unreachable until it answers")
+                self.acting_store.record_event(
+                    "host.unreachable", f"host/{host}",
+                    f"host {host} is unreachable: {state.error}; its nodes are "
+                    "left as they are and shown as unreachable until it answers")
         except errors.SimpleCloudError as exc:
             self.log.warning("cannot record the state of host %s: %s", host, exc)
         rec = self.reconcilers.get(host)
@@ -121,28 +146,29 @@ class Controller:
 
     # ------------------------------------------------------------ threads
     def start(self, stop: threading.Event) -> None:
-        """Start every loop in the background; they end when ``stop`` is set."""
+        """Start every loop in the background; they end when ``stop`` is set.
+        With a leadership, the acting loops start when this manager is elected."""
         self.start_local(stop)
-        self.start_acting(stop)
+        if self.leadership is None:
+            self.start_acting(stop)
+            return
+        self.leadership.on_change = self._on_leadership
+        self.telemetry.leadership(False, 0)
+        self._spawn("leader-election", self.leadership.run, stop)
 
     def start_local(self, stop: threading.Event) -> None:
-        """The loops every manager runs for itself: its HAProxy, the etcd watch, the sampler."""
+        """The loops every manager runs for itself: its HAProxy and its mirror of
+        the leader's servers, the etcd watch, the sampler, the waker."""
         self._stop = stop
         self.telemetry.controller_running(True)
         self._spawn("haproxy-sync", self.haproxy_sync.run, stop)
+        if self.lb_mirror is not None:
+            self._spawn("lb-mirror", self.lb_mirror.run, stop)
         self._spawn("etcd-watch", self._watch_etcd, stop)
         if self.etcd_monitor is not None:
             self._spawn("etcd-monitor", self.etcd_monitor.run, stop)
         self.sampler.start()
         self._spawn("metrics-stop", self._close_on_stop, stop)
-
-    def start_acting(self, stop: threading.Event) -> None:
-        """The loops that change pod hosts and desired state: reconcilers, autoscaler, waker."""
-        self._stop = stop
-        self._acting = True
-        self.ensure_reconcilers()
-        if self.autoscaler is not None:
-            self._spawn("autoscaler", self.autoscaler.run, stop)
         if self.waker is not None and self.waker.port:
             try:
                 self.waker.start(stop)
@@ -150,10 +176,56 @@ class Controller:
                 self.log.error("cannot hold requests for apps at zero on 127.0.0.1:%d (%s); "
                                "their first request gets a 503", self.waker.port, exc)
 
+    def start_acting(self, stop: threading.Event) -> None:
+        """The loops that change pod hosts, servers and the controllers'
+        records: a reconciler per host, the autoscaler. They end with ``stop``
+        (a term's own event under an election)."""
+        with self._lock:
+            self._term = stop
+            self._acting = True
+            self.reconcilers = {}
+        self.ensure_reconcilers()
+        if self.autoscaler is not None:
+            self._spawn("autoscaler", self.autoscaler.run, stop)
+
+    def _on_leadership(self, info: LeaderInfo | None, reason: str) -> None:
+        """The election's news (its thread): a term starts or ends."""
+        if info is not None:
+            if self._stop is not None and self._stop.is_set():
+                return
+            self.telemetry.leadership(True, info.epoch)
+            self.start_acting(threading.Event())
+            self.wake_all()
+            self._record(self.acting_store, "leader.elected", info.name,
+                         f"manager {info.name} leads (epoch {info.epoch}): {reason}")
+            return
+        with self._lock:
+            ended, self._term, self._acting = self._term, None, False
+            self.reconcilers = {}
+        if ended is not None:
+            ended.set()
+        self.telemetry.leadership(False, 0)
+        name = self.leadership.name if self.leadership is not None else "?"
+        self._record(self.store, "leader.lost", name, f"manager {name} no longer leads: {reason}")
+
+    def leading(self) -> PublishedHAProxy | None:
+        """The leader's published HAProxy while this manager leads and may act (LBMirror)."""
+        if not self._acting or (self.leadership is not None and not self.leadership.may_act()):
+            return None
+        return self.published
+
+    def _record(self, store: StoreProtocol, kind: str, manager: str, message: str) -> None:
+        self.log.log(logging.WARNING if kind == "leader.lost" else logging.INFO, message)
+        try:
+            store.record_event(kind, f"manager/{manager}", message)
+        except errors.SimpleCloudError as exc:
+            self.log.warning("cannot record %s: %s", kind, exc)
+
     def ensure_reconcilers(self) -> None:
         """A reconciler for every host a pod names (called at start and on
         changes), while the acting loops run."""
-        if not self._acting or self._stop is None:
+        term = self._term
+        if not self._acting or term is None or term.is_set():
             return
         try:
             hosts = {p.host for p in self.store.list_pods()}
@@ -166,10 +238,13 @@ class Controller:
                     continue
                 rec = self.new_reconciler(host)
                 self.reconcilers[host] = rec
-            self._spawn(f"reconcile-{host}", rec.run, self._stop)
+            self._spawn(f"reconcile-{host}", rec.run, term)
 
     def _close_on_stop(self, stop: threading.Event) -> None:
         stop.wait()
+        term = self._term
+        if term is not None:
+            term.set()                        # the acting loops of the current term end too
         self.sampler.close()
         self.telemetry.controller_running(False)
 

@@ -30,17 +30,22 @@ from orchestrator.core import errors, views
 from orchestrator.edges.protocols import StoreProtocol
 
 INTERVAL = 10.0
+KEPT = 10              # events waiting to be written, at most
 CLEAR = 0.7            # below this share of the quota a later "nearly full" is told again
 
 
 class EtcdMonitor:
     """Reads etcd's health every ``interval``; events on NOSPACE, near-full, other alarms."""
 
-    def __init__(self, store: StoreProtocol, interval: float = INTERVAL, log: logging.Logger | None = None):
+    def __init__(self, store: StoreProtocol, interval: float = INTERVAL, log: logging.Logger | None = None,
+                 events: StoreProtocol | None = None):
+        """``events``: where its events are written (default ``store``; several
+        managers: the leader's fenced store, so that one of them tells)."""
         self.store = store
+        self.events = events or store
         self.interval = interval
         self.log = log or logging.getLogger("orchestrator.etcd_monitor")
-        self.reporter = Reporter(store, self.log)
+        self.reporter = Reporter(self.events, self.log)
         self.last: dict[str, Any] | None = None
         """The last reading (None before the first, or while etcd does not answer)."""
         self._pending: list[tuple[str, str]] = []        # (kind, message) not written yet
@@ -101,11 +106,14 @@ class EtcdMonitor:
             self._warned_full = False
 
     def _flush(self) -> None:
-        """Write the events not written yet; those etcd refuses wait for the next pass."""
+        """Write the events not written yet; those etcd refuses (or a manager
+        that does not lead may not write) wait for the next pass, the last
+        ``KEPT`` of them."""
+        del self._pending[:-KEPT]
         while self._pending:
             kind, message = self._pending[0]
             try:
-                self.store.record_event(kind, "etcd", message)
+                self.events.record_event(kind, "etcd", message)
             except errors.SimpleCloudError:
                 return
             self._pending.pop(0)

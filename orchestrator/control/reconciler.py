@@ -35,8 +35,10 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from orchestrator.control.haproxy_steps import run_haproxy_step
 from orchestrator.control.node_records import NodeRecords
 from orchestrator.control.reporting import Reporter
 from orchestrator.core import errors, healing
@@ -55,27 +57,29 @@ from orchestrator.core.steps import (
     StopContainer,
     describe,
 )
-from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostpool import HostPool
-from orchestrator.edges.protocols import StoreProtocol
+from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import WorkerSettings
 
 FOLLOW_UP_DELAY = 0.2      # seconds before the next pass when the last one acted
-DRAIN_WAIT = 2.0           # seconds a draining server may finish its requests
 STOP_TIMEOUT = 5           # seconds between SIGTERM and SIGKILL when stopping a worker
 
 
 class HostReconciler:
     """Drives one pod host and its HAProxy servers towards the desired state."""
 
-    def __init__(self, host: str, store: StoreProtocol, hosts: HostPool, haproxy: HAProxy,
+    def __init__(self, host: str, store: StoreProtocol, hosts: HostPool, haproxy: HAProxyProtocol,
                  policy: HealingPolicy, workers: WorkerSettings, interval: float,
-                 log: logging.Logger | None = None, telemetry: Telemetry | None = None):
+                 log: logging.Logger | None = None, telemetry: Telemetry | None = None,
+                 guard: Callable[[], int | None] = lambda: None):
         """``policy``: the healing group of the settings; ``workers``: what
         containers are made with; ``interval``: seconds between passes when
         nothing wakes it; ``telemetry``: where passes and steps are counted
-        (the controller's; None: a private one)."""
+        (the controller's; None: a private one); ``guard()``: called before
+        every step, returns the leader's epoch (labelled on new containers) or
+        raises NotLeader (a single manager: None, no election)."""
+        self.guard = guard
         self.host = host
         self.telemetry = telemetry or Telemetry()
         self.store = store
@@ -164,6 +168,9 @@ class HostReconciler:
             began = time.monotonic()
             try:
                 done = self.execute(action, pods, apps, started) or describe(action)
+            except errors.NotLeader as exc:
+                self.log.info("%s: not the leader any more, %s not done (%s)", key, describe(action), exc)
+                return
             except Exception as exc:  # noqa: BLE001 - one failure must not stop the others
                 self.telemetry.action(self.host, action_kind(action), "failed", time.monotonic() - began)
                 for rest in steps[i + 1:]:
@@ -183,16 +190,11 @@ class HostReconciler:
                 started: dict[str, Container]) -> str | None:
         """Carry out one step on the host or HAProxy; returns what was done, in
         words, when it says more than ``describe(action)``."""
+        epoch = self.guard()                  # a deposed leader stops here (edges/election.py)
         host = self.hosts.get(self.host)
         match action:
-            case SetServerState(backend, server, admin):
-                if admin == "maint":
-                    self.haproxy.wait_idle(backend, server, DRAIN_WAIT)
-                self.haproxy.set_state(backend, server, admin)
-            case DelServer(backend, server):
-                # in maint at once; its requests finish, or (a failed worker's)
-                # are retried elsewhere by HAProxy; what is left after the wait is cut
-                self.haproxy.del_server(backend, server, wait=DRAIN_WAIT)
+            case SetServerState() | DelServer():
+                run_haproxy_step(self.haproxy, action)
             case StopContainer(_, name):
                 host.stop(name, timeout=STOP_TIMEOUT)
             case RemoveContainer(_, name, _):
@@ -203,18 +205,19 @@ class HostReconciler:
                 command = list(app.command) if app.command is not None else None
                 host.create_worker(pod.name, node, app.name, app.run_image, command, app.port,
                                    cpus, memory_mb, gen=gen, security=app.security,
-                                   pids_limit=self.workers.worker_pids_limit)
+                                   pids_limit=self.workers.worker_pids_limit, epoch=epoch or 0)
             case StartContainer(_, name):
                 started[name] = host.start(name)
-            case AddServer(backend, node, container, port, admin, addr, cid):
+            case AddServer(_, node, container, _, _, addr, cid):
                 if addr is None or cid is None:
                     ran = started.get(container) or host.inspect(container)
                     if not ran.ip:
                         raise errors.Conflict(f"container {container} has no address on the "
                                               f"network {host.network}")
                     addr, cid = ran.ip, ran.id
-                self.haproxy.add_server(backend, server_name(node, cid), addr, port, admin=admin)
-                return describe(dataclasses.replace(action, addr=addr, cid=cid))
+                action = dataclasses.replace(action, addr=addr, cid=cid)
+                run_haproxy_step(self.haproxy, action)
+                return describe(action)
             case _:
                 raise TypeError(f"unknown action {action!r}")
         return None

@@ -32,6 +32,7 @@ import json
 import time
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -284,6 +285,15 @@ class Container:
     id: str = ""           # docker's container id
     created: float = 0.0   # Unix time docker created it
     exit_code: int | None = None   # of an exited container
+    epoch: int = 0         # the leader's epoch that created it (label simplecloud.epoch; 0: none)
+
+
+def current_container(containers: Iterable[Container], gen: str) -> Container | None:
+    """The container of generation ``gen`` that a node keeps: the one made by
+    the newest leader (highest epoch), then the newest. Two can exist when a
+    deposed leader finished a create it had begun before it stopped acting."""
+    mine = [c for c in containers if c.gen == gen]
+    return max(mine, key=lambda c: (c.epoch, c.created, c.name)) if mine else None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,17 @@ from typing import Any
 
 from orchestrator.core import healing
 from orchestrator.core.healing import HealingPolicy, NodeHealth
-from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, RecordError, Server, spec_generation
+from orchestrator.core.model import (
+    App,
+    Container,
+    Node,
+    NodeStatus,
+    Pod,
+    RecordError,
+    Server,
+    current_container,
+    spec_generation,
+)
 from orchestrator.core.naming import backend_name, server_name
 
 RECORD_TYPES: dict[str, type | tuple[type, ...]] = {"phase": str, "node_created": (int, float), "since": (int, float),
@@ -37,7 +47,7 @@ def node_view(node: Node, app: App, pod: Pod, containers: list[Container],
               policy: HealingPolicy = HealingPolicy()) -> dict[str, Any]:
     """The observed record of one node (see the module docstring)."""
     gen = spec_generation(app, pod)
-    cur = next((c for c in containers if c.gen == gen), None)
+    cur = current_container(containers, gen)
     server = servers.get((backend_name(app), server_name(node.name, cur.id))) if cur else None
     view = {
         "node_created": node.created,     # the incarnation of the node this record is about

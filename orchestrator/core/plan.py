@@ -43,7 +43,16 @@ from dataclasses import dataclass, field
 
 from orchestrator.core import healing
 from orchestrator.core.healing import HealingPolicy, NodeHealth
-from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server, spec_generation
+from orchestrator.core.model import (
+    App,
+    Container,
+    Node,
+    NodeStatus,
+    Pod,
+    Server,
+    current_container,
+    spec_generation,
+)
 from orchestrator.core.naming import backend_name, server_name
 from orchestrator.core.steps import (
     Action,
@@ -190,7 +199,7 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
     """What one node needs, in execution order, and its updated health record."""
     app, pod = ctx.apps[node.app], ctx.pods[node.pod]
     want = spec_generation(app, pod)
-    cur = next((c for c in cs if c.gen == want), None)
+    cur = current_container(cs, want)
     olds = sorted((c for c in cs if c is not cur), key=lambda c: c.name)
     subject = f"{node.pod}/{node.name}"
     steps: list[Action] = []

@@ -43,6 +43,7 @@ from orchestrator.edges.docker_parse import (
     CGROUP_V2_FILES,
     CPU_SCRIPT,
     LABEL_APP,
+    LABEL_EPOCH,
     LABEL_GEN,
     LABEL_MANAGED,
     LABEL_NODE,
@@ -228,14 +229,17 @@ class DockerHost:
     def create_worker(self, pod: str, node: str, app: str, image: str,
                       command: list[str] | None, port: int, cpus: float,
                       memory_mb: int, env: dict[str, str] | None = None, *,
-                      gen: str, security: str = "default", pids_limit: int = DEFAULT_PIDS_LIMIT) -> Container:
+                      gen: str, security: str = "default", pids_limit: int = DEFAULT_PIDS_LIMIT,
+                      epoch: int = 0) -> Container:
         """``docker create`` (not start) the container of one generation of a node.
 
         ``command`` is an argument list run without a shell (None: the
         image's CMD). The restart policy is "no": restarting is the
         controller's decision, not the engine's. Every worker is hardened
         (``model.worker_security``): a pids limit and, unless ``security`` is
-        "relaxed", no-new-privileges and a reduced capability set.
+        "relaxed", no-new-privileges and a reduced capability set. ``epoch``:
+        the leader's epoch that creates it (label ``simplecloud.epoch``): of two
+        containers of one node and generation, the newer leader's is kept.
         """
         if command is not None and not (isinstance(command, (list, tuple))
                                         and all(isinstance(a, str) for a in command)):
@@ -244,7 +248,8 @@ class DockerHost:
                 f"e.g. [\"nc\", \"-lk\", \"-p\", \"9000\"]; got {command!r}")
         name = container_name(pod, node, gen)
         environment = {**(env or {}), "SIMPLECLOUD_NODE": node, "PORT": str(port)}
-        labels = {**self._labels(), LABEL_POD: pod, LABEL_NODE: node, LABEL_APP: app, LABEL_GEN: gen}
+        labels = {**self._labels(), LABEL_POD: pod, LABEL_NODE: node, LABEL_APP: app, LABEL_GEN: gen,
+                  LABEL_EPOCH: str(int(epoch))}
         api = self.client.api      # the low-level API: one call per step, no extra inspects
         with self._translate(f"create container {name}", image=image):
             host_config = api.create_host_config(
@@ -261,7 +266,7 @@ class DockerHost:
         log.info("host %s: created %s (%s, %.2f CPU, %d MiB)", self.name, name,
                  image, cpus, memory_mb)
         return Container(name=name, pod=pod, node=node, app=app, state="created", ip=None, image=image,
-                         gen=gen, id=created["Id"], created=time.time())
+                         gen=gen, id=created["Id"], created=time.time(), epoch=int(epoch))
 
     def start(self, name: str) -> Container:
         """Start a created or stopped container; returns it with its IP."""

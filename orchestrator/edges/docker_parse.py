@@ -15,6 +15,7 @@ LABEL_POD = "simplecloud.pod"
 LABEL_NODE = "simplecloud.node"
 LABEL_APP = "simplecloud.app"
 LABEL_GEN = "simplecloud.gen"
+LABEL_EPOCH = "simplecloud.epoch"       # the leader's epoch that made it (edges/election.py)
 
 
 def stats_from_raw(raw: dict) -> dict[str, float]:
@@ -140,4 +141,13 @@ def container_of(attrs: dict, network: str) -> Container:
         id=attrs.get("Id", ""),
         created=created,
         exit_code=exit_code,
+        epoch=_int(labels.get(LABEL_EPOCH)),
     )
+
+
+def _int(text: str | None) -> int:
+    """A label's number, 0 if it has none (containers made before elections)."""
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0

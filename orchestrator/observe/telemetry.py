@@ -69,6 +69,11 @@ class Telemetry:
         self.registry = r = CollectorRegistry()
         Gauge("simplecloud_build_info", "Always 1; the orchestrator's version as a label.",
               ["version"], registry=r).labels(__version__).set(1)
+        self._leader = Gauge("simplecloud_leader",
+                             "1 while this manager is the leader (its acting loops run), else 0.", registry=r)
+        self._epoch = Gauge("simplecloud_leader_epoch",
+                            "The epoch of this manager's current term as leader (0 when it does not lead).",
+                            registry=r)
         self._running = Gauge("simplecloud_controller_running",
                               "1 while this manager's controller loops run, else 0.", registry=r)
         self._passes = Counter("simplecloud_reconcile_passes",
@@ -100,6 +105,11 @@ class Telemetry:
         self._decided: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------ recording
+    def leadership(self, leader: bool, epoch: int) -> None:
+        """Whether this manager leads now, and the epoch of its term (0: none)."""
+        self._leader.set(1 if leader else 0)
+        self._epoch.set(epoch)
+
     def controller_running(self, running: bool) -> None:
         self._running.set(1 if running else 0)
 

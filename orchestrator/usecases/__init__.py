@@ -23,6 +23,7 @@ from orchestrator.edges.protocols import HostsProtocol, StoreProtocol
 from orchestrator.usecases.apps import Apps
 from orchestrator.usecases.autoscaling import Autoscaling
 from orchestrator.usecases.cluster import Cluster
+from orchestrator.usecases.managers import Managers
 from orchestrator.usecases.nodes import Nodes
 from orchestrator.usecases.pods import Pods
 
@@ -36,11 +37,14 @@ class UseCases:
     nodes: Nodes
     apps: Apps
     autoscaling: Autoscaling
+    managers: Managers
 
     @classmethod
     def over(cls, store: StoreProtocol, hosts: HostsProtocol | None = None,
-             job_image_prefix: str = DEFAULT_JOB_IMAGE_PREFIX) -> UseCases:
+             job_image_prefix: str = DEFAULT_JOB_IMAGE_PREFIX, managers: Managers | None = None) -> UseCases:
         """The use cases over ``store`` and ``hosts`` (None: no host access: no
-        image checks, and logs/crash answer 503)."""
+        image checks, and logs/crash answer 503); ``managers``: this manager
+        among the others (default: alone, named "manager")."""
         return cls(cluster=Cluster(store, job_image_prefix), pods=Pods(store), nodes=Nodes(store, hosts),
-                   apps=Apps(store, hosts), autoscaling=Autoscaling(store))
+                   apps=Apps(store, hosts), autoscaling=Autoscaling(store),
+                   managers=managers or Managers(store, "manager"))

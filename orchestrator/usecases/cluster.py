@@ -57,6 +57,7 @@ class Cluster:
         hosts, pods = self.store.list_host_states(), self.store.list_pods()
         etcd = self.store.health()
         return {
+            "leader": self.store.get_leader(),
             "pods": [views.pod_view(p, nodes, hosts, observed) for p in pods],
             "apps": [views.app_view(a, nodes, observed, pods) for a in self.store.list_apps()],
             "nodes": views.by_status(nodes),

@@ -340,6 +340,12 @@ class FakeStore:
         """What a test set in ``etcd_health`` (a small, quiet etcd by default)."""
         return dict(self.etcd_health)
 
+    members = [{"name": "m0", "id": "a1", "client_urls": ["http://127.0.0.1:2379"], "healthy": True,
+                "leader": True, "db_size_bytes": 20480, "raft_term": 2}]
+
+    def etcd_members(self):
+        return copy.deepcopy(self.members)
+
     # --- watch ---
     def wait_for_change(self, timeout):
         changed = self._changed.wait(timeout)
@@ -396,11 +402,11 @@ class FakeHost:
         return {i: self.cpu[c] for i in ids for c in self.cpu if c.startswith(i)}
 
     def create_worker(self, pod, node, app, image, command, port, cpus, memory_mb, env=None, *, gen,
-                      security="default", pids_limit=512):
+                      security="default", pids_limit=512, epoch=0):
         name = container_name(pod, node, gen)
         self._call("create", name)
         c = Container(name, pod, node, app, "created", None, image, gen, id=f"{next(self._ids):064x}",
-                      created=time.time())
+                      created=time.time(), epoch=epoch)
         self.containers.append(c)
         return c
 

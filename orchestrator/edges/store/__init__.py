@@ -42,6 +42,7 @@ from orchestrator.edges.store import autoscale as autoscale_records
 from orchestrator.edges.store import desired
 from orchestrator.edges.store import events as event_log
 from orchestrator.edges.store import lb as lb_records
+from orchestrator.edges.store import members as etcd_members
 from orchestrator.edges.store import nodes as node_records
 from orchestrator.edges.store import observed as observed_records
 from orchestrator.edges.store.etcd import MAX_TXN_OPS, CorruptRecord, Etcd, TooLarge
@@ -66,6 +67,7 @@ class Store:
         --quota-backend-bytes (0: read it from etcd's own metrics, health.py)."""
         self.etcd = Etcd(host, port, prefix, timeout, tls, endpoints)
         self.etcd.max_events = max_events
+        self._tls = tls
         self.max_events = max_events
         self._health = Health(self.etcd, quota_bytes)
         self.etcd.on_corrupt = self._report_corrupt
@@ -221,9 +223,12 @@ class Store:
     def get_leader(self) -> dict[str, Any] | None:
         return lb_records.get_leader(self.etcd)
 
-    # ---------------------------------------------------------------- etcd itself (health.py)
+    # ---------------------------------------------------------------- etcd itself (health.py, members.py)
     def health(self) -> dict[str, Any]:
         return self._health.read()
+
+    def etcd_members(self) -> list[dict[str, Any]]:
+        return etcd_members.members(self.etcd, self._tls)
 
     # ---------------------------------------------------------------- watch (watch.py)
     def wait_for_change(self, timeout: float) -> bool:

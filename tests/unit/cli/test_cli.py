@@ -296,8 +296,8 @@ def test_non_json_answer_is_explained(api, capsys):
      "not allowed with"),
     (["app", "deploy", "w", "--image", "i", "--pod", "p", "--replicas", "1", "--port", "1", "--balance", "fastest"],
      "invalid choice: 'fastest'"),
-    (["app", "scale", "web", "many"], "expected a whole number, not 'many'"),
-    (["app", "scale", "web", "-1"], "expected 0 or more"),
+    (["app", "scale", "web", "many"], "expected a replica count such as 5, +2 or -1, not 'many'"),
+    (["app", "scale", "web", "1.5"], "expected a replica count such as 5, +2 or -1"),
 ])
 def test_usage_errors_are_one_line_exit_2(api, capsys, argv, fragment):
     code, out, err = run(capsys, *argv)
@@ -469,3 +469,72 @@ def test_app_ls_shows_the_policy_and_the_metric_against_its_target():
     assert autoscale_cell(None) == "-"
     assert autoscale_cell({"summary": "1..10, rps 20/node", "last": {"metrics": {"rps": [41.23, 20]}}}) == \
         "1..10, rps 20/node; now rps 41.2/20"
+
+
+# --- several managers ----------------------------------------------------------
+
+def test_the_next_manager_answers_when_the_first_cannot_be_reached_and_stays_first(capsys, monkeypatch,
+                                                                                   tmp_path):
+    """A refused connection (nothing sent) moves on to the next address; the one
+    that answered is asked first from then on."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".simplecloud").mkdir()
+    (tmp_path / ".simplecloud" / "api").write_text("http://127.0.0.1:1\nhttp://m2:5000\n")
+    asked, real = [], requests.request
+
+    def fake(method, url, **kwargs):
+        asked.append(url)
+        if url.startswith("http://127.0.0.1:1"):
+            return real(method, url, **kwargs)                     # a real refusal
+        return FakeResponse(200, {"pods": [], "apps": [], "nodes": {}, "events": []})
+
+    monkeypatch.setattr(client.requests, "request", fake)
+    c = client.Client(client.resolve(None, "SIMPLECLOUD_API", "api", client.DEFAULT_API), None)
+    c.call("GET", "/api/status")
+    c.call("GET", "/api/status")
+    assert asked == ["http://127.0.0.1:1/api/status", "http://m2:5000/api/status", "http://m2:5000/api/status"]
+
+
+def test_a_write_whose_connection_broke_after_sending_is_not_sent_again(api, capsys):
+    api.answers[("POST", "/api/init")] = requests.exceptions.ConnectionError("connection reset")
+    code, _, err = run(capsys, "--api", "http://m1:5000,http://m2:5000", "init")
+    assert code == 3 and [c["url"] for c in api.calls] == ["http://m1:5000/api/init"]
+    assert "m1:5000" in err
+
+
+def test_every_manager_unreachable_names_them_all(api, capsys):
+    api.answers[("GET", "/api/status")] = requests.exceptions.ConnectTimeout("no route")
+    code, _, err = run(capsys, "--api", "http://m1:5000, http://m2:5000", "status")
+    assert code == 3 and "any of http://m1:5000, http://m2:5000" in err
+
+
+def test_manager_ls_shows_the_leader_the_vip_and_etcd(api, capsys):
+    api.answers[("GET", "/api/managers")] = (200, {
+        "leader": {"name": "manager-2", "epoch": 4711, "since": 1.0},
+        "managers": [{"name": "manager-1", "reachable": True, "leader": False, "holds_vip": True},
+                     {"name": "manager-2", "reachable": True, "leader": True, "holds_vip": False},
+                     {"name": "manager-3", "reachable": False, "leader": False, "holds_vip": False}],
+        "vip": {"address": "192.168.56.100", "holder": "manager-1", "holders": ["manager-1"]},
+        "etcd": {"healthy": 2, "error": None, "members": [
+            {"name": "manager-1", "healthy": True, "leader": True, "db_size_bytes": 2 * 1024 * 1024,
+             "client_urls": ["https://192.168.56.10:2379"]},
+            {"name": "manager-3", "healthy": False, "leader": False, "db_size_bytes": None,
+             "client_urls": ["https://192.168.56.17:2379"]}]}})
+    code, out, _ = run(capsys, "manager", "ls")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "ROLE", "EPOCH", "SINCE", "VIP", "REACH"]
+    assert lines[2].split()[:3] == ["manager-2", "leader", "4711"] and "no answer" in lines[3]
+    assert "virtual IP 192.168.56.100: held by manager-1" in out
+    assert "2.0 MiB" in out and "unhealthy" in out and "etcd: 2 of 2 members healthy" in out
+
+
+def test_a_relative_scale_counts_from_the_replicas_now(api, capsys):
+    api.answers[("GET", "/api/apps/light")] = (200, {"name": "light", "replicas": 3})
+    api.answers[("PUT", "/api/apps/light/scale")] = (200, {"name": "light", "replicas": 5})
+    code, out, _ = run(capsys, "app", "scale", "light", "+2")
+    assert code == 0 and api.calls[-1]["json"] == {"replicas": 5} and "scaled to 5 replicas" in out
+    run(capsys, "app", "scale", "light", "-9")
+    assert api.calls[-1]["json"] == {"replicas": 0}
+    code, _, err = run(capsys, "app", "scale", "light", "+x")
+    assert code == 2 and "such as 5, +2 or -1" in err

@@ -144,3 +144,56 @@ def test_stopping_closes_the_sampler_and_says_the_loops_stopped(rig):
     stop.set()
     assert controller.join(10) and controller.sampler.closed
     assert value(scrape(controller.telemetry), "simplecloud_controller_running") == 0
+
+
+class Election:
+    """A Leadership stand-in: the controller hands it on_change; the test calls it."""
+
+    name = "manager-1"
+
+    def __init__(self):
+        self.on_change = None
+        self.ran = threading.Event()
+
+    def run(self, stop):
+        self.ran.set()
+        stop.wait()
+
+    def may_act(self):
+        return True
+
+
+def test_the_acting_loops_run_for_a_term_of_office_only(store, cases):
+    from orchestrator.edges.election import LeaderInfo
+    made: list[str] = []
+    reconcilers: list[Reconciler] = []
+
+    def new_reconciler(host):
+        made.append(host)
+        reconcilers.append(Reconciler(host))
+        return reconcilers[-1]
+
+    cases.pods.register(pod_spec(name="p", host="pod-a"))
+    sync = HAProxySync(store, FakeHAProxy(), IntervalSettings(reconcile_interval=0.05, health_poll_interval=0.05))
+    telemetry, election = Telemetry(), Election()
+    controller = Controller(store, Pool(), sync, Sampler(), new_reconciler, 0.05, telemetry=telemetry,
+                            leadership=election)
+    stop = threading.Event()
+    controller.start(stop)
+    try:
+        assert eventually(election.ran.is_set) and made == [] and controller.leading() is None
+        election.on_change(LeaderInfo("manager-1", 42, 0.0), "won the election (epoch 42)")
+        first_term = list(made)
+        assert "pod-a" in first_term and eventually(lambda: all(r.ran.is_set() for r in reconcilers))
+        assert value(scrape(telemetry), "simplecloud_leader") == 1.0
+        assert value(scrape(telemetry), "simplecloud_leader_epoch") == 42.0
+        election.on_change(None, "its lease had expired")
+        assert value(scrape(telemetry), "simplecloud_leader") == 0.0 and controller.reconcilers == {}
+        kinds = [(e.kind, e.message) for e in store.events(10)]
+        assert ("leader.lost", "manager manager-1 no longer leads: its lease had expired") in kinds
+        assert any(k == "leader.elected" and "epoch 42" in m for k, m in kinds)
+        election.on_change(LeaderInfo("manager-1", 50, 0.0), "won the election (epoch 50)")
+        assert made == first_term * 2               # a new term, new reconcilers (their records from etcd)
+    finally:
+        stop.set()
+        assert controller.join(10)

@@ -194,6 +194,34 @@ def test_a_down_link_is_given_its_check(rig, cases):
     assert rec.reconcile_once() is None and host.containers == []
 
 
+def test_a_leader_that_may_not_act_takes_no_step_and_counts_none_failed(rig, cases, store):
+    """The guard (Leadership.check) comes before every step: once it raises
+    NotLeader the rest of the pass does nothing on the host or HAProxy."""
+    from orchestrator.core.errors import NotLeader
+    rec, host, haproxy, _ = rig
+    allowed = iter([True])                      # the first step may go, then the lease is lost
+
+    def guard():
+        if next(allowed, False):
+            return 7
+        raise NotLeader("manager m has not renewed its leadership")
+
+    rec.guard = guard
+    cases.apps.scale("web", 1)
+    rec.reconcile_once()
+    (c,) = host.containers                      # created under epoch 7, then nothing more
+    assert c.state == "created" and c.epoch == 7
+    assert haproxy.show_servers() == [] and rec.last_failures == []
+
+
+def test_new_containers_carry_the_epoch_of_the_term_that_made_them(rig, cases):
+    rec, host, _, _ = rig
+    rec.guard = lambda: 12
+    cases.apps.scale("web", 2)
+    rec.reconcile_once()
+    assert {c.epoch for c in host.containers} == {12}
+
+
 def test_observed_records_of_pods_that_are_gone_are_cleaned_up(rig, cases, store):
     """A pod removed by an older version left its nodes' observed records: the
     first pass of any reconciler deletes them (a pod removed now takes them
