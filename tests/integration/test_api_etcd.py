@@ -159,3 +159,33 @@ def test_concurrent_updates_of_one_app_lose_no_change(app, client, store):
         (8080, "leastconn", "/ok", 0.25, 128, True)
     kinds = [e.kind for e in store.events(20)]
     assert kinds.count("app.updated") == 6 and kinds.count("app.deployed") == 1
+
+
+def test_damaged_autoscale_records_are_skipped_and_reported(app, client, store):
+    """An older or hand-written autoscale/<app> and autoscale-state/<app>: GET
+    /api/apps answers (the apps without them), the autoscaler's pass goes on
+    with the other apps, and each damaged record is one store.corrupt event."""
+    from orchestrator.control.autoscaler import Autoscaler
+    from orchestrator.core.autoscale import Sample
+    from orchestrator.settings import Settings
+
+    for name in ("web", "old"):
+        assert client.post("/api/apps", headers=AUTH, json={
+            "name": name, "command": ["sleep", "1d"], "pod": "medium", "port": 80}).status_code == 201
+    assert client.put("/api/apps/web/autoscale", headers=AUTH, json={"min": 1, "max": 3, "rps": 10}).status_code == 200
+    store.etcd.put_json("autoscale/old", {"min": 1, "max": 3, "target_rps": 10})          # an older shape
+    store.etcd.put_json("autoscale-state/web", {"state": {}, "last": "garbage"})          # a damaged memory
+    answer = client.get("/api/apps", headers=AUTH)
+    assert answer.status_code == 200
+    apps = {a["name"]: a for a in answer.get_json()}
+    assert apps["old"]["autoscale"] is None and apps["web"]["autoscale"]["last"] is None
+
+    class Sampler:
+        def window(self, app, seconds, desired):
+            return Sample(time=0.0, serving=1, starting=0, requests=500, rps=100.0, inflight=1.0, cpu=50.0,
+                          p95_ms=10.0)
+
+    Autoscaler(store, UseCases.over(store).apps, Sampler(), Settings().autoscale).decide_all()
+    assert store.get_app("web") and len([n for n in store.list_nodes("medium") if n.app == "web"]) == 3
+    corrupt = [e.subject for e in store.events(50) if e.kind == "store.corrupt"]
+    assert sorted(set(corrupt)) == ["autoscale-state/web", "autoscale/old"] and len(corrupt) == 2

@@ -14,6 +14,7 @@ observed.py    the controller's observed records and host states
 autoscale.py   autoscale policies and the autoscaler's memory
 watch.py       ``wait_for_change``: the controller's wake-up
 routes.py      route reservations (one key per route)
+ranges.py      lists read in pages at one revision
 health.py      etcd's database size, quota and alarms
 =============  =======================================================
 

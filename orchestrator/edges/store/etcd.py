@@ -5,7 +5,10 @@ observed.py, autoscale.py, watch.py) do to etcd goes through an ``Etcd``:
 reads (``get``, ``list``, ``range``) that decode JSON records and skip
 damaged ones, and writes (``txn``, ``put``, ``delete``) that turn gRPC
 failures into ``SimpleCloudError``s. Keys are given relative to the prefix
-(``"pods/light"``, see keys.py).
+(``"pods/light"``, see keys.py). The connection is one gRPC channel over
+every member (edges/etcd_client.py); each call waits at most what is left of
+its caller's budget (core/budget.py: an API request's 2 s); lists are read in
+pages (ranges.py).
 
 The pod guard
 -------------
@@ -50,6 +53,8 @@ from orchestrator.core.errors import (
 )
 from orchestrator.core.model import RecordError
 from orchestrator.edges.etcd_client import connect
+from orchestrator.edges.store import ranges
+from orchestrator.edges.store.ranges import Compacted, prefix_end
 
 log = logging.getLogger("orchestrator.edges.store")
 
@@ -71,11 +76,6 @@ raises ValueError/TypeError/KeyError (RecordError) for a damaged one."""
 LEADER_KEY = "leader"           # the leader's lease key (edges/election.py); its create revision fences
 RETRIES = 25                    # attempts of an optimistic transaction before giving up
 MAX_TXN_OPS = 128               # etcd's --max-txn-ops (its default): compares, or writes, per Txn
-PAGE = 256
-"""Keys per Range request: a list is read in pages (limit + the next key), all
-at the revision of the first, so no answer nears gRPC's message cap whatever
-the number of records (a record is at most ~12 KiB: docs/api.md's limits; a
-page of bigger old ones is read again in halves)."""
 TOO_LARGE = ("too many operations", "request is too large", "larger than max")
 """Words of etcd's/gRPC's refusals of an oversized request (InvalidArgument,
 ResourceExhausted): a request error, not an unreachable etcd."""
@@ -94,17 +94,8 @@ class TooLarge(ValidationError):
         super().__init__(None, message)
 
 
-class Compacted(Unavailable):
-    """A paged read asked for a revision etcd has compacted away meanwhile."""
-
-
 class NoSpace(Unavailable):
     """etcd's database reached its quota (the NOSPACE alarm): it refuses writes."""
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    """The range end that makes [prefix, end) cover every key starting with prefix."""
-    return prefix[:-1] + bytes([prefix[-1] + 1])
 
 
 def backoff(attempt: int) -> None:
@@ -141,7 +132,7 @@ class Etcd:
         self.tls = tls
         self.max_txn_ops = MAX_TXN_OPS
         """Operations per transaction; set it to etcd's --max-txn-ops if that is lower."""
-        self.page = PAGE
+        self.page = ranges.PAGE
         self.client = connect(self.endpoints, timeout, tls)
         self.kv = etcdrpc.KVStub(self.client.channel)
         self.maintenance = etcdrpc.MaintenanceStub(self.client.channel)
@@ -213,52 +204,14 @@ class Etcd:
         """One Range request over the keys under prefix+rel_prefix, sorted by
         key (only for counts and a few keys: lists read ``pages``)."""
         key = self.key(rel_prefix).encode()
-        return self.call(self.kv.Range, self._range_request(key, prefix_end(key), limit, descend, keys_only,
-                                                            count_only=count_only))
-
-    @staticmethod
-    def _range_request(key: bytes, end: bytes, limit: int, descend: bool, keys_only: bool,
-                       revision: int = 0, count_only: bool = False) -> Any:
-        return etcdrpc.RangeRequest(
-            key=key, range_end=end, limit=limit, revision=revision,
-            sort_order=etcdrpc.RangeRequest.DESCEND if descend else etcdrpc.RangeRequest.ASCEND,
-            sort_target=etcdrpc.RangeRequest.KEY, keys_only=keys_only, count_only=count_only)
+        return self.call(self.kv.Range, ranges.request(key, prefix_end(key), limit, descend, keys_only,
+                                                       count_only=count_only))
 
     def pages(self, rel_prefix: str, *, limit: int = 0, descend: bool = False,
               keys_only: bool = False) -> builtins.list[Any]:
         """Every key-value under prefix+rel_prefix (the first ``limit`` if > 0),
-        sorted by key, read ``page`` keys at a time at one revision (``PAGE``);
-        read again from the start if etcd compacted that revision meanwhile."""
-        for _ in range(3):
-            try:
-                return self._pages(rel_prefix, limit, descend, keys_only)
-            except Compacted:
-                continue
-        return self._pages(rel_prefix, limit, descend, keys_only)
-
-    def _pages(self, rel_prefix: str, limit: int, descend: bool, keys_only: bool) -> builtins.list[Any]:
-        start = self.key(rel_prefix).encode()
-        end = prefix_end(start)
-        out: builtins.list[Any] = []
-        revision, page = 0, self.page
-        while True:
-            size = page if not limit else min(page, limit - len(out))
-            try:
-                answer = self.call(self.kv.Range, self._range_request(start, end, size, descend, keys_only, revision))
-            except TooLarge:
-                if page == 1:
-                    raise
-                page = max(1, page // 2)          # records bigger than ours: smaller pages
-                continue
-            revision = revision or answer.header.revision
-            out.extend(answer.kvs)
-            if not answer.more or not answer.kvs or (limit and len(out) >= limit):
-                return out
-            last = answer.kvs[-1].key
-            if descend:
-                end = last                         # [start, last): the keys below the last one read
-            else:
-                start = last + b"\0"               # the first key after the last one read
+        sorted by key, read in pages (ranges.py)."""
+        return ranges.pages(self, rel_prefix, limit, descend, keys_only)
 
     # ---------------------------------------------------------------- reads
     def get_raw(self, rel_key: str) -> Any | None:
