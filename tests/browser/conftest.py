@@ -32,6 +32,7 @@ from orchestrator.api import create_app
 from orchestrator.control.controller import Controller
 from orchestrator.server import build_controller, build_haproxy
 from orchestrator.usecases import UseCases
+from tests.turns import take_dockerd_turn
 
 # (their modules must not be imported above: pytest rewrites their asserts when it loads them)
 pytest_plugins = [
@@ -121,3 +122,8 @@ def page(browser, manager):
     finally:
         context.close()
     assert errors == [], f"the page's script failed: {errors}"
+
+
+def pytest_configure(config):
+    """Take this machine's dockerd turn before anything starts (tests/turns.py)."""
+    take_dockerd_turn("browser")
