@@ -32,6 +32,7 @@ from orchestrator.api import create_app
 from orchestrator.control.controller import Controller
 from orchestrator.server import build_controller, build_haproxy
 from orchestrator.usecases import UseCases
+from tests.turns import take_dockerd_turn
 
 # (their modules must not be imported above: pytest rewrites their asserts when it loads them)
 pytest_plugins = [
@@ -126,3 +127,8 @@ def page(browser, manager):
         context.close()
     assert errors == [], f"the page's script failed: {errors}"
     assert tab.refused == [], f"the Content-Security-Policy refused: {tab.refused}"
+
+
+def pytest_configure(config):
+    """Take this machine's dockerd turn before anything starts (tests/turns.py)."""
+    take_dockerd_turn("browser")
