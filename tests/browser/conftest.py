@@ -112,16 +112,21 @@ def browser():
 @pytest.fixture
 def page(browser, manager):
     """A fresh tab (its own sessionStorage), closed before the manager stops;
-    an uncaught error in the page's script fails the test."""
+    an uncaught error in the page's script fails the test, and so does
+    anything the manager's Content-Security-Policy refused (``tab.refused``,
+    from the console: the dashboard must work under it)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
     errors: list[str] = []
+    tab.refused = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda msg: tab.refused.append(msg.text) if "Content Security Policy" in msg.text else None)
     try:
         yield tab
     finally:
         context.close()
     assert errors == [], f"the page's script failed: {errors}"
+    assert tab.refused == [], f"the Content-Security-Policy refused: {tab.refused}"
 
 
 def pytest_configure(config):
