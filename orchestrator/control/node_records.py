@@ -54,7 +54,9 @@ class NodeRecords:
 
     def write_views(self, pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node], scope: set[str],
                     containers: Iterable[Container], server_of: Mapping[tuple[str, str], Server], now: float) -> None:
-        """What was seen of every node of ``scope``, written when it says something new."""
+        """What was seen of every node of ``scope``, written when it says something
+        new; the records of nodes gone from ``scope`` and of pods that no
+        longer exist are deleted."""
         pods_by, apps_by = {p.name: p for p in pods}, {a.name: a for a in apps}
         by_node: dict[tuple[str, str], list[Container]] = {}
         for c in containers:
@@ -71,8 +73,8 @@ class NodeRecords:
                                       health, now, self.policy)
             view["health"] = health.to_dict()
             self._put(key, view, now)
-        for key in [k for k in self.views if k[0] in scope and k not in live]:
-            self._delete(key)
+        for key in [k for k in self.views if (k[0] in scope and k not in live) or k[0] not in pods_by]:
+            self._delete(key)               # a node gone, or a pod deleted (by an older version: now its txn)
 
     def write_unreachable(self, nodes: Iterable[Node], scope: set[str], error: str) -> None:
         """Every node of ``scope`` marked unreachable, keeping the last thing seen."""
@@ -94,8 +96,8 @@ class NodeRecords:
             else now
         view = {**view, "since": since, "time": now}
         try:
-            self.store.put_observed(key[0], key[1], view)
-            self.views[key] = view
+            if self.store.put_observed(key[0], key[1], view):      # False: the node is gone meanwhile
+                self.views[key] = view
         except errors.SimpleCloudError as exc:
             self.log.warning("cannot write the observed state of %s/%s: %s", *key, exc)
 

@@ -51,9 +51,11 @@ class Cluster:
 
     def status(self) -> dict[str, Any]:
         """Pods with usage and reachability, apps with replicas, node counts by
-        status and by phase, unreachable hosts in words, recent events."""
+        status and by phase, etcd's size and alarms, what is wrong (etcd
+        nearly full, hosts unreachable) in words, recent events."""
         nodes, observed = self.store.list_nodes(), self.store.list_observed()
         hosts, pods = self.store.list_host_states(), self.store.list_pods()
+        etcd = self.store.health()
         return {
             "leader": self.store.get_leader(),
             "pods": [views.pod_view(p, nodes, hosts, observed) for p in pods],
@@ -61,7 +63,8 @@ class Cluster:
             "nodes": views.by_status(nodes),
             "phases": views.by_phase(nodes, observed),
             "hosts": hosts,
-            "warnings": views.host_warnings(pods, nodes, hosts),
+            "warnings": views.etcd_warnings(etcd) + views.host_warnings(pods, nodes, hosts),
+            "etcd": etcd,
             "events": self.store.events(RECENT_EVENTS),
         }
 

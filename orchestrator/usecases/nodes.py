@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator.core import views
 from orchestrator.core.errors import Conflict, NotFound
-from orchestrator.core.model import Node, NodeStatus, Pod
+from orchestrator.core.model import Event, Node, NodeStatus, Pod
 from orchestrator.core.schema import NodeSpec
 from orchestrator.edges.protocols import HostsProtocol, StoreProtocol
 from orchestrator.usecases.hosts import container_of, on_host
@@ -47,17 +47,16 @@ class Nodes:
             raise Conflict(f"app {app.name!r} runs in pod {app.pod!r}, not "
                            f"{pod.name!r}; register the node in pod {app.pod!r} "
                            f"or choose an app of pod {pod.name!r}", "app")
+        event = Event.now("node.registered", f"{pod.name}/{spec.name}",
+                          f"node {spec.name} registered in pod {pod.name} (app {app.name}), status NEW")
         (node,) = self.store.add_nodes(pod.name, [Node(spec.name, pod.name, app.name, NodeStatus.NEW,
-                                                       created=time.time())])
-        self.store.record_event("node.registered", f"{pod.name}/{node.name}",
-                                f"node {node.name} registered in pod {pod.name} (app {app.name}), status NEW")
+                                                       created=time.time())], event=event)
         return node
 
     def remove(self, pod: str, name: str) -> Node:
         the_pod = pod_or_404(self.store, pod)
-        (node,) = self.store.remove_nodes(the_pod.name, [name])
-        self.store.record_event("node.removed", f"{the_pod.name}/{name}",
-                                f"node {name} removed from pod {the_pod.name}")
+        (node,) = self.store.remove_nodes(the_pod.name, [name], event=Event.now(
+            "node.removed", f"{the_pod.name}/{name}", f"node {name} removed from pod {the_pod.name}"))
         return node
 
     def logs(self, pod: str, name: str, tail: int = 100) -> dict[str, Any]:

@@ -114,6 +114,8 @@ def test_each_manager_knows_the_managers_and_every_docker_host(each_manager):
         assert settings["pod_hosts"][docker_host] == want, docker_host
     assert settings["pods_hosts"] == LAB.pods
     assert settings["host_grace"] == 10
+    members = [LAB.address(name)] + [LAB.address(m) for m in MANAGERS if m != name]
+    assert settings["etcd_endpoints"] == ",".join(f"{a}:2379" for a in members)      # every member, its own first
 
 
 def test_the_spares_are_in_no_pod(manager):

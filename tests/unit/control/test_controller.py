@@ -112,6 +112,10 @@ def test_a_link_change_is_written_said_counted_and_wakes_its_host(rig, store):
                                                     "error": "no route to host", "rtt_ms": None}
     event = store.events(1)[0]
     assert event.kind == "host.unreachable" and "no route to host" in event.message
+    for error in ("connection refused", "timed out", "connection refused"):    # still down, tried again
+        pool.on_state("pod-light-1", LinkState(False, 5.0, error))
+    assert store.list_host_states()["pod-light-1"]["error"] == "connection refused"
+    assert [e.kind for e in store.events(10)].count("host.unreachable") == 1
     pool.on_state("pod-light-1", LinkState(True, 6.0, "", 1.5))
     assert store.events(1)[0].kind == "host.reachable"
     s = scrape(controller.telemetry)

@@ -220,3 +220,16 @@ def test_new_containers_carry_the_epoch_of_the_term_that_made_them(rig, cases):
     cases.apps.scale("web", 2)
     rec.reconcile_once()
     assert {c.epoch for c in host.containers} == {12}
+
+
+def test_observed_records_of_pods_that_are_gone_are_cleaned_up(rig, cases, store):
+    """A pod removed by an older version left its nodes' observed records: the
+    first pass of any reconciler deletes them (a pod removed now takes them
+    along in its own transaction: tests/store_contract.py)."""
+    rec, _, _, _ = rig
+    serving(rig, cases, 1)
+    store._commit({"observed/gone/gone-1": {"phase": "serving"}, "observed/gone/gone-2": {"phase": "failed"}})
+    fresh = HostReconciler("pod-tiny", store, rig[3], rig[2], HealingPolicy(), WorkerSettings(), 2.0,
+                           telemetry=Telemetry())                     # a restarted manager's first pass
+    fresh.reconcile_once()
+    assert set(store.list_observed()) == {("tiny", "web-1")}
