@@ -11,8 +11,10 @@ from .conftest import DOCKER_HOSTS, MANAGERS, _host
 
 USER = "orchestrator"
 HOME = "/var/lib/orchestrator"
-ETCD_TLS = ("--cacert /etc/simplecloud/pki/ca.pem --cert /etc/simplecloud/pki/client-admin.pem "
-            "--key /etc/simplecloud/pki/client-admin.key")
+# The orchestrator's etcd client certificate: on every manager (the admin's
+# only on the first, beside the lab CA).
+ETCD_TLS = ("--cacert /etc/simplecloud/etcd/ca.pem --cert /etc/simplecloud/etcd/client.pem "
+            "--key /etc/simplecloud/etcd/client.key")
 
 
 @pytest.fixture(scope="module", params=MANAGERS)

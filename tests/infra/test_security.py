@@ -164,7 +164,8 @@ def test_etcd_peers_want_a_lab_certificate(manager):
     for member in MANAGERS:
         url = f"https://{LAB.address(member)}:2380/members"
         assert manager.run(f"curl -sS -m 5 --cacert {PKI}/ca.pem {url}").rc != 0
-        out = manager.check_output(f"curl -sS -m 5 --cacert {PKI}/ca.pem --cert {PKI}/client-admin.pem "
+        # HTTP/1.1: etcd's peer handlers reset an HTTP/2 stream (curl's default over TLS)
+        out = manager.check_output(f"curl -sS -m 5 --http1.1 --cacert {PKI}/ca.pem --cert {PKI}/client-admin.pem "
                                    f"--key {PKI}/client-admin.key {url}")
         assert {m["name"] for m in json.loads(out)} == set(MANAGERS)
 
@@ -201,7 +202,9 @@ def test_registry_push_side_refuses_docker_hosts(pod):
     _, host, _ = pod
     for target in MANAGERS + ["registry"]:
         out = host.run(f"curl -sS -m 5 -o /dev/null http://{target}:{PUSH}/v2/")
-        assert out.rc == 7 and ("reset" in out.stderr or "refused" in out.stderr), (target, out.stderr)
+        # 7: the connection refused (curl 7.88 says "Couldn't connect to server"), not timed out (28);
+        # the managers themselves are answered (next test)
+        assert out.rc == 7, (target, out.stderr)
 
 
 def test_registry_push_side_answers_the_managers(each_manager):
