@@ -256,6 +256,16 @@ def freeze(machine: str, frozen: bool) -> None:
     subprocess.run(argv, check=True, capture_output=True, timeout=30)
 
 
+def power(machine: str, running: bool) -> None:
+    """A whole lab machine dies (`docker kill` of its container, `virsh
+    destroy` of its VM: no clean shutdown) or is started again."""
+    if PROVIDER == "libvirt":
+        argv = ["virsh", "-c", "qemu:///system", "start" if running else "destroy", f"simplecloud-{machine}"]
+    else:
+        argv = ["docker", "start" if running else "kill", f"simplecloud-{machine}"]
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+
+
 class Load:
     """A steady stream of GETs through HAProxy in the background, counting
     the failures (anything but 200, or no answer). Bounded: at most
