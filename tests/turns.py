@@ -1,4 +1,4 @@
-"""Test runs that share this machine's dockerd take turns.
+"""Test runs that share this machine's dockerd, or its lab, take turns.
 
 The integration and browser tiers make containers with fixed names
 ("sc-light.n1.<gen>") on this machine's dockerd; the lab tier drives the one
@@ -22,7 +22,7 @@ _held: list = []     # the open lock file: kept open (and so locked) until the p
 
 
 def take_dockerd_turn(tier: str) -> None:
-    """Block until no other test run on this machine uses dockerd, then hold the turn."""
+    """Block until no other test run of this machine uses what ``tier`` uses, then hold the turn."""
     if _held:
         return
     f = open(f"/tmp/simplecloud-{LOCKS[tier]}-tests.lock", "a+")       # noqa: SIM115 - held open for the whole session on purpose
