@@ -1,8 +1,10 @@
 """HAProxy's answers, parsed (pure: no sockets).
 
 * ``show stat`` CSV on the admin socket (:data:`STAT_COMMAND`): per backend
-  ``req_tot`` (HTTP requests since the worker started), ``scur`` (requests
-  in progress), ``qcur`` (queued) and each server's ``status``;
+  ``stot`` (requests that arrived since the worker started: counted when a
+  request is handed to the backend, before any queue), ``req_tot`` (those
+  answered), ``scur`` (in the backend now: served or queued), ``qcur``
+  (queued) and each server's ``status``;
   :func:`parse_stat_csv` turns it into :class:`BackendStats`, and
   :func:`counter_increase` reads a cumulative counter across reloads.
 * ``show servers state`` (:func:`parse_servers_state`): every server with its
@@ -45,14 +47,16 @@ class ParseError(ValueError):
 class BackendStats:
     """One backend as ``show stat`` reports it."""
 
-    req_tot: int               # HTTP requests since this HAProxy worker started
-    scur: int                  # requests being served now
-    qcur: int                  # requests waiting in the backend's and servers' queues
+    req_tot: int               # HTTP requests answered since this HAProxy worker started
+    scur: int                  # requests in the backend now: being served or queued
+    qcur: int                  # of those, the ones waiting in the backend's and servers' queues
     up: tuple[str, ...] = ()   # servers taking new requests (names, sorted)
+    stot: int = 0              # requests that arrived since the worker started (the demand)
 
     @property
     def inflight(self) -> int:
-        return self.scur + self.qcur
+        """Requests in progress or queued (``scur`` already holds the queued ones)."""
+        return self.scur
 
 
 def parse_stat_csv(text: str) -> dict[str, BackendStats]:
@@ -64,7 +68,7 @@ def parse_stat_csv(text: str) -> dict[str, BackendStats]:
     if not lines or not lines[0].startswith("# "):
         raise ParseError(f"'show stat' answer without a header: {text[:200]!r}")
     header = lines[0][2:].split(",")
-    missing = {"pxname", "svname", "scur", "qcur", "status", "req_tot"} - set(header)
+    missing = {"pxname", "svname", "scur", "qcur", "status", "req_tot", "stot"} - set(header)
     if missing:
         raise ParseError(f"'show stat' header lacks {sorted(missing)}")
     # csv: a check's description may be quoted and hold commas
@@ -77,7 +81,7 @@ def parse_stat_csv(text: str) -> dict[str, BackendStats]:
         if row["svname"] not in ("BACKEND", "FRONTEND", WAKER_SERVER) and row["status"].startswith(SERVING_STATUSES):
             up.setdefault(row["pxname"], []).append(row["svname"])
     return {row["pxname"]: BackendStats(req_tot=_int(row["req_tot"]), scur=_int(row["scur"]),
-                                        qcur=_int(row["qcur"]),
+                                        qcur=_int(row["qcur"]), stot=_int(row["stot"]),
                                         up=tuple(sorted(up.get(row["pxname"], ()))))
             for row in rows if row["svname"] == "BACKEND"}
 

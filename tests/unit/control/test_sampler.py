@@ -82,7 +82,7 @@ def rig():
 
 
 def web(req_tot, scur=0, qcur=0, up=("web-1.aaaaaaaaaa", "web-2.bbbbbbbbbb")):
-    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up))
+    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up), stot=req_tot)
 
 
 def test_window_rates_means_and_counts(rig):
@@ -100,7 +100,8 @@ def test_window_rates_means_and_counts(rig):
     sample = sampler.window("web", seconds=6.0, desired=3)
     assert sample.time == 1006.0
     assert sample.requests == 60 and sample.rps == pytest.approx(10.0)
-    assert sample.inflight == pytest.approx((0 + 2 + 4 + 2) / 4)
+    assert sample.inflight == pytest.approx((0 + 2 + 3 + 1) / 4)     # scur: served and queued
+    assert (sample.queued, sample.queue_growth) == (1, 1)
     assert sample.cpu == pytest.approx(50.0)          # mean of 100 % and 0 %
     assert sample.p95_ms == 400.0
     assert (sample.serving, sample.starting) == (2, 1)
@@ -108,7 +109,7 @@ def test_window_rates_means_and_counts(rig):
     assert recent.requests == 20 and recent.rps == pytest.approx(10.0)
     assert recent.p95_ms == 400.0 and recent.starting == 0
     assert sampler.figures(seconds=6.0)["web"] == {
-        "rps": pytest.approx(10.0), "requests": 60, "inflight": pytest.approx(2.0),
+        "rps": pytest.approx(10.0), "requests": 60, "inflight": pytest.approx(1.5),
         "cpu": pytest.approx(50.0), "p95_ms": 400.0, "logged": 4, "serving": 2, "time": 1006.0}
 
 
@@ -193,7 +194,7 @@ def test_a_host_that_hangs_holds_up_neither_the_others_nor_the_sampler(rig):
 
 
 def stats(req_tot, scur=0, qcur=0, up=("w-1.aaaaaaaaaa",)):
-    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up))
+    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up), stot=req_tot)
 
 
 def test_the_sampler_gives_every_app_its_series_by_name():
