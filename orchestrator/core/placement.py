@@ -10,7 +10,8 @@ the last room; these functions only choose.
   free capacity (its scarcest resource, as a share), and among equals to the
   one with fewer nodes of the same app (spread), then by name.
 * ``removal_order``: scale-in takes from the fullest host first, its newest
-  node first.
+  node first (nodes waiting for room, then those on hosts to be emptied, first
+  of all).
 * ``reschedule``: nodes on a host that has been unreachable for longer than
   the grace period, on a host being drained, on a host no longer in the pod,
   or waiting for room (pending) are placed elsewhere, or marked pending with
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.core.errors import CapacityError
+from orchestrator.core.model import Host, Node, Pod
 
 
 @dataclass(frozen=True)
@@ -192,17 +194,21 @@ def _fullness(pool: Pool, n: Placed) -> tuple[float, float, str]:
     return (-share, n.created, n.name)
 
 
-def removal_order(nodes: Iterable[Placed], count: int, pool: Pool) -> list[str]:
+def removal_order(nodes: Iterable[Placed], count: int, pool: Pool, prefer: Collection[str] = ()) -> list[str]:
     """Which ``count`` nodes a scale-in removes: from the fullest host first
-    (least free share), its newest node first; nodes waiting for room first of all."""
+    (least free share), its newest node first; nodes waiting for room first of
+    all, then those on the hosts of ``prefer`` (lent, draining or unreachable
+    hosts: a scale-in empties them before the others)."""
     left = sorted(nodes, key=lambda n: (n.created, n.name))
     chosen: list[str] = []
     for _ in range(min(count, len(left))):
         pending = [n for n in left if n.pending or not n.host]
-        if pending:
-            pick = pending[-1]
+        first = pending or [n for n in left if n.host in prefer]
+        if first:
+            pick = first[-1]
         else:
             pick = max(left, key=functools.partial(_fullness, pool))
+        if pick.host:
             pool = pool.give_back(pick.host, pick.need)
         left.remove(pick)
         chosen.append(pick.name)
@@ -268,4 +274,65 @@ def why_move(n: Placed, hosts: tuple[str, ...], lost_since: Mapping[str, float],
     since = lost_since.get(n.host)
     if since is not None and now - since >= grace:
         return f"host {n.host} has been unreachable for longer than {grace:g} s"
+    return ""
+
+
+# ---------------------------------------------------------------- from the records
+
+
+def node_size(pod: Pod) -> Resources:
+    """What one node of ``pod`` takes of its host: the pod's node size."""
+    return Resources.node(pod.cpus, pod.memory_mb)
+
+
+def capacity_of(host: Host) -> Resources:
+    return Resources(host.nodes, host.cpus, host.memory_mb)
+
+
+def placed(node: Node, pod: Pod) -> Placed:
+    """A node record as placement sees it."""
+    return Placed(node.name, node.app, node.host, node.created, pod.cpus, pod.memory_mb, node.pending)
+
+
+def pool_of(pod: Pod, hosts: Mapping[str, Host], loads: Mapping[str, Resources], nodes: Iterable[Node],
+            unusable: Collection[str] = ()) -> Pool:
+    """The pool of ``pod`` from the records: its hosts' capacity (``hosts/``),
+    every host's use by all pods (``hostload/``), its own nodes per host; the
+    hosts that take new nodes are those known, not draining and not in
+    ``unusable`` (unreachable now)."""
+    pod_nodes = Counter(n.host for n in nodes if n.pod == pod.name and n.host)
+    capacity = {h: capacity_of(hosts[h]) for h in pod.hosts if h in hosts}
+    usable = frozenset(h for h in capacity if h not in unusable and not hosts[h].draining)
+    return Pool(pod.name, pod.hosts, pod.max_nodes, capacity, dict(loads), dict(pod_nodes), usable)
+
+
+def unreachable_since(links: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The hosts whose link record (``links/<host>``) says unreachable, and since when."""
+    return {h: float(s.get("since") or 0.0) for h, s in links.items() if s.get("reachable") is False}
+
+
+def added_load(nodes: Iterable[Node], need: Resources, sign: int = 1) -> dict[str, Resources]:
+    """What ``nodes`` (placed ones) add to each host's use (``sign`` -1: take away)."""
+    out: dict[str, Resources] = {}
+    for n in nodes:
+        if n.host:
+            step = need if sign > 0 else Resources() - need
+            out[n.host] = out.get(n.host, Resources()) + step
+    return out
+
+
+def refusal(pool: Pool, added: Mapping[str, int], need: Resources) -> str:
+    """Why ``added`` nodes (count per host) of size ``need`` do not fit on their
+    hosts ("" if they do): what the store checks in the transaction that writes them."""
+    for host, count in sorted(added.items()):
+        if count <= 0:
+            continue
+        if host not in pool.hosts:
+            return f"host {host} is not one of the hosts of pod {pool.pod} ({', '.join(pool.hosts)})"
+        if host not in pool.capacity:
+            return f"host {host} is not a known host (see: cloud host ls)"
+        why = pool.room_on(host, Resources(count, round(need.cpus * count, 6), need.memory_mb * count))
+        if why:
+            return (f"pod {pool.pod!r} has no room for {count} more node(s) on host {host}: {why} "
+                    f"({pool.describe()})")
     return ""

@@ -41,3 +41,15 @@ def put_autoscale_state(etcd: Etcd, app: str, state: dict[str, Any]) -> None:
 def list_autoscale_states(etcd: Etcd) -> dict[str, dict[str, Any]]:
     """app → the autoscaler's memory; a damaged one is skipped (the autoscaler starts afresh)."""
     return dict(etcd.list("autoscale-state/", decode_plain))
+
+
+def put_spare_state(etcd: Etcd, pod: str, state: dict[str, Any]) -> None:
+    """Since when the pod has had room without each host lent to it (core/spares.py); {} removes it."""
+    if state:
+        etcd.put_json(f"spares/{pod}", state)
+    else:
+        etcd.delete(f"spares/{pod}")
+
+
+def list_spare_states(etcd: Etcd) -> dict[str, dict[str, Any]]:
+    return dict(etcd.list("spares/", decode_plain))
