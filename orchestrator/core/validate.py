@@ -130,6 +130,8 @@ def _first(model: type[schema.Body], errors: Sequence[Mapping[str, Any]], body: 
     field = str(loc[0]) if loc else None
     if field is None and "image" in str(error.get("msg")):
         field = "image"
+    elif field is None and "hosts" in str(error.get("msg")):
+        field = "hosts"
     rule = _field_rule(model, field) if field else None
     return ValidationError(field, explain(error, field, rule, body.get(field) if field else None,
                                           nested=len(loc) > 1))

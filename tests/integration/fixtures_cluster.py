@@ -17,7 +17,7 @@ from orchestrator.edges.hostpool import HostPool
 
 from .fixtures_edges import DOCKER_URL
 
-POD = Pod("ctl", "pod-test", max_nodes=6, cpus=0.25, memory_mb=128, app="ctl")
+POD = Pod("ctl", ("pod-test",), max_nodes=6, cpus=0.25, memory_mb=128, app="ctl")
 APP = App(name="ctl", pod="ctl", port=8000, image="simplecloud/light", path="/light",
           health_path="/health")
 

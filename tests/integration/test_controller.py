@@ -220,7 +220,7 @@ def test_rolling_update_under_load_loses_no_request(cluster, docker_client):
 
 def test_unreachable_host_is_reported_and_others_go_on(cluster, docker_client):
     c, store = cluster, cluster.store
-    store.put_pod(Pod("gone", "pod-gone", max_nodes=2, cpus=0.25, memory_mb=64), create=True)
+    store.put_pod(Pod("gone", ("pod-gone",), max_nodes=2, cpus=0.25, memory_mb=64), create=True)
     gone_app = dataclasses.replace(APP, name="gapp", pod="gone", path="/g")
     store.put_app(gone_app, create=True)
     store.add_nodes("gone", [Node("g1", "gone", "gapp", NodeStatus.ONLINE)])

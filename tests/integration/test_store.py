@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def small_pod(name="p1", max_nodes=3, app=None):
-    return Pod(name, "pod-host", max_nodes, 0.25, 128, app=app)
+    return Pod(name, ("pod-host",), max_nodes, 0.25, 128, app=app)
 
 
 def web_app(name="web", pod="p1"):

@@ -123,7 +123,7 @@ def test_concurrent_big_scales_never_exceed_max_nodes(etcd_endpoint, store):
 
 def test_capacity_race_across_batches_exactly_fills_the_pod(etcd_endpoint, store):
     """Eight threads each add 130 nodes (two batches each) to a pod of 300."""
-    store.put_pod(Pod("big", "pod-host", 300, 0.1, 64), create=True)
+    store.put_pod(Pod("big", ("pod-host",), 300, 0.1, 64), create=True)
     cases(store).apps.deploy(app_spec(name="web", command=["true"], port=1, pod="big", replicas=0))
     stores = [Store(*etcd_endpoint, prefix=store.prefix) for _ in range(8)]
     start, errors = threading.Barrier(8), []
@@ -144,7 +144,7 @@ def test_capacity_race_across_batches_exactly_fills_the_pod(etcd_endpoint, store
 
 
 def test_etcds_own_refusal_is_a_clear_4xx_not_unreachable(store):
-    store.put_pod(Pod("big", "pod-host", 1000, 0.1, 64), create=True)
+    store.put_pod(Pod("big", ("pod-host",), 1000, 0.1, 64), create=True)
     cases(store).apps.deploy(app_spec(name="web", command=["true"], port=1, pod="big", replicas=0))
     store.max_txn_ops = 4 * MAX_TXN_OPS        # more than etcd takes (--max-txn-ops 128)
     with pytest.raises(TooLarge, match="too many operations") as refused:

@@ -31,7 +31,7 @@ def test_a_pod_without_room_is_never_a_silent_cap(world):
     scaler.decide_all()
     assert replicas(world) == 3
     full = [e.message for e in store.events(100) if e.kind == "autoscale"]
-    assert len(full) == 1 and full[0].startswith("web: pod tiny is full: 2 of 3 nodes; wanted ")
+    assert len(full) == 1 and full[0].startswith("web: pod tiny is full: 2 nodes on pod-light (2/3 of this pod")
     assert full[0].endswith("; scaled to 3")
     clock.now += 5
     sampler.next = busy(3, 100, clock)

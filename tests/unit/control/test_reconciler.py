@@ -14,7 +14,7 @@ import pytest
 from orchestrator.control.reconciler import HostReconciler, action_kind
 from orchestrator.core.errors import Unavailable
 from orchestrator.core.healing import HealingPolicy
-from orchestrator.core.model import spec_generation
+from orchestrator.core.model import Host, spec_generation
 from orchestrator.core.steps import StartContainer
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import WorkerSettings
@@ -27,6 +27,7 @@ from tests.unit.observe.test_telemetry import scrape, value
 @pytest.fixture
 def rig(store, cases):
     """Pod "tiny" on host pod-tiny with app "web" (backend present), a host and an HAProxy of stand-ins."""
+    store.register_hosts([Host("pod-tiny", 4, 1.0, 256)])
     cases.pods.register(pod_spec(name="tiny", host="pod-tiny", max_nodes=4, cpus=0.25, memory_mb=64))
     cases.apps.deploy(app_spec(name="web", pod="tiny", port=8000, image="img", replicas=0))
     host, haproxy = FakeHost(images={"img"}), FakeHAProxy(backends={"app_web"})
@@ -152,6 +153,7 @@ def test_haproxy_not_answering_skips_the_pass():
             raise Unavailable("HAProxy admin socket does not answer")
     store = FakeStore()
     cases = UseCases.over(store)
+    store.register_hosts([Host("pod-tiny", 4, 1.0, 256)])
     cases.pods.register(pod_spec(name="tiny", host="pod-tiny", max_nodes=2, cpus=0.25, memory_mb=64))
     cases.apps.deploy(app_spec(name="web", pod="tiny", port=8000, image="img", replicas=1))
     host = FakeHost()

@@ -65,7 +65,7 @@ WEB = App(name="web", pod="light", port=8000, image="img", created=0.0)
 HEAVY = App(name="big", pod="heavy", port=8000, image="img", created=0.0, cpus=0.5)
 
 
-PODS = [Pod("light", "pod-light", 20, 0.25, 128), Pod("heavy", "pod-heavy", 10, 1.0, 512)]
+PODS = [Pod("light", ("pod-light",), 20, 0.25, 128), Pod("heavy", ("pod-heavy",), 10, 1.0, 512)]
 
 
 @pytest.fixture
