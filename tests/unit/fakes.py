@@ -405,6 +405,10 @@ class FakeStore:
         pass
 
 
+CONTAINER_IDS = itertools.count(1)
+"""Container ids, unique across every FakeHost (the first ten digits name a server)."""
+
+
 class FakeHost:
     """A DockerHost stand-in: images, containers in memory, canned logs.
 
@@ -412,7 +416,8 @@ class FakeHost:
     an address when running), records every call in ``calls`` and raises
     ``fail[verb]`` (an exception) when a test asks a call to fail."""
 
-    def __init__(self, images=(), logs=None, containers=(), network="cloud"):
+    def __init__(self, images=(), logs=None, containers=(), network="cloud", name=""):
+        self.name = name                                   # the host label of what it creates ("": none)
         self.images = set(images)
         self._logs = logs or {}
         self.containers = list(containers)
@@ -421,7 +426,6 @@ class FakeHost:
         self.calls: list[tuple[str, str]] = []
         self.fail: dict[str, Exception] = {}
         self.cpu: dict[str, int] = {}                      # container id → CPU ns (cpu_usage)
-        self._ids = itertools.count(1)
 
     def _call(self, verb, name):
         self.calls.append((verb, name))
@@ -454,8 +458,8 @@ class FakeHost:
                       security="default", pids_limit=512, epoch=0):
         name = container_name(pod, node, gen)
         self._call("create", name)
-        c = Container(name, pod, node, app, "created", None, image, gen, id=f"{next(self._ids):064x}",
-                      created=time.time(), epoch=epoch)
+        c = Container(name, pod, node, app, "created", None, image, gen, id=f"{next(CONTAINER_IDS):010x}".ljust(64, "0"),
+                      created=time.time(), epoch=epoch, host=self.name)
         self.containers.append(c)
         return c
 

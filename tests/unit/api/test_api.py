@@ -15,6 +15,7 @@ import pytest
 from orchestrator.api import create_app
 from orchestrator.api.errors import INTERNAL_ERROR
 from orchestrator.core.errors import Unavailable
+from orchestrator.core.model import Host
 from tests.unit.api import AUTH, TOKEN
 
 
@@ -362,3 +363,22 @@ def test_an_unreachable_etcd_is_503(tmp_path):
 # --- the token file ------------------------------------------------------------------------------
 
 
+
+
+def test_hosts_list_add_drain_remove(cluster, store):
+    store.register_hosts([Host("spare-1", 4, 1.0, 512, "192.168.56.15", "10.42.5.0/24")])
+    hosts = {h["name"]: h for h in cluster.get("/api/hosts", headers=AUTH).get_json()}
+    assert set(hosts) == {"pod-light", "pod-medium", "pod-heavy", "spare-1"}
+    assert hosts["spare-1"]["spare"] and hosts["spare-1"]["capacity"] == {"nodes": 4, "cpus": 1.0, "memory_mb": 512}
+    assert hosts["pod-light"]["pods"] == ["light"] and hosts["pod-light"]["cpu_used"] is None   # no sampler here
+    r = cluster.post("/api/hosts/spare-1/pod", headers=AUTH, json={"pod": "light"})
+    assert r.status_code == 200 and r.get_json()["pods"] == ["light"]
+    assert cluster.post("/api/hosts/ghost/pod", headers=AUTH, json={"pod": "light"}).status_code == 404
+    assert cluster.post("/api/hosts/spare-1/pod", headers=AUTH, json={"pod": "light"}).status_code == 409
+    assert cluster.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"}).status_code == 201
+    drained = cluster.post("/api/hosts/pod-light/drain", headers=AUTH).get_json()
+    assert drained["draining"] and drained["nodes"] == 1
+    r = cluster.delete("/api/hosts/spare-1/pod", headers=AUTH)
+    assert r.status_code == 200 and r.get_json()["spare"]
+    assert cluster.delete("/api/hosts/spare-1/pod", headers=AUTH).status_code == 409
+    assert cluster.delete("/api/hosts/pod-light/pod?pod=nope", headers=AUTH).status_code == 404

@@ -548,3 +548,46 @@ def test_a_relative_scale_counts_from_the_replicas_now(api, capsys):
     assert api.calls[-1]["json"] == {"replicas": 0}
     code, _, err = run(capsys, "app", "scale", "light", "+x")
     assert code == 2 and "such as 5, +2 or -1" in err
+
+
+# --- hosts ------------------------------------------------------------------------
+
+HOSTS = [{"name": "pod-light-1", "address": "192.168.56.11", "capacity": {"nodes": 20, "cpus": 5.0, "memory_mb": 2560},
+          "draining": False, "pods": ["light"], "spare": False, "used": {"nodes": 6, "cpus": 1.5, "memory_mb": 768},
+          "nodes": 6, "pending": 0, "link": {"reachable": True, "since": 0}, "cpu_percent": 12.5},
+         {"name": "spare-1", "address": "192.168.56.15", "capacity": {"nodes": 20, "cpus": 5.0, "memory_mb": 2560},
+          "draining": False, "pods": [], "spare": True, "used": {}, "nodes": 0, "link": None, "cpu_percent": None}]
+
+
+def test_host_ls_is_a_table_and_says_how_cpu_is_computed(api, capsys):
+    api.answers[("GET", "/api/hosts")] = (200, HOSTS)
+    code, out, _ = run(capsys, "host", "ls")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["NAME", "PODS", "CAPACITY", "USED", "NODES", "REACH", "CPU", "STATE",
+                                              "ADDRESS"]
+    assert "pod-light-1  light" in lines[1] and "20 nodes / 5 CPU / 2560 MiB" in lines[1] and "12.5 %" in lines[1]
+    assert lines[2].split()[-2:] == ["spare", "192.168.56.15"]
+    assert lines[-1].startswith("CPU: what the serving workers used over the last 10 s")
+
+
+def test_host_rm_drains_first_and_waits_until_the_nodes_serve_elsewhere(api, capsys):
+    api.answers[("GET", "/api/hosts")] = (200, HOSTS)
+    api.answers[("GET", "/api/nodes")] = (200, [
+        {"name": "n1", "host": "pod-light-2", "moved_from": "pod-light-1",
+         "observed": {"phase": "serving", "host": "pod-light-2"}}])
+    api.answers[("DELETE", "/api/hosts/pod-light-1/pod")] = (200, {"name": "pod-light-1", "spare": True})
+    code, out, err = run(capsys, "host", "rm", "pod-light-1")
+    assert code == 0 and out == "host 'pod-light-1' left pod 'light'; it is a spare again\n"
+    assert [(c["method"], c["path"]) for c in api.calls] == [
+        ("GET", "/api/hosts"), ("POST", "/api/hosts/pod-light-1/drain"), ("GET", "/api/nodes"),
+        ("DELETE", "/api/hosts/pod-light-1/pod")]
+    assert "draining it first" in err and "1 of 1 node(s) serve on other hosts" in err
+
+
+def test_a_drain_that_cannot_go_on_says_why(api, capsys):
+    api.answers[("GET", "/api/nodes")] = (200, [{"name": "n1", "host": "pod-light-1", "pending": "no room"}])
+    code, _, err = run(capsys, "host", "drain", "pod-light-1")
+    assert code == 4 and err.endswith("cloud: 1 node cannot leave host pod-light-1: no room\n")
+    api.answers[("GET", "/api/hosts")] = (200, HOSTS)
+    code, _, err = run(capsys, "host", "rm", "pod-light-1", "--no-wait")
+    assert code == 1 and "still has 6 nodes; drain it first" in err

@@ -222,3 +222,44 @@ def test_new_containers_carry_the_epoch_of_the_term_that_made_them(rig, cases):
     cases.apps.scale("web", 2)
     rec.reconcile_once()
     assert {c.epoch for c in host.containers} == {12}
+
+
+class TwoHosts:
+    """A HostPool stand-in with one FakeHost per name (their links up)."""
+
+    def __init__(self, **hosts):
+        self.hosts, self.link_ = hosts, FakeLink()
+
+    def get(self, name):
+        return self.hosts[name]
+
+    def link(self, name):
+        return self.link_
+
+
+def test_a_moved_node_serves_on_its_new_host_before_the_old_container_goes(store, cases):
+    store.register_hosts([Host("a", 4, 1.0, 256), Host("b", 4, 1.0, 256)])
+    cases.pods.register(pod_spec(name="two", hosts=["a", "b"], max_nodes=4, cpus=0.25, memory_mb=64))
+    cases.apps.deploy(app_spec(name="web", pod="two", port=8000, image="img", replicas=1))
+    hosts = TwoHosts(a=FakeHost(images={"img"}, name="a"), b=FakeHost(images={"img"}, name="b"))
+    haproxy = FakeHAProxy(backends={"app_web"})
+    rec = {h: HostReconciler(h, store, hosts, haproxy, HealingPolicy(), WorkerSettings(), 2.0) for h in "ab"}
+    (node,) = store.list_nodes("two")
+    first = node.host
+    other = "b" if first == "a" else "a"
+    rec[first].reconcile_once()
+    haproxy.check("app_web", "web-1", True)
+    rec[first].reconcile_once()
+    assert phases(store, "two") == {"web-1": "serving"}
+    store.move_nodes("two", [dataclasses.replace(node, host=other, moved_from=first)])
+    rec[other].reconcile_once()                                      # the new container starts there ...
+    assert len(hosts.get(other).containers) == 1 and len(haproxy.show_servers()) == 2
+    waiting = rec[first].reconcile_once()                            # ... while the old one keeps serving
+    assert not waiting and waiting.wake_at is not None and len(hosts.get(first).containers) == 1
+    haproxy.check("app_web", "web-1", True)
+    rec[other].reconcile_once()
+    assert store.get_observed("two", "web-1")["host"] == other
+    retired = rec[first].reconcile_once()                            # serving there: the old one goes
+    assert [action_kind(a) for a in retired.actions] == ["del_server", "stop_container", "remove_container"]
+    assert hosts.get(first).containers == [] and len(haproxy.show_servers()) == 1
+    assert phases(store, "two") == {"web-1": "serving"}              # the old host left the record alone
