@@ -458,8 +458,9 @@ class FakeHost:
                       security="default", pids_limit=512, epoch=0):
         name = container_name(pod, node, gen)
         self._call("create", name)
-        c = Container(name, pod, node, app, "created", None, image, gen, id=f"{next(CONTAINER_IDS):010x}".ljust(64, "0"),
-                      created=time.time(), epoch=epoch, host=self.name)
+        cid = f"{next(CONTAINER_IDS):010x}".ljust(64, "0")
+        c = Container(name, pod, node, app, "created", None, image, gen, id=cid, created=time.time(), epoch=epoch,
+                      host=self.name)
         self.containers.append(c)
         return c
 
