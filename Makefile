@@ -22,8 +22,15 @@ export LAB_PROVIDER
 export VAGRANT_DEFAULT_PROVIDER := $(LAB_PROVIDER)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-HOST_PACKAGES := docker.io vagrant debootstrap haproxy etcd-server etcd-client python3-venv python3-pip curl socat openssh-server \
-                 chromium wrk
+# What the lab needs on this machine (make up): the engine, Vagrant, the base
+# image's debootstrap, Python for the venv, and ssh for Ansible.
+HOST_PACKAGES := docker.io vagrant debootstrap python3-venv python3-pip openssh-client
+# Test-only, installed by the targets that use them: the integration tier's
+# real etcd, HAProxy and sshd (make test-integration, test-browser), the
+# browser tier's chromium (make test-browser), bench's wrk (make bench).
+TEST_PACKAGES    := haproxy etcd-server etcd-client curl socat openssh-server
+BROWSER_PACKAGES := chromium
+BENCH_PACKAGES   := wrk
 # `make box` only (the VM lab's box): a root filesystem, ext4 and qcow2 images.
 BOX_PACKAGES  := debootstrap e2fsprogs qemu-utils
 # VMs (LAB_PROVIDER=libvirt, make test-vm): libvirt and QEMU (TCG where there is no KVM).
@@ -41,7 +48,7 @@ define step
 	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
 endef
 
-.PHONY: help up down provision status deps box-deps libvirt engine venv images box wheels \
+.PHONY: help up down provision status deps test-deps browser-deps bench-deps box-deps libvirt engine venv images box wheels \
         test test-unit test-integration test-browser test-lab test-infra test-vm vm-tier vm-destroy \
         bench clean
 
@@ -69,6 +76,16 @@ endef
 deps:
 	$(call step,host-packages,$(call apt_install,$(HOST_PACKAGES)))
 	@$(MAKE) --no-print-directory venv engine
+
+# The test tiers' own packages (TEST_PACKAGES and the like, above).
+test-deps: deps
+	$(call step,test-packages,$(call apt_install,$(TEST_PACKAGES)))
+
+browser-deps:
+	$(call step,browser-packages,$(call apt_install,$(BROWSER_PACKAGES)))
+
+bench-deps:
+	$(call step,bench-packages,$(call apt_install,$(BENCH_PACKAGES)))
 
 box-deps:
 	$(call step,box-packages,$(call apt_install,$(BOX_PACKAGES)))
@@ -102,10 +119,10 @@ engine:
 
 # The container lab's machine image: the machine deploy through pyinfra's
 # @docker connector; rebuilt when images/machine/ or the base image changed,
-# or when the engine no longer has it.
+# or when the engine no longer has it. (The job images are built on the
+# manager by role worker_images, with images/jobs/build.sh.)
 images: deps
 	$(call step,base-image,images/base.sh)
-	$(call step,job-images,images/build-jobs.sh)
 	@docker image inspect $(HOST_IMAGE) >/dev/null 2>&1 || rm -f images/build/host.stamp
 	@$(MAKE) --no-print-directory images/build/host.stamp
 
@@ -132,8 +149,11 @@ $(BOX): $(MACHINE_FILES)
 
 # ---------------------------------------------------------------- the lab
 # The provider comes from lab.yml / LAB_PROVIDER (VAGRANT_DEFAULT_PROVIDER above).
+# Containers come up side by side (Vagrant's docker provider can); VMs one
+# at a time (under TCG, four booting at once starve each other).
 up: images $(if $(filter libvirt,$(LAB_PROVIDER)),libvirt box)
-	$(call step,machines,SIMPLECLOUD_REPLACE_OTHER_LAB=1 vagrant up --no-provision --no-parallel)
+	$(call step,machines,SIMPLECLOUD_REPLACE_OTHER_LAB=1 vagrant up --no-provision \
+	  $(if $(filter docker,$(LAB_PROVIDER)),--parallel,--no-parallel))
 	@grep -ho 'simplecloud: replacing .*' $(LOGS)/machines.log | sed 's/^/    /' || true
 	@$(MAKE) --no-print-directory provision
 	@$(MAKE) --no-print-directory status
@@ -143,9 +163,15 @@ up: images $(if $(filter libvirt,$(LAB_PROVIDER)),libvirt box)
 # and would ship them in the wheel.
 # SOURCE_DATE_EPOCH makes the project's wheel byte-for-byte reproducible, so an
 # unchanged tree does not reinstall (and restart) the orchestrator.
-wheels: venv
+# One archive of them (role orchestrator copies one file, not some 40),
+# rebuilt only when the project changed; tar's fixed order, owners and times
+# make an unchanged tree give the same bytes.
+WHEEL_SOURCES := pyproject.toml $(shell find orchestrator -type f -not -name '*.pyc' 2>/dev/null)
+wheels: images/build/wheels.tar
+images/build/wheels.tar: $(WHEEL_SOURCES) | venv
 	$(call step,wheels,rm -rf build images/build/wheels/simplecloud-*.whl; \
-	  SOURCE_DATE_EPOCH=315532800 $(PY) -m pip wheel -q --no-cache-dir -w images/build/wheels .)
+	  SOURCE_DATE_EPOCH=315532800 $(PY) -m pip wheel -q --no-cache-dir -w images/build/wheels . && \
+	  tar --sort=name --mtime=@315532800 --owner=0 --group=0 --numeric-owner -C images/build/wheels -cf $@ .)
 
 # playbooks/provision.py (ansible-runner): a line per play and task with each
 # host's outcome, a summary per host; Ansible's output in $(LOGS)/provision.log.
@@ -170,7 +196,7 @@ down:
 	  for v in $$(docker volume ls -q | grep -E '^simplecloud-.*-docker$$' || true); do docker volume rm $$v; done)
 	$(call step,remove-networks,\
 	  for n in $$(docker network ls --format '{{.Name}}' | grep -E '^vagrant_network' || true); do docker network rm $$n; done)
-	@rm -f .vagrant/ssh-config .vagrant/lab_ed25519 .vagrant/lab_ed25519.pub; echo "lab removed (images kept for a fast next 'make up')"
+	@rm -f .vagrant/ssh-config .vagrant/lab_ed25519 .vagrant/lab_ed25519.pub; echo "lab removed (images and the registry's blobs kept for a fast next 'make up')"
 
 # ---------------------------------------------------------------- tests
 # pytest's exit code 5 ("no tests ran") is a failure here, never a pass.
@@ -185,13 +211,14 @@ test-unit: venv
 	$(VENV)/bin/ruff check orchestrator tests bench
 	$(VENV)/bin/mypy
 	$(PYTEST) tests/unit -q
+	ansible-lint --offline --profile production --nocolor -q playbooks/site.yml roles/
 
-test-integration: deps
+test-integration: test-deps
 	$(PYTEST) tests/integration -q
 
 # The dashboard in Debian's chromium, driven by Playwright, against a real
 # manager on this machine (the integration tier's etcd, HAProxy and dockerd).
-test-browser: deps
+test-browser: test-deps browser-deps
 	$(PYTEST) tests/browser -q
 
 # testinfra reaches the machines through .vagrant/ssh-config (tests/infra/conftest.py).
@@ -228,9 +255,10 @@ vm-destroy:
 	    virsh -c qemu:///system net-destroy $$n || true; virsh -c qemu:///system net-undefine $$n; done)
 
 # Benchmarks print figures; they are not tests (bench/README.md).
-bench: up
+bench: up bench-deps
 	cd bench && ../$(PY) host_link_bench.py
 	cd bench && ../$(PY) autoscale_bench.py
 
 clean: down
+	docker volume rm -f simplecloud-registry >/dev/null 2>&1 || true
 	rm -rf $(VENV) .simplecloud images/build

@@ -10,7 +10,7 @@ engine in the same run (live-restore is switched off for it and restored).
     .venv/bin/python bench/host_link_bench.py                 # every scenario (~10 min)
     .venv/bin/python bench/host_link_bench.py --only scale,kill
 
-Scenarios: launch, scale (with Swarm), kill, hang, heavy, update, frozen, manager.
+Scenarios: launch, scale (with Swarm), kill, dead, hang, heavy, update, frozen, manager.
 """
 from __future__ import annotations
 
@@ -168,6 +168,33 @@ def bench_kill(rounds: int = 6, rate: float = 50) -> dict:
             "kill_serving_again_s": back, "kill_serving_again_max_s": max(b for b in back if b)}
 
 
+def bench_dead(rounds: int = 5, rate: float = 50, client_timeout: float = 2.0, window: float = 10.0) -> dict:
+    """One of three light workers killed on its host (`docker kill`, not through
+    the manager) under open-loop load whose client gives up after 2 s: failed
+    requests and latency over the 10 s after each kill (issue 19, item 8)."""
+    scale("light", 0)
+    scale("light", 3)
+    rounds_out = []
+    with OpenLoop("/light", rate=rate, limit_s=rounds * 40 + 60, timeout=client_timeout) as load:
+        time.sleep(3)
+        for _ in range(rounds):
+            wait(lambda: len(nodes_answering("/light", 30)) == 3, interval=0.2)
+            box = on("pod-light", "docker ps -q --filter label=simplecloud.app=light | head -n 1").strip()
+            t0 = time.time()
+            on("pod-light", f"docker kill {box}")
+            time.sleep(window + client_timeout + 1)
+            got = load.window(t0, window)
+            latencies = [lat for status, lat in got if status == 200]
+            rounds_out.append({"requests": len(got), "failed": sum(1 for status, _ in got if status != 200),
+                               "p50_ms": round(1000 * (percentile(latencies, 50) or 0)),
+                               "p99_ms": round(1000 * (percentile(latencies, 99) or 0)),
+                               "max_ms": round(1000 * max(latencies, default=0))})
+    return {"dead_rate_rps": rate, "dead_client_timeout_s": client_timeout, "dead_rounds": rounds_out,
+            "dead_failed": sum(r["failed"] for r in rounds_out),
+            "dead_requests": sum(r["requests"] for r in rounds_out),
+            "dead_p99_max_ms": max(r["p99_ms"] for r in rounds_out)}
+
+
 def bench_hang(rounds: int = 3) -> dict:
     """A worker's process SIGSTOPped: time until a new one answers for that node."""
     scale("light", 0)
@@ -284,7 +311,7 @@ def bench_manager(rounds: int = 20) -> dict:
             "not_converged": results.count(None), "duplicates_or_orphans": problems}
 
 
-SCENARIOS = {"launch": bench_launch, "scale": bench_scale, "kill": bench_kill, "hang": bench_hang,
+SCENARIOS = {"launch": bench_launch, "scale": bench_scale, "kill": bench_kill, "dead": bench_dead, "hang": bench_hang,
              "heavy": bench_heavy, "update": bench_update, "frozen": bench_frozen, "manager": bench_manager}
 
 

@@ -93,10 +93,12 @@ class OpenLoop:
     """Open-loop load: GETs sent at Poisson arrival times (exponential gaps,
     mean 1/rate), whatever the answers do; latency counted from each
     request's *scheduled* time (no coordinated omission). Runs at most
-    ``limit_s`` seconds. Records (scheduled time, status, node, latency)."""
+    ``limit_s`` seconds. Records (scheduled time, status, node, latency); a
+    request not answered within ``timeout`` seconds has status 0."""
 
-    def __init__(self, path: str, rate: float, limit_s: float = 300, workers: int = 64, seed: int = 1):
-        self.path, self.rate, self.limit_s, self.seed = path, rate, limit_s, seed
+    def __init__(self, path: str, rate: float, limit_s: float = 300, workers: int = 64, seed: int = 1,
+                 timeout: float = 30):
+        self.path, self.rate, self.limit_s, self.seed, self.timeout = path, rate, limit_s, seed, timeout
         self.samples: list[tuple[float, int, str | None, float]] = []
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(workers)
@@ -104,7 +106,7 @@ class OpenLoop:
         self._lock = threading.Lock()
 
     def _one(self, scheduled: float) -> None:
-        status, node = get(self.path)
+        status, node = get(self.path, self.timeout)
         with self._lock:
             self.samples.append((scheduled, status, node, time.time() - scheduled))
 
@@ -136,6 +138,11 @@ class OpenLoop:
         with self._lock:
             times = [s + lat for s, status, n, lat in self.samples if n == node and s > after and status == 200]
         return min(times) if times else None
+
+    def window(self, start: float, seconds: float) -> list[tuple[int, float]]:
+        """(status, latency) of the requests scheduled in [start, start + seconds)."""
+        with self._lock:
+            return [(status, lat) for s, status, _, lat in self.samples if start <= s < start + seconds]
 
     def sent(self) -> int:
         with self._lock:

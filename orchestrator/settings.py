@@ -233,9 +233,9 @@ class Settings:
 
 
 SLOWED = ("start_timeout", "docker_call_timeout", "link_connect_timeout", "link_ping_interval",
-          "link_ping_timeout", "check_timeout", "busy_grace", "hung_probe", "reconcile_interval",
-          "decision_interval", "leader_ttl", "leader_renew_interval", "leader_renew_deadline",
-          "leader_retry", "host_grace")
+          "link_ping_timeout", "check_timeout", "connect_timeout", "busy_grace", "hung_probe",
+          "reconcile_interval", "decision_interval", "leader_ttl", "leader_renew_interval",
+          "leader_renew_deadline", "leader_retry", "host_grace")
 """The settings that ``slowdown`` multiplies: time budgets for machines and how often they are polled."""
 
 FIELDS: dict[str, str | None] = {"slowdown": None, **{

@@ -35,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / ".simplecloud" / "logs" / "provision.log"
+PROFILE = ROOT / ".simplecloud" / "logs" / "provision-profile.log"
 RUNNER_DIR = ROOT / ".simplecloud" / "runner"
 SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=120s"   # as in ansible.cfg
 OUTCOMES = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
@@ -54,9 +55,15 @@ class Progress:
         self.task: str | None = None
         self.results: dict[str, str] = {}
         self.failures: list[str] = []
+        self.marks: list[tuple[str, str, str]] = []     # (time, play or task, name) for the profile
 
     def __call__(self, event: dict) -> bool:
         kind, data = event.get("event"), event.get("event_data") or {}
+        if kind in MARKS and event.get("created"):
+            role = data.get("role")
+            name = data.get("play", "") if kind == "playbook_on_play_start" else \
+                (f"{role} : {data.get('task', '')}" if role else data.get("task", ""))
+            self.marks.append((event["created"], MARKS[kind], name))
         if kind in ("playbook_on_play_start", "playbook_on_task_start",
                     "playbook_on_handler_task_start", "playbook_on_stats"):
             self.flush()
@@ -86,6 +93,37 @@ class Progress:
             task = self.task if len(self.task) <= 60 else self.task[:57] + "..."
             self.write(f"  {task:<60} {outcomes}")
         self.task, self.results = None, {}
+
+
+MARKS = {"playbook_on_play_start": "play", "playbook_on_task_start": "task",
+         "playbook_on_handler_task_start": "task", "playbook_on_stats": "end"}
+
+
+def profile(marks: list[tuple[str, str, str]], top: int = 25) -> list[str]:
+    """What Ansible's profile_tasks and profile_roles callbacks print (they
+    live in the ansible.posix collection, which ansible-core lacks): each
+    task's wall time, from its start to the next one's (the linear strategy
+    runs a task on every host at once), the slowest first; then per role
+    and per play, and the total."""
+    from datetime import datetime
+
+    times = [(datetime.fromisoformat(t), kind, name) for t, kind, name in marks]
+    tasks, roles, plays, play = [], {}, {}, ""
+    for (start, kind, name), (end, _, _) in zip(times, times[1:]):
+        seconds = (end - start).total_seconds()
+        if kind == "play":
+            play = name
+        plays[play] = plays.get(play, 0.0) + seconds
+        if kind == "task":
+            tasks.append((seconds, name))
+            role = name.split(" : ")[0] if " : " in name else "(play)"
+            roles[role] = roles.get(role, 0.0) + seconds
+    total = (times[-1][0] - times[0][0]).total_seconds() if times else 0.0
+    lines = [f"provisioning: {total:.1f} s in all, {len(tasks)} tasks", "", f"slowest {top} tasks:"]
+    lines += [f"  {seconds:7.2f} s  {name}" for seconds, name in sorted(tasks, reverse=True)[:top]]
+    lines += ["", "per role:"] + [f"  {v:7.2f} s  {k}" for k, v in sorted(roles.items(), key=lambda kv: -kv[1])]
+    lines += ["", "per play:"] + [f"  {v:7.2f} s  {k}" for k, v in plays.items()]
+    return lines
 
 
 def summary(stats: dict | None) -> dict[str, dict[str, int]]:
@@ -183,6 +221,7 @@ def provision(limit: str | None = None, extravars: dict | None = None, write=pri
     stdout = Path(runner.config.artifact_dir) / "stdout"
     if stdout.exists():
         shutil.copyfile(stdout, LOG)
+    PROFILE.write_text("\n".join(profile(progress.marks)) + "\n")
     return runner, progress
 
 
@@ -216,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
               f"unreachable={n['unreachable']:<3} skipped={n['skipped']}")
     for line in progress.failures:
         print(f"FAILED {line}")
+    print(f"{profile(progress.marks)[0]}; the slowest tasks in {PROFILE.relative_to(ROOT)}")
     if not hosts:
         print(f"provision: Ansible did not run ({runner.status}, rc {runner.rc}); read {LOG}",
               file=sys.stderr)

@@ -74,6 +74,10 @@ def main() -> None:
     if JOB not in ROUNDS:
         raise SystemExit(f"JOB must be one of {sorted(ROUNDS)}, not {JOB!r}")
     ThreadingHTTPServer.daemon_threads = True
+    # socketserver listens with a backlog of 5: a busy worker (0.25 CPU,
+    # throttled for most of each period) then drops SYNs, and HAProxy sees a
+    # failed connection where there is only a queue. Let the kernel queue them.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
     # As PID 1 a process ignores SIGTERM unless it handles it: stop cleanly.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

@@ -1,11 +1,11 @@
 """What a simplecloud machine is made of, as plain data: read by the pyinfra
 deploy (deploy.py) and by the tests that check a built image."""
 
-# The packages the roles install (common, docker_engine, etcd, haproxy, registry).
+# The packages the roles install (common, docker_engine, etcd, haproxy, registry, orchestrator).
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "python3", "python3-apt",
     "iproute2", "iptables", "iputils-ping", "ca-certificates", "curl", "procps", "kmod", "less",
-    "docker.io", "haproxy", "etcd-server", "etcd-client", "docker-registry", "socat",
+    "docker.io", "haproxy", "etcd-server", "etcd-client", "docker-registry", "socat", "python3-venv",
 ]
 # A VM boots its own kernel (direct kernel boot: no boot loader), brings up
 # its first NIC by DHCP, formats its data disk and keeps its clock (role common).

@@ -41,11 +41,19 @@ from orchestrator.core.haproxy_stats import LOG_FORMAT
 from orchestrator.core.model import App, Server
 from orchestrator.core.naming import backend_name
 
-SERVER_OPTIONS = "check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1"
+SERVER_OPTIONS = ("check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 "
+                  "observe layer4 error-limit 1 on-error fastinter")
 """Health-check timing of every server: checked each second while up; down
 after 2 failures (the second one 250 ms after the first); while down, checked
 every 250 ms, so a new worker (added "down until proven up") takes traffic
-about a quarter of a second after it starts answering. Used as
+about a quarter of a second after it starts answering. Traffic is watched
+too (``observe layer4``): one failed connection (a killed worker's address
+answers nothing) brings the next checks forward (``on-error fastinter``), so
+a dead worker is down within about half a second, not two; the requests
+sent to it meanwhile wait one ``timeout connect`` and are retried on another
+worker. Only the checks take a worker out: with ``sudden-death`` or
+``mark-down`` one dropped SYN of a busy worker did, and under load, one after
+another, all of them (a lab run: "no server available"). Used as
 ``default-server`` in the file and given explicitly to servers added through
 the Runtime API (which, in HAProxy 2.6, do not inherit ``default-server``)."""
 
@@ -63,10 +71,12 @@ class HAProxySettings:
     haproxy_master_socket: str = "/run/haproxy-master.sock"   # master CLI (reload)
     haproxy_bin: str = "/usr/sbin/haproxy"
     haproxy_state_file: str = "/var/lib/haproxy/server-state"  # servers kept across reloads
+    haproxy_socket_group: str = ""          # admin socket mode 660 for this group ("" = mode 600, root's)
     haproxy_user: str = "haproxy"           # workers drop root for this user and group ("" = stay)
     haproxy_chroot: str = "/var/lib/haproxy"  # and are jailed here ("" = no chroot)
     frontend_bind: str = "*:80"             # where users reach the apps
     check_timeout: float = 1.0              # seconds a worker has to answer a health check
+    connect_timeout: float = 0.25           # seconds a worker has to accept HAProxy's connection
     stats_bind: str = "127.0.0.1:8404"      # HAProxy stats page / CSV
     haproxy_log_port: int = 5140            # UDP port on 127.0.0.1 where HAProxy sends one line
                                             # per request to the sampler (p95); 0 = no request log
@@ -172,20 +182,21 @@ def _check_settings(settings: HAProxySettings) -> None:
         raise ValidationError("stats_bind", f"stats_bind {settings.stats_bind!r} must be on "
                               "loopback, e.g. 127.0.0.1:8404 (the stats page is not protected)")
     for field in ("frontend_bind", "haproxy_admin_socket", "haproxy_state_file",
-                  "haproxy_user", "haproxy_chroot"):
+                  "haproxy_user", "haproxy_chroot", "haproxy_socket_group"):
         value = str(getattr(settings, field))
-        optional = field in ("haproxy_user", "haproxy_chroot")
+        optional = field in ("haproxy_user", "haproxy_chroot", "haproxy_socket_group")
         if (not value and not optional) or any(c.isspace() or c in "#'\"" for c in value):
             raise ValidationError(field, f"setting {field} {value!r} must be non-empty "
                                   "and contain no spaces, quotes or '#'")
 
 
-def _check_timeout_ms(settings: HAProxySettings) -> int:
-    """How long a health check may wait for its answer (``timeout check``)."""
-    value = settings.check_timeout
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 600:
-        raise ValidationError("check_timeout", f"setting check_timeout {value!r} must be seconds "
-                              "between 0.1 and 600")
+def _timeout_ms(settings: HAProxySettings, field: str, low: float) -> int:
+    """A timeout setting in seconds (``check_timeout``: how long a health check
+    may wait for its answer; ``connect_timeout``: for a worker to accept a
+    connection) as HAProxy's milliseconds."""
+    value = getattr(settings, field)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= 600:
+        raise ValidationError(field, f"setting {field} {value!r} must be seconds between {low:g} and 600")
     return round(value * 1000)
 
 
@@ -255,6 +266,7 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
         state_file=settings.haproxy_state_file,
         user=settings.haproxy_user,
         chroot=settings.haproxy_chroot,
+        socket_group=settings.haproxy_socket_group,
         stats_bind=settings.stats_bind,
         frontend_bind=settings.frontend_bind,
         prometheus=prometheus,
@@ -263,5 +275,6 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
         routes=routes,
         backends=backends,
         server_options=SERVER_OPTIONS,
-        check_timeout_ms=_check_timeout_ms(settings),
+        check_timeout_ms=_timeout_ms(settings, "check_timeout", 0.1),
+        connect_timeout_ms=_timeout_ms(settings, "connect_timeout", 0.01),
     )

@@ -22,7 +22,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
-from orchestrator.core.haproxy_config import HAProxySettings, render
+from orchestrator.core.haproxy_config import SERVER_OPTIONS, HAProxySettings, render
 from orchestrator.core.model import App, Server
 from orchestrator.core.plan import ROUTING_FIELDS
 from orchestrator.edges.haproxy_runtime import (
@@ -90,10 +90,11 @@ class HAProxy(RuntimeAPI):
         return "the manager's HAProxy settings changed"
 
     def _settings_fingerprint(self) -> str:
-        """What the settings alone put in the config: the text rendered for no apps."""
+        """What the settings and the code alone put in the config: the text
+        rendered for no apps, and every backend's server options."""
         if self._fingerprint is None:
             empty = self.render([], {})
-            self._fingerprint = hashlib.sha256(empty.encode()).hexdigest()[:16]
+            self._fingerprint = hashlib.sha256((empty + SERVER_OPTIONS).encode()).hexdigest()[:16]
         return self._fingerprint
 
     def apply_config(self, apps: Iterable[App],

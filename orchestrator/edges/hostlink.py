@@ -8,7 +8,9 @@ What one ``HostLink`` is:
 
 * a **Fabric** ``Connection`` (paramiko underneath) to ``user@host``, with the
   user's ``~/.ssh/config`` (or ``settings.ssh_config_file``) applied and SSH
-  keepalives switched on;
+  keepalives switched on. The host must show a key recorded for it in the
+  known_hosts file the ssh_config names (provisioning records every pod
+  host's): any other key keeps the link down with an error that says so;
 * a **local unix socket** ``<link_dir>/<host>.sock`` (directory mode 700) that
   carries the Docker API: every connection the Docker SDK opens to it becomes
   one SSH channel running ``settings.docker_dial_command`` (``socat`` to
@@ -33,6 +35,8 @@ pod host name; ``Forwarder`` (edges/forwarder.py) is the local socket.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import json
 import logging
@@ -199,6 +203,7 @@ class HostLink:
 
     def _open_ssh(self):
         from fabric import Config, Connection
+        from paramiko import BadHostKeyException, RejectPolicy
 
         config = Config(runtime_ssh_path=self.settings.ssh_config_file or None)
         t = self._target
@@ -206,7 +211,29 @@ class HostLink:
                           connect_timeout=max(1, int(self.settings.link_connect_timeout)),
                           connect_kwargs={"banner_timeout": self.settings.link_connect_timeout,
                                           "auth_timeout": self.settings.link_connect_timeout})
-        conn.open()
+        # Fabric accepts any host key (AutoAddPolicy) and reads no known_hosts.
+        # The link trusts only the keys recorded for the host, in the files the
+        # ssh_config names (UserKnownHostsFile; ~/.ssh/known_hosts by default),
+        # whatever StrictHostKeyChecking says, and refuses any other key.
+        files = known_hosts_files(conn.ssh_config)
+        for path in files:
+            if os.path.exists(path):
+                conn.client.load_system_host_keys(path)
+        conn.client.set_missing_host_key_policy(RejectPolicy())
+        where = " or ".join(files)
+        seen_as = conn.host if conn.port == 22 else f"[{conn.host}]:{conn.port}"
+        try:
+            conn.open()
+        except BadHostKeyException as exc:
+            raise HostUnavailable(
+                f"its SSH host key changed: it shows {exc.key.get_name()} {fingerprint(exc.key)}, not the key "
+                f"{where} records for {seen_as}; refusing it. If {self.name} was rebuilt, record its new key: "
+                f"make provision (or ssh-keygen -R '{seen_as}' -f {files[0]})") from None
+        except Exception as exc:
+            if "not found in known_hosts" not in str(exc):
+                raise
+            raise HostUnavailable(f"no SSH host key of {seen_as} is recorded in {where}; refusing to connect "
+                                  "(make provision records the pod hosts' keys)") from None
         conn.transport.set_keepalive(max(1, int(self.settings.link_keepalive)))
         return conn
 
@@ -358,6 +385,19 @@ def _run_here(name: str, command: str, timeout: float) -> str:
     if run.returncode != 0:
         raise HostUnavailable(f"host {name}: {command!r} exited {run.returncode}: {run.stderr.strip()[:300]}")
     return run.stdout
+
+
+def known_hosts_files(ssh_config) -> list[str]:
+    """The known_hosts files an ssh_config entry names (UserKnownHostsFile,
+    space-separated), or ~/.ssh/known_hosts as OpenSSH does."""
+    names = str(ssh_config.get("userknownhostsfile") or "~/.ssh/known_hosts").split()
+    return [os.path.expanduser(name) for name in names]
+
+
+def fingerprint(key) -> str:
+    """A host key's fingerprint as OpenSSH shows it: SHA256:<base64>."""
+    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
 
 
 def _ping_failure(exc: BaseException, timeout: float) -> str:

@@ -142,7 +142,7 @@ def test_etcd_answers_with_a_lab_client_certificate(manager):
 
 def test_orchestrator_has_its_own_private_client_certificate(manager):
     key = manager.file("/etc/simplecloud/etcd/client.key")
-    assert key.exists and key.mode == 0o600 and key.user == "root"
+    assert key.exists and key.mode == 0o600 and key.user == "orchestrator"
     subject = manager.check_output("openssl x509 -noout -subject -in /etc/simplecloud/etcd/client.pem")
     assert "simplecloud-orchestrator" in subject
     assert manager.file(PKI).mode == 0o700
@@ -219,7 +219,7 @@ def test_haproxy_workers_run_unprivileged_in_a_chroot(manager):
     assert len(manager.check_output("pgrep -u root -x haproxy").split()) == 1   # the master only
     # /proc/PID/root of the worker cannot be read here (no CAP_SYS_PTRACE in
     # the container lab), so the chroot is read from the config it runs.
-    config = manager.file("/etc/haproxy/haproxy.cfg").content_string.splitlines()
+    config = manager.file("/etc/haproxy/simplecloud/haproxy.cfg").content_string.splitlines()
     assert "    chroot /var/lib/haproxy" in config and "    user haproxy" in config
 
 

@@ -48,9 +48,7 @@ def test_registry_on_lab_address(manager):
     assert manager.socket(f"tcp://{MANAGER_ADDRESS}:5050").is_listening
 
 
-def test_haproxy_admin_socket_mode(manager):
-    assert manager.file("/run/haproxy/admin.sock").mode == 0o600
-
-
-def test_haproxy_master_socket_mode(manager):
-    assert manager.file("/run/haproxy-master.sock").mode == 0o600
+@pytest.mark.parametrize("path", ["/run/haproxy/admin.sock", "/run/haproxy-master.sock"])
+def test_haproxy_sockets_are_for_root_and_the_admin_group(manager, path):
+    socket = manager.file(path)
+    assert (socket.mode, socket.user, socket.group) == (0o660, "root", "haproxy-admin")

@@ -2,9 +2,12 @@
 
 ``sshd`` (session): /usr/sbin/sshd on 127.0.0.1 with a fresh host key and a
 fresh client key, root login by key only, in a temp dir; ``ssh_config`` names
-it ``linktest``. The host link reaches the local dockerd through it exactly as
-the manager reaches a pod host (Fabric, one channel per Docker connection,
-``socat`` to the Docker socket).
+it ``linktest`` and its known_hosts records its host key (StrictHostKeyChecking
+yes), as provisioning does for the pod hosts. ``rekeyed_sshd`` (function): the
+same, but its known_hosts records another key (the host's key changed). The
+host link reaches the local dockerd through it exactly as the manager reaches
+a pod host (Fabric, one channel per Docker connection, ``socat`` to the Docker
+socket).
 
 ``SshServer.stall()``/``resume()`` SIGSTOP/SIGCONT the listener and every
 session process of this sshd: a host that froze.
@@ -64,6 +67,7 @@ class SshServer:
     key: str
     proc: subprocess.Popen
     workdir: Path
+    known_hosts: str        # the known_hosts file ssh_config names (StrictHostKeyChecking yes)
 
     def _signal(self, sig) -> None:
         for pid in [self.proc.pid, *descendants(self.proc.pid)]:
@@ -80,17 +84,30 @@ class SshServer:
         self._signal(signal.SIGCONT)
 
 
-@pytest.fixture(scope="session")
-def sshd():
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+def record_host_key(server: SshServer, public_key: Path) -> None:
+    """Write ``public_key`` as the server's only entry in its known_hosts (what
+    provisioning does for the pod hosts)."""
+    Path(server.known_hosts).write_text(f"[127.0.0.1]:{server.port} {public_key.read_text().strip()}\n")
+
+
+@contextlib.contextmanager
+def running_sshd(alias: str, recorded: str = "hostkey"):
+    """An sshd on a free 127.0.0.1 port with a fresh host key, and an
+    ssh_config naming it ``alias`` whose known_hosts (StrictHostKeyChecking
+    yes) records the public key ``recorded``: its own ("hostkey"), or
+    another one ("oldkey": the host's key changed since it was recorded)."""
     if not os.path.exists(SSHD):
         pytest.fail(f"{SSHD} not found: apt-get install openssh-server (make deps does)")
     if not shutil.which("socat"):
         pytest.fail("socat not found: apt-get install socat (make deps does)")
     workdir = Path(tempfile.mkdtemp(prefix="sc-sshd-"))
     os.chmod(workdir, 0o700)
-    for name in ("hostkey", "key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(workdir / name)],
-                       check=True)
+    for name in ("hostkey", "oldkey", "key"):
+        _keygen(workdir / name)
     shutil.copy(workdir / "key.pub", workdir / "authorized_keys")
     port = free_port()
     (workdir / "sshd_config").write_text(
@@ -99,27 +116,43 @@ def sshd():
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\n"
         f"UsePAM no\nMaxSessions 100\nMaxStartups 100\nPidFile {workdir}/sshd.pid\n")
     ssh_config = workdir / "ssh_config"
-    ssh_config.write_text(f"Host linktest\n    HostName 127.0.0.1\n    Port {port}\n    User root\n"
+    ssh_config.write_text(f"Host {alias}\n    HostName 127.0.0.1\n    Port {port}\n    User root\n"
                           f"    IdentityFile {workdir}/key\n    IdentitiesOnly yes\n"
-                          "    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n")
+                          f"    StrictHostKeyChecking yes\n    UserKnownHostsFile {workdir}/known_hosts\n")
     os.makedirs("/run/sshd", exist_ok=True)          # sshd's privilege separation directory
     log = open(workdir / "sshd.log", "w")
     proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(workdir / "sshd_config")],
                             stdout=log, stderr=subprocess.STDOUT)
-    server = SshServer(port, "linktest", str(ssh_config), str(workdir / "key"), proc, workdir)
+    server = SshServer(port, alias, str(ssh_config), str(workdir / "key"), proc, workdir,
+                       str(workdir / "known_hosts"))
     try:
+        record_host_key(server, workdir / "hostkey.pub")     # OpenSSH checks it too
         deadline = time.monotonic() + 10
-        while subprocess.run(["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", "linktest", "true"],
+        while subprocess.run(["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", alias, "true"],
                              capture_output=True).returncode != 0:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("sshd did not start:\n" + (workdir / "sshd.log").read_text())
             time.sleep(0.1)
+        record_host_key(server, workdir / f"{recorded}.pub")
         yield server
     finally:
         server.resume()
         stop_process(proc, timeout=5)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sshd():
+    with running_sshd("linktest") as server:
+        yield server
+
+
+@pytest.fixture
+def rekeyed_sshd():
+    """An sshd whose host key is not the one its known_hosts records."""
+    with running_sshd("rekeyed", recorded="oldkey") as server:
+        yield server
 
 
 def _accepts(path: str) -> bool:

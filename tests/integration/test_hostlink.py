@@ -6,8 +6,10 @@ connection running socat to the socket. Stalls are real: SIGSTOP of the sshd
 processes (a frozen host) and of a spare dockerd (a frozen engine)."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
+from pathlib import Path
 
 import docker
 import pytest
@@ -18,6 +20,7 @@ from orchestrator.edges.hostpool import HostPool
 from orchestrator.settings import LinkSettings, Settings
 
 from .fixtures_edges import DOCKER_URL, wait_until
+from .fixtures_ssh import record_host_key
 
 pytestmark = pytest.mark.integration
 
@@ -140,6 +143,42 @@ def test_a_frozen_engine_behind_a_live_sshd(link_settings, spare_dockerd, test_l
         assert link.wait_up(20), link.state
     finally:
         pool.close()
+
+
+def test_a_changed_host_key_keeps_the_link_down_until_the_new_key_is_recorded(rekeyed_sshd, link_settings):
+    """A host whose SSH key is not the recorded one (someone took over its
+    address) gets no Docker call: the link stays down and says why and how to
+    accept a legitimately new key; once the right key is recorded (make
+    provision), the link connects."""
+    settings = dataclasses.replace(link_settings.links, ssh_config_file=rekeyed_sshd.ssh_config,
+                                   docker_hosts={"pod-new": f"ssh://{rekeyed_sshd.alias}"})
+    link = HostLink("pod-new", f"ssh://{rekeyed_sshd.alias}", settings).start()
+    try:
+        with pytest.raises(HostUnavailable) as refused:
+            link.check_up()
+        message = str(refused.value)
+        assert "pod-new is unreachable" in message and "its SSH host key changed" in message, message
+        assert f"not the key {rekeyed_sshd.known_hosts} records for [127.0.0.1]:{rekeyed_sshd.port}" in message
+        assert "make provision" in message and f"ssh-keygen -R '[127.0.0.1]:{rekeyed_sshd.port}'" in message
+        assert link._conn is None and not link.up
+        record_host_key(rekeyed_sshd, rekeyed_sshd.workdir / "hostkey.pub")    # make provision
+        assert link.wait_up(15), link.state
+        assert link.run("echo ok").strip() == "ok"
+    finally:
+        link.close()
+
+
+def test_a_host_with_no_recorded_key_is_refused(rekeyed_sshd, link_settings):
+    Path(rekeyed_sshd.known_hosts).write_text("")
+    settings = dataclasses.replace(link_settings.links, ssh_config_file=rekeyed_sshd.ssh_config)
+    link = HostLink("pod-unknown", f"ssh://{rekeyed_sshd.alias}", settings).start()
+    try:
+        with pytest.raises(HostUnavailable, match=r"no SSH host key of \[127.0.0.1\]:\d+ is recorded in "
+                                                  + re.escape(rekeyed_sshd.known_hosts)):
+            link.check_up()
+        assert link._conn is None and not link.up
+    finally:
+        link.close()
 
 
 def test_one_dead_host_does_not_slow_the_pool(link_settings, test_labels):

@@ -42,11 +42,17 @@ def ruby(script, *args, cwd=ROOT, **env):
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def copy_vagrantfile(to: Path) -> None:
+    """The Vagrantfile, its helpers (vagrant/) and lab.yml into ``to``."""
+    for name in ("Vagrantfile", "lab.yml"):
+        shutil.copy(ROOT / name, to / name)
+    shutil.copytree(ROOT / "vagrant", to / "vagrant")
+
+
 @pytest.fixture
 def lab_copy(tmp_path):
     """The files the Vagrantfile reads, in a scratch directory: no lab state."""
-    for name in ("Vagrantfile", "lab.yml"):
-        shutil.copy(ROOT / name, tmp_path / name)
+    copy_vagrantfile(tmp_path)
     shutil.copytree(ROOT / "inventory", tmp_path / "inventory")
     return tmp_path
 
@@ -55,10 +61,20 @@ def inventory_hosts():
     return sorted(p.stem for p in (ROOT / "inventory" / "host_vars").glob("*.yml"))
 
 
-def test_ruby_syntax():
-    run = subprocess.run(["ruby", "-c", "Vagrantfile"], cwd=ROOT, capture_output=True, text=True)
+@pytest.mark.parametrize("path", ["Vagrantfile", "vagrant/lab.rb"])
+def test_ruby_syntax(path):
+    run = subprocess.run(["ruby", "-c", path], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "Syntax OK" in run.stdout
+
+
+def test_vagrantfile_is_settings_then_configure():
+    """Like kubespray's: settings, then `Vagrant.configure`; no function of its
+    own (they are in vagrant/lab.rb)."""
+    lines = (ROOT / "Vagrantfile").read_text().splitlines()
+    assert not [line for line in lines if line.startswith("def ")]
+    configure = next(i for i, line in enumerate(lines) if line.startswith("Vagrant.configure"))
+    assert configure < 100, configure
 
 
 @pytest.mark.parametrize("provider", ["docker", "libvirt", "virtualbox"])
@@ -138,6 +154,8 @@ def test_docker_run_commands_of_the_container_lab(lab_copy):
                      ("--label", "simplecloud.lab=1"), ("--tmpfs", "/run")]:
             assert flag in pairs, (host, flag)
         assert "--privileged" not in argv   # fails on these hosts (ENVIRONMENT.md)
+        # the manager's registry storage outlives `make down` (its own volume)
+        assert (("-v", "simplecloud-registry:/var/lib/docker-registry") in pairs) == (host == "manager"), host
         published = {p for f, p in pairs if f == "-p"} - {f"127.0.0.1:{hv['lab_ssh_port']}:22"}
         want = {f"127.0.0.1:{p['host']}:{p['guest']}" for p in lab["published"]}
         assert published == (want if host == "manager" else set()), host
@@ -165,18 +183,18 @@ def test_up_trigger_builds_what_a_fresh_clone_lacks(lab_copy):
     (lab_copy / "lab.local.yml").write_text("docker: {image: 'simplecloud/absent:none'}\n")
     assert ruby("missing_parts.rb", cwd=lab_copy) == {
         "images/build/base.tar": "images", "the image simplecloud/absent:none": "images",
-        "images/build/wheels": "wheels"}
+        "images/build/wheels.tar": "wheels"}
     # `vagrant up --no-provision` (what `make up` runs) needs no wheels yet
-    assert "images/build/wheels" not in ruby("missing_parts.rb", "--no-provision", cwd=lab_copy)
+    assert "images/build/wheels.tar" not in ruby("missing_parts.rb", "--no-provision", cwd=lab_copy)
     (lab_copy / "lab.local.yml").write_text(
         "libvirt: {box: 'simplecloud/absent', box_file: 'images/build/absent.box'}\n")
     assert ruby("missing_parts.rb", cwd=lab_copy, LAB_PROVIDER="libvirt") == {
-        "images/build/base.tar": "images", "images/build/wheels": "wheels",
+        "images/build/base.tar": "images", "images/build/wheels.tar": "wheels",
         "the box simplecloud/absent": "box"}
     # a built box file is enough: Vagrant adds it itself (box_url)
     build = lab_copy / "images" / "build"
-    (build / "wheels").mkdir(parents=True)
-    for name in ("base.tar", "absent.box", "wheels/simplecloud-0.1.0-py3-none-any.whl"):
+    build.mkdir(parents=True)
+    for name in ("base.tar", "absent.box", "wheels.tar"):
         (build / name).write_bytes(b"")
     assert ruby("missing_parts.rb", cwd=lab_copy, LAB_PROVIDER="libvirt") == {}
 
@@ -187,8 +205,7 @@ def test_up_trigger_runs_make_and_stops_with_one_line(tmp_path):
     Makefile: the trigger runs make, make fails, Vagrant stops before it
     creates anything."""
     (tmp_path / "inventory" / "host_vars").mkdir(parents=True)
-    for name in ("Vagrantfile", "lab.yml"):
-        shutil.copy(ROOT / name, tmp_path / name)
+    copy_vagrantfile(tmp_path)
     (tmp_path / "inventory" / "hosts.yml").write_text(
         "all:\n  children:\n    pods:\n      hosts:\n        pod-trigger-test:\n")
     (tmp_path / "inventory" / "host_vars" / "pod-trigger-test.yml").write_text(
@@ -218,8 +235,7 @@ def test_up_replaces_another_labs_machine_only_when_asked(tmp_path):
     it; as `make up` runs it, the container is replaced by this lab's own."""
     name, machine = "pod-other-test", "simplecloud-pod-other-test"
     (tmp_path / "inventory" / "host_vars").mkdir(parents=True)
-    for f in ("Vagrantfile", "lab.yml"):
-        shutil.copy(ROOT / f, tmp_path / f)
+    copy_vagrantfile(tmp_path)
     (tmp_path / "inventory" / "hosts.yml").write_text(
         f"all:\n  children:\n    pods:\n      hosts:\n        {name}:\n")
     (tmp_path / "inventory" / "host_vars" / f"{name}.yml").write_text(
@@ -254,6 +270,17 @@ def test_up_replaces_another_labs_machine_only_when_asked(tmp_path):
         subprocess.run(["docker", "rm", "-f", "-v", machine], capture_output=True)
         subprocess.run(["docker", "volume", "rm", f"{machine}-docker"], capture_output=True)
         subprocess.run(["docker", "network", "rm", "vagrant_network_192.168.78.0/24"], capture_output=True)
+
+
+def test_a_container_removed_meanwhile_holds_no_port(lab_copy):
+    """Vagrant's docker provider lists every container of the engine, then
+    inspects each for the host ports it holds; one that another program
+    removed in between (a test tier's, on a shared engine) made `vagrant up`
+    fail ("No such object"). With the Vagrantfile's helpers it is skipped."""
+    run = subprocess.run(["ruby", str(HERE / "used_ports.rb"), str(lab_copy)], cwd=lab_copy,
+                         env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"2299": ["127.0.0.1"]}
 
 
 def test_provisioning_trigger_runs_like_vagrants_own_provisioners(lab_copy):

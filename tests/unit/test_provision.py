@@ -103,3 +103,23 @@ def test_a_lab_keeps_the_provider_of_its_machines(provision, tmp_path):
     assert provision.slowdown(environ={}, root=tmp_path) == 10.0
     assert provision.lab_settings({"LAB_PROVIDER": "docker"}, tmp_path)["provider"] == "docker"
     assert provision.lab_settings({"VAGRANT_DOTFILE_PATH": "vm"}, tmp_path)["provider"] == "docker"   # another lab
+
+
+def test_profile_times_each_task_to_the_next_ones_start(provision):
+    """Like Ansible's profile_tasks: a task's time runs from its start to the
+    next task's (or the end's); the slowest first, then per role and per play."""
+    progress = provision.Progress(lambda line: None)
+    stamps = iter(["2026-12-03T07:00:00+00:00", "2026-12-03T07:00:01+00:00", "2026-12-03T07:00:11+00:00",
+                   "2026-12-03T07:00:12+00:00", "2026-12-03T07:00:14+00:00", "2026-12-03T07:00:14.500000+00:00"])
+    for kind, data in [("playbook_on_play_start", {"play": "Base"}),
+                       ("playbook_on_task_start", {"task": "Install", "role": "common"}),
+                       ("playbook_on_task_start", {"task": "Clock", "role": "common"}),
+                       ("playbook_on_play_start", {"play": "Manager"}),
+                       ("playbook_on_handler_task_start", {"task": "Restart etcd", "role": "etcd"}),
+                       ("playbook_on_stats", {})]:
+        progress({"event": kind, "event_data": data, "created": next(stamps)})
+    lines = provision.profile(progress.marks, top=2)
+    assert lines[0] == "provisioning: 14.5 s in all, 3 tasks"
+    assert lines[3:5] == ["    10.00 s  common : Install", "     1.00 s  common : Clock"]
+    assert "    11.00 s  common" in lines and "     0.50 s  etcd" in lines
+    assert "    12.00 s  Base" in lines and "     2.50 s  Manager" in lines

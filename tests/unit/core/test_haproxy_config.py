@@ -55,6 +55,10 @@ def test_global_and_defaults_golden():
     ]
     no_jail = render([], {}, dataclasses.replace(SETTINGS, haproxy_user="", haproxy_chroot=""))
     assert section(no_jail, "global")[1].startswith("stats socket")
+    # the lab's manager drives HAProxy through a group, not as root
+    grouped = render([], {}, dataclasses.replace(SETTINGS, haproxy_socket_group="haproxy-admin"))
+    assert ("stats socket /run/haproxy/admin.sock mode 660 group haproxy-admin level admin expose-fd listeners"
+            in section(grouped, "global"))
     defaults = section(cfg, "defaults")
     assert defaults[0] == "mode http" and "load-server-state-from-file global" in defaults
     # a GET whose worker died mid-way is retried on another worker (L7 retries)
@@ -150,12 +154,29 @@ def test_stats_must_stay_on_loopback():
         render([], {}, HAProxySettings(stats_bind="0.0.0.0:8404"))
 
 
-def test_health_check_timeout_is_a_setting():
-    assert "    timeout check 1000ms\n" in render([], {}, SETTINGS)              # the default: 1 s
-    slow = dataclasses.replace(SETTINGS, check_timeout=10)                      # a lab under emulation
-    assert "    timeout check 10000ms\n" in render([], {}, slow)
-    with pytest.raises(ValidationError, match="check_timeout 0 must be seconds between 0.1 and 600"):
-        render([], {}, dataclasses.replace(SETTINGS, check_timeout=0))
+@pytest.mark.parametrize("field, keyword, default, low", [
+    ("check_timeout", "timeout check", 1000, 0.1),       # how long a health check may wait
+    # A killed worker's address answers nothing: each request sent to it
+    # waits ``timeout connect`` before its retry on another worker.
+    ("connect_timeout", "timeout connect", 250, 0.01),
+])
+def test_timeouts_are_settings(field, keyword, default, low):
+    assert f"    {keyword} {default}ms\n" in render([], {}, SETTINGS)
+    slow = dataclasses.replace(SETTINGS, **{field: default / 100})              # a lab under emulation: x10
+    assert f"    {keyword} {default * 10}ms\n" in render([], {}, slow)
+    with pytest.raises(ValidationError, match=f"{field} 0 must be seconds between {low:g} and 600"):
+        render([], {}, dataclasses.replace(SETTINGS, **{field: 0}))
+
+
+def test_a_failed_connection_brings_the_checks_forward():
+    """observe layer4 + fastinter: after one failed connection the next checks
+    come 250 ms apart, so a dead worker is down within about half a second;
+    the checks alone take it out (a busy worker's dropped SYN must not)."""
+    options = SERVER_OPTIONS.split()
+    assert options[options.index("observe") + 1] == "layer4"
+    assert options[options.index("on-error") + 1] == "fastinter"
+    assert options[options.index("fastinter") + 1] == "250ms"
+    assert options[options.index("error-limit") + 1] == "1"
 
 
 def test_api_tls_listener_only_when_configured():

@@ -38,3 +38,14 @@ def test_a_server_whose_health_was_never_enabled_has_no_checks():
         Server("app_web", "n5", "10.0.0.7", 8000, "maint", None, checks=False),
         Server("app_web", "n6", "10.0.0.8", 8000, "maint", False, checks=True),
     ]
+
+
+def test_new_server_options_count_as_a_settings_change(monkeypatch):
+    """A manager whose code gives servers other options re-renders haproxy.cfg
+    although no app and no setting changed (an upgraded lab: `make provision`)."""
+    from orchestrator.edges import haproxy
+    from orchestrator.settings import Settings
+
+    before = haproxy.HAProxy(Settings().haproxy)._settings_fingerprint()
+    monkeypatch.setattr(haproxy, "SERVER_OPTIONS", SERVER_OPTIONS + " weight 2")
+    assert haproxy.HAProxy(Settings().haproxy)._settings_fingerprint() != before
