@@ -21,7 +21,9 @@ A host that comes back within the grace keeps its nodes. The placer wakes on
 a change of desired state or of a link (the controller), when a host's grace
 ends, and every ``interval`` seconds. It also registers the hosts of the
 settings when its term begins (``Store.register_hosts``: a host missing or
-changed), so a leader that started while etcd was down still does it.
+changed), so a leader that started while etcd was down still does it, and
+a host that a pod names but nobody registered (a cluster from before pools)
+with the capacity its pods were promised (``placement.implied_hosts``).
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from collections.abc import Callable, Sequence
 
 from orchestrator.core import errors
 from orchestrator.core.model import Host, Node, Pod
-from orchestrator.core.placement import Move, placed, pool_of, reschedule, unreachable_since
+from orchestrator.core.placement import Move, implied_hosts, placed, pool_of, reschedule, unreachable_since
 from orchestrator.edges.protocols import StoreProtocol
 
 
@@ -58,7 +60,7 @@ class Placer:
 
     def run(self, stop: threading.Event) -> None:
         """Place until ``stop`` (a term's end) is set."""
-        registered = not self.hosts
+        registered = False
         while not stop.is_set():
             self.wake.clear()
             wake_at = None
@@ -77,6 +79,8 @@ class Placer:
 
     def _register(self) -> None:
         written = self.store.register_hosts(self.hosts)
+        known = {h.name for h in self.store.list_hosts()}
+        written += self.store.register_hosts(implied_hosts(self.store.list_pods(), known))
         if written:
             self._event("host.registered", "cluster", f"host(s) {', '.join(written)} registered from the settings")
 

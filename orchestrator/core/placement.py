@@ -306,6 +306,20 @@ def pool_of(pod: Pod, hosts: Mapping[str, Host], loads: Mapping[str, Resources],
     return Pool(pod.name, pod.hosts, pod.max_nodes, capacity, dict(loads), dict(pod_nodes), usable)
 
 
+def implied_hosts(pods: Iterable[Pod], known: Collection[str]) -> list[Host]:
+    """A host record for each host a pod names that is not ``known``: what its
+    pods were promised before pools (the sum of their max_nodes × node size),
+    so a cluster from before pools keeps its capacity."""
+    promised: dict[str, Resources] = {}
+    for pod in pods:
+        for host in pod.hosts:
+            if host not in known:
+                size = node_size(pod)
+                step = Resources(pod.max_nodes, round(size.cpus * pod.max_nodes, 6), size.memory_mb * pod.max_nodes)
+                promised[host] = promised.get(host, Resources()) + step
+    return [Host(h, r.nodes, r.cpus, r.memory_mb) for h, r in sorted(promised.items())]
+
+
 def unreachable_since(links: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
     """The hosts whose link record (``links/<host>``) says unreachable, and since when."""
     return {h: float(s.get("since") or 0.0) for h, s in links.items() if s.get("reachable") is False}

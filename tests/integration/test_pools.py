@@ -12,9 +12,11 @@ fixtures_pools.py); real etcd, real HAProxy, the whole controller
 """
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 
+import etcd3
 import pytest
 
 from orchestrator.core.model import App, Host, Pod
@@ -129,3 +131,15 @@ def test_a_drain_under_load_fails_no_request_and_the_host_becomes_a_spare(pools)
     view = p.cases.pools.remove("pool-b")
     assert view["spare"] and view["pods"] == [] and not view["draining"]
     assert p.store.get_pod("pool").hosts == ("pool-a",)
+
+
+def test_a_link_state_under_hosts_from_before_pools_is_skipped_then_replaced(store, etcd_endpoint):
+    raw = etcd3.client(*etcd_endpoint, timeout=5)
+    try:
+        raw.put(store.prefix + "hosts/pod-old", json.dumps({"reachable": True, "since": 1.0, "error": ""}))
+        assert store.list_hosts() == [] and store.get_host("pod-old") is None
+        assert store.register_hosts([Host("pod-old", 4, 1.0, 512)]) == ["pod-old"]
+        assert store.list_hosts() == [Host("pod-old", 4, 1.0, 512)]
+        assert not [e for e in store.events(20) if e.kind == "store.corrupt"]      # not damaged: older
+    finally:
+        raw.close()

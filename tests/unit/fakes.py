@@ -222,10 +222,11 @@ class FakeStore:
     # --- hosts and pools ---
     def get_host(self, name):
         value, _ = self._get(f"hosts/{name}")
-        return Host.from_dict(value) if value else None
+        return Host.from_dict(value) if value and "capacity" in value else None    # else a link state from before pools
 
     def list_hosts(self):
-        return [Host.from_dict(v) for k, (v, _) in sorted(self.data.items()) if k.startswith("hosts/")]
+        return [Host.from_dict(v) for k, (v, _) in sorted(self.data.items())
+                if k.startswith("hosts/") and "capacity" in v]
 
     def register_hosts(self, hosts):
         written = []

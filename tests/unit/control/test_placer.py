@@ -88,11 +88,14 @@ def test_a_drain_empties_the_host_and_says_so(store, cases):
     assert store.get_pod("pool").hosts == ("a",) and not store.get_host("b").draining
 
 
-def test_a_node_from_before_pools_is_placed_and_the_settings_hosts_registered(store, cases):
+def test_a_cluster_from_before_pools_gets_its_hosts_and_its_nodes_placed(store, cases):
     placer = Placer(store, GRACE, 2.0, hosts=[Host("pod-light", 20, 5.0, 2560, "192.168.56.11")],
                     clock=Clock(1000.0))
     store.data["nodes/light/old"] = ({"name": "old", "pod": "light", "app": "light", "status": "ONLINE",
                                       "created": 1.0}, 1)                 # no host: written before pools
+    store.data["pods/batch"] = ({"name": "batch", "host": "pod-old", "max_nodes": 4, "cpus": 0.5,
+                                 "memory_mb": 256}, 1)                   # on a host nobody registered
+    store.data["hosts/pod-old"] = ({"reachable": True, "since": 1.0}, 1)   # what hosts/ held before pools
     stop = threading.Event()
     thread = threading.Thread(target=placer.run, args=(stop,))
     thread.start()
@@ -108,4 +111,5 @@ def test_a_node_from_before_pools_is_placed_and_the_settings_hosts_registered(st
         thread.join(5)
     assert (node.host, node.moved_from, node.status) == ("pod-light", "", NodeStatus.ONLINE)
     assert store.get_host("pod-light").address == "192.168.56.11"
+    assert store.get_host("pod-old") == Host("pod-old", 4, 2.0, 1024)        # what its pods were promised
     assert any(e.kind == "node.placed" and "it was never placed" in e.message for e in store.events(10))
