@@ -147,10 +147,11 @@ def place(count: int, need: Resources, pool: Pool, spread: Mapping[str, int] | N
     saying how full each host is, if they do not all fit (nothing is chosen)."""
     spread_now = Counter(spread or {})
     chosen: list[str] = []
+    before = pool
     for _ in range(count):
         host = _best(pool, need, spread_now)
         if host is None:
-            raise CapacityError(_full_message(pool, need, count, len(chosen)))
+            raise CapacityError(_full_message(before, need, count, len(chosen)))
         chosen.append(host)
         pool = pool.take(host, need)
         spread_now[host] += 1
