@@ -115,21 +115,15 @@ class Autoscaler:
         """Scale to the decision; if the pod is full, with a spare host added to
         it; else as far as the pod has room (and say so, once while it stays full)."""
         wanted = decision.replicas
-        try:
-            self.scaler.scale_to(app, wanted)
-            self._event(app, f"{app.name}: {decision.reason}")
+        if self._scaled(app, wanted, f"{app.name}: {decision.reason}"):
             return decision
-        except errors.CapacityError:
-            pod = self._pod(app)
+        pod = self._pod(app)
         self.wanting.add(pod.name)
         lent = self.spares.lend(pod, wanted - decision.current) if self.spares is not None else None
         if lent is not None:
-            try:
-                self.scaler.scale_to(app, wanted)
-                self._event(app, f"{app.name}: {decision.reason}; pod {pod.name} grew by host {lent}")
+            if self._scaled(app, wanted, f"{app.name}: {decision.reason}; pod {pod.name} grew by host {lent}"):
                 return decision
-            except errors.CapacityError:
-                pod = self._pod(app)
+            pod = self._pod(app)
         nodes = self.store.list_nodes(pod.name)
         hosts = {h.name: h for h in self.store.list_hosts()}
         pool = pool_of(pod, hosts, self.store.host_loads(), nodes,
@@ -145,6 +139,15 @@ class Autoscaler:
         if room > decision.current or not last_reason.startswith(f"pod {pod.name} is full"):
             self._event(app, f"{app.name}: {reason}")
         return dataclasses.replace(decision, replicas=room, reason=reason)
+
+    def _scaled(self, app: App, replicas: int, message: str) -> bool:
+        """Scale ``app`` to ``replicas`` and say ``message``; False if its pod has no room."""
+        try:
+            self.scaler.scale_to(app, replicas)
+        except errors.CapacityError:
+            return False
+        self._event(app, message)
+        return True
 
     def _pod(self, app: App) -> Pod:
         pod = self.store.get_pod(app.pod)
