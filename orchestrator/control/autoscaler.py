@@ -28,7 +28,7 @@ from orchestrator.control.sampler import Sampler
 from orchestrator.control.spares import SpareHosts
 from orchestrator.core import autoscale, errors
 from orchestrator.core.model import App, NodeStatus, Pod
-from orchestrator.core.placement import node_size, pool_of, unreachable_since
+from orchestrator.core.pools import node_size, pool_of, unreachable_since
 from orchestrator.core.schema import Autoscale
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry

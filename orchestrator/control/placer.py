@@ -36,7 +36,8 @@ from collections.abc import Callable, Sequence
 
 from orchestrator.core import errors
 from orchestrator.core.model import Host, Node, Pod
-from orchestrator.core.placement import Move, implied_hosts, placed, pool_of, reschedule, unreachable_since
+from orchestrator.core.placement import Move, reschedule
+from orchestrator.core.pools import implied_hosts, placed, pool_of, unreachable_since
 from orchestrator.edges.protocols import StoreProtocol
 
 

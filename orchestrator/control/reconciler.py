@@ -49,8 +49,8 @@ from orchestrator.core import errors, healing, observed
 from orchestrator.core.healing import HealingPolicy, NodeHealth
 from orchestrator.core.model import App, Container, Node, Pod
 from orchestrator.core.naming import backend_name, server_name
-from orchestrator.core.placement import unreachable_since
 from orchestrator.core.plan import Plan, plan
+from orchestrator.core.pools import unreachable_since
 from orchestrator.core.steps import (
     Action,
     AddServer,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection
 
 from orchestrator.core import errors, spares
 from orchestrator.core.model import Pod
-from orchestrator.core.placement import unreachable_since
+from orchestrator.core.pools import unreachable_since
 from orchestrator.edges.protocols import StoreProtocol
 
 

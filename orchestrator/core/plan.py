@@ -37,16 +37,13 @@ healthy is taken out of HAProxy and replaced, with back-off if it keeps
 failing.
 
 **Hosts.** The plan of host X is about the nodes placed on X (``Node.host``)
-and the containers made for X (label ``simplecloud.host``; one without it,
-from before pools, belongs to X if its pod has X). A container on X of a node
-placed elsewhere is retired once the node serves on its new host (its
-observed record: ``serving_elsewhere``), at once if it does not serve itself;
-a returning host's stale containers thus go before they can serve again
-(their servers were deleted by the host that took their nodes). A node not
-placed yet (``host`` "") is left alone by every host. Servers belong to the
-host of their container; a server of a node placed on X that points at no
-container of X is deleted if the node never moved, if it moved from a host
-that is lost (``lost_hosts``), or if its health check fails.
+and the containers made for X (core/ownership.py says which containers and
+servers are X's business). A container on X of a node placed elsewhere is
+retired once the node serves on its new host (its observed record:
+``serving_elsewhere``), at once if it does not serve itself; a returning
+host's stale containers thus go before they can serve again (their servers
+were deleted by the host that took their nodes). A node not placed yet
+(``host`` "") is left alone by every host.
 """
 from __future__ import annotations
 
@@ -65,7 +62,8 @@ from orchestrator.core.model import (
     current_container,
     spec_generation,
 )
-from orchestrator.core.naming import backend_name, parse_server_name, server_name
+from orchestrator.core.naming import backend_name, server_name
+from orchestrator.core.ownership import made_for, stale_server
 from orchestrator.core.steps import (
     Action,
     AddServer,
@@ -132,7 +130,7 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
     live = [n for n in known.values() if host is None or n.host == host]
     by_node: dict[tuple[str, str], list[Container]] = {}
     for c in containers:
-        if _made_for(c, host, pods_by_name):
+        if made_for(c, host, pods_by_name):
             by_node.setdefault((c.pod, c.node), []).append(c)
     server_of = {(s.backend, s.name): s for s in servers if s.backend.startswith("app_")}
 
@@ -168,7 +166,7 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
             if a.pod in pods_by_name and (host is None or host in pods_by_name[a.pod].hosts)}
     for (backend, name), server in sorted(server_of.items()):
         if backend in here and (backend, name) not in wanted and \
-                _stale_server(server, here[backend], known, host, pods_by_name, set(lost_hosts)):
+                stale_server(server, here[backend], known, host, pods_by_name, set(lost_hosts)):
             _side(out, DelServer(backend, name))
     return out
 
@@ -176,29 +174,6 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
 MOVED_CHECK = 1.0
 """Seconds before a host looks again at a container of a node that moved away
 and does not serve on its new host yet."""
-
-
-def _made_for(c: Container, host: str | None, pods: Mapping[str, Pod]) -> bool:
-    """Whether container ``c`` seen on the engine is ``host``'s business (engines may be shared)."""
-    if host is None or c.host == host:
-        return True
-    if c.host:
-        return False
-    pod = pods.get(c.pod)                   # made before pools: its pod's host, or an orphan anyone removes
-    return pod is None or host in pod.hosts
-
-
-def _stale_server(server: Server, app: App, known: Mapping[tuple[str, str], Node], host: str | None,
-                  pods: Mapping[str, Pod], lost: set[str]) -> bool:
-    """Whether host ``host`` deletes a server of ``app`` that points at none of its containers."""
-    if host is None:
-        return True
-    node = known.get((app.pod, parse_server_name(server.name)[0]))
-    if node is not None and node.app == app.name:
-        if node.host != host:
-            return False                        # another host's (or one not placed yet)
-        return not node.moved_from or node.moved_from in lost or server.healthy is False
-    return server.healthy is False or pods[app.pod].hosts == (host,)
 
 
 @dataclass

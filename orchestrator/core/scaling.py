@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.core.model import App, Node, NodeStatus, Pod
-from orchestrator.core.placement import Pool, node_size, place, placed, removal_order
+from orchestrator.core.placement import Pool, place, removal_order
+from orchestrator.core.pools import node_size, placed
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from orchestrator.core.model import Host, Node, Pod
-from orchestrator.core.placement import Pool, Resources, node_size, pool_of
+from orchestrator.core.placement import Pool, Resources
+from orchestrator.core.pools import node_size, pool_of
 
 
 @dataclass(frozen=True)

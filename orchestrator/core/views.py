@@ -25,7 +25,8 @@ from typing import Any
 from orchestrator.core import observed as observed_views
 from orchestrator.core.autoscale import summary
 from orchestrator.core.model import App, Host, Node, NodeStatus, Pod, spec_generation
-from orchestrator.core.placement import Resources, node_size, pool_of, unreachable_since
+from orchestrator.core.placement import Resources
+from orchestrator.core.pools import node_size, pool_of, unreachable_since
 from orchestrator.core.schema import Autoscale
 
 Observed = Mapping[tuple[str, str], dict[str, Any]]

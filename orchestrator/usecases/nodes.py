@@ -13,7 +13,8 @@ from typing import Any
 from orchestrator.core import views
 from orchestrator.core.errors import Conflict, NotFound
 from orchestrator.core.model import Node, NodeStatus, Pod
-from orchestrator.core.placement import node_size, place
+from orchestrator.core.placement import place
+from orchestrator.core.pools import node_size
 from orchestrator.core.schema import NodeSpec
 from orchestrator.edges.protocols import HostsProtocol, StoreProtocol
 from orchestrator.usecases.hosts import container_of, on_host

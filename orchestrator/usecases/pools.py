@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator.core import views
 from orchestrator.core.errors import Conflict, ValidationError
 from orchestrator.core.model import Host, Pod
-from orchestrator.core.placement import node_size
+from orchestrator.core.pools import node_size
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.usecases.records import host_or_404, pod_or_404, pool_for
 

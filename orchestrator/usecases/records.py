@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 
 from orchestrator.core.errors import NotFound
 from orchestrator.core.model import App, Host, Node, Pod
-from orchestrator.core.placement import Pool, pool_of, unreachable_since
+from orchestrator.core.placement import Pool
+from orchestrator.core.pools import pool_of, unreachable_since
 from orchestrator.edges.protocols import StoreProtocol
 
 RETRIES = 10          # recomputations when a concurrent request changed the same pod (StaleCount)

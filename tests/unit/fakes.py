@@ -20,7 +20,8 @@ from collections import Counter
 from orchestrator.core.errors import CapacityError, Conflict, NotFound, StaleCount, Unavailable, ValidationError
 from orchestrator.core.model import App, Container, Event, Host, Node, Pod, Server
 from orchestrator.core.naming import container_name
-from orchestrator.core.placement import Resources, added_load, node_size, pool_of, refusal
+from orchestrator.core.placement import Resources
+from orchestrator.core.pools import added_load, node_size, pool_of, refusal
 from orchestrator.core.schema import Autoscale
 
 

@@ -43,7 +43,7 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.model import App, Node, Pod
-from orchestrator.core.placement import added_load, node_size, pool_of, refusal
+from orchestrator.core.pools import added_load, node_size, pool_of, refusal
 from orchestrator.edges.store.desired import get_app, get_pod
 from orchestrator.edges.store.etcd import RETRIES, Etcd, backoff, chunks, partial
 from orchestrator.edges.store.hosts import list_hosts, load_pins, load_writes

@@ -19,7 +19,8 @@ from typing import Any
 
 from orchestrator.core.errors import CapacityError, Conflict, NotFound, SimpleCloudError, ValidationError
 from orchestrator.core.model import Node, Pod
-from orchestrator.core.placement import Resources, added_load, node_size, pool_of, refusal
+from orchestrator.core.placement import Resources
+from orchestrator.core.pools import added_load, node_size, pool_of, refusal
 from orchestrator.edges.store.desired import get_pod
 from orchestrator.edges.store.etcd import RETRIES, Etcd, backoff, chunks, partial
 from orchestrator.edges.store.hosts import list_hosts, load_pins, load_writes

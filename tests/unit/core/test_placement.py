@@ -9,19 +9,8 @@ import pytest
 
 from orchestrator.core.errors import CapacityError
 from orchestrator.core.model import Host, Node, Pod
-from orchestrator.core.placement import (
-    Placed,
-    Pool,
-    Resources,
-    added_load,
-    node_size,
-    place,
-    pool_of,
-    refusal,
-    removal_order,
-    reschedule,
-    unreachable_since,
-)
+from orchestrator.core.placement import Placed, Pool, Resources, place, removal_order, reschedule
+from orchestrator.core.pools import added_load, node_size, pool_of, refusal, unreachable_since
 
 LIGHT = Resources.node(0.25, 128)
 HOST = Resources(20, 5.0, 2560)          # a light host: 20 × 0.25 CPU / 128 MiB
