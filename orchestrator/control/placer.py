@@ -23,7 +23,7 @@ ends, and every ``interval`` seconds. It also registers the hosts of the
 settings when its term begins (``Store.register_hosts``: a host missing or
 changed), so a leader that started while etcd was down still does it, and
 a host that a pod names but nobody registered (a cluster from before pools)
-with the capacity its pods were promised (``placement.implied_hosts``).
+with the capacity its pods were promised (``core.pools.implied_hosts``).
 """
 from __future__ import annotations
 

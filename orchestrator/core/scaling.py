@@ -1,7 +1,7 @@
 """Which nodes a replica count asks for, their names and their hosts (pure).
 
 A use case reads the pod's node count (its guard, edges/store/etcd.py), then
-its nodes and the pool of its hosts (core/placement.py ``pool_of``), asks
+its nodes and the pool of its hosts (core/pools.py ``pool_of``), asks
 ``plan_scale`` what to write, and writes it in one transaction that holds
 only if the count is still the one it read; if not, it reads again and asks
 again (``StaleCount``).
