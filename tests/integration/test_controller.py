@@ -81,7 +81,7 @@ def test_controller_end_to_end(cluster, docker_client):
     assert set(nodes_through(c.hap.url)) == {"n1"}
 
     # launch n3 (NEW → ONLINE): started and added in one pass (one chain)
-    set_status(store, "n3", NodeStatus.ONLINE, host="pod-test")
+    set_status(store, "n3", NodeStatus.ONLINE)
     converge(c, lambda: all_healthy(c, ["n1", "n3"]))
 
     # remove n2's record: server deleted, container gone, observed record gone
@@ -295,7 +295,7 @@ def test_a_half_added_server_is_repaired_by_the_next_pass(cluster, docker_client
     c, store = cluster, cluster.store
     store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.NEW, host="pod-test", created=1.0)])
     converge(c, lambda: [x.status for x in c.containers(docker_client, "n1")] == ["created"])
-    set_status(store, "n1", NodeStatus.ONLINE, host="pod-test")
+    set_status(store, "n1", NodeStatus.ONLINE)
     # what the killed manager did of the chain [start the container, add its server]
     host = c.pool.get("pod-test")
     (created,) = [x for x in host.list_workers() if x.node == "n1"]

@@ -96,7 +96,7 @@ def test_add_and_remove_nodes_keep_podcount(pod_with_app):
 
 def test_add_nodes_refuses_beyond_capacity_and_missing_refs(pod_with_app):
     store = pod_with_app
-    with pytest.raises(CapacityError, match="room for 3 more"):
+    with pytest.raises(CapacityError, match="no room for 4 more node.s. on host pod-host: 0 of 3 nodes of pod p1"):
         store.add_nodes("p1", [Node(f"n{i}", "p1", "web", host="pod-host") for i in range(4)])
     assert store.list_nodes("p1") == [] and store.pod_node_count("p1") == 0
     with pytest.raises(NotFound, match="pod 'nope'"):
