@@ -39,9 +39,10 @@ from flask import Flask
 from waitress.server import create_server
 
 from orchestrator.api import create_app
-from orchestrator.api.token_file import ensure_token
+from orchestrator.api.token_file import TokenFileError, ensure_token
 from orchestrator.control.autoscaler import Autoscaler, Scaler
 from orchestrator.control.controller import Controller
+from orchestrator.control.etcd_monitor import EtcdMonitor
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.lb_mirror import LBMirror, PublishedHAProxy
 from orchestrator.control.placer import Placer
@@ -58,6 +59,7 @@ from orchestrator.edges.peers import Peers
 from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
 from orchestrator.edges.store import Store
 from orchestrator.observe.collectors import (
+    EtcdCollector,
     FiguresCollector,
     LinkCollector,
     StoreCollector,
@@ -143,14 +145,17 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
                                 logging.getLogger("orchestrator.autoscaler"), telemetry=telemetry, spares=spares)
         waker = Waker(store, scaler, haproxy, settings.autoscale.waker_port, settings.healing.start_timeout,
                       logging.getLogger("orchestrator.waker"))
-    for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures)):
+    monitor = EtcdMonitor(store, log=logging.getLogger("orchestrator.etcd_monitor"), events=acting_store)
+    for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures),
+                      EtcdCollector(monitor.reading)):
         telemetry.add_collector(collector)
     placer = Placer(acting_store, settings.pools.host_grace, settings.intervals.reconcile_interval,
                     hosts_of(settings.pools.pod_hosts), logging.getLogger("orchestrator.placer"))
     controller = Controller(store, hosts, sync, sampler, new_reconciler, settings.intervals.reconcile_interval,
                             autoscaler=autoscaler, waker=waker, telemetry=telemetry,
                             log=logging.getLogger("orchestrator.controller"), leadership=leadership,
-                            acting_store=acting_store, lb_mirror=mirror, published=published, placer=placer)
+                            acting_store=acting_store, lb_mirror=mirror, published=published, placer=placer,
+                            etcd_monitor=monitor)
     if mirror is not None:
         mirror.leading = controller.leading
     return controller
@@ -176,7 +181,8 @@ def build_web_app(settings: Settings, cases: UseCases, controller: Controller | 
                   token: str | None = None) -> Flask:
     """The Flask app over the use cases, with ``token`` (default: that of
     ``token_file``, created on first start, mode 600: api/token_file.py)."""
-    return create_app(cases, token=token or ensure_token(settings.api.token_file), controller=controller)
+    return create_app(cases, token=token or ensure_token(settings.api.token_file), controller=controller,
+                      etcd_budget=settings.api.api_etcd_deadline)
 
 
 def build_managers(store: StoreProtocol, settings: Settings, token: str) -> Managers:
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                                           leadership=leadership, acting_store=fenced, acting_scaler=acting.apps)
         app = build_web_app(settings, cases, controller, token)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
-    except (SimpleCloudError, ValueError, OSError) as exc:
+    except (SimpleCloudError, ValueError, OSError, TokenFileError) as exc:
         print(f"simplecloud-manager: {exc}", file=sys.stderr)
         return 2
 

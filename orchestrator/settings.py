@@ -50,6 +50,9 @@ class EtcdSettings:
 
     etcd_host: str = "127.0.0.1"
     etcd_port: int = 2379
+    etcd_endpoints: str = ""                # every member, "host:port,host:port", the nearest first;
+                                            # "" = etcd_host:etcd_port alone
+    etcd_quota_bytes: int = 0               # etcd's --quota-backend-bytes; 0 = read it from etcd's metrics
     etcd_prefix: str = "/simplecloud/"      # every key lives under this prefix
     # TLS with a client certificate (the lab's etcd accepts nothing else);
     # all three empty = plain HTTP (a throwaway etcd in tests).
@@ -129,6 +132,7 @@ class ApiSettings:
 
     api_bind: str = "0.0.0.0:5000"
     token_file: str = "/etc/simplecloud/token"   # bearer token for state-changing calls
+    api_etcd_deadline: float = 2.0          # seconds a request may wait on etcd in all (then 503)
 
 
 @dataclass(frozen=True)
@@ -235,7 +239,7 @@ class Settings:
 SLOWED = ("start_timeout", "docker_call_timeout", "link_connect_timeout", "link_ping_interval",
           "link_ping_timeout", "check_timeout", "connect_timeout", "busy_grace", "hung_probe",
           "reconcile_interval", "decision_interval", "leader_ttl", "leader_renew_interval",
-          "leader_renew_deadline", "leader_retry", "host_grace")
+          "leader_renew_deadline", "leader_retry", "host_grace", "api_etcd_deadline")
 """The settings that ``slowdown`` multiplies: time budgets for machines and how often they are polled."""
 
 FIELDS: dict[str, str | None] = {"slowdown": None, **{

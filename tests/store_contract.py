@@ -13,7 +13,7 @@ import time
 import pytest
 
 from orchestrator.core.errors import CapacityError, Conflict, NotFound, StaleCount, ValidationError
-from orchestrator.core.model import App, Host, Node, NodeStatus, Pod
+from orchestrator.core.model import App, Event, Host, Node, NodeStatus, Pod
 from orchestrator.core.placement import Resources
 from orchestrator.core.schema import Autoscale
 
@@ -162,7 +162,9 @@ def case_events_come_newest_first(store):
 
 
 def case_observed_records_and_link_states(store):
-    store.put_observed("p1", "a", {"phase": "serving", "node_created": 1.0})
+    with_app(store)
+    store.add_nodes("p1", [node("a")])
+    assert store.put_observed("p1", "a", {"phase": "serving", "node_created": 1.0})
     assert store.get_observed("p1", "a") == {"phase": "serving", "node_created": 1.0}
     assert store.list_observed() == {("p1", "a"): {"phase": "serving", "node_created": 1.0}}
     store.delete_observed("p1", "a")
@@ -255,14 +257,86 @@ def case_a_host_joins_a_pod_only_if_known_and_leaves_it_only_empty(store):
         store.set_pod_hosts("nope", ["shared"], [])
 
 
+def case_an_observed_record_lives_only_with_its_node_and_pod(store):
+    with_app(store)
+    store.add_nodes("p1", [node("a")])
+    store.remove_nodes("p1", ["a"])
+    assert not store.put_observed("p1", "a", {"phase": "serving"})      # a pass that looked before the removal
+    assert store.list_observed() == {}
+    store.add_nodes("p1", [node("b")])
+    assert store.put_observed("p1", "b", {"phase": "serving"})
+    store.remove_nodes("p1", ["b"], delete_app="web")
+    store.delete_pod("p1")
+    assert store.list_observed() == {}                                  # gone with its pod
+
+
 def case_a_policy_is_kept_as_the_model_and_removing_it_forgets_the_memory(store):
+    with_app(store)
     policy = Autoscale(min=1, max=4, rps=20)
     store.put_autoscale("web", policy)
-    store.put_autoscale_state("web", {"state": {}, "last": None})
+    assert store.put_autoscale_state("web", {"state": {}, "last": None})
     assert store.get_autoscale("web") == policy and store.list_autoscale() == {"web": policy}
     assert store.list_autoscale_states() == {"web": {"state": {}, "last": None}}
     store.put_autoscale("web", None)
     assert store.get_autoscale("web") is None and store.list_autoscale_states() == {}
+
+
+def case_a_policy_and_its_memory_belong_to_one_incarnation_of_the_app(store):
+    with_app(store)
+    first = store.get_app("web")
+    store.put_autoscale("web", Autoscale(min=1, max=4, rps=20), created_revision=first.created_revision)
+    assert store.put_autoscale_state("web", {"state": {}}, created_revision=first.created_revision)
+    store.remove_nodes("p1", [], delete_app="web")                        # stopped: both go with it
+    assert store.list_autoscale() == {} and store.list_autoscale_states() == {}
+    assert not store.put_autoscale_state("web", {"state": {}}, created_revision=first.created_revision)
+    with pytest.raises(NotFound):
+        store.put_autoscale("web", Autoscale(min=1, max=4, rps=20), created_revision=first.created_revision)
+    store.put_app(app(), create=True)                                     # the same name again
+    assert not store.put_autoscale_state("web", {"state": {}}, created_revision=first.created_revision)
+    assert store.list_autoscale() == {} and store.list_autoscale_states() == {}
+
+
+def case_a_route_is_one_app_s(store):
+    with_app(store)
+    twin = dataclasses.replace(app("twin"), path="/web")
+    before = state(store)
+    with pytest.raises(Conflict, match="already the route of app 'web'"):
+        store.put_app(twin, create=True)
+    with pytest.raises(Conflict, match="already the route of app 'web'"):
+        store.add_nodes("p1", [node("t-1", "twin")], create_app=twin)
+    assert state(store) == before
+    other = app("other")
+    store.put_app(other, create=True)
+    with pytest.raises(Conflict, match="already the route of app 'web'"):
+        store.put_app(dataclasses.replace(store.get_app("other"), path="/web"), create=False)
+    store.put_app(dataclasses.replace(store.get_app("web"), path="/moved"), create=False)
+    store.put_app(twin, create=True)                                      # /web is free again
+    store.remove_nodes("p1", [], delete_app="twin")
+    store.put_app(dataclasses.replace(app("again"), path="/web"), create=True)   # and after a stop
+
+
+def case_an_app_update_compares_the_revision_it_read(store):
+    with_app(store)
+    read = store.get_app("web")
+    store.put_app(dataclasses.replace(read, port=8001), create=False)
+    with pytest.raises(StaleCount):
+        store.put_app(dataclasses.replace(read, port=8002), create=False)
+    assert store.get_app("web").port == 8001
+    with pytest.raises(NotFound):
+        store.put_app(dataclasses.replace(app("ghost")), create=False)
+
+
+def case_an_event_is_written_with_its_change_or_not_at_all(store):
+    store.register_hosts([HOST])
+    store.put_pod(pod(), create=True, event=Event.now("pod.registered", "pod/p1", "p1 registered"))
+    with pytest.raises(Conflict):
+        store.put_pod(pod(), create=True, event=Event.now("pod.registered", "pod/p1", "p1 again"))
+    store.put_app(app(), create=True)
+    store.add_nodes("p1", [node("a")], event=Event.now("app.scaled", "app/web", "one more"))
+    with pytest.raises(CapacityError):
+        store.add_nodes("p1", [node(n) for n in "bcd"], event=Event.now("app.scaled", "app/web", "too many"))
+    store.remove_nodes("p1", ["a"], delete_app="web", event=Event.now("app.stopped", "app/web", "stopped"))
+    assert [e.message for e in store.events(10)] == ["stopped", "one more", "p1 registered"]
 
 
 def case_only_desired_state_wakes_the_controller(store):

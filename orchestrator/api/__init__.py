@@ -16,15 +16,19 @@ import enum
 import logging
 from typing import Any, Protocol
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 
+from orchestrator.core import budget
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.usecases import UseCases
 
 log = logging.getLogger("orchestrator.api")
 
 MAX_BODY_BYTES = 1024 * 1024
+ETCD_BUDGET = 2.0
+"""Seconds a request may wait on etcd in all (core/budget.py): with etcd down,
+it answers 503 within about that, whatever the number of calls it makes."""
 
 
 class FigureSource(Protocol):
@@ -46,14 +50,15 @@ class RunningController(Protocol):
 
 
 def create_app(cases: UseCases, *, token: str, controller: RunningController | None = None,
-               telemetry: Telemetry | None = None) -> Flask:
+               telemetry: Telemetry | None = None, etcd_budget: float = ETCD_BUDGET) -> Flask:
     """Build the Flask app over the use cases ``cases``, requiring ``token``
     on every /api call but the open ones (api/auth.py). ``controller``: the
     running ``control.controller.Controller`` whose figures the dashboard and
     ``/metrics`` show (None: a manager without one, e.g. --no-controller);
     ``telemetry``: what ``/metrics`` serves then (default: the controller's,
-    else a registry of its own). Everything is built by the composition root
-    (server.py) and handed in.
+    else a registry of its own); ``etcd_budget``: the seconds each request
+    may wait on etcd (``api_etcd_deadline``). Everything is built by the
+    composition root (server.py) and handed in.
     """
     from orchestrator.api import (
         apps,
@@ -66,6 +71,7 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
         nodes,
         pods,
         prometheus,
+        security,
     )
 
     app = Flask(__name__, static_folder=None)   # the dashboard blueprint serves /static
@@ -77,8 +83,19 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
     app.extensions["simplecloud.controller"] = controller
     app.extensions["simplecloud.telemetry"] = telemetry or (controller.telemetry if controller else Telemetry())
 
+    @app.before_request
+    def _etcd_budget():
+        g.etcd_budget = budget.start(etcd_budget)
+
+    @app.teardown_request
+    def _end_budget(_exc):
+        token = g.pop("etcd_budget", None)
+        if token is not None:
+            budget.end(token)
+
     errors.register_error_handlers(app)
     auth.init_app(app, token)
+    security.init_app(app)
     for module in (cluster, managers, pods, hosts, nodes, apps):
         app.register_blueprint(module.bp, url_prefix="/api")
     app.register_blueprint(prometheus.bp)          # /metrics: outside /api, no token
@@ -89,7 +106,7 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
         """One log line per state-changing request: the manager's audit trail."""
         if request.method not in auth.SAFE_METHODS:
             log.info("%s %s -> %d (from %s)", request.method, request.path, response.status_code,
-                     request.remote_addr)
+                     security.client_address(request))
         return response
 
     return app

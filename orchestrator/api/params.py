@@ -11,6 +11,7 @@ body that is not JSON, not an object, nested too deeply) raises
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from flask import request
@@ -25,6 +26,8 @@ M = TypeVar("M", bound=Body)
 
 MAX_DEPTH = 32
 """Deepest nesting of lists and objects a body may have (ours need 2)."""
+INTEGER = re.compile(r"-?[0-9]{1,12}")
+"""An integer query parameter: one optional minus, ASCII digits ("--5" and "+5" are not)."""
 
 
 def json_body() -> dict[str, Any]:
@@ -62,7 +65,7 @@ def int_arg(name: str, default: int, minimum: int = 0, maximum: int | None = Non
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 12:
+    if not INTEGER.fullmatch(raw):
         raise ValidationError(name, f"query parameter {name!r} must be an integer, not {short(raw)}")
     value = int(raw)
     if value < minimum or (maximum is not None and value > maximum):

@@ -180,6 +180,16 @@ class Event(Answer):
     message: str | None = None
 
 
+class EtcdHealth(Answer):
+    """etcd itself: the database of the member the manager talks to, against the quota."""
+
+    db_bytes: int | None = Field(None, description="size of the database file")
+    quota_bytes: int | None = Field(None, description="etcd's --quota-backend-bytes (null: unknown)")
+    revision: int | None = Field(None, description="etcd's current revision")
+    alarms: list[str] | None = Field(None, description="active alarms, e.g. NOSPACE")
+    version: str | None = None
+
+
 class Status(Answer):
     leader: Leader | None = Field(None, description="the manager that acts now (null: none right now)")
     pods: list[Pod] | None = None
@@ -188,7 +198,9 @@ class Status(Answer):
     phases: StatusCounts | None = None
     hosts: dict[str, HostState] | None = Field(None, description="each host's link")
     warnings: list[str] | None = Field(
-        None, description="one sentence per host that does not answer, and what it means for its nodes")
+        None, description="one sentence per thing wrong: etcd near or at its quota or with an alarm, a pod "
+                          "host that does not answer, and what it means")
+    etcd: EtcdHealth | None = None
     events: list[Event] | None = None
 
 

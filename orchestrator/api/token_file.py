@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 TOKEN_BYTES = 32
@@ -40,20 +41,27 @@ def read_token(path: str | os.PathLike) -> str:
 def ensure_token(path: str | os.PathLike) -> str:
     """Return the token in ``path``, creating the file first if it is missing.
 
-    The file is created atomically with ``O_EXCL`` and mode 600, so two
-    managers starting at once cannot end up with different tokens and the
-    secret is never readable by others, not even for an instant.
-    """
+    The token is written to a private temporary file beside it, which is
+    then linked to ``path`` (``os.link`` fails if ``path`` exists): the file
+    appears whole or not at all, mode 600, never readable by others, not
+    even for an instant. Two managers starting at once: one link wins, the
+    other reads the winner's token (never an empty file)."""
     path = Path(path)
     if path.exists():
         return read_token(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     token = generate_token()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")     # mode 600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _write(fd, token)
+        os.link(tmp, path)
     except FileExistsError:
         return read_token(path)  # somebody else won the race: use theirs
+    finally:
+        os.unlink(tmp)
+    return token
+
+
+def _write(fd: int, token: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(token + "\n")
-    os.chmod(path, 0o600)  # in case the umask removed bits we wanted... or added none
-    return token

@@ -4,8 +4,14 @@ The metrics sampler (control/sampler.py) reads HAProxy's counters and the
 workers' CPU every ``metrics_interval`` in its own thread; every
 ``decision_interval`` the autoscaler asks the pure decision (core/autoscale/) what each
 autoscaled app should have, scales the app through the apps use case it is handed, and
-writes what it remembers (windows, cooldowns, the last decision) to etcd,
-so a restarted manager resumes where it stopped.
+keeps what it remembers (windows, cooldowns, the last decision), its windows
+reduced to their runs (``autoscale.compacted``). It writes that memory to etcd
+when it says something new (``autoscale.news``: another count, a rule's or
+idleness' clock, another decision) and at least every ``REFRESH`` seconds, not
+every pass: a steady app costs one small write a minute. A restarted manager
+resumes from it (its windows at most ``REFRESH`` seconds behind). The memory
+is written only for the incarnation of the app it is about
+(``created_revision``): one decided just before a stop is not written after it.
 
 Every change is an ``autoscale`` event with its numbers, and every decision
 is counted in ``telemetry`` (by app and direction, for /metrics). When a pod
@@ -24,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from orchestrator.control.reporting import Reporter
 from orchestrator.control.sampler import Sampler
 from orchestrator.control.spares import SpareHosts
 from orchestrator.core import autoscale, errors
@@ -34,11 +41,14 @@ from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import AutoscaleSettings
 
+REFRESH = 60.0
+"""Seconds after which an unchanged memory is written anyway (``last`` as the API shows it)."""
+
 
 class Scaler(Protocol):
     """What the autoscaler and the waker scale apps with (``usecases.apps.Apps``)."""
 
-    def scale_to(self, app: App, replicas: int) -> int: ...
+    def scale_to(self, app: App, replicas: int, message: str = "") -> int: ...
 
 
 class Autoscaler:
@@ -59,14 +69,20 @@ class Autoscaler:
         self.settings = settings
         self.log = log or logging.getLogger("orchestrator.autoscaler")
         self.clock = clock
+        self.reporter = Reporter(store, self.log)
+        self._memory: dict[str, tuple[int, dict[str, Any]]] = {}   # app → (created_revision, memory)
+        self._written: dict[str, tuple[int, tuple[Any, ...], float]] = {}   # app → (created, news, when)
 
     def run(self, stop: threading.Event) -> None:
         """Decide every ``decision_interval`` until ``stop`` (the sampler runs on its own)."""
         while not stop.wait(self.settings.decision_interval):
             try:
                 self.decide_all()
-            except errors.SimpleCloudError as exc:
-                self.log.warning("autoscaler pass failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                self.reporter.error("autoscale.error", "autoscaler", f"an autoscaler pass failed: "
+                                    f"{type(exc).__name__}: {exc}", key="pass",
+                                    exc=None if isinstance(exc, errors.SimpleCloudError) else exc)
+            self.reporter.tick()
 
     def decide_all(self) -> None:
         """One decision for every autoscaled app (an app's failure does not stop
@@ -80,11 +96,15 @@ class Autoscaler:
 
     def _decide_apps(self) -> None:
         policies = self.store.list_autoscale()
+        apps = {a.name: a for a in self.store.list_apps()}
+        self.telemetry.forget_apps(set(policies) & set(apps))
         if not policies:
             return
-        apps = {a.name: a for a in self.store.list_apps()}
         saved = self.store.list_autoscale_states()
         nodes = self.store.list_nodes()
+        for gone in set(self._memory) - set(apps):
+            self._memory.pop(gone, None)
+            self._written.pop(gone, None)
         for name, policy in sorted(policies.items()):
             app = apps.get(name)
             if app is None:                       # stopped meanwhile: forget its policy
@@ -92,10 +112,14 @@ class Autoscaler:
                 continue
             replicas = sum(1 for n in nodes if n.app == name and n.pod == app.pod
                            and n.status != NodeStatus.REMOVED)
+            kept = self._memory.get(name)
+            memory = kept[1] if kept and kept[0] == app.created_revision else saved.get(name) or {}
             try:
-                self.decide_one(app, policy, saved.get(name) or {}, replicas)
-            except errors.SimpleCloudError as exc:
-                self.log.warning("autoscale %s: %s", name, exc)
+                self.decide_one(app, policy, memory, replicas)
+            except Exception as exc:  # noqa: BLE001 - one app's failure does not stop the others
+                self.reporter.error("autoscale.error", f"app/{name}", f"autoscale {name}: {type(exc).__name__}: "
+                                    f"{exc}", key="app", names=[name],
+                                    exc=None if isinstance(exc, errors.SimpleCloudError) else exc)
 
     def decide_one(self, app: App, policy: Autoscale, saved: dict[str, Any], replicas: int) -> None:
         sample = self.sampler.window(app.name, self.settings.decision_interval, replicas)
@@ -104,12 +128,20 @@ class Autoscaler:
         now = self.clock()
         decision, state = autoscale.decide(policy, _state(saved), sample, replicas, now)
         if decision.changed:
-            decision = self.apply(app, decision, (saved.get("last") or {}).get("reason", ""))
+            last = saved.get("last")
+            decision = self.apply(app, decision, str(last.get("reason", "")) if isinstance(last, dict) else "")
         self.telemetry.autoscale_decision(app.name, decision.current, decision.replicas)
-        self.store.put_autoscale_state(app.name, {
-            "state": state.to_dict(),
-            "last": {"time": now, "replicas": decision.replicas, "current": decision.current,
-                     "reason": decision.reason, "metrics": decision.metrics}})
+        state = autoscale.compacted(state)
+        memory = {"state": state.to_dict(),
+                  "last": {"time": now, "replicas": decision.replicas, "current": decision.current,
+                           "reason": decision.reason, "metrics": decision.metrics}}
+        self._memory[app.name] = (app.created_revision, memory)
+        said = autoscale.news(state, decision.replicas, decision.current)
+        written = self._written.get(app.name)
+        if written and written[:2] == (app.created_revision, said) and now - written[2] < REFRESH:
+            return                                # nothing new to remember: no write
+        if self.store.put_autoscale_state(app.name, memory, created_revision=app.created_revision):
+            self._written[app.name] = (app.created_revision, said, now)
 
     def apply(self, app: App, decision: autoscale.Decision, last_reason: str = "") -> autoscale.Decision:
         """Scale to the decision; if the pod is full, with a spare host added to
@@ -134,19 +166,20 @@ class Autoscaler:
         if self.spares is not None and lent is None:
             reason += "; no spare host to add"
         if room > decision.current:
-            self.scaler.scale_to(app, room)
             reason += f"; scaled to {room}"
-        if room > decision.current or not last_reason.startswith(f"pod {pod.name} is full"):
+            self.scaler.scale_to(app, room, f"{app.name}: {reason}")    # the event with the change
+        elif not last_reason.startswith(f"pod {pod.name} is full"):
             self._event(app, f"{app.name}: {reason}")
         return dataclasses.replace(decision, replicas=room, reason=reason)
 
     def _scaled(self, app: App, replicas: int, message: str) -> bool:
-        """Scale ``app`` to ``replicas`` and say ``message``; False if its pod has no room."""
+        """Scale ``app`` to ``replicas``, ``message`` its event (written with the
+        change); False if its pod has no room."""
         try:
-            self.scaler.scale_to(app, replicas)
+            self.scaler.scale_to(app, replicas, message)
         except errors.CapacityError:
             return False
-        self._event(app, message)
+        self.log.info(message)
         return True
 
     def _pod(self, app: App) -> Pod:
@@ -164,5 +197,5 @@ def _state(saved: dict) -> autoscale.State:
     """What was remembered of an app; a damaged memory starts afresh."""
     try:
         return autoscale.State.from_dict(saved.get("state") or {})
-    except ValueError:
+    except (ValueError, TypeError, AttributeError):
         return autoscale.State()

@@ -7,7 +7,8 @@ two groups:
 * **local** (``start_local``: what every manager runs, leader or not): the
   ``HAProxySync`` (haproxy.cfg from the apps, health-check changes), the
   ``LBMirror`` (this HAProxy's servers as the leader's), an etcd watcher
-  (any change of desired state wakes every loop), the ``Sampler`` (HAProxy
+  (any change of desired state wakes every loop), the ``EtcdMonitor``
+  (etcd's size and alarms), the ``Sampler`` (HAProxy
   counters, request times, workers' CPU) and the ``Waker`` (the first
   request of an app at zero: it scales the app through the desired state,
   which any manager may write);
@@ -41,6 +42,7 @@ import threading
 from collections.abc import Callable
 
 from orchestrator.control.autoscaler import Autoscaler
+from orchestrator.control.etcd_monitor import EtcdMonitor
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.lb_mirror import LBMirror, PublishedHAProxy
 from orchestrator.control.placer import Placer
@@ -67,7 +69,7 @@ class Controller:
                  telemetry: Telemetry | None = None, log: logging.Logger | None = None,
                  leadership: Leadership | None = None, acting_store: StoreProtocol | None = None,
                  lb_mirror: LBMirror | None = None, published: PublishedHAProxy | None = None,
-                 placer: Placer | None = None):
+                 placer: Placer | None = None, etcd_monitor: EtcdMonitor | None = None):
         """``new_reconciler(host)``: a reconciler for one pod host (made when a
         pod first names it); ``interval``: how long the etcd watch waits before
         it looks again (``reconcile_interval``); ``autoscaler``/``waker``: None
@@ -77,7 +79,8 @@ class Controller:
         leader's epoch; default ``store``); ``lb_mirror``: the load balancer's
         mirror (None: this manager's HAProxy is the only one); ``published``:
         the HAProxy the reconcilers drive, which publishes its servers;
-        ``placer``: the placer (None: nodes stay where they were placed)."""
+        ``placer``: the placer (None: nodes stay where they were placed);
+        ``etcd_monitor``: etcd's size and alarms, read by a local loop (None: none)."""
         self.store = store
         self.acting_store = acting_store or store
         self.leadership = leadership
@@ -92,6 +95,7 @@ class Controller:
         self.waker = waker
         self.placer = placer
         self.telemetry = telemetry or Telemetry()
+        self.etcd_monitor = etcd_monitor
         self.log = log or logging.getLogger("orchestrator.controller")
         self.reconcilers: dict[str, HostReconciler] = {}
         self._lock = threading.Lock()
@@ -99,6 +103,7 @@ class Controller:
         self._stop: threading.Event | None = None
         self._acting = False                 # the acting loops run (start_acting)
         self._term: threading.Event | None = None   # ends the current term's acting loops
+        self._reachable: dict[str, bool] = {}   # host → up, as last reported
         haproxy_sync.wake_hosts = self.wake_hosts
         hosts.on_event = self._on_docker_event
         hosts.on_state = self._on_link_state
@@ -122,15 +127,21 @@ class Controller:
                 rec.wake.set()
 
     def _on_link_state(self, host: str, state: LinkState) -> None:
-        self.telemetry.link_change(host, state.up)
+        """A link went up or down, or is down with another error: the state is
+        written; an event only when the host's reachability changed (a host
+        that stays down with varying errors is one event, not one per try)."""
+        flipped = self._reachable.get(host) != state.up
+        self._reachable[host] = state.up
+        if flipped:
+            self.telemetry.link_change(host, state.up)
         if not self._acting:
             return                            # a follower's links serve the API only; the leader records
         try:
             self.acting_store.put_link_state(host, self._link_record(host, state))
-            if state.up:
+            if flipped and state.up:
                 self.acting_store.record_event("host.reachable", f"host/{host}",
                                                f"host {host} is reachable (ping {state.rtt_ms} ms)")
-            else:
+            elif flipped:
                 self.acting_store.record_event(
                     "host.unreachable", f"host/{host}",
                     f"host {host} is unreachable: {state.error}; its nodes are "
@@ -176,6 +187,8 @@ class Controller:
         if self.lb_mirror is not None:
             self._spawn("lb-mirror", self.lb_mirror.run, stop)
         self._spawn("etcd-watch", self._watch_etcd, stop)
+        if self.etcd_monitor is not None:
+            self._spawn("etcd-monitor", self.etcd_monitor.run, stop)
         self.sampler.start()
         self._spawn("metrics-stop", self._close_on_stop, stop)
         if self.waker is not None and self.waker.port:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from orchestrator.control.reporting import Reporter
 from orchestrator.core import errors
 from orchestrator.core.haproxy_config import refused_apps
 from orchestrator.core.plan import config_drift
@@ -42,8 +43,8 @@ class HAProxySync:
         self.log = log or logging.getLogger("orchestrator.haproxy_sync")
         self.wake = threading.Event()
         self._health: frozenset | None = None
-        self._problem = ""
         self._refused: set[str] = set()
+        self.reporter = Reporter(store, self.log)
 
     def sync_config(self) -> bool:
         """Re-render and reload if the apps' routes or the manager's HAProxy
@@ -61,7 +62,6 @@ class HAProxySync:
         message = f"reload HAProxy config: {reason}"
         self.log.info(message)
         self._event("controller.reload_config", "haproxy", message)
-        self._problem = ""
         return True
 
     def _renderable(self, apps: list) -> list:
@@ -103,20 +103,17 @@ class HAProxySync:
                 self.watch_health()
             except errors.SimpleCloudError as exc:
                 self._report(f"HAProxy or etcd does not answer: {exc}")
-            except Exception:  # noqa: BLE001 - the loop must survive anything
-                self.log.exception("HAProxy sync pass failed")
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                self.reporter.error("controller.error", "haproxy",
+                                    f"HAProxy sync pass failed: {type(exc).__name__}: {exc}", key="pass", exc=exc)
+            self.reporter.tick()
             if self.wake.wait(self.intervals.health_poll_interval):
                 next_sync = 0.0
             self.wake.clear()
 
     def _report(self, message: str) -> None:
-        self.log.warning(message)
-        if message != self._problem:
-            self._problem = message
-            self._event("controller.error", "haproxy", message)
+        """A failure: one event per distinct error per window (control/reporting.py)."""
+        self.reporter.error("controller.error", "haproxy", message)
 
     def _event(self, kind: str, subject: str, message: str) -> None:
-        try:
-            self.store.record_event(kind, subject, message)
-        except errors.SimpleCloudError as exc:
-            self.log.warning("cannot record event %s: %s", kind, exc)
+        self.reporter.event(kind, subject, message)

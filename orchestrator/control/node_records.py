@@ -73,7 +73,9 @@ class NodeRecords:
 
     def write_views(self, pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
                     containers: Iterable[Container], server_of: Mapping[tuple[str, str], Server], now: float) -> None:
-        """What was seen of every node placed here, written when it says something new."""
+        """What was seen of every node placed here, written when it says something
+        new; the records this host wrote of nodes that are gone, or of pods that
+        no longer exist, are deleted."""
         pods_by, apps_by = {p.name: p for p in pods}, {a.name: a for a in apps}
         by_node: dict[tuple[str, str], list[Container]] = {}
         for c in containers:
@@ -92,8 +94,9 @@ class NodeRecords:
                                       health, now, self.policy)
             view["health"] = health.to_dict()
             self._put(key, view, now)
-        for key in [k for k, v in self.views.items() if k not in existing and v.get("host") in (None, self.host)]:
-            self._delete(key)
+        for key in [k for k, v in self.views.items()
+                    if (k not in existing or k[0] not in pods_by) and v.get("host") in (None, self.host)]:
+            self._delete(key)               # a node gone, or a pod deleted (by an older version: now its txn)
 
     def write_unreachable(self, nodes: Iterable[Node], error: str) -> None:
         """Every node placed here marked unreachable, keeping the last thing seen."""
@@ -115,8 +118,8 @@ class NodeRecords:
             else now
         view = {**view, "since": since, "time": now}
         try:
-            self.store.put_observed(key[0], key[1], view)
-            self.views[key] = view
+            if self.store.put_observed(key[0], key[1], view):      # False: the node is gone meanwhile
+                self.views[key] = view
         except errors.SimpleCloudError as exc:
             self.log.warning("cannot write the observed state of %s/%s: %s", *key, exc)
 

@@ -45,6 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from orchestrator.control.haproxy_steps import run_haproxy_step
 from orchestrator.control.node_records import NodeRecords
+from orchestrator.control.reporting import Reporter
 from orchestrator.core import errors, healing, observed
 from orchestrator.core.healing import HealingPolicy, NodeHealth
 from orchestrator.core.model import App, Container, Node, Pod
@@ -98,6 +99,7 @@ class HostReconciler:
         self.last_failures: list[tuple[Action, str]] = []
         self.last_plan: Plan | None = None
         self.records = NodeRecords(store, host, policy, self.log)
+        self.reporter = Reporter(store, self.log)
         self._cpu_samples: dict[str, tuple[float, int]] = {}   # suspect id -> (time, CPU ns)
         self._problem = ""
 
@@ -200,9 +202,9 @@ class HostReconciler:
                 for rest in steps[i + 1:]:
                     self.telemetry.action(self.host, action_kind(rest), "skipped")
                 message = f"{describe(action)} failed: {exc}"
-                self.log.warning(message)
                 self.last_failures.append((action, str(exc)))
-                self._event("controller.error", key, message)
+                self.reporter.error("controller.error", key, message, key=action_kind(action),
+                                    names=[v for v in vars(action).values() if isinstance(v, str)])
                 if len(steps) > 1:
                     self.log.info("%s: skipping the rest of its steps until the next pass", key)
                 return
@@ -254,9 +256,12 @@ class HostReconciler:
             self.wake.clear()
             try:
                 result = self.reconcile_once()
-            except Exception:  # noqa: BLE001 - the loop must survive anything
-                self.log.exception("host %s: reconcile pass failed", self.host)
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                self.reporter.error("controller.error", f"host/{self.host}",
+                                    f"host {self.host}: a reconcile pass failed: {type(exc).__name__}: {exc}",
+                                    key="pass", exc=exc)
                 result = None
+            self.reporter.tick()
             acted = result is not None and bool(result) and len(self.last_failures) < len(result.actions)
             timeout = self.interval
             if acted:

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from orchestrator.control.reporting import Reporter
 from orchestrator.core import errors
 from orchestrator.core.autoscale import Sample
 from orchestrator.core.haproxy_stats import BackendStats
@@ -92,9 +93,11 @@ class Sampler:
         self._busy: dict[str, Future] = {}         # host → its CPU read (may still run)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="metrics-host")
         self._problems: dict[str, str] = {}        # what is failing now (logged once)
+        self._known: frozenset[str] | None = None  # the app backends of HAProxy's last answer (None: none yet)
         self._receiver: LogReceiver | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.reporter = Reporter(store, log)
 
     # ------------------------------------------------------------ lifecycle
     def listen(self, port: int | None = None) -> int:
@@ -103,8 +106,13 @@ class Sampler:
         OSError if it cannot be bound."""
         if self._receiver is None:
             port = self.log_port if port is None else port
-            self._receiver = LogReceiver(self.latency, port, clock=self.clock).start()
+            self._receiver = LogReceiver(self.latency, port, clock=self.clock, known=self.known_backends).start()
         return self._receiver.port
+
+    def known_backends(self) -> frozenset[str] | None:
+        """The app backends HAProxy answered last (None before its first answer:
+        then only the window's own bound holds)."""
+        return self._known
 
     def start(self) -> Sampler:
         """Sample every ``interval`` in a thread; open the request-log
@@ -137,8 +145,10 @@ class Sampler:
             began = time.monotonic()
             try:
                 self.sample()
-            except Exception:  # noqa: BLE001 - a bad sample must not end the sampling
-                log.exception("metrics: sample failed")
+            except Exception as exc:  # noqa: BLE001 - a bad sample must not end the sampling
+                self.reporter.error("controller.error", "metrics", f"a metrics sample failed: "
+                                    f"{type(exc).__name__}: {exc}", key="sample", exc=exc)
+            self.reporter.tick()
             self._stop.wait(max(0.0, interval - (time.monotonic() - began)))
 
     # ------------------------------------------------------------ sampling
@@ -147,6 +157,8 @@ class Sampler:
         with self._sampling:
             now = self.clock()
             backends = self._read_haproxy()
+            if backends is not None:
+                self._known = frozenset(backends)
             cpu, on_hosts = self._read_cpu(backends) if backends else ({}, {})
             reading = Reading(time=now, backends=backends, cpu=cpu, hosts=on_hosts)
             with self._lock:
@@ -282,7 +294,7 @@ class Sampler:
         (``logged``: requests with a response time in the window)."""
         now = self.clock()
         readings = self.readings()
-        names = {b for r in readings if r.backends for b in r.backends}
+        names = _current(readings)
         out = {}
         for backend in sorted(names):
             p95, logged = self.latency.p95(backend, since=now - seconds)
@@ -311,8 +323,17 @@ class Sampler:
         (see ``core.readings.series``)."""
         now = self.clock()
         readings = self.readings()
-        names = {b for r in readings if r.backends for b in r.backends}
+        names = _current(readings)
         return {backend.removeprefix(APP_PREFIX):
                 series(readings, self.latency.records(backend, since=now - seconds), backend,
                        now=now, seconds=seconds, step=step)
                 for backend in sorted(names)}
+
+
+def _current(readings: list[Reading]) -> set[str]:
+    """The backends HAProxy has now (its newest answer): an app stopped since
+    has no figures and no series any more (none on /metrics either)."""
+    for reading in reversed(readings):
+        if reading.backends is not None:
+            return set(reading.backends)
+    return set()

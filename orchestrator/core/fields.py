@@ -24,7 +24,8 @@ MAX_APP_NAME = 56               # so that node names "<app>-<n>" stay DNS labels
 MAX_HOST = 253
 MAX_PATH = 200
 MAX_IMAGE = 255
-MAX_ARGS, MAX_ARG = 256, 4096
+MAX_ARGS, MAX_ARG = 64, 1024     # a command's arguments, and characters in each
+MAX_COMMAND_BYTES = 8192          # a command's arguments together, UTF-8 bytes (docs/api.md)
 MAX_NODES_LIMIT = 1000          # max_nodes of a pod
 MAX_REPLICAS = 1000
 MIN_CPUS, MAX_CPUS = 0.01, 64.0     # below 0.01 Docker's nano_cpus rounds towards 0 = unlimited
@@ -151,6 +152,8 @@ else:
     def _program_not_empty(args: list[str]) -> tuple[str, ...]:
         if not args[0]:
             raise ValueError("the first command argument (the program) must not be empty")
+        if sum(len(a.encode()) for a in args) > MAX_COMMAND_BYTES:
+            raise ValueError(f"the command's arguments together must be at most {MAX_COMMAND_BYTES} bytes")
         return tuple(args)
 
 
@@ -158,8 +161,10 @@ else:
                                          json_schema_extra={"prefixItems": [_PROGRAM]}),
                         AfterValidator(_program_not_empty),
                         Hint("command", "{label} {value} must be a non-empty list of at most %d arguments "
-                                        "(strings without NUL bytes, the first one not empty), run without a "
-                                        "shell, e.g. [\"nc\", \"-lk\", \"-p\", \"9000\"]" % MAX_ARGS,
+                                        "(strings of at most %d characters without NUL bytes, %d bytes in all, "
+                                        "the first one not empty), run without a shell, e.g. "
+                                        "[\"nc\", \"-lk\", \"-p\", \"9000\"]" % (MAX_ARGS, MAX_ARG,
+                                                                                    MAX_COMMAND_BYTES),
                              ["nc", "-lk", "-p", "9000"],
                              "Program and arguments, run without a shell in the default command image.")]
     Balance = Annotated[Literal[BALANCE_ALGORITHMS],

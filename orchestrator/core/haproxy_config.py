@@ -57,6 +57,11 @@ another, all of them (a lab run: "no server available"). Used as
 ``default-server`` in the file and given explicitly to servers added through
 the Runtime API (which, in HAProxy 2.6, do not inherit ``default-server``)."""
 
+WAKER_MAXCONN = 32
+"""Connections HAProxy sends the waker at once per app at zero; more wait in
+HAProxy's queue (``timeout queue``), and the waker itself holds at most
+``control.waker.MAX_HELD`` in all."""
+
 NO_APP_BACKEND = "no_app"
 T = TypeVar("T")
 
@@ -275,6 +280,7 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
         routes=routes,
         backends=backends,
         server_options=SERVER_OPTIONS,
+        waker_maxconn=WAKER_MAXCONN,
         check_timeout_ms=_timeout_ms(settings, "check_timeout", 0.1),
         connect_timeout_ms=_timeout_ms(settings, "connect_timeout", 0.01),
     )

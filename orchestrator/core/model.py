@@ -17,7 +17,9 @@ To change a value, make a new one: `dataclasses.replace(node, status=...)`.
   pod's hosts (`host`; core/placement.py chooses). Its `status` is the
   desired state the controller drives the container and HAProxy towards.
   `revision` is the etcd mod_revision the record was read at (not stored in
-  the JSON); `Store.update_node` uses it for compare-and-swap.
+  the JSON); `Store.update_node` uses it for compare-and-swap. An App read
+  from the store carries its `revision` too (`put_app` compares it) and its
+  `created_revision` (which incarnation of the name it is).
 
 The names of containers, servers and backends are core/naming.py's.
 
@@ -184,6 +186,8 @@ class App:
     memory_mb: int | None = None      # memory limit per node, MiB; None: the pod's
     created: float = field(default_factory=time.time)
     security: str = "default"         # "relaxed": Docker's default capabilities (see worker_security)
+    revision: int = field(default=0, compare=False)          # etcd mod_revision; not stored
+    created_revision: int = field(default=0, compare=False)  # etcd create_revision; not stored
 
     @property
     def run_image(self) -> str:
@@ -193,14 +197,16 @@ class App:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["command"] = list(self.command) if self.command is not None else None
+        del d["revision"], d["created_revision"]
         return d
 
     @classmethod
-    def from_dict(cls, data: Any) -> App:
-        d = record_fields(cls, data)
+    def from_dict(cls, data: Any, revision: int = 0, created_revision: int = 0) -> App:
+        d = record_fields(cls, {k: v for k, v in data.items() if k not in ("revision", "created_revision")}
+                          if isinstance(data, dict) else data)
         if d.get("command") is not None:
             d["command"] = tuple(d["command"])
-        return cls(**d)
+        return cls(**d, revision=revision, created_revision=created_revision)
 
     def limits(self, pod: Pod) -> tuple[float, int]:
         """(CPUs, MiB) of each of this app's workers: its own, else the pod's."""
@@ -272,6 +278,17 @@ class Node:
         return cls(**d, revision=revision)
 
 
+MAX_EVENT_MESSAGE = 2048
+"""Characters of an event's message (its subject: MAX_EVENT_SUBJECT); a longer
+one is cut and ends in "…" (docs/api.md)."""
+MAX_EVENT_SUBJECT = 256
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last one "…" if it was cut."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class Event:
     """Something that happened, kept in etcd for `cloud status` and the dashboard."""
@@ -280,6 +297,11 @@ class Event:
     kind: str        # e.g. "node.registered", "app.scaled"
     subject: str     # e.g. "light/n1", "app/web"
     message: str
+
+    @classmethod
+    def now(cls, kind: str, subject: str, message: str) -> Event:
+        """An event happening now, its subject and message cut to their limits."""
+        return cls(time.time(), clip(kind, 64), clip(subject, MAX_EVENT_SUBJECT), clip(message, MAX_EVENT_MESSAGE))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

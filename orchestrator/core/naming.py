@@ -1,7 +1,8 @@
 """The names every layer agrees on: of worker containers, of HAProxy servers
-and backends, and the waker's server (pure)."""
+and backends, the waker's server, and the key that reserves a route (pure)."""
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -66,3 +67,15 @@ def parse_server_name(name: str) -> tuple[str, str]:
 def backend_name(app: str | App) -> str:
     """HAProxy backend of an app: "app_<app>"."""
     return f"app_{_name(app)}"
+
+
+def route_key(app: App) -> str | None:
+    """The store key that reserves ``app``'s route (its host and path, as
+    ``validate.route_free`` compares them): "routes/<32 hex>", or None for an
+    app without a route. Two apps with one route have one key, so a
+    transaction that creates it where it must be absent lets one of them
+    through (edges/store/routes.py)."""
+    if not app.host and not app.path:
+        return None
+    text = f"{(app.host or '').lower()}\n{app.path or ''}"
+    return "routes/" + hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -43,22 +43,28 @@ class LatencyWindow:
 
     ``add`` is called by the log receiver's thread, ``p95`` by the sampler's
     readers, hence the lock. Records older than ``history`` seconds are
-    dropped, and at most ``max_per_backend`` of the newest are kept per
-    backend (a flood cannot grow memory; p95 is then that of the newest)."""
+    dropped, at most ``max_per_backend`` of the newest are kept per backend
+    (a flood cannot grow memory; p95 is then that of the newest), and at most
+    ``max_backends`` backends (made-up names cannot either)."""
 
-    def __init__(self, history: float = 120.0, max_per_backend: int = 20_000):
+    def __init__(self, history: float = 120.0, max_per_backend: int = 20_000, max_backends: int = 1000):
         self.history = history
         self.max_per_backend = max_per_backend
+        self.max_backends = max_backends
         self._records: dict[str, deque[tuple[float, int]]] = {}
         self._lock = threading.Lock()
 
-    def add(self, backend: str, time: float, ms: int) -> None:
+    def add(self, backend: str, time: float, ms: int) -> bool:
+        """Keep one request's time; False if ``backend`` would be one too many."""
         with self._lock:
             records = self._records.get(backend)
             if records is None:
+                if len(self._records) >= self.max_backends:
+                    return False
                 records = self._records[backend] = deque(maxlen=self.max_per_backend)
             records.append((time, ms))
             self._drop_older(records, time - self.history)
+            return True
 
     def p95(self, backend: str, since: float) -> tuple[float | None, int]:
         """(p95 in ms, number of requests) of the requests logged at or after

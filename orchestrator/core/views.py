@@ -137,3 +137,25 @@ def host_warnings(pods: Sequence[Pod], nodes: Sequence[Node], links: Links) -> l
                    f"again or, after the grace period, are placed on the pods' other hosts; their last "
                    f"known state is shown, and the other hosts work as usual")
     return out
+
+
+ETCD_FULL_WARNING = 0.8
+"""A warning once etcd's database is past this share of its quota."""
+
+
+def etcd_warnings(health: Mapping[str, Any]) -> list[str]:
+    """One plain sentence per thing wrong with etcd itself: an alarm, or its
+    database past ``ETCD_FULL_WARNING`` of its quota (``Store.health()``)."""
+    out = []
+    size, quota = health.get("db_bytes") or 0, health.get("quota_bytes")
+    mib = f"{size / 2 ** 20:.0f} MiB" + (f" of its {quota / 2 ** 20:.0f} MiB quota" if quota else "")
+    if "NOSPACE" in (health.get("alarms") or []):
+        out.append(f"etcd is out of space (NOSPACE alarm, database {mib}): it refuses every change "
+                   "(deploy, scale, healing) until an operator compacts, defragments and disarms it "
+                   "(docs/lab.md, 'etcd is full')")
+    elif quota and size >= ETCD_FULL_WARNING * quota:
+        out.append(f"etcd's database is {mib} ({size / quota:.0%}): at 100 % it refuses every change; "
+                   "compact and defragment it soon (docs/lab.md, 'etcd is full')")
+    out += [f"etcd raised its {name} alarm; see etcdctl alarm list" for name in health.get("alarms") or []
+            if name != "NOSPACE"]
+    return out

@@ -103,8 +103,14 @@ class HAProxy(RuntimeAPI):
         """Render haproxy.cfg for ``apps`` (+ servers); if it differs from the
         file (or the running worker lacks a backend), check it, save server
         states, swap the file in and reload hitlessly. Returns whether it
-        reloaded. ``servers_by_backend`` defaults to what HAProxy has now."""
-        apps = list(apps)
+        reloaded. ``servers_by_backend`` defaults to what HAProxy has now.
+        Holds ``membership`` throughout: no server is added or deleted between
+        the servers taken and the new worker answering (haproxy_runtime.py)."""
+        with self.membership:
+            return self._apply_config(list(apps), servers_by_backend, wake)
+
+    def _apply_config(self, apps: list[App], servers_by_backend: Mapping[str, Iterable[Server]] | None,
+                      wake: Collection[str]) -> bool:
         if servers_by_backend is None:
             servers_by_backend = group_by_backend(self.show_servers())
         text = self.render(apps, servers_by_backend, wake)

@@ -12,6 +12,12 @@ unprivileged user (no file or unix socket to reach).
 moment before). Lines it cannot read are counted, never fatal. Only
 ``app_*`` backends are kept: requests that no app serves (``no_app``) are not
 an app's latency.
+
+Only the local HAProxy is heard: the socket is bound to 127.0.0.1 and a
+datagram from any other source address is dropped (``foreign``); and only
+backends HAProxy really has are kept (``known``: the sampler's last reading
+of HAProxy), so a local process sending made-up lines cannot grow the
+number of series (``LatencyWindow.max_backends`` bounds it besides).
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from orchestrator.core.haproxy_stats import ParseError, parse_log_line
 from orchestrator.core.readings import LatencyWindow
@@ -38,13 +44,18 @@ class LogReceiver:
     ``window`` (the sampler's)."""
 
     def __init__(self, window: LatencyWindow, port: int, host: str = "127.0.0.1",
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 known: Callable[[], Collection[str] | None] | None = None):
+        """``known()``: the backends whose lines are kept (None, or answering
+        None: every app's, up to the window's ``max_backends``)."""
         self.window = window
         self.host = host
         self.port = port
         self.clock = clock
+        self.known = known
         self.received = 0         # lines kept
-        self.rejected = 0         # lines that were not LOG_FORMAT
+        self.rejected = 0         # lines that were not LOG_FORMAT, or of no backend HAProxy has
+        self.foreign = 0          # datagrams from another address than the one bound
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,13 +89,16 @@ class LogReceiver:
         sock = self._sock
         while sock is not None and not self._stop.is_set():
             try:
-                data = sock.recv(MAX_DATAGRAM)
+                data, sender = sock.recvfrom(MAX_DATAGRAM)
             except TimeoutError:
                 continue
             except OSError as exc:
                 if not self._stop.is_set():
                     log.warning("metrics: the request log socket failed: %s", exc)
                 return
+            if sender[0] != self.host:
+                self.foreign += 1
+                continue
             self.take(data.decode("utf-8", errors="replace"))
 
     def take(self, line: str) -> None:
@@ -94,6 +108,13 @@ class LogReceiver:
         except ParseError:
             self.rejected += 1
             return
-        if record.backend.startswith(APP_PREFIX):
-            self.window.add(record.backend, self.clock(), record.ta_ms)
+        if not record.backend.startswith(APP_PREFIX):
+            return
+        known = self.known() if self.known is not None else None
+        if known is not None and record.backend not in known:
+            self.rejected += 1
+            return
+        if self.window.add(record.backend, self.clock(), record.ta_ms):
             self.received += 1
+        else:
+            self.rejected += 1

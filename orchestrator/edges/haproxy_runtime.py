@@ -9,6 +9,13 @@ Two channels, both unix sockets, one command per connection:
 - the **master socket** (``haproxy_master_socket``, from ``haproxy -W -S
   <path>``) talks to the master process (reloads: edges/haproxy.py).
 
+One lock (``RuntimeAPI.membership``) is shared by every change of the
+servers and by the reload (edges/haproxy.py ``apply_config``, which takes
+the servers as they are, writes them into the new haproxy.cfg and reloads):
+a server added or deleted while a reload is under way would otherwise be
+missing from the new worker, or come back in it. The waits (a draining
+server's sessions) are made outside it.
+
 HAProxy 2.6 facts this relies on (management guide, "add server"):
 dynamic servers do not inherit ``default-server``, start in maintenance with
 health checks disabled, and need ``enable health`` and leaving maintenance
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterable
 
@@ -52,6 +60,8 @@ class RuntimeAPI:
         """``settings``: the HAProxy group (where the sockets are)."""
         self.settings = settings
         self.timeout = timeout
+        self.membership = threading.RLock()
+        """Held by every change of the servers and by a reload (module docstring)."""
 
     # ------------------------------------------------------------ sockets
     def command(self, cmd: str, *, master: bool = False) -> str:
@@ -142,8 +152,9 @@ class RuntimeAPI:
         if admin not in ADMIN_STATES:
             raise errors.ValidationError("admin", f"server state {admin!r} must be one of "
                                          f"{', '.join(ADMIN_STATES)}")
-        for i, step in enumerate(add_server_steps(backend, name, addr, port, admin)):
-            self._expect(step, ok=("New server registered.",) if i == 0 else ("",))
+        with self.membership:
+            for i, step in enumerate(add_server_steps(backend, name, addr, port, admin)):
+                self._expect(step, ok=("New server registered.",) if i == 0 else ("",))
         log.info("haproxy: added %s/%s at %s:%s (%s)", backend, name, addr, port, admin)
 
     def wait_idle(self, backend: str, name: str, timeout: float = 2.0) -> bool:
@@ -160,7 +171,8 @@ class RuntimeAPI:
         if admin not in ADMIN_STATES:
             raise errors.ValidationError("admin", f"server state {admin!r} must be one of "
                                          f"{', '.join(ADMIN_STATES)}")
-        self._expect(f"set server {backend}/{name} state {admin}")
+        with self.membership:
+            self._expect(f"set server {backend}/{name} state {admin}")
 
     def del_server(self, backend: str, name: str, wait: float = 3.0) -> None:
         """Take a server out for good: maint, let its sessions end (at most
@@ -168,7 +180,7 @@ class RuntimeAPI:
         hangs), then ``del server``. A server that is already gone is fine
         (the goal is reached)."""
         try:
-            self.set_state(backend, name, "maint")
+            self.set_state(backend, name, "maint")       # under the lock (set_state)
         except errors.NotFound:
             return
         if wait <= 0 or not self.wait_idle(backend, name, wait):
@@ -177,7 +189,8 @@ class RuntimeAPI:
             except errors.NotFound:
                 return
         for _ in range(20):
-            answer = self.command(f"del server {backend}/{name}").strip()
+            with self.membership:
+                answer = self.command(f"del server {backend}/{name}").strip()
             if answer.startswith("Server deleted"):
                 log.info("haproxy: deleted %s/%s", backend, name)
                 return

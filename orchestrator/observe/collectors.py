@@ -12,6 +12,8 @@ next scrape, not doubled), and one younger than ``min_interval`` is reused,
 so a client that scrapes in a loop cannot load etcd.
 
 ``LinkCollector``: each host link's state (up, last ping) from memory.
+``EtcdCollector``: etcd's database size, quota, revision and alarms, as the
+etcd monitor last read them (control/etcd_monitor.py).
 ``FiguresCollector``: the metrics sampler's per-app window (req/s, in
 flight, p95, CPU), from memory.
 
@@ -205,6 +207,29 @@ class LinkCollector(_MemoryCollector):
         yield _gauge("simplecloud_host_link_rtt_seconds",
                      "Round trip of the link's last ping (GET /_ping through the link).",
                      ["host"], {(h,): s.rtt_ms / 1000 for h, s in states.items() if s.rtt_ms is not None})
+
+
+ETCD_ALARMS = ("NOSPACE", "CORRUPT")
+
+
+class EtcdCollector(_MemoryCollector):
+    """etcd's database and alarms as the etcd monitor last read them
+    (``EtcdMonitor.reading()``: control/etcd_monitor.py); nothing while unknown."""
+
+    what = "etcd's health"
+
+    def families(self, health):
+        if not health:
+            return
+        yield _gauge("simplecloud_etcd_db_bytes", "Size of etcd's database (the member the manager talks to).",
+                     [], {(): health.get("db_bytes")})
+        yield _gauge("simplecloud_etcd_quota_bytes", "etcd's quota (--quota-backend-bytes); past it, no write.",
+                     [], {(): health.get("quota_bytes")})
+        yield _gauge("simplecloud_etcd_revision", "etcd's current revision (it grows with every write).",
+                     [], {(): health.get("revision")})
+        active = set(health.get("alarms") or [])
+        yield _gauge("simplecloud_etcd_alarm", "1 while etcd has this alarm raised (NOSPACE: it refuses writes).",
+                     ["type"], {(name,): 1 if name in active else 0 for name in sorted(set(ETCD_ALARMS) | active)})
 
 
 FIGURES = (   # figures() field, metric, help, scale

@@ -25,6 +25,7 @@ series. docs/metrics.md lists every metric.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 import prometheus_client
 from prometheus_client import (
@@ -101,6 +102,7 @@ class Telemetry:
         self._decisions = Counter("simplecloud_autoscale_decisions",
                                   "Autoscale decisions per app, by direction (up, down, none).",
                                   ["app", "direction"], registry=r)
+        self._decided: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------ recording
     def leadership(self, leader: bool, epoch: int) -> None:
@@ -137,7 +139,15 @@ class Telemetry:
         """One decision for ``app``: from ``current`` to ``replicas``; returns its direction."""
         direction = "up" if replicas > current else "down" if replicas < current else "none"
         self._decisions.labels(app, direction).inc()
+        self._decided.add((app, direction))
         return direction
+
+    def forget_apps(self, keep: Collection[str]) -> None:
+        """Remove the series of every app but ``keep`` (stopped, or no longer
+        autoscaled): a deleted app leaves no series behind."""
+        for app, direction in [k for k in self._decided if k[0] not in keep]:
+            self._decisions.remove(app, direction)
+            self._decided.discard((app, direction))
 
     # ------------------------------------------------------------ exposition
     def add_collector(self, collector) -> None:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import builtins
 import time
+from collections.abc import Callable
 from typing import Any
 
 from orchestrator.core import autoscale, scaling, validate, views
 from orchestrator.core.errors import Conflict, NotFound, StaleCount
-from orchestrator.core.model import RUN_FIELDS, App, Node, Pod
+from orchestrator.core.model import RUN_FIELDS, App, Event, Node, Pod
 from orchestrator.core.schema import AppSpec, AppUpdate
 from orchestrator.edges.protocols import HostsProtocol, StoreProtocol
 from orchestrator.usecases.hosts import check_image
@@ -68,14 +69,13 @@ class Apps:
             raise Conflict(f"app {app.name!r} already exists; choose another name, "
                            f"or scale it (cloud app scale {app.name} N)")
         validate.route_free(app, apps)
-        stored = self._create(app, pod, spec.replicas)
         what = " ".join(app.command) if app.command else app.image
-        self.store.record_event("app.deployed", f"app/{app.name}",
-                                f"app {app.name} ({what}) deployed in pod {pod.name} with "
-                                f"{spec.replicas} replica(s)")
+        event = Event.now("app.deployed", f"app/{app.name}", f"app {app.name} ({what}) deployed in pod "
+                                                             f"{pod.name} with {spec.replicas} replica(s)")
+        stored = self._create(app, pod, spec.replicas, event)
         return {**views.app_view(app, stored), "nodes": [n.to_dict() for n in stored]}
 
-    def _create(self, app: App, pod: Pod, replicas: int) -> builtins.list[Node]:
+    def _create(self, app: App, pod: Pod, replicas: int, event: Event) -> builtins.list[Node]:
         image_checked = False
         for _ in range(RETRIES):
             count = self.store.pod_node_count(pod.name)        # read BEFORE the nodes (the guard)
@@ -86,7 +86,7 @@ class Apps:
                 check_image(self.hosts, pod, app, sorted({n.host for n in nodes}))
                 image_checked = True
             try:
-                return self.store.add_nodes(pod.name, nodes, create_app=app, expect_count=count)
+                return self.store.add_nodes(pod.name, nodes, create_app=app, expect_count=count, event=event)
             except StaleCount as exc:
                 if exc.done:        # the app and its first batch are in: the rest is a scale
                     self._scale_to(app, pod, replicas)
@@ -102,20 +102,22 @@ class Apps:
         if policy is not None:
             replicas, note = autoscale.clamp_manual(policy, replicas, app.name)
             note = f"{note} (cloud app autoscale {app.name} --off to scale by hand)" if note else ""
-        before = self._scale_to(app, pod_or_404(self.store, app.pod), replicas)
-        if before != replicas:
-            self.store.record_event("app.scaled", f"app/{app.name}",
-                                    f"app {app.name} scaled from {before} to {replicas} replica(s)")
+        self._scale_to(app, pod_or_404(self.store, app.pod), replicas, lambda before: Event.now(
+            "app.scaled", f"app/{app.name}", f"app {app.name} scaled from {before} to {replicas} replica(s)"))
         return {**self.get(app.name), "note": note} if note else self.get(app.name)
 
-    def scale_to(self, app: App, replicas: int) -> int:
-        """The autoscaler's and the waker's scale (their decision is their own
-        event); returns the replicas before. CapacityError (saying how full
-        each host is) if the pod's hosts have no room for them all."""
-        return self._scale_to(app, pod_or_404(self.store, app.pod), replicas)
+    def scale_to(self, app: App, replicas: int, message: str = "") -> int:
+        """The autoscaler's and the waker's scale; returns the replicas before.
+        ``message``: their event (kind "autoscale"), written with the change
+        when there is one. CapacityError (saying how full each host is) if the
+        pod's hosts have no room for them all."""
+        return self._scale_to(app, pod_or_404(self.store, app.pod), replicas,
+                              lambda _: Event.now("autoscale", f"app/{app.name}", message) if message else None)
 
-    def _scale_to(self, app: App, pod: Pod, replicas: int) -> int:
-        """Read, plan, write until the app has ``replicas``; returns how many it had."""
+    def _scale_to(self, app: App, pod: Pod, replicas: int,
+                  event: Callable[[int], Event | None] = lambda before: None) -> int:
+        """Read, plan, write until the app has ``replicas``; returns how many it
+        had. ``event(before)``: what to write with the change (none if nothing changes)."""
         before = None
         for _ in range(RETRIES):
             count = self.store.pod_node_count(pod.name)      # read BEFORE the nodes (the guard)
@@ -125,9 +127,9 @@ class Apps:
             before = plan.before if before is None else before
             try:
                 if plan.add:
-                    self.store.add_nodes(pod.name, plan.add, expect_count=count)
+                    self.store.add_nodes(pod.name, plan.add, expect_count=count, event=event(before))
                 elif plan.remove:
-                    self.store.remove_nodes(pod.name, plan.remove, expect_count=count)
+                    self.store.remove_nodes(pod.name, plan.remove, expect_count=count, event=event(before))
             except StaleCount:
                 continue
             except NotFound:
@@ -140,42 +142,57 @@ class Apps:
         """Change an app in place. A new image, command, port or limits make the
         controller replace its workers one node at a time (each new worker
         serving before an old one drains); a new route, balance algorithm or
-        health path re-renders haproxy.cfg and reloads HAProxy hitlessly."""
-        app = app_or_404(self.store, name)
-        new = validate.updated(app, changes)
-        pod = pod_or_404(self.store, app.pod)
-        validate.limits_fit(new, pod)
-        if new == app:
-            return {**self.get(app.name), "changed": []}
-        if (new.path, new.host) != (app.path, app.host):
-            validate.route_free(new, self.store.list_apps(), ignore=app.name)
-        if (new.image, new.command) != (app.image, app.command):
-            check_image(self.hosts, pod, new, sorted({n.host for n in self.store.list_nodes(pod.name)
-                                                      if n.app == app.name and n.host}))
-        changed = [f for f in validate.UPDATE_FIELDS if getattr(new, f) != getattr(app, f)]
-        self.store.put_app(new, create=False)
-        rolling = [f for f in changed if f in RUN_FIELDS]
-        how = ("its nodes are replaced one at a time" if rolling else
-               "HAProxy reloads with the new route settings")
-        self.store.record_event("app.updated", f"app/{app.name}",
-                                f"app {app.name} updated: {', '.join(changed)}; {how}")
-        return {**self.get(app.name), "changed": changed}
+        health path re-renders haproxy.cfg and reloads HAProxy hitlessly.
+
+        A compare-and-swap on the app's revision: when another request changed
+        the app meanwhile, the change is made again on what it is now; when
+        the app was stopped and deployed again meanwhile (another incarnation,
+        perhaps in another pod), Conflict."""
+        first = app_or_404(self.store, name)
+        image_checked = None
+        for _ in range(RETRIES):
+            app = app_or_404(self.store, name)
+            if app.created_revision != first.created_revision:
+                raise Conflict(f"app {name!r} was stopped and deployed again while this request ran; "
+                               f"look at it again (cloud app show {name}) and retry")
+            new = validate.updated(app, changes)
+            pod = pod_or_404(self.store, app.pod)
+            validate.limits_fit(new, pod)
+            if new == app:
+                return {**self.get(app.name), "changed": []}
+            if (new.path, new.host) != (app.path, app.host):
+                validate.route_free(new, self.store.list_apps(), ignore=app.name)
+            if (new.image, new.command) != (app.image, app.command) and image_checked != (new.image, new.command):
+                check_image(self.hosts, pod, new, sorted({n.host for n in self.store.list_nodes(pod.name)
+                                                          if n.app == app.name and n.host}))
+                image_checked = (new.image, new.command)
+            changed = [f for f in validate.UPDATE_FIELDS if getattr(new, f) != getattr(app, f)]
+            how = ("its nodes are replaced one at a time" if any(f in RUN_FIELDS for f in changed) else
+                   "HAProxy reloads with the new route settings")
+            try:
+                self.store.put_app(new, create=False, event=Event.now(
+                    "app.updated", f"app/{app.name}", f"app {app.name} updated: {', '.join(changed)}; {how}"))
+            except StaleCount:
+                continue
+            return {**self.get(app.name), "changed": changed}
+        raise Conflict(f"app {name!r} kept changing during the update; try again")
 
     def stop(self, name: str) -> dict[str, Any]:
-        """Remove an app and all its nodes in one transaction (batches if many), and its policy."""
+        """Remove an app and all its nodes in one transaction (batches if many),
+        with its route, its autoscale policy and the autoscaler's memory of it."""
         app = app_or_404(self.store, name)
         removed: builtins.list[Node] = []
         for _ in range(RETRIES):
             count = self.store.pod_node_count(app.pod)      # read BEFORE the nodes (the guard)
             mine = [n.name for n in self.store.list_nodes(app.pod) if n.app == app.name]
+            event = Event.now("app.stopped", f"app/{app.name}",
+                              f"app {app.name} stopped; removed {len(removed) + len(mine)} node(s)")
             try:
-                removed += self.store.remove_nodes(app.pod, mine, delete_app=app.name, expect_count=count)
+                removed += self.store.remove_nodes(app.pod, mine, delete_app=app.name, expect_count=count,
+                                                   event=event)
                 break
             except StaleCount as exc:
                 removed += exc.done     # a batch went through: the rest is recomputed
         else:
             raise Conflict(f"pod {app.pod!r} kept changing while stopping {app.name!r}; try again")
-        self.store.put_autoscale(app.name, None)
-        self.store.record_event("app.stopped", f"app/{app.name}",
-                                f"app {app.name} stopped; removed {len(removed)} node(s)")
         return {**app.to_dict(), "replicas": 0, "removed": [n.to_dict() for n in removed]}

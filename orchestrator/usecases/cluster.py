@@ -74,10 +74,12 @@ class Cluster:
 
     def status(self) -> dict[str, Any]:
         """Pods with usage and reachability, apps with replicas, node counts by
-        status and by phase, unreachable hosts in words, recent events."""
+        status and by phase, etcd's size and alarms, what is wrong (etcd
+        nearly full, hosts unreachable) in words, recent events."""
         nodes, observed = self.store.list_nodes(), self.store.list_observed()
         hosts, pods = self.store.list_link_states(), self.store.list_pods()
         records = {h.name: h for h in self.store.list_hosts()}
+        etcd = self.store.health()
         return {
             "leader": self.store.get_leader(),
             "pods": views.pod_views(pods, nodes, hosts, observed, records, self.store.host_loads()),
@@ -85,7 +87,8 @@ class Cluster:
             "nodes": views.by_status(nodes),
             "phases": views.by_phase(nodes, observed),
             "hosts": hosts,
-            "warnings": views.host_warnings(pods, nodes, hosts),
+            "warnings": views.etcd_warnings(etcd) + views.host_warnings(pods, nodes, hosts),
+            "etcd": etcd,
             "events": self.store.events(RECENT_EVENTS),
         }
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator.core import views
 from orchestrator.core.errors import Conflict, NotFound
-from orchestrator.core.model import Node, NodeStatus, Pod
+from orchestrator.core.model import Event, Node, NodeStatus, Pod
 from orchestrator.core.placement import place
 from orchestrator.core.pools import node_size
 from orchestrator.core.schema import NodeSpec
@@ -53,18 +53,17 @@ class Nodes:
         pod_nodes = self.store.list_nodes(pod.name)
         spread = Counter(n.host for n in pod_nodes if n.app == app.name and n.host)
         (host,) = place(1, node_size(pod), pool_for(self.store, pod, pod_nodes), spread)
+        event = Event.now("node.registered", f"{pod.name}/{spec.name}",
+                          f"node {spec.name} registered in pod {pod.name} (app {app.name}) on host "
+                          f"{host}, status NEW")
         (node,) = self.store.add_nodes(pod.name, [Node(spec.name, pod.name, app.name, NodeStatus.NEW,
-                                                       created=time.time(), host=host)])
-        self.store.record_event("node.registered", f"{pod.name}/{node.name}",
-                                f"node {node.name} registered in pod {pod.name} (app {app.name}) on host "
-                                f"{node.host}, status NEW")
+                                                       created=time.time(), host=host)], event=event)
         return node
 
     def remove(self, pod: str, name: str) -> Node:
         the_pod = pod_or_404(self.store, pod)
-        (node,) = self.store.remove_nodes(the_pod.name, [name])
-        self.store.record_event("node.removed", f"{the_pod.name}/{name}",
-                                f"node {name} removed from pod {the_pod.name}")
+        (node,) = self.store.remove_nodes(the_pod.name, [name], event=Event.now(
+            "node.removed", f"{the_pod.name}/{name}", f"node {name} removed from pod {the_pod.name}"))
         return node
 
     def logs(self, pod: str, name: str, tail: int = 100) -> dict[str, Any]:

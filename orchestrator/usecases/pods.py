@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator.core import views
 from orchestrator.core.errors import Conflict, NotFound, ValidationError
-from orchestrator.core.model import Node, NodeStatus, Pod
+from orchestrator.core.model import Event, Node, NodeStatus, Pod
 from orchestrator.core.schema import PodSpec
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.usecases.records import RETRIES, joined, pod_or_404
@@ -48,18 +48,16 @@ class Pods:
                 raise Conflict(f"app {pod.app!r} runs in pod {default.pod!r}, so it cannot "
                                f"be the default app of pod {pod.name!r}; name an app of "
                                f"this pod or leave app out", "app")
-        self.store.put_pod(pod, create=True)
-        self.store.record_event("pod.registered", f"pod/{pod.name}",
-                                f"pod {pod.name} on {joined(pod.hosts)}: {pod.max_nodes} × {pod.cpus:g} CPU / "
-                                f"{pod.memory_mb} MiB on each")
+        self.store.put_pod(pod, create=True, event=Event.now(
+            "pod.registered", f"pod/{pod.name}",
+            f"pod {pod.name} on {joined(pod.hosts)}: {pod.max_nodes} × {pod.cpus:g} CPU / "
+            f"{pod.memory_mb} MiB on each"))
         return pod
 
     def remove(self, name: str) -> Pod:
         """Remove an empty pod that no app runs in (the store refuses it otherwise, atomically)."""
         pod_or_404(self.store, name)
-        pod = self.store.delete_pod(name)
-        self.store.record_event("pod.removed", f"pod/{name}", f"pod {name} removed")
-        return pod
+        return self.store.delete_pod(name, event=Event.now("pod.removed", f"pod/{name}", f"pod {name} removed"))
 
     def launch(self, name: str) -> Node:
         """Move the oldest NEW node of the pod to ONLINE."""
@@ -69,12 +67,11 @@ class Pods:
             if not new:
                 raise Conflict(f"pod {pod.name} has no NEW node; register one with: "
                                f"cloud register NODE {pod.name}")
+            event = Event.now("node.launched", f"{pod.name}/{new[0].name}", f"node {new[0].name} is ONLINE")
             try:
-                node = self.store.update_node(dataclasses.replace(new[0], status=NodeStatus.ONLINE))
+                return self.store.update_node(dataclasses.replace(new[0], status=NodeStatus.ONLINE), event=event)
             except (Conflict, NotFound):
                 continue            # another request launched or removed it: take the next one
-            self.store.record_event("node.launched", f"{pod.name}/{node.name}", f"node {node.name} is ONLINE")
-            return node
         raise Conflict(f"pod {pod.name!r} kept changing during launch; try again")
 
     def pause(self, name: str) -> builtins.list[Node]:
@@ -91,13 +88,12 @@ class Pods:
         for _ in range(RETRIES):
             chosen = [dataclasses.replace(n, status=target)
                       for n in self.store.list_nodes(pod.name) if n.status == source]
+            names = [n.name for n in moved + chosen]
+            event = Event.now(f"pod.{verb}", f"pod/{pod.name}", f"{len(names)} node(s) {verb}: {joined(names)}")
             try:
-                moved += self.store.update_nodes(chosen)
+                moved += self.store.update_nodes(chosen, event=event if chosen else None)
             except (Conflict, NotFound) as exc:
                 moved += exc.done   # batches before the change stay done
                 continue            # someone changed one of them: re-read and redo the rest
-            if moved:
-                self.store.record_event(f"pod.{verb}", f"pod/{pod.name}",
-                                        f"{len(moved)} node(s) {verb}: {joined(n.name for n in moved)}")
             return moved
         raise Conflict(f"pod {pod.name!r} kept changing; try again")

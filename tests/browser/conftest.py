@@ -32,6 +32,7 @@ from orchestrator.api import create_app
 from orchestrator.control.controller import Controller
 from orchestrator.server import build_controller, build_haproxy
 from orchestrator.usecases import UseCases
+from tests.turns import take_dockerd_turn
 
 # (their modules must not be imported above: pytest rewrites their asserts when it loads them)
 pytest_plugins = [
@@ -111,13 +112,23 @@ def browser():
 @pytest.fixture
 def page(browser, manager):
     """A fresh tab (its own sessionStorage), closed before the manager stops;
-    an uncaught error in the page's script fails the test."""
+    an uncaught error in the page's script fails the test, and so does
+    anything the manager's Content-Security-Policy refused (``tab.refused``,
+    from the console: the dashboard must work under it)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
     errors: list[str] = []
+    tab.refused = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda msg: tab.refused.append(msg.text) if "Content Security Policy" in msg.text else None)
     try:
         yield tab
     finally:
         context.close()
     assert errors == [], f"the page's script failed: {errors}"
+    assert tab.refused == [], f"the Content-Security-Policy refused: {tab.refused}"
+
+
+def pytest_configure(config):
+    """Take this machine's dockerd turn before anything starts (tests/turns.py)."""
+    take_dockerd_turn("browser")

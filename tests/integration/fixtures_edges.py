@@ -8,7 +8,13 @@ fresh temp dir.
 Every container a test makes carries ``simplecloud.test=1`` plus this
 session's ``simplecloud.testrun=<id>`` (use ``test_labels`` as
 ``extra_labels``). At the end of the session every container of this run, or
-attached to this session's test network, is removed, then the network.
+attached to this session's test network, is removed, then the network. At the
+start, what a run that was killed left behind (its ``simplecloud.testpid``
+process is gone) is removed.
+
+Container names are "sc-<pod>.<node>.<gen>" and the tests use fixed pod
+names, so two runs on one dockerd would collide: tests/conftest.py makes the
+tiers that use dockerd take turns (``dockerd_turn``).
 """
 from __future__ import annotations
 
@@ -39,7 +45,8 @@ DOCKER_URL = "unix:///var/run/docker.sock"
 BASE_IMAGE = "debian:bookworm-slim"
 JOBS = ("light", "medium", "heavy")
 RUN_ID = uuid.uuid4().hex[:8]
-TEST_LABELS = {"simplecloud.test": "1", "simplecloud.testrun": RUN_ID}
+TEST_LABELS = {"simplecloud.test": "1", "simplecloud.testrun": RUN_ID,
+               "simplecloud.testpid": str(os.getpid())}
 
 
 def free_port() -> int:
@@ -112,8 +119,24 @@ def docker_client():
     except Exception as exc:  # noqa: BLE001 - whatever docker-py raises, the tier cannot run
         pytest.fail(f"dockerd does not answer on {DOCKER_URL} ({exc}); start it with "
                     "`dockerd >/var/log/dockerd.log 2>&1 &` and wait for `docker info`")
+    _remove_dead_runs(client)
     yield client
     client.close()
+
+
+def _remove_dead_runs(client) -> None:
+    """Remove the containers and networks of test runs whose process is gone
+    (a run killed before its finalizer), never those of a run still going."""
+    def dead(labels: dict[str, str]) -> bool:
+        pid = labels.get("simplecloud.testpid", "")
+        return pid.isdigit() and not Path(f"/proc/{pid}").exists()
+    for c in client.containers.list(all=True, filters={"label": "simplecloud.testpid"}):
+        if dead(c.labels):
+            _force_remove(c)
+    for net in client.networks.list(filters={"label": "simplecloud.testpid"}):
+        if dead(net.attrs.get("Labels") or {}):
+            with contextlib.suppress(docker.errors.APIError):
+                net.remove()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -60,10 +60,15 @@ def etcd_endpoint():
         yield host, port
 
 
+ETCD_FLAGS = ["--grpc-keepalive-min-time", "1s"]
+"""As the lab's (roles/etcd): the store's channel pings every 2 s (edges/etcd_client.py)."""
+
+
 @contextlib.contextmanager
-def etcd_process():
+def etcd_process(*flags: str):
     """A throwaway etcd of one's own: (host, port, process); killed on exit
-    (tests that freeze or kill it use one of these, never the shared one)."""
+    (tests that freeze or kill it use one of these, never the shared one).
+    ``flags``: more of etcd's flags (e.g. "--quota-backend-bytes", "...")."""
     if not os.path.exists(ETCD_BIN):
         pytest.fail(f"{ETCD_BIN} not found: apt-get install etcd-server (or set SIMPLECLOUD_ETCD_BIN)")
     host = "127.0.0.1"
@@ -76,7 +81,8 @@ def etcd_process():
             [ETCD_BIN, "--name", "default", "--data-dir", os.path.join(tmp, "data"),
              "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
              "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-             "--initial-cluster", f"default={peer_url}", "--initial-cluster-state", "new"],
+             "--initial-cluster", f"default={peer_url}", "--initial-cluster-state", "new",
+             *ETCD_FLAGS, *flags],
             stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_until_ready(host, client_port, proc, log_path)

@@ -123,3 +123,69 @@ def test_concurrent_registrations_never_overfill_a_pod(app, client, store):
     assert codes == [201] * 20 + [409] * 5, results
     assert all("pod 'light' is full: 20 of 20 nodes" in body["error"] for code, body in results if code == 409)
     assert store.pod_node_count("light") == 20 == len(store.list_nodes("light"))
+
+
+def test_concurrent_deploys_of_one_path_let_exactly_one_through(app, client, store):
+    """Route uniqueness is a key created in the deploy's transaction: 8 deploys
+    of /shop at once, one app holds it, the others get a 409 naming it."""
+    def deploy(i):
+        r = app.test_client().post("/api/apps", headers=AUTH, json={
+            "name": f"shop{i}", "command": ["sleep", "1d"], "pod": "medium", "port": 80, "path": "/shop"})
+        return r.status_code, r.get_json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(deploy, range(8)))
+    assert sorted(code for code, _ in results) == [201] + [409] * 7, results
+    winner = next(body["name"] for code, body in results if code == 201)
+    assert all(f"already the route of app {winner!r}" in body["error"] for code, body in results if code == 409)
+    assert [a.name for a in store.list_apps() if a.path == "/shop"] == [winner]
+
+
+def test_concurrent_updates_of_one_app_lose_no_change(app, client, store):
+    """Each PATCH compares the revision it read and, beaten, applies its change
+    to the app as it is now: 6 PATCHes of 6 fields at once, all 6 kept."""
+    assert client.post("/api/apps", headers=AUTH, json={
+        "name": "web", "command": ["sleep", "1d"], "pod": "medium", "port": 80}).status_code == 201
+    changes = [{"port": 8080}, {"balance": "leastconn"}, {"health_path": "/ok"}, {"cpus": 0.25},
+               {"memory_mb": 128}, {"strip_path": True}]
+
+    def patch(change):
+        return app.test_client().patch("/api/apps/web", headers=AUTH, json=change).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(patch, changes)) == [200] * 6
+    stored = store.get_app("web")
+    assert (stored.port, stored.balance, stored.health_path, stored.cpus, stored.memory_mb, stored.strip_path) == \
+        (8080, "leastconn", "/ok", 0.25, 128, True)
+    kinds = [e.kind for e in store.events(20)]
+    assert kinds.count("app.updated") == 6 and kinds.count("app.deployed") == 1
+
+
+def test_damaged_autoscale_records_are_skipped_and_reported(app, client, store):
+    """An older or hand-written autoscale/<app> and autoscale-state/<app>: GET
+    /api/apps answers (the apps without them), the autoscaler's pass goes on
+    with the other apps, and each damaged record is one store.corrupt event."""
+    from orchestrator.control.autoscaler import Autoscaler
+    from orchestrator.core.autoscale import Sample
+    from orchestrator.settings import Settings
+
+    for name in ("web", "old"):
+        assert client.post("/api/apps", headers=AUTH, json={
+            "name": name, "command": ["sleep", "1d"], "pod": "medium", "port": 80}).status_code == 201
+    assert client.put("/api/apps/web/autoscale", headers=AUTH, json={"min": 1, "max": 3, "rps": 10}).status_code == 200
+    store.etcd.put_json("autoscale/old", {"min": 1, "max": 3, "target_rps": 10})          # an older shape
+    store.etcd.put_json("autoscale-state/web", {"state": {}, "last": "garbage"})          # a damaged memory
+    answer = client.get("/api/apps", headers=AUTH)
+    assert answer.status_code == 200
+    apps = {a["name"]: a for a in answer.get_json()}
+    assert apps["old"]["autoscale"] is None and apps["web"]["autoscale"]["last"] is None
+
+    class Sampler:
+        def window(self, app, seconds, desired):
+            return Sample(time=0.0, serving=1, starting=0, requests=500, rps=100.0, inflight=1.0, cpu=50.0,
+                          p95_ms=10.0)
+
+    Autoscaler(store, UseCases.over(store).apps, Sampler(), Settings().autoscale).decide_all()
+    assert store.get_app("web") and len([n for n in store.list_nodes("medium") if n.app == "web"]) == 3
+    corrupt = [e.subject for e in store.events(50) if e.kind == "store.corrupt"]
+    assert sorted(set(corrupt)) == ["autoscale-state/web", "autoscale/old"] and len(corrupt) == 2

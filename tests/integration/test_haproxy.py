@@ -4,6 +4,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import http.server
+import json
 import os
 import subprocess
 import threading
@@ -250,7 +251,8 @@ def api_stub():
     """A tiny HTTP server on 127.0.0.1 standing in for the manager's API; yields its port."""
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            body = b'{"status": "ok"}'
+            forwarded = self.headers.get_all("X-Forwarded-For") or []
+            body = json.dumps({"status": "ok", "forwarded_for": forwarded}).encode()
             self.send_response(200 if self.path == "/api/health" else 404)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -285,12 +287,52 @@ def test_changed_settings_re_render_and_the_api_answers_over_tls(haproxy_proc, a
     assert driver.settings_drift() == "the manager's HAProxy settings changed"
     assert driver.apply_config([]) is True
     assert driver.settings_drift() == ""
-    answer = requests.get(f"https://127.0.0.1:{tls_port}/api/health",
+    answer = requests.get(f"https://127.0.0.1:{tls_port}/api/health", headers={"X-Forwarded-For": "6.6.6.6"},
                           verify=str(tmp_path / "pki" / "ca.pem"), timeout=5)
-    assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+    # the API sees the client's address alone, never one the client made up (api/security.py)
+    assert answer.status_code == 200 and answer.json() == {"status": "ok", "forwarded_for": ["127.0.0.1"]}
     with pytest.raises(requests.exceptions.SSLError):   # a client that does not trust the lab CA
         requests.get(f"https://127.0.0.1:{tls_port}/api/health", timeout=5)
     workers = subprocess.run(["pgrep", "-u", hap.settings.haproxy.haproxy_user, "-P", str(hap.proc.pid)],
                              capture_output=True, text=True).stdout.split()
     assert workers and all(os.readlink(f"/proc/{pid}/root") == hap.settings.haproxy.haproxy_chroot
                            for pid in workers)
+
+
+def test_reloads_undo_no_concurrent_server_change(haproxy_proc):
+    """One lock for membership changes and reloads: servers added and deleted
+    (from other threads, like the reconcilers') while haproxy.cfg is rewritten
+    and reloaded over and over are all where they were put afterwards. Without
+    it a reload carries over the servers it read before its new worker
+    started: an add in between is lost, a delete comes back."""
+    driver = haproxy_proc.driver
+    other = App(name="other", pod="light", port=8000, image="simplecloud/light", path="/other")
+    driver.apply_config([LIGHT], {})
+    doomed = [f"gone-{i}" for i in range(40)]
+    for name in doomed:
+        driver.add_server("app_light", name, "127.0.0.1", 9, admin="maint")
+    reloading, added, failures = threading.Event(), [], []
+
+    def add_and_delete():
+        i = 0
+        while reloading.is_set() or i < len(doomed):
+            try:
+                driver.add_server("app_light", f"new-{i}", "127.0.0.1", 9, admin="maint")
+                added.append(f"new-{i}")
+                if i < len(doomed):
+                    driver.del_server("app_light", doomed[i], wait=0)
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                failures.append(exc)
+            i += 1
+
+    reloading.set()
+    changer = threading.Thread(target=add_and_delete)
+    changer.start()
+    for i in range(6):                       # a real reload each time: a backend comes or goes
+        assert driver.apply_config([LIGHT, other] if i % 2 == 0 else [LIGHT])
+    reloading.clear()
+    changer.join(timeout=60)
+    assert not failures
+    names = {s.name for s in driver.show_servers() if s.backend == "app_light"}
+    assert set(added) <= names, f"lost by a reload: {sorted(set(added) - names)}"
+    assert not names & set(doomed), f"back after a reload: {sorted(names & set(doomed))}"

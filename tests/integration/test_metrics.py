@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -266,3 +267,23 @@ def test_the_sampling_thread_feeds_figures(rig):
                          what="the sampling thread to count the requests")
     assert figures["logged"] == 12 and figures["serving"] == 2 and figures["p95_ms"] is not None
     assert set(sampler.figures(seconds=30.0)) == {"light", "heavy", "spare", "hold"}
+
+
+def test_the_request_log_hears_only_the_local_haproxy(store):
+    """The receiver is bound to 127.0.0.1 and drops what another address sends
+    (a process on the lab network, or one that bound 127.0.0.2 to pass for local)."""
+    sampler = Sampler(store, None, {}, 1.0)
+    try:
+        port = sampler.listen(0)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+            other.bind(("127.0.0.2", 0))
+            for _ in range(5):
+                other.sendto(b"app_web 30 200 0\n", ("127.0.0.1", port))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as local:
+            local.sendto(b"app_web 40 200 0\n", ("127.0.0.1", port))
+        receiver = sampler._receiver
+        wait_until(lambda: receiver.received + receiver.foreign == 6, 5, what="six datagrams taken")
+        assert (receiver.received, receiver.foreign) == (1, 5)
+        assert sampler.latency.p95("app_web", since=0) == (40.0, 1)
+    finally:
+        sampler.close()

@@ -173,24 +173,19 @@ def test_events_newest_first_and_trimmed(store):
     assert len(store.events(limit=100)) == 20
 
 
-def test_observed_state(store):
-    store.put_observed("p1", "a", {"state": "running", "ip": "10.0.0.2"})
-    assert store.get_observed("p1", "a") == {"state": "running", "ip": "10.0.0.2"}
-    assert store.list_observed() == {("p1", "a"): {"state": "running", "ip": "10.0.0.2"}}
-    store.delete_observed("p1", "a")
-    assert store.get_observed("p1", "a") is None
-
-
 def test_wait_for_change_times_out_then_wakes_on_write(store):
     threads_before = threading.active_count()
+    store.put_pod(small_pod("p1"), create=True)
+    store.put_app(App(name="a", pod="p1", port=80, image="img", path="/a"), create=True)
+    store.add_nodes("p1", [Node("a", "p1", "a", NodeStatus.ONLINE)])
     store.wait_for_change(0.2)                 # drain anything from setup
     t0 = time.monotonic()
     assert store.wait_for_change(0.5) is False
     assert time.monotonic() - t0 >= 0.45
-    store.put_observed("p1", "a", {"state": "running"})   # observed writes do not wake
+    assert store.put_observed("p1", "a", {"state": "running"})   # observed writes do not wake
     assert store.wait_for_change(0.3) is False
 
-    timer = threading.Timer(0.3, lambda: store.put_pod(small_pod(), create=True))
+    timer = threading.Timer(0.3, lambda: store.put_pod(small_pod("p3"), create=True))
     timer.start()
     t0 = time.monotonic()
     assert store.wait_for_change(10) is True

@@ -25,6 +25,7 @@ import pytest
 import requests
 
 from playbooks.provision import lab_settings, slowdown
+from tests.turns import take_dockerd_turn
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ROOT / ".venv" / "bin" / "cloud"
@@ -293,3 +294,8 @@ class Load:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join(timeout=60)
+
+
+def pytest_configure(config):
+    """Take this machine's dockerd turn before anything starts (tests/turns.py)."""
+    take_dockerd_turn("lab")

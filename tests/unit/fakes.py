@@ -19,7 +19,7 @@ from collections import Counter
 
 from orchestrator.core.errors import CapacityError, Conflict, NotFound, StaleCount, Unavailable, ValidationError
 from orchestrator.core.model import App, Container, Event, Host, Node, Pod, Server
-from orchestrator.core.naming import container_name
+from orchestrator.core.naming import container_name, route_key
 from orchestrator.core.placement import Resources
 from orchestrator.core.pools import added_load, node_size, pool_of, refusal
 from orchestrator.core.schema import Autoscale
@@ -30,28 +30,54 @@ class FakeStore:
         self.prefix = prefix
         self.max_events = max_events
         self.data: dict[str, tuple[dict, int]] = {}    # key -> (value, mod_revision)
+        self.created: dict[str, int] = {}                # key -> create_revision
         self.revision = 0
         self.writes = 0                                  # number of committed write batches
         self._events: list[Event] = []
         self._lock = threading.RLock()
         self._changed = threading.Event()
         self._seq = itertools.count()
+        self.etcd_health = {"db_bytes": 100_000, "quota_bytes": 2 ** 31, "revision": 1, "alarms": [],
+                            "version": "3.4.23"}
 
     # --- helpers ---
     def _get(self, key):
         item = self.data.get(key)
         return (copy.deepcopy(item[0]), item[1]) if item else (None, 0)
 
-    def _commit(self, puts: dict[str, dict], deletes=()):
-        """Apply one batch atomically at one new revision (like an etcd Txn)."""
+    def _commit(self, puts: dict[str, dict], deletes=(), event: Event | None = None):
+        """Apply one batch atomically at one new revision (like an etcd Txn),
+        with the event that tells of it."""
         self.revision += 1
         self.writes += 1
         for key in deletes:
             self.data.pop(key, None)
+            self.created.pop(key, None)
         for key, value in puts.items():
             self.data[key] = (copy.deepcopy(value), self.revision)
+            self.created.setdefault(key, self.revision)
+        if event is not None:
+            self._events.append(event)
+            del self._events[:-self.max_events]
         if any(k.split("/")[0] in ("pods", "apps", "nodes", "hosts") for k in [*puts, *deletes]):
             self._changed.set()
+
+    def _route_taken(self, app):
+        """The Conflict when another app holds ``app``'s route key (edges/store/routes.py), else None."""
+        key = route_key(app)
+        holder = (self._get(key)[0] or {}).get("app") if key else None
+        if holder is None or holder == app.name:
+            return None
+        return Conflict(f"path {app.path!r} is already the route of app {holder!r}", "path") if app.path else \
+            Conflict(f"host {app.host!r} is already the route of app {holder!r}", "host")
+
+    def _route_puts(self, app):
+        key = route_key(app)
+        return {key: {"app": app.name, "host": app.host, "path": app.path}} if key else {}
+
+    def _route_deletes(self, app):
+        key = route_key(app)
+        return [key] if key and (self._get(key)[0] or {}).get("app") == app.name else []
 
     def _count(self, pod):
         value, _ = self._get(f"podcount/{pod}")
@@ -80,20 +106,20 @@ class FakeStore:
     def list_pods(self):
         return [Pod.from_dict(v) for k, (v, _) in sorted(self.data.items()) if k.startswith("pods/")]
 
-    def put_pod(self, pod, create):
+    def put_pod(self, pod, create, event=None):
         with self._lock:
             exists = f"pods/{pod.name}" in self.data
             if create and exists:
                 raise Conflict(f"pod {pod.name!r} already exists")
             if not create and not exists:
                 raise NotFound(f"pod {pod.name!r} does not exist")
-            self._commit({f"pods/{pod.name}": pod.to_dict()})
+            self._commit({f"pods/{pod.name}": pod.to_dict()}, event=event)
             return pod
 
     def pod_node_count(self, name):
         return self._count(name)
 
-    def delete_pod(self, name):
+    def delete_pod(self, name, event=None):
         with self._lock:
             pod = self.get_pod(name)
             if pod is None:
@@ -103,37 +129,52 @@ class FakeStore:
             apps = [a.name for a in self.list_apps() if a.pod == name]
             if apps:
                 raise Conflict(f"pod {name!r} is used by app(s) {', '.join(apps)}; stop them first")
-            self._commit({}, [f"pods/{name}", f"podcount/{name}"])
+            observed = [k for k in self.data if k.startswith(f"observed/{name}/")]
+            self._commit({}, [f"pods/{name}", f"podcount/{name}", *observed], event)
             return pod
 
     # --- apps ---
+    def _app(self, key, value, revision):
+        return App.from_dict(value, revision=revision, created_revision=self.created.get(key, 0))
+
     def get_app(self, name):
-        value, _ = self._get(f"apps/{name}")
-        return App.from_dict(value) if value else None
+        value, revision = self._get(f"apps/{name}")
+        return self._app(f"apps/{name}", value, revision) if value else None
 
     def list_apps(self):
-        return [App.from_dict(v) for k, (v, _) in sorted(self.data.items()) if k.startswith("apps/")]
+        return [self._app(k, v, r) for k, (v, r) in sorted(self.data.items()) if k.startswith("apps/")]
 
-    def put_app(self, app, create):
+    def put_app(self, app, create, event=None):
         with self._lock:
-            exists = f"apps/{app.name}" in self.data
-            if create and exists:
+            stored = self.get_app(app.name)
+            if create and stored is not None:
                 raise Conflict(f"app {app.name!r} already exists")
             if create and self.get_pod(app.pod) is None:
                 raise NotFound(f"pod {app.pod!r} does not exist; register it first", "pod")
-            if not create and not exists:
+            if not create and stored is None:
                 raise NotFound(f"app {app.name!r} does not exist")
-            self._commit({f"apps/{app.name}": app.to_dict()})
+            if not create and app.revision and stored.revision != app.revision:
+                raise StaleCount(f"app {app.name!r} changed while this request ran")
+            refused = self._route_taken(app)
+            if refused:
+                raise refused
+            puts = {f"apps/{app.name}": app.to_dict(), **self._route_puts(app)}
+            self._commit(puts, [] if create or route_key(stored) == route_key(app) else self._route_deletes(stored),
+                         event)
             return app
 
-    def delete_app(self, name):
+    def _app_deletes(self, app):
+        return [f"apps/{app.name}", f"autoscale/{app.name}", f"autoscale-state/{app.name}",
+                *self._route_deletes(app)]
+
+    def delete_app(self, name, event=None):
         with self._lock:
             app = self.get_app(name)
             if app is None:
                 raise NotFound(f"app {name!r} does not exist")
             if any(n.app == name for n in self.list_nodes(app.pod)):
                 raise StaleCount(f"app {name!r} still has nodes in pod {app.pod!r}")
-            self._commit({}, [f"apps/{name}"])
+            self._commit({}, self._app_deletes(app), event)
             return app
 
     # --- nodes ---
@@ -147,7 +188,7 @@ class FakeStore:
                  for k, (v, r) in self.data.items() if k.startswith(start)]
         return sorted(nodes, key=lambda n: (n.created, n.name))
 
-    def add_nodes(self, pod_name, nodes, create_app=None, expect_count=None):
+    def add_nodes(self, pod_name, nodes, create_app=None, expect_count=None, event=None):
         nodes = list(nodes)
         with self._lock:
             pod = self.get_pod(pod_name)
@@ -169,18 +210,22 @@ class FakeStore:
                 if self.get_node(pod_name, n.name) is not None:
                     raise Conflict(f"node {n.name!r} already exists in pod {pod_name!r}")
             self._room(pod, self.list_nodes(pod_name), Counter(n.host for n in nodes))
+            refused = self._route_taken(create_app) if create_app else None
+            if refused:
+                raise refused
             puts = {f"nodes/{pod_name}/{n.name}": n.to_dict() for n in nodes}
             puts[f"podcount/{pod_name}"] = {"n": count + len(nodes)}
             puts.update(self._load_puts(added_load(nodes, node_size(pod))))
             if create_app:
                 puts[f"apps/{create_app.name}"] = create_app.to_dict()
-            self._commit(puts)
+                puts.update(self._route_puts(create_app))
+            self._commit(puts, event=event)
             return [self.get_node(pod_name, n.name) for n in nodes]
 
-    def update_node(self, node):
-        return self.update_nodes([node])[0]
+    def update_node(self, node, event=None):
+        return self.update_nodes([node], event)[0]
 
-    def update_nodes(self, nodes):
+    def update_nodes(self, nodes, event=None):
         nodes = list(nodes)
         with self._lock:
             current = [self.get_node(n.pod, n.name) for n in nodes]
@@ -191,15 +236,15 @@ class FakeStore:
                     raise NotFound("node no longer exists")
                 raise Conflict("node(s) changed while this request ran; look again and retry")
             if nodes:
-                self._commit({f"nodes/{n.pod}/{n.name}": n.to_dict() for n in nodes})
+                self._commit({f"nodes/{n.pod}/{n.name}": n.to_dict() for n in nodes}, event=event)
             return [self.get_node(n.pod, n.name) for n in nodes]
 
-    def remove_nodes(self, pod_name, names, delete_app=None, expect_count=None):
+    def remove_nodes(self, pod_name, names, delete_app=None, expect_count=None, event=None):
         names = list(dict.fromkeys(names))
         with self._lock:
             if not names:
                 if delete_app is not None:
-                    self.delete_app(delete_app)
+                    self.delete_app(delete_app, event)
                 return []
             nodes = [self.get_node(pod_name, n) for n in names]
             for name, node in zip(names, nodes):
@@ -210,14 +255,15 @@ class FakeStore:
                 raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
             deletes = [f"nodes/{pod_name}/{n}" for n in names]
             if delete_app:
-                if self.get_app(delete_app) is None:
+                app = self.get_app(delete_app)
+                if app is None:
                     raise NotFound(f"app {delete_app!r} does not exist")
                 if any(n.app == delete_app and n.name not in names for n in self.list_nodes(pod_name)):
                     raise StaleCount(f"app {delete_app!r} still has other nodes in pod {pod_name!r}")
-                deletes.append(f"apps/{delete_app}")
+                deletes += self._app_deletes(app)
             pod = self.get_pod(pod_name)
             loads = self._load_puts(added_load(nodes, node_size(pod), -1)) if pod else {}
-            self._commit({f"podcount/{pod_name}": {"n": max(0, count - len(names))}, **loads}, deletes)
+            self._commit({f"podcount/{pod_name}": {"n": max(0, count - len(names))}, **loads}, deletes, event)
             return nodes
 
     # --- hosts and pools ---
@@ -316,7 +362,7 @@ class FakeStore:
     # --- events ---
     def record_event(self, kind, subject, message):
         with self._lock:
-            event = Event(time.time(), kind, subject, message)
+            event = Event.now(kind, subject, message)
             self._events.append(event)
             del self._events[:-self.max_events]
             return event
@@ -331,7 +377,10 @@ class FakeStore:
     # --- observed ---
     def put_observed(self, pod, node, state):
         with self._lock:
+            if f"nodes/{pod}/{node}" not in self.data:
+                return False
             self._commit({f"observed/{pod}/{node}": state})
+            return True
 
     def get_observed(self, pod, node):
         return self._get(f"observed/{pod}/{node}")[0]
@@ -345,12 +394,18 @@ class FakeStore:
             self._commit({}, [f"observed/{pod}/{node}"])
 
     # --- autoscaling ---
-    def put_autoscale(self, app, policy):
+    def _the_app(self, app, created_revision):
+        key = f"apps/{app}"
+        return key in self.data and (not created_revision or self.created.get(key) == created_revision)
+
+    def put_autoscale(self, app, policy, event=None, created_revision=0):
         with self._lock:
             if policy is None:
-                self._commit({}, [f"autoscale/{app}", f"autoscale-state/{app}"])
+                self._commit({}, [f"autoscale/{app}", f"autoscale-state/{app}"], event)
+            elif not self._the_app(app, created_revision):
+                raise NotFound(f"app {app!r} does not exist (any more)")
             else:
-                self._commit({f"autoscale/{app}": policy.model_dump(mode="json", exclude_none=True)})
+                self._commit({f"autoscale/{app}": policy.model_dump(mode="json", exclude_none=True)}, event=event)
 
     def _plain(self, prefix):
         return {k.split("/", 1)[1]: copy.deepcopy(v) for k, (v, _) in self.data.items() if k.startswith(prefix)}
@@ -361,9 +416,12 @@ class FakeStore:
     def get_autoscale(self, app):
         return self.list_autoscale().get(app)
 
-    def put_autoscale_state(self, app, state):
+    def put_autoscale_state(self, app, state, created_revision=0):
         with self._lock:
+            if not self._the_app(app, created_revision):
+                return False
             self._commit({f"autoscale-state/{app}": state})
+            return True
 
     def list_autoscale_states(self):
         return self._plain("autoscale-state/")
@@ -390,6 +448,11 @@ class FakeStore:
     def get_leader(self):
         value, revision = self._get("leader")
         return {**value, "epoch": revision} if value else None
+
+    # --- etcd itself ---
+    def health(self):
+        """What a test set in ``etcd_health`` (a small, quiet etcd by default)."""
+        return dict(self.etcd_health)
 
     members = [{"name": "m0", "id": "a1", "client_urls": ["http://127.0.0.1:2379"], "healthy": True,
                 "leader": True, "db_size_bytes": 20480, "raft_term": 2}]

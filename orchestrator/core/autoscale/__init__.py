@@ -66,7 +66,7 @@ from orchestrator.core.autoscale.decide import (
 )
 from orchestrator.core.autoscale.figures import describe, per_node
 from orchestrator.core.autoscale.rules import decide_rules, fired_rules, track_rules
-from orchestrator.core.autoscale.state import Decision, Sample, State
+from orchestrator.core.autoscale.state import Decision, Sample, State, compacted, news, runs
 from orchestrator.core.autoscale.targets import (
                                                  SCALE_DOWN_MAX_PERCENT,
                                                  SCALE_DOWN_PERIOD_S,
@@ -85,6 +85,6 @@ from orchestrator.core.schema import COMPARATORS, METRICS
 
 __all__ = ["COMPARATORS", "METRICS", "SCALE_DOWN_MAX_PERCENT", "SCALE_DOWN_PERIOD_S", "SCALE_UP_MAX_NODES",
            "SCALE_UP_MAX_PERCENT", "SCALE_UP_PERIOD_S", "SCALE_UP_WINDOW_S", "TOLERANCE", "Decision", "Sample",
-           "State", "biggest_ask", "bounds", "clamp_manual", "decide", "decide_rules", "decide_targets",
-           "describe", "fired_rules", "idle_long_enough", "per_node", "rate_limits", "stabilize", "summary",
-           "target_ask", "track_idle", "track_rules", "wake"]
+           "State", "biggest_ask", "bounds", "clamp_manual", "compacted", "decide", "decide_rules",
+           "decide_targets", "describe", "fired_rules", "idle_long_enough", "news", "per_node", "rate_limits", "runs",
+           "stabilize", "summary", "target_ask", "track_idle", "track_rules", "wake"]

@@ -72,6 +72,35 @@ class State:
                    idle_since=None if idle is None else _time(idle, "idle_since"))
 
 
+def runs(pairs: Timed) -> Timed:
+    """``pairs`` with only the first and the last of each run of equal counts:
+    the same answers for every question the decision asks of a window (the
+    highest or lowest count since a time, the oldest count since a time), in
+    a few pairs whatever the number of decisions (a steady app: two)."""
+    out: list[tuple[float, int]] = []
+    for i, (t, n) in enumerate(pairs):
+        first = i == 0 or pairs[i - 1][1] != n
+        last = i == len(pairs) - 1 or pairs[i + 1][1] != n
+        if first or last:
+            out.append((t, n))
+    return tuple(out)
+
+
+def compacted(state: State) -> State:
+    """``state`` with its windows reduced to their runs (:func:`runs`)."""
+    return State(runs(state.recommendations), runs(state.replicas_history), dict(state.rule_since),
+                 state.cooldown_until, state.idle_since)
+
+
+def news(state: State, replicas: int, current: int) -> tuple[Any, ...]:
+    """What a memory says beyond the passing of time: the counts of each
+    window's runs (not their times), the rules' and idleness' clocks, the
+    decision. Two memories with the same ``news`` differ only by how recently
+    the same counts were seen: the autoscaler then need not write the newer."""
+    return (tuple(n for _, n in runs(state.recommendations)), tuple(n for _, n in runs(state.replicas_history)),
+            tuple(sorted(state.rule_since.items())), state.cooldown_until, state.idle_since, replicas, current)
+
+
 def _time(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"autoscale state: {what} must be a finite number, not {value!r}")

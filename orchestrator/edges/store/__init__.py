@@ -15,6 +15,9 @@ events.py      the event log, trimmed to ``max_events``
 observed.py    the controller's observed records
 autoscale.py   autoscale policies and the autoscaler's memory (of apps and spares)
 watch.py       ``wait_for_change``: the controller's wake-up
+routes.py      route reservations (one key per route)
+ranges.py      lists read in pages at one revision
+health.py      etcd's database size, quota and alarms
 =============  =======================================================
 
 Damaged records
@@ -31,13 +34,14 @@ cases turn None into NotFound with a message for the user.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from orchestrator.core.errors import NotFound, StaleCount
 from orchestrator.core.model import App, Event, Host, Node, Pod
 from orchestrator.core.placement import Resources
 from orchestrator.core.schema import Autoscale
+from orchestrator.edges.etcd_client import parse_endpoints
 from orchestrator.edges.store import autoscale as autoscale_records
 from orchestrator.edges.store import desired, pools
 from orchestrator.edges.store import events as event_log
@@ -48,6 +52,7 @@ from orchestrator.edges.store import nodes as node_records
 from orchestrator.edges.store import observed as observed_records
 from orchestrator.edges.store.etcd import MAX_TXN_OPS, CorruptRecord, Etcd, TooLarge
 from orchestrator.edges.store.events import MAX_EVENTS
+from orchestrator.edges.store.health import Health
 from orchestrator.edges.store.keys import KEYS
 from orchestrator.edges.store.watch import Watcher
 from orchestrator.settings import EtcdSettings
@@ -59,11 +64,17 @@ class Store:
     """Desired state, observed state and events of one cluster, in etcd."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379, prefix: str = "/simplecloud/",
-                 timeout: float = 10.0, max_events: int = MAX_EVENTS, tls: tuple[str, str, str] | None = None):
-        """``tls`` = (CA file, client certificate file, client key file), or None for plain HTTP."""
-        self.etcd = Etcd(host, port, prefix, timeout, tls)
+                 timeout: float = 10.0, max_events: int = MAX_EVENTS, tls: tuple[str, str, str] | None = None,
+                 endpoints: Sequence[tuple[str, int]] | None = None, quota_bytes: int = 0):
+        """``tls`` = (CA file, client certificate file, client key file), or None
+        for plain HTTP; ``endpoints``: every etcd member, the nearest first
+        (default: ``host``:``port``); ``quota_bytes``: etcd's
+        --quota-backend-bytes (0: read it from etcd's own metrics, health.py)."""
+        self.etcd = Etcd(host, port, prefix, timeout, tls, endpoints)
+        self.etcd.max_events = max_events
         self._tls = tls
         self.max_events = max_events
+        self._health = Health(self.etcd, quota_bytes)
         self.etcd.on_corrupt = self._report_corrupt
         self._watcher = Watcher(self.etcd)
 
@@ -73,7 +84,9 @@ class Store:
     @classmethod
     def from_settings(cls, settings: EtcdSettings) -> Store:
         """A Store for the etcd group of the settings."""
-        return cls(settings.etcd_host, settings.etcd_port, settings.etcd_prefix, tls=settings.tls())
+        endpoints = parse_endpoints(settings.etcd_endpoints) if settings.etcd_endpoints else None
+        return cls(settings.etcd_host, settings.etcd_port, settings.etcd_prefix, tls=settings.tls(),
+                   endpoints=endpoints, quota_bytes=settings.etcd_quota_bytes)
 
     @property
     def prefix(self) -> str:
@@ -107,14 +120,14 @@ class Store:
     def list_pods(self) -> list[Pod]:
         return desired.list_pods(self.etcd)
 
-    def put_pod(self, pod: Pod, create: bool) -> Pod:
-        return desired.put_pod(self.etcd, pod, create)
+    def put_pod(self, pod: Pod, create: bool, event: Event | None = None) -> Pod:
+        return desired.put_pod(self.etcd, pod, create, event)
 
     def pod_node_count(self, name: str) -> int:
         return self.etcd.guard(name)[0]
 
-    def delete_pod(self, name: str) -> Pod:
-        return desired.delete_pod(self.etcd, name)
+    def delete_pod(self, name: str, event: Event | None = None) -> Pod:
+        return desired.delete_pod(self.etcd, name, event)
 
     def get_app(self, name: str) -> App | None:
         return desired.get_app(self.etcd, name)
@@ -122,16 +135,16 @@ class Store:
     def list_apps(self) -> list[App]:
         return desired.list_apps(self.etcd)
 
-    def put_app(self, app: App, create: bool) -> App:
-        return desired.put_app(self.etcd, app, create)
+    def put_app(self, app: App, create: bool, event: Event | None = None) -> App:
+        return desired.put_app(self.etcd, app, create, event)
 
-    def delete_app(self, name: str) -> App:
+    def delete_app(self, name: str, event: Event | None = None) -> App:
         """Delete an app that has no nodes (StaleCount if it has, NotFound if absent).
         To stop an app with its nodes, see remove_nodes(delete_app=...)."""
         app = self.get_app(name)
         if app is None:
             raise NotFound(f"app {name!r} does not exist; see the apps with: cloud app ls")
-        node_records.remove_nodes(self.etcd, app.pod, [], delete_app=name)
+        node_records.remove_nodes(self.etcd, app.pod, [], delete_app=name, event=event)
         return app
 
     # ---------------------------------------------------------------- nodes (nodes.py)
@@ -142,19 +155,19 @@ class Store:
         return node_records.list_nodes(self.etcd, pod)
 
     def add_nodes(self, pod_name: str, nodes: Iterable[Node], create_app: App | None = None,
-                  expect_count: int | None = None) -> list[Node]:
-        return node_records.add_nodes(self.etcd, pod_name, nodes, create_app, expect_count)
+                  expect_count: int | None = None, event: Event | None = None) -> list[Node]:
+        return node_records.add_nodes(self.etcd, pod_name, nodes, create_app, expect_count, event)
 
-    def update_node(self, node: Node) -> Node:
+    def update_node(self, node: Node, event: Event | None = None) -> Node:
         """Compare-and-swap one node record on ``node.revision`` (see update_nodes)."""
-        return node_records.update_nodes(self.etcd, [node])[0]
+        return node_records.update_nodes(self.etcd, [node], event)[0]
 
-    def update_nodes(self, nodes: Iterable[Node]) -> list[Node]:
-        return node_records.update_nodes(self.etcd, nodes)
+    def update_nodes(self, nodes: Iterable[Node], event: Event | None = None) -> list[Node]:
+        return node_records.update_nodes(self.etcd, nodes, event)
 
     def remove_nodes(self, pod_name: str, names: Iterable[str], delete_app: str | None = None,
-                     expect_count: int | None = None) -> list[Node]:
-        return node_records.remove_nodes(self.etcd, pod_name, names, delete_app, expect_count)
+                     expect_count: int | None = None, event: Event | None = None) -> list[Node]:
+        return node_records.remove_nodes(self.etcd, pod_name, names, delete_app, expect_count, event)
 
     # ---------------------------------------------------------------- hosts and pools (hosts.py, pools.py)
     def get_host(self, name: str) -> Host | None:
@@ -196,8 +209,8 @@ class Store:
         return event_log.events(self.etcd, limit)
 
     # ---------------------------------------------------------------- observed state (observed.py)
-    def put_observed(self, pod: str, node: str, state: dict[str, Any]) -> None:
-        observed_records.put_observed(self.etcd, pod, node, state)
+    def put_observed(self, pod: str, node: str, state: dict[str, Any]) -> bool:
+        return observed_records.put_observed(self.etcd, pod, node, state)
 
     def get_observed(self, pod: str, node: str) -> dict[str, Any] | None:
         return observed_records.get_observed(self.etcd, pod, node)
@@ -209,8 +222,9 @@ class Store:
         observed_records.delete_observed(self.etcd, pod, node)
 
     # ---------------------------------------------------------------- autoscaling (autoscale.py)
-    def put_autoscale(self, app: str, policy: Autoscale | None) -> None:
-        autoscale_records.put_autoscale(self.etcd, app, policy)
+    def put_autoscale(self, app: str, policy: Autoscale | None, event: Event | None = None,
+                      created_revision: int = 0) -> None:
+        autoscale_records.put_autoscale(self.etcd, app, policy, event, created_revision)
 
     def list_autoscale(self) -> dict[str, Autoscale]:
         return autoscale_records.list_autoscale(self.etcd)
@@ -218,8 +232,8 @@ class Store:
     def get_autoscale(self, app: str) -> Autoscale | None:
         return autoscale_records.get_autoscale(self.etcd, app)
 
-    def put_autoscale_state(self, app: str, state: dict[str, Any]) -> None:
-        autoscale_records.put_autoscale_state(self.etcd, app, state)
+    def put_autoscale_state(self, app: str, state: dict[str, Any], created_revision: int = 0) -> bool:
+        return autoscale_records.put_autoscale_state(self.etcd, app, state, created_revision)
 
     def list_autoscale_states(self) -> dict[str, dict[str, Any]]:
         return autoscale_records.list_autoscale_states(self.etcd)
@@ -242,6 +256,10 @@ class Store:
 
     def get_leader(self) -> dict[str, Any] | None:
         return lb_records.get_leader(self.etcd)
+
+    # ---------------------------------------------------------------- etcd itself (health.py, members.py)
+    def health(self) -> dict[str, Any]:
+        return self._health.read()
 
     def etcd_members(self) -> list[dict[str, Any]]:
         return etcd_members.members(self.etcd, self._tls)

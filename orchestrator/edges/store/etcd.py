@@ -5,7 +5,10 @@ observed.py, autoscale.py, watch.py) do to etcd goes through an ``Etcd``:
 reads (``get``, ``list``, ``range``) that decode JSON records and skip
 damaged ones, and writes (``txn``, ``put``, ``delete``) that turn gRPC
 failures into ``SimpleCloudError``s. Keys are given relative to the prefix
-(``"pods/light"``, see keys.py).
+(``"pods/light"``, see keys.py). The connection is one gRPC channel over
+every member (edges/etcd_client.py); each call waits at most what is left of
+its caller's budget (core/budget.py: an API request's 2 s); lists are read in
+pages (ranges.py).
 
 The pod guard
 -------------
@@ -34,13 +37,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-import etcd3
 import grpc
-from etcd3 import etcdrpc
+from etcd3 import etcdrpc, transactions
 from etcd3.exceptions import Etcd3Exception
 
+from orchestrator.core import budget
 from orchestrator.core.errors import (
     Conflict,
     NotLeader,
@@ -49,12 +52,25 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.model import RecordError
+from orchestrator.edges.etcd_client import connect
+from orchestrator.edges.store import ranges
+from orchestrator.edges.store.ranges import Compacted, prefix_end
 
 log = logging.getLogger("orchestrator.edges.store")
 
 T = TypeVar("T")
-Decoder = Callable[[Any, int, str], T]
-"""``decode(json data, mod_revision, key relative to the prefix)`` → a record;
+
+
+class Revision(NamedTuple):
+    """A key's revisions as read: ``mod`` (its last write; ``Node.revision``,
+    ``App.revision``) and ``create`` (when this incarnation of it was created)."""
+
+    mod: int
+    create: int
+
+
+Decoder = Callable[[Any, Revision, str], T]
+"""``decode(json data, revisions, key relative to the prefix)`` → a record;
 raises ValueError/TypeError/KeyError (RecordError) for a damaged one."""
 
 LEADER_KEY = "leader"           # the leader's lease key (edges/election.py); its create revision fences
@@ -63,6 +79,8 @@ MAX_TXN_OPS = 128               # etcd's --max-txn-ops (its default): compares, 
 TOO_LARGE = ("too many operations", "request is too large", "larger than max")
 """Words of etcd's/gRPC's refusals of an oversized request (InvalidArgument,
 ResourceExhausted): a request error, not an unreachable etcd."""
+COMPACTED = "required revision has been compacted"
+NO_SPACE = "database space exceeded"
 
 
 class CorruptRecord(Conflict):
@@ -76,9 +94,8 @@ class TooLarge(ValidationError):
         super().__init__(None, message)
 
 
-def prefix_end(prefix: bytes) -> bytes:
-    """The range end that makes [prefix, end) cover every key starting with prefix."""
-    return prefix[:-1] + bytes([prefix[-1] + 1])
+class NoSpace(Unavailable):
+    """etcd's database reached its quota (the NOSPACE alarm): it refuses writes."""
 
 
 def backoff(attempt: int) -> None:
@@ -103,19 +120,27 @@ class Etcd:
     """One etcd client under one key prefix."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379, prefix: str = "/simplecloud/",
-                 timeout: float = 10.0, tls: tuple[str, str, str] | None = None):
-        """``tls`` = (CA file, client certificate file, client key file), or None for plain HTTP."""
+                 timeout: float = 10.0, tls: tuple[str, str, str] | None = None,
+                 endpoints: Sequence[tuple[str, int]] | None = None):
+        """``tls`` = (CA file, client certificate file, client key file), or None
+        for plain HTTP; ``endpoints``: every member as (host, port), the
+        nearest first (default: ``host``:``port`` alone), over one channel
+        (edges/etcd_client.py: gRPC limits, keepalives, failover)."""
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self.timeout = timeout
+        self.endpoints = list(endpoints or [(host, port)])
+        self.tls = tls
         self.max_txn_ops = MAX_TXN_OPS
         """Operations per transaction; set it to etcd's --max-txn-ops if that is lower."""
-        ca, cert, key = tls or (None, None, None)
-        self.client = etcd3.client(host=host, port=port, timeout=timeout,
-                                   ca_cert=ca, cert_cert=cert, cert_key=key)
+        self.page = ranges.PAGE
+        self.client = connect(self.endpoints, timeout, tls)
         self.kv = etcdrpc.KVStub(self.client.channel)
+        self.maintenance = etcdrpc.MaintenanceStub(self.client.channel)
         self.watch_stub = etcdrpc.WatchStub(self.client.channel)
         self.tx = self.client.transactions
         self.seq = itertools.count()
+        self.max_events = 1000
+        """Events kept (events.py trims beyond it); the Store sets its own."""
         self.on_corrupt: Callable[[str, str], None] = lambda key, message: None
         """Called once per damaged record version with its key and what is wrong (an event)."""
         self._corrupt_reported: set[tuple[str, int]] = set()
@@ -138,52 +163,81 @@ class Etcd:
     def key(self, *parts: str) -> str:
         return self.prefix + "/".join(parts)
 
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run an etcd call, turning failures into SimpleCloudErrors: TooLarge
-        (400) for a request etcd finds too big, else Unavailable (503)."""
+    def wait(self) -> float:
+        """Seconds the next call may take: the store's ``timeout``, or less when
+        less is left of the caller's budget (core/budget.py: an API request's);
+        Unavailable at once when it is spent."""
+        left = budget.remaining(self.timeout)
+        if left <= 0:
+            raise Unavailable("etcd did not answer in time for this request; "
+                              "check that etcd runs and answers (cloud status), then try again")
+        return left
+
+    def call(self, rpc: Callable[..., T], request: Any) -> T:
+        """One gRPC call (``rpc(request, deadline)``), its failures turned into
+        SimpleCloudErrors: TooLarge (400) for a request etcd or gRPC finds too
+        big, else Unavailable (503)."""
+        began = time.monotonic()
         try:
-            return fn(*args, **kwargs)
+            return rpc(request, self.wait())
         except grpc.RpcError as exc:
             details = exc.details() or ""
             if any(words in details for words in TOO_LARGE):
                 raise TooLarge(f"etcd refused the change as too large ({details}); make it in "
                                f"smaller steps, or raise etcd's limits (--max-txn-ops, "
                                f"--max-request-bytes) and Store.max_txn_ops") from exc
+            if COMPACTED in details:
+                raise Compacted(f"etcd compacted the revision being read ({details})") from exc
+            if NO_SPACE in details:
+                raise NoSpace("etcd is out of space (its NOSPACE alarm): it refuses every write until an "
+                              "operator frees space; see 'etcd is full' in docs/lab.md") from exc
             raise Unavailable(f"etcd is not reachable ({exc.code().name}); "
-                              f"check that etcd runs and the settings etcd_host/etcd_port") from exc
+                              f"check that etcd runs and the settings etcd_endpoints/etcd_host/etcd_port") from exc
         except Etcd3Exception as exc:
             raise Unavailable(f"etcd is not reachable ({type(exc).__name__}); "
-                              f"check that etcd runs and the settings etcd_host/etcd_port") from exc
+                              f"check that etcd runs and the settings etcd_endpoints/etcd_host/etcd_port") from exc
+        finally:
+            budget.spend(time.monotonic() - began)
 
     def range(self, rel_prefix: str, *, limit: int = 0, descend: bool = False,
               keys_only: bool = False, count_only: bool = False) -> Any:
-        """One Range request over every key under prefix+rel_prefix, sorted by key."""
+        """One Range request over the keys under prefix+rel_prefix, sorted by
+        key (only for counts and a few keys: lists read ``pages``)."""
         key = self.key(rel_prefix).encode()
-        request = etcdrpc.RangeRequest(
-            key=key, range_end=prefix_end(key), limit=limit,
-            sort_order=etcdrpc.RangeRequest.DESCEND if descend else etcdrpc.RangeRequest.ASCEND,
-            sort_target=etcdrpc.RangeRequest.KEY, keys_only=keys_only, count_only=count_only)
-        return self.call(self.kv.Range, request, self.timeout)
+        return self.call(self.kv.Range, ranges.request(key, prefix_end(key), limit, descend, keys_only,
+                                                       count_only=count_only))
+
+    def pages(self, rel_prefix: str, *, limit: int = 0, descend: bool = False,
+              keys_only: bool = False) -> builtins.list[Any]:
+        """Every key-value under prefix+rel_prefix (the first ``limit`` if > 0),
+        sorted by key, read in pages (ranges.py)."""
+        return ranges.pages(self, rel_prefix, limit, descend, keys_only)
 
     # ---------------------------------------------------------------- reads
+    def get_raw(self, rel_key: str) -> Any | None:
+        """The key-value (``value``, ``mod_revision``, ``create_revision``) of one key, or None."""
+        answer = self.call(self.kv.Range, etcdrpc.RangeRequest(key=self.key(rel_key).encode()))
+        return answer.kvs[0] if answer.kvs else None
+
     def get(self, rel_key: str, decode: Decoder[T]) -> T | None:
         """One record decoded by ``decode``, or None if absent. CorruptRecord
         (reported once) if it does not decode."""
-        value, meta = self.call(self.client.get, self.key(rel_key))
-        if value is None:
+        kv = self.get_raw(rel_key)
+        if kv is None:
             return None
-        record = self.decode(rel_key, value, meta.mod_revision, decode)
+        record = self.decode(rel_key, kv, decode)
         if record is None:
             raise CorruptRecord(f"the record {rel_key} in etcd is damaged (see the store.corrupt "
                                 f"event); fix or delete it: etcdctl del {self.key(rel_key)}")
         return record
 
-    def list(self, rel_prefix: str, decode: Decoder[T], **range_args: Any) -> builtins.list[T]:
+    def list(self, rel_prefix: str, decode: Decoder[T], *, limit: int = 0,
+             descend: bool = False) -> builtins.list[T]:
         """Every record under a prefix that decodes; damaged ones are skipped and reported."""
         out = []
-        for kv in self.range(rel_prefix, **range_args).kvs:
+        for kv in self.pages(rel_prefix, limit=limit, descend=descend):
             rel_key = kv.key.decode(errors="replace")[len(self.prefix):]
-            record = self.decode(rel_key, kv.value, kv.mod_revision, decode)
+            record = self.decode(rel_key, kv, decode)
             if record is not None:
                 out.append(record)
         return out
@@ -191,14 +245,14 @@ class Etcd:
     def names(self, rel_prefix: str) -> set[str]:
         """The last parts of the keys under a prefix (damaged records included)."""
         start = len(self.key(rel_prefix))
-        return {kv.key.decode(errors="replace")[start:] for kv in self.range(rel_prefix, keys_only=True).kvs}
+        return {kv.key.decode(errors="replace")[start:] for kv in self.pages(rel_prefix, keys_only=True)}
 
-    def decode(self, rel_key: str, raw: bytes, revision: int, decode: Decoder[T]) -> T | None:
-        """``decode(json, revision, rel_key)``, or None after reporting a damaged record."""
+    def decode(self, rel_key: str, kv: Any, decode: Decoder[T]) -> T | None:
+        """``decode(json, revisions, rel_key)``, or None after reporting a damaged record."""
         try:
-            return decode(json.loads(raw), revision, rel_key)
-        except (ValueError, TypeError, KeyError) as exc:    # JSON, RecordError, enum values, pydantic
-            self.report_corrupt(rel_key, revision, exc)
+            return decode(json.loads(kv.value), Revision(kv.mod_revision, kv.create_revision), rel_key)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:   # JSON, RecordError, enums, pydantic
+            self.report_corrupt(rel_key, kv.mod_revision, exc)
             return None
 
     def report_corrupt(self, rel_key: str, revision: int, exc: Exception) -> None:
@@ -217,35 +271,42 @@ class Etcd:
 
     # ---------------------------------------------------------------- writes
     # Every write of the store goes through txn, put_json and delete.
+    def _txn(self, compare: builtins.list[Any], success: builtins.list[Any],
+             failure: builtins.list[Any]) -> Any:
+        request = etcdrpc.TxnRequest(compare=[c.build_message() for c in compare],
+                                     success=self.client._ops_to_requests(success),
+                                     failure=self.client._ops_to_requests(failure))
+        return self.call(self.kv.Txn, request)
+
     def txn(self, compare: builtins.list[Any], success: builtins.list[Any]) -> bool:
         """One transaction: ``success`` if every comparison holds; whether it
         did. Fenced, NotLeader if the leader's epoch is not ours (any more)."""
         if self.epoch_of is None:
-            ok, _ = self.call(self.client.transaction, compare=compare, success=success, failure=[])
-            return bool(ok)
+            return bool(self._txn(compare, success, []).succeeded)
         epoch = self.epoch_of()
         leader = self.key(LEADER_KEY)
-        ok, answers = self.call(self.client.transaction, compare=[self.tx.create(leader) == epoch, *compare],
-                                success=success, failure=[self.tx.get(leader)])
-        if not ok:
-            held = answers[0][0][1].create_revision if answers and answers[0] else 0
+        answer = self._txn([self.tx.create(leader) == epoch, *compare], success, [self.tx.get(leader)])
+        if not answer.succeeded:
+            kvs = answer.responses[0].response_range.kvs if answer.responses else []
+            held = kvs[0].create_revision if kvs else 0
             if held != epoch:
                 raise NotLeader(f"another manager leads now (epoch {held or 'none'}, ours was {epoch}); "
                                 f"this write was not made")
-        return bool(ok)
+        return bool(answer.succeeded)
 
     def put_json(self, rel_key: str, data: Any) -> None:
         """Write one JSON record unconditionally (fenced: unless another manager leads)."""
         if self.epoch_of is not None:
             self.txn([], [self.put_op(rel_key, data)])
             return
-        self.call(self.client.put, self.key(rel_key), json.dumps(data, sort_keys=True))
+        self.call(self.kv.Put, etcdrpc.PutRequest(key=self.key(rel_key).encode(),
+                                                  value=json.dumps(data, sort_keys=True).encode()))
 
     def delete(self, rel_key: str) -> None:
         if self.epoch_of is not None:
             self.txn([], [self.delete_op(rel_key)])
             return
-        self.call(self.client.delete, self.key(rel_key))
+        self.call(self.kv.DeleteRange, etcdrpc.DeleteRangeRequest(key=self.key(rel_key).encode()))
 
     def put_op(self, rel_key: str, data: Any) -> Any:
         """A put of one JSON record, for ``txn``."""
@@ -253,6 +314,11 @@ class Etcd:
 
     def delete_op(self, rel_key: str) -> Any:
         return self.tx.delete(self.key(rel_key))
+
+    def delete_prefix_op(self, rel_prefix: str) -> Any:
+        """A delete of every key under a prefix, for ``txn``."""
+        key = self.key(rel_prefix).encode()
+        return transactions.Delete(key, range_end=prefix_end(key))
 
     def exists(self, rel_key: str) -> Any:
         """The comparison "the key exists", for ``txn``."""
@@ -265,20 +331,24 @@ class Etcd:
         """The comparison "the key was last written at ``revision``"."""
         return self.tx.mod(self.key(rel_key)) == revision
 
+    def created_at(self, rel_key: str, revision: int) -> Any:
+        """The comparison "the key is the incarnation created at ``revision``"."""
+        return self.tx.create(self.key(rel_key)) == revision
+
     # ---------------------------------------------------------------- the pod guard
     def guard(self, pod: str) -> tuple[int, builtins.list[Any]]:
         """A pod's node count, and the comparison that pins its guard key
         (``podcount/<pod>``) at the revision just read (module docstring)."""
-        value, meta = self.call(self.client.get, self.key("podcount", pod))
-        if value is None:
+        kv = self.get_raw(f"podcount/{pod}")
+        if kv is None:
             return 0, [self.absent(f"podcount/{pod}")]
         try:
-            count = int(value)
+            count = int(kv.value)
         except ValueError:
-            self.report_corrupt(f"podcount/{pod}", meta.mod_revision, RecordError(f"{value!r} is no number"))
+            self.report_corrupt(f"podcount/{pod}", kv.mod_revision, RecordError(f"{kv.value!r} is no number"))
             raise CorruptRecord(f"the node count podcount/{pod} in etcd is damaged; "
                                 f"set it to the number of nodes of pod {pod!r}") from None
-        return count, [self.unchanged(f"podcount/{pod}", meta.mod_revision)]
+        return count, [self.unchanged(f"podcount/{pod}", kv.mod_revision)]
 
     def write_guard(self, pod: str, count: int) -> Any:
         """The write of a pod's new node count, for ``txn``."""

@@ -29,19 +29,19 @@ from typing import Any
 from orchestrator.core.errors import Conflict, NotFound
 from orchestrator.core.model import Host, RecordError
 from orchestrator.core.placement import Resources
-from orchestrator.edges.store.etcd import RETRIES, Etcd, backoff
+from orchestrator.edges.store.etcd import RETRIES, Etcd, Revision, backoff
 from orchestrator.edges.store.keys import decode_plain
 
 
-def _decode_host(data: Any, revision: int, rel_key: str) -> tuple[Host | None, int]:
+def _decode_host(data: Any, revision: Revision, rel_key: str) -> tuple[Host | None, int]:
     """(the host, its mod revision); (None, revision) for a record of a version
     before pools (a link state), which register_hosts replaces."""
     if isinstance(data, dict) and "capacity" not in data and "reachable" in data:
-        return None, revision
+        return None, revision.mod
     host = Host.from_dict(data)
     if rel_key != f"hosts/{host.name}":
         raise RecordError(f"the record belongs under hosts/{host.name}, not {rel_key}")
-    return host, revision
+    return host, revision.mod
 
 
 def get_host(etcd: Etcd, name: str) -> Host | None:
@@ -92,13 +92,13 @@ def set_draining(etcd: Etcd, name: str, draining: bool) -> Host:
 # ---------------------------------------------------------------- the host guard
 
 
-def _decode_load(data: Any, revision: int, rel_key: str) -> tuple[str, Resources, int]:
+def _decode_load(data: Any, revision: Revision, rel_key: str) -> tuple[str, Resources, int]:
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {type(data).__name__}")
     nodes, cpus, memory = data.get("nodes"), data.get("cpus"), data.get("memory_mb")
     if not (isinstance(nodes, int) and isinstance(cpus, (int, float)) and isinstance(memory, int)):
         raise RecordError("a host load needs numbers nodes, cpus and memory_mb")
-    return rel_key.split("/", 1)[1], Resources(nodes, float(cpus), memory), revision
+    return rel_key.split("/", 1)[1], Resources(nodes, float(cpus), memory), revision.mod
 
 
 def host_loads(etcd: Etcd) -> dict[str, Resources]:

@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.core.model import App, Node, Pod, RecordError
 from orchestrator.core.observed import check_record
 from orchestrator.core.schema import Autoscale
+from orchestrator.edges.store.etcd import Revision
 
 KEYS = {
     "pods/<pod>": "Pod JSON (desired state): its hosts, lent hosts, limit per host, node size",
@@ -30,6 +31,7 @@ KEYS = {
                     "(the autoscaler's memory, core/spares.py)",
     "autoscale/<app>": "the app's autoscale policy, the API's JSON form (core/schema.py Autoscale)",
     "autoscale-state/<app>": "what the autoscaler remembers of the app: windows, cooldowns, last decision",
+    "routes/<hash>": "{app, host, path}: the app that has this route (core/naming.py route_key; routes.py)",
     "leader": "the leader's lease key ({name, since, api, pid}); its create revision is the leader's "
               "epoch, which fences every write of the acting loops (edges/election.py, etcd.py)",
     "lb/<backend>": "{servers: [...]}: a backend's server table as the leader's HAProxy has it, which "
@@ -46,40 +48,50 @@ def check_key(rel_key: str, expected: str) -> None:
         raise RecordError(f"the record belongs under {expected}, not {rel_key}")
 
 
-def decode_pod(data: Any, _revision: int, rel_key: str) -> Pod:
+def decode_pod(data: Any, _revision: Revision, rel_key: str) -> Pod:
     pod = Pod.from_dict(data)
     check_key(rel_key, f"pods/{pod.name}")
     return pod
 
 
-def decode_app(data: Any, _revision: int, rel_key: str) -> App:
-    app = App.from_dict(data)
+def decode_app(data: Any, revision: Revision, rel_key: str) -> App:
+    app = App.from_dict(data, revision=revision.mod, created_revision=revision.create)
     check_key(rel_key, f"apps/{app.name}")
     return app
 
 
-def decode_node(data: Any, revision: int, rel_key: str) -> Node:
-    node = Node.from_dict(data, revision=revision)
+def decode_node(data: Any, revision: Revision, rel_key: str) -> Node:
+    node = Node.from_dict(data, revision=revision.mod)
     check_key(rel_key, f"nodes/{node.pod}/{node.name}")
     return node
 
 
-def decode_observed(data: Any, _revision: int, rel_key: str) -> tuple[tuple[str, str], dict[str, Any]]:
+def decode_observed(data: Any, _revision: Revision, rel_key: str) -> tuple[tuple[str, str], dict[str, Any]]:
     parts = rel_key.split("/")
     if len(parts) != 3:
         raise RecordError("the key is not observed/<pod>/<node>")
     return (parts[1], parts[2]), check_record(data)
 
 
-def decode_plain(data: Any, _revision: int, rel_key: str) -> tuple[str, dict[str, Any]]:
+def decode_plain(data: Any, _revision: Revision, rel_key: str) -> tuple[str, dict[str, Any]]:
     """A JSON object stored under ``<kind>/<name>``: (name, object)."""
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {type(data).__name__}")
     return rel_key.split("/", 1)[1], data
 
 
-def decode_autoscale(data: Any, revision: int, rel_key: str) -> tuple[str, Autoscale]:
+def decode_autoscale(data: Any, revision: Revision, rel_key: str) -> tuple[str, Autoscale]:
     """A stored policy, checked by the same model the API parsed it with
     (pydantic's ValidationError is a ValueError: a damaged record)."""
     name, plain = decode_plain(data, revision, rel_key)
     return name, Autoscale.model_validate(plain)
+
+
+def decode_memory(data: Any, revision: Revision, rel_key: str) -> tuple[str, dict[str, Any]]:
+    """The autoscaler's memory of an app: {"state": object, "last": object}
+    (either may be missing); anything else is a damaged record."""
+    name, plain = decode_plain(data, revision, rel_key)
+    for part in ("state", "last"):
+        if plain.get(part) is not None and not isinstance(plain[part], dict):
+            raise RecordError(f"{part} is {type(plain[part]).__name__}, not an object")
+    return name, plain

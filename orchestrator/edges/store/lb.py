@@ -29,14 +29,14 @@ def list_lb_tables(etcd: Etcd) -> dict[str, Any]:
 
 def get_leader(etcd: Etcd) -> dict[str, Any] | None:
     """The leader key's JSON with its ``epoch`` (create revision); None if nobody leads."""
-    value, meta = etcd.call(etcd.client.get, etcd.key(LEADER_KEY))
-    if value is None:
+    kv = etcd.get_raw(LEADER_KEY)
+    if kv is None:
         return None
     try:
-        data = json.loads(value)
+        data = json.loads(kv.value)
     except ValueError:
         data = {}
     if not isinstance(data, dict):
         data = {}
     return {"name": str(data.get("name", "?")), "since": data.get("since"), "api": data.get("api", ""),
-            "epoch": meta.create_revision}
+            "epoch": kv.create_revision}

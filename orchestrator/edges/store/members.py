@@ -21,8 +21,7 @@ STATUS_TIMEOUT = 1.0
 def members(etcd: Etcd, tls: tuple[str, str, str] | None) -> list[dict[str, Any]]:
     """Each member: name, id (hex), client URLs, and from its own answer:
     healthy, leader (is it the etcd leader), db_size_bytes, raft_term."""
-    listing = etcd.call(etcdrpc.ClusterStub(etcd.client.channel).MemberList,
-                        etcdrpc.MemberListRequest(), etcd.timeout)
+    listing = etcd.call(etcdrpc.ClusterStub(etcd.client.channel).MemberList, etcdrpc.MemberListRequest())
     found = [{"name": m.name, "id": f"{m.ID:x}", "client_urls": list(m.clientURLs)} for m in listing.members]
     with ThreadPoolExecutor(max_workers=max(1, len(found))) as pool:
         statuses = list(pool.map(lambda m: _status(m["client_urls"], tls), found))

@@ -42,8 +42,9 @@ from orchestrator.core.errors import (
     StaleCount,
     ValidationError,
 )
-from orchestrator.core.model import App, Node, Pod
+from orchestrator.core.model import App, Event, Node, Pod
 from orchestrator.core.pools import added_load, node_size, pool_of, refusal
+from orchestrator.edges.store import events, routes
 from orchestrator.edges.store.desired import get_app, get_pod
 from orchestrator.edges.store.etcd import RETRIES, Etcd, backoff, chunks, partial
 from orchestrator.edges.store.hosts import list_hosts, load_pins, load_writes
@@ -67,7 +68,7 @@ def _stale(pod_name: str) -> StaleCount:
 # ---------------------------------------------------------------- add
 
 def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App | None = None,
-              expect_count: int | None = None) -> list[Node]:
+              expect_count: int | None = None, event: Event | None = None) -> list[Node]:
     """Add nodes, each placed on one of the pod's hosts, never beyond the pod's
     limit per host nor a host's capacity.
 
@@ -78,8 +79,9 @@ def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App 
     hosts, saying how full each host is: then nothing is written). Returns
     the nodes as stored.
 
-    One transaction per ``max_txn_ops - 4 - apps - 3 × hosts`` nodes (module
-    docstring). A lost race is retried here, which is right for "add these
+    One transaction per ``max_txn_ops - 6 - apps - 3 × hosts`` nodes (module
+    docstring); ``event`` is written with the first, as is ``create_app``'s
+    route. A lost race is retried here, which is right for "add these
     nodes". A caller that computed the nodes from what it read (scale to N)
     passes ``expect_count``, the podcount it read *before* reading the nodes:
     if the pod changed since (or a host's load did), StaleCount is raised
@@ -97,10 +99,10 @@ def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App 
     apps = sorted({n.app for n in nodes} - ({create_app.name} if create_app else set()))
     hosts = {n.host for n in nodes}
     done: list[Node] = []
-    for batch in chunks(nodes, etcd.batch_size(4 + len(apps) + 3 * len(hosts))):
+    for batch in chunks(nodes, etcd.batch_size(6 + len(apps) + 3 * len(hosts))):
         try:
             count = _add_batch(etcd, pod_name, batch, apps, create_app if not done else None,
-                               expect_count, remaining=nodes[len(done):])
+                               expect_count, remaining=nodes[len(done):], event=None if done else event)
         except SimpleCloudError as exc:
             raise partial(exc, done, len(nodes), "added") from None
         done += batch
@@ -110,7 +112,7 @@ def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App 
 
 
 def _add_batch(etcd: Etcd, pod_name: str, batch: list[Node], apps: list[str], create_app: App | None,
-               expect_count: int | None, remaining: list[Node]) -> int:
+               expect_count: int | None, remaining: list[Node], event: Event | None) -> int:
     """One guarded transaction of ``add_nodes``; returns the new podcount.
     ``remaining``: the nodes still to add in all (their room is checked for all)."""
     for attempt in range(RETRIES):
@@ -135,10 +137,16 @@ def _add_batch(etcd: Etcd, pod_name: str, batch: list[Node], apps: list[str], cr
         success.append(etcd.write_guard(pod_name, count + len(batch)))
         success += load_writes(etcd, loads, added_load(batch, need))
         if create_app:
-            compare.append(etcd.absent(f"apps/{create_app.name}"))
-            success.append(etcd.put_op(f"apps/{create_app.name}", create_app.to_dict()))
-        if etcd.txn(compare, success):
+            route_compare, route_writes = routes.claim(etcd, create_app)
+            compare += [etcd.absent(f"apps/{create_app.name}"), *route_compare]
+            success += [etcd.put_op(f"apps/{create_app.name}", create_app.to_dict()), *route_writes]
+        if etcd.txn(compare, success + events.ops(etcd, event)):
+            if event:
+                events.written(etcd, etcd.max_events)
             return count + len(batch)
+        refused = routes.taken(etcd, create_app) if create_app else None
+        if refused:
+            raise refused
         if expect_count is not None:
             raise _stale(pod_name)
         backoff(attempt)
@@ -169,34 +177,37 @@ def _check_add(etcd: Etcd, pod_name: str, apps: list[str], create_app: App | Non
 
 # ---------------------------------------------------------------- update
 
-def update_nodes(etcd: Etcd, nodes: Iterable[Node]) -> list[Node]:
+def update_nodes(etcd: Etcd, nodes: Iterable[Node], event: Event | None = None) -> list[Node]:
     """Write changed node records, each only if unchanged since it was read.
 
     Each node's ``revision`` must be the mod_revision it was read at. If any
     record of a batch changed meanwhile, nothing of that batch is written and
     Conflict is raised (with ``done``: the nodes written by earlier batches),
     unless every record already holds exactly the requested values (a retried
-    request), which counts as success. Up to ``max_txn_ops`` nodes are
-    written in one transaction.
+    request), which counts as success. Up to ``max_txn_ops - 1`` nodes are
+    written in one transaction; ``event`` with the last.
     """
     nodes = list(nodes)
     if any(n.revision <= 0 for n in nodes):
         raise ValueError("update_nodes needs nodes read from the store (revision > 0)")
     done: list[Node] = []
-    for batch in chunks(nodes, etcd.max_txn_ops):
+    batches = chunks(nodes, etcd.batch_size(1))
+    for i, batch in enumerate(batches):
         try:
-            done += _update_batch(etcd, batch)
+            done += _update_batch(etcd, batch, event if i == len(batches) - 1 else None)
         except SimpleCloudError as exc:
             raise partial(exc, done, len(nodes), "updated") from None
     return done
 
 
-def _update_batch(etcd: Etcd, nodes: list[Node]) -> list[Node]:
+def _update_batch(etcd: Etcd, nodes: list[Node], event: Event | None) -> list[Node]:
     if not nodes:
         return []
     compare = [etcd.unchanged(f"nodes/{n.pod}/{n.name}", n.revision) for n in nodes]
     success = [etcd.put_op(f"nodes/{n.pod}/{n.name}", n.to_dict()) for n in nodes]
-    ok = etcd.txn(compare, success)
+    ok = etcd.txn(compare, success + events.ops(etcd, event))
+    if ok and event:
+        events.written(etcd, etcd.max_events)
     current = _current(etcd, nodes)
     if ok or all(c is not None and c == n for c, n in zip(current, nodes)):
         return [c or n for c, n in zip(current, nodes)]
@@ -216,15 +227,18 @@ def _current(etcd: Etcd, nodes: list[Node]) -> list[Node | None]:
 # ---------------------------------------------------------------- remove
 
 def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: str | None = None,
-                 expect_count: int | None = None) -> list[Node]:
+                 expect_count: int | None = None, event: Event | None = None) -> list[Node]:
     """Delete node records of one pod, decrement its podcount and give their
     room back to their hosts.
 
     With ``delete_app``, the app record is deleted with the (last batch of)
     nodes, and only if no other node of the app is left in the pod: if one
-    was added meanwhile, StaleCount. NotFound if any named node is missing
-    (then nothing is deleted). ``expect_count`` works as in add_nodes; more
-    nodes than fit in one transaction are removed in batches.
+    was added meanwhile, StaleCount. Its route reservation, autoscale policy
+    and the autoscaler's memory of it go in the same transaction (a later
+    app of that name inherits none of them). NotFound if any named node is
+    missing (then nothing is deleted). ``expect_count`` works as in
+    add_nodes; more nodes than fit in one transaction are removed in
+    batches; ``event`` is written with the last.
     """
     names = list(dict.fromkeys(names))
     if not names and delete_app is None:
@@ -235,12 +249,13 @@ def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: st
         raise NotFound(f"node {missing[0]!r} does not exist in pod {pod_name!r}; "
                        f"see the nodes with: cloud node ls {pod_name}")
     hosts = {in_pod[n].host for n in names}
-    batches = chunks(names, etcd.batch_size(3 + 2 * len(hosts)))
+    batches = chunks(names, etcd.batch_size(8 + 2 * len(hosts)))
     done: list[Node] = []
     for i, batch in enumerate(batches):
         last = i == len(batches) - 1
         try:
-            removed, count = _remove_batch(etcd, pod_name, batch, delete_app if last else None, expect_count)
+            removed, count = _remove_batch(etcd, pod_name, batch, delete_app if last else None, expect_count,
+                                           event if last else None)
         except SimpleCloudError as exc:
             raise partial(exc, done, len(names), "removed") from None
         done += removed
@@ -249,7 +264,7 @@ def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: st
 
 
 def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str | None,
-                  expect_count: int | None) -> tuple[list[Node], int]:
+                  expect_count: int | None, event: Event | None) -> tuple[list[Node], int]:
     """One guarded transaction of ``remove_nodes``: (removed nodes, new podcount)."""
     for attempt in range(RETRIES):
         count, pin = etcd.guard(pod_name)          # read the guard BEFORE the nodes
@@ -271,9 +286,12 @@ def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str |
         success += load_writes(etcd, loads, given_back)
         if delete_app:
             _check_app_empties(delete_app, pod_name, in_pod, names)
-            compare.append(etcd.exists(f"apps/{delete_app}"))
-            success.append(etcd.delete_op(f"apps/{delete_app}"))
-        if etcd.txn(compare, success):
+            compare_app, delete = _app_goes(etcd, delete_app)
+            compare += compare_app
+            success += delete
+        if etcd.txn(compare, success + events.ops(etcd, event)):
+            if event:
+                events.written(etcd, etcd.max_events)
             return nodes, max(0, count - len(names))
         if delete_app and get_app(etcd, delete_app) is None:
             raise NotFound(f"app {delete_app!r} does not exist (any more)")
@@ -281,6 +299,18 @@ def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str |
             raise _stale(pod_name)
         backoff(attempt)
     raise Conflict(f"pod {pod_name!r} kept changing while nodes were removed; try again")
+
+
+def _app_goes(etcd: Etcd, name: str) -> tuple[list[Any], list[Any]]:
+    """(comparisons, writes) that delete app ``name`` as read now, with its
+    route reservation, its autoscale policy and the autoscaler's memory."""
+    app = get_app(etcd, name)
+    if app is None:
+        raise NotFound(f"app {name!r} does not exist (any more)")
+    route_compare, route_writes = routes.release(etcd, app)
+    return ([etcd.unchanged(f"apps/{name}", app.revision), *route_compare],
+            [etcd.delete_op(f"apps/{name}"), etcd.delete_op(f"autoscale/{name}"),
+             etcd.delete_op(f"autoscale-state/{name}"), *route_writes])
 
 
 def _check_app_empties(app: str, pod_name: str, in_pod: dict[str, Node], names: list[str]) -> None:

@@ -1,7 +1,10 @@
 """What the controller saw: each node's observed record (a host's reachability: hosts.py).
 
 These are the controller's own writes (never the API's): a record that is
-damaged is skipped, and the controller's next write replaces it.
+damaged is skipped, and the controller's next write replaces it. A node's
+record is written only while the node exists (a pass that looked before the
+node was removed cannot bring it back), and deleted by the reconciler once
+the node is gone, or with its pod (desired.delete_pod).
 """
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from orchestrator.edges.store.etcd import CorruptRecord, Etcd
 from orchestrator.edges.store.keys import decode_observed
 
 
-def put_observed(etcd: Etcd, pod: str, node: str, state: dict[str, Any]) -> None:
-    etcd.put_json(f"observed/{pod}/{node}", state)
+def put_observed(etcd: Etcd, pod: str, node: str, state: dict[str, Any]) -> bool:
+    """Write a node's observed record if the node exists; whether it was written."""
+    return etcd.txn([etcd.exists(f"nodes/{pod}/{node}")], [etcd.put_op(f"observed/{pod}/{node}", state)])
 
 
 def get_observed(etcd: Etcd, pod: str, node: str) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from orchestrator.core.model import Node, Pod
 from orchestrator.core.placement import Resources
 from orchestrator.core.pools import added_load, node_size, pool_of, refusal
 from orchestrator.edges.store.desired import get_pod
-from orchestrator.edges.store.etcd import RETRIES, Etcd, backoff, chunks, partial
+from orchestrator.edges.store.etcd import RETRIES, Etcd, Revision, backoff, chunks, partial
 from orchestrator.edges.store.hosts import list_hosts, load_pins, load_writes
 from orchestrator.edges.store.keys import decode_pod
 from orchestrator.edges.store.nodes import list_nodes
@@ -86,8 +86,8 @@ def _move_batch(etcd: Etcd, pod_name: str, batch: list[Node]) -> list[Node]:
     raise Conflict(f"pod {pod_name!r} kept changing while nodes were moved; try again")
 
 
-def _pod_and_revision(data: Any, revision: int, rel_key: str) -> tuple[Pod, int]:
-    return decode_pod(data, revision, rel_key), revision
+def _pod_and_revision(data: Any, revision: Revision, rel_key: str) -> tuple[Pod, int]:
+    return decode_pod(data, revision, rel_key), revision.mod
 
 
 def set_pod_hosts(etcd: Etcd, name: str, hosts: Iterable[str], lent: Iterable[str],

@@ -9,8 +9,9 @@ import grpc
 from etcd3 import etcdrpc
 
 from orchestrator.core.errors import Unavailable
-from orchestrator.edges.store.etcd import Etcd, prefix_end
+from orchestrator.edges.store.etcd import Etcd
 from orchestrator.edges.store.keys import DESIRED_KINDS
+from orchestrator.edges.store.ranges import prefix_end
 
 
 class Watcher:

@@ -213,7 +213,14 @@ BAD_REQUESTS = [
     ("POST", "/api/hosts/pod_light/pod", {"pod": "light"}, 400, "not a valid host name"),
     ("POST", "/api/nodes", {"name": 7, "pod": "light"}, 400, "field 'name' must be a string"),
     ("POST", "/api/apps", {"name": "w", "command": [1, 2], "pod": "light", "port": 80}, 400,
-     "command [1, 2] must be a non-empty list of at most 256 arguments (strings without NUL bytes"),
+     "command [1, 2] must be a non-empty list of at most 64 arguments (strings of at most 1024 characters "
+     "without NUL bytes, 8192 bytes in all"),
+    ("POST", "/api/apps", {"name": "w", "command": ["sh"] * 65, "pod": "light", "port": 80}, 400,
+     "must be a non-empty list of at most 64 arguments"),
+    ("POST", "/api/apps", {"name": "w", "command": ["sh", "x" * 1025], "pod": "light", "port": 80}, 400,
+     "must be a non-empty list of at most 64 arguments"),
+    ("POST", "/api/apps", {"name": "w", "command": ["x" * 1000] * 9, "pod": "light", "port": 80}, 400,
+     "the command's arguments together must be at most 8192 bytes"),
     ("POST", "/api/apps", {"name": "w", "image": "nginx:1.25", "pod": "light", "port": "80"}, 400,
      "field 'port' must be an integer"),
     # exact matching: a trailing newline or a non-ASCII letter never gets through (issue 7)
@@ -231,6 +238,10 @@ BAD_REQUESTS = [
     ("GET", "/api/events?limit=1001", None, 400, "at least 1 and at most 1000"),
     ("GET", "/api/nodes?pod=", None, 400, "pod name is required"),
     ("GET", "/api/pods/light/nodes/n1/logs?tail=%D9%A3", None, 400, "must be an integer"),
+    ("GET", "/api/events?limit=--5", None, 400, "query parameter 'limit' must be an integer, not '--5'"),
+    ("GET", "/api/pods/light/nodes/n1/logs?tail=--1", None, 400, "must be an integer, not '--1'"),
+    ("GET", "/api/events?limit=+5", None, 400, "must be an integer"),
+    ("GET", "/api/events?limit=-", None, 400, "must be an integer"),
     # names in the path are checked at the edge, before any use case runs
     ("POST", "/api/pods/Bad_Name/launch", None, 400, "pod name 'Bad_Name' is not a valid name"),
     ("DELETE", "/api/pods/light/nodes/a_b", None, 400, "node name 'a_b' is not a valid name"),

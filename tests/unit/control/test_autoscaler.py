@@ -2,9 +2,12 @@
 pod-full message, memory in etcd across a restart, forgetting stopped apps.
 (The decision itself is tested on traces in test_autoscale.py.)"""
 
+import pytest
+
 from orchestrator.control.autoscaler import Autoscaler
 from orchestrator.control.spares import SpareHosts
 from orchestrator.core.autoscale import Sample
+from orchestrator.core.errors import NotFound
 from orchestrator.core.model import Host
 from orchestrator.core.schema import Autoscale
 from orchestrator.observe.telemetry import Telemetry
@@ -88,7 +91,9 @@ def test_a_damaged_memory_starts_afresh_and_a_stopped_app_is_forgotten(world):
     sampler.next = busy(2, 20, clock)
     scaler.decide_all()
     assert store.list_autoscale_states()["web"]["last"]["replicas"] == 2
-    store.put_autoscale("gone", Autoscale.model_validate({"min": 1, "max": 2, "rps": 5}))
+    with pytest.raises(NotFound):                  # no policy for an app that is not there
+        store.put_autoscale("gone", Autoscale.model_validate({"min": 1, "max": 2, "rps": 5}))
+    store._commit({"autoscale/gone": {"min": 1, "max": 2, "rps": 5}})      # one left by an older version
     scaler.decide_all()
     assert "gone" not in store.list_autoscale()
 
@@ -149,3 +154,34 @@ def test_without_a_spare_the_pod_stays_full_and_says_so(world):
     assert replicas(world) == 3 and store.get_pod("tiny").hosts == ("pod-light",)
     (full,) = [e.message for e in store.events(100) if e.kind == "autoscale"]
     assert "pod tiny is full" in full and "no spare host to add; scaled to 3" in full
+def test_the_memory_is_written_when_it_says_something_new_not_every_pass(world):
+    """A steady app's memory is written about once a minute (REFRESH), not every
+    5 s; a decision that changes something is written at once."""
+    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    world.cases.autoscaling.set("web", policy(min=1, max=3, rps=20))
+    writes = []
+    real = store.put_autoscale_state
+    store.put_autoscale_state = lambda *a, **kw: writes.append(clock.now) or real(*a, **kw)
+    for _ in range(120):                                  # 10 minutes on target
+        sampler.next = busy(2, 20, clock)
+        scaler.decide_all()
+        clock.now += 5
+    assert 10 <= len(writes) <= 14                        # the windows filling, then one a minute
+    before = len(writes)
+    sampler.next = busy(2, 60, clock)                     # 3× the target: a scale-up
+    scaler.decide_all()
+    assert len(writes) == before + 1 and replicas(world) == 3
+    assert store.list_autoscale_states()["web"]["last"]["replicas"] == 3
+
+
+def test_a_stopped_app_leaves_no_series_on_metrics(world):
+    t = Telemetry()
+    scaler = Autoscaler(world.store, world.cases.apps, world.sampler, Settings().autoscale, clock=world.clock,
+                        telemetry=t)
+    world.cases.autoscaling.set("web", policy(min=1, max=3, rps=20))
+    world.sampler.next = busy(2, 20, world.clock)
+    scaler.decide_all()
+    assert value(scrape(t), "simplecloud_autoscale_decisions_total", app="web", direction="none") == 1
+    world.cases.apps.stop("web")
+    scaler.decide_all()
+    assert not [k for k in scrape(t) if k[0] == "simplecloud_autoscale_decisions_total"]

@@ -263,3 +263,14 @@ def test_a_moved_node_serves_on_its_new_host_before_the_old_container_goes(store
     assert [action_kind(a) for a in retired.actions] == ["del_server", "stop_container", "remove_container"]
     assert hosts.get(first).containers == [] and len(haproxy.show_servers()) == 1
     assert phases(store, "two") == {"web-1": "serving"}              # the old host left the record alone
+def test_observed_records_of_pods_that_are_gone_are_cleaned_up(rig, cases, store):
+    """A pod removed by an older version left its nodes' observed records: the
+    first pass of any reconciler deletes them (a pod removed now takes them
+    along in its own transaction: tests/store_contract.py)."""
+    rec, _, _, _ = rig
+    serving(rig, cases, 1)
+    store._commit({"observed/gone/gone-1": {"phase": "serving"}, "observed/gone/gone-2": {"phase": "failed"}})
+    fresh = HostReconciler("pod-tiny", store, rig[3], rig[2], HealingPolicy(), WorkerSettings(), 2.0,
+                           telemetry=Telemetry())                     # a restarted manager's first pass
+    fresh.reconcile_once()
+    assert set(store.list_observed()) == {("tiny", "web-1")}

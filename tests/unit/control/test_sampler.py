@@ -231,3 +231,18 @@ def test_the_sampler_gives_every_app_its_series_by_name():
     assert list(got) == ["web"]
     assert [(p["t"], p["rps"], p["p95_ms"], p["serving"]) for p in got["web"]] == [
         (4.0, None, None, 0), (2.0, pytest.approx(4.0), None, 0), (0.0, pytest.approx(4.0), 40.0, 0)]
+
+
+def test_an_app_haproxy_no_longer_has_has_no_figures_nor_series(rig):
+    clock, haproxy, _, sampler = rig
+    haproxy.answer = {"app_web": web(0), "app_big": web(0, up=())}
+    sampler.sample()
+    clock.now += 2
+    haproxy.answer = {"app_web": web(10)}                   # big was stopped: its backend is gone
+    sampler.sample()
+    assert set(sampler.figures()) == {"web"} and set(sampler.series()) == {"web"}
+    clock.now += 2
+    haproxy.answer = HAProxyError("no answer")             # HAProxy silent: the last answer stands
+    sampler.sample()
+    assert set(sampler.figures()) == {"web"}
+    assert sampler.known_backends() == {"app_web"}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 
 import pytest
 
@@ -88,3 +90,61 @@ def test_a_held_request_is_answered_503_to_be_retried(waker, world):
     waker.hold(refused)
     assert refused.status == 503 and refused.wfile.getvalue() == b""     # HEAD: no body
     assert refused.sent["Content-Length"] == str(len(json.dumps({"error": "app 'nope' does not scale to zero"})))
+
+
+class CountingHAProxy(FakeHAProxy):
+    """Records which threads read the servers."""
+
+    def __init__(self):
+        super().__init__()
+        self.readers: set[str] = set()
+
+    def show_servers(self):
+        self.readers.add(threading.current_thread().name)
+        return super().show_servers()
+
+
+def held(waker, world, count):
+    """``count`` requests held for web at once, each in its own thread; returns
+    (threads, requests), once the waker holds them all."""
+    requests = [Request("web") for _ in range(count)]
+    threads = [threading.Thread(target=waker.hold, args=(r,)) for r in requests]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while waker._held < min(count, waker.max_held) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return threads, requests
+
+
+def test_a_burst_for_one_app_is_watched_by_one_poller(world):
+    world.cases.apps.scale("web", 0)
+    world.cases.autoscaling.set("web", policy(min=0, max=3, rps=10, idle_to_zero_s=60))
+    haproxy = CountingHAProxy()
+    waker = Waker(world.store, world.cases.apps, haproxy, port=0, start_timeout=30.0)
+    threads, requests = held(waker, world, 40)
+    haproxy.servers[("app_web", "web-1.0123456789")] = Server("app_web", "web-1.0123456789", "10.0.0.2", 8000,
+                                                              "ready", True)
+    for t in threads:
+        t.join(timeout=10)
+    assert all(r.status == 503 and b"is up now" in r.wfile.getvalue() for r in requests)
+    assert haproxy.readers == {"waker-web"}             # 40 requests, one thread reading HAProxy
+    assert world.cases.apps.get("web")["replicas"] == 1
+
+
+def test_beyond_the_limit_a_request_is_answered_at_once_with_retry_after(world):
+    world.cases.apps.scale("web", 0)
+    world.cases.autoscaling.set("web", policy(min=0, max=3, rps=10, idle_to_zero_s=60))
+    haproxy = FakeHAProxy()
+    waker = Waker(world.store, world.cases.apps, haproxy, port=0, start_timeout=30.0, max_held=5)
+    threads, requests = held(waker, world, 5)
+    late = Request("web")
+    waker.hold(late)                                    # returns at once: the five are still held
+    assert late.status == 503 and late.sent["Retry-After"] == "1"
+    assert "too many requests are waiting" in json.loads(late.wfile.getvalue())["error"]
+    assert all(r.status is None for r in requests)
+    haproxy.servers[("app_web", "web-1.0123456789")] = Server("app_web", "web-1.0123456789", "10.0.0.2", 8000,
+                                                              "ready", True)
+    for t in threads:
+        t.join(timeout=10)
+    assert all(r.sent["Retry-After"] == "0" for r in requests) and waker._held == 0

@@ -184,6 +184,7 @@ def test_api_tls_listener_only_when_configured():
     tls = dataclasses.replace(SETTINGS, api_tls_bind="192.168.56.10:5443", api_tls_pem="/etc/haproxy/api.pem")
     assert section(render([], {}, tls, api_port=5000), "listen api_tls") == [
         "bind 192.168.56.10:5443 ssl crt /etc/haproxy/api.pem",
+        "http-request del-header X-Forwarded-For",      # the client's own never reaches the audit log
         "option forwardfor",
         "server api 127.0.0.1:5000",
     ]
@@ -207,7 +208,7 @@ def test_an_app_that_scales_to_zero_has_the_waker_as_backup_and_retries_its_503(
     cfg = render([app("web", path="/web"), app("api", path="/api")], {}, SETTINGS, wake={"web"},
                  waker_port=5001)
     web, api = section(cfg, "backend app_web"), section(cfg, "backend app_api")
-    assert "server waker 127.0.0.1:5001 backup no-check" in web
+    assert "server waker 127.0.0.1:5001 backup no-check maxconn 32" in web
     assert "http-request set-header X-Simplecloud-App web" in web
     assert any(line.startswith("retry-on ") and line.endswith(" 503") for line in web)
     assert not any("waker" in line or "503" in line for line in api)

@@ -126,7 +126,10 @@ def test_command_is_an_argument_list_never_a_shell():
     refused(command, ["nc", 9000], field="command", says="non-empty list")
     refused(command, ["nc", "a\0b"], field="command", says="without NUL bytes")
     refused(command, [""], field="command", says="must not be empty")
-    refused(command, ["x"] * 257, field="command", says="at most 256")
+    refused(command, ["x"] * 65, field="command", says="at most 64")
+    refused(command, ["x", "y" * 1025], field="command", says="at most 1024 characters")
+    refused(command, ["x" * 1000] * 9, field="command", says="at most 8192 bytes")    # 9,000 bytes in all
+    assert command(["x" * 1024] * 8) == ("x" * 1024,) * 8                         # 8,192: the limit
 
 
 @pytest.mark.parametrize("good", ["nginx", "nginx:1.25", "simplecloud/light", "manager:5050/simplecloud/light",

@@ -26,10 +26,10 @@ def test_launch_takes_the_next_node_when_another_request_removed_the_first(cases
     cases.nodes.register(node_spec("n2", "light"))
     real = store.update_node
 
-    def another_request_first(node):
+    def another_request_first(node, event=None):
         store.update_node = real
         store.remove_nodes("light", ["n1"])          # the other request
-        return real(node)          # ours, on the stale read: NotFound, so the use case reads again
+        return real(node, event)   # ours, on the stale read: NotFound, so the use case reads again
 
     store.update_node = another_request_first
     assert cases.pods.launch("light").name == "n2"
