@@ -126,12 +126,14 @@ def docker_client():
 
 def _remove_dead_runs(client) -> None:
     """Remove the containers and networks of test runs whose process is gone
-    (a run killed before its finalizer), never those of a run still going."""
+    (a run killed before its finalizer), never those of a run still going. A
+    container of a run from before ``simplecloud.testpid`` is removed once it
+    has stopped."""
     def dead(labels: dict[str, str]) -> bool:
         pid = labels.get("simplecloud.testpid", "")
         return pid.isdigit() and not Path(f"/proc/{pid}").exists()
-    for c in client.containers.list(all=True, filters={"label": "simplecloud.testpid"}):
-        if dead(c.labels):
+    for c in client.containers.list(all=True, filters={"label": "simplecloud.test"}):
+        if dead(c.labels) or ("simplecloud.testpid" not in c.labels and c.status in ("exited", "dead", "created")):
             _force_remove(c)
     for net in client.networks.list(filters={"label": "simplecloud.testpid"}):
         if dead(net.attrs.get("Labels") or {}):
