@@ -127,8 +127,8 @@ class Pools:
         if not pods:
             raise Conflict(f"host {host.name} is in no pod: it is a spare already")
         if len(pods) > 1:
-            raise ValidationError("pod", f"host {host.name} is in pods {', '.join(p.name for p in pods)}; "
-                                         "name the pod it leaves")
+            raise Conflict(f"host {host.name} is in pods {', '.join(p.name for p in pods)}; "
+                           f"name the pod it leaves (cloud host rm {host.name} --pod POD)", "pod")
         return pods[0]
 
     def _free(self, pod: Pod) -> int:

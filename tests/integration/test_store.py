@@ -177,7 +177,7 @@ def test_wait_for_change_times_out_then_wakes_on_write(store):
     threads_before = threading.active_count()
     store.put_pod(small_pod("p1"), create=True)
     store.put_app(App(name="a", pod="p1", port=80, image="img", path="/a"), create=True)
-    store.add_nodes("p1", [Node("a", "p1", "a", NodeStatus.ONLINE)])
+    store.add_nodes("p1", [Node("a", "p1", "a", NodeStatus.ONLINE, host="pod-host")])
     store.wait_for_change(0.2)                 # drain anything from setup
     t0 = time.monotonic()
     assert store.wait_for_change(0.5) is False

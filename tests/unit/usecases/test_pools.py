@@ -95,7 +95,7 @@ def test_host_refusals(pool):
     with pytest.raises(Conflict, match="only host of pod light"):
         pool.pools.remove("pod-light")
     pool.pods.register(pod_spec(name="other", host="pod-light-1"))
-    with pytest.raises(ValidationError, match="host pod-light-1 is in pods other, two; name the pod"):
+    with pytest.raises(Conflict, match="host pod-light-1 is in pods other, two; name the pod"):
         pool.pools.remove("pod-light-1")
     with pytest.raises(Conflict, match="not one of the hosts of pod light"):
         pool.pools.remove("pod-light-1", "light")
