@@ -124,7 +124,7 @@ def test_concurrent_registrations_never_overfill_a_pod(app, client, store):
     refusals = [body["error"] for code, body in results if code == 409]
     # refused by the use case's placement ("pod 'light' is full: ...") or, in a race, by the store's guard
     # ("pod 'light' has no room for 1 more node(s) on host pod-light: ..."): both say how full it is
-    assert all(e.startswith("pod 'light' ") and "pod-light (20/20 of this pod" in e for e in refusals), refusals
+    assert all(e.startswith("pod 'light' ") and "20/20 nodes, 5/5 CPUs" in e for e in refusals), "\n".join(refusals)
     assert store.pod_node_count("light") == 20 == len(store.list_nodes("light"))
 
 
