@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from orchestrator.core import errors
-from orchestrator.core.model import Host, Node, Pod
+from orchestrator.core.model import Event, Host, Node, Pod
 from orchestrator.core.placement import Move, reschedule
 from orchestrator.core.pools import implied_hosts, placed, pool_of, unreachable_since
 from orchestrator.edges.protocols import StoreProtocol
@@ -119,26 +119,27 @@ class Placer:
                 changed.append(dataclasses.replace(n, host=m.to, moved_from=m.source or n.moved_from, pending=""))
             else:
                 changed.append(dataclasses.replace(n, pending=m.reason))
+        news = [self._news(pod, m) for m in moves]
         try:
-            self.store.move_nodes(pod.name, changed)
+            self.store.move_nodes(pod.name, changed, news)      # the events in the same transaction
         except (errors.Conflict, errors.NotFound) as exc:      # CapacityError is a Conflict
             self.log.info("pod %s changed while its nodes were moved (%s); looking again", pod.name, exc)
             self.wake.set()
             return
-        for m in moves:
-            self._say(pod, m)
+        for event in news:
+            self.log.info(event.message)
 
-    def _say(self, pod: Pod, m: Move) -> None:
+    @staticmethod
+    def _news(pod: Pod, m: Move) -> Event:
         subject = f"{pod.name}/{m.node}"
         if m.kind == "move" and not m.source:
-            self._event("node.placed", subject, f"node {m.node} of pod {pod.name} placed on host {m.to} "
-                                                f"({m.reason})")
-        elif m.kind == "move":
-            self._event("node.moved", subject, f"node {m.node} moved from {m.source} to {m.to}: {m.reason}")
-        elif m.kind == "pending":
-            self._event("node.pending", subject, f"node {m.node} waits on host {m.source or '-'}: {m.reason}")
-        else:
-            self._event("node.placed", subject, f"node {m.node} no longer waits: host {m.source} takes it again")
+            return Event.now("node.placed", subject, f"node {m.node} of pod {pod.name} placed on host {m.to} "
+                                                     f"({m.reason})")
+        if m.kind == "move":
+            return Event.now("node.moved", subject, f"node {m.node} moved from {m.source} to {m.to}: {m.reason}")
+        if m.kind == "pending":
+            return Event.now("node.pending", subject, f"node {m.node} waits on host {m.source or '-'}: {m.reason}")
+        return Event.now("node.placed", subject, f"node {m.node} no longer waits: host {m.source} takes it again")
 
     def _report_drained(self, nodes: list[Node]) -> None:
         """One event when a draining host that had nodes has none left."""

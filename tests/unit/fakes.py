@@ -300,7 +300,7 @@ class FakeStore:
         return {k.split("/", 1)[1]: Resources(v["nodes"], v["cpus"], v["memory_mb"])
                 for k, (v, _) in self.data.items() if k.startswith("hostload/")}
 
-    def move_nodes(self, pod_name, nodes):
+    def move_nodes(self, pod_name, nodes, news=()):
         nodes = list(nodes)
         with self._lock:
             pod = self.get_pod(pod_name)
@@ -325,6 +325,8 @@ class FakeStore:
             puts[f"podcount/{pod_name}"] = {"n": self._count(pod_name)}
             puts.update(self._load_puts(change))
             self._commit(puts)
+            self._events.extend(news)                       # in the same step, as the store's transaction
+            del self._events[:-self.max_events]
             return [self.get_node(pod_name, n.name) for n in nodes]
 
     def set_pod_hosts(self, name, hosts, lent, undrain=None):

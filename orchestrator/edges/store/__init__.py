@@ -185,8 +185,8 @@ class Store:
     def host_loads(self) -> dict[str, Resources]:
         return host_records.host_loads(self.etcd)
 
-    def move_nodes(self, pod_name: str, nodes: Iterable[Node]) -> list[Node]:
-        return pools.move_nodes(self.etcd, pod_name, nodes)
+    def move_nodes(self, pod_name: str, nodes: Iterable[Node], news: Sequence[Event] = ()) -> list[Node]:
+        return pools.move_nodes(self.etcd, pod_name, nodes, news)
 
     def set_pod_hosts(self, name: str, hosts: Iterable[str], lent: Iterable[str],
                       undrain: str | None = None) -> Pod:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from orchestrator.core.errors import CapacityError, Conflict, NotFound, SimpleCloudError, ValidationError
-from orchestrator.core.model import Node, Pod
+from orchestrator.core.model import Event, Node, Pod
 from orchestrator.core.placement import Resources
 from orchestrator.core.pools import added_load, node_size, pool_of, refusal
+from orchestrator.edges.store import events
 from orchestrator.edges.store.desired import get_pod
 from orchestrator.edges.store.etcd import RETRIES, Etcd, Revision, backoff, chunks, partial
 from orchestrator.edges.store.hosts import list_hosts, load_pins, load_writes
@@ -28,26 +29,27 @@ from orchestrator.edges.store.keys import decode_pod
 from orchestrator.edges.store.nodes import list_nodes
 
 
-def move_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node]) -> list[Node]:
+def move_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], news: Sequence[Event] = ()) -> list[Node]:
     """Write nodes the placer moved (a new ``host``, ``moved_from``) or marked
     (``pending``), each only if unchanged since it was read (``revision``),
     moving their room from host to host under both guards: Conflict if one
     changed meanwhile (the placer reads again), CapacityError if a target host
-    has no room any more (nothing of that batch is written)."""
+    has no room any more (nothing of that batch is written). ``news``: the
+    events that tell of it, written in the first batch's transaction."""
     nodes = list(nodes)
     if any(n.revision <= 0 or n.pod != pod_name for n in nodes):
         raise ValueError("move_nodes needs nodes of this pod read from the store (revision > 0)")
     hosts = {n.host for n in nodes} | {n.moved_from for n in nodes}
     done: list[Node] = []
-    for batch in chunks(nodes, etcd.batch_size(4 + 3 * len(hosts))):
+    for batch in chunks(nodes, etcd.batch_size(4 + 3 * len(hosts) + len(news))):
         try:
-            done += _move_batch(etcd, pod_name, batch)
+            done += _move_batch(etcd, pod_name, batch, () if done else news)
         except SimpleCloudError as exc:
             raise partial(exc, done, len(nodes), "moved") from None
     return done
 
 
-def _move_batch(etcd: Etcd, pod_name: str, batch: list[Node]) -> list[Node]:
+def _move_batch(etcd: Etcd, pod_name: str, batch: list[Node], news: Sequence[Event]) -> list[Node]:
     for attempt in range(RETRIES):
         pod = get_pod(etcd, pod_name)
         if pod is None:
@@ -79,7 +81,9 @@ def _move_batch(etcd: Etcd, pod_name: str, batch: list[Node]) -> list[Node]:
         success = [etcd.put_op(f"nodes/{pod_name}/{n.name}", n.to_dict()) for n in batch]
         success.append(etcd.write_guard(pod_name, count))
         success += load_writes(etcd, loads, change)
-        if etcd.txn(compare, success):
+        if etcd.txn(compare, success + [op for e in news for op in events.ops(etcd, e)]):
+            for _ in news:
+                events.written(etcd, etcd.max_events)
             stored = {n.name: n for n in list_nodes(etcd, pod_name)}
             return [stored.get(n.name, after[n.name]) for n in batch]
         backoff(attempt)
