@@ -45,10 +45,12 @@ from orchestrator.control.controller import Controller
 from orchestrator.control.etcd_monitor import EtcdMonitor
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.lb_mirror import LBMirror, PublishedHAProxy
+from orchestrator.control.placer import Placer
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
+from orchestrator.control.spares import SpareHosts
 from orchestrator.control.waker import Waker
-from orchestrator.core.errors import SimpleCloudError
+from orchestrator.core.errors import SimpleCloudError, Unavailable
 from orchestrator.edges.election import ElectionTimes, Leadership
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostpool import HostPool
@@ -66,6 +68,7 @@ from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import Settings
 from orchestrator.usecases import UseCases
 from orchestrator.usecases.managers import Managers
+from orchestrator.usecases.pools import hosts_of
 
 log = logging.getLogger("orchestrator.server")
 
@@ -137,18 +140,21 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
 
     autoscaler = waker = None
     if scaler is not None:
+        spares = SpareHosts(acting_store, settings.pools.spare_return_window, logging.getLogger("orchestrator.spares"))
         autoscaler = Autoscaler(acting_store, acting_scaler or scaler, sampler, settings.autoscale,
-                                logging.getLogger("orchestrator.autoscaler"), telemetry=telemetry)
+                                logging.getLogger("orchestrator.autoscaler"), telemetry=telemetry, spares=spares)
         waker = Waker(store, scaler, haproxy, settings.autoscale.waker_port, settings.healing.start_timeout,
                       logging.getLogger("orchestrator.waker"))
     monitor = EtcdMonitor(store, log=logging.getLogger("orchestrator.etcd_monitor"), events=acting_store)
     for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures),
                       EtcdCollector(monitor.reading)):
         telemetry.add_collector(collector)
+    placer = Placer(acting_store, settings.pools.host_grace, settings.intervals.reconcile_interval,
+                    hosts_of(settings.pools.pod_hosts), logging.getLogger("orchestrator.placer"))
     controller = Controller(store, hosts, sync, sampler, new_reconciler, settings.intervals.reconcile_interval,
                             autoscaler=autoscaler, waker=waker, telemetry=telemetry,
                             log=logging.getLogger("orchestrator.controller"), leadership=leadership,
-                            acting_store=acting_store, lb_mirror=mirror, published=published,
+                            acting_store=acting_store, lb_mirror=mirror, published=published, placer=placer,
                             etcd_monitor=monitor)
     if mirror is not None:
         mirror.leading = controller.leading
@@ -186,6 +192,15 @@ def build_managers(store: StoreProtocol, settings: Settings, token: str) -> Mana
     return Managers(store, manager_name(settings), vip=manager.vip, peers=peers, addresses=local_addresses)
 
 
+def register_hosts(cases: UseCases, settings: Settings) -> None:
+    """The hosts of the settings into etcd, if missing or changed; with etcd
+    down, the leader's placer does it when its term begins."""
+    try:
+        cases.pools.register(hosts_of(settings.pools.pod_hosts))
+    except Unavailable as exc:
+        log.warning("cannot register the hosts of the settings now (%s); the leader does it later", exc)
+
+
 def manager_name(settings: Settings) -> str:
     """This manager's name: the setting, else the machine's host name."""
     return settings.manager.manager_name or socket.gethostname()
@@ -215,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         hosts = HostPool(settings.links, extra_labels=dict(args.label))
         token = ensure_token(settings.api.token_file)
         cases = UseCases.over(store, hosts, settings.workers.job_image_prefix,
-                              managers=build_managers(store, settings, token))
+                              managers=build_managers(store, settings, token),
+                              pods_hosts=settings.pools.pods_hosts)
+        register_hosts(cases, settings)
         # The web layer reads the controller's figures (dashboard, /metrics).
         controller = None
         if not args.no_controller:

@@ -117,6 +117,7 @@ class Reading:
     time: float
     backends: dict[str, BackendStats] | None
     cpu: dict[str, float] = field(default_factory=dict)
+    hosts: dict[str, float] = field(default_factory=dict)   # CPUs used by the serving workers of each host
 
 
 def in_window(readings: Sequence[Reading], now: float, seconds: float) -> list[Reading]:

@@ -65,7 +65,7 @@ WEB = App(name="web", pod="light", port=8000, image="img", created=0.0)
 HEAVY = App(name="big", pod="heavy", port=8000, image="img", created=0.0, cpus=0.5)
 
 
-PODS = [Pod("light", "pod-light", 20, 0.25, 128), Pod("heavy", "pod-heavy", 10, 1.0, 512)]
+PODS = [Pod("light", ("pod-light",), 20, 0.25, 128), Pod("heavy", ("pod-heavy",), 10, 1.0, 512)]
 
 
 @pytest.fixture
@@ -129,6 +129,26 @@ def test_cpu_is_per_node_limit_and_read_once_per_host(rig):
     assert second.cpu == {"app_web": pytest.approx(50.0), "app_big": pytest.approx(50.0)}
     assert hosts["pod-light"].calls == [["aaaaaaaaaa"], ["aaaaaaaaaa"]]
     assert hosts["pod-heavy"].calls == [["cccccccccc"], ["cccccccccc"]]
+    assert second.hosts == {"pod-light": pytest.approx(0.125), "pod-heavy": pytest.approx(0.25)}
+    assert sampler.host_cpu(seconds=1.0) == {"pod-light": pytest.approx(0.125), "pod-heavy": pytest.approx(0.25)}
+
+
+def test_a_pod_of_two_hosts_is_asked_on_both_and_each_container_counted_once(rig):
+    clock, haproxy, hosts, _ = rig
+    two = Pod("light", ("pod-light", "pod-heavy"), 20, 0.25, 128)
+    sampler = Sampler(Apps([WEB], [two]), haproxy, hosts, 2.0, clock=clock)
+    haproxy.answer = {"app_web": web(0)}
+    hosts["pod-light"].used = {"aaaaaaaaaa": 0}
+    hosts["pod-heavy"].used = {"bbbbbbbbbb": 0}
+    sampler.sample()
+    clock.now += 2.0
+    hosts["pod-light"].used = {"aaaaaaaaaa": 500_000_000}    # web-1 at its whole limit, on pod-light
+    hosts["pod-heavy"].used = {"bbbbbbbbbb": 0}              # web-2 idle, on pod-heavy
+    reading = sampler.sample()
+    assert hosts["pod-heavy"].calls[-1] == ["aaaaaaaaaa", "bbbbbbbbbb"]   # each host answers for its own
+    assert reading.cpu == {"app_web": pytest.approx(50.0)}
+    assert reading.hosts == {"pod-light": pytest.approx(0.25), "pod-heavy": pytest.approx(0.0)}
+    sampler.close()
 
 
 def test_a_counter_reset_gives_no_negative_or_huge_rate(rig):

@@ -23,7 +23,8 @@ def test_register_node_refusals_change_nothing(cases, store):
     with pytest.raises(Conflict, match="node 'n1' already exists in pod 'light'"):
         cases.nodes.register(node_spec("n1", "light"))
     assert [n["name"] for n in cases.nodes.list()] == ["n1"]
-    assert set(store.data) - set(before) == {"pods/bare", "nodes/light/n1", "podcount/light"}
+    assert set(store.data) - set(before) == {"pods/bare", "nodes/light/n1", "podcount/light", "hostload/pod-light"}
+    assert store.get_node("light", "n1").host == "pod-light"
 
 
 def test_capacity_of_a_pod_is_enforced(cases):
@@ -31,7 +32,9 @@ def test_capacity_of_a_pod_is_enforced(cases):
         cases.nodes.register(node_spec(f"h{i}", "heavy"))
     with pytest.raises(CapacityError) as info:
         cases.nodes.register(node_spec("h10", "heavy"))
-    assert info.value.message == "pod 'heavy' is full: 10 of 10 nodes; remove a node or use another pod"
+    assert info.value.message == ("pod 'heavy' is full: 10 nodes on pod-heavy (10/10 of this pod, 10/10 nodes, "
+                                  "10/10 CPUs); remove nodes, add a host (cloud host add HOST heavy), "
+                                  "or use another pod")
     cases.nodes.remove("heavy", "h3")
     cases.nodes.register(node_spec("h10", "heavy"))
     pod = next(p for p in cases.pods.list() if p["name"] == "heavy")
