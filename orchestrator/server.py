@@ -56,7 +56,7 @@ from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostpool import HostPool
 from orchestrator.edges.local_net import local_addresses
 from orchestrator.edges.peers import Peers
-from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
+from orchestrator.edges.protocols import HAProxyProtocol, PeersProtocol, StoreProtocol
 from orchestrator.edges.store import Store
 from orchestrator.observe.collectors import (
     EtcdCollector,
@@ -107,7 +107,7 @@ def parse_label(text: str) -> tuple[str, str]:
 def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, settings: Settings,
                      scaler: Scaler | None = None, telemetry: Telemetry | None = None,
                      leadership: Leadership | None = None, acting_store: StoreProtocol | None = None,
-                     acting_scaler: Scaler | None = None) -> Controller:
+                     acting_scaler: Scaler | None = None, peers: PeersProtocol | None = None) -> Controller:
     """Every controller loop (control/), wired, not started yet; each loop is
     handed only its settings. The waker scales apps through ``scaler`` (the
     apps use case over ``store``), the autoscaler through ``acting_scaler``
@@ -116,10 +116,14 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
     With a ``leadership`` the acting loops (reconcilers, autoscaler) write
     through ``acting_store`` (``store.fenced(leadership.check)``), check it
     before every step, and drive a ``PublishedHAProxy`` whose servers every
-    other manager mirrors."""
+    other manager mirrors. With ``peers`` (the other managers' APIs), the
+    sampler adds their HAProxies' counters to this one's: the leader's
+    autoscaler sees every request, whichever manager it came in through."""
     telemetry = telemetry or Telemetry()
+    me = manager_name(settings)
     sampler = Sampler(store, haproxy, hosts, settings.intervals.metrics_interval,
-                      log_port=settings.haproxy.haproxy_log_port)
+                      log_port=settings.haproxy.haproxy_log_port,
+                      peers=(lambda: peers.backends(me)) if peers is not None else None)
     sync = HAProxySync(store, haproxy, settings.intervals, log=logging.getLogger("orchestrator.haproxy_sync"))
     acting_store = acting_store or store
     driven: HAProxyProtocol = haproxy
@@ -229,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         # One pool: the use cases check images on it, the controller drives it.
         hosts = HostPool(settings.links, extra_labels=dict(args.label))
         token = ensure_token(settings.api.token_file)
-        cases = UseCases.over(store, hosts, settings.workers.job_image_prefix,
-                              managers=build_managers(store, settings, token),
+        managers = build_managers(store, settings, token)
+        cases = UseCases.over(store, hosts, settings.workers.job_image_prefix, managers=managers,
                               pods_hosts=settings.pools.pods_hosts)
         register_hosts(cases, settings)
         # The web layer reads the controller's figures (dashboard, /metrics).
@@ -241,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             fenced = store.fenced(leadership.check)
             acting = UseCases.over(fenced, hosts, settings.workers.job_image_prefix)
             controller = build_controller(store, hosts, build_haproxy(settings), settings, cases.apps,
-                                          leadership=leadership, acting_store=fenced, acting_scaler=acting.apps)
+                                          leadership=leadership, acting_store=fenced, acting_scaler=acting.apps,
+                                          peers=managers.peers)
         app = build_web_app(settings, cases, controller, token)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError, TokenFileError) as exc:

@@ -20,6 +20,7 @@ from flask import Flask, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 
 from orchestrator.core import budget
+from orchestrator.core.haproxy_stats import BackendStats
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.usecases import UseCases
 
@@ -37,6 +38,7 @@ class FigureSource(Protocol):
     def figures(self) -> dict[str, dict[str, Any]]: ...
     def series(self, seconds: float, step: float) -> dict[str, list[dict[str, Any]]]: ...
     def host_cpu(self) -> dict[str, float]: ...
+    def local_backends(self) -> dict[str, BackendStats]: ...
 
 
 class RunningController(Protocol):

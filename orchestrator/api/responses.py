@@ -272,6 +272,19 @@ class Manager(Answer):
     holds_vip: bool = Field(description="this manager holds the virtual IP now")
 
 
+class BackendCounters(Answer):
+    stot: int = Field(description="requests that arrived since the HAProxy worker started")
+    req_tot: int = Field(description="requests answered since the HAProxy worker started")
+    scur: int = Field(description="requests in the backend now, served or queued")
+    qcur: int = Field(description="of those, the queued ones")
+    up: list[str] = Field(description="the servers taking new requests")
+
+
+class ManagerBackends(Answer):
+    manager: str = Field(examples=["manager-1"])
+    backends: dict[str, BackendCounters] = Field(description="app backend (app_<name>) → its counters")
+
+
 class Leader(Answer):
     name: str = Field(examples=["manager-2"])
     epoch: int = Field(description="the leader key's create revision: every write of its term is fenced by it")
@@ -317,5 +330,5 @@ class Managers(Answer):
 
 
 COMPONENTS = (Error, Names, PodsAndApps, Pod, HostState, Observed, StatusCounts, Node, App, Event, Status,
-              Dashboard, EtcdMember, EtcdState, ManagerState, Leader, VipState, Host, Resources)
+              Dashboard, EtcdMember, EtcdState, ManagerState, Leader, VipState, Host, Resources, BackendCounters)
 """The answers that are components of the document (the others are inlined where used)."""

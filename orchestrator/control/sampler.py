@@ -43,7 +43,7 @@ from typing import Any
 from orchestrator.control.reporting import Reporter
 from orchestrator.core import errors
 from orchestrator.core.autoscale import Sample
-from orchestrator.core.haproxy_stats import BackendStats
+from orchestrator.core.haproxy_stats import BackendStats, CounterSum
 from orchestrator.core.naming import backend_name, parse_server_name
 from orchestrator.core.readings import (
     LatencyWindow,
@@ -74,9 +74,13 @@ class Sampler:
     """
 
     def __init__(self, store: StoreProtocol, haproxy: Any, hosts: Any, interval: float, log_port: int = 0,
-                 clock: Callable[[], float] = time.monotonic, history: float = HISTORY):
+                 clock: Callable[[], float] = time.monotonic, history: float = HISTORY,
+                 peers: Callable[[], dict[str, dict[str, BackendStats] | None]] | None = None):
         """``interval``: seconds between samples; ``log_port``: the UDP port
-        HAProxy sends its request log to (``haproxy_log_port``; 0: none)."""
+        HAProxy sends its request log to (``haproxy_log_port``; 0: none);
+        ``peers()``: the other managers' HAProxy counters (edges/peers.py;
+        None: this manager's HAProxy is the only way in), added to this one's
+        (``CounterSum``)."""
         self.store = store
         self.haproxy = haproxy
         self.hosts = hosts
@@ -94,6 +98,9 @@ class Sampler:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="metrics-host")
         self._problems: dict[str, str] = {}        # what is failing now (logged once)
         self._known: frozenset[str] | None = None  # the app backends of HAProxy's last answer (None: none yet)
+        self.peers = peers
+        self._sum = CounterSum()
+        self._local: dict[str, BackendStats] = {}  # this manager's HAProxy alone, as last read
         self._receiver: LogReceiver | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -159,6 +166,9 @@ class Sampler:
             backends = self._read_haproxy()
             if backends is not None:
                 self._known = frozenset(backends)
+                self._local = backends
+                if self.peers is not None:
+                    backends = self._sum.add(backends, self.peers())
             cpu, on_hosts = self._read_cpu(backends) if backends else ({}, {})
             reading = Reading(time=now, backends=backends, cpu=cpu, hosts=on_hosts)
             with self._lock:
@@ -167,6 +177,10 @@ class Sampler:
                     self._readings.popleft()
             self.latency.prune(now)
             return reading
+
+    def local_backends(self) -> dict[str, BackendStats]:
+        """This manager's HAProxy's app backends as last read (``GET /api/manager/backends``)."""
+        return dict(self._local)
 
     def _read_haproxy(self) -> dict[str, BackendStats] | None:
         try:

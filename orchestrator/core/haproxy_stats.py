@@ -171,3 +171,52 @@ def parse_servers_state(text: str) -> list[Server]:
                               addr=row["srv_addr"], port=int(row["srv_port"]),
                               admin=admin, healthy=healthy, checks=checks))
     return servers
+
+
+# ------------------------------------------------------------ several managers
+class CounterSum:
+    """The app backends of every manager's HAProxy as one (several managers).
+
+    Each manager's HAProxy counts only what came in through it (the virtual IP
+    on one of them, the others' own addresses), so the leader's autoscaler
+    adds them up. Per backend of ``local`` (this manager's HAProxy, which has
+    every app's backend): ``stot`` and ``req_tot`` summed over every source,
+    each source's counters made monotonic first (a reload's drop to 0 adds
+    the value before it to that source's offset, so the sum never drops and
+    a reload is never read as a burst); ``scur`` and ``qcur`` summed over the
+    sources that answered this time; ``up`` as ``local`` sees it (every
+    HAProxy has the same servers). A source that did not answer keeps its
+    last counters: what came through it meanwhile is counted when it answers
+    again (a stopped manager's HAProxy took nothing)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, dict[str, BackendStats]] = {}
+        self.offset: dict[tuple[str, str], tuple[int, int]] = {}     # (source, backend) -> (stot, req_tot)
+
+    def add(self, local: dict[str, BackendStats],
+            peers: dict[str, dict[str, BackendStats] | None]) -> dict[str, BackendStats]:
+        answers = {"": local, **{name: stats for name, stats in peers.items() if name}}
+        for source, stats in answers.items():
+            if stats is None:
+                continue
+            before = self.last.get(source, {})
+            for backend, now in stats.items():
+                prev = before.get(backend)
+                if prev is not None:
+                    stot, req_tot = self.offset.get((source, backend), (0, 0))
+                    self.offset[(source, backend)] = (stot + (prev.stot if now.stot < prev.stot else 0),
+                                                      req_tot + (prev.req_tot if now.req_tot < prev.req_tot else 0))
+            self.last[source] = dict(stats)
+        combined = {}
+        for backend, mine in local.items():
+            stot = req_tot = scur = qcur = 0
+            for source, stats in self.last.items():
+                seen = stats.get(backend)
+                if seen is None:
+                    continue
+                extra_stot, extra_req = self.offset.get((source, backend), (0, 0))
+                stot, req_tot = stot + seen.stot + extra_stot, req_tot + seen.req_tot + extra_req
+                if answers.get(source) is not None:
+                    scur, qcur = scur + seen.scur, qcur + seen.qcur
+            combined[backend] = BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=mine.up, stot=stot)
+        return combined

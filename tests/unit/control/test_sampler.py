@@ -247,3 +247,19 @@ def test_an_app_haproxy_no_longer_has_has_no_figures_nor_series(rig):
     sampler.sample()
     assert set(sampler.figures()) == {"web"}
     assert sampler.known_backends() == {"app_web"}
+
+
+def test_the_other_managers_requests_count_too(rig):
+    """Several managers: requests that came in through another manager's HAProxy
+    count in this one's window (the leader's autoscaler sees them all), and
+    GET /api/manager/backends tells only this HAProxy's own."""
+    clock, haproxy, _, sampler = rig
+    through_m2 = iter([web(0), web(30), web(60)])
+    sampler.peers = lambda: {"manager-2": {"app_web": next(through_m2)}}
+    for step, req in enumerate([0, 10, 20]):
+        clock.now = 1000.0 + 2 * step
+        haproxy.answer = {"app_web": web(req)}
+        sampler.sample()
+    sample = sampler.window("web", seconds=4.0, desired=2)
+    assert sample.requests == 80 and sample.rps == pytest.approx(20.0)     # 20 here + 60 through manager-2
+    assert sampler.local_backends()["app_web"].stot == 20

@@ -106,3 +106,25 @@ def test_parse_servers_state():
         Server("app_tcp", "t1", "10.0.0.6", 9000, "ready", None, checks=False),  # no check configured
     ]
     assert parse_servers_state("1\n# be_id be_name\n") == []
+
+
+# ------------------------------------------------------------ several managers
+def counters(stot, scur=0, qcur=0, up=("w1.0123456789",)):
+    return {"app_web": BackendStats(req_tot=stot - scur, scur=scur, qcur=qcur, up=up, stot=stot)}
+
+
+def test_the_counters_of_every_managers_haproxy_add_up_and_never_drop():
+    from orchestrator.core.haproxy_stats import CounterSum
+    total = CounterSum()
+    first = total.add(counters(10, scur=2), {"manager-2": counters(30, scur=1, qcur=1)})
+    assert first["app_web"] == BackendStats(req_tot=37, scur=3, qcur=1, up=("w1.0123456789",), stot=40)
+    # manager-2's HAProxy reloaded (its counters start again at 0) and took 5: +5, not a drop of 25
+    assert total.add(counters(12), {"manager-2": counters(5)})["app_web"].stot == 12 + 30 + 5
+    # manager-2 does not answer: its counters stay where they were, its in-flight requests are not counted
+    quiet = total.add(counters(15, scur=1), {"manager-2": None})["app_web"]
+    assert (quiet.stot, quiet.scur) == (15 + 30 + 5, 1)
+    # it answers again, with what came through it meanwhile
+    assert total.add(counters(15), {"manager-2": counters(9)})["app_web"].stot == 15 + 30 + 9
+    # an app only the other HAProxy knows (this one not reloaded yet) is not shown: this one has every app's backend
+    both = total.add(counters(16), {"manager-2": {**counters(9), "app_new": counters(1)["app_web"]}})
+    assert set(both) == {"app_web"}
