@@ -52,7 +52,7 @@ def machine(action: str, host: str) -> None:
 
 
 def reachable(host: str) -> bool:
-    return any(h["name"] == host and h.get("reachable") for h in cloud_json("host", "ls"))
+    return any(h["name"] == host and (h.get("link") or {}).get("reachable") for h in cloud_json("host", "ls"))
 
 
 def failed_after(load: OpenLoop, t: float) -> int:
