@@ -21,6 +21,8 @@ LAB_PROVIDER ?= $(or $(shell ls .vagrant/machines/*/*/id 2>/dev/null | awk -F/ '
 export LAB_PROVIDER
 export VAGRANT_DEFAULT_PROVIDER := $(LAB_PROVIDER)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# The entry point's virtual IP (inventory/group_vars/all.yml).
+LAB_VIP := $(shell sed -n 's/^lab_vip: *\([0-9.]*\).*/\1/p' inventory/group_vars/all.yml)
 
 # What the lab needs on this machine (make up): the engine, Vagrant, the base
 # image's debootstrap, Python for the venv, and ssh for Ansible.
@@ -49,13 +51,15 @@ define step
 endef
 
 .PHONY: help up down provision status deps test-deps browser-deps bench-deps box-deps libvirt engine venv images box wheels \
-        test test-unit test-integration test-browser test-lab test-infra test-vm vm-tier vm-destroy \
-        bench clean
+        test test-unit test-integration test-browser test-lab test-infra test-byo test-vm vm-tier vm-destroy \
+        byo bench clean
 
 help:
 	@echo "make up                 bring the lab up (container lab by default)"
-	@echo "make test               every test tier: unit, integration, browser, lab, vm"
+	@echo "make test               every test tier: unit, integration, browser, lab, byo, vm"
 	@echo "make test-unit|test-integration|test-browser|test-lab   one tier"
+	@echo "make byo INVENTORY=F    your own machines (an inventory of SSH hosts): provisioned, then tests/infra"
+	@echo "make test-byo           make byo, simulated: two machines started outside Vagrant, removed after"
 	@echo "make test-vm            one pod-host VM (libvirt), provisioned, tests/infra's single_host tests, destroyed"
 	@echo "make provision          re-run the playbooks against the running lab"
 	@echo "make status             what is running and where"
@@ -185,8 +189,9 @@ status:
 	@if [ "$(LAB_PROVIDER)" = docker ]; then \
 	  docker ps --filter label=simplecloud.lab=1 --format '    {{.Names}}\t{{.Status}}\t{{.Ports}}' | sed 's/0.0.0.0/127.0.0.1/g'; \
 	else vagrant status --machine-readable | awk -F, '$$3 == "state-human-short" {print "    " $$2 "\t" $$4}'; fi
-	@echo "  HAProxy:   curl http://127.0.0.1:8080/light   (stats: vagrant ssh manager -c 'curl -s 127.0.0.1:8404/stats')"
-	@echo "  SSH:       vagrant ssh manager | pod-light | pod-medium | pod-heavy"
+	@echo "  apps:      curl http://$(LAB_VIP)/light   (the virtual IP; manager-1's HAProxy also on http://127.0.0.1:8080)"
+	@echo "  managers:  .venv/bin/cloud manager ls   (HAProxy stats: vagrant ssh manager-1 -c 'curl -s 127.0.0.1:8404/stats')"
+	@echo "  SSH:       vagrant ssh NAME   (NAME: manager-1, pod-light-1, ... as listed above, without simplecloud-)"
 	@echo "  logs:      $(LOGS)/"
 
 down:
@@ -196,7 +201,7 @@ down:
 	  for v in $$(docker volume ls -q | grep -E '^simplecloud-.*-docker$$' || true); do docker volume rm $$v; done)
 	$(call step,remove-networks,\
 	  for n in $$(docker network ls --format '{{.Name}}' | grep -E '^vagrant_network' || true); do docker network rm $$n; done)
-	@rm -f .vagrant/ssh-config .vagrant/lab_ed25519 .vagrant/lab_ed25519.pub; echo "lab removed (images and the registry's blobs kept for a fast next 'make up')"
+	@rm -f .vagrant/ssh-config .vagrant/lab_ed25519 .vagrant/lab_ed25519.pub; echo "lab removed (images and the registries' blobs kept for a fast next 'make up')"
 
 # ---------------------------------------------------------------- tests
 # pytest's exit code 5 ("no tests ran") is a failure here, never a pass.
@@ -204,7 +209,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 # test-vm last, beside the lab that test-lab leaves up (it has its own
 # subnets); how long each tier takes: see docs/measurements.md.
-test: test-unit test-integration test-browser test-lab test-vm
+test: test-unit test-integration test-browser test-lab test-byo test-vm
 	@echo "all test tiers passed"
 
 test-unit: venv
@@ -227,6 +232,23 @@ test-lab: up
 
 test-infra: venv
 	$(PYTEST) tests/infra -q
+
+# Machines you bring (docs/lab.md, "Your own machines"): an Ansible inventory of
+# SSH hosts (inventory/byo/hosts.example.yml); site.yml through
+# playbooks/provision.py, then tests/infra against them (playbooks/byo.py).
+byo: venv wheels
+	@test -n "$(INVENTORY)" || { echo "usage: make byo INVENTORY=path/to/hosts.yml (see inventory/byo/hosts.example.yml)"; exit 2; }
+	$(call step,base-image,images/base.sh)
+	$(PY) playbooks/byo.py $(INVENTORY)
+
+# `make byo`, simulated (tests/byo/simulate.py): a manager and a pod host
+# started with plain `docker run` on their own network (192.168.57.0/24,
+# beside the lab), their inventory written, `playbooks/byo.py` run, the
+# machines removed, pass or fail.
+test-byo: images wheels
+	@start=$$(date +%s); \
+	if $(PY) tests/byo/simulate.py; then echo "test-byo passed ($$(( $$(date +%s) - start ))s)"; \
+	else echo "test-byo FAILED ($$(( $$(date +%s) - start ))s)"; exit 1; fi
 
 # The VM tier: one pod host as a real VM (libvirt; TCG without KVM), its own
 # lab (tests/vm/hosts.yml: own domain, networks and subnets, no manager) in
@@ -260,5 +282,5 @@ bench: up bench-deps
 	cd bench && ../$(PY) autoscale_bench.py
 
 clean: down
-	docker volume rm -f simplecloud-registry >/dev/null 2>&1 || true
+	for v in $$(docker volume ls -q | grep -E '^simplecloud-.*-registry$$' || true); do docker volume rm -f $$v >/dev/null; done
 	rm -rf $(VENV) .simplecloud images/build

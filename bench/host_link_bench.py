@@ -3,9 +3,10 @@
 test: it prints figures and writes bench/results/host_link.json.
 
 Measured from outside, the way a user works: the `cloud` CLI, HTTP to
-HAProxy on 127.0.0.1:8080, and (for faults and Docker Swarm) commands on the
-lab machines over SSH. Docker Swarm runs side by side on pod-light's own
-engine in the same run (live-restore is switched off for it and restored).
+HAProxy through the virtual IP, and (for faults and Docker Swarm) commands on
+the lab machines over SSH. Docker Swarm runs side by side on light's first
+host's own engine in the same run (live-restore is switched off for it and
+restored).
 
     .venv/bin/python bench/host_link_bench.py                 # every scenario (~10 min)
     .venv/bin/python bench/host_link_bench.py --only scale,kill
@@ -21,10 +22,25 @@ import statistics
 import subprocess
 import time
 
-from labkit import ROOT, OpenLoop, cloud, cloud_json, containers, get, nodes_answering, on, percentile, wait
+from labkit import (
+    LAB,
+    ROOT,
+    OpenLoop,
+    cloud,
+    cloud_json,
+    containers,
+    get,
+    leader,
+    nodes_answering,
+    on,
+    percentile,
+    pod_host,
+    wait,
+)
 
 RESULTS = ROOT / "bench" / "results" / "host_link.json"
-SWARM_IMAGE = "manager:5050/simplecloud/light"
+SWARM_IMAGE = "registry:5050/simplecloud/light"
+LIGHT, MEDIUM = pod_host("light"), pod_host("medium")     # the hosts the built-in pods start on
 
 
 def scale(app: str, n: int, wait_flag: bool = True) -> None:
@@ -39,18 +55,18 @@ def empty(app: str, machine: str) -> None:
 # ---------------------------------------------------------------- launch → serving
 
 def bench_launch(rounds: int = 5) -> dict:
-    empty("light", "pod-light")
+    empty("light", LIGHT)
     times = []
     for i in range(rounds):
         name = f"bench{i}"
         cloud("register", name, "light")
-        wait(lambda: containers("pod-light", "light"), interval=0.1)     # NEW: created, not started
+        wait(lambda: containers(LIGHT, "light"), interval=0.1)     # NEW: created, not started
         t0 = time.time()
         cloud("launch", "light")
         ok = wait(lambda: get("/light")[1] == name, timeout=60, interval=0.02)
         times.append(time.time() - t0 if ok else float("inf"))
         cloud("rm", name, "light")
-        wait(lambda: not containers("pod-light", "light"), interval=0.1)
+        wait(lambda: not containers(LIGHT, "light"), interval=0.1)
     return {"launch_to_serving_s": [round(t, 3) for t in times],
             "launch_to_serving_p50_s": round(statistics.median(times), 3)}
 
@@ -59,41 +75,41 @@ def bench_launch(rounds: int = 5) -> dict:
 
 def last_start(filter_: str, t0: float) -> float | None:
     """Seconds from ``t0`` to the latest StartedAt of the running containers matching a filter."""
-    ids = on("pod-light", f"docker ps -q --filter {filter_}").split()
+    ids = on(LIGHT, f"docker ps -q --filter {filter_}").split()
     if not ids:
         return None
-    out = on("pod-light", "docker inspect -f '{{.State.StartedAt}}' " + " ".join(ids))
-    stamps = on("pod-light", "for t in " + " ".join(out.split()) + "; do date -d $t +%s.%N; done").split()
+    out = on(LIGHT, "docker inspect -f '{{.State.StartedAt}}' " + " ".join(ids))
+    stamps = on(LIGHT, "for t in " + " ".join(out.split()) + "; do date -d $t +%s.%N; done").split()
     return round(max(float(x) for x in stamps) - t0, 2)
 
 
 def swarm_on_pod_light() -> dict:
     """Docker Swarm on pod-light's engine: 20 replicas 0 → running, then → 1."""
-    daemon = json.loads(on("pod-light", "cat /etc/docker/daemon.json"))
+    daemon = json.loads(on(LIGHT, "cat /etc/docker/daemon.json"))
     off = {**daemon, "live-restore": False}
-    on("pod-light", f"echo {json.dumps(json.dumps(off))} > /etc/docker/daemon.json && "
+    on(LIGHT, f"echo {json.dumps(json.dumps(off))} > /etc/docker/daemon.json && "
                     "systemctl reset-failed docker; systemctl restart docker")
     label = "label=com.docker.swarm.service.name=sb"
     try:
-        addr = on("pod-light", "hostname -I").split()[-1]
-        on("pod-light", f"docker swarm init --advertise-addr {addr} >/dev/null")
+        addr = on(LIGHT, "hostname -I").split()[-1]
+        on(LIGHT, f"docker swarm init --advertise-addr {addr} >/dev/null")
         def running() -> int:
-            return len(on("pod-light", f"docker ps -q --filter {label}").split())
+            return len(on(LIGHT, f"docker ps -q --filter {label}").split())
         t0 = time.time()
-        on("pod-light", f"docker service create --detach --no-resolve-image --name sb --replicas 20 "
+        on(LIGHT, f"docker service create --detach --no-resolve-image --name sb --replicas 20 "
                         f"--limit-cpu 0.25 --limit-memory 128M {SWARM_IMAGE} >/dev/null")
         up = wait(lambda: running() == 20, interval=0.2)
         t_up = last_start(label, t0) if up else None
         t0 = time.time()
-        on("pod-light", "docker service scale --detach sb=1 >/dev/null")
+        on(LIGHT, "docker service scale --detach sb=1 >/dev/null")
         down = wait(lambda: running() == 1, interval=0.05)
         t_down = time.time() - t0
         return {"swarm_0_to_20_running_s": t_up, "swarm_20_to_1_gone_s": round(t_down, 2) if down else None}
     finally:
-        on("pod-light", "docker service rm sb >/dev/null 2>&1; docker swarm leave --force >/dev/null 2>&1",
+        on(LIGHT, "docker service rm sb >/dev/null 2>&1; docker swarm leave --force >/dev/null 2>&1",
            check=False)
-        wait(lambda: not on("pod-light", f"docker ps -aq --filter {label}").split())
-        on("pod-light", f"echo {json.dumps(json.dumps(daemon))} > /etc/docker/daemon.json && "
+        wait(lambda: not on(LIGHT, f"docker ps -aq --filter {label}").split())
+        on(LIGHT, f"echo {json.dumps(json.dumps(daemon))} > /etc/docker/daemon.json && "
                         "systemctl reset-failed docker; systemctl restart docker")
         wait(lambda: all(state and state["reachable"] for p in cloud_json("pod", "ls")
                          for state in p["host_states"].values()), timeout=60)
@@ -102,7 +118,7 @@ def swarm_on_pod_light() -> dict:
 def simplecloud_scale() -> dict:
     """`cloud app scale light 20 --wait` (every node passed HAProxy's check), checked by
     one burst of requests; then 20 → 1 under steady open-loop load."""
-    empty("light", "pod-light")
+    empty("light", LIGHT)
     t0 = time.time()
     cloud("app", "scale", "light", "20", "--wait", "--timeout", "180")
     t_all = time.time() - t0
@@ -112,21 +128,21 @@ def simplecloud_scale() -> dict:
         time.sleep(1)
         t0 = time.time()
         cloud("app", "scale", "light", "1")
-        gone = wait(lambda: len(containers("pod-light", "light")) == 1, interval=0.05)
+        gone = wait(lambda: len(containers(LIGHT, "light")) == 1, interval=0.05)
         t_gone = time.time() - t0
         time.sleep(2)
     return {"simplecloud_0_to_20_running_s": t_running,
             "simplecloud_0_to_20_all_serving_s": round(t_all, 2), "distinct_nodes_answering": answering,
             "simplecloud_20_to_1_gone_s": round(t_gone, 2) if gone else None,
             "scale_in_requests": load.sent(), "scale_in_failed": len(load.failures),
-            "running_after": len(containers("pod-light", "light", running_only=True))}
+            "running_after": len(containers(LIGHT, "light", running_only=True))}
 
 
 def bench_scale(rounds: int = 2) -> dict:
     """Swarm, then simplecloud, on the same engine, ``rounds`` times, alternating."""
     out: dict = {"rounds": []}
     for _ in range(rounds):
-        empty("light", "pod-light")
+        empty("light", LIGHT)
         s = swarm_on_pod_light()
         c = simplecloud_scale()
         out["rounds"].append({**s, **c})
@@ -179,9 +195,9 @@ def bench_dead(rounds: int = 5, rate: float = 50, client_timeout: float = 2.0, w
         time.sleep(3)
         for _ in range(rounds):
             wait(lambda: len(nodes_answering("/light", 30)) == 3, interval=0.2)
-            box = on("pod-light", "docker ps -q --filter label=simplecloud.app=light | head -n 1").strip()
+            box = on(LIGHT, "docker ps -q --filter label=simplecloud.app=light | head -n 1").strip()
             t0 = time.time()
-            on("pod-light", f"docker kill {box}")
+            on(LIGHT, f"docker kill {box}")
             time.sleep(window + client_timeout + 1)
             got = load.window(t0, window)
             latencies = [lat for status, lat in got if status == 200]
@@ -203,10 +219,10 @@ def bench_hang(rounds: int = 3) -> dict:
     with OpenLoop("/light", rate=20, limit_s=240) as load:
         time.sleep(2)
         for node in _nodes("light")[:rounds]:
-            box = on("pod-light", f"docker ps -q --filter label=simplecloud.node={node}").split()[0]
-            on("pod-light", f"docker exec {box} sh -c 'kill -STOP -1'")
+            box = on(LIGHT, f"docker ps -q --filter label=simplecloud.node={node}").split()[0]
+            on(LIGHT, f"docker exec {box} sh -c 'kill -STOP -1'")
             t0 = time.time()                 # stopped when the command returns
-            ok = wait(lambda: not on("pod-light", f"docker ps -q --filter id={box}").strip()
+            ok = wait(lambda: not on(LIGHT, f"docker ps -q --filter id={box}").strip()
                       and load.served_by(node, t0), timeout=60, interval=0.1)
             replaced.append(round(load.served_by(node, t0) - t0, 2) if ok else None)
             time.sleep(2)
@@ -230,8 +246,9 @@ def bench_heavy(rounds: int = 3) -> dict:
 
 def bench_update(nodes: int = 20) -> dict:
     """`cloud app update` of the light app's image at 20 nodes under load."""
-    on("manager", f"docker tag {SWARM_IMAGE} {SWARM_IMAGE}:v2 && docker push -q {SWARM_IMAGE}:v2 >/dev/null")
-    on("pod-light", f"docker pull -q {SWARM_IMAGE}:v2 >/dev/null")
+    # the first manager built the job images; simplecloud-push puts a copy in every manager's registry
+    on(LAB.managers[0], f"docker tag {SWARM_IMAGE} light-v2 && simplecloud-push light-v2 simplecloud/light:v2")
+    on(LIGHT, f"docker pull -q {SWARM_IMAGE}:v2 >/dev/null")
     scale("light", 0)
     scale("light", nodes)
     try:
@@ -248,14 +265,14 @@ def bench_update(nodes: int = 20) -> dict:
 
 
 def bench_frozen() -> dict:
-    """pod-medium frozen (`docker pause` of its machine): scaling light still works."""
+    """medium's host frozen (`docker pause` of its machine): scaling light still works."""
     scale("light", 0)
     scale("medium", 1)
     t0 = time.time()
     scale("light", 4)
     normal = time.time() - t0
     scale("light", 0)
-    subprocess.run(["docker", "pause", "simplecloud-pod-medium"], check=True)
+    subprocess.run(["docker", "pause", f"simplecloud-{MEDIUM}"], check=True)
     try:
         t0 = time.time()
         scale("light", 4)
@@ -264,14 +281,15 @@ def bench_frozen() -> dict:
             p["name"]: p for p in cloud_json("pod", "ls")}["medium"]["host_states"].values()), timeout=30)
         t_reported = time.time() - t0
     finally:
-        subprocess.run(["docker", "unpause", "simplecloud-pod-medium"], check=True)
+        subprocess.run(["docker", "unpause", f"simplecloud-{MEDIUM}"], check=True)
     scale("medium", 0)
     return {"scale_light_0_to_4_s": round(normal, 2), "scale_light_0_to_4_with_medium_frozen_s": round(frozen, 2),
             "medium_reported_unreachable_after_s": round(t_reported, 1) if reported else None}
 
 
 def bench_manager(rounds: int = 20) -> dict:
-    """kill -9 of the manager at random moments while scaling; convergence after the restart."""
+    """kill -9 of the leading manager's orchestrator at random moments while
+    scaling; convergence after its restart (another manager leads meanwhile)."""
     rng = random.Random(6)
     scale("light", 0)
     results, problems = [], []
@@ -279,20 +297,21 @@ def bench_manager(rounds: int = 20) -> dict:
         want = rng.randint(1, 8)
         cloud("app", "scale", "light", str(want))
         time.sleep(rng.uniform(0, 1.5))
-        on("manager", "systemctl kill -s KILL simplecloud-manager")
+        victim = leader()
+        on(victim, "systemctl kill -s KILL simplecloud-manager")
         killed = time.time()
-        wait(lambda: on("manager", "systemctl is-active simplecloud-manager", check=False).strip() == "active"
-             and on("manager", "systemctl show -p MainPID --value simplecloud-manager").strip() != "0",
+        wait(lambda: on(victim, "systemctl is-active simplecloud-manager", check=False).strip() == "active"
+             and on(victim, "systemctl show -p MainPID --value simplecloud-manager").strip() != "0",
              timeout=30, interval=0.1)
-        started = float(on("manager", "date +%s.%N -d \"$(systemctl show -p ExecMainStartTimestamp --value "
-                                      "simplecloud-manager)\"").strip() or killed)
+        started = float(on(victim, "date +%s.%N -d \"$(systemctl show -p ExecMainStartTimestamp --value "
+                                   "simplecloud-manager)\"").strip() or killed)
 
         def converged():
             try:
                 (app,) = [a for a in cloud_json("app", "ls") if a["name"] == "light"]
             except SystemExit:             # the API is not up yet
                 return False
-            boxes = on("pod-light", "docker ps -a --filter label=simplecloud.app=light "
+            boxes = on(LIGHT, "docker ps -a --filter label=simplecloud.app=light "
                                     "--format '{{.State}} {{.Label \"simplecloud.node\"}}'").split("\n")
             boxes = [b.split() for b in boxes if b.strip()]
             return (app["replicas"] == want and app["serving"] == want and app["updating"] == 0
@@ -300,7 +319,7 @@ def bench_manager(rounds: int = 20) -> dict:
                     and len({b[1] for b in boxes}) == want) and time.time()
         done = wait(converged, timeout=60, interval=0.1)
         nodes = {n["name"] for n in cloud_json("node", "ls", "light")}
-        boxes = [b.split() for b in on("pod-light", "docker ps -a --filter label=simplecloud.app=light --format "
+        boxes = [b.split() for b in on(LIGHT, "docker ps -a --filter label=simplecloud.app=light --format "
                                                     "'{{.Label \"simplecloud.node\"}}'").split("\n") if b.strip()]
         names = [b[0] for b in boxes]
         if len(names) != len(set(names)) or set(names) - nodes:

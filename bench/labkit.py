@@ -3,8 +3,11 @@ commands on the lab machines, and an open-loop load whose Poisson arrival
 times come from `cloud bench`'s own generator (orchestrator/loadgen/schedule.py)
 and whose percentiles are `cloud bench`'s (orchestrator/loadgen/report.py).
 
-Everything aims at 127.0.0.1 (HAProxy 8080, the API 5000) or at the lab's
-own machines; every wait and every load is bounded.
+Everything aims at the lab's own machines: the entry point's virtual IP
+(HAProxy of whichever manager holds it; the lab's inventory names it), the
+API through the CLI (the virtual IP, then 127.0.0.1:5000), SSH to the
+machines; every wait and every load is bounded. The machines are named by
+the inventory (``LAB``: ``pod_host("light")`` is light's first host).
 """
 from __future__ import annotations
 
@@ -23,10 +26,27 @@ import requests
 from orchestrator.loadgen import report, schedule
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))       # playbooks/ (no package of the wheel) when run from bench/
+from playbooks.inventory import Inventory  # noqa: E402
+from playbooks.provision import lab_paths  # noqa: E402
+
 CLOUD = ROOT / ".venv" / "bin" / "cloud"
-SSH_CONFIG = ROOT / ".vagrant" / "ssh-config"
-EDGE = "http://127.0.0.1:8080"
+INVENTORY, STATE_DIR = lab_paths()
+LAB = Inventory.load(INVENTORY)
+SSH_CONFIG = STATE_DIR / "ssh-config"
+# The entry point: the virtual IP (a lab without one: the first manager's published HAProxy).
+EDGE = f"http://{LAB.vip}" if LAB.vip else "http://127.0.0.1:8080"
 TIMEOUT = 180            # bound on every wait (s)
+
+
+def pod_host(pod: str) -> str:
+    """The first host of ``pod`` in the inventory (where `cloud init` puts it)."""
+    return LAB.pods[pod][0]
+
+
+def leader() -> str:
+    """The manager whose orchestrator leads now (`cloud manager ls`)."""
+    return cloud_json("manager", "ls")["leader"]["name"]
 
 
 def cloud(*args: str, check: bool = True) -> str:

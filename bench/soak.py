@@ -44,7 +44,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import labkit, soakkit  # noqa: E402 - after the path: run as a script
-from orchestrator.cli.client import DEFAULT_API, resolve  # noqa: E402
+from orchestrator.cli.client import DEFAULT_API, Client, resolve, resolve_ca  # noqa: E402
 from orchestrator.core.haproxy_stats import parse_servers_state  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +120,8 @@ class User:
     """The CLI and HTTP, as a user drives them; changes retried over manager restarts."""
 
     def __init__(self, api: str, token: str | None):
-        self.api, self.token = api, token
+        self.api, self.token = api, token       # one address or several (the CLI's: each tried in turn)
+        self.client = Client(api, token, timeout=10, ca=resolve_ca(None, os.environ))
         self.failed_changes: list[str] = []
 
     def cloud(self, *args: str, retries: int = 6) -> str:
@@ -139,11 +140,13 @@ class User:
         return ""
 
     def json(self, path: str):
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return requests.get(self.api + path, headers=headers, timeout=10).json()
+        """GET through the CLI's client: the first manager that can be connected to."""
+        return self.client.call("GET", path)
 
     def metrics(self) -> dict[str, float]:
-        return soakkit.parse_metrics(requests.get(self.api + "/metrics", timeout=10).text, METRICS)
+        self.client.call("GET", "/api/health")          # finds a manager that answers
+        text = requests.get(self.client.api + "/metrics", timeout=10, verify=self.client.verify).text
+        return soakkit.parse_metrics(text, METRICS)
 
     def desired(self) -> dict[str, int]:
         """ONLINE nodes per app."""
@@ -266,7 +269,8 @@ class Soak:
 
     def run(self) -> int:
         minutes = self.args.minutes
-        print(f"soak: {minutes} min against {self.args.api} and {labkit.EDGE}; managers {self.lab.managers}, "
+        apis = " or ".join(self.args.api.split())
+        print(f"soak: {minutes} min against {apis} and {labkit.EDGE}; managers {self.lab.managers}, "
               f"hosts {self.lab.hosts}", flush=True)
         self.setup()
         began = time.time()

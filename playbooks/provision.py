@@ -15,10 +15,12 @@ stats, and for a failure the task and Ansible's message. Ansible's full
 output goes to .simplecloud/logs/provision.log; runner's artifacts (every
 event as JSON) to .simplecloud/runner/artifacts/ (the last five runs).
 
-Which lab: the inventory is inventory/hosts.yml, or LAB_INVENTORY; SSH
-goes through the ssh-config the Vagrantfile writes into Vagrant's state
-directory (.vagrant, or VAGRANT_DOTFILE_PATH), like the lab's own key that
-role common installs. `make test-vm` sets both for its lone VM. The
+Which lab: the inventory is LAB_INVENTORY, else the provider's in lab.yml
+(the VM lab's smaller one), else inventory/hosts.yml; SSH goes through the
+ssh-config the Vagrantfile writes into Vagrant's state directory (.vagrant,
+or VAGRANT_DOTFILE_PATH), like the lab's own key that role common installs.
+`make test-vm` sets both for its lone VM; machines you bring (`make byo`,
+playbooks/byo.py) have their ssh-config in LAB_STATE_DIR. The
 provider (``lab_provider``, unless ``-e`` gives it): LAB_PROVIDER, else that
 of the machines in Vagrant's state directory, else lab.yml's.
 
@@ -137,11 +139,30 @@ def summary(stats: dict | None) -> dict[str, dict[str, int]]:
     return per_host
 
 
+def state_dir(environ=os.environ, root: Path = ROOT) -> Path:
+    """The lab's state directory (its ssh-config and keys): LAB_STATE_DIR
+    (machines you bring, `make byo`), else Vagrant's (VAGRANT_DOTFILE_PATH,
+    else .vagrant)."""
+    state = environ.get("LAB_STATE_DIR") or environ.get("VAGRANT_DOTFILE_PATH") or ".vagrant"
+    return root / state      # an absolute path stays as it is
+
+
+def client_dir(environ=os.environ, root: Path = ROOT) -> Path:
+    """Where provisioning writes the `cloud` CLI's files (api, token, ca.pem):
+    the checkout's .simplecloud, or for machines you bring their state
+    directory (LAB_STATE_DIR: `cloud` run in the directory above it finds them)."""
+    return state_dir(environ, root) if environ.get("LAB_STATE_DIR") else root / ".simplecloud"
+
+
 def lab_paths(environ=os.environ, root: Path = ROOT) -> tuple[Path, Path]:
-    """(inventory, Vagrant's state directory) of the lab to provision."""
-    inventory = environ.get("LAB_INVENTORY") or "inventory/hosts.yml"
-    state = environ.get("VAGRANT_DOTFILE_PATH") or ".vagrant"
-    return root / inventory, root / state      # an absolute path stays as it is
+    """(inventory, state directory) of the lab to provision: LAB_INVENTORY,
+    else the provider's inventory in lab.yml (``<provider>.inventory``: the
+    VM lab's smaller topology), else inventory/hosts.yml; as the Vagrantfile."""
+    inventory = environ.get("LAB_INVENTORY")
+    if not inventory:
+        settings = lab_settings(environ, root)
+        inventory = (settings.get(settings["provider"]) or {}).get("inventory") or "inventory/hosts.yml"
+    return root / inventory, state_dir(environ, root)
 
 
 def running_provider(state: Path) -> str | None:
@@ -170,7 +191,7 @@ def lab_settings(environ=os.environ, root: Path = ROOT) -> dict:
     local = root / "lab.local.yml"
     if local.exists():
         settings = deep_merge(settings, yaml.safe_load(local.read_text()) or {})
-    settings["provider"] = (environ.get("LAB_PROVIDER") or running_provider(lab_paths(environ, root)[1])
+    settings["provider"] = (environ.get("LAB_PROVIDER") or running_provider(state_dir(environ, root))
                             or settings.get("provider"))
     return settings
 
@@ -207,7 +228,7 @@ def provision(limit: str | None = None, extravars: dict | None = None, write=pri
            "ANSIBLE_SSH_ARGS": f"-F {state / 'ssh-config'} {SSH_ARGS}",
            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
            "ANSIBLE_FORCE_COLOR": "0"}
-    extravars = {"lab_state_dir": str(state), **(extravars or {})}
+    extravars = {"lab_state_dir": str(state), "lab_client_dir": str(client_dir()), **(extravars or {})}
     if "lab_provider" not in extravars:
         extravars["lab_provider"] = lab_settings()["provider"]
     if "lab_slowdown" not in extravars:                # main() has read it already

@@ -49,9 +49,16 @@ def load_lab_settings
   settings
 end
 
+# The inventory file of the lab: LAB_INVENTORY, else lab.yml's
+# <provider>.inventory, else inventory/hosts.yml (relative to ROOT).
+def lab_inventory
+  return ENV["LAB_INVENTORY"] unless ENV["LAB_INVENTORY"].to_s.empty?
+  LAB[PROVIDER]["inventory"] || "inventory/hosts.yml"
+end
+
 # The machines: every host of the inventory (INVENTORY) with the groups it is
 # in (nested children included), its inline vars and its host_vars. The
-# manager comes up last: the provisioner runs once, from the last machine,
+# managers come up last: the provisioner runs once, from the last machine,
 # against all of them.
 def inventory_machines
   inventory = YAML.load_file(INVENTORY)
@@ -74,7 +81,17 @@ def inventory_machines
     where = file.start_with?(ROOT + "/") ? file[(ROOT.size + 1)..] : file
     missing.empty? || abort("simplecloud: inventory host #{name} has no #{missing.join(", ")} (#{where})")
   end
-  hosts.sort_by.with_index { |(_, vars), i| [vars["groups"].include?("manager") ? 1 : 0, i] }.to_h
+  hosts.sort_by.with_index { |(_, vars), i| [vars["groups"].include?("managers") ? 1 : 0, i] }.to_h
+end
+
+# A manager's registry storage (role registry's registry_storage_dir) in its
+# own volume that `make down` keeps, like the images: content-addressed blobs
+# of the job images, so a new lab's first push sends no layer again (the base
+# image's took 10 s of a manager's CPU). `make clean` removes them. One volume
+# per manager: each registry holds the images itself (a manager's loss must
+# not take them away from the others).
+def registry_cache(name)
+  ["-v", "simplecloud-#{name}-registry:/var/lib/docker-registry"]
 end
 
 # A machine's size for the lab's provider: lab.yml's <provider>.resources,
@@ -141,8 +158,8 @@ end
 
 def missing_parts
   missing = {}
-  # the base image is for the manager's job images (a lab may have no manager: make test-vm)
-  has_manager = MACHINES.values.any? { |vars| vars["groups"].include?("manager") }
+  # the base image is for the managers' job images (a lab may have no manager: make test-vm)
+  has_manager = MACHINES.values.any? { |vars| vars["groups"].include?("managers") }
   if has_manager && !File.exist?(File.join(ROOT, "images", "build", "base.tar"))
     missing["images/build/base.tar"] = "images"
   end

@@ -1,18 +1,19 @@
 """What a simplecloud machine is made of, as plain data: read by the pyinfra
 deploy (deploy.py) and by the tests that check a built image."""
 
-# The packages the roles install (common, docker_engine, etcd, haproxy, registry, orchestrator).
+# The packages the roles install (common, docker_engine, etcd, haproxy, keepalived, registry, orchestrator).
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "python3", "python3-apt",
     "iproute2", "iptables", "iputils-ping", "ca-certificates", "curl", "procps", "kmod", "less",
     "docker.io", "haproxy", "etcd-server", "etcd-client", "docker-registry", "socat", "python3-venv",
+    "keepalived",
 ]
 # A VM boots its own kernel (direct kernel boot: no boot loader), brings up
 # its first NIC by DHCP, formats its data disk and keeps its clock (role common).
 VM_PACKAGES = ["linux-image-amd64", "initramfs-tools", "ifupdown", "isc-dhcp-client", "e2fsprogs",
                "systemd-timesyncd"]
 # Installed with the packages, started by the roles only.
-DISABLED = ["docker.service", "docker.socket", "containerd.service", "haproxy.service",
+DISABLED = ["docker.service", "docker.socket", "containerd.service", "haproxy.service", "keepalived.service",
             "etcd.service", "docker-registry.service"]
 # What a container cannot or need not run.
 CONTAINER_MASKED = ["getty@tty1.service", "console-getty.service", "systemd-udevd.service",

@@ -1,52 +1,41 @@
 """testinfra fixtures: one host object per lab machine, over the ssh-config
-that the Vagrantfile writes (.vagrant/ssh-config). Run `make up` first.
+of the lab's state directory (.vagrant/ssh-config, which the Vagrantfile
+writes). Run `make up` first.
 
-The machines, their groups and addresses come from the lab's inventory
-(inventory/hosts.yml, or LAB_INVENTORY), the ssh-config and keys from
-Vagrant's state directory (.vagrant, or VAGRANT_DOTFILE_PATH): `make test-vm`
-points both at its lone pod-host VM and runs the `single_host` tests."""
+The machines, their groups and variables come from the lab's inventory
+through Ansible's own inventory code (playbooks/inventory.py), the
+ssh-config and keys from the state directory; both as playbooks/provision.py
+finds them (LAB_INVENTORY, the provider's inventory in lab.yml, or
+inventory/hosts.yml; LAB_STATE_DIR, VAGRANT_DOTFILE_PATH, or .vagrant).
+`make test-vm` points both at its lone pod-host VM and runs the
+`single_host` tests; `make byo` at machines you bring (LAB_PROVIDER=byo)."""
 import os
 from pathlib import Path
 
 import pytest
 import testinfra
-import yaml
+
+from playbooks.inventory import Inventory
+from playbooks.provision import client_dir, lab_paths
 
 ROOT = Path(__file__).resolve().parents[2]
-INVENTORY = ROOT / (os.environ.get("LAB_INVENTORY") or "inventory/hosts.yml")
-STATE_DIR = ROOT / (os.environ.get("VAGRANT_DOTFILE_PATH") or ".vagrant")
+INVENTORY, STATE_DIR = lab_paths()
 SSH_CONFIG = STATE_DIR / "ssh-config"
+# Machines made by Vagrant (their first key was Vagrant's insecure one), or
+# machines someone brought (make byo).
+BYO = os.environ.get("LAB_PROVIDER") == "byo"
+# Where provisioning wrote the CLI's files (api, token, ca.pem): .simplecloud
+# of the checkout; for machines you bring, their state directory.
+CLIENT_DIR = client_dir()
 
 pytestmark = pytest.mark.lab
 
-
-def inventory_machines(path: Path) -> dict[str, dict]:
-    """Every host of an Ansible YAML inventory: its groups (nested children
-    included) and vars (inline, then host_vars/NAME.yml), like the Vagrantfile."""
-    hosts: dict[str, dict] = {}
-
-    def walk(group, node, chain):
-        node, chain = node or {}, chain + [group]
-        for name, inline in (node.get("hosts") or {}).items():
-            entry = hosts.setdefault(name, {"groups": [], **(inline or {})})
-            entry["groups"] += [g for g in chain if g != "all" and g not in entry["groups"]]
-        for child, sub in (node.get("children") or {}).items():
-            walk(child, sub, chain)
-
-    walk("all", yaml.safe_load(path.read_text())["all"], [])
-    for name, entry in hosts.items():
-        host_vars = path.parent / "host_vars" / f"{name}.yml"
-        if host_vars.exists():
-            entry.update(yaml.safe_load(host_vars.read_text()) or {})
-    return hosts
-
-
-MACHINES = inventory_machines(INVENTORY)
-MANAGERS = [name for name, vars_ in MACHINES.items() if "manager" in vars_["groups"]]
-# pod name (light, medium, heavy) -> (pod host, its workers' subnet)
-PODS = {vars_["pod_name"]: (name, vars_["cloud_network_subnet"])
-        for name, vars_ in MACHINES.items() if "pods" in vars_["groups"]}
-MANAGER_ADDRESS = MACHINES[MANAGERS[0]]["lab_address"] if MANAGERS else None
+LAB = Inventory.load(INVENTORY)
+MACHINES = LAB.machines
+MANAGERS = LAB.managers
+DOCKER_HOSTS = LAB.docker_hosts           # every host that can run workers: pod hosts and spares
+MANAGER_ADDRESS = LAB.address(MANAGERS[0]) if MANAGERS else None
+VIP = LAB.vip
 
 
 def _host(name):
@@ -57,19 +46,26 @@ def _host(name):
 
 @pytest.fixture(scope="session")
 def manager():
+    """The first manager (the one that keeps the lab CA and builds the job images)."""
     if not MANAGERS:
         pytest.fail(f"this lab has no manager ({INVENTORY}): run only the single_host tests here")
     return _host(MANAGERS[0])
 
 
-@pytest.fixture(scope="session", params=sorted(PODS), ids=lambda p: f"pod-{p}")
+@pytest.fixture(scope="session", params=MANAGERS)
+def each_manager(request):
+    """(name, testinfra host) of each manager in turn."""
+    return request.param, _host(request.param)
+
+
+@pytest.fixture(scope="session", params=DOCKER_HOSTS)
 def pod(request):
-    """(pod name, testinfra host, worker subnet) for each pod host in turn."""
-    name, subnet = PODS[request.param][0], PODS[request.param][1]
-    return request.param, _host(name), subnet
+    """(host name, testinfra host, worker subnet) for each Docker host in turn:
+    every pod's hosts and the spares."""
+    return request.param, _host(request.param), LAB.subnet(request.param)
 
 
-@pytest.fixture(scope="session", params=list(MACHINES))
+@pytest.fixture(scope="session", params=MACHINES)
 def machine(request):
     return _host(request.param)
 

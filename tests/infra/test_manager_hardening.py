@@ -7,12 +7,20 @@ process (/proc/PID: its user, groups, capabilities, no_new_privs, seccomp,
 its read-only view of the filesystem)."""
 import pytest
 
-from .conftest import PODS, _host
+from .conftest import DOCKER_HOSTS, MANAGERS, _host
 
 USER = "orchestrator"
 HOME = "/var/lib/orchestrator"
-ETCD_TLS = ("--cacert /etc/simplecloud/pki/ca.pem --cert /etc/simplecloud/pki/client-admin.pem "
-            "--key /etc/simplecloud/pki/client-admin.key")
+# The orchestrator's etcd client certificate: on every manager (the admin's
+# only on the first, beside the lab CA).
+ETCD_TLS = ("--cacert /etc/simplecloud/etcd/ca.pem --cert /etc/simplecloud/etcd/client.pem "
+            "--key /etc/simplecloud/etcd/client.key")
+
+
+@pytest.fixture(scope="module", params=MANAGERS)
+def manager(request):
+    """Each manager in turn: every one runs the orchestrator the same way."""
+    return _host(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +104,14 @@ def test_the_running_process_sees_a_read_only_system(manager, manager_pid):
     assert "/tmp" in mounts and "/home" in mounts                      # its own /tmp; /home hidden
 
 
-# --- the pod hosts' SSH host keys ---
+# --- the Docker hosts' SSH host keys ---
 
-def test_the_orchestrator_trusts_only_the_pod_hosts_recorded_keys(manager):
+def test_the_orchestrator_trusts_only_the_docker_hosts_recorded_keys(manager):
     config = manager.file(f"{HOME}/.ssh/config").content_string
     assert "StrictHostKeyChecking yes" in config and f"UserKnownHostsFile {HOME}/.ssh/known_hosts" in config
     known = [line.split() for line in manager.file(f"{HOME}/.ssh/known_hosts").content_string.splitlines()
              if line and not line.startswith("#")]
-    for machine, _ in PODS.values():
+    for machine in DOCKER_HOSTS:
         key = _host(machine).file("/etc/ssh/ssh_host_ed25519_key.pub").content_string.split()[:2]
         assert [m for m in known if m[0].split(",")[0] == machine and m[1:3] == key], (machine, known)
 

@@ -1,8 +1,11 @@
-"""br-cloud on every pod host, and every worker IP reachable from the manager."""
+"""br-cloud on every Docker host, routes to every worker subnet on every
+machine, and every worker IP reachable from the managers."""
 import json
 import uuid
 
 import pytest
+
+from .conftest import DOCKER_HOSTS, LAB, MACHINES, _host
 
 
 @pytest.mark.single_host
@@ -26,27 +29,36 @@ def test_docker_network_uses_bridge(pod):
     assert info["Options"]["com.docker.network.bridge.name"] == "br-cloud"
 
 
-def test_manager_routes_to_pod_subnet(manager, pod):
-    _, _, subnet = pod
-    assert subnet in manager.check_output("ip route")
+@pytest.mark.parametrize("name", MACHINES)
+def test_routes_to_every_worker_subnet(name):
+    """host-gw: each machine (managers, pod hosts, spares) routes every other
+    host's worker subnet through that host's lab address."""
+    routes = _host(name).check_output("ip route").splitlines()
+    for other in DOCKER_HOSTS:
+        if other != name:
+            want = f"{LAB.subnet(other)} via {LAB.address(other)} "
+            assert [r for r in routes if r.startswith(want)], (name, other, routes)
 
 
 @pytest.fixture
 def worker(pod):
-    """A job container on the pod's bridge, removed afterwards."""
+    """A job container on the host's bridge, removed afterwards: its pod's job
+    (the light job on a spare)."""
     name, host, _ = pod
+    job = LAB.pod_of(name) or "light"
     cname = f"infra-{uuid.uuid4().hex[:6]}"
     host.check_output(f"docker run -d --name {cname} --network cloud --label simplecloud.test=1 "
-                      f"-e SIMPLECLOUD_NODE={cname} manager:5050/simplecloud/{name}")
+                      f"-e SIMPLECLOUD_NODE={cname} registry:5050/simplecloud/{job}")
     ip = host.check_output(
         f"docker inspect -f '{{{{.NetworkSettings.Networks.cloud.IPAddress}}}}' {cname}")
-    yield name, cname, ip
+    yield job, cname, ip
     host.run(f"docker rm -f {cname}")
 
 
-def test_worker_reachable_from_manager_by_bridge_ip(manager, worker):
+def test_worker_reachable_from_every_manager_by_bridge_ip(each_manager, worker):
     """Reachability, so the job's index (GET /), not its work: the heavy job's
     2,000,000 SHA-256 rounds take longer than curl's 5 s under TCG on a VM."""
+    _, manager = each_manager
     job, cname, ip = worker
     out = manager.run(f"curl -s --retry 20 --retry-delay 1 --retry-connrefused -m 5 http://{ip}:8000/")
     assert out.rc == 0, out.stderr

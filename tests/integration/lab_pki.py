@@ -16,7 +16,7 @@ def make_pki(directory: str) -> None:
     script = jinja2.Template(template, undefined=jinja2.StrictUndefined).render(
         ansible_managed="test", etcd_pki_dir=directory, etcd_cluster_members=["default"],
         hostvars={"default": {"lab_address": "127.0.0.1"}}, etcd_client_certs=["orchestrator"],
-        etcd_pki_extra_server="api", inventory_hostname="default", lab_address="127.0.0.1")
+        etcd_pki_extra_server="api", etcd_pki_api_servers=["default"], lab_vip="")
     first = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
     again = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
     assert "CHANGED" in first.stdout and "CHANGED" not in again.stdout   # idempotent

@@ -279,7 +279,8 @@ def test_changed_settings_re_render_and_the_api_answers_over_tls(haproxy_proc, a
     assert hap.driver.settings_drift() == ""
     make_pki(str(tmp_path / "pki"))
     pem = tmp_path / "api.pem"
-    pem.write_text((tmp_path / "pki" / "api.pem").read_text() + (tmp_path / "pki" / "api.key").read_text())
+    pem.write_text((tmp_path / "pki" / "api-default.pem").read_text()
+                   + (tmp_path / "pki" / "api-default.key").read_text())
     tls_port = free_port()
     tls = dataclasses.replace(hap.settings.haproxy,
                               api_tls_bind=f"127.0.0.1:{tls_port}", api_tls_pem=str(pem))

@@ -1,6 +1,7 @@
 """Shared helpers for the tests that drive the running lab (`make up`) from
-outside: only through the `cloud` CLI and HTTP to 127.0.0.1 (HAProxy on
-:8080, the API on :5000).
+outside: only through the `cloud` CLI (the virtual IP's API, then
+127.0.0.1:5000) and HTTP to the entry point (the virtual IP's HAProxy,
+bench/labkit.py's EDGE); the machines as the inventory names them.
 
 The API records *desired* state, so every observable effect (a node
 answering through HAProxy, a node gone) is polled for with a bound
@@ -24,13 +25,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench.labkit import EDGE, LAB, SSH_CONFIG, leader, pod_host  # noqa: F401 - the tests' too
 from playbooks.provision import lab_settings, slowdown
 from tests.turns import take_dockerd_turn
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ROOT / ".venv" / "bin" / "cloud"
-EDGE = "http://127.0.0.1:8080"
-API = "http://127.0.0.1:5000"
+API = "http://127.0.0.1:5000"           # the first manager's API, published (a shortcut to one manager)
 PROVIDER = lab_settings()["provider"]   # the running lab's (LAB_PROVIDER, its machines, lab.yml)
 SLOWDOWN = slowdown(PROVIDER)   # lab.yml: how many times slower than the container lab this lab is
 
@@ -228,9 +229,6 @@ def light_empty(lab):
 
 # ---------------------------------------------------------------- the machines and load
 
-SSH_CONFIG = ROOT / ".vagrant" / "ssh-config"
-
-
 def on_machine(machine: str, command: str, timeout: float = 60) -> str:
     """Run a shell command as root on a lab machine over SSH; returns stdout."""
     timeout = budget(timeout)
@@ -256,6 +254,16 @@ def freeze(machine: str, frozen: bool) -> None:
     else:
         argv = ["docker", "pause" if frozen else "unpause", f"simplecloud-{machine}"]
     subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+def power(machine: str, running: bool) -> None:
+    """A whole lab machine dies (`docker kill` of its container, `virsh
+    destroy` of its VM: no clean shutdown) or is started again."""
+    if PROVIDER == "libvirt":
+        argv = ["virsh", "-c", "qemu:///system", "start" if running else "destroy", f"simplecloud-{machine}"]
+    else:
+        argv = ["docker", "start" if running else "kill", f"simplecloud-{machine}"]
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
 
 
 class Load:

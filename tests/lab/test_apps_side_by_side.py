@@ -11,6 +11,7 @@ from tests.lab.conftest import (
     app_names,
     app_nodes,
     cloud,
+    cloud_json,
     cloud_ok,
     get,
     nodes_seen,
@@ -35,7 +36,8 @@ def three_apps(light_empty):
     cloud_ok("app", "scale", "light", "2")
     cloud_ok("app", "deploy", FILES, "--command", "python3 -m http.server 9000", "--pod", "medium",
              "--replicas", "2", "--port", "9000", "--path", "/files", "--strip-path")
-    cloud_ok("app", "deploy", HOSTAPP, "--image", "manager:5050/simplecloud/medium", "--pod", "medium",
+    medium_image = next(a["image"] for a in cloud_json("app", "ls") if a["name"] == "medium")   # the job's
+    cloud_ok("app", "deploy", HOSTAPP, "--image", medium_image, "--pod", "medium",
              "--replicas", "2", "--port", "8000", "--host", HOST, "--health-path", "/health")
     yield {app: {n["name"] for n in app_nodes(app)} for app in ("light", FILES, HOSTAPP)}
     clean()

@@ -1,5 +1,5 @@
 """Healing in the running lab, driven from outside: a killed worker, a hung
-worker, a frozen pod host, a manager killed with SIGKILL, and a rolling
+worker, a frozen pod host, the leading manager's orchestrator killed with SIGKILL, and a rolling
 update, each under a steady stream of requests through HAProxy. Requests
 must not fail; what `cloud node ls` / `cloud pod ls` say must be true."""
 from __future__ import annotations
@@ -21,9 +21,13 @@ from tests.lab.conftest import (
     cloud_ok,
     containers_of,
     freeze,
+    leader,
     on_machine,
+    pod_host,
     wait_until,
 )
+
+LIGHT, MEDIUM = pod_host("light"), pod_host("medium")
 
 pytestmark = pytest.mark.lab
 
@@ -59,7 +63,7 @@ def test_a_killed_worker_is_replaced_without_failed_requests(light3):
     assert o["last_error"] in ("its container exited with code 137",
                                "it stopped passing its health check (hung or broken)"), o
     assert o["healthy"] is True
-    assert [c["state"] for c in containers_of("pod-light", "light")] == ["running"] * 3
+    assert [c["state"] for c in containers_of(LIGHT, "light")] == ["running"] * 3
     events = cloud_json("events", "--limit", "100")
     assert any(e["kind"] == "node.failed" and victim in e["subject"] for e in events)
 
@@ -75,11 +79,11 @@ def test_a_worker_killed_on_its_host_costs_no_request(light3):
     measures 50."""
     victim = light3[2]
     before = observed("light")[victim]["restarts"]
-    (box,) = [c["name"] for c in containers_of("pod-light", "light") if c["node"] == victim]
+    (box,) = [c["name"] for c in containers_of(LIGHT, "light") if c["node"] == victim]
     rate = 30 if SLOWDOWN == 1 else 30 / answer_slowdown()
     with OpenLoop("/light", rate=rate, limit_s=budget(120), timeout=budget(2), seed=19) as load:
         time.sleep(budget(3))
-        on_machine("pod-light", f"docker kill {box}")
+        on_machine(LIGHT, f"docker kill {box}")
         assert wait_until(lambda: observed("light")[victim].get("restarts") == before + 1
                           and serving("light", 3)), observed("light")
         time.sleep(budget(3))
@@ -89,19 +93,19 @@ def test_a_worker_killed_on_its_host_costs_no_request(light3):
 def test_a_hung_worker_is_replaced(light3):
     victim = light3[1]
     before = observed("light")[victim]["restarts"]
-    (box,) = [c["name"] for c in containers_of("pod-light", "light") if c["node"] == victim]
+    (box,) = [c["name"] for c in containers_of(LIGHT, "light") if c["node"] == victim]
     # SIGSTOP every process of the worker but its init: it still "runs", it no longer answers
-    on_machine("pod-light", f"docker exec {box} sh -c 'kill -STOP -1'")
+    on_machine(LIGHT, f"docker exec {box} sh -c 'kill -STOP -1'")
     assert wait_until(lambda: observed("light")[victim].get("restarts") == before + 1
                       and serving("light", 3)), observed("light")
-    assert " T " not in on_machine("pod-light", f"docker top {box} -o pid,stat,cmd")   # a new, running process
+    assert " T " not in on_machine(LIGHT, f"docker top {box} -o pid,stat,cmd")   # a new, running process
     assert "stopped passing its health check" in observed("light")[victim]["last_error"]
 
 
 def test_a_frozen_pod_host_is_reported_and_the_others_keep_working(light3):
     cloud_ok("app", "scale", "medium", "1", "--wait", "--timeout", str(CONVERGE))
     try:
-        freeze("pod-medium", True)
+        freeze(MEDIUM, True)
         try:
             def reported():
                 medium = {p["name"]: p for p in cloud_json("pod", "ls")}["medium"]
@@ -109,14 +113,14 @@ def test_a_frozen_pod_host_is_reported_and_the_others_keep_working(light3):
                 return state and not state["reachable"]
             assert wait_until(reported, budget(30)), cloud_json("pod", "ls")
             status = cloud_json("status")
-            assert any("pod-medium is unreachable" in w for w in status["warnings"]), status["warnings"]
-            assert "WARNING: host pod-medium is unreachable" in cloud_ok("status")
+            assert any(f"{MEDIUM} is unreachable" in w for w in status["warnings"]), status["warnings"]
+            assert f"WARNING: host {MEDIUM} is unreachable" in cloud_ok("status")
             assert [o["phase"] for o in observed("medium").values()] == ["unreachable"]
             # the rest of the cluster goes on
             cloud_ok("app", "scale", "light", "4", "--wait", "--timeout", str(CONVERGE))
             assert serving("light", 4), observed("light")
         finally:
-            freeze("pod-medium", False)
+            freeze(MEDIUM, False)
         assert wait_until(lambda: serving("medium", 1)), observed("medium")      # back, nothing lost
         medium = {p["name"]: p for p in cloud_json("pod", "ls")}["medium"]
         assert medium["host_states"][medium["hosts"][0]]["reachable"] is True
@@ -125,25 +129,27 @@ def test_a_frozen_pod_host_is_reported_and_the_others_keep_working(light3):
 
 
 def test_manager_killed_under_load_loses_nothing(light3):
+    """The leader's orchestrator killed (SIGKILL): another manager leads,
+    systemd restarts the killed one as a follower."""
     with Load("/light", rate=20) as load:
-        on_machine("manager", "systemctl kill -s KILL simplecloud-manager")
+        on_machine(leader(), "systemctl kill -s KILL simplecloud-manager")
         # workers and HAProxy keep serving while it is down; systemd restarts it
         assert wait_until(lambda: cloud("status")[0] == 0, budget(60))
         cloud_ok("app", "scale", "light", "5", "--wait", "--timeout", str(CONVERGE))
         load.more(20)
     assert load.failures == [] and load.sent > 10, load.failures
-    boxes = containers_of("pod-light", "light")
+    boxes = containers_of(LIGHT, "light")
     assert sorted(c["node"] for c in boxes) == sorted(observed("light")) and len(boxes) == 5   # no orphan, no twin
 
 
 def test_rolling_update_under_load(light3):
-    gens = {c["gen"] for c in containers_of("pod-light", "light")}
+    gens = {c["gen"] for c in containers_of(LIGHT, "light")}
     with Load("/light", rate=20) as load:
         out = cloud_ok("app", "update", "light", "--cpus", "0.2", "--wait", "--timeout", str(CONVERGE))
         assert out.startswith("app 'light' updated: cpus; 3 of 3 replicas serve"), out
         load.more(20)
     assert load.failures == [] and load.sent > 10, load.failures
-    boxes = containers_of("pod-light", "light")
+    boxes = containers_of(LIGHT, "light")
     assert len(boxes) == 3 and len({c["gen"] for c in boxes}) == 1 and not {c["gen"] for c in boxes} & gens
     assert sorted(c["node"] for c in boxes) == light3                  # same nodes, new containers
     # a routing change reloads HAProxy instead

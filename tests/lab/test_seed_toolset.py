@@ -140,13 +140,13 @@ def test_pod_full_message(light_empty):
 def test_unknown_balance_algorithm(lab):
     """Refused by the CLI (a usage error: exit 2 per docs/cli.md) and by the API (400)."""
     before = snapshot()
-    line = assert_refused(*cloud("app", "deploy", "t-bal", "--image", "manager:5050/simplecloud/light",
+    line = assert_refused(*cloud("app", "deploy", "t-bal", "--image", "registry:5050/simplecloud/light",
                                  "--pod", "light", "--replicas", "1", "--port", "8000",
                                  "--balance", "fastest"), 2)
     assert "fastest" in line
     token = (ROOT / ".simplecloud" / "token").read_text().strip()
     r = requests.post(f"{API}/api/apps", timeout=10, headers={"Authorization": f"Bearer {token}"},
-                      json={"name": "t-bal", "image": "manager:5050/simplecloud/light", "pod": "light",
+                      json={"name": "t-bal", "image": "registry:5050/simplecloud/light", "pod": "light",
                             "replicas": 1, "port": 8000, "balance": "fastest"})
     assert r.status_code == 400, r.text
     assert "fastest" in r.text

@@ -9,12 +9,16 @@ the trigger's list from the Vagrantfile's own function (missing_parts.rb).
 Cost: about 10 s per Vagrant run, some 2 minutes in all."""
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from playbooks.inventory import Inventory
+from tests.byo.simulate import MACHINE_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -57,8 +61,13 @@ def lab_copy(tmp_path):
     return tmp_path
 
 
-def inventory_hosts():
-    return sorted(p.stem for p in (ROOT / "inventory" / "host_vars").glob("*.yml"))
+def inventory_hosts(name="hosts.yml"):
+    """The hosts of an inventory file of inventory/ (the VM lab's: vm.yml)."""
+    return sorted(Inventory.load(ROOT / "inventory" / name).machines)
+
+
+def managers():
+    return Inventory.load(ROOT / "inventory" / "hosts.yml").managers
 
 
 @pytest.mark.parametrize("path", ["Vagrantfile", "vagrant/lab.rb"])
@@ -97,7 +106,8 @@ def test_plain_vagrant_uses_the_labs_provider(lab_copy, provider):
         (lab_copy / "lab.yml").write_text(yaml.safe_dump(lab))
     status = vagrant("status", cwd=lab_copy, VAGRANT_DEFAULT_PROVIDER="virtualbox")
     assert status.returncode == 0, status.stderr
-    for host in inventory_hosts():
+    # the VM lab's machines: the smaller topology of lab.yml's libvirt.inventory
+    for host in inventory_hosts("vm.yml" if provider == "libvirt" else "hosts.yml"):
         assert f"not created ({provider})" in next(line for line in status.stdout.splitlines()
                                                    if line.startswith(host + " "))
     other = "libvirt" if provider == "docker" else "docker"
@@ -108,18 +118,19 @@ def test_a_lab_keeps_the_provider_of_its_machines(lab_copy):
     """After `LAB_PROVIDER=libvirt make up`, plain `vagrant ssh`, `make
     test-lab` or `make status` are about those VMs (lab.yml says docker),
     and a command for another provider leaves their ssh-config alone."""
-    record = lab_copy / ".vagrant" / "machines" / "manager" / "libvirt" / "id"
+    record = lab_copy / ".vagrant" / "machines" / "manager-1" / "libvirt" / "id"
     record.parent.mkdir(parents=True)
     record.write_text("6b3f1d2e-0000-4000-8000-000000000000")     # what vagrant-libvirt keeps of a domain
     status = vagrant("status", cwd=lab_copy)
     # Vagrant asks libvirt about the machine: there is no such domain where libvirtd runs (the
     # VM tier starts it), and no libvirtd to ask before; either way the answer is libvirt's
     if status.returncode == 0:
-        assert "manager                   not created (libvirt)" in status.stdout, status.stdout
+        assert re.search(r"^manager-1 +not created \(libvirt\)$", status.stdout, re.M), status.stdout
     else:
         assert status.stderr.startswith("Error while connecting to Libvirt"), status.stderr
     config = (lab_copy / ".vagrant" / "ssh-config").read_text()
-    assert "Host manager\n  HostName 192.168.56.10\n  Port 22\n" in config
+    assert "Host manager-1\n  HostName 192.168.56.10\n  Port 22\n" in config
+    assert "Host manager-2\n" not in config             # the VM lab's smaller topology (inventory/vm.yml)
     record.write_text("6b3f1d2e-0000-4000-8000-000000000000")     # Vagrant forgot the domain it did not find
     make = subprocess.run(["make", "-n", "-f", str(ROOT / "Makefile"), "status"], cwd=lab_copy,
                           env=clean_env(), capture_output=True, text=True)
@@ -154,11 +165,16 @@ def test_docker_run_commands_of_the_container_lab(lab_copy):
                      ("--label", "simplecloud.lab=1"), ("--tmpfs", "/run")]:
             assert flag in pairs, (host, flag)
         assert "--privileged" not in argv   # fails on these hosts (ENVIRONMENT.md)
-        # the manager's registry storage outlives `make down` (its own volume)
-        assert (("-v", "simplecloud-registry:/var/lib/docker-registry") in pairs) == (host == "manager"), host
+        # the bring-your-own simulation starts its machines with the same flags
+        assert set(zip(MACHINE_ARGS[::2], MACHINE_ARGS[1::2])) <= set(pairs), host
+        # each manager's registry storage outlives `make down` (its own volume); HAProxy binds the virtual IP
+        is_manager = host in managers()
+        assert (("-v", f"simplecloud-{host}-registry:/var/lib/docker-registry") in pairs) == is_manager, host
+        assert (("--sysctl", "net.ipv4.ip_nonlocal_bind=1") in pairs) == is_manager, host
+        # the first manager publishes lab.yml's ports on 127.0.0.1 (a shortcut to one manager)
         published = {p for f, p in pairs if f == "-p"} - {f"127.0.0.1:{hv['lab_ssh_port']}:22"}
         want = {f"127.0.0.1:{p['host']}:{p['guest']}" for p in lab["published"]}
-        assert published == (want if host == "manager" else set()), host
+        assert published == (want if host == managers()[0] else set()), host
 
 
 def test_machines_come_from_the_inventory(lab_copy):
@@ -167,12 +183,12 @@ def test_machines_come_from_the_inventory(lab_copy):
     inv["all"]["children"]["pods"]["children"]["pod_extra"] = {"hosts": {"pod-extra": None}}
     (lab_copy / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inv))
     (lab_copy / "inventory" / "host_vars" / "pod-extra.yml").write_text(
-        "lab_address: 192.168.56.14\nlab_ssh_port: 2234\n")
+        "lab_address: 192.168.56.19\nlab_ssh_port: 2239\n")
     commands = ruby("docker_run_args.rb", cwd=lab_copy)
     assert sorted(commands) == sorted(inventory_hosts() + ["pod-extra"])
-    assert list(commands)[-1] == "manager"          # the provisioner runs from the last one
-    assert "127.0.0.1:2234:22" in commands["pod-extra"]
-    (lab_copy / "inventory" / "host_vars" / "pod-extra.yml").write_text("lab_address: 192.168.56.14\n")
+    assert list(commands)[-3:] == managers()        # the managers last: the provisioner runs from the last one
+    assert "127.0.0.1:2239:22" in commands["pod-extra"]
+    (lab_copy / "inventory" / "host_vars" / "pod-extra.yml").write_text("lab_address: 192.168.56.19\n")
     run = vagrant("status", cwd=lab_copy)
     assert run.returncode != 0
     assert run.stderr.strip() == ("simplecloud: inventory host pod-extra has no lab_ssh_port "

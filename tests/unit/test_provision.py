@@ -73,6 +73,18 @@ def test_the_lab_to_provision_comes_from_the_environment(provision):
     inventory, state = provision.lab_paths({"LAB_INVENTORY": "tests/vm/hosts.yml",
                                             "VAGRANT_DOTFILE_PATH": "/tmp/x/vagrant"})
     assert (inventory, state) == (ROOT / "tests" / "vm" / "hosts.yml", Path("/tmp/x/vagrant"))
+    assert provision.lab_paths({"LAB_INVENTORY": "/tmp/byo/hosts.yml", "LAB_STATE_DIR": "/tmp/byo",
+                                "VAGRANT_DOTFILE_PATH": "/tmp/x/vagrant"}) == (Path("/tmp/byo/hosts.yml"),
+                                                                              Path("/tmp/byo"))
+
+
+def test_the_vm_lab_has_its_own_inventory(provision, tmp_path):
+    """lab.yml's <provider>.inventory (the VM lab's smaller topology), unless LAB_INVENTORY says otherwise."""
+    (tmp_path / "lab.yml").write_text("provider: docker\nlibvirt: {inventory: inventory/vm.yml}\n")
+    assert provision.lab_paths({}, tmp_path)[0] == tmp_path / "inventory" / "hosts.yml"
+    assert provision.lab_paths({"LAB_PROVIDER": "libvirt"}, tmp_path)[0] == tmp_path / "inventory" / "vm.yml"
+    assert provision.lab_paths({"LAB_PROVIDER": "libvirt", "LAB_INVENTORY": "x.yml"}, tmp_path)[0] == \
+        tmp_path / "x.yml"
 
 
 def test_slowdown_per_provider_from_lab_yml_and_lab_local_yml(provision, tmp_path):
