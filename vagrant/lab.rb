@@ -84,6 +84,19 @@ def inventory_machines
   hosts.sort_by.with_index { |(_, vars), i| [vars["groups"].include?("managers") ? 1 : 0, i] }.to_h
 end
 
+# The lab's names in every machine's /etc/hosts, as Docker writes it: Docker
+# rewrites the file at every `docker start`, so after a machine's restart the
+# names role common added would be gone (the orchestrator reaches Docker
+# hosts by name, pod hosts pull from `registry`). The virtual IP's names
+# (role common's common_vip_names) from the inventory's group_vars/all.yml.
+def known_hosts_args(machines)
+  all = File.join(File.dirname(INVENTORY), "group_vars", "all.yml")
+  vip = File.exist?(all) ? (YAML.load_file(all) || {})["lab_vip"] : nil
+  names = machines.map { |name, vars| ["--add-host", "#{name}:#{vars["lab_address"]}"] }
+  names += %w[manager registry].map { |n| ["--add-host", "#{n}:#{vip}"] } if vip
+  names.flatten
+end
+
 # A manager's registry storage (role registry's registry_storage_dir) in its
 # own volume that `make down` keeps, like the images: content-addressed blobs
 # of the job images, so a new lab's first push sends no layer again (the base

@@ -165,6 +165,11 @@ def test_docker_run_commands_of_the_container_lab(lab_copy):
                      ("--label", "simplecloud.lab=1"), ("--tmpfs", "/run")]:
             assert flag in pairs, (host, flag)
         assert "--privileged" not in argv   # fails on these hosts (ENVIRONMENT.md)
+        # Docker rewrites /etc/hosts at every start: it writes the lab's names itself
+        lab_inventory = Inventory.load(ROOT / "inventory" / "hosts.yml")
+        added = {p for f, p in pairs if f == "--add-host"}
+        assert added == {f"{m}:{lab_inventory.address(m)}" for m in lab_inventory.machines} | \
+            {f"manager:{lab_inventory.vip}", f"registry:{lab_inventory.vip}"}, host
         # the bring-your-own simulation starts its machines with the same flags
         assert set(zip(MACHINE_ARGS[::2], MACHINE_ARGS[1::2])) <= set(pairs), host
         # each manager's registry storage outlives `make down` (its own volume); HAProxy binds the virtual IP
