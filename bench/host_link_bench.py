@@ -111,8 +111,8 @@ def swarm_on_pod_light() -> dict:
         wait(lambda: not on(LIGHT, f"docker ps -aq --filter {label}").split())
         on(LIGHT, f"echo {json.dumps(json.dumps(daemon))} > /etc/docker/daemon.json && "
                         "systemctl reset-failed docker; systemctl restart docker")
-        wait(lambda: cloud_json("pod", "ls") and all(p["host_state"] and p["host_state"]["reachable"]
-                                                      for p in cloud_json("pod", "ls")), timeout=60)
+        wait(lambda: all(state and state["reachable"] for p in cloud_json("pod", "ls")
+                         for state in p["host_states"].values()), timeout=60)
 
 
 def simplecloud_scale() -> dict:
@@ -277,8 +277,8 @@ def bench_frozen() -> dict:
         t0 = time.time()
         scale("light", 4)
         frozen = time.time() - t0
-        reported = wait(lambda: not {p["name"]: p for p in cloud_json("pod", "ls")}["medium"]["host_state"]
-                        ["reachable"], timeout=30)
+        reported = wait(lambda: not any(state and state["reachable"] for state in {
+            p["name"]: p for p in cloud_json("pod", "ls")}["medium"]["host_states"].values()), timeout=30)
         t_reported = time.time() - t0
     finally:
         subprocess.run(["docker", "unpause", f"simplecloud-{MEDIUM}"], check=True)

@@ -45,16 +45,18 @@ from orchestrator.control.controller import Controller
 from orchestrator.control.etcd_monitor import EtcdMonitor
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.lb_mirror import LBMirror, PublishedHAProxy
+from orchestrator.control.placer import Placer
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
+from orchestrator.control.spares import SpareHosts
 from orchestrator.control.waker import Waker
-from orchestrator.core.errors import SimpleCloudError
+from orchestrator.core.errors import SimpleCloudError, Unavailable
 from orchestrator.edges.election import ElectionTimes, Leadership
 from orchestrator.edges.haproxy import HAProxy
 from orchestrator.edges.hostpool import HostPool
 from orchestrator.edges.local_net import local_addresses
 from orchestrator.edges.peers import Peers
-from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
+from orchestrator.edges.protocols import HAProxyProtocol, PeersProtocol, StoreProtocol
 from orchestrator.edges.store import Store
 from orchestrator.observe.collectors import (
     EtcdCollector,
@@ -66,6 +68,7 @@ from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import Settings
 from orchestrator.usecases import UseCases
 from orchestrator.usecases.managers import Managers
+from orchestrator.usecases.pools import hosts_of
 
 log = logging.getLogger("orchestrator.server")
 
@@ -104,7 +107,7 @@ def parse_label(text: str) -> tuple[str, str]:
 def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, settings: Settings,
                      scaler: Scaler | None = None, telemetry: Telemetry | None = None,
                      leadership: Leadership | None = None, acting_store: StoreProtocol | None = None,
-                     acting_scaler: Scaler | None = None) -> Controller:
+                     acting_scaler: Scaler | None = None, peers: PeersProtocol | None = None) -> Controller:
     """Every controller loop (control/), wired, not started yet; each loop is
     handed only its settings. The waker scales apps through ``scaler`` (the
     apps use case over ``store``), the autoscaler through ``acting_scaler``
@@ -113,10 +116,14 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
     With a ``leadership`` the acting loops (reconcilers, autoscaler) write
     through ``acting_store`` (``store.fenced(leadership.check)``), check it
     before every step, and drive a ``PublishedHAProxy`` whose servers every
-    other manager mirrors."""
+    other manager mirrors. With ``peers`` (the other managers' APIs), the
+    sampler adds their HAProxies' counters to this one's: the leader's
+    autoscaler sees every request, whichever manager it came in through."""
     telemetry = telemetry or Telemetry()
+    me = manager_name(settings)
     sampler = Sampler(store, haproxy, hosts, settings.intervals.metrics_interval,
-                      log_port=settings.haproxy.haproxy_log_port)
+                      log_port=settings.haproxy.haproxy_log_port,
+                      peers=(lambda: peers.backends(me)) if peers is not None else None)
     sync = HAProxySync(store, haproxy, settings.intervals, log=logging.getLogger("orchestrator.haproxy_sync"))
     acting_store = acting_store or store
     driven: HAProxyProtocol = haproxy
@@ -137,18 +144,21 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
 
     autoscaler = waker = None
     if scaler is not None:
+        spares = SpareHosts(acting_store, settings.pools.spare_return_window, logging.getLogger("orchestrator.spares"))
         autoscaler = Autoscaler(acting_store, acting_scaler or scaler, sampler, settings.autoscale,
-                                logging.getLogger("orchestrator.autoscaler"), telemetry=telemetry)
+                                logging.getLogger("orchestrator.autoscaler"), telemetry=telemetry, spares=spares)
         waker = Waker(store, scaler, haproxy, settings.autoscale.waker_port, settings.healing.start_timeout,
                       logging.getLogger("orchestrator.waker"))
     monitor = EtcdMonitor(store, log=logging.getLogger("orchestrator.etcd_monitor"), events=acting_store)
     for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures),
                       EtcdCollector(monitor.reading)):
         telemetry.add_collector(collector)
+    placer = Placer(acting_store, settings.pools.host_grace, settings.intervals.reconcile_interval,
+                    hosts_of(settings.pools.pod_hosts), logging.getLogger("orchestrator.placer"))
     controller = Controller(store, hosts, sync, sampler, new_reconciler, settings.intervals.reconcile_interval,
                             autoscaler=autoscaler, waker=waker, telemetry=telemetry,
                             log=logging.getLogger("orchestrator.controller"), leadership=leadership,
-                            acting_store=acting_store, lb_mirror=mirror, published=published,
+                            acting_store=acting_store, lb_mirror=mirror, published=published, placer=placer,
                             etcd_monitor=monitor)
     if mirror is not None:
         mirror.leading = controller.leading
@@ -186,6 +196,15 @@ def build_managers(store: StoreProtocol, settings: Settings, token: str) -> Mana
     return Managers(store, manager_name(settings), vip=manager.vip, peers=peers, addresses=local_addresses)
 
 
+def register_hosts(cases: UseCases, settings: Settings) -> None:
+    """The hosts of the settings into etcd, if missing or changed; with etcd
+    down, the leader's placer does it when its term begins."""
+    try:
+        cases.pools.register(hosts_of(settings.pools.pod_hosts))
+    except Unavailable as exc:
+        log.warning("cannot register the hosts of the settings now (%s); the leader does it later", exc)
+
+
 def manager_name(settings: Settings) -> str:
     """This manager's name: the setting, else the machine's host name."""
     return settings.manager.manager_name or socket.gethostname()
@@ -214,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         # One pool: the use cases check images on it, the controller drives it.
         hosts = HostPool(settings.links, extra_labels=dict(args.label))
         token = ensure_token(settings.api.token_file)
-        cases = UseCases.over(store, hosts, settings.workers.job_image_prefix,
-                              managers=build_managers(store, settings, token))
+        managers = build_managers(store, settings, token)
+        cases = UseCases.over(store, hosts, settings.workers.job_image_prefix, managers=managers,
+                              pods_hosts=settings.pools.pods_hosts)
+        register_hosts(cases, settings)
         # The web layer reads the controller's figures (dashboard, /metrics).
         controller = None
         if not args.no_controller:
@@ -224,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             fenced = store.fenced(leadership.check)
             acting = UseCases.over(fenced, hosts, settings.workers.job_image_prefix)
             controller = build_controller(store, hosts, build_haproxy(settings), settings, cases.apps,
-                                          leadership=leadership, acting_store=fenced, acting_scaler=acting.apps)
+                                          leadership=leadership, acting_store=fenced, acting_scaler=acting.apps,
+                                          peers=managers.peers)
         app = build_web_app(settings, cases, controller, token)
         server = create_server(app, host=host, port=port, threads=args.threads, ident="simplecloud")
     except (SimpleCloudError, ValueError, OSError, TokenFileError) as exc:

@@ -12,24 +12,29 @@ import time
 
 import pytest
 
-from orchestrator.core.errors import CapacityError, Conflict, NotFound, StaleCount
-from orchestrator.core.model import App, Event, Node, NodeStatus, Pod
+from orchestrator.core.errors import CapacityError, Conflict, NotFound, StaleCount, ValidationError
+from orchestrator.core.model import App, Event, Host, Node, NodeStatus, Pod
+from orchestrator.core.placement import Resources
 from orchestrator.core.schema import Autoscale
 
+HOST = Host("pod-host", 10, 2.5, 1280)
 
-def pod(name="p1", max_nodes=3, app=None):
-    return Pod(name, "pod-host", max_nodes, 0.25, 128, app=app)
+
+def pod(name="p1", max_nodes=3, app=None, hosts=("pod-host",)):
+    return Pod(name, hosts, max_nodes, 0.25, 128, app=app)
 
 
 def app(name="web", pod_name="p1"):
     return App(name=name, pod=pod_name, port=8000, image="simplecloud/light", path=f"/{name}", created=1.0)
 
 
-def node(name, app_name="web", pod_name="p1", status=NodeStatus.ONLINE, created=None):
-    return Node(name, pod_name, app_name, status, created=created if created is not None else time.time())
+def node(name, app_name="web", pod_name="p1", status=NodeStatus.ONLINE, created=None, host="pod-host"):
+    return Node(name, pod_name, app_name, status, created=created if created is not None else time.time(),
+                host=host)
 
 
 def with_app(store):
+    store.register_hosts([HOST])
     store.put_pod(pod(), create=True)
     store.put_app(app(), create=True)
 
@@ -77,6 +82,7 @@ def case_nodes_never_exceed_the_pod_and_a_refusal_writes_nothing(store):
 
 
 def case_an_app_created_with_its_nodes_comes_with_them_or_not_at_all(store):
+    store.register_hosts([HOST])
     store.put_pod(pod(max_nodes=2), create=True)
     with pytest.raises(CapacityError):
         store.add_nodes("p1", [node(n) for n in "abc"], create_app=app())
@@ -155,7 +161,7 @@ def case_events_come_newest_first(store):
     assert [e.message for e in store.events(2)] == ["event 2", "event 1"]
 
 
-def case_observed_records_and_host_states(store):
+def case_observed_records_and_link_states(store):
     with_app(store)
     store.add_nodes("p1", [node("a")])
     assert store.put_observed("p1", "a", {"phase": "serving", "node_created": 1.0})
@@ -163,8 +169,92 @@ def case_observed_records_and_host_states(store):
     assert store.list_observed() == {("p1", "a"): {"phase": "serving", "node_created": 1.0}}
     store.delete_observed("p1", "a")
     assert store.get_observed("p1", "a") is None and store.list_observed() == {}
-    store.put_host_state("pod-host", {"reachable": False, "since": 1.0})
-    assert store.list_host_states() == {"pod-host": {"reachable": False, "since": 1.0}}
+    store.put_link_state("pod-host", {"reachable": False, "since": 1.0})
+    assert store.list_link_states() == {"pod-host": {"reachable": False, "since": 1.0}}
+    store.put_spare_state("p1", {"spare-1": 5.0})
+    assert store.list_spare_states() == {"p1": {"spare-1": 5.0}}
+    store.put_spare_state("p1", {})
+    assert store.list_spare_states() == {}
+
+
+# ---------------------------------------------------------------- hosts and their guards
+
+
+def two_pods_on_one_host(store, slots=4):
+    """Pods p1 and p2 (4 × 0.25 CPU each) share host "shared" of ``slots`` slots, p1 also has "own"."""
+    store.register_hosts([Host("shared", slots, 0.25 * slots, 128 * slots), Host("own", 4, 1.0, 512)])
+    store.put_pod(pod("p1", max_nodes=4, hosts=("shared", "own")), create=True)
+    store.put_pod(pod("p2", max_nodes=4, hosts=("shared",)), create=True)
+    store.put_app(app("web", "p1"), create=True)
+    store.put_app(app("api", "p2"), create=True)
+
+
+def case_hosts_are_registered_once_and_keep_their_draining_flag(store):
+    assert store.register_hosts([HOST, Host("b", 2, 1.0, 256)]) == ["pod-host", "b"]
+    assert store.register_hosts([HOST]) == []                     # unchanged: nothing written
+    assert store.set_draining("pod-host", True).draining
+    bigger = Host("pod-host", 20, 5.0, 2560)
+    assert store.register_hosts([bigger]) == ["pod-host"]
+    assert store.get_host("pod-host") == Host("pod-host", 20, 5.0, 2560, draining=True)
+    assert sorted(h.name for h in store.list_hosts()) == ["b", "pod-host"]
+    with pytest.raises(NotFound):
+        store.set_draining("nope", True)
+
+
+def case_a_hosts_capacity_is_shared_by_its_pods_and_a_refusal_writes_nothing(store):
+    two_pods_on_one_host(store, slots=4)
+    store.add_nodes("p1", [node("a", host="shared"), node("b", host="shared"), node("c", host="own")])
+    before = (state(store), store.host_loads())
+    with pytest.raises(CapacityError, match="host shared"):
+        store.add_nodes("p2", [node(n, "api", "p2", host="shared") for n in "xyz"])    # 2 slots left, not 3
+    assert (state(store), store.host_loads()) == before
+    store.add_nodes("p2", [node(n, "api", "p2", host="shared") for n in "xy"])
+    assert store.host_loads()["shared"] == Resources(4, 1.0, 512)
+    assert store.host_loads()["own"] == Resources(1, 0.25, 128)
+    with pytest.raises(CapacityError):
+        store.add_nodes("p1", [node("d", host="shared")])
+    with pytest.raises(CapacityError, match="not one of the hosts"):
+        store.add_nodes("p2", [node("z", "api", "p2", host="own")])
+    store.remove_nodes("p1", ["a", "c"])
+    assert store.host_loads()["shared"] == Resources(3, 0.75, 384)
+    assert store.host_loads().get("own", Resources()) == Resources()
+
+
+def case_a_move_takes_the_room_from_one_host_to_the_other(store):
+    two_pods_on_one_host(store, slots=2)
+    (a,) = store.add_nodes("p1", [node("a", host="own")])
+    store.add_nodes("p2", [node("x", "api", "p2", host="shared")])
+    (moved,) = store.move_nodes("p1", [dataclasses.replace(a, host="shared", moved_from="own")])
+    assert (moved.host, moved.moved_from, moved.pending) == ("shared", "own", "")
+    assert store.host_loads()["shared"] == Resources(2, 0.5, 256)
+    assert store.host_loads().get("own", Resources()) == Resources()
+    with pytest.raises(Conflict):                                    # a stale read
+        store.move_nodes("p1", [dataclasses.replace(a, pending="why")])
+    (b,) = store.add_nodes("p1", [node("b", host="own")])
+    before = (state(store), store.host_loads())
+    with pytest.raises(CapacityError):                               # "shared" is full now
+        store.move_nodes("p1", [dataclasses.replace(b, host="shared", moved_from="own")])
+    assert (state(store), store.host_loads()) == before
+    (waiting,) = store.move_nodes("p1", [dataclasses.replace(b, pending="no room")])
+    assert waiting.pending == "no room" and waiting.host == "own"
+
+
+def case_a_host_joins_a_pod_only_if_known_and_leaves_it_only_empty(store):
+    two_pods_on_one_host(store)
+    with pytest.raises(ValidationError, match="known hosts are own, shared"):
+        store.set_pod_hosts("p2", ["shared", "ghost"], [])
+    store.register_hosts([Host("spare", 4, 1.0, 512)])
+    store.set_draining("spare", True)
+    grown = store.set_pod_hosts("p2", ["shared", "spare"], ["spare"], undrain="spare")
+    assert grown.hosts == ("shared", "spare") and grown.lent == ("spare",)
+    assert store.get_pod("p2") == grown and not store.get_host("spare").draining
+    store.add_nodes("p2", [node("x", "api", "p2", host="spare")])
+    with pytest.raises(Conflict, match="host spare still has 1 node"):
+        store.set_pod_hosts("p2", ["shared"], [])
+    store.remove_nodes("p2", ["x"])
+    assert store.set_pod_hosts("p2", ["shared"], []).hosts == ("shared",)
+    with pytest.raises(NotFound):
+        store.set_pod_hosts("nope", ["shared"], [])
 
 
 def case_an_observed_record_lives_only_with_its_node_and_pod(store):
@@ -237,6 +327,7 @@ def case_an_app_update_compares_the_revision_it_read(store):
 
 
 def case_an_event_is_written_with_its_change_or_not_at_all(store):
+    store.register_hosts([HOST])
     store.put_pod(pod(), create=True, event=Event.now("pod.registered", "pod/p1", "p1 registered"))
     with pytest.raises(Conflict):
         store.put_pod(pod(), create=True, event=Event.now("pod.registered", "pod/p1", "p1 again"))

@@ -20,6 +20,7 @@ from flask import Flask, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 
 from orchestrator.core import budget
+from orchestrator.core.haproxy_stats import BackendStats
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.usecases import UseCases
 
@@ -36,6 +37,8 @@ class FigureSource(Protocol):
 
     def figures(self) -> dict[str, dict[str, Any]]: ...
     def series(self, seconds: float, step: float) -> dict[str, list[dict[str, Any]]]: ...
+    def host_cpu(self) -> dict[str, float]: ...
+    def local_backends(self) -> dict[str, BackendStats]: ...
 
 
 class RunningController(Protocol):
@@ -65,6 +68,7 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
         cluster,
         dashboard,
         errors,
+        hosts,
         managers,
         nodes,
         pods,
@@ -94,7 +98,7 @@ def create_app(cases: UseCases, *, token: str, controller: RunningController | N
     errors.register_error_handlers(app)
     auth.init_app(app, token)
     security.init_app(app)
-    for module in (cluster, managers, pods, nodes, apps):
+    for module in (cluster, managers, pods, hosts, nodes, apps):
         app.register_blueprint(module.bp, url_prefix="/api")
     app.register_blueprint(prometheus.bp)          # /metrics: outside /api, no token
     app.register_blueprint(dashboard.bp)        # / (the page), /static, /api/dashboard

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from orchestrator.api import responses, to_json, usecases
+from orchestrator.api import controller, responses, to_json, usecases
 from orchestrator.api.openapi import doc
 
 bp = Blueprint("managers", __name__)
@@ -21,3 +21,15 @@ def me():
      answer="The control plane.", returns=responses.Managers, errors=(401, 503))
 def overview():
     return jsonify(to_json(usecases().managers.overview()))
+
+
+@bp.get("/manager/backends")
+@doc(summary="The app backends of this manager's HAProxy as last sampled: what came in through it (the "
+             "leader adds every manager's up)", answer="This manager's counters.", returns=responses.ManagerBackends,
+     errors=(401,))
+def backends():
+    running = controller()
+    local = running.sampler.local_backends() if running is not None else {}
+    return jsonify({"manager": usecases().managers.name,
+                    "backends": {name: {"stot": b.stot, "req_tot": b.req_tot, "scur": b.scur, "qcur": b.qcur,
+                                        "up": list(b.up)} for name, b in sorted(local.items())}})

@@ -35,7 +35,7 @@ keeps in its token file (`settings.token_file`, mode 600), except
 
 Every error is JSON: `{"error": "<what is wrong and what to change>",
 "field": "<offending input field, if any>"}`. 400: a value breaks the
-contract below; 404: a named pod, node or app does not exist; 409: the
+contract below; 404: a named pod, node, app or host does not exist; 409: the
 request is well formed but clashes with the current state (name taken,
 pod full, limits above the pod's node size, image missing on the host);
 503: etcd (or the pod host a call needs) does not answer.
@@ -44,7 +44,7 @@ pod full, limits above the pod's node size, image missing on the host);
 ERRORS = {
     400: ("BadRequest", "Malformed input; `field` names what to change."),
     401: ("Unauthorized", "Missing or wrong bearer token."),
-    404: ("NotFound", "The named pod, node or app does not exist."),
+    404: ("NotFound", "The named pod, node, app or host does not exist."),
     409: ("Conflict", "Well formed, but clashes with the current state (name or route taken, pod full or "
                       "not empty, limits above the pod's node size, image not on the host, no NEW node...)."),
     413: ("TooLarge", "The request body is larger than 1 MiB."),
@@ -52,8 +52,8 @@ ERRORS = {
 }
 """Status → (the component of ``responses``, its description)."""
 
-PATH_PARAMETERS = ("pod", "node", "app")
-"""The names in the paths; each is a ``Name`` (a DNS label)."""
+PATH_PARAMETERS = {"pod": "Name", "node": "Name", "app": "Name", "host": "HostName"}
+"""The names in the paths and their schemas: a ``Name`` (a DNS label) or a ``HostName``."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ def generated_schemas() -> dict[str, dict[str, Any]]:
         raise ValueError(f"components {clash} are both a request and an answer model; rename one")
     out.update(answers)
     out["Name"] = TypeAdapter(fields.PodName).json_schema(ref_template=REF)
+    out["HostName"] = TypeAdapter(fields.HostName).json_schema(ref_template=REF)
     return out
 
 
@@ -203,7 +204,7 @@ def document(app: Flask) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "parameters": {n: {"name": n, "in": "path", "required": True,
-                               "schema": {"$ref": REF.format(model="Name")}} for n in PATH_PARAMETERS},
+                               "schema": {"$ref": REF.format(model=kind)}} for n, kind in PATH_PARAMETERS.items()},
             "responses": _error_responses(),
             "schemas": schemas,
         },

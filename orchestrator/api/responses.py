@@ -42,7 +42,7 @@ class StatusCounts(RootModel[dict[str, int]]):
 
 
 class HostState(Answer):
-    """Reachability of a pod host through its SSH link (null before the controller's first look)."""
+    """Reachability of a host through its SSH link (null before the leader's first look)."""
 
     reachable: bool | None = None
     since: float | None = Field(None, description="Unix time it became reachable / unreachable")
@@ -52,16 +52,48 @@ class HostState(Answer):
 
 class Pod(Answer):
     name: str = Field(examples=["light"])
-    host: str = Field(examples=["pod-light"], description="inventory host name of the pod host")
-    max_nodes: int = Field(examples=[20])
+    hosts: list[str] = Field(examples=[["pod-light-1", "pod-light-2"]], description="inventory names of its hosts")
+    max_nodes: int = Field(examples=[20], description="nodes of this pod allowed on each of its hosts")
     cpus: float = Field(examples=[0.25], description="CPU limit per node")
     memory_mb: int = Field(examples=[128], description="memory limit per node, MiB")
     app: str | None = Field(None, description="default app for `cloud register NODE POD`")
+    lent: list[str] | None = Field(None, description="hosts the autoscaler added to the pod (it gives them back)")
     used: int | None = Field(None, description="node records in the pod (listings only)")
-    free: int | None = Field(None, description="free node slots (listings only)")
+    capacity: int | None = Field(None, description="nodes its hosts could hold, each host's own limits "
+                                                   "counted (listings only)")
+    free: int | None = Field(None, description="how many more nodes fit now on its hosts that answer and "
+                                               "are not draining (listings only)")
+    pending: int | None = Field(None, description="its nodes waiting for room (listings only)")
     statuses: StatusCounts | None = None
     phases: StatusCounts | None = None
-    host_state: HostState | None = None
+    host_states: dict[str, HostState | None] | None = Field(None, description="each host's link (listings only)")
+
+
+class Resources(Answer):
+    nodes: int = Field(examples=[20])
+    cpus: float = Field(examples=[5.0])
+    memory_mb: int = Field(examples=[2560])
+
+
+class Host(Answer):
+    """A host that runs workers: a pod's, or a spare (in no pod)."""
+
+    name: str = Field(examples=["pod-light-1"])
+    address: str | None = Field(None, examples=["192.168.56.11"])
+    subnet: str | None = Field(None, examples=["10.42.1.0/24"], description="its worker subnet")
+    capacity: Resources = Field(description="node slots, CPUs and MiB, shared by every pod on the host")
+    draining: bool = Field(description="its nodes move away; nothing new is placed on it")
+    pods: list[str] = Field(examples=[["light"]], description="the pods it is a host of")
+    lent_to: list[str] | None = Field(None, description="the pods the autoscaler lent it to")
+    spare: bool | None = Field(None, description="in no pod")
+    used: Resources | None = Field(None, description="what the nodes placed on it take (their pods' node sizes)")
+    nodes: int | None = Field(None, description="nodes placed on it, all pods")
+    nodes_by_pod: StatusCounts | None = None
+    pending: int | None = Field(None, description="its nodes waiting for room elsewhere")
+    link: HostState | None = None
+    cpu_used: float | None = Field(None, description="CPUs its serving workers used over the last 10 s "
+                                                     "(the sampler's cgroup readings; null: not sampled)")
+    cpu_percent: float | None = Field(None, description="cpu_used, % of its CPU capacity")
 
 
 class Observed(Answer):
@@ -89,6 +121,9 @@ class Node(Answer):
     app: str
     status: Literal["NEW", "ONLINE", "PAUSED", "FAILED", "REMOVED"] = Field(description="desired status")
     created: float | None = Field(None, description="Unix time")
+    host: str | None = Field(None, examples=["pod-light-1"], description="the host it is placed on")
+    moved_from: str | None = Field(None, description="the host it ran on before its last move")
+    pending: str | None = Field(None, description="why it waits for room on another host (empty: it does not)")
     observed: Observed | None = None
 
 
@@ -161,7 +196,7 @@ class Status(Answer):
     apps: list[App] | None = None
     nodes: StatusCounts | None = None
     phases: StatusCounts | None = None
-    hosts: dict[str, HostState] | None = None
+    hosts: dict[str, HostState] | None = Field(None, description="each host's link")
     warnings: list[str] | None = Field(
         None, description="one sentence per thing wrong: etcd near or at its quota or with an alarm, a pod "
                           "host that does not answer, and what it means")
@@ -237,6 +272,19 @@ class Manager(Answer):
     holds_vip: bool = Field(description="this manager holds the virtual IP now")
 
 
+class BackendCounters(Answer):
+    stot: int = Field(description="requests that arrived since the HAProxy worker started")
+    req_tot: int = Field(description="requests answered since the HAProxy worker started")
+    scur: int = Field(description="requests in the backend now, served or queued")
+    qcur: int = Field(description="of those, the queued ones")
+    up: list[str] = Field(description="the servers taking new requests")
+
+
+class ManagerBackends(Answer):
+    manager: str = Field(examples=["manager-1"])
+    backends: dict[str, BackendCounters] = Field(description="app backend (app_<name>) → its counters")
+
+
 class Leader(Answer):
     name: str = Field(examples=["manager-2"])
     epoch: int = Field(description="the leader key's create revision: every write of its term is fenced by it")
@@ -282,5 +330,5 @@ class Managers(Answer):
 
 
 COMPONENTS = (Error, Names, PodsAndApps, Pod, HostState, Observed, StatusCounts, Node, App, Event, Status,
-              Dashboard, EtcdMember, EtcdState, ManagerState, Leader, VipState)
+              Dashboard, EtcdMember, EtcdState, ManagerState, Leader, VipState, Host, Resources, BackendCounters)
 """The answers that are components of the document (the others are inlined where used)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.cli import apps, cluster, managers, nodes, pods
+from orchestrator.cli import apps, cluster, hosts, managers, nodes, pods
 from orchestrator.cli.bench import BALANCE_ALGORITHMS, bench_parser, cmd_bench
 from orchestrator.cli.client import DEFAULT_API, EXIT_USAGE, CliError
 from orchestrator.cli.wait import DEFAULT_WAIT
@@ -59,10 +59,12 @@ def build_parser() -> Parser:
     pod = sub.add_parser("pod", help="list, register and remove pods", parents=[common])
     pod_sub = pod.add_subparsers(dest="pod_command", required=True, metavar="ACTION", parser_class=Parser)
     add(pod_sub, "ls", pods.cmd_pod_ls, "list pods with their node usage")
-    reg = add(pod_sub, "register", pods.cmd_pod_register, "register a pod on a pod host")
+    reg = add(pod_sub, "register", pods.cmd_pod_register, "register a pod over one or more known hosts")
     reg.add_argument("name")
-    reg.add_argument("--host", required=True, help="inventory name of the pod host, e.g. pod-light")
-    reg.add_argument("--max-nodes", type=positive)
+    reg.add_argument("--host", required=True, action="append", dest="hosts",
+                     help="inventory name of a host of the pod, e.g. pod-light-1 (repeat for several; "
+                          "see: cloud host ls)")
+    reg.add_argument("--max-nodes", type=positive, help="nodes of the pod allowed on each of its hosts")
     reg.add_argument("--cpus", type=float, help="CPU limit per node, e.g. 0.25")
     reg.add_argument("--memory", type=positive, help="memory limit per node, MiB")
     reg.add_argument("--app", help="default app of `cloud register NODE POD`")
@@ -150,6 +152,21 @@ def build_parser() -> Parser:
 
     lg = add(sub, "logs", nodes.cmd_logs, "print the last lines of a node's log")
     lg.add_argument("node"), lg.add_argument("--pod"), lg.add_argument("--tail", type=positive, default=100)
+    host = sub.add_parser("host", help="the hosts workers run on: list, add to a pod, drain, remove",
+                          parents=[common])
+    host_sub = host.add_subparsers(dest="host_command", required=True, metavar="ACTION", parser_class=Parser)
+    add(host_sub, "ls", hosts.cmd_host_ls, "list the hosts: pods, capacity, nodes, reachability, CPU use")
+    ha = add(host_sub, "add", hosts.cmd_host_add, "put a host (a spare) into a pod")
+    ha.add_argument("host"), ha.add_argument("pod")
+    hd = add(host_sub, "drain", hosts.cmd_host_drain,
+             "move a host's nodes to their pods' other hosts, each new one serving before the old one drains")
+    hd.add_argument("host")
+    drain_options(hd)
+    hr = add(host_sub, "rm", hosts.cmd_host_rm, "take a host out of its pod (draining it first): back to the spares")
+    hr.add_argument("host")
+    hr.add_argument("--pod", help="the pod it leaves (when it is in several)")
+    drain_options(hr)
+
     manager = sub.add_parser("manager", help="the managers: leader, virtual IP, etcd", parents=[common])
     manager_sub = manager.add_subparsers(dest="manager_command", required=True, metavar="ACTION",
                                          parser_class=Parser)
@@ -161,6 +178,12 @@ def build_parser() -> Parser:
     bench_parser(add(sub, "bench", cmd_bench, "open-loop load through HAProxy: Poisson arrivals, "
                       "latency from the scheduled send time (see docs/cli.md)"))
     return p
+
+
+def drain_options(parser) -> None:
+    parser.add_argument("--no-wait", action="store_true", help="return at once; the nodes move in the background")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_WAIT,
+                        help=f"seconds to wait for the drain at most (default {DEFAULT_WAIT:g})")
 
 
 def wait_options(parser) -> None:

@@ -12,12 +12,12 @@ def cmd_pod_ls(c: Client, a):
 
 
 def cmd_pod_register(c: Client, a):
-    body = {"name": a.name, "host": a.host, "max_nodes": a.max_nodes, "cpus": a.cpus,
+    body = {"name": a.name, "hosts": a.hosts, "max_nodes": a.max_nodes, "cpus": a.cpus,
             "memory_mb": a.memory, "app": a.app}
     pod = c.call("POST", "/api/pods", {k: v for k, v in body.items() if v is not None})
-    return pod, (f"pod '{a.name}' registered on host {pod.get('host', a.host)}: up to "
+    return pod, (f"pod '{a.name}' registered on host(s) {', '.join(pod.get('hosts') or a.hosts)}: up to "
                  f"{cell(pod.get('max_nodes'))} nodes of {cell(pod.get('cpus'))} CPU / "
-                 f"{cell(pod.get('memory_mb'))} MiB")
+                 f"{cell(pod.get('memory_mb'))} MiB on each")
 
 
 def cmd_pod_rm(c: Client, a):

@@ -79,18 +79,34 @@ def node_rows(nodes: list[dict], now: float | None = None) -> list[dict]:
             phase += " (updating)"
         if phase.startswith("backoff") and isinstance(o.get("retry_at"), (int, float)):
             phase += f" (retry in {max(0, int(o['retry_at'] - (now or time.time())))}s)"
+        host = n.get("host") or o.get("host")
+        if n.get("moved_from") and n.get("moved_from") != host:
+            host = f"{host} (from {n['moved_from']})"
         rows.append({**n, "age": age(n.get("created")), "phase": phase,
                      "health": "-" if healthy is None else "up" if healthy else "down",
-                     "host": o.get("host"), "ip": o.get("ip"), "restarts": o.get("restarts", 0),
-                     "since": age(o.get("since"), now), "error": o.get("last_error") or o.get("host_error")})
+                     "host": host, "ip": o.get("ip"), "restarts": o.get("restarts", 0),
+                     "since": age(o.get("since"), now), "error": o.get("last_error") or o.get("host_error"),
+                     "pending": n.get("pending")})
     return rows
 
 
 def pod_rows(pods: list[dict], now: float | None = None) -> list[dict]:
     """Pods as the API lists them (with ``used`` and ``statuses``), ready for a table."""
-    return [{**p, "nodes": f"{p.get('used', '?')}/{p.get('max_nodes')}",
+    return [{**p, "nodes": f"{p.get('used', '?')}/{p.get('capacity', p.get('max_nodes'))}"
+                           + (f" ({p['pending']} pending)" if p.get("pending") else ""),
+             "hosts": ", ".join(p.get("hosts") or []), "per_host": p.get("max_nodes"),
              "memory": f"{p.get('memory_mb')} MiB", "statuses": statuses(p),
-             "reach": host_reach(p.get("host_state"), now)} for p in pods]
+             "reach": hosts_reach(p.get("host_states"), now)} for p in pods]
+
+
+def hosts_reach(states: dict | None, now: float | None = None) -> str:
+    """"reachable" when every host of a pod answers, else the ones that do not."""
+    if not states:
+        return "-"
+    down = [f"{h} {host_reach(s, now)}" for h, s in sorted(states.items()) if s and not s.get("reachable")]
+    if down:
+        return "; ".join(down)
+    return "reachable" if all(states.values()) else "-"
 
 
 def host_reach(state: dict | None, now: float | None = None) -> str:
@@ -102,13 +118,15 @@ def host_reach(state: dict | None, now: float | None = None) -> str:
     return f"UNREACHABLE {age(state.get('since'), now)}"
 
 
-POD_COLUMNS = [("NAME", "name"), ("HOST", "host"), ("REACH", "reach"), ("NODES", "nodes"),
-               ("CPUS", "cpus"), ("MEMORY", "memory"), ("APP", "app"), ("STATUS", "statuses")]
+POD_COLUMNS = [("NAME", "name"), ("HOSTS", "hosts"), ("REACH", "reach"), ("NODES", "nodes"),
+               ("PER HOST", "per_host"), ("CPUS", "cpus"), ("MEMORY", "memory"), ("APP", "app"),
+               ("STATUS", "statuses")]
 
 
 NODE_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("APP", "app"), ("STATUS", "status"),
                 ("PHASE", "phase"), ("HEALTH", "health"), ("HOST", "host"), ("IP", "ip"),
-                ("RESTARTS", "restarts"), ("SINCE", "since"), ("AGE", "age"), ("LAST ERROR", "error")]
+                ("RESTARTS", "restarts"), ("SINCE", "since"), ("AGE", "age"), ("PENDING", "pending"),
+                ("LAST ERROR", "error")]
 
 
 APP_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("REPLICAS", "replicas"), ("SERVING", "serving"),

@@ -14,9 +14,12 @@ is written only for the incarnation of the app it is about
 (``created_revision``): one decided just before a stop is not written after it.
 
 Every change is an ``autoscale`` event with its numbers, and every decision
-is counted in ``telemetry`` (by app and direction, for /metrics); a pod that has no
-room for what was wanted is never a silent cap: the event says
-"pod light is full: 20 of 20 nodes; wanted 24".
+is counted in ``telemetry`` (by app and direction, for /metrics). When a pod
+has no room for what was wanted, the autoscaler first adds a spare host to it
+(control/spares.py: ``host.lent``), and gives it back once the pod has not
+needed it for ``spare_return_window``; with no spare it is never a silent
+cap: the event says "pod light is full: 40 nodes on pod-light-1 (20/20 ...),
+pod-light-2 (20/20 ...); wanted 44 ...; no spare host to add".
 """
 from __future__ import annotations
 
@@ -29,8 +32,10 @@ from typing import Any, Protocol
 
 from orchestrator.control.reporting import Reporter
 from orchestrator.control.sampler import Sampler
+from orchestrator.control.spares import SpareHosts
 from orchestrator.core import autoscale, errors
-from orchestrator.core.model import App, NodeStatus
+from orchestrator.core.model import App, NodeStatus, Pod
+from orchestrator.core.pools import node_size, pool_of, unreachable_since
 from orchestrator.core.schema import Autoscale
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
@@ -51,10 +56,13 @@ class Autoscaler:
 
     def __init__(self, store: StoreProtocol, scaler: Scaler, sampler: Sampler, settings: AutoscaleSettings,
                  log: logging.Logger | None = None, clock: Callable[[], float] = time.time,
-                 telemetry: Telemetry | None = None):
+                 telemetry: Telemetry | None = None, spares: SpareHosts | None = None):
         """``scaler``: what scales an app (the apps use case); ``telemetry``:
-        where decisions are counted (None: a private one)."""
+        where decisions are counted (None: a private one); ``spares``: the
+        spare hosts it lends to full pods (None: a full pod stays full)."""
         self.store = store
+        self.spares = spares
+        self.wanting: set[str] = set()        # pods an app wanted more of than fit, this pass
         self.telemetry = telemetry or Telemetry()
         self.scaler = scaler
         self.sampler = sampler
@@ -77,7 +85,16 @@ class Autoscaler:
             self.reporter.tick()
 
     def decide_all(self) -> None:
-        """One decision for every autoscaled app (an app's failure does not stop the others)."""
+        """One decision for every autoscaled app (an app's failure does not stop
+        the others), then the spare hosts' review."""
+        self.wanting = set()
+        try:
+            self._decide_apps()
+        finally:
+            if self.spares is not None:
+                self.spares.review(self.wanting)
+
+    def _decide_apps(self) -> None:
         policies = self.store.list_autoscale()
         apps = {a.name: a for a in self.store.list_apps()}
         self.telemetry.forget_apps(set(policies) & set(apps))
@@ -127,27 +144,49 @@ class Autoscaler:
             self._written[app.name] = (app.created_revision, said, now)
 
     def apply(self, app: App, decision: autoscale.Decision, last_reason: str = "") -> autoscale.Decision:
-        """Scale to the decision, or as far as the pod has room (and say so,
-        once while the pod stays full)."""
+        """Scale to the decision; if the pod is full, with a spare host added to
+        it; else as far as the pod has room (and say so, once while it stays full)."""
         wanted = decision.replicas
-        try:
-            self.scaler.scale_to(app, wanted, f"{app.name}: {decision.reason}")   # the event with the change
-            self.log.info("%s: %s", app.name, decision.reason)
+        if self._scaled(app, wanted, f"{app.name}: {decision.reason}"):
             return decision
+        pod = self._pod(app)
+        self.wanting.add(pod.name)
+        lent = self.spares.lend(pod, wanted - decision.current) if self.spares is not None else None
+        if lent is not None:
+            if self._scaled(app, wanted, f"{app.name}: {decision.reason}; pod {pod.name} grew by host {lent}"):
+                return decision
+            pod = self._pod(app)
+        nodes = self.store.list_nodes(pod.name)
+        hosts = {h.name: h for h in self.store.list_hosts()}
+        pool = pool_of(pod, hosts, self.store.host_loads(), nodes,
+                       set(unreachable_since(self.store.list_link_states())))
+        room = decision.current + pool.free_nodes(node_size(pod))
+        reason = (f"pod {pod.name} is full: {len(nodes)} nodes on {pool.describe()}; wanted {wanted} "
+                  f"for {app.name} ({decision.reason})")
+        if self.spares is not None and lent is None:
+            reason += "; no spare host to add"
+        if room > decision.current:
+            reason += f"; scaled to {room}"
+            self.scaler.scale_to(app, room, f"{app.name}: {reason}")    # the event with the change
+        elif not last_reason.startswith(f"pod {pod.name} is full"):
+            self._event(app, f"{app.name}: {reason}")
+        return dataclasses.replace(decision, replicas=room, reason=reason)
+
+    def _scaled(self, app: App, replicas: int, message: str) -> bool:
+        """Scale ``app`` to ``replicas``, ``message`` its event (written with the
+        change); False if its pod has no room."""
+        try:
+            self.scaler.scale_to(app, replicas, message)
         except errors.CapacityError:
-            pod = self.store.get_pod(app.pod)
-            if pod is None:
-                raise errors.NotFound(f"pod {app.pod!r} of app {app.name!r} is gone") from None
-            used = self.store.pod_node_count(app.pod)
-            room = decision.current + max(0, pod.max_nodes - used)
-            reason = (f"pod {pod.name} is full: {used} of {pod.max_nodes} nodes; wanted {wanted} "
-                      f"for {app.name} ({decision.reason})")
-            if room > decision.current:
-                reason += f"; scaled to {room}"
-                self.scaler.scale_to(app, room, f"{app.name}: {reason}")
-            elif not last_reason.startswith(f"pod {pod.name} is full"):
-                self._event(app, f"{app.name}: {reason}")
-            return dataclasses.replace(decision, replicas=room, reason=reason)
+            return False
+        self.log.info(message)
+        return True
+
+    def _pod(self, app: App) -> Pod:
+        pod = self.store.get_pod(app.pod)
+        if pod is None:
+            raise errors.NotFound(f"pod {app.pod!r} of app {app.name!r} is gone") from None
+        return pod
 
     def _event(self, app: App, message: str) -> None:
         self.log.info(message)

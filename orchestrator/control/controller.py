@@ -12,9 +12,11 @@ two groups:
   counters, request times, workers' CPU) and the ``Waker`` (the first
   request of an app at zero: it scales the app through the desired state,
   which any manager may write);
-* **acting** (``start_acting``: what changes pod hosts, HAProxy servers and
-  the controllers' records): one ``HostReconciler`` per pod host named by a
-  pod, and the ``Autoscaler``.
+* **acting** (``start_acting``: what changes hosts, HAProxy servers and
+  the controllers' records): one ``HostReconciler`` per host (every host
+  registered or named by a pod: a spare's too, to clean what a pod left on
+  it), the ``Placer`` (nodes off lost and draining hosts) and the
+  ``Autoscaler`` (with the spares).
 
 With a ``Leadership`` (edges/election.py) the acting loops run only while
 this manager leads: each term of office starts them with a stop event of its
@@ -26,7 +28,8 @@ run from the start.
 The host links (``edges.hostlink``) wake the reconciler of their host when a
 Docker event arrives for one of our containers (die, oom, start ...) and when
 the link goes up or down; the leader writes a link's state change to etcd
-(``hosts/<host>``) for ``cloud pod ls`` and ``cloud status``.
+(``links/<host>``: placement, the placer's grace, ``cloud host ls``) and
+wakes the placer.
 
 ``telemetry`` (observe/telemetry.py) is the controller's Prometheus registry:
 the loops record into it, and it reads nodes (etcd), link states and the
@@ -42,6 +45,7 @@ from orchestrator.control.autoscaler import Autoscaler
 from orchestrator.control.etcd_monitor import EtcdMonitor
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.lb_mirror import LBMirror, PublishedHAProxy
+from orchestrator.control.placer import Placer
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
 from orchestrator.control.waker import Waker
@@ -65,7 +69,7 @@ class Controller:
                  telemetry: Telemetry | None = None, log: logging.Logger | None = None,
                  leadership: Leadership | None = None, acting_store: StoreProtocol | None = None,
                  lb_mirror: LBMirror | None = None, published: PublishedHAProxy | None = None,
-                 etcd_monitor: EtcdMonitor | None = None):
+                 placer: Placer | None = None, etcd_monitor: EtcdMonitor | None = None):
         """``new_reconciler(host)``: a reconciler for one pod host (made when a
         pod first names it); ``interval``: how long the etcd watch waits before
         it looks again (``reconcile_interval``); ``autoscaler``/``waker``: None
@@ -75,6 +79,7 @@ class Controller:
         leader's epoch; default ``store``); ``lb_mirror``: the load balancer's
         mirror (None: this manager's HAProxy is the only one); ``published``:
         the HAProxy the reconcilers drive, which publishes its servers;
+        ``placer``: the placer (None: nodes stay where they were placed);
         ``etcd_monitor``: etcd's size and alarms, read by a local loop (None: none)."""
         self.store = store
         self.acting_store = acting_store or store
@@ -88,6 +93,7 @@ class Controller:
         self.interval = interval
         self.autoscaler = autoscaler
         self.waker = waker
+        self.placer = placer
         self.telemetry = telemetry or Telemetry()
         self.etcd_monitor = etcd_monitor
         self.log = log or logging.getLogger("orchestrator.controller")
@@ -110,6 +116,8 @@ class Controller:
 
     def wake_all(self) -> None:
         self.haproxy_sync.wake.set()
+        if self.placer is not None:
+            self.placer.wake.set()
         self.wake_hosts()
 
     def _on_docker_event(self, host: str, event: dict) -> None:
@@ -129,7 +137,7 @@ class Controller:
         if not self._acting:
             return                            # a follower's links serve the API only; the leader records
         try:
-            self.acting_store.put_host_state(host, state.to_dict())
+            self.acting_store.put_link_state(host, self._link_record(host, state))
             if flipped and state.up:
                 self.acting_store.record_event("host.reachable", f"host/{host}",
                                                f"host {host} is reachable (ping {state.rtt_ms} ms)")
@@ -137,12 +145,26 @@ class Controller:
                 self.acting_store.record_event(
                     "host.unreachable", f"host/{host}",
                     f"host {host} is unreachable: {state.error}; its nodes are "
-                    "left as they are and shown as unreachable until it answers")
+                    "left as they are and shown as unreachable until it answers, or placed on the "
+                    "other hosts of their pods after the grace period")
         except errors.SimpleCloudError as exc:
             self.log.warning("cannot record the state of host %s: %s", host, exc)
         rec = self.reconcilers.get(host)
         if rec is not None:
             rec.wake.set()
+        if self.placer is not None:
+            self.placer.wake.set()
+
+    def _link_record(self, host: str, state: LinkState) -> dict:
+        """A link's state for ``links/<host>``; a host already unreachable keeps
+        its first ``since`` (a new leader's link to a lost host starts later)."""
+        record = state.to_dict()
+        if not state.up:
+            before = self.acting_store.list_link_states().get(host) or {}
+            since = before.get("since")
+            if before.get("reachable") is False and isinstance(since, (int, float)) and since < state.since:
+                record["since"] = since
+        return record
 
     # ------------------------------------------------------------ threads
     def start(self, stop: threading.Event) -> None:
@@ -177,14 +199,16 @@ class Controller:
                                "their first request gets a 503", self.waker.port, exc)
 
     def start_acting(self, stop: threading.Event) -> None:
-        """The loops that change pod hosts, servers and the controllers'
-        records: a reconciler per host, the autoscaler. They end with ``stop``
-        (a term's own event under an election)."""
+        """The loops that change hosts, servers and the controllers'
+        records: a reconciler per host, the placer, the autoscaler. They end
+        with ``stop`` (a term's own event under an election)."""
         with self._lock:
             self._term = stop
             self._acting = True
             self.reconcilers = {}
         self.ensure_reconcilers()
+        if self.placer is not None:
+            self._spawn("placer", self.placer.run, stop)
         if self.autoscaler is not None:
             self._spawn("autoscaler", self.autoscaler.run, stop)
 
@@ -222,15 +246,15 @@ class Controller:
             self.log.warning("cannot record %s: %s", kind, exc)
 
     def ensure_reconcilers(self) -> None:
-        """A reconciler for every host a pod names (called at start and on
-        changes), while the acting loops run."""
+        """A reconciler for every host registered or named by a pod (called at
+        start and on changes), while the acting loops run."""
         term = self._term
         if not self._acting or term is None or term.is_set():
             return
         try:
-            hosts = {p.host for p in self.store.list_pods()}
+            hosts = {h for p in self.store.list_pods() for h in p.hosts} | {h.name for h in self.store.list_hosts()}
         except errors.SimpleCloudError as exc:
-            self.log.warning("cannot list pods: %s", exc)
+            self.log.warning("cannot list pods and hosts: %s", exc)
             return
         for host in sorted(hosts):
             with self._lock:

@@ -1,11 +1,13 @@
-"""What a reconciler knows and writes of its host's nodes.
+"""What a reconciler knows and writes of the nodes placed on its host.
 
 Each node's healing record (``core.healing.NodeHealth``: restarts, back-off)
 is read from etcd on the reconciler's first pass and kept across passes, so a
-restarted manager goes on where the last one stopped; the observed record
-(``observed/<pod>/<node>``: phase, container, health...) is written only when
-it says something new, and deleted with its node. A node removed and added
-again under the same name (another ``created``) starts afresh.
+restarted manager goes on where the last one stopped; a node that moved here
+from another host brings its record along (``adopt``). The observed record
+(``observed/<pod>/<node>``: phase, container, health, host...) is written
+only by the reconciler of the node's host and only when it says something
+new, and deleted with its node by the host that wrote it last. A node removed
+and added again under the same name (another ``created``) starts afresh.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class NodeRecords:
         self.health: dict[tuple[str, str], NodeHealth] = {}
         self.views: dict[tuple[str, str], dict[str, Any]] = {}
         self.born: dict[tuple[str, str], float | None] = {}   # node.created each record is about
+        self.mine: set[tuple[str, str]] = set()                # the nodes placed here at the last pass
 
     def load(self) -> None:
         """The healing records of the nodes, read from etcd once (the first pass)."""
@@ -52,20 +55,38 @@ class NodeRecords:
                 self.health[key] = NodeHealth()
                 self.views.pop(key, None)
 
-    def write_views(self, pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node], scope: set[str],
+    def adopt(self, nodes: Iterable[Node]) -> None:
+        """Nodes newly placed here (moved from another host) take over their
+        healing record as that host last wrote it."""
+        here = {(n.pod, n.name) for n in nodes if n.host == self.host}
+        for key in sorted(here - self.mine):
+            if self.loaded and key in self.born:
+                try:
+                    record = self.store.get_observed(*key)
+                except errors.SimpleCloudError as exc:
+                    self.log.warning("cannot read the record of %s/%s: %s", *key, exc)
+                    continue
+                if record is not None and record.get("node_created") == self.born.get(key):
+                    self.views[key] = record
+                    self.health[key] = NodeHealth.from_dict(record.get("health"))
+        self.mine = here
+
+    def write_views(self, pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
                     containers: Iterable[Container], server_of: Mapping[tuple[str, str], Server], now: float) -> None:
-        """What was seen of every node of ``scope``, written when it says something
-        new; the records of nodes gone from ``scope`` and of pods that no
-        longer exist are deleted."""
+        """What was seen of every node placed here, written when it says something
+        new; the records this host wrote of nodes that are gone, or of pods that
+        no longer exist, are deleted."""
         pods_by, apps_by = {p.name: p for p in pods}, {a.name: a for a in apps}
         by_node: dict[tuple[str, str], list[Container]] = {}
         for c in containers:
-            by_node.setdefault((c.pod, c.node), []).append(c)
-        live = set()
+            if c.host in ("", self.host):
+                by_node.setdefault((c.pod, c.node), []).append(c)
+        live, existing = set(), set()
         for node in nodes:
             key = (node.pod, node.name)
+            existing.add(key)
             app = apps_by.get(node.app)
-            if node.pod not in scope or app is None:
+            if node.host != self.host or app is None or node.pod not in pods_by:
                 continue
             live.add(key)
             health = self.health.get(key, NodeHealth())
@@ -73,17 +94,18 @@ class NodeRecords:
                                       health, now, self.policy)
             view["health"] = health.to_dict()
             self._put(key, view, now)
-        for key in [k for k in self.views if (k[0] in scope and k not in live) or k[0] not in pods_by]:
+        for key in [k for k, v in self.views.items()
+                    if (k not in existing or k[0] not in pods_by) and v.get("host") in (None, self.host)]:
             self._delete(key)               # a node gone, or a pod deleted (by an older version: now its txn)
 
-    def write_unreachable(self, nodes: Iterable[Node], scope: set[str], error: str) -> None:
-        """Every node of ``scope`` marked unreachable, keeping the last thing seen."""
+    def write_unreachable(self, nodes: Iterable[Node], error: str) -> None:
+        """Every node placed here marked unreachable, keeping the last thing seen."""
         if not self.loaded:
             return
         now = time.time()
         for node in nodes:
             key = (node.pod, node.name)
-            if node.pod in scope:
+            if node.host == self.host:
                 last = observed.current(self.views.get(key), node)
                 view = {**observed.unreachable(last, self.host, error), "node_created": node.created}
                 self._put(key, view, now)

@@ -1,10 +1,15 @@
-"""The reconciler of one pod host: observe, plan, act — again and again.
+"""The reconciler of one host: observe, plan, act — again and again.
 
-There is one ``HostReconciler`` per pod host, each in its own thread, so a
-slow or dead host delays nobody else. One pass (``reconcile_once``):
+There is one ``HostReconciler`` per host (a pod's or a spare), each in its
+own thread, so a slow or dead host delays nobody else. It drives the nodes
+placed on its host (``Node.host``; the placer moves them, control/placer.py)
+and retires its containers of nodes placed elsewhere. One pass
+(``reconcile_once``):
 
-1. **observe** the desired state in etcd (pods, apps, nodes), the host's
-   labelled containers (one call over its link) and HAProxy's servers;
+1. **observe** the desired state in etcd (pods, apps, nodes, which hosts are
+   lost, and whether the nodes that moved away from here serve on their new
+   host yet), the host's labelled containers (one call over its link) and
+   HAProxy's servers;
 2. **plan**: ``core.plan.plan`` (pure) turns the difference into chains of
    steps, one chain per node, and decides about failed workers
    (``core.healing``);
@@ -17,7 +22,7 @@ It is level-triggered: a pass that fails half-way is finished by the next one.
 What it keeps between passes is each node's healing record (restarts,
 back-off), and that is written to etcd too, so a restarted manager goes on
 where the last one stopped. If the host's link is down the pass does nothing
-but mark the host's nodes *unreachable* (their records stay in etcd).
+but mark the nodes placed on it *unreachable* (their records stay in etcd).
 
 ``run(stop)`` loops: a pass whenever something wakes it (``wake``: a change
 in etcd, a Docker event on the host, a health change in HAProxy, the link
@@ -41,11 +46,12 @@ from concurrent.futures import ThreadPoolExecutor
 from orchestrator.control.haproxy_steps import run_haproxy_step
 from orchestrator.control.node_records import NodeRecords
 from orchestrator.control.reporting import Reporter
-from orchestrator.core import errors, healing
+from orchestrator.core import errors, healing, observed
 from orchestrator.core.healing import HealingPolicy, NodeHealth
-from orchestrator.core.model import App, Container, Pod
+from orchestrator.core.model import App, Container, Node, Pod
 from orchestrator.core.naming import backend_name, server_name
 from orchestrator.core.plan import Plan, plan
+from orchestrator.core.pools import unreachable_since
 from orchestrator.core.steps import (
     Action,
     AddServer,
@@ -110,10 +116,11 @@ class HostReconciler:
 
     def _pass(self) -> tuple[str, Plan | None]:
         pods = self.store.list_pods()
-        scope = {p.name for p in pods if p.host == self.host}
-        if not scope:
+        nodes = self.store.list_nodes()
+        named = any(self.host in p.hosts for p in pods) or any(n.host == self.host for n in nodes)
+        if not named and self.store.get_host(self.host) is None:
             return "no_pods", None
-        apps, nodes = self.store.list_apps(), self.store.list_nodes()
+        apps = self.store.list_apps()
         self.records.load()
         link = self.hosts.link(self.host)
         try:
@@ -123,9 +130,9 @@ class HostReconciler:
             containers = self.hosts.get(self.host).list_workers()
             self.telemetry.host_call(self.host, "list_workers", time.monotonic() - called)
         except errors.SimpleCloudError as exc:
-            self._report_problem(f"cannot observe host {self.host} (pods {', '.join(sorted(scope))}): "
-                                 f"{exc}; leaving its nodes as they are")
-            self.records.write_unreachable(nodes, scope, str(exc))
+            self._report_problem(f"cannot observe host {self.host}: {exc}; leaving the nodes placed on it "
+                                 f"as they are")
+            self.records.write_unreachable(nodes, str(exc))
             return "host_unreachable", None
         try:
             servers, backends = self.haproxy.show_servers(), self.haproxy.backends()
@@ -135,10 +142,13 @@ class HostReconciler:
         self._report_cleared(f"host {self.host} and HAProxy answer again")
         now = time.time()
         self.records.forget_old_incarnations(nodes)
+        self.records.adopt(nodes)
         server_of = {(s.backend, s.name): s for s in servers}
         cpu = self._cpu_of_suspects(containers, server_of, now)
-        result = plan(pods, apps, nodes, containers, servers, scope=scope, backends=backends,
-                      health=self.records.health, now=now, policy=self.policy, cpu=cpu)
+        result = plan(pods, apps, nodes, containers, servers, host=self.host, backends=backends,
+                      health=self.records.health, now=now, policy=self.policy, cpu=cpu,
+                      serving_elsewhere=self._serving_elsewhere(nodes, containers),
+                      lost_hosts=set(unreachable_since(self.store.list_link_states())))
         self.last_plan = result
         for note in result.notes:
             self.log.warning(note.message)
@@ -147,9 +157,25 @@ class HostReconciler:
         self.last_failures = []
         if result:
             self._run_chains(result, {p.name: p for p in pods}, {a.name: a for a in apps})
-        self.records.write_views(pods, apps, nodes, scope, containers, server_of, now)
+        self.records.write_views(pods, apps, nodes, containers, server_of, now)
         outcome = "step_failed" if self.last_failures else "acted" if result else "in_sync"
         return outcome, result
+
+    def _serving_elsewhere(self, nodes: list[Node], containers: list[Container]) -> set[tuple[str, str]]:
+        """The nodes that moved away from here (a container of theirs is here) and
+        serve on their new host now, by the observed record that host writes."""
+        placed = {(n.pod, n.name): n for n in nodes}
+        away = {(c.pod, c.node) for c in containers if c.host in ("", self.host)
+                and (n := placed.get((c.pod, c.node))) is not None and n.host not in ("", self.host)}
+        if not away:
+            return set()
+        seen = self.store.list_observed()
+        out = set()
+        for key in away:
+            view = observed.current(seen.get(key), placed[key])
+            if view is not None and view.get("phase") == "serving" and view.get("host") == placed[key].host:
+                out.add(key)
+        return out
 
     # ------------------------------------------------------------ act
     def _run_chains(self, result: Plan, pods: dict[str, Pod], apps: dict[str, App]) -> None:

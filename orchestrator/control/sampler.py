@@ -7,13 +7,15 @@ takes one :class:`~orchestrator.core.readings.Reading`:
    request counter, requests in progress and queued, the servers UP.
 2. **CPU**: the servers UP are the serving containers (a server is named
    ``<node>.<first 10 of the container id>``); their apps and pods (from etcd)
-   give each one's pod host and CPU limit. Each host is asked once, over its
-   link, for the CPU time of its serving containers; all hosts side by side,
+   give the hosts each one may be on (its pod's) and its CPU limit. Each host
+   is asked once, over its link, for the CPU time of those containers (it
+   answers for the ones it has); all hosts side by side,
    and the sample waits for them at most ``host_timeout`` seconds. A host
    that is down answers at once (its link says so); one that is slow is left
    out of this sample and of the next ones until its read has returned, so it
    never holds up the others. CPU % = the CPU time used since the previous
-   reading of that container / (the time between them × its CPU limit).
+   reading of that container / (the time between them × its CPU limit). The
+   CPUs so used on each host, summed, are ``host_cpu()`` (``cloud host ls``).
 3. **Response times** arrive on their own: HAProxy sends one log line per
    request to the ``LogReceiver`` (edges/haproxy_log.py), which keeps them in
    ``self.latency``.
@@ -41,7 +43,7 @@ from typing import Any
 from orchestrator.control.reporting import Reporter
 from orchestrator.core import errors
 from orchestrator.core.autoscale import Sample
-from orchestrator.core.haproxy_stats import BackendStats
+from orchestrator.core.haproxy_stats import BackendStats, CounterSum
 from orchestrator.core.naming import backend_name, parse_server_name
 from orchestrator.core.readings import (
     LatencyWindow,
@@ -72,9 +74,13 @@ class Sampler:
     """
 
     def __init__(self, store: StoreProtocol, haproxy: Any, hosts: Any, interval: float, log_port: int = 0,
-                 clock: Callable[[], float] = time.monotonic, history: float = HISTORY):
+                 clock: Callable[[], float] = time.monotonic, history: float = HISTORY,
+                 peers: Callable[[], dict[str, dict[str, BackendStats] | None]] | None = None):
         """``interval``: seconds between samples; ``log_port``: the UDP port
-        HAProxy sends its request log to (``haproxy_log_port``; 0: none)."""
+        HAProxy sends its request log to (``haproxy_log_port``; 0: none);
+        ``peers()``: the other managers' HAProxy counters (edges/peers.py;
+        None: this manager's HAProxy is the only way in), added to this one's
+        (``CounterSum``)."""
         self.store = store
         self.haproxy = haproxy
         self.hosts = hosts
@@ -92,6 +98,9 @@ class Sampler:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="metrics-host")
         self._problems: dict[str, str] = {}        # what is failing now (logged once)
         self._known: frozenset[str] | None = None  # the app backends of HAProxy's last answer (None: none yet)
+        self.peers = peers
+        self._sum = CounterSum()
+        self._local: dict[str, BackendStats] = {}  # this manager's HAProxy alone, as last read
         self._receiver: LogReceiver | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -157,14 +166,21 @@ class Sampler:
             backends = self._read_haproxy()
             if backends is not None:
                 self._known = frozenset(backends)
-            cpu = self._read_cpu(backends) if backends else {}
-            reading = Reading(time=now, backends=backends, cpu=cpu)
+                self._local = backends
+                if self.peers is not None:
+                    backends = self._sum.add(backends, self.peers())
+            cpu, on_hosts = self._read_cpu(backends) if backends else ({}, {})
+            reading = Reading(time=now, backends=backends, cpu=cpu, hosts=on_hosts)
             with self._lock:
                 self._readings.append(reading)
                 while self._readings[0].time < now - self.history:
                     self._readings.popleft()
             self.latency.prune(now)
             return reading
+
+    def local_backends(self) -> dict[str, BackendStats]:
+        """This manager's HAProxy's app backends as last read (``GET /api/manager/backends``)."""
+        return dict(self._local)
 
     def _read_haproxy(self) -> dict[str, BackendStats] | None:
         try:
@@ -175,30 +191,37 @@ class Sampler:
         self._problem("haproxy", None)
         return {name: s for name, s in stats.items() if name.startswith(APP_PREFIX)}
 
-    def _read_cpu(self, backends: dict[str, BackendStats]) -> dict[str, float]:
-        """Mean CPU % of each backend's serving nodes that could be read twice."""
+    def _read_cpu(self, backends: dict[str, BackendStats]) -> tuple[dict[str, float], dict[str, float]]:
+        """Mean CPU % of each backend's serving nodes that could be read twice,
+        and the CPUs they used on each host."""
         targets = self._serving_containers(backends)
         usage = self._read_hosts({host: [cid for cid, _, _ in items]
                                   for host, items in targets.items()})
         percents: dict[str, list[float]] = {}
-        for host, items in targets.items():
+        on_hosts: dict[str, float] = {}
+        counted: set[str] = set()                  # a container once, on the first host that has it
+        for host, items in sorted(targets.items()):
             if host not in usage:
                 continue
             at, used = usage[host]
+            on_hosts[host] = 0.0
             for cid, backend, cpus in items:
-                if cid not in used:
+                if cid not in used or cid in counted:
                     continue
+                counted.add(cid)
                 before = self._cpu_seen.get(cid)
                 self._cpu_seen[cid] = (at, used[cid])
                 pct = cpu_percent(before, (at, used[cid]), cpus) if before else None
                 if pct is not None:
                     percents.setdefault(backend, []).append(pct)
+                    on_hosts[host] += pct * cpus / 100.0
         serving = {cid for items in targets.values() for cid, _, _ in items}
         self._cpu_seen = {cid: v for cid, v in self._cpu_seen.items() if cid in serving}
-        return {backend: sum(v) / len(v) for backend, v in percents.items()}
+        return {backend: sum(v) / len(v) for backend, v in percents.items()}, on_hosts
 
     def _serving_containers(self, backends: dict[str, BackendStats]) -> dict[str, list[Target]]:
-        """Pod host → the serving containers on it (from the servers UP)."""
+        """Host → the serving containers that may be on it (from the servers UP:
+        each on every host of its pod; a host answers for those it has)."""
         try:
             apps = {backend_name(a): a for a in self.store.list_apps()}
             pods = {p.name: p for p in self.store.list_pods()}
@@ -215,8 +238,8 @@ class Sampler:
             cpus = app.limits(pod)[0]
             for server in stats.up:
                 cid = parse_server_name(server)[1]
-                if cid:
-                    targets.setdefault(pod.host, []).append((cid, backend, cpus))
+                for host in pod.hosts if cid else ():
+                    targets.setdefault(host, []).append((cid, backend, cpus))
         return targets
 
     def _read_hosts(self, ids_by_host: dict[str, list[str]]) -> dict[str, tuple[float, dict[str, int]]]:
@@ -297,6 +320,16 @@ class Sampler:
                     "cpu": sample.cpu, "p95_ms": sample.p95_ms, "logged": logged,
                     "serving": sample.serving, "time": sample.time}
         return out
+
+    def host_cpu(self, seconds: float = FIGURES_WINDOW) -> dict[str, float]:
+        """CPUs used lately by the serving workers of each host that could be
+        read: the mean over the readings of the last ``seconds``."""
+        now = self.clock()
+        sums: dict[str, list[float]] = {}
+        for r in in_window(self.readings(), now, seconds):
+            for host, cpus in r.hosts.items():
+                sums.setdefault(host, []).append(cpus)
+        return {host: sum(v) / len(v) for host, v in sums.items()}
 
     def series(self, seconds: float = HISTORY, step: float = 2.0) -> dict[str, list[dict]]:
         """Every app's last ``seconds`` in buckets of ``step`` seconds, oldest

@@ -1,8 +1,10 @@
 """HAProxy's answers, parsed (pure: no sockets).
 
 * ``show stat`` CSV on the admin socket (:data:`STAT_COMMAND`): per backend
-  ``req_tot`` (HTTP requests since the worker started), ``scur`` (requests
-  in progress), ``qcur`` (queued) and each server's ``status``;
+  ``stot`` (requests that arrived since the worker started: counted when a
+  request is handed to the backend, before any queue), ``req_tot`` (those
+  answered), ``scur`` (in the backend now: served or queued), ``qcur``
+  (queued) and each server's ``status``;
   :func:`parse_stat_csv` turns it into :class:`BackendStats`, and
   :func:`counter_increase` reads a cumulative counter across reloads.
 * ``show servers state`` (:func:`parse_servers_state`): every server with its
@@ -45,14 +47,16 @@ class ParseError(ValueError):
 class BackendStats:
     """One backend as ``show stat`` reports it."""
 
-    req_tot: int               # HTTP requests since this HAProxy worker started
-    scur: int                  # requests being served now
-    qcur: int                  # requests waiting in the backend's and servers' queues
+    req_tot: int               # HTTP requests answered since this HAProxy worker started
+    scur: int                  # requests in the backend now: being served or queued
+    qcur: int                  # of those, the ones waiting in the backend's and servers' queues
     up: tuple[str, ...] = ()   # servers taking new requests (names, sorted)
+    stot: int = 0              # requests that arrived since the worker started (the demand)
 
     @property
     def inflight(self) -> int:
-        return self.scur + self.qcur
+        """Requests in progress or queued (``scur`` already holds the queued ones)."""
+        return self.scur
 
 
 def parse_stat_csv(text: str) -> dict[str, BackendStats]:
@@ -64,7 +68,7 @@ def parse_stat_csv(text: str) -> dict[str, BackendStats]:
     if not lines or not lines[0].startswith("# "):
         raise ParseError(f"'show stat' answer without a header: {text[:200]!r}")
     header = lines[0][2:].split(",")
-    missing = {"pxname", "svname", "scur", "qcur", "status", "req_tot"} - set(header)
+    missing = {"pxname", "svname", "scur", "qcur", "status", "req_tot", "stot"} - set(header)
     if missing:
         raise ParseError(f"'show stat' header lacks {sorted(missing)}")
     # csv: a check's description may be quoted and hold commas
@@ -77,7 +81,7 @@ def parse_stat_csv(text: str) -> dict[str, BackendStats]:
         if row["svname"] not in ("BACKEND", "FRONTEND", WAKER_SERVER) and row["status"].startswith(SERVING_STATUSES):
             up.setdefault(row["pxname"], []).append(row["svname"])
     return {row["pxname"]: BackendStats(req_tot=_int(row["req_tot"]), scur=_int(row["scur"]),
-                                        qcur=_int(row["qcur"]),
+                                        qcur=_int(row["qcur"]), stot=_int(row["stot"]),
                                         up=tuple(sorted(up.get(row["pxname"], ()))))
             for row in rows if row["svname"] == "BACKEND"}
 
@@ -167,3 +171,52 @@ def parse_servers_state(text: str) -> list[Server]:
                               addr=row["srv_addr"], port=int(row["srv_port"]),
                               admin=admin, healthy=healthy, checks=checks))
     return servers
+
+
+# ------------------------------------------------------------ several managers
+class CounterSum:
+    """The app backends of every manager's HAProxy as one (several managers).
+
+    Each manager's HAProxy counts only what came in through it (the virtual IP
+    on one of them, the others' own addresses), so the leader's autoscaler
+    adds them up. Per backend of ``local`` (this manager's HAProxy, which has
+    every app's backend): ``stot`` and ``req_tot`` summed over every source,
+    each source's counters made monotonic first (a reload's drop to 0 adds
+    the value before it to that source's offset, so the sum never drops and
+    a reload is never read as a burst); ``scur`` and ``qcur`` summed over the
+    sources that answered this time; ``up`` as ``local`` sees it (every
+    HAProxy has the same servers). A source that did not answer keeps its
+    last counters: what came through it meanwhile is counted when it answers
+    again (a stopped manager's HAProxy took nothing)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, dict[str, BackendStats]] = {}
+        self.offset: dict[tuple[str, str], tuple[int, int]] = {}     # (source, backend) -> (stot, req_tot)
+
+    def add(self, local: dict[str, BackendStats],
+            peers: dict[str, dict[str, BackendStats] | None]) -> dict[str, BackendStats]:
+        answers = {"": local, **{name: stats for name, stats in peers.items() if name}}
+        for source, stats in answers.items():
+            if stats is None:
+                continue
+            before = self.last.get(source, {})
+            for backend, now in stats.items():
+                prev = before.get(backend)
+                if prev is not None:
+                    stot, req_tot = self.offset.get((source, backend), (0, 0))
+                    self.offset[(source, backend)] = (stot + (prev.stot if now.stot < prev.stot else 0),
+                                                      req_tot + (prev.req_tot if now.req_tot < prev.req_tot else 0))
+            self.last[source] = dict(stats)
+        combined = {}
+        for backend, mine in local.items():
+            stot = req_tot = scur = qcur = 0
+            for source, stats in self.last.items():
+                seen = stats.get(backend)
+                if seen is None:
+                    continue
+                extra_stot, extra_req = self.offset.get((source, backend), (0, 0))
+                stot, req_tot = stot + seen.stot + extra_stot, req_tot + seen.req_tot + extra_req
+                if answers.get(source) is not None:
+                    scur, qcur = scur + seen.scur, qcur + seen.qcur
+            combined[backend] = BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=mine.up, stot=stot)
+        return combined

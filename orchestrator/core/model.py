@@ -4,12 +4,17 @@ Plain, immutable dataclasses with no I/O. Each desired-state type has
 `to_dict()` / `from_dict()` so it round-trips through JSON in etcd unchanged.
 To change a value, make a new one: `dataclasses.replace(node, status=...)`.
 
-- A **Pod** is a pool of capacity on one pod host: at most `max_nodes` nodes,
-  each limited to `cpus` CPUs and `memory_mb` MiB.
+- A **Host** is a machine with a Docker engine that runs workers: its
+  capacity (node slots, CPUs, MiB) is shared by every pod that has it; a host
+  in no pod is a *spare*.
+- A **Pod** is a pool of capacity over one or more hosts: at most `max_nodes`
+  of its nodes on each of its `hosts`, each node limited to `cpus` CPUs and
+  `memory_mb` MiB (its *node size*: what a node takes of its host).
 - An **App** is what runs on nodes: an `image`, or a `command` (argument list,
   no shell) run in `DEFAULT_COMMAND_IMAGE`; reachable through HAProxy by its
   `path` prefix and/or `host` header, balanced with `balance`.
-- A **Node** is one worker container of an app in a pod. Its `status` is the
+- A **Node** is one worker container of an app in a pod, placed on one of the
+  pod's hosts (`host`; core/placement.py chooses). Its `status` is the
   desired state the controller drives the container and HAProxy towards.
   `revision` is the etcd mod_revision the record was read at (not stored in
   the JSON); `Store.update_node` uses it for compare-and-swap. An App read
@@ -115,21 +120,53 @@ def _type_text(hint: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Host:
+    """A machine that runs workers, as the inventory describes it (``hosts/<name>``)."""
+
+    name: str                 # inventory host name, e.g. "pod-light-1"
+    nodes: int                # node slots, shared by every pod on the host
+    cpus: float               # CPUs the workers may take together
+    memory_mb: int            # MiB the workers may take together
+    address: str = ""         # where the manager reaches it (the lab address)
+    subnet: str = ""          # its worker subnet (host-gw routes on every machine)
+    draining: bool = False    # its nodes move away and it takes no new ones
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "address": self.address, "subnet": self.subnet,
+                "capacity": {"nodes": self.nodes, "cpus": self.cpus, "memory_mb": self.memory_mb},
+                "draining": self.draining}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Host:
+        if not isinstance(data, dict) or not isinstance(data.get("capacity"), dict):
+            raise RecordError("a host record needs a JSON object 'capacity' {nodes, cpus, memory_mb}")
+        flat = {k: v for k, v in data.items() if k != "capacity"}
+        d = record_fields(cls, {**flat, **data["capacity"]})
+        d["cpus"] = float(d["cpus"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
 class Pod:
     name: str
-    host: str                 # inventory host name of the pod host, e.g. "pod-light"
-    max_nodes: int            # capacity: node records allowed in this pod
+    hosts: tuple[str, ...]    # inventory names of its hosts, e.g. ("pod-light-1", "pod-light-2")
+    max_nodes: int            # capacity: nodes of this pod allowed on each of its hosts
     cpus: float               # CPU limit per node
     memory_mb: int            # memory limit per node, MiB
     app: str | None = None    # default app for `cloud register NODE POD`
+    lent: tuple[str, ...] = ()   # hosts the autoscaler added (it gives them back)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "hosts": list(self.hosts), "lent": list(self.lent)}
 
     @classmethod
     def from_dict(cls, data: Any) -> Pod:
+        if isinstance(data, dict) and "hosts" not in data and isinstance(data.get("host"), str):
+            data = {**data, "hosts": [data["host"]]}       # a record of a version before pools
         d = record_fields(cls, data)
         d["cpus"] = float(d["cpus"])
+        d["hosts"] = tuple(d["hosts"])
+        d["lent"] = tuple(d.get("lent", ()))
         return cls(**d)
 
 
@@ -223,11 +260,15 @@ class Node:
     app: str
     status: NodeStatus = NodeStatus.NEW
     created: float = field(default_factory=time.time)   # orders "first NEW node"
+    host: str = ""            # the host it runs on ("": never placed)
+    moved_from: str = ""      # the host it ran on before its last move ("": never moved)
+    pending: str = ""         # why it waits for room on another host ("": it does not)
     revision: int = field(default=0, compare=False)     # etcd mod_revision; not stored
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "pod": self.pod, "app": self.app,
-                "status": str(self.status), "created": self.created}
+                "status": str(self.status), "created": self.created, "host": self.host,
+                "moved_from": self.moved_from, "pending": self.pending}
 
     @classmethod
     def from_dict(cls, data: Any, revision: int = 0) -> Node:
@@ -286,6 +327,7 @@ class Container:
     created: float = 0.0   # Unix time docker created it
     exit_code: int | None = None   # of an exited container
     epoch: int = 0         # the leader's epoch that created it (label simplecloud.epoch; 0: none)
+    host: str = ""         # the host it was made for (label simplecloud.host; "": before pools)
 
 
 def current_container(containers: Iterable[Container], gen: str) -> Container | None:
@@ -309,12 +351,20 @@ class Server:
 
 # --- built-in pods and job apps (created by `cloud init`) ---
 
-# Each on the first host of its pod in the lab's inventory (inventory/hosts.yml).
 BUILTIN_PODS: dict[str, Pod] = {
-    "light": Pod("light", "pod-light-1", 20, 0.25, 128, app="light"),
-    "medium": Pod("medium", "pod-medium-1", 15, 0.5, 256, app="medium"),
-    "heavy": Pod("heavy", "pod-heavy-1", 10, 1.0, 512, app="heavy"),
+    "light": Pod("light", ("pod-light",), 20, 0.25, 128, app="light"),
+    "medium": Pod("medium", ("pod-medium",), 15, 0.5, 256, app="medium"),
+    "heavy": Pod("heavy", ("pod-heavy",), 10, 1.0, 512, app="heavy"),
 }
+"""The built-in pods on their default hosts; ``cloud init`` puts them on the hosts of
+the setting ``pods_hosts`` instead when it names them."""
+
+DEFAULT_HOSTS: dict[str, Host] = {
+    p.hosts[0]: Host(p.hosts[0], p.max_nodes, round(p.max_nodes * p.cpus, 6), p.max_nodes * p.memory_mb)
+    for p in BUILTIN_PODS.values()
+}
+"""The built-in pods' default hosts, each exactly the size of its pod (a lone
+manager with no ``pod_hosts`` setting works as before pools)."""
 
 
 def builtin_apps(job_image_prefix: str = DEFAULT_JOB_IMAGE_PREFIX) -> dict[str, App]:

@@ -10,7 +10,8 @@ the last room; these functions only choose.
   free capacity (its scarcest resource, as a share), and among equals to the
   one with fewer nodes of the same app (spread), then by name.
 * ``removal_order``: scale-in takes from the fullest host first, its newest
-  node first.
+  node first (nodes waiting for room, then those on hosts to be emptied, first
+  of all).
 * ``reschedule``: nodes on a host that has been unreachable for longer than
   the grace period, on a host being drained, on a host no longer in the pod,
   or waiting for room (pending) are placed elsewhere, or marked pending with
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -145,10 +146,11 @@ def place(count: int, need: Resources, pool: Pool, spread: Mapping[str, int] | N
     saying how full each host is, if they do not all fit (nothing is chosen)."""
     spread_now = Counter(spread or {})
     chosen: list[str] = []
+    before = pool
     for _ in range(count):
         host = _best(pool, need, spread_now)
         if host is None:
-            raise CapacityError(_full_message(pool, need, count, len(chosen)))
+            raise CapacityError(_full_message(before, need, count, len(chosen)))
         chosen.append(host)
         pool = pool.take(host, need)
         spread_now[host] += 1
@@ -192,17 +194,21 @@ def _fullness(pool: Pool, n: Placed) -> tuple[float, float, str]:
     return (-share, n.created, n.name)
 
 
-def removal_order(nodes: Iterable[Placed], count: int, pool: Pool) -> list[str]:
+def removal_order(nodes: Iterable[Placed], count: int, pool: Pool, prefer: Collection[str] = ()) -> list[str]:
     """Which ``count`` nodes a scale-in removes: from the fullest host first
-    (least free share), its newest node first; nodes waiting for room first of all."""
+    (least free share), its newest node first; nodes waiting for room first of
+    all, then those on the hosts of ``prefer`` (lent, draining or unreachable
+    hosts: a scale-in empties them before the others)."""
     left = sorted(nodes, key=lambda n: (n.created, n.name))
     chosen: list[str] = []
     for _ in range(min(count, len(left))):
         pending = [n for n in left if n.pending or not n.host]
-        if pending:
-            pick = pending[-1]
+        first = pending or [n for n in left if n.host in prefer]
+        if first:
+            pick = first[-1]
         else:
             pick = max(left, key=functools.partial(_fullness, pool))
+        if pick.host:
             pool = pool.give_back(pick.host, pick.need)
         left.remove(pick)
         chosen.append(pick.name)

@@ -1,7 +1,7 @@
 """The planner: desired state + observed state → the steps that close the gap.
 
 A purely computational function, no I/O: a controller observes (etcd, one
-pod host, HAProxy), calls ``plan`` and executes what it returns. The same
+host, HAProxy), calls ``plan`` and executes what it returns. The same
 inputs always give the same plan, and **an empty plan means in sync**.
 Because every pass re-reads everything (level-triggered), a step that fails
 or is lost is simply planned again next pass.
@@ -35,6 +35,15 @@ update, one node after the other, with no moment of fewer serving workers.
 **Healing** (``healing.judge``): a worker that exited, hung, or never became
 healthy is taken out of HAProxy and replaced, with back-off if it keeps
 failing.
+
+**Hosts.** The plan of host X is about the nodes placed on X (``Node.host``)
+and the containers made for X (core/ownership.py says which containers and
+servers are X's business). A container on X of a node placed elsewhere is
+retired once the node serves on its new host (its observed record:
+``serving_elsewhere``), at once if it does not serve itself; a returning
+host's stale containers thus go before they can serve again (their servers
+were deleted by the host that took their nodes). A node not placed yet
+(``host`` "") is left alone by every host.
 """
 from __future__ import annotations
 
@@ -54,6 +63,7 @@ from orchestrator.core.model import (
     spec_generation,
 )
 from orchestrator.core.naming import backend_name, server_name
+from orchestrator.core.ownership import made_for, stale_server
 from orchestrator.core.steps import (
     Action,
     AddServer,
@@ -92,32 +102,36 @@ class Plan:
 
 def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
          containers: Iterable[Container], servers: Iterable[Server], *,
-         scope: Iterable[str] | None = None, backends: Iterable[str] | None = None,
+         host: str | None = None, backends: Iterable[str] | None = None,
          health: Mapping[tuple[str, str], NodeHealth] | None = None,
          now: float = 0.0, policy: HealingPolicy = HealingPolicy(),
-         cpu: Mapping[str, float] | None = None) -> Plan:
+         cpu: Mapping[str, float] | None = None,
+         serving_elsewhere: Collection[tuple[str, str]] = (),
+         lost_hosts: Collection[str] = ()) -> Plan:
     """The steps that make one host's containers and their servers match.
 
-    ``scope``: the pods to plan for (those of one pod host; None: every pod).
-    ``containers`` are those seen on that host; ``servers`` are HAProxy's.
-    ``backends``: the HAProxy backends that exist now (a server is only added
-    to an app whose backend is there; None: assume all are). ``health``: each
-    node's record (healing.NodeHealth). ``now``: the time of the observation.
-    ``cpu``: CPUs lately used by containers that are suspects (DOWN after
-    having passed a check; ``healing.suspect``), by container id.
+    ``host``: the host planned: its nodes are those placed on it (None: every
+    node and container, one host for all). ``containers`` are those seen on
+    that host; ``servers`` are HAProxy's. ``backends``: the HAProxy backends
+    that exist now (a server is only added to an app whose backend is there;
+    None: assume all are). ``health``: each node's record (healing.NodeHealth).
+    ``now``: the time of the observation. ``cpu``: CPUs lately used by
+    containers that are suspects (DOWN after having passed a check;
+    ``healing.suspect``), by container id. ``serving_elsewhere``: (pod, node)
+    of nodes placed on another host that serve there now; ``lost_hosts``: the
+    hosts that do not answer (module docstring, **Hosts**).
     """
     pods_by_name = {p.name: p for p in pods}
     apps_by_name = {a.name: a for a in apps}
-    scope = set(pods_by_name) if scope is None else set(scope)
     have_backends = None if backends is None else set(backends)
     health = health or {}
-    live = [n for n in nodes if n.pod in scope and n.status != NodeStatus.REMOVED
-            and n.pod in pods_by_name and n.app in apps_by_name
-            and apps_by_name[n.app].pod == n.pod]
-    app_of_live = {(n.pod, n.name): n.app for n in live}
+    known = {(n.pod, n.name): n for n in nodes if n.status != NodeStatus.REMOVED
+             and n.pod in pods_by_name and n.app in apps_by_name and apps_by_name[n.app].pod == n.pod}
+    live = [n for n in known.values() if host is None or n.host == host]
     by_node: dict[tuple[str, str], list[Container]] = {}
     for c in containers:
-        by_node.setdefault((c.pod, c.node), []).append(c)
+        if made_for(c, host, pods_by_name):
+            by_node.setdefault((c.pod, c.node), []).append(c)
     server_of = {(s.backend, s.name): s for s in servers if s.backend.startswith("app_")}
 
     out = Plan()
@@ -133,25 +147,33 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
         if new_record != record:
             out.health[key] = new_record
 
-    # containers on this host whose node is gone (or that belong to another app now);
-    # containers of another host's pods are that host's business (engines may be shared)
+    # containers here whose node is gone (or belongs to another app now), or is placed elsewhere
     for key, cs in sorted(by_node.items()):
-        if key[0] not in scope and key[0] in pods_by_name:
-            continue
+        found = known.get(key)
         for c in sorted(cs, key=lambda c: c.name):
-            if app_of_live.get(key) != c.app:
-                out.chains[f"orphan/{c.name}"] = _retire(c, ctx, drain=True,
-                                                         reason="its node record is gone")
+            if found is None or found.app != c.app:
+                out.chains[f"orphan/{c.name}"] = _retire(c, ctx, drain=True, reason="its node record is gone")
+            elif host is not None and found.host != host and found.host:
+                if key in serving_elsewhere or not ctx.serving(c):
+                    out.chains[f"moved/{c.name}"] = _retire(c, ctx, drain=ctx.serving(c),
+                                                            reason=f"its node moved to host {found.host}")
+                else:
+                    _wake(out, now + MOVED_CHECK)    # look again: does it serve on its new host yet?
 
-    # servers of this host's apps that point at no container (live nodes' own
-    # stale servers are in their chains, before anything is added again)
-    wanted = {(backend_name(c.app), server_name(c.node, c.id))
-              for (pod, _), cs in by_node.items() if pod in scope for c in cs}
-    scope_backends = {backend_name(a) for a in apps_by_name.values() if a.pod in scope}
-    for backend, name in sorted(server_of):
-        if backend in scope_backends and (backend, name) not in wanted:
+    # servers of this host's apps that point at no container of this host
+    wanted = {(backend_name(c.app), server_name(c.node, c.id)) for cs in by_node.values() for c in cs}
+    here = {backend_name(a): a for a in apps_by_name.values()
+            if a.pod in pods_by_name and (host is None or host in pods_by_name[a.pod].hosts)}
+    for (backend, name), server in sorted(server_of.items()):
+        if backend in here and (backend, name) not in wanted and \
+                stale_server(server, here[backend], known, host, pods_by_name, set(lost_hosts)):
             _side(out, DelServer(backend, name))
     return out
+
+
+MOVED_CHECK = 1.0
+"""Seconds before a host looks again at a container of a node that moved away
+and does not serve on its new host yet."""
 
 
 @dataclass

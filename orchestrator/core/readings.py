@@ -117,6 +117,7 @@ class Reading:
     time: float
     backends: dict[str, BackendStats] | None
     cpu: dict[str, float] = field(default_factory=dict)
+    hosts: dict[str, float] = field(default_factory=dict)   # CPUs used by the serving workers of each host
 
 
 def in_window(readings: Sequence[Reading], now: float, seconds: float) -> list[Reading]:
@@ -127,15 +128,17 @@ def in_window(readings: Sequence[Reading], now: float, seconds: float) -> list[R
 def summarize(readings: Sequence[Reading], backend: str, *, now: float, desired: int,
               p95_ms: float | None) -> Sample | None:
     """The ``Sample`` of one backend over ``readings`` (those of the window,
-    oldest first): rps and requests from the counter's increase between the
-    first and last reading that have the backend, inflight and cpu as means,
-    serving = its servers UP in the newest of them, starting = what
-    ``desired`` asks beyond that. None if no reading has the backend."""
+    oldest first): rps and requests from the increase of the arrivals
+    counter (``stot``) between the first and last reading that have the
+    backend, inflight and cpu as means, the queue's length in the newest and
+    its growth since the oldest, serving = its servers UP in the newest,
+    starting = what ``desired`` asks beyond that. None if no reading has the
+    backend."""
     seen = [(r.time, r.backends[backend]) for r in readings
             if r.backends is not None and backend in r.backends]
     if not seen:
         return None
-    requests = counter_increase([s.req_tot for _, s in seen])
+    requests = counter_increase([s.stot for _, s in seen])
     elapsed = seen[-1][0] - seen[0][0]
     rps = requests / elapsed if requests is not None and elapsed > 0 else None
     cpus = [r.cpu[backend] for r in readings if backend in r.cpu]
@@ -144,7 +147,7 @@ def summarize(readings: Sequence[Reading], backend: str, *, now: float, desired:
                   requests=requests, rps=rps,
                   inflight=sum(s.inflight for _, s in seen) / len(seen),
                   cpu=sum(cpus) / len(cpus) if cpus else None,
-                  p95_ms=p95_ms)
+                  p95_ms=p95_ms, queued=seen[-1][1].qcur, queue_growth=seen[-1][1].qcur - seen[0][1].qcur)
 
 
 def series(readings: Sequence[Reading], latencies: Sequence[tuple[float, int]], backend: str, *,
@@ -156,7 +159,7 @@ def series(readings: Sequence[Reading], latencies: Sequence[tuple[float, int]], 
     ``(k·step, (k+1)·step]``), so a point does not change from one poll to
     the next; ``t`` is how many seconds before ``now`` the bucket ends (0 or
     less than ``step`` for the newest, which is still filling). ``rps``: the
-    counter's increase from the last reading before the bucket to the last
+    arrivals counter's increase from the last reading before the bucket to the last
     one in it, over the time between them (resets as in
     :func:`counter_increase`); ``p95_ms``: of the requests logged in the
     bucket (``latencies``: (time, ms), any order); ``serving``: servers UP in
@@ -189,7 +192,7 @@ def series(readings: Sequence[Reading], latencies: Sequence[tuple[float, int]], 
             point["inflight"] = sum(s.inflight for s in stats) / len(stats)
             if mine[0] > 0:                        # the last reading before the bucket
                 span = [seen[mine[0] - 1]] + [seen[i] for i in mine]
-                requests = counter_increase([s.req_tot for _, s in span])
+                requests = counter_increase([s.stot for _, s in span])
                 elapsed = span[-1][0] - span[0][0]
                 if requests is not None and elapsed > 0:
                     point["rps"] = requests / elapsed

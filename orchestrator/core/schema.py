@@ -45,15 +45,42 @@ class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", regex_engine="rust-regex", frozen=True)
 
 
+def _one_of(*names: str) -> dict[str, Any]:
+    return {"oneOf": [{"required": [n]} for n in names]}
+
+
+MAX_POD_HOSTS = 64
+"""Hosts one pod may have."""
+
+
 class PodSpec(Body):
-    """Register a pod: a pool of node slots on one pod host."""
+    """Register a pod: a pool of node slots over one or more known hosts
+    (``hosts``, or ``host`` for one), ``max_nodes`` of them on each."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of("hosts", "host"))
 
     name: PodName
-    host: HostName
-    max_nodes: MaxNodes = 10
+    hosts: Annotated[list[HostName], Field(min_length=1, max_length=MAX_POD_HOSTS),
+                     Hint("hosts", "{label} {value} must be a list of 1 to %d host names, each like "
+                                   "'pod-light-1' (see: cloud host ls)" % MAX_POD_HOSTS, ["pod-light-1"],
+                          "The pod's hosts (known hosts: GET /api/hosts).")] = None  # type: ignore[assignment]
+    host: HostName = Field(None, description="its one host (instead of hosts)")  # type: ignore[assignment]
+    max_nodes: MaxNodes = Field(10, description="nodes of this pod allowed on each of its hosts")
     cpus: Cpus = 0.5
     memory_mb: MemoryMb = 256
     app: AppName | None = Field(None, description="default app of `cloud register NODE POD`")
+
+    @model_validator(mode="after")
+    def _hosts_or_host(self) -> PodSpec:
+        if ("hosts" in self.model_fields_set) == ("host" in self.model_fields_set):
+            raise ValueError("give exactly one of hosts (e.g. [\"pod-light-1\", \"pod-light-2\"]) or host "
+                             "(e.g. 'pod-light'), not both and not neither")
+        if self.hosts is not None and len(set(self.hosts)) != len(self.hosts):
+            raise ValueError(f"hosts {self.hosts} names a host twice; name each host once")
+        return self
+
+    def host_names(self) -> tuple[str, ...]:
+        return tuple(self.hosts) if self.hosts is not None else (self.host,)
 
 
 class NodeSpec(Body):
@@ -62,10 +89,6 @@ class NodeSpec(Body):
     name: NodeName
     pod: PodName
     app: AppName | None = Field(None, description="defaults to the pod's app")
-
-
-def _one_of(*names: str) -> dict[str, Any]:
-    return {"oneOf": [{"required": [n]} for n in names]}
 
 
 class AppSpec(Body):
@@ -249,4 +272,10 @@ class Autoscale(Body):
         return self
 
 
-REQUEST_MODELS = (PodSpec, NodeSpec, AppSpec, AppUpdate, Scale, Autoscale)
+class HostPod(Body):
+    """Put a host into a pod."""
+
+    pod: PodName
+
+
+REQUEST_MODELS = (PodSpec, NodeSpec, AppSpec, AppUpdate, Scale, Autoscale, HostPod)

@@ -10,7 +10,7 @@ an acceptable value looks like. Matching is exact: anchored patterns
 
 Checks that depend on current state raise ``errors.Conflict`` (409) instead:
 the request is well formed but clashes with the pod it names
-(``limits_fit``, ``capacity``).
+(``limits_fit``; capacity is core/placement.py's).
 
 The API calls ``parse`` (and ``name`` for path parameters) as a request
 comes in, once, before any use case runs; the use cases call the state
@@ -30,7 +30,7 @@ import pydantic
 from pydantic import ConfigDict, TypeAdapter
 
 from orchestrator.core import fields, schema
-from orchestrator.core.errors import CapacityError, Conflict, ValidationError
+from orchestrator.core.errors import Conflict, ValidationError
 from orchestrator.core.model import App, Pod
 
 POD_FIELDS = tuple(schema.PodSpec.model_fields)
@@ -130,6 +130,8 @@ def _first(model: type[schema.Body], errors: Sequence[Mapping[str, Any]], body: 
     field = str(loc[0]) if loc else None
     if field is None and "image" in str(error.get("msg")):
         field = "image"
+    elif field is None and "hosts" in str(error.get("msg")):
+        field = "hosts"
     rule = _field_rule(model, field) if field else None
     return ValidationError(field, explain(error, field, rule, body.get(field) if field else None,
                                           nested=len(loc) > 1))
@@ -285,16 +287,3 @@ def limits_fit(app: App, pod: Pod) -> None:
     if app.memory_mb is not None and app.memory_mb > pod.memory_mb:
         raise Conflict(f"memory_mb {app.memory_mb} is more than the node size of "
                        f"pod {pod.name} ({pod.memory_mb} MiB); ask for at most {pod.memory_mb}", "memory_mb")
-
-
-def capacity(pod: Pod, used: int, wanted: int) -> None:
-    """Raise CapacityError unless `wanted` more nodes fit into `pod` that already has `used`."""
-    free = pod.max_nodes - used
-    if wanted <= free:
-        return
-    if free <= 0:
-        raise CapacityError(f"pod {pod.name!r} is full: {used} of {pod.max_nodes} nodes; "
-                            f"remove a node or use another pod")
-    raise CapacityError(f"pod {pod.name!r} has room for {free} more node(s) "
-                        f"({used} of {pod.max_nodes} used), cannot add {wanted}; "
-                        f"ask for at most {free}, remove nodes, or use another pod")

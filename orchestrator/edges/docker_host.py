@@ -11,8 +11,10 @@ This module is an *edge*: it observes (``list_workers``, ``inspect``,
 ``kill``, ``remove``) but never decides. Deciding is ``core.plan``'s job.
 
 Every container we make carries the labels ``simplecloud.managed=1``,
-``simplecloud.pod``, ``simplecloud.node``, ``simplecloud.app`` and
-``simplecloud.gen`` (the generation of the spec it was made from); we only
+``simplecloud.pod``, ``simplecloud.node``, ``simplecloud.app``,
+``simplecloud.gen`` (the generation of the spec it was made from),
+``simplecloud.epoch`` and ``simplecloud.host`` (the host's inventory name:
+two hosts may share an engine); we only
 ever list (and so only ever touch) containers with those labels, never a
 container someone else started on the same engine.
 
@@ -45,6 +47,7 @@ from orchestrator.edges.docker_parse import (
     LABEL_APP,
     LABEL_EPOCH,
     LABEL_GEN,
+    LABEL_HOST,
     LABEL_MANAGED,
     LABEL_NODE,
     LABEL_POD,
@@ -249,7 +252,7 @@ class DockerHost:
         name = container_name(pod, node, gen)
         environment = {**(env or {}), "SIMPLECLOUD_NODE": node, "PORT": str(port)}
         labels = {**self._labels(), LABEL_POD: pod, LABEL_NODE: node, LABEL_APP: app, LABEL_GEN: gen,
-                  LABEL_EPOCH: str(int(epoch))}
+                  LABEL_EPOCH: str(int(epoch)), LABEL_HOST: self.name}
         api = self.client.api      # the low-level API: one call per step, no extra inspects
         with self._translate(f"create container {name}", image=image):
             host_config = api.create_host_config(

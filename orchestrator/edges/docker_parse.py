@@ -16,6 +16,7 @@ LABEL_NODE = "simplecloud.node"
 LABEL_APP = "simplecloud.app"
 LABEL_GEN = "simplecloud.gen"
 LABEL_EPOCH = "simplecloud.epoch"       # the leader's epoch that made it (edges/election.py)
+LABEL_HOST = "simplecloud.host"         # the host it was made for (engines may be shared: tests, a lone machine)
 
 
 def stats_from_raw(raw: dict) -> dict[str, float]:
@@ -142,6 +143,7 @@ def container_of(attrs: dict, network: str) -> Container:
         created=created,
         exit_code=exit_code,
         epoch=_int(labels.get(LABEL_EPOCH)),
+        host=labels.get(LABEL_HOST, ""),
     )
 
 

@@ -284,14 +284,21 @@ function renderPods(pods) {
       return row;
     },
     (row, p) => {
-      cell(row, "host", p.host);
-      cell(row, "nodes", p.used + " / " + p.max_nodes);
+      const hosts = p.hosts || [];
+      const lent = p.lent || [];
+      cell(row, "host", hosts.map((h) => lent.includes(h) ? h + " (lent)" : h).join(", "));
+      cell(row, "nodes", p.used + " / " + (p.capacity != null ? p.capacity : p.max_nodes)
+                         + (p.pending ? " (" + p.pending + " pending)" : ""));
       cell(row, "size", p.cpus + " CPU · " + p.memory_mb + " MiB");
       cell(row, "phases", counts(p.phases));
-      const h = p.host_state;
-      cell(row, "link", !h ? "not seen yet" : h.reachable
-        ? "up" + (h.rtt_ms != null ? " (" + number(h.rtt_ms, 0) + " ms)" : "")
-        : "unreachable: " + (h.error || "no answer"));
+      const states = p.host_states || {};
+      cell(row, "link", hosts.map((name) => {
+        const h = states[name];
+        const said = !h ? "not seen yet" : h.reachable
+          ? "up" + (h.rtt_ms != null ? " (" + number(h.rtt_ms, 0) + " ms)" : "")
+          : "unreachable: " + (h.error || "no answer");
+        return hosts.length > 1 ? name + " " + said : said;
+      }).join("; "));
     });
 }
 
@@ -395,14 +402,15 @@ function renderNodes(nodes) {
                                           text: "Log", onclick: () => showLog(n.pod, n.name) }))),
     (row, n) => {
       const o = n.observed;
-      cell(row, "pod", n.pod);
+      cell(row, "pod", n.host ? n.pod + " on " + n.host : n.pod);
       cell(row, "app", n.app);
       cell(row, "desired", n.status);
       cell(row, "observed", o ? o.phase : "not seen yet");
       cell(row, "health", !o ? "–" : o.healthy === true ? "passing" : o.healthy === false ? "failing"
         : "no result yet");
       cell(row, "restarts", o ? String(o.restarts || 0) : "–");
-      cell(row, "error", (o && (o.last_error || o.host_error)) || "");
+      cell(row, "error", n.pending ? "waits for room: " + n.pending
+                                   : (o && (o.last_error || o.host_error)) || "");
       row.className = o ? "phase-" + o.phase : "";
     });
 }

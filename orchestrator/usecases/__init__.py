@@ -1,5 +1,6 @@
 """Use cases: what the API (and so the `cloud` CLI) can ask the cluster to do,
-one module per blueprint of the API (cluster, pods, nodes, apps, autoscaling).
+one module per blueprint of the API (cluster, pods, nodes, apps, autoscaling,
+managers, pools: the hosts).
 
 Each one takes input already checked at the edge (the API parsed the body
 against core/schema.py and the names in the path), reads what it needs once,
@@ -16,6 +17,7 @@ hands them the Store and the HostPool (tests: the fakes).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.core.model import DEFAULT_JOB_IMAGE_PREFIX
@@ -26,6 +28,7 @@ from orchestrator.usecases.cluster import Cluster
 from orchestrator.usecases.managers import Managers
 from orchestrator.usecases.nodes import Nodes
 from orchestrator.usecases.pods import Pods
+from orchestrator.usecases.pools import Pools
 
 
 @dataclass(frozen=True)
@@ -38,13 +41,16 @@ class UseCases:
     apps: Apps
     autoscaling: Autoscaling
     managers: Managers
+    pools: Pools
 
     @classmethod
     def over(cls, store: StoreProtocol, hosts: HostsProtocol | None = None,
-             job_image_prefix: str = DEFAULT_JOB_IMAGE_PREFIX, managers: Managers | None = None) -> UseCases:
+             job_image_prefix: str = DEFAULT_JOB_IMAGE_PREFIX, managers: Managers | None = None,
+             pods_hosts: Mapping[str, Sequence[str]] | None = None) -> UseCases:
         """The use cases over ``store`` and ``hosts`` (None: no host access: no
         image checks, and logs/crash answer 503); ``managers``: this manager
-        among the others (default: alone, named "manager")."""
-        return cls(cluster=Cluster(store, job_image_prefix), pods=Pods(store), nodes=Nodes(store, hosts),
-                   apps=Apps(store, hosts), autoscaling=Autoscaling(store),
-                   managers=managers or Managers(store, "manager"))
+        among the others (default: alone, named "manager"); ``pods_hosts``: the
+        built-in pods' hosts (the setting; ``cloud init``)."""
+        return cls(cluster=Cluster(store, job_image_prefix, pods_hosts), pods=Pods(store),
+                   nodes=Nodes(store, hosts), apps=Apps(store, hosts), autoscaling=Autoscaling(store),
+                   managers=managers or Managers(store, "manager"), pools=Pools(store))

@@ -1,8 +1,9 @@
 """Apps: deploy, scale, update and stop them; what the API shows of them.
 
 Each change reads what it needs once (the pod, the apps, the pod's node count
-and then its nodes), asks the core what to write (``validate`` for the checks,
-``scaling.plan_scale`` for the nodes), and writes it in one store transaction
+and then its nodes, the pool of its hosts), asks the core what to write
+(``validate`` for the checks, ``scaling.plan_scale`` for the nodes and their
+hosts: core/placement.py), and writes it in one store transaction
 that holds only if the pod's count is still the one it read; if another
 request changed the pod meanwhile (``StaleCount``) it reads and decides again.
 A change too big for one transaction is made in batches by the store, each a
@@ -23,7 +24,7 @@ from orchestrator.core.model import RUN_FIELDS, App, Event, Node, Pod
 from orchestrator.core.schema import AppSpec, AppUpdate
 from orchestrator.edges.protocols import HostsProtocol, StoreProtocol
 from orchestrator.usecases.hosts import check_image
-from orchestrator.usecases.records import RETRIES, app_or_404, pod_or_404
+from orchestrator.usecases.records import RETRIES, app_or_404, pod_or_404, pool_for
 
 
 class Apps:
@@ -79,11 +80,11 @@ class Apps:
         for _ in range(RETRIES):
             count = self.store.pod_node_count(pod.name)        # read BEFORE the nodes (the guard)
             pod_nodes = self.store.list_nodes(pod.name)
-            validate.capacity(pod, count, replicas)
+            pool = pool_for(self.store, pod, pod_nodes)
+            nodes = scaling.placed_replicas(app, pod, pod_nodes, pool, replicas, time.time())
             if not image_checked:
-                check_image(self.hosts, pod, app)
+                check_image(self.hosts, pod, app, sorted({n.host for n in nodes}))
                 image_checked = True
-            nodes = scaling.new_replicas(app, pod_nodes, replicas, time.time())
             try:
                 return self.store.add_nodes(pod.name, nodes, create_app=app, expect_count=count, event=event)
             except StaleCount as exc:
@@ -108,7 +109,8 @@ class Apps:
     def scale_to(self, app: App, replicas: int, message: str = "") -> int:
         """The autoscaler's and the waker's scale; returns the replicas before.
         ``message``: their event (kind "autoscale"), written with the change
-        when there is one. CapacityError if the pod has no room for them all."""
+        when there is one. CapacityError (saying how full each host is) if the
+        pod's hosts have no room for them all."""
         return self._scale_to(app, pod_or_404(self.store, app.pod), replicas,
                               lambda _: Event.now("autoscale", f"app/{app.name}", message) if message else None)
 
@@ -119,7 +121,9 @@ class Apps:
         before = None
         for _ in range(RETRIES):
             count = self.store.pod_node_count(pod.name)      # read BEFORE the nodes (the guard)
-            plan = scaling.plan_scale(app, pod, self.store.list_nodes(pod.name), count, replicas, time.time())
+            pod_nodes = self.store.list_nodes(pod.name)
+            plan = scaling.plan_scale(app, pod, pod_nodes, pool_for(self.store, pod, pod_nodes), replicas,
+                                      time.time())
             before = plan.before if before is None else before
             try:
                 if plan.add:
@@ -159,7 +163,8 @@ class Apps:
             if (new.path, new.host) != (app.path, app.host):
                 validate.route_free(new, self.store.list_apps(), ignore=app.name)
             if (new.image, new.command) != (app.image, app.command) and image_checked != (new.image, new.command):
-                check_image(self.hosts, pod, new)
+                check_image(self.hosts, pod, new, sorted({n.host for n in self.store.list_nodes(pod.name)
+                                                          if n.app == app.name and n.host}))
                 image_checked = (new.image, new.command)
             changed = [f for f in validate.UPDATE_FIELDS if getattr(new, f) != getattr(app, f)]
             how = ("its nodes are replaced one at a time" if any(f in RUN_FIELDS for f in changed) else

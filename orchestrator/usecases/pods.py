@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from orchestrator.core import views
-from orchestrator.core.errors import Conflict, NotFound
+from orchestrator.core.errors import Conflict, NotFound, ValidationError
 from orchestrator.core.model import Event, Node, NodeStatus, Pod
 from orchestrator.core.schema import PodSpec
 from orchestrator.edges.protocols import StoreProtocol
@@ -25,14 +25,23 @@ class Pods:
         self.store = store
 
     def list(self) -> builtins.list[dict[str, Any]]:
-        """Every pod with ``used``, ``free``, node counts by status and phase, its host's state."""
-        nodes, hosts, observed = self.store.list_nodes(), self.store.list_host_states(), self.store.list_observed()
-        return [views.pod_view(p, nodes, hosts, observed) for p in self.store.list_pods()]
+        """Every pod with ``used``, ``free``, ``capacity``, node counts by status
+        and phase, its hosts and their links' state."""
+        return views.pod_views(self.store.list_pods(), self.store.list_nodes(), self.store.list_link_states(),
+                               self.store.list_observed(), {h.name: h for h in self.store.list_hosts()},
+                               self.store.host_loads())
 
     def register(self, spec: PodSpec) -> Pod:
-        """Register a pod of capacity on a pod host (missing sizes: the schema's defaults)."""
-        pod = Pod(name=spec.name, host=spec.host, max_nodes=spec.max_nodes, cpus=spec.cpus,
+        """Register a pod of capacity over known hosts (missing sizes: the schema's
+        defaults). An unknown host is a ValidationError (400) naming the known ones."""
+        pod = Pod(name=spec.name, hosts=spec.host_names(), max_nodes=spec.max_nodes, cpus=spec.cpus,
                   memory_mb=spec.memory_mb, app=spec.app)
+        known = sorted(h.name for h in self.store.list_hosts())
+        unknown = [h for h in pod.hosts if h not in known]
+        if unknown:
+            raise ValidationError("hosts" if spec.hosts is not None else "host",
+                                  f"host {unknown[0]!r} is not known; the known hosts are "
+                                  f"{', '.join(known) or 'none'} (see: cloud host ls)")
         if pod.app:
             default = self.store.get_app(pod.app)
             if default is not None and default.pod != pod.name:
@@ -41,7 +50,8 @@ class Pods:
                                f"this pod or leave app out", "app")
         self.store.put_pod(pod, create=True, event=Event.now(
             "pod.registered", f"pod/{pod.name}",
-            f"pod {pod.name} on {pod.host}: {pod.max_nodes} × {pod.cpus:g} CPU / {pod.memory_mb} MiB"))
+            f"pod {pod.name} on {joined(pod.hosts)}: {pod.max_nodes} × {pod.cpus:g} CPU / "
+            f"{pod.memory_mb} MiB on each"))
         return pod
 
     def remove(self, name: str) -> Pod:

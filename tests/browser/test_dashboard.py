@@ -79,7 +79,7 @@ def test_after_login_the_pods_nodes_and_apps_are_those_of_the_store(page, manage
         row = page.get_by_test_id(f"pod-{pod.name}")
         used = sum(1 for n in nodes if n.pod == pod.name)
         expect(col(row, "nodes")).to_have_text(f"{used} / {pod.max_nodes}")
-        expect(col(row, "host")).to_have_text(pod.host)
+        expect(col(row, "host")).to_have_text(", ".join(pod.hosts))
     expect(page.get_by_test_id("apps").locator("tbody tr")).to_have_count(len(apps))
     for app in apps:
         row = app_row(page, app.name)

@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.integration.fixtures_etcd_cluster",  # a 3-member etcd (HA tests)
     "tests.integration.fixtures_ssh",     # a real sshd and a spare dockerd (host-link tests)
     "tests.integration.fixtures_cluster", # a pod host, an HAProxy sync and a reconciler on all of those
+    "tests.integration.fixtures_pools",   # a second host of a pod: the spare dockerd, routed
 ]
 
 

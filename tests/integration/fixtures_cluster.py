@@ -1,5 +1,5 @@
 """A small cluster for controller tests: real etcd, real HAProxy, the local
-dockerd as pod host "pod-test", pod and app "ctl" (the light job), an HAProxy sync
+dockerd as host "pod-test" (registered), pod and app "ctl" (the light job), an HAProxy sync
 and a host reconciler ready to run, and helpers to look at the result."""
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import requests
 
 from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.reconciler import HostReconciler
-from orchestrator.core.model import App, Pod
+from orchestrator.core.model import App, Host, Pod
 from orchestrator.edges.hostpool import HostPool
 
 from .fixtures_edges import DOCKER_URL
 
-POD = Pod("ctl", "pod-test", max_nodes=6, cpus=0.25, memory_mb=128, app="ctl")
+HOST = Host("pod-test", 8, 2.0, 1024)
+POD = Pod("ctl", ("pod-test",), max_nodes=6, cpus=0.25, memory_mb=128, app="ctl")
 APP = App(name="ctl", pod="ctl", port=8000, image="simplecloud/light", path="/light",
           health_path="/health")
 
@@ -44,6 +45,7 @@ def cluster(store, haproxy_proc, test_labels, worker_images):
         link_ping_interval=0.3, reconcile_interval=1.0, start_timeout=8.0, backoff_max=4.0)
     haproxy_proc.driver.settings = settings.haproxy
     pool = HostPool(settings.links, extra_labels=test_labels)
+    store.register_hosts([HOST])
     store.put_pod(POD, create=True)
     store.put_app(APP, create=True)
     sync = HAProxySync(store, haproxy_proc.driver, settings.intervals, wake_hosts=lambda: None,

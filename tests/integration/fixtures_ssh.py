@@ -13,8 +13,10 @@ socket).
 session process of this sshd: a host that froze.
 
 ``spare_dockerd`` (function): a second real dockerd with its own data root
-and socket (no bridge, no iptables), for a test that freezes an engine
-without touching the one every other test uses.
+and socket, in a network namespace of its own (no iptables), for a test that
+freezes an engine without touching the one every other test uses;
+``spare_engine()`` is the same as a context manager (fixtures_pools.py
+routes to it and makes it a second host of a pod).
 """
 from __future__ import annotations
 
@@ -176,6 +178,13 @@ class SpareEngine:
 
 @pytest.fixture
 def spare_dockerd():
+    with spare_engine() as engine:
+        yield engine
+
+
+@contextlib.contextmanager
+def spare_engine():
+    """A second dockerd in a network namespace of its own (see the module docstring)."""
     workdir = Path(tempfile.mkdtemp(prefix="sc-d2-"))
     sock = workdir / "docker.sock"
     log = open(workdir / "dockerd.log", "w")

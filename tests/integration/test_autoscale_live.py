@@ -6,8 +6,6 @@ decision itself is tested on traces in tests/unit/test_autoscale.py."""
 from __future__ import annotations
 
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -18,6 +16,7 @@ from orchestrator.usecases import UseCases
 
 from .fixtures_cluster import all_healthy
 from .fixtures_edges import free_port, wait_until
+from .openloop import Load
 
 pytestmark = pytest.mark.integration
 
@@ -44,37 +43,6 @@ def replicas(store) -> int:
 
 def autoscale_events(store) -> list[str]:
     return [e.message for e in store.events(200) if e.kind == "autoscale"]
-
-
-class Load:
-    """GETs to the frontend from a few threads at about ``rate``/s, bounded in time."""
-
-    def __init__(self, url: str, rate: float, limit_s: float = 60):
-        self.url, self.rate, self.limit_s = url, rate, limit_s
-        self.statuses: list[int] = []
-        self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(8)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _one(self):
-        try:
-            self.statuses.append(requests.get(self.url, timeout=10).status_code)
-        except requests.RequestException:
-            self.statuses.append(0)
-
-    def _run(self):
-        deadline = time.monotonic() + self.limit_s
-        while not self._stop.wait(1 / self.rate) and time.monotonic() < deadline:
-            self._pool.submit(self._one)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self._pool.shutdown(wait=True)
 
 
 def test_load_scales_an_app_up_and_quiet_scales_it_back(running):

@@ -42,7 +42,7 @@ def serving(cluster):
     """App ctl with two healthy nodes behind HAProxy, by the HAProxy sync and reconciler
     passes; then nothing runs in the background (no reload resets HAProxy's counters)."""
     c = cluster
-    c.store.add_nodes("ctl", [Node(n, "ctl", "ctl", NodeStatus.ONLINE, created=float(i))
+    c.store.add_nodes("ctl", [Node(n, "ctl", "ctl", NodeStatus.ONLINE, host="pod-test", created=float(i))
                               for i, n in enumerate(NODES, 1)])
 
     def converged() -> bool:

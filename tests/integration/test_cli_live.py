@@ -127,7 +127,8 @@ def test_seed_commands_end_to_end(manager):
     pods = ok_json(lab, "pod", "ls")
     assert [(p["name"], p["max_nodes"]) for p in pods] == [("heavy", 10), ("light", 20), ("medium", 15)]
     code, out, _ = cloud(lab, "pod", "ls")
-    assert out.splitlines()[0].split() == ["NAME", "HOST", "REACH", "NODES", "CPUS", "MEMORY", "APP", "STATUS"]
+    assert out.splitlines()[0].split() == ["NAME", "HOSTS", "REACH", "NODES", "PER", "HOST", "CPUS", "MEMORY",
+                                           "APP", "STATUS"]
 
     code, out, _ = cloud(lab, "register", "n1", "light", cwd=lab / "sub" / "dir")   # config found upward
     assert code == 0 and "node 'n1' registered in pod 'light'" in out
@@ -151,9 +152,13 @@ def test_seed_commands_end_to_end(manager):
 
 def test_pod_register_and_rm(manager):
     _, _, lab = manager
-    code, out, _ = cloud(lab, "pod", "register", "batch", "--host", "pod-heavy", "--max-nodes", "2",
+    code, _, err = cloud(lab, "pod", "register", "batch", "--host", "pod-heavy", "--max-nodes", "2")
+    assert code == 1 and err.startswith("cloud: host 'pod-heavy' is not known; the known hosts are none")
+    cloud(lab, "init")                                    # registers the hosts of the built-in pods
+    code, out, err = cloud(lab, "pod", "register", "batch", "--host", "pod-heavy", "--max-nodes", "2",
                          "--cpus", "1", "--memory", "512")
-    assert (code, out) == (0, "pod 'batch' registered on host pod-heavy: up to 2 nodes of 1 CPU / 512 MiB\n")
+    assert (code, out, err) == (0, "pod 'batch' registered on host(s) pod-heavy: up to 2 nodes of 1 CPU / 512 MiB "
+                                "on each\n", "")
     assert cloud(lab, "pod", "rm", "batch") == (0, "pod 'batch' removed\n", "")
     code, _, err = cloud(lab, "pod", "rm", "batch")
     assert code == 1 and err.startswith("cloud: pod 'batch' does not exist")
@@ -188,7 +193,8 @@ def test_exit_codes_and_one_line_errors(manager, tmp_path):
         assert cloud(lab, "register", f"n{i}", "light")[0] == 0
     code, out, err = cloud(lab, "register", "n20", "light")
     assert (code, out) == (1, "")
-    assert err.startswith("cloud: pod 'light' is full: 20 of 20 nodes") and err.count("\n") == 1
+    assert err.startswith("cloud: pod 'light' is full: 20 nodes on pod-light (20/20 of this pod") \
+        and err.count("\n") == 1
 
     code, _, err = cloud(lab, "launch", "nope")
     assert code == 1 and err.startswith("cloud: pod 'nope' does not exist")

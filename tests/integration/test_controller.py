@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from orchestrator.core.model import App, Node, NodeStatus, Pod, spec_generation
+from orchestrator.core.model import App, Host, Node, NodeStatus, Pod, spec_generation
 from orchestrator.core.naming import server_name
 from orchestrator.core.steps import AddServer, DelServer, SetServerState
 from orchestrator.edges.haproxy import add_server_steps
@@ -59,9 +59,9 @@ def observed(store, node):
 
 def test_controller_end_to_end(cluster, docker_client):
     c, store = cluster, cluster.store
-    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, created=1.0),
-                            Node("n2", "ctl", "ctl", NodeStatus.ONLINE, created=2.0),
-                            Node("n3", "ctl", "ctl", NodeStatus.NEW, created=3.0)])
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test", created=1.0),
+                            Node("n2", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test", created=2.0),
+                            Node("n3", "ctl", "ctl", NodeStatus.NEW, host="pod-test", created=3.0)])
     converge(c, lambda: all_healthy(c, ["n1", "n2"]) and observed(store, "n1").get("phase") == "serving")
     states = {n: [x.status for x in c.containers(docker_client, n)] for n in ("n1", "n2", "n3")}
     assert states == {"n1": ["running"], "n2": ["running"], "n3": ["created"]}
@@ -93,7 +93,8 @@ def test_controller_end_to_end(cluster, docker_client):
 
 def test_a_killed_worker_is_replaced_and_counted(cluster, docker_client):
     c, store = cluster, cluster.store
-    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE), Node("n2", "ctl", "ctl", NodeStatus.ONLINE)])
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test"),
+                            Node("n2", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test")])
     converge(c, lambda: all_healthy(c, ["n1", "n2"]))
     (old,) = c.containers(docker_client, "n1")
     old.kill()
@@ -110,7 +111,8 @@ def test_a_killed_worker_is_replaced_and_counted(cluster, docker_client):
 
 def test_a_hung_worker_is_replaced(cluster, docker_client):
     c, store = cluster, cluster.store
-    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE), Node("n2", "ctl", "ctl", NodeStatus.ONLINE)])
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test"),
+                            Node("n2", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test")])
     converge(c, lambda: all_healthy(c, ["n1", "n2"]))
     converge(c)                                               # records that n1 passed its check
     (hung,) = c.containers(docker_client, "n1")
@@ -133,7 +135,7 @@ def test_a_busy_worker_is_not_taken_for_a_hung_one(cluster, docker_client):
     files = App(name="files", pod="ctl", port=9000, image="debian:bookworm-slim",
                 command=("python3", "-m", "http.server", "9000"), path="/files", health_path="/")
     store.put_app(files, create=True)
-    store.add_nodes("ctl", [Node("f1", "ctl", "files", NodeStatus.ONLINE)])
+    store.add_nodes("ctl", [Node("f1", "ctl", "files", NodeStatus.ONLINE, host="pod-test")])
     converge(c, lambda: all_healthy(c, []) and observed(store, "f1").get("phase") == "serving")
     converge(c)                                               # records that f1 passed its check
     (box,) = c.containers(docker_client, "f1")
@@ -158,7 +160,7 @@ def test_a_crash_loop_backs_off(cluster, docker_client):
     crasher = App(name="crash", pod="ctl", port=9000, image="debian:bookworm-slim",
                   command=("sh", "-c", "echo starting; exit 3"), path="/crash")
     store.put_app(crasher, create=True)
-    store.add_nodes("ctl", [Node("x1", "ctl", "crash", NodeStatus.ONLINE)])
+    store.add_nodes("ctl", [Node("x1", "ctl", "crash", NodeStatus.ONLINE, host="pod-test")])
     stop = threading.Event()
     loop = threading.Thread(target=c.rec.run, args=(stop,), daemon=True)
     c.haproxy_sync.sync_config()
@@ -184,7 +186,7 @@ def test_rolling_update_under_load_loses_no_request(cluster, docker_client):
     image = docker_client.images.get("simplecloud/light")
     image.tag("simplecloud/light", "rolltest")
     try:
-        store.add_nodes("ctl", [Node(f"r{i}", "ctl", "ctl", NodeStatus.ONLINE) for i in range(3)])
+        store.add_nodes("ctl", [Node(f"r{i}", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test") for i in range(3)])
         converge(c, lambda: all_healthy(c, ["r0", "r1", "r2"]))
         failures, sent, most = [], [0], [0]
         stop = threading.Event()
@@ -220,11 +222,12 @@ def test_rolling_update_under_load_loses_no_request(cluster, docker_client):
 
 def test_unreachable_host_is_reported_and_others_go_on(cluster, docker_client):
     c, store = cluster, cluster.store
-    store.put_pod(Pod("gone", "pod-gone", max_nodes=2, cpus=0.25, memory_mb=64), create=True)
+    store.register_hosts([Host("pod-gone", 2, 0.5, 128)])
+    store.put_pod(Pod("gone", ("pod-gone",), max_nodes=2, cpus=0.25, memory_mb=64), create=True)
     gone_app = dataclasses.replace(APP, name="gapp", pod="gone", path="/g")
     store.put_app(gone_app, create=True)
-    store.add_nodes("gone", [Node("g1", "gone", "gapp", NodeStatus.ONLINE)])
-    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE)])
+    store.add_nodes("gone", [Node("g1", "gone", "gapp", NodeStatus.ONLINE, host="pod-gone")])
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test")])
     gone = reconciler("pod-gone", store, c.pool, c.hap.driver, c.settings)
     for _ in range(3):
         assert gone.reconcile_once() is None
@@ -239,8 +242,8 @@ def test_a_failing_step_is_reported_and_the_others_proceed(cluster, docker_clien
     c, store = cluster, cluster.store
     bad = App(name="bad", pod="ctl", port=8000, image="simplecloud/does-not-exist", path="/bad")
     store.put_app(bad, create=True)
-    store.add_nodes("ctl", [Node("b1", "ctl", "bad", NodeStatus.ONLINE, created=1.0),
-                            Node("n1", "ctl", "ctl", NodeStatus.ONLINE, created=2.0)])
+    store.add_nodes("ctl", [Node("b1", "ctl", "bad", NodeStatus.ONLINE, host="pod-test", created=1.0),
+                            Node("n1", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test", created=2.0)])
     for _ in range(3):
         c.haproxy_sync.sync_config()
         c.rec.reconcile_once()
@@ -254,7 +257,7 @@ def test_a_failing_step_is_reported_and_the_others_proceed(cluster, docker_clien
 
 def test_a_new_reconciler_remembers_restarts_and_redoes_nothing(cluster, docker_client):
     c, store = cluster, cluster.store
-    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE)])
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test")])
     converge(c, lambda: all_healthy(c, ["n1"]))
     c.containers(docker_client, "n1")[0].kill()
     converge(c, lambda: all_healthy(c, ["n1"]) and observed(store, "n1").get("restarts") == 1)
@@ -271,14 +274,14 @@ def test_the_controller_wakes_on_etcd_changes_and_docker_events(cluster, docker_
     stop = threading.Event()
     controller.start(stop)
     try:
-        store.add_nodes("ctl", [Node("w1", "ctl", "ctl", NodeStatus.ONLINE)])
+        store.add_nodes("ctl", [Node("w1", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test")])
         wait_until(lambda: all_healthy(c, ["w1"]), 30, what="the loop to serve w1")
         assert set(nodes_through(c.hap.url, 2)) == {"w1"}
         (first,) = c.containers(docker_client, "w1")
         first.kill()
         wait_until(lambda: all_healthy(c, ["w1"]) and c.containers(docker_client, "w1")[0].id != first.id,
                    30, what="w1 to be replaced")
-        assert store.list_host_states()["pod-test"]["reachable"] is True
+        assert store.list_link_states()["pod-test"]["reachable"] is True
     finally:
         stop.set()
         assert controller.join(20)
@@ -290,7 +293,7 @@ def test_a_half_added_server_is_repaired_by_the_next_pass(cluster, docker_client
     server: the next pass re-adds a server without checks, and puts one with
     checks in service."""
     c, store = cluster, cluster.store
-    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.NEW, created=1.0)])
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.NEW, host="pod-test", created=1.0)])
     converge(c, lambda: [x.status for x in c.containers(docker_client, "n1")] == ["created"])
     set_status(store, "n1", NodeStatus.ONLINE)
     # what the killed manager did of the chain [start the container, add its server]
@@ -312,7 +315,7 @@ def test_damaged_records_do_not_stop_a_pass(cluster, etcd_endpoint):
     reported); the good node is still run."""
     import etcd3
     c, store = cluster, cluster.store
-    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, created=1.0)])
+    store.add_nodes("ctl", [Node("n1", "ctl", "ctl", NodeStatus.ONLINE, host="pod-test", created=1.0)])
     raw = etcd3.client(*etcd_endpoint, timeout=5)
     try:
         for key, value in {"pods/zz": "{", "apps/zz": "[]", "nodes/ctl/zz": '{"name": "zz"}',

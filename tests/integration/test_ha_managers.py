@@ -157,6 +157,23 @@ def test_one_manager_acts_every_haproxy_serves_and_a_killed_leader_is_replaced(
             # the follower's HAProxy mirrors the leader's servers and serves through its own checks
             wait_until(lambda: served_by(second.hap.url) == {"light-1", "light-2"},
                        "the follower's HAProxy to serve both nodes")
+            # requests that come in through the follower's HAProxy only: the leader counts them too (its
+            # autoscaler reads them); the follower tells its own counters
+            auth = {"Authorization": "Bearer " + (lab / ".simplecloud" / "token").read_text().strip()}
+
+            def through_follower() -> int:
+                answer = requests.get(second.api + "/api/manager/backends", headers=auth, timeout=5).json()
+                assert answer["manager"] == "manager-2"
+                return answer["backends"]["app_light"]["stot"]
+            before = through_follower()
+            for _ in range(10):
+                assert requests.get(second.hap.url + "/light", timeout=5).ok
+            wait_until(lambda: through_follower() - before >= 10, "the follower to have sampled its counters")
+
+            def leader_counted():
+                figures = requests.get(first.api + "/api/dashboard", headers=auth, timeout=5).json()["figures"]
+                return (figures.get("light", {}).get("requests") or 0) >= 10
+            wait_until(leader_counted, "the leader to count the requests that came through the follower")
 
             view = json.loads(cloud(lab, "manager", "ls", "--json", "--api", second.api)[1])
             assert view["leader"]["name"] == "manager-1" and view["leader"]["epoch"] == epoch

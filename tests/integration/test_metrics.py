@@ -36,7 +36,7 @@ from .fixtures_edges import DOCKER_URL, wait_until
 pytestmark = pytest.mark.integration
 
 HOST = "pod-test"
-PODS = (Pod("mlight", HOST, 20, 0.25, 128), Pod("mheavy", HOST, 10, 1.0, 512))
+PODS = (Pod("mlight", (HOST,), 20, 0.25, 128), Pod("mheavy", (HOST,), 10, 1.0, 512))
 LIGHT = App(name="light", pod="mlight", port=8000, image="simplecloud/light", path="/light",
             health_path="/health")
 HEAVY = App(name="heavy", pod="mheavy", port=8000, image="simplecloud/heavy", path="/heavy",

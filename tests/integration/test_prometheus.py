@@ -78,7 +78,7 @@ def manager(cluster, tmp_path, test_labels):
     app of this run's own (4 light nodes on pod-test, at /<name>)."""
     c = cluster
     name = "m" + test_labels["simplecloud.testrun"]
-    c.store.put_pod(Pod(name, "pod-test", max_nodes=4, cpus=0.25, memory_mb=128), create=True)
+    c.store.put_pod(Pod(name, ("pod-test",), max_nodes=4, cpus=0.25, memory_mb=128), create=True)
     c.store.put_app(App(name=name, pod=name, port=8000, image="simplecloud/light", path=f"/{name}",
                         strip_path=True, health_path="/health"), create=True)
     settings = c.settings.updated(decision_interval=1.0, metrics_interval=0.5, waker_port=free_port())

@@ -9,13 +9,19 @@ import time
 import pytest
 
 from orchestrator.core.errors import CapacityError, Conflict, NotFound
-from orchestrator.core.model import App, Node, NodeStatus, Pod
+from orchestrator.core.model import App, Host, Node, NodeStatus, Pod
 
 pytestmark = pytest.mark.integration
 
 
 def small_pod(name="p1", max_nodes=3, app=None):
-    return Pod(name, "pod-host", max_nodes, 0.25, 128, app=app)
+    return Pod(name, ("pod-host",), max_nodes, 0.25, 128, app=app)
+
+
+@pytest.fixture(autouse=True)
+def pod_host(store):
+    """Host pod-host, on which every pod here lives."""
+    store.register_hosts([Host("pod-host", 10, 2.5, 1280)])
 
 
 def web_app(name="web", pod="p1"):
@@ -65,14 +71,15 @@ def test_app_crud(store):
 
 def test_add_and_remove_nodes_keep_podcount(pod_with_app):
     store = pod_with_app
-    added = store.add_nodes("p1", [Node("a", "p1", "web", created=1.0), Node("b", "p1", "web", created=2.0)])
+    added = store.add_nodes("p1", [Node("a", "p1", "web", created=1.0, host="pod-host"),
+                                   Node("b", "p1", "web", created=2.0, host="pod-host")])
     assert [n.name for n in added] == ["a", "b"]
     assert all(n.revision > 0 for n in added)
     assert store.pod_node_count("p1") == 2
     assert [n.name for n in store.list_nodes("p1")] == ["a", "b"]
     assert [n.name for n in store.list_nodes()] == ["a", "b"]
     with pytest.raises(Conflict, match="node 'a' already exists"):
-        store.add_nodes("p1", [Node("a", "p1", "web")])
+        store.add_nodes("p1", [Node("a", "p1", "web", host="pod-host")])
     with pytest.raises(Conflict, match="still has 2 node"):
         store.delete_pod("p1")
     with pytest.raises(NotFound, match="node 'zz'"):
@@ -89,24 +96,24 @@ def test_add_and_remove_nodes_keep_podcount(pod_with_app):
 
 def test_add_nodes_refuses_beyond_capacity_and_missing_refs(pod_with_app):
     store = pod_with_app
-    with pytest.raises(CapacityError, match="room for 3 more"):
-        store.add_nodes("p1", [Node(f"n{i}", "p1", "web") for i in range(4)])
+    with pytest.raises(CapacityError, match="no room for 4 more node.s. on host pod-host: 0 of 3 nodes of pod p1"):
+        store.add_nodes("p1", [Node(f"n{i}", "p1", "web", host="pod-host") for i in range(4)])
     assert store.list_nodes("p1") == [] and store.pod_node_count("p1") == 0
     with pytest.raises(NotFound, match="pod 'nope'"):
-        store.add_nodes("nope", [Node("x", "nope", "web")])
+        store.add_nodes("nope", [Node("x", "nope", "web", host="pod-host")])
     with pytest.raises(NotFound, match="app 'ghost'"):
-        store.add_nodes("p1", [Node("x", "p1", "ghost")])
+        store.add_nodes("p1", [Node("x", "p1", "ghost", host="pod-host")])
 
 
 def test_add_nodes_creates_app_in_same_transaction(store):
     store.put_pod(small_pod(), create=True)
     app = web_app("api")
-    store.add_nodes("p1", [Node("api-1", "p1", "api", NodeStatus.ONLINE)], create_app=app)
+    store.add_nodes("p1", [Node("api-1", "p1", "api", NodeStatus.ONLINE, host="pod-host")], create_app=app)
     assert store.get_app("api") == app
     with pytest.raises(Conflict, match="already exists"):
-        store.add_nodes("p1", [Node("api-2", "p1", "api")], create_app=app)
+        store.add_nodes("p1", [Node("api-2", "p1", "api", host="pod-host")], create_app=app)
     with pytest.raises(CapacityError):
-        store.add_nodes("p1", [Node(f"z{i}", "p1", "z") for i in range(3)], create_app=web_app("z"))
+        store.add_nodes("p1", [Node(f"z{i}", "p1", "z", host="pod-host") for i in range(3)], create_app=web_app("z"))
     assert store.get_app("z") is None                # app not created without its nodes
     store.remove_nodes("p1", ["api-1"], delete_app="api")
     assert store.get_app("api") is None and store.pod_node_count("p1") == 0
@@ -124,7 +131,7 @@ def test_capacity_race_exactly_free_slots_win(etcd_endpoint, pod_with_app):
     def contender(i):
         start.wait()
         try:
-            clients[i].add_nodes("p1", [Node(f"r{i}", "p1", "web")])
+            clients[i].add_nodes("p1", [Node(f"r{i}", "p1", "web", host="pod-host")])
             results.append("ok")
         except CapacityError:
             results.append("full")
@@ -142,7 +149,7 @@ def test_capacity_race_exactly_free_slots_win(etcd_endpoint, pod_with_app):
 
 def test_update_node_compare_and_swap(pod_with_app):
     store = pod_with_app
-    (node,) = store.add_nodes("p1", [Node("a", "p1", "web")])
+    (node,) = store.add_nodes("p1", [Node("a", "p1", "web", host="pod-host")])
     online = store.update_node(dataclasses.replace(node, status=NodeStatus.ONLINE))
     assert online.status == NodeStatus.ONLINE and online.revision > node.revision
     # a writer that read before that change is refused ...
@@ -170,7 +177,7 @@ def test_wait_for_change_times_out_then_wakes_on_write(store):
     threads_before = threading.active_count()
     store.put_pod(small_pod("p1"), create=True)
     store.put_app(App(name="a", pod="p1", port=80, image="img", path="/a"), create=True)
-    store.add_nodes("p1", [Node("a", "p1", "a", NodeStatus.ONLINE)])
+    store.add_nodes("p1", [Node("a", "p1", "a", NodeStatus.ONLINE, host="pod-host")])
     store.wait_for_change(0.2)                 # drain anything from setup
     t0 = time.monotonic()
     assert store.wait_for_change(0.5) is False

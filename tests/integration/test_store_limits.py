@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.api import create_app
 from orchestrator.core.errors import CapacityError, Conflict, NotFound, SimpleCloudError
-from orchestrator.core.model import Node, NodeStatus, Pod
+from orchestrator.core.model import Host, Node, NodeStatus, Pod
 from orchestrator.edges.store import MAX_TXN_OPS, Store, TooLarge, desired
 from orchestrator.edges.store import nodes as node_records
 from orchestrator.usecases import UseCases
@@ -25,7 +25,12 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RACE_ROUNDS = 25
 
 
+BIG_HOST = Host("pod-host", 2000, 200.0, 2000 * 64)
+
+
 def cases(store) -> UseCases:
+    """The use cases over ``store``, with host pod-host registered (big enough for every pod here)."""
+    store.register_hosts([BIG_HOST])
     return UseCases.over(store)
 
 
@@ -90,7 +95,7 @@ def test_a_change_beyond_the_free_slots_writes_nothing(big, store):
     with pytest.raises(CapacityError):
         big.apps.deploy(app_spec(name="api", command=["true"], port=1, pod="big", replicas=200))
     with pytest.raises(CapacityError):
-        store.add_nodes("big", [Node(f"x{i}", "big", "web") for i in range(200)])
+        store.add_nodes("big", [Node(f"x{i}", "big", "web", host="pod-host") for i in range(200)])
     assert store.get_app("api") is None
     assert store.pod_node_count("big") == 900 == len(store.list_nodes("big"))
 
@@ -123,7 +128,7 @@ def test_concurrent_big_scales_never_exceed_max_nodes(etcd_endpoint, store):
 
 def test_capacity_race_across_batches_exactly_fills_the_pod(etcd_endpoint, store):
     """Eight threads each add 130 nodes (two batches each) to a pod of 300."""
-    store.put_pod(Pod("big", "pod-host", 300, 0.1, 64), create=True)
+    store.put_pod(Pod("big", ("pod-host",), 300, 0.1, 64), create=True)
     cases(store).apps.deploy(app_spec(name="web", command=["true"], port=1, pod="big", replicas=0))
     stores = [Store(*etcd_endpoint, prefix=store.prefix) for _ in range(8)]
     start, errors = threading.Barrier(8), []
@@ -131,7 +136,7 @@ def test_capacity_race_across_batches_exactly_fills_the_pod(etcd_endpoint, store
     def add(i):
         start.wait()
         try:
-            stores[i].add_nodes("big", [Node(f"t{i}-{j}", "big", "web") for j in range(130)])
+            stores[i].add_nodes("big", [Node(f"t{i}-{j}", "big", "web", host="pod-host") for j in range(130)])
         except CapacityError as exc:
             errors.append(exc)
 
@@ -144,11 +149,11 @@ def test_capacity_race_across_batches_exactly_fills_the_pod(etcd_endpoint, store
 
 
 def test_etcds_own_refusal_is_a_clear_4xx_not_unreachable(store):
-    store.put_pod(Pod("big", "pod-host", 1000, 0.1, 64), create=True)
+    store.put_pod(Pod("big", ("pod-host",), 1000, 0.1, 64), create=True)
     cases(store).apps.deploy(app_spec(name="web", command=["true"], port=1, pod="big", replicas=0))
     store.max_txn_ops = 4 * MAX_TXN_OPS        # more than etcd takes (--max-txn-ops 128)
     with pytest.raises(TooLarge, match="too many operations") as refused:
-        store.add_nodes("big", [Node(f"n{i}", "big", "web") for i in range(300)])
+        store.add_nodes("big", [Node(f"n{i}", "big", "web", host="pod-host") for i in range(300)])
     assert refused.value.status == 400
     assert store.pod_node_count("big") == 0 and store.list_nodes("big") == []
 
@@ -167,6 +172,7 @@ def test_damaged_records_are_skipped_and_reported_once(store, raw):
         "nodes/light/elsewhere": json.dumps({"name": "other", "pod": "light", "app": "light"}),
         "observed/light/n1": json.dumps({"phase": ["serving"]}),
         "hosts/pod-light": "[]",
+        "links/pod-light": "[]",
         "events/00000000000000000000-000000zzzz": "{}",
     }
     for key, value in garbage.items():

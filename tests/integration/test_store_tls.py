@@ -77,7 +77,7 @@ def test_store_works_with_the_orchestrator_certificate(tls_etcd):
     port, pki = tls_etcd
     store = Store.from_settings(tls_settings(port, pki))
     try:
-        store.put_pod(Pod(name="p", host="h", max_nodes=2, cpus=0.5, memory_mb=64), create=True)
+        store.put_pod(Pod(name="p", hosts=("h",), max_nodes=2, cpus=0.5, memory_mb=64), create=True)
         assert store.get_pod("p").max_nodes == 2
     finally:
         store.close()

@@ -68,6 +68,23 @@ def test_real_load_drives_an_app_up_and_back_down(light_autoscaled):
     assert low.failures == [], low.failures                  # nothing lost
 
 
+def test_a_step_beyond_one_nodes_capacity_is_read_as_demand(light_autoscaled):
+    """A target above what one light node answers (about 18 req/s): at 90 req/s
+    offered, one node still answers about 18, and an autoscaler reading the
+    answered rate would see 18 of 30 per node and hold while the queue grows.
+    It reads the requests that arrive (issue 23), so it scales to 90 / 30 = 3
+    or more."""
+    rate, t0 = light_autoscaled, time.time()
+    cloud_ok("app", "autoscale", "light", "--min", "1", "--max", "6", "--rps", f"{rate(30):g}",
+             "--window", str(budget(15)))
+    with OpenLoop("/light", rate=rate(90), limit_s=budget(90), seed=23):
+        assert wait_until(lambda: light()["serving"] >= 3, CONVERGE), light()
+    ups = [e for e in autoscale_events(t0) if "→" in e["message"]]
+    assert ups, autoscale_events(t0)
+    first = ups[-1]["message"]                                  # the events come newest first
+    assert "req/s per node > target" in first or "the queue grew" in first, ups
+
+
 def test_pes_scenario_bursts_and_rules(light_autoscaled):
     """The PES project's rules, evaluated every decision interval: request
     bursts add one node at a time, quiet periods take one away, and no rule

@@ -108,8 +108,9 @@ def test_a_frozen_pod_host_is_reported_and_the_others_keep_working(light3):
         freeze(MEDIUM, True)
         try:
             def reported():
-                pods = {p["name"]: p for p in cloud_json("pod", "ls")}
-                return pods["medium"]["host_state"] and not pods["medium"]["host_state"]["reachable"]
+                medium = {p["name"]: p for p in cloud_json("pod", "ls")}["medium"]
+                state = medium["host_states"][medium["hosts"][0]]
+                return state and not state["reachable"]
             assert wait_until(reported, budget(30)), cloud_json("pod", "ls")
             status = cloud_json("status")
             assert any(f"{MEDIUM} is unreachable" in w for w in status["warnings"]), status["warnings"]
@@ -121,7 +122,8 @@ def test_a_frozen_pod_host_is_reported_and_the_others_keep_working(light3):
         finally:
             freeze(MEDIUM, False)
         assert wait_until(lambda: serving("medium", 1)), observed("medium")      # back, nothing lost
-        assert {p["name"]: p["host_state"]["reachable"] for p in cloud_json("pod", "ls")}["medium"] is True
+        medium = {p["name"]: p for p in cloud_json("pod", "ls")}["medium"]
+        assert medium["host_states"][medium["hosts"][0]]["reachable"] is True
     finally:
         cloud("app", "scale", "medium", "0")
 

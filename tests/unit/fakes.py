@@ -15,11 +15,13 @@ import dataclasses
 import itertools
 import threading
 import time
+from collections import Counter
 
-from orchestrator.core import validate
-from orchestrator.core.errors import Conflict, NotFound, StaleCount, Unavailable
-from orchestrator.core.model import App, Container, Event, Node, Pod, Server
+from orchestrator.core.errors import CapacityError, Conflict, NotFound, StaleCount, Unavailable, ValidationError
+from orchestrator.core.model import App, Container, Event, Host, Node, Pod, Server
 from orchestrator.core.naming import container_name, route_key
+from orchestrator.core.placement import Resources
+from orchestrator.core.pools import added_load, node_size, pool_of, refusal
 from orchestrator.core.schema import Autoscale
 
 
@@ -57,7 +59,7 @@ class FakeStore:
         if event is not None:
             self._events.append(event)
             del self._events[:-self.max_events]
-        if any(k.split("/")[0] in ("pods", "apps", "nodes") for k in [*puts, *deletes]):
+        if any(k.split("/")[0] in ("pods", "apps", "nodes", "hosts") for k in [*puts, *deletes]):
             self._changed.set()
 
     def _route_taken(self, app):
@@ -80,6 +82,21 @@ class FakeStore:
     def _count(self, pod):
         value, _ = self._get(f"podcount/{pod}")
         return int(value["n"]) if value else 0
+
+    def _room(self, pod, in_pod, added):
+        """CapacityError unless ``added`` (count per host) fits (as the store checks)."""
+        why = refusal(pool_of(pod, {h.name: h for h in self.list_hosts()}, self.host_loads(), in_pod),
+                      added, node_size(pod))
+        if why:
+            raise CapacityError(why)
+
+    def _load_puts(self, changes):
+        loads, puts = self.host_loads(), {}
+        for host, change in changes.items():
+            new = loads.get(host, Resources()) + change
+            puts[f"hostload/{host}"] = Resources(max(0, new.nodes), max(0.0, round(new.cpus, 6)),
+                                                 max(0, new.memory_mb)).to_dict()
+        return puts
 
     # --- pods ---
     def get_pod(self, name):
@@ -188,14 +205,17 @@ class FakeStore:
             if expect_count is not None and count != expect_count:
                 raise StaleCount(f"pod {pod_name!r} changed while this request ran; try again")
             for n in nodes:
+                if not n.host:
+                    raise ValueError(f"node {n.name} has no host: place it first (core/placement.py)")
                 if self.get_node(pod_name, n.name) is not None:
                     raise Conflict(f"node {n.name!r} already exists in pod {pod_name!r}")
-            validate.capacity(pod, count, len(nodes))
+            self._room(pod, self.list_nodes(pod_name), Counter(n.host for n in nodes))
             refused = self._route_taken(create_app) if create_app else None
             if refused:
                 raise refused
             puts = {f"nodes/{pod_name}/{n.name}": n.to_dict() for n in nodes}
             puts[f"podcount/{pod_name}"] = {"n": count + len(nodes)}
+            puts.update(self._load_puts(added_load(nodes, node_size(pod))))
             if create_app:
                 puts[f"apps/{create_app.name}"] = create_app.to_dict()
                 puts.update(self._route_puts(create_app))
@@ -241,8 +261,105 @@ class FakeStore:
                 if any(n.app == delete_app and n.name not in names for n in self.list_nodes(pod_name)):
                     raise StaleCount(f"app {delete_app!r} still has other nodes in pod {pod_name!r}")
                 deletes += self._app_deletes(app)
-            self._commit({f"podcount/{pod_name}": {"n": max(0, count - len(names))}}, deletes, event)
+            pod = self.get_pod(pod_name)
+            loads = self._load_puts(added_load(nodes, node_size(pod), -1)) if pod else {}
+            self._commit({f"podcount/{pod_name}": {"n": max(0, count - len(names))}, **loads}, deletes, event)
             return nodes
+
+    # --- hosts and pools ---
+    def get_host(self, name):
+        value, _ = self._get(f"hosts/{name}")
+        return Host.from_dict(value) if value and "capacity" in value else None    # else a link state from before pools
+
+    def list_hosts(self):
+        return [Host.from_dict(v) for k, (v, _) in sorted(self.data.items())
+                if k.startswith("hosts/") and "capacity" in v]
+
+    def register_hosts(self, hosts):
+        written = []
+        with self._lock:
+            for host in hosts:
+                current = self.get_host(host.name)
+                wanted = host if current is None else dataclasses.replace(host, draining=current.draining)
+                if current != wanted:
+                    self._commit({f"hosts/{host.name}": wanted.to_dict()})
+                    written.append(host.name)
+        return written
+
+    def set_draining(self, name, draining):
+        with self._lock:
+            host = self.get_host(name)
+            if host is None:
+                raise NotFound(f"host {name!r} is not known; see the hosts with: cloud host ls")
+            new = dataclasses.replace(host, draining=draining)
+            if new != host:
+                self._commit({f"hosts/{name}": new.to_dict()})
+            return new
+
+    def host_loads(self):
+        return {k.split("/", 1)[1]: Resources(v["nodes"], v["cpus"], v["memory_mb"])
+                for k, (v, _) in self.data.items() if k.startswith("hostload/")}
+
+    def move_nodes(self, pod_name, nodes, news=()):
+        nodes = list(nodes)
+        with self._lock:
+            pod = self.get_pod(pod_name)
+            if pod is None:
+                raise NotFound(f"pod {pod_name!r} does not exist (any more)")
+            in_pod = {n.name: n for n in self.list_nodes(pod_name)}
+            before = [in_pod.get(n.name) for n in nodes]
+            if any(b is None for b in before):
+                raise NotFound(f"node(s) of pod {pod_name!r} no longer exist; look again")
+            if any(b.revision != n.revision for b, n in zip(before, nodes)):
+                raise Conflict("node(s) changed meanwhile; look again")
+            need = node_size(pod)
+            leaving = [b for b, n in zip(before, nodes) if b.host != n.host]
+            coming = [n for b, n in zip(before, nodes) if b.host != n.host]
+            net = Counter(n.host for n in coming)
+            net.subtract(Counter(b.host for b in leaving))
+            self._room(pod, list(in_pod.values()), {h: k for h, k in net.items() if h})
+            change = added_load(coming, need)
+            for host, less in added_load(leaving, need, -1).items():
+                change[host] = change.get(host, Resources()) + less
+            puts = {f"nodes/{pod_name}/{n.name}": n.to_dict() for n in nodes}
+            puts[f"podcount/{pod_name}"] = {"n": self._count(pod_name)}
+            puts.update(self._load_puts(change))
+            self._commit(puts)
+            self._events.extend(news)                       # in the same step, as the store's transaction
+            del self._events[:-self.max_events]
+            return [self.get_node(pod_name, n.name) for n in nodes]
+
+    def set_pod_hosts(self, name, hosts, lent, undrain=None):
+        hosts, lent = tuple(dict.fromkeys(hosts)), tuple(dict.fromkeys(lent))
+        if not hosts:
+            raise ValidationError("hosts", f"pod {name!r} needs at least one host")
+        with self._lock:
+            pod = self.get_pod(name)
+            if pod is None:
+                raise NotFound(f"pod {name!r} does not exist; see the pods with: cloud pod ls", "pod")
+            leaving = set(pod.hosts) - set(hosts)
+            still = Counter(n.host for n in self.list_nodes(name) if n.host in leaving)
+            for host, left in sorted(still.items()):
+                raise Conflict(f"host {host} still has {left} node(s) of pod {name}; drain it first "
+                               f"(cloud host drain {host})")
+            known = {h.name: h for h in self.list_hosts()}
+            unknown = [h for h in hosts if h not in known]
+            if unknown:
+                raise ValidationError("hosts", f"host {unknown[0]!r} is not known; the known hosts are "
+                                               f"{', '.join(sorted(known)) or 'none'} (see: cloud host ls)")
+            new = dataclasses.replace(pod, hosts=hosts, lent=tuple(h for h in lent if h in hosts))
+            puts = {f"pods/{name}": new.to_dict(), f"podcount/{name}": {"n": self._count(name)}}
+            if undrain is not None and undrain in known and known[undrain].draining:
+                puts[f"hosts/{undrain}"] = dataclasses.replace(known[undrain], draining=False).to_dict()
+            self._commit(puts)
+            return new
+
+    def put_link_state(self, host, state):
+        with self._lock:
+            self._commit({f"links/{host}": state})
+
+    def list_link_states(self):
+        return self._plain("links/")
 
     # --- events ---
     def record_event(self, kind, subject, message):
@@ -278,14 +395,6 @@ class FakeStore:
         with self._lock:
             self._commit({}, [f"observed/{pod}/{node}"])
 
-    def put_host_state(self, host, state):
-        with self._lock:
-            self._commit({f"hosts/{host}": state})
-
-    def list_host_states(self):
-        return {k.split("/", 1)[1]: copy.deepcopy(v)
-                for k, (v, _) in self.data.items() if k.startswith("hosts/")}
-
     # --- autoscaling ---
     def _the_app(self, app, created_revision):
         key = f"apps/{app}"
@@ -318,6 +427,13 @@ class FakeStore:
 
     def list_autoscale_states(self):
         return self._plain("autoscale-state/")
+
+    def put_spare_state(self, pod, state):
+        with self._lock:
+            self._commit({f"spares/{pod}": state} if state else {}, [] if state else [f"spares/{pod}"])
+
+    def list_spare_states(self):
+        return self._plain("spares/")
 
     # --- the load balancer's server tables, the leader ---
     def put_lb_table(self, backend, servers):
@@ -356,6 +472,10 @@ class FakeStore:
         pass
 
 
+CONTAINER_IDS = itertools.count(1)
+"""Container ids, unique across every FakeHost (the first ten digits name a server)."""
+
+
 class FakeHost:
     """A DockerHost stand-in: images, containers in memory, canned logs.
 
@@ -363,7 +483,8 @@ class FakeHost:
     an address when running), records every call in ``calls`` and raises
     ``fail[verb]`` (an exception) when a test asks a call to fail."""
 
-    def __init__(self, images=(), logs=None, containers=(), network="cloud"):
+    def __init__(self, images=(), logs=None, containers=(), network="cloud", name=""):
+        self.name = name                                   # the host label of what it creates ("": none)
         self.images = set(images)
         self._logs = logs or {}
         self.containers = list(containers)
@@ -372,7 +493,6 @@ class FakeHost:
         self.calls: list[tuple[str, str]] = []
         self.fail: dict[str, Exception] = {}
         self.cpu: dict[str, int] = {}                      # container id → CPU ns (cpu_usage)
-        self._ids = itertools.count(1)
 
     def _call(self, verb, name):
         self.calls.append((verb, name))
@@ -405,8 +525,9 @@ class FakeHost:
                       security="default", pids_limit=512, epoch=0):
         name = container_name(pod, node, gen)
         self._call("create", name)
-        c = Container(name, pod, node, app, "created", None, image, gen, id=f"{next(self._ids):064x}",
-                      created=time.time(), epoch=epoch)
+        cid = f"{next(CONTAINER_IDS):010x}".ljust(64, "0")
+        c = Container(name, pod, node, app, "created", None, image, gen, id=cid, created=time.time(), epoch=epoch,
+                      host=self.name)
         self.containers.append(c)
         return c
 

@@ -16,17 +16,23 @@ class Sample:
     ``serving``: nodes passing health checks (the ones getting traffic);
     ``starting``: nodes desired but not serving yet. Any metric may be None
     (unknown: no data yet, HAProxy or a host unreachable); a None metric is
-    skipped, never read as 0. ``requests`` counts the requests of the
-    interval (0 means idle, for scale-to-zero)."""
+    skipped, never read as 0. ``requests`` counts the requests that *arrived*
+    in the interval (0 means idle, for scale-to-zero), and ``rps`` is their
+    rate: the demand, not what was answered, so a saturated app whose queue
+    grows reads as busy as it is. ``queue_growth``: how much the backend's
+    queue grew over the interval (newest minus oldest reading), ``queued``:
+    its length in the newest."""
 
     time: float
     serving: int
     starting: int
     requests: int | None
-    rps: float | None          # whole app, requests/s (per node = rps / serving)
+    rps: float | None          # whole app, requests/s arriving (per node = rps / serving)
     inflight: float | None     # whole app: in progress + queued
     cpu: float | None          # mean % of the node limit over serving nodes
     p95_ms: float | None       # app-wide
+    queued: int | None = None
+    queue_growth: int | None = None
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,15 @@ def biggest_ask(policy: Autoscale, sample: Sample, current: int) -> Ask | None:
     return max(asks, key=lambda ask: (ask.replicas, ask.ratio), default=None)
 
 
+def short_of_nodes(sample: Sample) -> bool:
+    """A saturated app: its queue grew over the interval and is not empty, with
+    no node starting that could take it. It never reads as satisfied, whatever
+    its per-node figures say (a target above one node's capacity, an
+    undersized target, figures of the requests answered)."""
+    return (sample.queued is not None and sample.queue_growth is not None and sample.queued > 0
+            and sample.queue_growth > 0 and sample.starting == 0)
+
+
 def stabilize(policy: Autoscale, recommendations: Timed, wanted: int, current: int,
               now: float) -> tuple[int, int, int]:
     """HPA's stabilization windows over the earlier ``recommendations`` and
@@ -104,7 +113,10 @@ def decide_targets(policy: Autoscale, state: State, sample: Sample, current: int
         return finish(policy, current, current, "no metrics yet", metrics), state
     wanted, why = ask.replicas, ask.words(TOLERANCE)
     earlier = state.recommendations or ((now, current),)   # first sight: hold a window, as HPA
-    if wanted < current and sample.starting > 0:
+    if short_of_nodes(sample) and wanted <= current:
+        wanted, why = current + 1, (f"the queue grew by {sample.queue_growth} to {sample.queued}: short of "
+                                    f"nodes, whatever the figures say ({why})")
+    elif wanted < current and sample.starting > 0:
         wanted, why = current, f"{sample.starting} node(s) still starting; {why}"
     elif wanted == current and not ask.within and sample.serving != current:
         why += f"; {current} desired, {sample.serving} serving, {sample.starting} starting"

@@ -9,9 +9,11 @@ etcd.py        the low-level tier: the connection, reads that skip damaged
                records, writes (``txn``/``put_json``/``delete``), the pod guard
 desired.py     pods and apps (create/update/delete under the guard)
 nodes.py       nodes: add, update (compare-and-swap), remove, in batches
+hosts.py       hosts, their loads (the host guard) and their links' state
+pools.py       nodes moved between hosts, hosts joining and leaving pods
 events.py      the event log, trimmed to ``max_events``
-observed.py    the controller's observed records and host states
-autoscale.py   autoscale policies and the autoscaler's memory
+observed.py    the controller's observed records
+autoscale.py   autoscale policies and the autoscaler's memory (of apps and spares)
 watch.py       ``wait_for_change``: the controller's wake-up
 routes.py      route reservations (one key per route)
 ranges.py      lists read in pages at one revision
@@ -36,12 +38,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from orchestrator.core.errors import NotFound, StaleCount
-from orchestrator.core.model import App, Event, Node, Pod
+from orchestrator.core.model import App, Event, Host, Node, Pod
+from orchestrator.core.placement import Resources
 from orchestrator.core.schema import Autoscale
 from orchestrator.edges.etcd_client import parse_endpoints
 from orchestrator.edges.store import autoscale as autoscale_records
-from orchestrator.edges.store import desired
+from orchestrator.edges.store import desired, pools
 from orchestrator.edges.store import events as event_log
+from orchestrator.edges.store import hosts as host_records
 from orchestrator.edges.store import lb as lb_records
 from orchestrator.edges.store import members as etcd_members
 from orchestrator.edges.store import nodes as node_records
@@ -165,6 +169,35 @@ class Store:
                      expect_count: int | None = None, event: Event | None = None) -> list[Node]:
         return node_records.remove_nodes(self.etcd, pod_name, names, delete_app, expect_count, event)
 
+    # ---------------------------------------------------------------- hosts and pools (hosts.py, pools.py)
+    def get_host(self, name: str) -> Host | None:
+        return host_records.get_host(self.etcd, name)
+
+    def list_hosts(self) -> list[Host]:
+        return host_records.list_hosts(self.etcd)
+
+    def register_hosts(self, hosts: Iterable[Host]) -> list[str]:
+        return host_records.register_hosts(self.etcd, hosts)
+
+    def set_draining(self, name: str, draining: bool) -> Host:
+        return host_records.set_draining(self.etcd, name, draining)
+
+    def host_loads(self) -> dict[str, Resources]:
+        return host_records.host_loads(self.etcd)
+
+    def move_nodes(self, pod_name: str, nodes: Iterable[Node], news: Sequence[Event] = ()) -> list[Node]:
+        return pools.move_nodes(self.etcd, pod_name, nodes, news)
+
+    def set_pod_hosts(self, name: str, hosts: Iterable[str], lent: Iterable[str],
+                      undrain: str | None = None) -> Pod:
+        return pools.set_pod_hosts(self.etcd, name, hosts, lent, undrain)
+
+    def put_link_state(self, host: str, state: dict[str, Any]) -> None:
+        host_records.put_link_state(self.etcd, host, state)
+
+    def list_link_states(self) -> dict[str, dict[str, Any]]:
+        return host_records.list_link_states(self.etcd)
+
     # ---------------------------------------------------------------- events (events.py)
     def record_event(self, kind: str, subject: str, message: str) -> Event:
         return event_log.record_event(self.etcd, self.max_events, kind, subject, message)
@@ -188,12 +221,6 @@ class Store:
     def delete_observed(self, pod: str, node: str) -> None:
         observed_records.delete_observed(self.etcd, pod, node)
 
-    def put_host_state(self, host: str, state: dict[str, Any]) -> None:
-        observed_records.put_host_state(self.etcd, host, state)
-
-    def list_host_states(self) -> dict[str, dict[str, Any]]:
-        return observed_records.list_host_states(self.etcd)
-
     # ---------------------------------------------------------------- autoscaling (autoscale.py)
     def put_autoscale(self, app: str, policy: Autoscale | None, event: Event | None = None,
                       created_revision: int = 0) -> None:
@@ -210,6 +237,12 @@ class Store:
 
     def list_autoscale_states(self) -> dict[str, dict[str, Any]]:
         return autoscale_records.list_autoscale_states(self.etcd)
+
+    def put_spare_state(self, pod: str, state: dict[str, Any]) -> None:
+        autoscale_records.put_spare_state(self.etcd, pod, state)
+
+    def list_spare_states(self) -> dict[str, dict[str, Any]]:
+        return autoscale_records.list_spare_states(self.etcd)
 
     # ---------------------------------------------------------------- load balancer, leader (lb.py)
     def put_lb_table(self, backend: str, servers: list[dict[str, Any]]) -> None:

@@ -20,7 +20,7 @@ from orchestrator.core.model import Event
 from orchestrator.core.schema import Autoscale
 from orchestrator.edges.store import events
 from orchestrator.edges.store.etcd import Etcd
-from orchestrator.edges.store.keys import decode_autoscale, decode_memory
+from orchestrator.edges.store.keys import decode_autoscale, decode_memory, decode_plain
 
 
 def put_autoscale(etcd: Etcd, app: str, policy: Autoscale | None, event: Event | None = None,
@@ -64,3 +64,15 @@ def list_autoscale_states(etcd: Etcd) -> dict[str, dict[str, Any]]:
 def _the_app(etcd: Etcd, app: str, created_revision: int) -> list[Any]:
     key = f"apps/{app}"
     return [etcd.created_at(key, created_revision)] if created_revision else [etcd.exists(key)]
+
+
+def put_spare_state(etcd: Etcd, pod: str, state: dict[str, Any]) -> None:
+    """Since when the pod has had room without each host lent to it (core/spares.py); {} removes it."""
+    if state:
+        etcd.put_json(f"spares/{pod}", state)
+    else:
+        etcd.delete(f"spares/{pod}")
+
+
+def list_spare_states(etcd: Etcd) -> dict[str, dict[str, Any]]:
+    return dict(etcd.list("spares/", decode_plain))

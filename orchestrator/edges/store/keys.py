@@ -13,14 +13,22 @@ from orchestrator.core.schema import Autoscale
 from orchestrator.edges.store.etcd import Revision
 
 KEYS = {
-    "pods/<pod>": "Pod JSON (desired state)",
+    "pods/<pod>": "Pod JSON (desired state): its hosts, lent hosts, limit per host, node size",
     "apps/<app>": "App JSON (desired state)",
-    "nodes/<pod>/<node>": "Node JSON (desired state; its mod_revision is Node.revision)",
-    "podcount/<pod>": "number of node records in the pod (decimal text); also the pod's guard (etcd.py)",
+    "nodes/<pod>/<node>": "Node JSON (desired state: its host, moved_from, pending; its mod_revision is "
+                          "Node.revision)",
+    "podcount/<pod>": "number of node records in the pod (decimal text); also the pod's guard (etcd.py), "
+                      "written by every add, remove or move of its nodes",
+    "hosts/<host>": "Host JSON: capacity {nodes, cpus, memory_mb}, address, subnet (from the settings), "
+                    "draining (hosts.py)",
+    "hostload/<host>": "{nodes, cpus, memory_mb} taken by the nodes placed on the host, all pods together; "
+                       "also the host's guard (hosts.py)",
+    "links/<host>": "reachability of a host's link {reachable, since, error, rtt_ms} (written by the leader)",
     "events/<ns>-<seq>": "Event JSON; keys sort by time; at most max_events are kept",
     "observed/<pod>/<node>": "what the controller last saw of a node, and its healing record "
                              "(core/observed.py, core/healing.py)",
-    "hosts/<host>": "reachability of a pod host's link (written by the controller)",
+    "spares/<pod>": "{host: since}: since when the pod has had room without each host lent to it "
+                    "(the autoscaler's memory, core/spares.py)",
     "autoscale/<app>": "the app's autoscale policy, the API's JSON form (core/schema.py Autoscale)",
     "autoscale-state/<app>": "what the autoscaler remembers of the app: windows, cooldowns, last decision",
     "routes/<hash>": "{app, host, path}: the app that has this route (core/naming.py route_key; routes.py)",
@@ -31,7 +39,7 @@ KEYS = {
 }
 """Key pattern → what the record holds."""
 
-DESIRED_KINDS = ("pods/", "apps/", "nodes/")
+DESIRED_KINDS = ("pods/", "apps/", "nodes/", "hosts/")
 """Writes under these wake the controller (watch.py); the rest are the controller's own."""
 
 

@@ -1,8 +1,13 @@
 """Node records: add, update, remove, each guarded by the pod's guard (etcd.py).
 
-``add`` checks capacity against the count it read and sends, in one
-transaction: the guard unchanged, the pod and each node's app there, each new
-node's key absent; then every node and the new count.
+``add`` takes nodes already placed on the pod's hosts (``Node.host``; the use
+cases choose with core/placement.py) and checks that they fit: the pod's own
+limit per host and each host's capacity, shared with the other pods (its
+load, ``hostload/<host>``: edges/store/hosts.py). It sends, in one
+transaction: the pod guard and the loads of the hosts unchanged, the pod and
+each node's app there, each new node's key absent; then every node, the new
+count and the new loads. ``remove`` gives the nodes' room back to their hosts
+the same way, (pools.py moves it from one host to another).
 
 Big changes: etcd's transaction limit
 -------------------------------------
@@ -25,11 +30,12 @@ newer one; more nodes than fit in one transaction are updated in batches.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from orchestrator.core import validate
 from orchestrator.core.errors import (
+    CapacityError,
     Conflict,
     NotFound,
     SimpleCloudError,
@@ -37,9 +43,11 @@ from orchestrator.core.errors import (
     ValidationError,
 )
 from orchestrator.core.model import App, Event, Node, Pod
+from orchestrator.core.pools import added_load, node_size, pool_of, refusal
 from orchestrator.edges.store import events, routes
 from orchestrator.edges.store.desired import get_app, get_pod
 from orchestrator.edges.store.etcd import RETRIES, Etcd, backoff, chunks, partial
+from orchestrator.edges.store.hosts import list_hosts, load_pins, load_writes
 from orchestrator.edges.store.keys import decode_node
 
 
@@ -61,35 +69,40 @@ def _stale(pod_name: str) -> StaleCount:
 
 def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App | None = None,
               expect_count: int | None = None, event: Event | None = None) -> list[Node]:
-    """Add nodes to a pod, never beyond its max_nodes.
+    """Add nodes, each placed on one of the pod's hosts, never beyond the pod's
+    limit per host nor a host's capacity.
 
     With ``create_app``, the app record is created with the (first batch of)
     nodes (Conflict if it exists). Otherwise every node's app must exist and
     run in this pod. Raises NotFound (pod/app missing), Conflict (a node name
-    is taken) or CapacityError (not enough free slots for ALL the nodes: then
-    nothing is written). Returns the nodes as stored.
+    is taken) or CapacityError (not enough room for ALL the nodes on their
+    hosts, saying how full each host is: then nothing is written). Returns
+    the nodes as stored.
 
-    One transaction per ``max_txn_ops - 6 - apps`` nodes (module docstring);
-    ``event`` is written with the first, as is ``create_app``'s route.
-    A lost race is retried here, which is right for "add these nodes". A
-    caller that computed the nodes from what it read (scale to N) passes
-    ``expect_count``, the podcount it read *before* reading the nodes: if the
-    pod changed since, StaleCount is raised instead (with ``done``: the nodes
-    added by earlier batches), and the caller recomputes. That makes "scale
-    to N" exact under concurrency.
+    One transaction per ``max_txn_ops - 6 - apps - 3 × hosts`` nodes (module
+    docstring); ``event`` is written with the first, as is ``create_app``'s
+    route. A lost race is retried here, which is right for "add these
+    nodes". A caller that computed the nodes from what it read (scale to N)
+    passes ``expect_count``, the podcount it read *before* reading the nodes:
+    if the pod changed since (or a host's load did), StaleCount is raised
+    instead (with ``done``: the nodes added by earlier batches), and the
+    caller recomputes. That makes "scale to N" exact under concurrency.
     """
     nodes = list(nodes)
     for n in nodes:
         if n.pod != pod_name:
             raise ValueError(f"node {n.name} belongs to pod {n.pod}, not {pod_name}")
+        if not n.host:
+            raise ValueError(f"node {n.name} has no host: place it first (core/placement.py)")
     if len({n.name for n in nodes}) != len(nodes):
         raise Conflict("the same node name appears twice in one request; use distinct names")
     apps = sorted({n.app for n in nodes} - ({create_app.name} if create_app else set()))
+    hosts = {n.host for n in nodes}
     done: list[Node] = []
-    for batch in chunks(nodes, etcd.batch_size(6 + len(apps))):
+    for batch in chunks(nodes, etcd.batch_size(6 + len(apps) + 3 * len(hosts))):
         try:
             count = _add_batch(etcd, pod_name, batch, apps, create_app if not done else None,
-                               expect_count, wanted=len(nodes) - len(done), event=None if done else event)
+                               expect_count, remaining=nodes[len(done):], event=None if done else event)
         except SimpleCloudError as exc:
             raise partial(exc, done, len(nodes), "added") from None
         done += batch
@@ -99,22 +112,30 @@ def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App 
 
 
 def _add_batch(etcd: Etcd, pod_name: str, batch: list[Node], apps: list[str], create_app: App | None,
-               expect_count: int | None, wanted: int, event: Event | None) -> int:
+               expect_count: int | None, remaining: list[Node], event: Event | None) -> int:
     """One guarded transaction of ``add_nodes``; returns the new podcount.
-    ``wanted``: the nodes still to add in all (capacity is checked for all)."""
+    ``remaining``: the nodes still to add in all (their room is checked for all)."""
     for attempt in range(RETRIES):
         pod, count, pin = _check_add(etcd, pod_name, apps, create_app, expect_count)
-        taken = sorted({n.name for n in batch} & etcd.names(f"nodes/{pod_name}/"))
+        in_pod = list_nodes(etcd, pod_name)             # read AFTER the guard
+        taken = sorted({n.name for n in batch} & {n.name for n in in_pod})
         if taken and expect_count is not None and etcd.guard(pod_name)[0] != count:
             raise _stale(pod_name)
         if taken:
             raise Conflict(f"node {taken[0]!r} already exists in pod {pod_name!r}; choose another name")
-        validate.capacity(pod, count, wanted)
-        compare = [etcd.exists(f"pods/{pod_name}"), *pin]
+        loads, load_pin = load_pins(etcd, {n.host for n in remaining})
+        need = node_size(pod)
+        why = refusal(pool_of(pod, {h.name: h for h in list_hosts(etcd)}, loads, in_pod),
+                      Counter(n.host for n in remaining), need)
+        if why:
+            raise CapacityError(why)
+        compare = [etcd.exists(f"pods/{pod_name}"), *pin, *load_pin]
+        compare += [etcd.exists(f"hosts/{h}") for h in sorted({n.host for n in batch})]
         compare += [etcd.exists(f"apps/{a}") for a in apps]
         compare += [etcd.absent(f"nodes/{pod_name}/{n.name}") for n in batch]
         success = [etcd.put_op(f"nodes/{pod_name}/{n.name}", n.to_dict()) for n in batch]
         success.append(etcd.write_guard(pod_name, count + len(batch)))
+        success += load_writes(etcd, loads, added_load(batch, need))
         if create_app:
             route_compare, route_writes = routes.claim(etcd, create_app)
             compare += [etcd.absent(f"apps/{create_app.name}"), *route_compare]
@@ -207,7 +228,8 @@ def _current(etcd: Etcd, nodes: list[Node]) -> list[Node | None]:
 
 def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: str | None = None,
                  expect_count: int | None = None, event: Event | None = None) -> list[Node]:
-    """Delete node records of one pod and decrement its podcount.
+    """Delete node records of one pod, decrement its podcount and give their
+    room back to their hosts.
 
     With ``delete_app``, the app record is deleted with the (last batch of)
     nodes, and only if no other node of the app is left in the pod: if one
@@ -221,11 +243,13 @@ def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: st
     names = list(dict.fromkeys(names))
     if not names and delete_app is None:
         return []
-    missing = sorted(set(names) - etcd.names(f"nodes/{pod_name}/"))
+    in_pod = {n.name: n for n in list_nodes(etcd, pod_name)}
+    missing = sorted(set(names) - set(in_pod))
     if missing:
         raise NotFound(f"node {missing[0]!r} does not exist in pod {pod_name!r}; "
                        f"see the nodes with: cloud node ls {pod_name}")
-    batches = chunks(names, etcd.batch_size(8))
+    hosts = {in_pod[n].host for n in names}
+    batches = chunks(names, etcd.batch_size(8 + 2 * len(hosts)))
     done: list[Node] = []
     for i, batch in enumerate(batches):
         last = i == len(batches) - 1
@@ -246,6 +270,7 @@ def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str |
         count, pin = etcd.guard(pod_name)          # read the guard BEFORE the nodes
         if expect_count is not None and count != expect_count:
             raise _stale(pod_name)
+        pod = get_pod(etcd, pod_name)
         in_pod = {n.name: n for n in list_nodes(etcd, pod_name)}
         found = [in_pod.get(name) for name in names]
         gone = [name for name, node in zip(names, found) if node is None]
@@ -253,9 +278,12 @@ def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str |
             raise NotFound(f"node {gone[0]!r} does not exist in pod {pod_name!r}; "
                            f"see the nodes with: cloud node ls {pod_name}")
         nodes = [n for n in found if n is not None]
-        compare = [*pin] + [etcd.exists(f"nodes/{pod_name}/{n}") for n in names]
+        given_back = added_load(nodes, node_size(pod), -1) if pod is not None else {}
+        loads, load_pin = load_pins(etcd, given_back)
+        compare = [*pin, *load_pin] + [etcd.unchanged(f"nodes/{pod_name}/{n.name}", n.revision) for n in nodes]
         success = [etcd.delete_op(f"nodes/{pod_name}/{n}") for n in names]
         success.append(etcd.write_guard(pod_name, max(0, count - len(names))))
+        success += load_writes(etcd, loads, given_back)
         if delete_app:
             _check_app_empties(delete_app, pod_name, in_pod, names)
             compare_app, delete = _app_goes(etcd, delete_app)
@@ -267,7 +295,7 @@ def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str |
             return nodes, max(0, count - len(names))
         if delete_app and get_app(etcd, delete_app) is None:
             raise NotFound(f"app {delete_app!r} does not exist (any more)")
-        if expect_count is not None:
+        if expect_count is not None and etcd.guard(pod_name)[0] != count:
             raise _stale(pod_name)
         backoff(attempt)
     raise Conflict(f"pod {pod_name!r} kept changing while nodes were removed; try again")

@@ -1,4 +1,4 @@
-"""What the controller saw: each node's observed record and each pod host's reachability.
+"""What the controller saw: each node's observed record (a host's reachability: hosts.py).
 
 These are the controller's own writes (never the API's): a record that is
 damaged is skipped, and the controller's next write replaces it. A node's
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.edges.store.etcd import CorruptRecord, Etcd
-from orchestrator.edges.store.keys import decode_observed, decode_plain
+from orchestrator.edges.store.keys import decode_observed
 
 
 def put_observed(etcd: Etcd, pod: str, node: str, state: dict[str, Any]) -> bool:
@@ -36,12 +36,3 @@ def list_observed(etcd: Etcd) -> dict[tuple[str, str], dict[str, Any]]:
 
 def delete_observed(etcd: Etcd, pod: str, node: str) -> None:
     etcd.delete(f"observed/{pod}/{node}")
-
-
-def put_host_state(etcd: Etcd, host: str, state: dict[str, Any]) -> None:
-    etcd.put_json(f"hosts/{host}", state)
-
-
-def list_host_states(etcd: Etcd) -> dict[str, dict[str, Any]]:
-    """Reachability of every pod host the controller has a link to (damaged records skipped)."""
-    return dict(etcd.list("hosts/", decode_plain))

@@ -15,6 +15,7 @@ import pytest
 from orchestrator.api import create_app
 from orchestrator.api.errors import INTERNAL_ERROR
 from orchestrator.core.errors import Unavailable
+from orchestrator.core.model import Host
 from tests.unit.api import AUTH, TOKEN
 
 
@@ -43,11 +44,16 @@ def test_pods_register_list_remove(cluster):
     r = cluster.post("/api/pods", headers=AUTH,
                      json={"name": "batch", "host": "pod-heavy", "max_nodes": 4, "cpus": 1, "memory_mb": 512})
     assert r.status_code == 201
-    assert r.get_json() == {"name": "batch", "host": "pod-heavy", "max_nodes": 4, "cpus": 1.0,
-                            "memory_mb": 512, "app": None}
+    assert r.get_json() == {"name": "batch", "hosts": ["pod-heavy"], "max_nodes": 4, "cpus": 1.0,
+                            "memory_mb": 512, "app": None, "lent": []}
     pods = {p["name"]: p for p in cluster.get("/api/pods", headers=AUTH).get_json()}
     assert set(pods) == {"light", "medium", "heavy", "batch"}
-    assert pods["light"]["used"] == 0 and pods["light"]["free"] == 20
+    assert pods["light"]["used"] == 0 and pods["light"]["free"] == 20 and pods["light"]["capacity"] == 20
+    assert pods["batch"]["free"] == 4                    # its 4 per host; pod-heavy is shared with heavy
+    r = cluster.post("/api/pods", headers=AUTH, json={"name": "m", "hosts": ["al.yk4j0j"], "max_nodes": 228})
+    assert r.status_code == 400 and r.get_json() == {
+        "error": "host 'al.yk4j0j' is not known; the known hosts are pod-heavy, pod-light, pod-medium "
+                 "(see: cloud host ls)", "field": "hosts"}
     assert cluster.delete("/api/pods/batch", headers=AUTH).get_json()["name"] == "batch"
     assert "batch" not in {p["name"] for p in cluster.get("/api/pods", headers=AUTH).get_json()}
 
@@ -201,7 +207,10 @@ BAD_REQUESTS = [
     ("PUT", "/api/apps/light/scale", {}, 400, "field 'replicas' is required"),
     ("PUT", "/api/apps/light/scale", {"replica": 3}, 400, "unknown field 'replica'"),
     ("POST", "/api/pods", {"name": "x", "host": "pod-x", "cpus": "lots"}, 400, "field 'cpus' must be a number"),
-    ("POST", "/api/pods", {"name": "x"}, 400, "field 'host' is required"),
+    ("POST", "/api/pods", {"name": "x"}, 400, "give exactly one of hosts"),
+    ("POST", "/api/pods", {"name": "x", "hosts": "pod-light"}, 400, "field 'hosts' must be a list"),
+    ("POST", "/api/hosts/pod-light/pod", {"pod": "No"}, 400, "pod name 'No' is not a valid name"),
+    ("POST", "/api/hosts/pod_light/pod", {"pod": "light"}, 400, "not a valid host name"),
     ("POST", "/api/nodes", {"name": 7, "pod": "light"}, 400, "field 'name' must be a string"),
     ("POST", "/api/apps", {"name": "w", "command": [1, 2], "pod": "light", "port": 80}, 400,
      "command [1, 2] must be a non-empty list of at most 64 arguments (strings of at most 1024 characters "
@@ -272,7 +281,7 @@ def test_a_21st_light_node_is_refused(cluster, store):
     before = state(store)
     r = cluster.post("/api/nodes", headers=AUTH, json={"name": "n20", "pod": "light"})
     assert r.status_code == 409
-    assert r.get_json()["error"].startswith("pod 'light' is full: 20 of 20 nodes")
+    assert r.get_json()["error"].startswith("pod 'light' is full: 20 nodes on pod-light (20/20 of this pod")
     assert state(store) == before
 
 
@@ -365,3 +374,22 @@ def test_an_unreachable_etcd_is_503(tmp_path):
 # --- the token file ------------------------------------------------------------------------------
 
 
+
+
+def test_hosts_list_add_drain_remove(cluster, store):
+    store.register_hosts([Host("spare-1", 4, 1.0, 512, "192.168.56.15", "10.42.5.0/24")])
+    hosts = {h["name"]: h for h in cluster.get("/api/hosts", headers=AUTH).get_json()}
+    assert set(hosts) == {"pod-light", "pod-medium", "pod-heavy", "spare-1"}
+    assert hosts["spare-1"]["spare"] and hosts["spare-1"]["capacity"] == {"nodes": 4, "cpus": 1.0, "memory_mb": 512}
+    assert hosts["pod-light"]["pods"] == ["light"] and hosts["pod-light"]["cpu_used"] is None   # no sampler here
+    r = cluster.post("/api/hosts/spare-1/pod", headers=AUTH, json={"pod": "light"})
+    assert r.status_code == 200 and r.get_json()["pods"] == ["light"]
+    assert cluster.post("/api/hosts/ghost/pod", headers=AUTH, json={"pod": "light"}).status_code == 404
+    assert cluster.post("/api/hosts/spare-1/pod", headers=AUTH, json={"pod": "light"}).status_code == 409
+    assert cluster.post("/api/nodes", headers=AUTH, json={"name": "n1", "pod": "light"}).status_code == 201
+    drained = cluster.post("/api/hosts/pod-light/drain", headers=AUTH).get_json()
+    assert drained["draining"] and drained["nodes"] == 1
+    r = cluster.delete("/api/hosts/spare-1/pod", headers=AUTH)
+    assert r.status_code == 200 and r.get_json()["spare"]
+    assert cluster.delete("/api/hosts/spare-1/pod", headers=AUTH).status_code == 409
+    assert cluster.delete("/api/hosts/pod-light/pod?pod=nope", headers=AUTH).status_code == 404

@@ -113,8 +113,11 @@ def test_global_options_before_the_command_are_kept(api, capsys):
     (["init"], "POST", "/api/init", None),
     (["pod", "register", "gpu", "--host", "pod-gpu", "--max-nodes", "4", "--cpus", "2", "--memory", "1024",
       "--app", "web"], "POST", "/api/pods",
-     {"name": "gpu", "host": "pod-gpu", "max_nodes": 4, "cpus": 2.0, "memory_mb": 1024, "app": "web"}),
-    (["pod", "register", "gpu", "--host", "pod-gpu"], "POST", "/api/pods", {"name": "gpu", "host": "pod-gpu"}),
+     {"name": "gpu", "hosts": ["pod-gpu"], "max_nodes": 4, "cpus": 2.0, "memory_mb": 1024, "app": "web"}),
+    (["pod", "register", "gpu", "--host", "g-1", "--host", "g-2"], "POST", "/api/pods",
+     {"name": "gpu", "hosts": ["g-1", "g-2"]}),
+    (["host", "add", "spare-1", "light"], "POST", "/api/hosts/spare-1/pod", {"pod": "light"}),
+    (["host", "drain", "pod-light-1", "--no-wait"], "POST", "/api/hosts/pod-light-1/drain", None),
     (["pod", "rm", "gpu"], "DELETE", "/api/pods/gpu", None),
     (["register", "n1", "light"], "POST", "/api/nodes", {"name": "n1", "pod": "light"}),
     (["register", "n1", "light", "--app", "web"], "POST", "/api/nodes", {"name": "n1", "pod": "light", "app": "web"}),
@@ -173,11 +176,13 @@ def test_logs_of_an_unknown_node_is_one_error_line(api, capsys):
 
 # --- output -----------------------------------------------------------------------
 
-PODS = [{"name": "light", "host": "pod-light", "max_nodes": 20, "cpus": 0.25, "memory_mb": 128, "app": "light",
-         "used": 2, "free": 18, "statuses": {"NEW": 1, "ONLINE": 1},
-         "host_state": {"reachable": True, "since": 0, "error": "", "rtt_ms": 1.2}},
-        {"name": "heavy", "host": "pod-heavy", "max_nodes": 10, "cpus": 1.0, "memory_mb": 512, "app": None,
-         "used": 0, "free": 10, "statuses": {}, "host_state": None}]
+PODS = [{"name": "light", "hosts": ["pod-light-1", "pod-light-2"], "max_nodes": 20, "cpus": 0.25,
+         "memory_mb": 128, "app": "light", "used": 2, "capacity": 40, "free": 38, "pending": 1,
+         "statuses": {"NEW": 1, "ONLINE": 1},
+         "host_states": {"pod-light-1": {"reachable": True, "since": 0, "error": "", "rtt_ms": 1.2},
+                         "pod-light-2": {"reachable": True, "since": 0, "error": "", "rtt_ms": 1.1}}},
+        {"name": "heavy", "hosts": ["pod-heavy"], "max_nodes": 10, "cpus": 1.0, "memory_mb": 512, "app": None,
+         "used": 0, "capacity": 10, "free": 10, "statuses": {}, "host_states": {"pod-heavy": None}}]
 
 
 def test_pod_ls_is_an_aligned_table_with_usage(api, capsys):
@@ -185,9 +190,9 @@ def test_pod_ls_is_an_aligned_table_with_usage(api, capsys):
     code, out, _ = run(capsys, "pod", "ls")
     assert code == 0
     assert out.splitlines() == [
-        "NAME   HOST       REACH      NODES  CPUS  MEMORY   APP    STATUS",
-        "light  pod-light  reachable  2/20   0.25  128 MiB  light  NEW=1 ONLINE=1",
-        "heavy  pod-heavy  -          0/10   1     512 MiB  -      -",
+        "NAME   HOSTS                     REACH      NODES             PER HOST  CPUS  MEMORY   APP    STATUS",
+        "light  pod-light-1, pod-light-2  reachable  2/40 (1 pending)  20        0.25  128 MiB  light  NEW=1 ONLINE=1",
+        "heavy  pod-heavy                 -          0/10              10        1     512 MiB  -      -",
     ]
 
 
@@ -199,7 +204,8 @@ def test_status_summary(api, capsys):
         "events": [{"time": 0, "kind": "cluster.init", "subject": "cluster", "message": "created"}]})
     code, out, _ = run(capsys, "status")
     assert code == 0
-    assert out.startswith("PODS\nNAME   HOST       REACH      NODES  CPUS  APP    STATUS\n")
+    assert out.startswith("PODS\nNAME   HOSTS                     REACH      NODES             PER HOST  CPUS  "
+                          "APP    STATUS\n")
     assert "\nAPPS\n" in out and "NODES  NEW=1 ONLINE=1" in out
     assert "RECENT EVENTS" in out and "cluster.init" in out
 
@@ -228,16 +234,20 @@ def test_app_ls_and_node_ls_tables(api, capsys):
 
     api.answers[("GET", "/api/nodes")] = (200, [
         {"name": "n1", "pod": "light", "app": "light", "status": "ONLINE", "created": 0, "observed": None},
-        {"name": "n2", "pod": "light", "app": "light", "status": "ONLINE", "created": 0, "observed": {
-            "phase": "serving", "healthy": True, "host": "pod-light", "ip": "10.42.1.2", "restarts": 2,
-            "since": 0, "last_error": "its container exited with code 137"}}])
+        {"name": "n2", "pod": "light", "app": "light", "status": "ONLINE", "created": 0, "host": "pod-light-2",
+         "moved_from": "pod-light-1", "pending": "", "observed": {
+            "phase": "serving", "healthy": True, "host": "pod-light-2", "ip": "10.42.1.2", "restarts": 2,
+            "since": 0, "last_error": "its container exited with code 137"}},
+        {"name": "n3", "pod": "light", "app": "light", "status": "ONLINE", "created": 0, "host": "pod-light-1",
+         "pending": "no-room", "observed": None}])
     _, out, _ = run(capsys, "node", "ls")
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "POD", "APP", "STATUS", "PHASE", "HEALTH", "HOST", "IP", "RESTARTS",
-                                "SINCE", "AGE", "LAST", "ERROR"]
-    assert lines[1].split() == ["n1", "light", "light", "ONLINE", "-", "-", "-", "-", "0", "-", "-", "-"]
-    assert lines[2].split()[:9] == ["n2", "light", "light", "ONLINE", "serving", "up", "pod-light",
-                                    "10.42.1.2", "2"]
+                                "SINCE", "AGE", "PENDING", "LAST", "ERROR"]
+    assert lines[1].split() == ["n1", "light", "light", "ONLINE", "-", "-", "-", "-", "0", "-", "-", "-", "-"]
+    assert lines[2].split()[:11] == ["n2", "light", "light", "ONLINE", "serving", "up", "pod-light-2",
+                                     "(from", "pod-light-1)", "10.42.1.2", "2"]
+    assert lines[3].split()[6] == "pod-light-1" and "no-room" in lines[3]
     assert lines[2].endswith("its container exited with code 137")
 
 
@@ -538,3 +548,46 @@ def test_a_relative_scale_counts_from_the_replicas_now(api, capsys):
     assert api.calls[-1]["json"] == {"replicas": 0}
     code, _, err = run(capsys, "app", "scale", "light", "+x")
     assert code == 2 and "such as 5, +2 or -1" in err
+
+
+# --- hosts ------------------------------------------------------------------------
+
+HOSTS = [{"name": "pod-light-1", "address": "192.168.56.11", "capacity": {"nodes": 20, "cpus": 5.0, "memory_mb": 2560},
+          "draining": False, "pods": ["light"], "spare": False, "used": {"nodes": 6, "cpus": 1.5, "memory_mb": 768},
+          "nodes": 6, "pending": 0, "link": {"reachable": True, "since": 0}, "cpu_percent": 12.5},
+         {"name": "spare-1", "address": "192.168.56.15", "capacity": {"nodes": 20, "cpus": 5.0, "memory_mb": 2560},
+          "draining": False, "pods": [], "spare": True, "used": {}, "nodes": 0, "link": None, "cpu_percent": None}]
+
+
+def test_host_ls_is_a_table_and_says_how_cpu_is_computed(api, capsys):
+    api.answers[("GET", "/api/hosts")] = (200, HOSTS)
+    code, out, _ = run(capsys, "host", "ls")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["NAME", "PODS", "CAPACITY", "USED", "NODES", "REACH", "CPU", "STATE",
+                                              "ADDRESS"]
+    assert "pod-light-1  light" in lines[1] and "20 nodes / 5 CPU / 2560 MiB" in lines[1] and "12.5 %" in lines[1]
+    assert lines[2].split()[-2:] == ["spare", "192.168.56.15"]
+    assert lines[-1].startswith("CPU: what the serving workers used over the last 10 s")
+
+
+def test_host_rm_drains_first_and_waits_until_the_nodes_serve_elsewhere(api, capsys):
+    api.answers[("GET", "/api/hosts")] = (200, HOSTS)
+    api.answers[("GET", "/api/nodes")] = (200, [
+        {"name": "n1", "host": "pod-light-2", "moved_from": "pod-light-1",
+         "observed": {"phase": "serving", "host": "pod-light-2"}}])
+    api.answers[("DELETE", "/api/hosts/pod-light-1/pod")] = (200, {"name": "pod-light-1", "spare": True})
+    code, out, err = run(capsys, "host", "rm", "pod-light-1")
+    assert code == 0 and out == "host 'pod-light-1' left pod 'light'; it is a spare again\n"
+    assert [(c["method"], c["path"]) for c in api.calls] == [
+        ("GET", "/api/hosts"), ("POST", "/api/hosts/pod-light-1/drain"), ("GET", "/api/nodes"),
+        ("DELETE", "/api/hosts/pod-light-1/pod")]
+    assert "draining it first" in err and "1 of 1 node(s) serve on other hosts" in err
+
+
+def test_a_drain_that_cannot_go_on_says_why(api, capsys):
+    api.answers[("GET", "/api/nodes")] = (200, [{"name": "n1", "host": "pod-light-1", "pending": "no room"}])
+    code, _, err = run(capsys, "host", "drain", "pod-light-1")
+    assert code == 4 and err.endswith("cloud: 1 node cannot leave host pod-light-1: no room\n")
+    api.answers[("GET", "/api/hosts")] = (200, HOSTS)
+    code, _, err = run(capsys, "host", "rm", "pod-light-1", "--no-wait")
+    assert code == 1 and "still has 6 nodes; drain it first" in err

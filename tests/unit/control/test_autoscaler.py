@@ -5,8 +5,10 @@ pod-full message, memory in etcd across a restart, forgetting stopped apps.
 import pytest
 
 from orchestrator.control.autoscaler import Autoscaler
+from orchestrator.control.spares import SpareHosts
 from orchestrator.core.autoscale import Sample
 from orchestrator.core.errors import NotFound
+from orchestrator.core.model import Host
 from orchestrator.core.schema import Autoscale
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import Settings
@@ -34,7 +36,7 @@ def test_a_pod_without_room_is_never_a_silent_cap(world):
     scaler.decide_all()
     assert replicas(world) == 3
     full = [e.message for e in store.events(100) if e.kind == "autoscale"]
-    assert len(full) == 1 and full[0].startswith("web: pod tiny is full: 2 of 3 nodes; wanted ")
+    assert len(full) == 1 and full[0].startswith("web: pod tiny is full: 2 nodes on pod-light (2/3 of this pod")
     assert full[0].endswith("; scaled to 3")
     clock.now += 5
     sampler.next = busy(3, 100, clock)
@@ -111,6 +113,47 @@ def test_the_autoscaler_counts_every_decision(world):
     assert value(s, "simplecloud_autoscale_decisions_total", app="web", direction="none") == 1
 
 
+def test_a_full_pod_grows_by_a_spare_and_gives_it_back_after_the_window(world):
+    store, sampler, clock = world.store, world.sampler, world.clock
+    store.register_hosts([Host("spare-1", 4, 1.0, 256)])
+    spares = SpareHosts(store, window=60.0, clock=clock)
+    scaler = autoscaler(world, spares=spares)
+    world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 6, "rps": 20, "scale_down_window_s": 10}))
+    sampler.next = busy(2, 50, clock)                     # wants 5; tiny holds 3 on pod-light
+    scaler.decide_all()
+    assert store.get_pod("tiny").hosts == ("pod-light", "spare-1") and store.get_pod("tiny").lent == ("spare-1",)
+    assert replicas(world) == 5
+    assert {n.host for n in store.list_nodes("tiny")} == {"pod-light", "spare-1"}
+    (lent,) = [e for e in store.events(20) if e.kind == "host.lent"]
+    assert lent.message == ("pod tiny is full and needs room for 3 more node(s); spare host spare-1 adds room for 3")
+    assert any(e.kind == "autoscale" and e.message.endswith("pod tiny grew by host spare-1")
+               for e in store.events(20))
+    sampler.next = busy(5, 1, clock)                      # the load is gone
+    for _ in range(5):
+        clock.now += 5
+        scaler.decide_all()
+    assert replicas(world) == 1 and {n.host for n in store.list_nodes("tiny")} == {"pod-light"}
+    assert not store.get_host("spare-1").draining         # not yet: the window runs
+    clock.now += 61
+    scaler.decide_all()
+    assert store.get_host("spare-1").draining              # drained (the placer moves what is left)
+    clock.now += 5
+    scaler.decide_all()
+    assert store.get_pod("tiny").hosts == ("pod-light",) and store.get_pod("tiny").lent == ()
+    assert not store.get_host("spare-1").draining and store.list_spare_states() == {}
+    kinds = [e.kind for e in store.events(50)]
+    assert "host.draining" in kinds and "host.returned" in kinds
+
+
+def test_without_a_spare_the_pod_stays_full_and_says_so(world):
+    store, sampler, clock = world.store, world.sampler, world.clock
+    scaler = autoscaler(world, spares=SpareHosts(store, window=60.0, clock=clock))
+    world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 10, "rps": 20}))
+    sampler.next = busy(2, 100, clock)
+    scaler.decide_all()
+    assert replicas(world) == 3 and store.get_pod("tiny").hosts == ("pod-light",)
+    (full,) = [e.message for e in store.events(100) if e.kind == "autoscale"]
+    assert "pod tiny is full" in full and "no spare host to add; scaled to 3" in full
 def test_the_memory_is_written_when_it_says_something_new_not_every_pass(world):
     """A steady app's memory is written about once a minute (REFRESH), not every
     5 s; a decision that changes something is written at once."""

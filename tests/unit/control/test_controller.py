@@ -1,7 +1,8 @@
 """The controller (control/controller.py) wires the loops to their wake-ups:
-a reconciler per pod host named by a pod (only while the acting loops run),
-Docker events and link changes waking the right one, a link change written
-to etcd and counted, and the HAProxy sync waking the hosts."""
+a reconciler per host registered or named by a pod (only while the acting
+loops run), Docker events and link changes waking the right one, a link
+change written to etcd (``links/``), counted and waking the placer, and the
+HAProxy sync waking the hosts."""
 from __future__ import annotations
 
 import threading
@@ -10,6 +11,7 @@ import pytest
 
 from orchestrator.control.controller import Controller
 from orchestrator.control.haproxy_sync import HAProxySync
+from orchestrator.core.model import Host
 from orchestrator.edges.hostlink import LinkState
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import IntervalSettings
@@ -50,6 +52,15 @@ class Sampler:
         self.closed = True
 
 
+class Placer:
+    def __init__(self):
+        self.wake, self.ran = threading.Event(), threading.Event()
+
+    def run(self, stop):
+        self.ran.set()
+        stop.wait()
+
+
 class Pool:
     """What the controller sets on the HostPool: its two handlers."""
 
@@ -69,61 +80,66 @@ def rig(store, cases):
 
     sync = HAProxySync(store, FakeHAProxy(), IntervalSettings(reconcile_interval=0.05, health_poll_interval=0.05))
     pool = Pool()
-    controller = Controller(store, pool, sync, Sampler(), new_reconciler, 0.05, telemetry=Telemetry())
+    controller = Controller(store, pool, sync, Sampler(), new_reconciler, 0.05, telemetry=Telemetry(),
+                            placer=Placer())
     stop = threading.Event()
     yield controller, made, pool, stop
     stop.set()
     assert controller.join(10)
 
 
-def test_reconcilers_only_while_acting_one_per_host_named_by_a_pod(rig, cases):
+def test_reconcilers_only_while_acting_one_per_host_registered_or_named_by_a_pod(rig, cases, store):
     controller, made, _, stop = rig
     controller.start_local(stop)
     controller.ensure_reconcilers()
     assert made == [] and controller.sampler.started          # local loops only: no reconciler
     controller.start_acting(stop)
-    assert made == ["pod-heavy-1", "pod-light-1", "pod-medium-1"]
-    cases.pods.register(pod_spec(name="extra", host="pod-light-1"))   # a host it has already
+    assert made == ["pod-heavy", "pod-light", "pod-medium"] and controller.placer.ran.wait(5)
+    store.register_hosts([Host("pod-far", 4, 1.0, 512), Host("spare-1", 4, 1.0, 512)])
+    cases.pods.register(pod_spec(name="extra", host="pod-light"))   # a host it has already
     cases.pods.register(pod_spec(name="far", host="pod-far"))
     controller.ensure_reconcilers()
-    assert made == ["pod-heavy-1", "pod-light-1", "pod-medium-1", "pod-far"]
+    assert made == ["pod-heavy", "pod-light", "pod-medium", "pod-far", "spare-1"]   # a spare's too
     assert all(r.ran.wait(5) for r in controller.reconcilers.values())
 
 
 def test_docker_events_wake_the_reconciler_of_their_host_only(rig):
     controller, _, pool, stop = rig
     controller.start(stop)
-    light, heavy = controller.reconcilers["pod-light-1"], controller.reconcilers["pod-heavy-1"]
+    light, heavy = controller.reconcilers["pod-light"], controller.reconcilers["pod-heavy"]
     for r in controller.reconcilers.values():
         r.wake.clear()
-    pool.on_event("pod-light-1", {"status": "die"})
-    pool.on_event("pod-heavy-1", {"Action": "exec_create"})     # not a container life event
+    pool.on_event("pod-light", {"status": "die"})
+    pool.on_event("pod-heavy", {"Action": "exec_create"})     # not a container life event
     assert light.wake.is_set() and not heavy.wake.is_set()
 
 
 def test_a_link_change_is_written_said_counted_and_wakes_its_host(rig, store):
     controller, _, pool, stop = rig
     controller.start(stop)
-    light = controller.reconcilers["pod-light-1"]
+    light = controller.reconcilers["pod-light"]
     light.wake.clear()
-    pool.on_state("pod-light-1", LinkState(False, 5.0, "no route to host"))
-    assert light.wake.is_set()
-    assert store.list_host_states()["pod-light-1"] == {"reachable": False, "since": 5.0,
+    controller.placer.wake.clear()
+    pool.on_state("pod-light", LinkState(False, 5.0, "no route to host"))
+    assert light.wake.is_set() and controller.placer.wake.is_set()
+    assert store.list_link_states()["pod-light"] == {"reachable": False, "since": 5.0,
                                                     "error": "no route to host", "rtt_ms": None}
-    event = store.events(1)[0]
-    assert event.kind == "host.unreachable" and "no route to host" in event.message
+    pool.on_state("pod-light", LinkState(False, 9.0, "connection refused"))      # a new leader's first look
+    assert store.list_link_states()["pod-light"]["since"] == 5.0                 # the grace runs from the first
+    (event,) = [e for e in store.events(10) if e.kind == "host.unreachable"]     # one: it was down already
+    assert "no route to host" in event.message
     for error in ("connection refused", "timed out", "connection refused"):    # still down, tried again
-        pool.on_state("pod-light-1", LinkState(False, 5.0, error))
-    assert store.list_host_states()["pod-light-1"]["error"] == "connection refused"
+        pool.on_state("pod-light", LinkState(False, 5.0, error))
+    assert store.list_link_states()["pod-light"]["error"] == "connection refused"
     assert [e.kind for e in store.events(10)].count("host.unreachable") == 1
-    pool.on_state("pod-light-1", LinkState(True, 6.0, "", 1.5))
+    pool.on_state("pod-light", LinkState(True, 6.0, "", 1.5))
     assert store.events(1)[0].kind == "host.reachable"
     s = scrape(controller.telemetry)
-    assert value(s, "simplecloud_host_link_changes_total", host="pod-light-1", state="down") == 1
-    assert value(s, "simplecloud_host_link_changes_total", host="pod-light-1", state="up") == 1
+    assert value(s, "simplecloud_host_link_changes_total", host="pod-light", state="down") == 1
+    assert value(s, "simplecloud_host_link_changes_total", host="pod-light", state="up") == 1
 
 
-def test_the_haproxy_sync_and_an_etcd_change_wake_every_reconciler(rig, cases):
+def test_the_haproxy_sync_and_an_etcd_change_wake_every_reconciler(rig, store):
     controller, _, _, stop = rig
     controller.start(stop)
     for r in controller.reconcilers.values():
@@ -132,8 +148,8 @@ def test_the_haproxy_sync_and_an_etcd_change_wake_every_reconciler(rig, cases):
     assert all(r.wake.is_set() for r in controller.reconcilers.values())
     for r in controller.reconcilers.values():
         r.wake.clear()
-    cases.pods.register(pod_spec(name="late", host="pod-late"))   # the etcd watch sees it ...
-    assert controller.reconcilers["pod-light-1"].wake.wait(5)           # ... wakes every host ...
+    store.register_hosts([Host("pod-late", 4, 1.0, 512)])      # the etcd watch sees it ...
+    assert controller.reconcilers["pod-light"].wake.wait(5)           # ... wakes every host ...
     assert eventually(lambda: "pod-late" in controller.reconcilers)  # ... and makes the new one
 
 
@@ -173,6 +189,7 @@ def test_the_acting_loops_run_for_a_term_of_office_only(store, cases):
         reconcilers.append(Reconciler(host))
         return reconcilers[-1]
 
+    store.register_hosts([Host("pod-a", 4, 1.0, 512)])
     cases.pods.register(pod_spec(name="p", host="pod-a"))
     sync = HAProxySync(store, FakeHAProxy(), IntervalSettings(reconcile_interval=0.05, health_poll_interval=0.05))
     telemetry, election = Telemetry(), Election()

@@ -28,7 +28,7 @@ class RecordingHAProxy:
 
 def test_a_bad_record_is_left_out_reported_once_and_the_rest_is_routed():
     store = FakeStore()
-    store.put_pod(Pod(name="light", host="pod-light", max_nodes=5, cpus=0.5, memory_mb=128), create=True)
+    store.put_pod(Pod(name="light", hosts=("pod-light",), max_nodes=5, cpus=0.5, memory_mb=128), create=True)
     for name, path in (("web", "/web"), ("web\n", "/webx\n")):   # the second predates exact checks
         store.put_app(App(name=name, pod="light", port=8000, image="img", path=path, created=0.0),
                       create=True)
@@ -43,7 +43,7 @@ def test_a_bad_record_is_left_out_reported_once_and_the_rest_is_routed():
 
 def test_apps_that_scale_to_zero_get_the_waker():
     store = FakeStore()
-    store.put_pod(Pod(name="light", host="pod-light", max_nodes=5, cpus=0.5, memory_mb=128), create=True)
+    store.put_pod(Pod(name="light", hosts=("pod-light",), max_nodes=5, cpus=0.5, memory_mb=128), create=True)
     for name in ("web", "api"):
         store.put_app(App(name=name, pod="light", port=8000, image="img", path=f"/{name}", created=0.0),
                       create=True)

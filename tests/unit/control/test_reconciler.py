@@ -14,7 +14,7 @@ import pytest
 from orchestrator.control.reconciler import HostReconciler, action_kind
 from orchestrator.core.errors import Unavailable
 from orchestrator.core.healing import HealingPolicy
-from orchestrator.core.model import spec_generation
+from orchestrator.core.model import Host, spec_generation
 from orchestrator.core.steps import StartContainer
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import WorkerSettings
@@ -27,6 +27,7 @@ from tests.unit.observe.test_telemetry import scrape, value
 @pytest.fixture
 def rig(store, cases):
     """Pod "tiny" on host pod-tiny with app "web" (backend present), a host and an HAProxy of stand-ins."""
+    store.register_hosts([Host("pod-tiny", 4, 1.0, 256)])
     cases.pods.register(pod_spec(name="tiny", host="pod-tiny", max_nodes=4, cpus=0.25, memory_mb=64))
     cases.apps.deploy(app_spec(name="web", pod="tiny", port=8000, image="img", replicas=0))
     host, haproxy = FakeHost(images={"img"}), FakeHAProxy(backends={"app_web"})
@@ -152,6 +153,7 @@ def test_haproxy_not_answering_skips_the_pass():
             raise Unavailable("HAProxy admin socket does not answer")
     store = FakeStore()
     cases = UseCases.over(store)
+    store.register_hosts([Host("pod-tiny", 4, 1.0, 256)])
     cases.pods.register(pod_spec(name="tiny", host="pod-tiny", max_nodes=2, cpus=0.25, memory_mb=64))
     cases.apps.deploy(app_spec(name="web", pod="tiny", port=8000, image="img", replicas=1))
     host = FakeHost()
@@ -222,6 +224,45 @@ def test_new_containers_carry_the_epoch_of_the_term_that_made_them(rig, cases):
     assert {c.epoch for c in host.containers} == {12}
 
 
+class TwoHosts:
+    """A HostPool stand-in with one FakeHost per name (their links up)."""
+
+    def __init__(self, **hosts):
+        self.hosts, self.link_ = hosts, FakeLink()
+
+    def get(self, name):
+        return self.hosts[name]
+
+    def link(self, name):
+        return self.link_
+
+
+def test_a_moved_node_serves_on_its_new_host_before_the_old_container_goes(store, cases):
+    store.register_hosts([Host("a", 4, 1.0, 256), Host("b", 4, 1.0, 256)])
+    cases.pods.register(pod_spec(name="two", hosts=["a", "b"], max_nodes=4, cpus=0.25, memory_mb=64))
+    cases.apps.deploy(app_spec(name="web", pod="two", port=8000, image="img", replicas=1))
+    hosts = TwoHosts(a=FakeHost(images={"img"}, name="a"), b=FakeHost(images={"img"}, name="b"))
+    haproxy = FakeHAProxy(backends={"app_web"})
+    rec = {h: HostReconciler(h, store, hosts, haproxy, HealingPolicy(), WorkerSettings(), 2.0) for h in "ab"}
+    (node,) = store.list_nodes("two")
+    first = node.host
+    other = "b" if first == "a" else "a"
+    rec[first].reconcile_once()
+    haproxy.check("app_web", "web-1", True)
+    rec[first].reconcile_once()
+    assert phases(store, "two") == {"web-1": "serving"}
+    store.move_nodes("two", [dataclasses.replace(node, host=other, moved_from=first)])
+    rec[other].reconcile_once()                                      # the new container starts there ...
+    assert len(hosts.get(other).containers) == 1 and len(haproxy.show_servers()) == 2
+    waiting = rec[first].reconcile_once()                            # ... while the old one keeps serving
+    assert not waiting and waiting.wake_at is not None and len(hosts.get(first).containers) == 1
+    haproxy.check("app_web", "web-1", True)
+    rec[other].reconcile_once()
+    assert store.get_observed("two", "web-1")["host"] == other
+    retired = rec[first].reconcile_once()                            # serving there: the old one goes
+    assert [action_kind(a) for a in retired.actions] == ["del_server", "stop_container", "remove_container"]
+    assert hosts.get(first).containers == [] and len(haproxy.show_servers()) == 1
+    assert phases(store, "two") == {"web-1": "serving"}              # the old host left the record alone
 def test_observed_records_of_pods_that_are_gone_are_cleaned_up(rig, cases, store):
     """A pod removed by an older version left its nodes' observed records: the
     first pass of any reconciler deletes them (a pod removed now takes them

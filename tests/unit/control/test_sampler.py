@@ -65,7 +65,7 @@ WEB = App(name="web", pod="light", port=8000, image="img", created=0.0)
 HEAVY = App(name="big", pod="heavy", port=8000, image="img", created=0.0, cpus=0.5)
 
 
-PODS = [Pod("light", "pod-light", 20, 0.25, 128), Pod("heavy", "pod-heavy", 10, 1.0, 512)]
+PODS = [Pod("light", ("pod-light",), 20, 0.25, 128), Pod("heavy", ("pod-heavy",), 10, 1.0, 512)]
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def rig():
 
 
 def web(req_tot, scur=0, qcur=0, up=("web-1.aaaaaaaaaa", "web-2.bbbbbbbbbb")):
-    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up))
+    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up), stot=req_tot)
 
 
 def test_window_rates_means_and_counts(rig):
@@ -100,7 +100,8 @@ def test_window_rates_means_and_counts(rig):
     sample = sampler.window("web", seconds=6.0, desired=3)
     assert sample.time == 1006.0
     assert sample.requests == 60 and sample.rps == pytest.approx(10.0)
-    assert sample.inflight == pytest.approx((0 + 2 + 4 + 2) / 4)
+    assert sample.inflight == pytest.approx((0 + 2 + 3 + 1) / 4)     # scur: served and queued
+    assert (sample.queued, sample.queue_growth) == (1, 1)
     assert sample.cpu == pytest.approx(50.0)          # mean of 100 % and 0 %
     assert sample.p95_ms == 400.0
     assert (sample.serving, sample.starting) == (2, 1)
@@ -108,7 +109,7 @@ def test_window_rates_means_and_counts(rig):
     assert recent.requests == 20 and recent.rps == pytest.approx(10.0)
     assert recent.p95_ms == 400.0 and recent.starting == 0
     assert sampler.figures(seconds=6.0)["web"] == {
-        "rps": pytest.approx(10.0), "requests": 60, "inflight": pytest.approx(2.0),
+        "rps": pytest.approx(10.0), "requests": 60, "inflight": pytest.approx(1.5),
         "cpu": pytest.approx(50.0), "p95_ms": 400.0, "logged": 4, "serving": 2, "time": 1006.0}
 
 
@@ -128,6 +129,26 @@ def test_cpu_is_per_node_limit_and_read_once_per_host(rig):
     assert second.cpu == {"app_web": pytest.approx(50.0), "app_big": pytest.approx(50.0)}
     assert hosts["pod-light"].calls == [["aaaaaaaaaa"], ["aaaaaaaaaa"]]
     assert hosts["pod-heavy"].calls == [["cccccccccc"], ["cccccccccc"]]
+    assert second.hosts == {"pod-light": pytest.approx(0.125), "pod-heavy": pytest.approx(0.25)}
+    assert sampler.host_cpu(seconds=1.0) == {"pod-light": pytest.approx(0.125), "pod-heavy": pytest.approx(0.25)}
+
+
+def test_a_pod_of_two_hosts_is_asked_on_both_and_each_container_counted_once(rig):
+    clock, haproxy, hosts, _ = rig
+    two = Pod("light", ("pod-light", "pod-heavy"), 20, 0.25, 128)
+    sampler = Sampler(Apps([WEB], [two]), haproxy, hosts, 2.0, clock=clock)
+    haproxy.answer = {"app_web": web(0)}
+    hosts["pod-light"].used = {"aaaaaaaaaa": 0}
+    hosts["pod-heavy"].used = {"bbbbbbbbbb": 0}
+    sampler.sample()
+    clock.now += 2.0
+    hosts["pod-light"].used = {"aaaaaaaaaa": 500_000_000}    # web-1 at its whole limit, on pod-light
+    hosts["pod-heavy"].used = {"bbbbbbbbbb": 0}              # web-2 idle, on pod-heavy
+    reading = sampler.sample()
+    assert hosts["pod-heavy"].calls[-1] == ["aaaaaaaaaa", "bbbbbbbbbb"]   # each host answers for its own
+    assert reading.cpu == {"app_web": pytest.approx(50.0)}
+    assert reading.hosts == {"pod-light": pytest.approx(0.25), "pod-heavy": pytest.approx(0.0)}
+    sampler.close()
 
 
 def test_a_counter_reset_gives_no_negative_or_huge_rate(rig):
@@ -193,7 +214,7 @@ def test_a_host_that_hangs_holds_up_neither_the_others_nor_the_sampler(rig):
 
 
 def stats(req_tot, scur=0, qcur=0, up=("w-1.aaaaaaaaaa",)):
-    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up))
+    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up), stot=req_tot)
 
 
 def test_the_sampler_gives_every_app_its_series_by_name():
@@ -226,3 +247,19 @@ def test_an_app_haproxy_no_longer_has_has_no_figures_nor_series(rig):
     sampler.sample()
     assert set(sampler.figures()) == {"web"}
     assert sampler.known_backends() == {"app_web"}
+
+
+def test_the_other_managers_requests_count_too(rig):
+    """Several managers: requests that came in through another manager's HAProxy
+    count in this one's window (the leader's autoscaler sees them all), and
+    GET /api/manager/backends tells only this HAProxy's own."""
+    clock, haproxy, _, sampler = rig
+    through_m2 = iter([web(0), web(30), web(60)])
+    sampler.peers = lambda: {"manager-2": {"app_web": next(through_m2)}}
+    for step, req in enumerate([0, 10, 20]):
+        clock.now = 1000.0 + 2 * step
+        haproxy.answer = {"app_web": web(req)}
+        sampler.sample()
+    sample = sampler.window("web", seconds=4.0, desired=2)
+    assert sample.requests == 80 and sample.rps == pytest.approx(20.0)     # 20 here + 60 through manager-2
+    assert sampler.local_backends()["app_web"].stot == 20

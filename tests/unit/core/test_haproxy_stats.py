@@ -18,34 +18,34 @@ from orchestrator.core.model import Server
 DATA = Path(__file__).parents[1] / "data"
 
 
-HEADER = "# pxname,svname,qcur,qmax,scur,smax,status,req_tot,check_desc"
+HEADER = "# pxname,svname,qcur,qmax,scur,smax,stot,status,req_tot,check_desc"
 
 
 # ------------------------------------------------------------ show stat
 def test_parse_recorded_show_stat_of_haproxy_2_6():
     """Recorded from HAProxy 2.6.12: w1 UP, w2 DRAIN, w3 MAINT, w4 DOWN; 5 requests."""
     stats = parse_stat_csv((DATA / "haproxy_2.6_show_stat.csv").read_text())
-    assert stats == {"app_web": BackendStats(req_tot=5, scur=0, qcur=0, up=("w1.0123456789",)),
+    assert stats == {"app_web": BackendStats(req_tot=5, scur=0, qcur=0, up=("w1.0123456789",), stot=5),
                      "app_empty": BackendStats(req_tot=0, scur=0, qcur=0, up=())}
 
 
 def test_parse_show_stat_by_header_names_with_quoted_fields():
     text = "\n".join([
         HEADER,
-        'app_a,n1.aaaaaaaaaa,1,1,3,4,UP,40,"HTTP status check returned code <503>, then ok"',
-        "app_a,n2.bbbbbbbbbb,0,0,0,1,UP 1/2,12,",       # going down, still takes requests
-        "app_a,n3.cccccccccc,0,0,0,0,DOWN 1/2,0,",      # going up, not yet
-        "app_a,n4.dddddddddd,0,0,0,0,no check,0,",
-        "app_a,BACKEND,2,2,3,5,UP,52,",
-        "stats,FRONTEND,,,0,1,OPEN,7,",
+        'app_a,n1.aaaaaaaaaa,1,1,3,4,41,UP,40,"HTTP status check returned code <503>, then ok"',
+        "app_a,n2.bbbbbbbbbb,0,0,0,1,12,UP 1/2,12,",       # going down, still takes requests
+        "app_a,n3.cccccccccc,0,0,0,0,0,DOWN 1/2,0,",       # going up, not yet
+        "app_a,n4.dddddddddd,0,0,0,0,0,no check,0,",
+        "app_a,BACKEND,2,2,3,5,55,UP,52,",                 # 55 arrived: 52 answered, 1 served now, 2 queued
+        "stats,FRONTEND,,,0,1,7,OPEN,7,",
         "", ""])
     assert parse_stat_csv(text) == {"app_a": BackendStats(
-        req_tot=52, scur=3, qcur=2, up=("n1.aaaaaaaaaa", "n2.bbbbbbbbbb", "n4.dddddddddd"))}
-    assert parse_stat_csv(text)["app_a"].inflight == 5
+        req_tot=52, scur=3, qcur=2, up=("n1.aaaaaaaaaa", "n2.bbbbbbbbbb", "n4.dddddddddd"), stot=55)}
+    assert parse_stat_csv(text)["app_a"].inflight == 3         # scur holds the queued ones
 
 
 @pytest.mark.parametrize("text", ["", "Unknown command\n", "# pxname,svname,status\napp_a,BACKEND,UP\n",
-                                  HEADER + "\napp_a,BACKEND,x,0,0,0,UP,1,\n",
+                                  HEADER + "\napp_a,BACKEND,x,0,0,0,0,UP,1,\n",
                                   HEADER + "\napp_a,BACKEND,0\n"])
 def test_parse_show_stat_refuses_what_it_cannot_read(text):
     with pytest.raises(ParseError):
@@ -65,10 +65,10 @@ def test_counter_increase_handles_resets(values, increase):
 
 def test_the_waker_never_counts_as_a_serving_node():
     from orchestrator.core.haproxy_stats import parse_stat_csv
-    text = ("# pxname,svname,qcur,scur,status,req_tot\n"
-            "app_web,waker,0,1,no check,\n"
-            "app_web,n1.abcdef0123,0,0,UP,\n"
-            "app_web,BACKEND,0,1,UP,7\n")
+    text = ("# pxname,svname,qcur,scur,status,req_tot,stot\n"
+            "app_web,waker,0,1,no check,,1\n"
+            "app_web,n1.abcdef0123,0,0,UP,,7\n"
+            "app_web,BACKEND,0,1,UP,7,8\n")
     assert parse_stat_csv(text)["app_web"].up == ("n1.abcdef0123",)
 
 
@@ -106,3 +106,25 @@ def test_parse_servers_state():
         Server("app_tcp", "t1", "10.0.0.6", 9000, "ready", None, checks=False),  # no check configured
     ]
     assert parse_servers_state("1\n# be_id be_name\n") == []
+
+
+# ------------------------------------------------------------ several managers
+def counters(stot, scur=0, qcur=0, up=("w1.0123456789",)):
+    return {"app_web": BackendStats(req_tot=stot - scur, scur=scur, qcur=qcur, up=up, stot=stot)}
+
+
+def test_the_counters_of_every_managers_haproxy_add_up_and_never_drop():
+    from orchestrator.core.haproxy_stats import CounterSum
+    total = CounterSum()
+    first = total.add(counters(10, scur=2), {"manager-2": counters(30, scur=1, qcur=1)})
+    assert first["app_web"] == BackendStats(req_tot=37, scur=3, qcur=1, up=("w1.0123456789",), stot=40)
+    # manager-2's HAProxy reloaded (its counters start again at 0) and took 5: +5, not a drop of 25
+    assert total.add(counters(12), {"manager-2": counters(5)})["app_web"].stot == 12 + 30 + 5
+    # manager-2 does not answer: its counters stay where they were, its in-flight requests are not counted
+    quiet = total.add(counters(15, scur=1), {"manager-2": None})["app_web"]
+    assert (quiet.stot, quiet.scur) == (15 + 30 + 5, 1)
+    # it answers again, with what came through it meanwhile
+    assert total.add(counters(15), {"manager-2": counters(9)})["app_web"].stot == 15 + 30 + 9
+    # an app only the other HAProxy knows (this one not reloaded yet) is not shown: this one has every app's backend
+    both = total.add(counters(16), {"manager-2": {**counters(9), "app_new": counters(1)["app_web"]}})
+    assert set(both) == {"app_web"}

@@ -7,7 +7,7 @@ from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Serve
 from orchestrator.core.naming import server_name
 
 POLICY = HealingPolicy(start_timeout=30, backoff_max=60, backoff_reset=60)
-POD = Pod("light", "pod-light", 20, 0.25, 128)
+POD = Pod("light", ("pod-light",), 20, 0.25, 128)
 APP = App(name="web", pod="light", port=8000, image="img", path="/web", health_path="/health")
 GEN = spec_generation(APP, POD)
 
@@ -58,7 +58,7 @@ def test_paused_and_unchecked_servers_are_not_failures():
 
 
 def test_views_say_what_is_real():
-    node = Node("n1", "light", "web", NodeStatus.ONLINE)
+    node = Node("n1", "light", "web", NodeStatus.ONLINE, host="pod-light")
     servers = {("app_web", server_name("n1", "c1")): srv()}
     view = observed.node_view(node, APP, POD, [box()], servers, NodeHealth(restarts=2), 10.0)
     assert (view["phase"], view["healthy"], view["restarts"], view["host"]) == ("serving", True, 2, "pod-light")

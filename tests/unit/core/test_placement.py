@@ -3,10 +3,14 @@ free capacity, scale-in from the fullest host, a lost host, a returning host,
 a full pod, a drain, a host leaving the pod."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from orchestrator.core.errors import CapacityError
+from orchestrator.core.model import Host, Node, Pod
 from orchestrator.core.placement import Placed, Pool, Resources, place, removal_order, reschedule
+from orchestrator.core.pools import added_load, node_size, pool_of, refusal, unreachable_since
 
 LIGHT = Resources.node(0.25, 128)
 HOST = Resources(20, 5.0, 2560)          # a light host: 20 × 0.25 CPU / 128 MiB
@@ -146,3 +150,41 @@ def test_nodes_never_go_to_a_host_that_is_unreachable_even_within_its_grace():
     nodes = [Placed("web-1", "web", "", 1.0, 0.25, 128)]
     moves = reschedule(nodes, pool(), {"b": 99.0}, (), now=100.0, grace=10.0)
     assert [m.to for m in moves] == ["a"]
+
+
+# ---------------------------------------------------------------- from the records (what the store checks)
+
+LIGHT_POD = Pod("light", ("a", "b"), 20, 0.25, 128)
+RECORDS = {"a": Host("a", 20, 5.0, 2560), "b": Host("b", 20, 5.0, 2560), "spare": Host("spare", 20, 5.0, 2560)}
+
+
+def test_the_pool_of_a_pod_from_its_records():
+    nodes = [Node("web-1", "light", "web", host="a"), Node("x-1", "other", "x", host="a"),
+             Node("web-2", "light", "web")]                                   # never placed: counts nowhere
+    draining = {**RECORDS, "b": dataclasses.replace(RECORDS["b"], draining=True)}
+    p = pool_of(LIGHT_POD, draining, {"a": Resources(2, 0.5, 256)}, nodes, unusable=set())
+    assert p.pod_nodes == {"a": 1} and p.used == {"a": Resources(2, 0.5, 256)}
+    assert p.usable == frozenset({"a"}) and set(p.capacity) == {"a", "b"}
+    lost = pool_of(LIGHT_POD, RECORDS, {}, nodes, unusable={"a"})
+    assert lost.usable == frozenset({"b"})
+    assert unreachable_since({"a": {"reachable": False, "since": 7.0}, "b": {"reachable": True}}) == {"a": 7.0}
+
+
+def test_the_store_refuses_what_does_not_fit_and_says_where():
+    p = pool_of(LIGHT_POD, RECORDS, {"a": Resources(19, 4.75, 2432)}, [Node(f"w{i}", "light", "web", host="a")
+                                                                        for i in range(19)])
+    need = node_size(LIGHT_POD)
+    assert refusal(p, {"a": 1, "b": 5}, need) == ""
+    assert refusal(p, {"a": 2}, need).startswith("pod 'light' has no room for 2 more node(s) on host a: "
+                                                 "19 of 20 nodes of pod light")
+    assert "not one of the hosts of pod light" in refusal(p, {"spare": 1}, need)
+    assert added_load([Node("n", "light", "web", host="b")], need) == {"b": Resources(1, 0.25, 128)}
+    assert added_load([Node("n", "light", "web", host="b")], need, -1) == {"b": Resources(-1, -0.25, -128)}
+
+
+def test_scale_in_empties_the_hosts_to_give_back_first():
+    nodes = nodes_on("a", 4) + nodes_on("lent", 2, start=5)
+    p = pool(hosts=("a", "lent"), used=used_by(nodes), pod_nodes={"a": 4, "lent": 2},
+             capacity={"a": HOST, "lent": Resources(40, 10.0, 5120)})
+    assert removal_order(nodes, 2, p, prefer={"lent"}) == ["web-6", "web-5"]
+    assert removal_order(nodes, 2, p) == ["web-4", "web-3"]                # else the fullest host first

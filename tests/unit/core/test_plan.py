@@ -20,7 +20,7 @@ from orchestrator.core.steps import (
     describe,
 )
 
-POD = Pod("light", "pod-light", 20, 0.25, 128, app="web")
+POD = Pod("light", ("pod-a", "pod-b"), 20, 0.25, 128, app="web")
 WEB = App(name="web", pod="light", port=8000, image="simplecloud/light", path="/web",
           health_path="/health", created=0.0)
 GEN = spec_generation(WEB, POD)
@@ -36,16 +36,16 @@ ONLINE, NEW, PAUSED, FAILED, REMOVED = (NodeStatus.ONLINE, NodeStatus.NEW, NodeS
                                         NodeStatus.FAILED, NodeStatus.REMOVED)
 
 
-def node(status, name="n1", app="web"):
-    return Node(name=name, pod="light", app=app, status=status, created=1.0)
+def node(status, name="n1", app="web", host="pod-a", moved_from=""):
+    return Node(name=name, pod="light", app=app, status=status, created=1.0, host=host, moved_from=moved_from)
 
 
-def container(state, name="n1", ip=None, gen=GEN, created=NOW - 100, exit_code=None):
+def container(state, name="n1", ip=None, gen=GEN, created=NOW - 100, exit_code=None, host="pod-a"):
     if state == "running" and ip is None:
         ip = IP
     return Container(name=container_name("light", name, gen), pod="light", node=name, app="web",
                      state=state, ip=ip, image="simplecloud/light", gen=gen, id=f"id-{name}-{gen}",
-                     created=created, exit_code=exit_code)
+                     created=created, exit_code=exit_code, host=host)
 
 
 def server(admin="ready", name="n1", addr=IP, port=8000, backend="app_web", gen=GEN, healthy=True,
@@ -169,17 +169,69 @@ def test_servers_of_apps_of_other_hosts_or_deleted_apps_are_left_to_others():
     assert not run([], [], [other])        # the HAProxy sync's reload removes a deleted app's backend
 
 
-def test_scope_leaves_pods_of_other_hosts_alone():
-    heavy = Pod("heavy", "pod-heavy", 10, 1.0, 512)
-    result = plan([POD, heavy], [WEB], [node(ONLINE)], [], [], scope={"heavy"}, now=NOW)
-    assert not result
+def test_a_host_plans_only_the_nodes_placed_on_it_and_its_own_containers():
+    heavy = Pod("heavy", ("pod-heavy",), 10, 1.0, 512)
+    assert not plan([POD, heavy], [WEB], [node(ONLINE)], [], [], host="pod-heavy", now=NOW)
     # an engine shared by two hosts: the other host's containers are not orphans here
     shared = plan([POD, heavy], [WEB], [node(ONLINE)], [container("running")], [server()],
-                  scope={"heavy"}, now=NOW)
+                  host="pod-heavy", now=NOW)
     assert not shared
+    # nor one from before pools (no host label) of a pod this host is not in
+    legacy = dataclasses.replace(container("running"), host="")
+    assert not plan([POD, heavy], [WEB], [node(ONLINE)], [legacy], [server()], host="pod-heavy", now=NOW)
     # but a container of a pod that no longer exists is
-    gone = dataclasses.replace(container("running"), pod="old", name="sc-old.n1.x")
-    assert list(plan([heavy], [], [], [gone], [], scope={"heavy"}, now=NOW).chains) == ["orphan/sc-old.n1.x"]
+    gone = dataclasses.replace(container("running"), pod="old", name="sc-old.n1.x", host="")
+    assert list(plan([heavy], [], [], [gone], [], host="pod-heavy", now=NOW).chains) == ["orphan/sc-old.n1.x"]
+    # the node's own host runs it
+    assert chain(plan([POD], [WEB], [node(ONLINE)], [], [], host="pod-a", now=NOW)) == RUN_N1
+
+
+def on_b(containers, servers, **kw):
+    """The plan of host pod-b, where node n1 is placed now (moved from pod-a)."""
+    return plan([POD], [WEB], [node(ONLINE, host="pod-b", moved_from="pod-a")], containers, servers,
+                host="pod-b", now=NOW, **kw)
+
+
+def on_a(containers, servers, **kw):
+    """The plan of host pod-a, where n1 ran before it moved to pod-b."""
+    return plan([POD], [WEB], [node(ONLINE, host="pod-b", moved_from="pod-a")], containers, servers,
+                host="pod-a", now=NOW, **kw)
+
+
+def test_a_moved_node_keeps_serving_on_its_old_host_until_it_serves_on_the_new_one():
+    waiting = on_a([container("running")], [server()])
+    assert not waiting and waiting.wake_at == NOW + 1.0              # it looks again soon
+    retired = on_a([container("running")], [server()], serving_elsewhere={("light", "n1")})
+    assert chain(retired, f"moved/{NAME}") == [DelServer("app_web", SRV), StopContainer("light", NAME),
+                                              RemoveContainer("light", NAME, "its node moved to host pod-b")]
+
+
+def test_a_returning_hosts_stale_container_goes_before_it_can_serve():
+    # the host that took the node deleted its servers: the stale container does not serve
+    back = on_a([container("running")], [])
+    assert chain(back, f"moved/{NAME}") == [RemoveContainer("light", NAME, "its node moved to host pod-b")]
+
+
+def test_a_node_never_placed_is_left_alone_by_every_host():
+    unplaced = [node(ONLINE, host="")]
+    assert not plan([POD], [WEB], unplaced, [container("running")], [server()], host="pod-a", now=NOW)
+
+
+def test_the_new_host_deletes_a_lost_hosts_servers_of_its_nodes():
+    def deleted(result):
+        return {k: v for k, v in result.chains.items() if k.startswith("server/")}
+    old = server()                                               # of n1's container on pod-a
+    assert deleted(on_b([], [old])) == {}                        # pod-a answers: its own reconciler drains it
+    assert deleted(on_b([], [old], lost_hosts={"pod-a"})) == side()
+    assert deleted(on_b([], [dataclasses.replace(old, healthy=False)])) == side()
+
+
+def test_a_server_of_a_node_that_never_moved_is_its_hosts_to_delete():
+    stale = server(gen="zz")                                     # no container of pod-a has that id
+    result = plan([POD], [WEB], [node(ONLINE)], [container("running")], [server(), stale], host="pod-a", now=NOW)
+    assert f"server/app_web/{stale.name}" in result.chains
+    # pod-b leaves it to pod-a: the node is placed there
+    assert not plan([POD], [WEB], [node(ONLINE)], [], [stale], host="pod-b", now=NOW)
 
 
 def test_no_server_is_added_before_the_app_has_a_backend():

@@ -58,7 +58,7 @@ def test_summarize_needs_the_backend_in_a_reading():
 
 
 def stats(req_tot, scur=0, qcur=0, up=("w-1.aaaaaaaaaa",)):
-    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up))
+    return BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=tuple(up), stot=req_tot)
 
 
 def readings(*points):

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from orchestrator.core import fields, schema, validate
-from orchestrator.core.errors import CapacityError, Conflict, ValidationError
+from orchestrator.core.errors import Conflict, ValidationError
 from orchestrator.core.model import Pod
 
 
@@ -150,7 +150,7 @@ def test_images_refused(bad):
 def pod_spec(body):
     """A Pod from a register request, as the API and the pods use case make it."""
     m = validate.parse(schema.PodSpec, body, "the pod")
-    return Pod(m.name, m.host, m.max_nodes, m.cpus, m.memory_mb, m.app)
+    return Pod(m.name, m.host_names(), m.max_nodes, m.cpus, m.memory_mb, m.app)
 
 
 def app_spec(body):
@@ -161,13 +161,18 @@ def app_spec(body):
 
 def test_pod_spec():
     pod = pod_spec({"name": "batch", "host": "pod-heavy", "max_nodes": 4, "cpus": 1, "memory_mb": 512})
-    assert pod == Pod("batch", "pod-heavy", 4, 1.0, 512, None)
+    assert pod == Pod("batch", ("pod-heavy",), 4, 1.0, 512, None)
+    assert pod_spec({"name": "b", "hosts": ["h1", "H2"]}).hosts == ("h1", "h2")
     refused(pod_spec, {"name": "b", "host": "h", "max_nodes": 1, "cpus": 1, "memory_mb": 64,
                                 "size": 3, "zone": "x"},
-            field="size", says=("unknown fields 'size', 'zone'", "allowed fields are name, host"))
-    refused(pod_spec, {"name": "b", "max_nodes": 1, "cpus": 1, "memory_mb": 64}, field="host",
-            says="field 'host' is required (e.g. 'pod-light')")
-    assert pod_spec({"name": "b", "host": "h"}) == Pod("b", "h", 10, 0.5, 256, None)
+            field="size", says=("unknown fields 'size', 'zone'", "allowed fields are name, hosts, host"))
+    refused(pod_spec, {"name": "b", "max_nodes": 1, "cpus": 1, "memory_mb": 64}, field="hosts",
+            says="give exactly one of hosts")
+    refused(pod_spec, {"name": "b", "host": "a", "hosts": ["b"]}, field="hosts", says="not both")
+    refused(pod_spec, {"name": "b", "hosts": []}, field="hosts", says="must be a list of 1 to 64 host names")
+    refused(pod_spec, {"name": "b", "hosts": ["a", "a"]}, field="hosts", says="names a host twice")
+    refused(pod_spec, {"name": "b", "hosts": ["a b"]}, field="hosts", says="must be a list of 1 to 64")
+    assert pod_spec({"name": "b", "host": "h"}) == Pod("b", ("h",), 10, 0.5, 256, None)
 
 
 def spec(**over):
@@ -201,17 +206,6 @@ def test_app_spec_refusals():
     refused(app_spec, spec(health_path="health"), field="health_path")
     refused(app_spec, spec(replicas=-2), field="replicas")
     refused(app_spec, "not a dict", says="JSON object")
-
-
-def test_capacity_messages():
-    pod = Pod("light", "pod-light", 20, 0.25, 128)
-    validate.capacity(pod, 19, 1)
-    with pytest.raises(CapacityError) as info:
-        validate.capacity(pod, 20, 1)
-    assert info.value.message == "pod 'light' is full: 20 of 20 nodes; remove a node or use another pod"
-    assert info.value.status == 409
-    with pytest.raises(CapacityError, match="room for 2 more node.*ask for at most 2"):
-        validate.capacity(pod, 18, 5)
 
 
 def test_an_update_replaces_image_or_command_and_keeps_a_route():

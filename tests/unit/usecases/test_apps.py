@@ -41,12 +41,12 @@ def test_deploy_checks_the_image_on_the_pod_host(store):
     hosts = FakeHosts(FakeHost(images={"nginx:1.25", "debian:bookworm-slim"}))
     cases = UseCases.over(store, hosts)
     cases.cluster.init()
-    with pytest.raises(Conflict, match="image 'nginx:9' does not exist on host pod-medium-1"):
+    with pytest.raises(Conflict, match="image 'nginx:9' does not exist on host pod-medium"):
         cases.apps.deploy(app_spec(name="web", image="nginx:9", pod="medium", port=80))
     assert store.get_app("web") is None
     cases.apps.deploy(app_spec(name="web", image="nginx:1.25", pod="medium", port=80))
     cases.apps.deploy(app_spec(name="nc", command=["nc", "-lk"], pod="medium", port=9, replicas=0))
-    assert hosts.asked == ["pod-medium-1"] * 3
+    assert hosts.asked == ["pod-medium"] * 3
 
 
 def test_scale_up_and_down_removes_newest(cases, store):

@@ -27,8 +27,9 @@ def test_status_sums_up_pods_apps_nodes_and_events(cases):
 
 def test_an_unreachable_host_is_said_in_words(cases, store):
     cases.nodes.register(node_spec("n1", "light"))
-    store.put_host_state("pod-light-1", {"reachable": False, "since": 0, "error": "no route to host"})
-    store.put_host_state("pod-medium-1", {"reachable": True, "since": 0})
+    store.put_link_state("pod-light", {"reachable": False, "since": 0, "error": "no route to host"})
+    store.put_link_state("pod-medium", {"reachable": True, "since": 0})
     (warning,) = cases.cluster.status()["warnings"]
-    assert warning.startswith("host pod-light-1 is unreachable since ") and "(no route to host)" in warning
-    assert "the 1 node(s) of pod(s) light are not managed until it answers again" in warning
+    assert warning.startswith("host pod-light is unreachable since ") and "(no route to host)" in warning
+    assert "its 1 node(s) of pod(s) light are not managed until it answers again" in warning
+    assert "after the grace period, are placed on the pods' other hosts" in warning

@@ -13,6 +13,9 @@ class Peers:
     def look_all(self):
         return dict(self.looks)
 
+    def backends(self, me):
+        return {}
+
 
 def test_one_leader_one_vip_holder_and_a_manager_that_does_not_answer():
     store = FakeStore()

@@ -16,14 +16,15 @@ def test_register_node_refusals_change_nothing(cases, store):
         cases.nodes.register(node_spec("n1", "light", app="ghost"))
     with pytest.raises(Conflict, match="app 'heavy' runs in pod 'heavy', not 'light'"):
         cases.nodes.register(node_spec("n1", "light", app="heavy"))
-    cases.pods.register(pod_spec(name="bare", host="pod-heavy-1", max_nodes=2, cpus=1, memory_mb=64))
+    cases.pods.register(pod_spec(name="bare", host="pod-heavy", max_nodes=2, cpus=1, memory_mb=64))
     with pytest.raises(Conflict, match="has no default app; name one: cloud register n1 bare --app APP"):
         cases.nodes.register(node_spec("n1", "bare"))
     cases.nodes.register(node_spec("n1", "light"))
     with pytest.raises(Conflict, match="node 'n1' already exists in pod 'light'"):
         cases.nodes.register(node_spec("n1", "light"))
     assert [n["name"] for n in cases.nodes.list()] == ["n1"]
-    assert set(store.data) - set(before) == {"pods/bare", "nodes/light/n1", "podcount/light"}
+    assert set(store.data) - set(before) == {"pods/bare", "nodes/light/n1", "podcount/light", "hostload/pod-light"}
+    assert store.get_node("light", "n1").host == "pod-light"
 
 
 def test_capacity_of_a_pod_is_enforced(cases):
@@ -31,7 +32,9 @@ def test_capacity_of_a_pod_is_enforced(cases):
         cases.nodes.register(node_spec(f"h{i}", "heavy"))
     with pytest.raises(CapacityError) as info:
         cases.nodes.register(node_spec("h10", "heavy"))
-    assert info.value.message == "pod 'heavy' is full: 10 of 10 nodes; remove a node or use another pod"
+    assert info.value.message == ("pod 'heavy' is full: 10 nodes on pod-heavy (10/10 of this pod, 10/10 nodes, "
+                                  "10/10 CPUs); remove nodes, add a host (cloud host add HOST heavy), "
+                                  "or use another pod")
     cases.nodes.remove("heavy", "h3")
     cases.nodes.register(node_spec("h10", "heavy"))
     pod = next(p for p in cases.pods.list() if p["name"] == "heavy")
@@ -39,7 +42,7 @@ def test_capacity_of_a_pod_is_enforced(cases):
 
 
 def test_remove_and_list_refusals(cases):
-    cases.pods.register(pod_spec(name="batch", host="pod-heavy-1", max_nodes=2, cpus=1, memory_mb=64))
+    cases.pods.register(pod_spec(name="batch", host="pod-heavy", max_nodes=2, cpus=1, memory_mb=64))
     with pytest.raises(NotFound, match="node 'x' does not exist in pod 'batch'"):
         cases.nodes.remove("batch", "x")
     with pytest.raises(NotFound, match="pod 'nope'"):
@@ -75,7 +78,7 @@ def test_a_host_that_fails_is_unavailable_with_its_name(store):
     cases = UseCases.over(store, FakeHosts(Broken()))
     cases.cluster.init()
     cases.nodes.register(node_spec("n1", "light"))
-    with pytest.raises(Unavailable, match="cannot reach host pod-light-1 of pod light: connection reset"):
+    with pytest.raises(Unavailable, match="cannot reach host pod-light of pod light: connection reset"):
         cases.nodes.logs("light", "n1")
 
 

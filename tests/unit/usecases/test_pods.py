@@ -1,7 +1,7 @@
 """Pods: register, remove, and the seed verbs (launch, pause, resume), on the FakeStore."""
 import pytest
 
-from orchestrator.core.errors import Conflict, NotFound
+from orchestrator.core.errors import Conflict, NotFound, ValidationError
 from orchestrator.core.model import NodeStatus
 from tests.bodies import node_spec, pod_spec
 
@@ -51,7 +51,11 @@ def test_pause_and_resume_move_only_the_right_nodes(cases):
 
 def test_register_pod_uses_the_schema_defaults_and_refuses_a_taken_name(cases):
     pod = cases.pods.register(pod_spec(name="extra", host="Pod-Light"))
-    assert (pod.host, pod.max_nodes, pod.cpus, pod.memory_mb) == ("pod-light", 10, 0.5, 256)
+    assert (pod.hosts, pod.max_nodes, pod.cpus, pod.memory_mb) == (("pod-light",), 10, 0.5, 256)
+    with pytest.raises(ValidationError, match="host 'al.yk4j0j' is not known; the known hosts are pod-heavy, "
+                                              "pod-light, pod-medium") as info:
+        cases.pods.register(pod_spec(name="m", hosts=["pod-light", "al.yk4j0j"], max_nodes=228))
+    assert info.value.field == "hosts" and info.value.status == 400 and cases.pods.list()[-1]["name"] != "m"
     with pytest.raises(Conflict, match="already exists"):
         cases.pods.register(pod_spec(name="extra", host="pod-light"))
     with pytest.raises(Conflict, match="app 'light' runs in pod 'light'"):

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Pools of hosts benchmark (issue 22) for the running lab (`make up` first).
+Not a test: it prints figures and writes bench/results/pool.json.
+
+Measured from outside, the way a user works: the `cloud` CLI, HTTP through
+the virtual IP, `docker kill`/`docker start` of the lab's machine
+containers, and (for Docker Swarm) commands on the lab machines over SSH.
+
+    .venv/bin/python bench/pool_bench.py                  # every scenario (~15 min)
+    .venv/bin/python bench/pool_bench.py --only kill,drain
+
+Scenarios:
+  kill   6 light nodes over light's two hosts under 50 req/s; the second host's
+         machine is killed, then started again. A Docker Swarm service of 6
+         replicas over the same two engines goes through the same kill.
+  drain  `cloud host drain` of light's second host under 25 req/s.
+  spare  an autoscaled app whose pod (one host, 2 nodes) is full: a spare host
+         joins, and is given back once the load is gone (spare_return_window).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+
+from labkit import LAB, ROOT, OpenLoop, cloud, cloud_json, containers, on, wait
+
+RESULTS = ROOT / "bench" / "results" / "pool.json"
+LIGHT_1, LIGHT_2 = LAB.pods["light"][:2]
+SPARE = LAB.spares[0]
+SWARM_IMAGE = "registry:5050/simplecloud/light"
+SWARM = "label=com.docker.swarm.service.name=poolbench"
+
+
+def scale(app: str, n: int) -> None:
+    cloud("app", "scale", app, str(n), "--wait", "--timeout", "240")
+
+
+def nodes(app: str) -> list[dict]:
+    return [n for n in cloud_json("node", "ls") if n["app"] == app]
+
+
+def serving_on(app: str, count: int, hosts: set[str]) -> bool:
+    mine = nodes(app)
+    return (len(mine) == count and all(n["host"] in hosts for n in mine)
+            and all((n.get("observed") or {}).get("phase") == "serving" for n in mine))
+
+
+def machine(action: str, host: str) -> None:
+    subprocess.run(["docker", action, f"simplecloud-{host}"], check=True, capture_output=True, timeout=120)
+
+
+def reachable(host: str) -> bool:
+    return any(h["name"] == host and (h.get("link") or {}).get("reachable") for h in cloud_json("host", "ls"))
+
+
+def failed_after(load: OpenLoop, t: float) -> int:
+    return sum(1 for s, status, _, _ in load.samples if s >= t and status != 200)
+
+
+# ---------------------------------------------------------------- Docker Swarm over light's two engines
+
+def swarm_up(replicas: int) -> None:
+    """A swarm of light's two engines (live-restore off: Swarm refuses it) and a service of ``replicas``."""
+    for host in (LIGHT_1, LIGHT_2):
+        daemon = json.loads(on(host, "cat /etc/docker/daemon.json"))
+        on(host, f"echo {json.dumps(json.dumps({**daemon, 'live-restore': False}))} > /etc/docker/daemon.json"
+                 " && systemctl reset-failed docker; systemctl restart docker")
+    on(LIGHT_1, f"docker swarm init --advertise-addr {LAB.address(LIGHT_1)} >/dev/null")
+    token = on(LIGHT_1, "docker swarm join-token -q worker").strip()
+    on(LIGHT_2, f"docker swarm join --token {token} {LAB.address(LIGHT_1)}:2377 >/dev/null")
+    on(LIGHT_1, f"docker service create --detach --no-resolve-image --name poolbench --replicas {replicas} "
+                f"--limit-cpu 0.25 --limit-memory 128M {SWARM_IMAGE} >/dev/null")
+    if not wait(lambda: swarm_running() == {LIGHT_1: replicas // 2, LIGHT_2: replicas - replicas // 2}, 120, 0.5):
+        raise RuntimeError(f"the swarm service did not spread over both hosts: {swarm_running()}")
+
+
+def swarm_running(hosts: tuple[str, ...] = (LIGHT_1, LIGHT_2)) -> dict[str, int]:
+    out = {}
+    for host in hosts:
+        try:
+            out[host] = len(on(host, f"docker ps -q --filter {SWARM}", timeout=10).split())
+        except (RuntimeError, subprocess.TimeoutExpired):
+            out[host] = 0
+    return out
+
+
+def swarm_down() -> None:
+    on(LIGHT_1, "docker service rm poolbench >/dev/null 2>&1", check=False)
+    for host in (LIGHT_2, LIGHT_1):
+        on(host, "docker swarm leave --force >/dev/null 2>&1", check=False)
+        wait(lambda h=host: not on(h, f"docker ps -aq --filter {SWARM}").split(), 60, 0.5)
+        daemon = json.loads(on(host, "cat /etc/docker/daemon.json"))
+        on(host, f"echo {json.dumps(json.dumps({**daemon, 'live-restore': True}))} > /etc/docker/daemon.json"
+                 " && systemctl reset-failed docker; systemctl restart docker")
+    wait(lambda: reachable(LIGHT_1) and reachable(LIGHT_2), 90, 1)
+
+
+# ---------------------------------------------------------------- scenarios
+
+def bench_kill(rate: float = 50, replicas: int = 6) -> dict:
+    scale("light", 0)
+    swarm = {}
+    try:
+        swarm_up(replicas)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        swarm = {"swarm": f"not measured: {exc}"}
+    try:
+        scale("light", replicas)
+        placed = sorted(n["host"] for n in nodes("light"))
+        grace = 10.0
+        with OpenLoop("/light", rate=rate, limit_s=240, timeout=2, seed=22) as load:
+            time.sleep(10)
+            killed = time.time()
+            machine("kill", LIGHT_2)
+            moved = wait(lambda: serving_on("light", replicas, {LIGHT_1}), 120, 0.2)
+            t_moved = time.time() - killed if moved else None
+            if not swarm:
+                back = wait(lambda: swarm_running((LIGHT_1,))[LIGHT_1] == replicas, 180, 0.5)
+                swarm = {"swarm_replicas_running_again_s": round(time.time() - killed, 1) if back else None}
+            time.sleep(max(0.0, killed + 30 - time.time()))
+            restarted = time.time()
+            machine("start", LIGHT_2)
+            wait(lambda: reachable(LIGHT_2), 180, 1)
+            stale_gone = wait(lambda: not containers(LIGHT_2, "light"), 120, 0.5)
+            time.sleep(10)
+        during = [s for s in load.samples if killed - 10 <= s[0] < restarted]
+        after = [s for s in load.samples if s[0] >= restarted]
+        boxes = containers(LIGHT_1, "light", running_only=True) + containers(LIGHT_2, "light", running_only=True)
+        names = [n["name"] for n in nodes("light")]
+        return {"placed_before": placed, "rate": rate, "grace_s": grace,
+                "requests_around_kill": len(during),
+                "succeeded_pct": round(100 * sum(1 for s in during if s[1] == 200) / max(1, len(during)), 2),
+                "failed_from_3s_after_kill": failed_after(load, killed + 3) - failed_after(load, restarted),
+                "all_serving_on_survivor_s": round(t_moved, 1) if t_moved is not None else None,
+                "requests_while_host_returned": len(after),
+                "failed_while_host_returned": sum(1 for s in after if s[1] != 200),
+                "stale_containers_removed": bool(stale_gone),
+                "containers_per_node": len(boxes) / max(1, len(names)), **swarm}
+    finally:
+        if not reachable(LIGHT_2):
+            machine("start", LIGHT_2)
+        if "swarm" not in swarm:
+            swarm_down()
+        scale("light", 0)
+
+
+def bench_drain(rate: float = 25, replicas: int = 6) -> dict:
+    scale("light", replicas)
+    try:
+        with OpenLoop("/light", rate=rate, limit_s=180, timeout=5, seed=23) as load:
+            time.sleep(5)
+            t0 = time.time()
+            cloud("host", "drain", LIGHT_2)
+            done = wait(lambda: serving_on("light", replicas, {LIGHT_1}) and not containers(LIGHT_2, "light"),
+                        150, 0.5)
+            t_drained = time.time() - t0
+            time.sleep(5)
+        return {"rate": rate, "requests": len(load.samples), "failed": len(load.failures),
+                "drained_s": round(t_drained, 1) if done else None}
+    finally:
+        cloud("host", "add", LIGHT_2, "light", check=False)     # a draining host of the pod takes nodes again
+        scale("light", 0)
+
+
+def bench_spare(rate: float = 20, window: float = 420) -> dict:
+    image = next(a["image"] for a in cloud_json("app", "ls") if a["name"] == "light")
+    cloud("pod", "register", "burst", "--host", LIGHT_1, "--max-nodes", "2", "--cpus", "0.25", "--memory", "128")
+    cloud("app", "deploy", "burst", "--image", image, "--pod", "burst", "--port", "8000", "--replicas", "1",
+          "--health-path", "/health")
+    try:
+        cloud("app", "autoscale", "burst", "--min", "1", "--max", "4", "--rps", "5", "--window", "30")
+        with OpenLoop("/burst", rate=rate, limit_s=240, timeout=5, seed=24) as load:
+            t0 = time.time()
+            grown = wait(lambda: SPARE in {h for p in cloud_json("pod", "ls") if p["name"] == "burst"
+                                           for h in p["hosts"]}, 180, 0.5)
+            t_grown = time.time() - t0 if grown else None
+            full = wait(lambda: serving_on("burst", 4, {LIGHT_1, SPARE}), 180, 0.5)
+            t_full = time.time() - t0 if full else None
+        t_quiet = time.time()
+        returned = wait(lambda: SPARE not in {h for p in cloud_json("pod", "ls") if p["name"] == "burst"
+                                              for h in p["hosts"]}, window, 2)
+        return {"rate": rate, "failed": len(load.failures), "requests": len(load.samples),
+                "spare_joined_s": round(t_grown, 1) if t_grown else None,
+                "four_serving_s": round(t_full, 1) if t_full else None,
+                "spare_returned_after_load_s": round(time.time() - t_quiet, 1) if returned else None}
+    finally:
+        cloud("app", "stop", "burst", check=False)
+        cloud("host", "rm", SPARE, "--pod", "burst", check=False)
+        cloud("pod", "rm", "burst", check=False)
+
+
+SCENARIOS = {"kill": bench_kill, "drain": bench_drain, "spare": bench_spare}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    args = parser.parse_args()
+    cloud("init")
+    results: dict = {"when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    try:
+        for name in args.only.split(","):
+            print(f"==> {name}", flush=True)
+            t0 = time.time()
+            results[name] = SCENARIOS[name]()
+            print(json.dumps(results[name], indent=1), f"({time.time() - t0:.0f} s)", flush=True)
+    finally:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1))
+    print(f"results in {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
