@@ -140,7 +140,7 @@ def tight(lab):
     cloud("pod", "rm", "tight")
     cloud_ok("pod", "register", "tight", "--host", LIGHT_HOSTS[0], "--host", LIGHT_HOSTS[1], "--max-nodes", "1",
              "--cpus", "0.25", "--memory", "128")
-    cloud_ok("app", "deploy", "tight", "--image", "manager:5050/simplecloud/light", "--pod", "tight",
+    cloud_ok("app", "deploy", "tight", "--image", "registry:5050/simplecloud/light", "--pod", "tight",
              "--replicas", "1", "--port", "8000", "--path", "/tight", "--strip-path", "--health-path", "/health",
              "--wait", "--timeout", str(CONVERGE))
     yield
