@@ -41,7 +41,11 @@ VIP = LAB.vip
 def _host(name):
     if not SSH_CONFIG.exists():
         pytest.fail(f"{SSH_CONFIG} is missing: bring the lab up with `make up`")
-    return testinfra.get_host(f"paramiko://{name}", ssh_config=str(SSH_CONFIG), sudo=True)
+    # Machines you brought (`make byo`) are reached with OpenSSH, which keeps the host keys
+    # Ansible pinned on its first connection (UserKnownHostsFile in their ssh-config);
+    # paramiko through testinfra reads no known_hosts file and only warns.
+    backend = "ssh" if BYO else "paramiko"
+    return testinfra.get_host(f"{backend}://{name}", ssh_config=str(SSH_CONFIG), sudo=True)
 
 
 @pytest.fixture(scope="session")
