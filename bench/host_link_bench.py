@@ -15,7 +15,6 @@ Scenarios: launch, scale (with Swarm), kill, dead, hang, heavy, update, frozen, 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import statistics
@@ -35,6 +34,7 @@ from labkit import (
     on,
     percentile,
     pod_host,
+    run_scenarios,
     wait,
 )
 
@@ -334,25 +334,13 @@ SCENARIOS = {"launch": bench_launch, "scale": bench_scale, "kill": bench_kill, "
              "heavy": bench_heavy, "update": bench_update, "frozen": bench_frozen, "manager": bench_manager}
 
 
+def scale_all_to_zero() -> None:
+    for app in ("light", "medium", "heavy"):
+        cloud("app", "scale", app, "0", check=False)
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
-    args = parser.parse_args()
-    cloud("init")
-    results: dict = {"when": time.strftime("%Y-%m-%d %H:%M:%S")}
-    try:
-        for name in args.only.split(","):
-            print(f"==> {name}", flush=True)
-            t0 = time.time()
-            results[name] = SCENARIOS[name]()
-            print(json.dumps(results[name], indent=1), f"({time.time() - t0:.0f} s)", flush=True)
-    finally:
-        for app in ("light", "medium", "heavy"):
-            cloud("app", "scale", app, "0", check=False)
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1))
-    print(f"results in {RESULTS.relative_to(ROOT)}")
-    return 0
+    return run_scenarios(__doc__, SCENARIOS, RESULTS, cleanup=scale_all_to_zero)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ the inventory (``LAB``: ``pod_host("light")`` is light's first host).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import subprocess
@@ -167,3 +168,26 @@ class OpenLoop:
     def sent(self) -> int:
         with self._lock:
             return len(self.samples)
+
+
+def run_scenarios(doc: str, scenarios: dict, results: Path, cleanup=lambda: None) -> int:
+    """A bench's command line: ``--only`` some of ``scenarios`` (name -> function
+    returning its figures), each printed as it ends; every figure written to
+    ``results`` as JSON, and ``cleanup()`` run, whatever happens."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(scenarios), help="comma-separated scenarios")
+    args = parser.parse_args()
+    cloud("init")
+    figures: dict = {"when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    try:
+        for name in args.only.split(","):
+            print(f"==> {name}", flush=True)
+            t0 = time.time()
+            figures[name] = scenarios[name]()
+            print(json.dumps(figures[name], indent=1), f"({time.time() - t0:.0f} s)", flush=True)
+    finally:
+        cleanup()
+        results.parent.mkdir(exist_ok=True)
+        results.write_text(json.dumps(figures, indent=1))
+    print(f"results in {results.relative_to(ROOT)}")
+    return 0

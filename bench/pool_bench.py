@@ -19,12 +19,11 @@ Scenarios:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import time
 
-from labkit import LAB, ROOT, OpenLoop, cloud, cloud_json, containers, on, wait
+from labkit import LAB, ROOT, OpenLoop, cloud, cloud_json, containers, on, run_scenarios, wait
 
 RESULTS = ROOT / "bench" / "results" / "pool.json"
 LIGHT_1, LIGHT_2 = LAB.pods["light"][:2]
@@ -195,22 +194,7 @@ SCENARIOS = {"kill": bench_kill, "drain": bench_drain, "spare": bench_spare}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
-    args = parser.parse_args()
-    cloud("init")
-    results: dict = {"when": time.strftime("%Y-%m-%d %H:%M:%S")}
-    try:
-        for name in args.only.split(","):
-            print(f"==> {name}", flush=True)
-            t0 = time.time()
-            results[name] = SCENARIOS[name]()
-            print(json.dumps(results[name], indent=1), f"({time.time() - t0:.0f} s)", flush=True)
-    finally:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1))
-    print(f"results in {RESULTS.relative_to(ROOT)}")
-    return 0
+    return run_scenarios(__doc__, SCENARIOS, RESULTS)
 
 
 if __name__ == "__main__":
