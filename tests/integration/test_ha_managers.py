@@ -161,14 +161,16 @@ def test_one_manager_acts_every_haproxy_serves_and_a_killed_leader_is_replaced(
             # autoscaler reads them); the follower tells its own counters
             auth = {"Authorization": "Bearer " + (lab / ".simplecloud" / "token").read_text().strip()}
 
-            def through_follower() -> int:
+            def through_follower() -> int | None:
                 answer = requests.get(second.api + "/api/manager/backends", headers=auth, timeout=5).json()
                 assert answer["manager"] == "manager-2"
-                return answer["backends"]["app_light"]["stot"]
+                counters = answer["backends"].get("app_light")    # None until a sample has read the mirrored backend
+                return None if counters is None else counters["stot"]
+            wait_until(lambda: through_follower() is not None, "the follower to have sampled the light backend")
             before = through_follower()
             for _ in range(10):
                 assert requests.get(second.hap.url + "/light", timeout=5).ok
-            wait_until(lambda: through_follower() - before >= 10, "the follower to have sampled its counters")
+            wait_until(lambda: (through_follower() or 0) - before >= 10, "the follower to have sampled its counters")
 
             def leader_counted():
                 figures = requests.get(first.api + "/api/dashboard", headers=auth, timeout=5).json()["figures"]
