@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -46,11 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import labkit, soakkit  # noqa: E402 - after the path: run as a script
 from orchestrator.cli.client import DEFAULT_API, Client, resolve, resolve_ca  # noqa: E402
 from orchestrator.core.haproxy_stats import parse_servers_state  # noqa: E402
+from orchestrator.core.naming import parse_server_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ("soak-a", "soak-b")
 AUTO, TRANSIENT = "soak-auto", "soak-t"
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
+WAKER = "waker"          # the waker's server name in an app's backend (core/templates/haproxy.cfg.j2)
 METRICS = ("simplecloud_etcd_db_bytes", "simplecloud_etcd_quota_bytes", "simplecloud_etcd_revision")
 
 
@@ -92,15 +95,20 @@ class Lab:
         return soakkit.parse_proc(status, fds)
 
     def servers(self, machine: str) -> dict[str, int]:
-        """HAProxy's servers per backend on a manager (the waker's not counted)."""
+        """How many servers take requests per app backend on a manager."""
+        return {backend: len(names) for backend, names in self.server_names(machine).items()}
+
+    def server_names(self, machine: str) -> dict[str, list[str]]:
+        """The servers that take requests (admin ready) per app backend on a manager; the
+        waker (a backup server of an app that scales to zero) is no node and not counted."""
         script = (f"import socket; s = socket.socket(socket.AF_UNIX); s.connect('{ADMIN_SOCKET}'); "
                   "s.sendall(b'show servers state\\n'); s.shutdown(1); import sys; "
                   "sys.stdout.write(b''.join(iter(lambda: s.recv(65536), b'')).decode())")
-        counts: dict[str, int] = {}
+        names: dict[str, list[str]] = {}
         for server in parse_servers_state(self.run(machine, f"python3 -c {shlex.quote(script)}")):
-            if server.admin == "ready":
-                counts[server.backend] = counts.get(server.backend, 0) + 1
-        return counts
+            if server.admin == "ready" and server.backend.startswith("app_") and server.name != WAKER:
+                names.setdefault(server.backend, []).append(server.name)
+        return {backend: sorted(found) for backend, found in sorted(names.items())}
 
     def containers(self) -> list[tuple[str, str]]:
         """(pod, node) of every worker container on every pod host."""
@@ -279,7 +287,28 @@ class Soak:
             if off == 0:
                 return 0
             time.sleep(2)
+        self.explain_off()
         return off
+
+    def explain_off(self) -> None:
+        """What differs, on every manager: the nodes HAProxy serves that are not ONLINE, and the
+        ONLINE nodes it does not serve (a failed verdict should say where to look)."""
+        try:
+            online = sorted((n["app"], n["name"]) for n in self.user.json("/api/nodes") if n["status"] == "ONLINE")
+        except (requests.RequestException, RuntimeError, ValueError) as exc:
+            print(f"  servers off: the nodes cannot be read: {exc}", flush=True)
+            return
+        for machine in self.lab.managers:
+            try:
+                served = sorted((backend.removeprefix("app_"), parse_server_name(name)[0])
+                                for backend, names in self.lab.server_names(machine).items() for name in names)
+            except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+                print(f"  servers off on {machine}: cannot read its HAProxy: {exc}", flush=True)
+                continue
+            extra = sorted(set(served) - set(online)) + [k for k, n in Counter(served).items() if n > 1]
+            missing = sorted(set(online) - set(served))
+            print(f"  servers on {machine}: serving but not ONLINE {extra or 'none'}; "
+                  f"ONLINE but not served {missing or 'none'}", flush=True)
 
     def run(self) -> int:
         minutes = self.args.minutes
