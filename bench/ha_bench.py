@@ -22,6 +22,8 @@ Scenarios, one round after another, each on the manager that leads then:
   pause    `docker pause` of the leader's machine for 15 s, a scale +2 meanwhile, then unpause:
            the old leader must not act after (duplicate and orphan worker containers counted).
   process  `systemctl kill -s KILL simplecloud-manager` on the leader (systemd restarts it).
+  etcd     `systemctl stop etcd` on etcd's own leader's machine, a scale +2 meanwhile (writes and
+           reconciling go on with two members), then `systemctl start etcd`: it rejoins.
 
 Every wait is bounded; at the end light is back at its starting replicas,
 every machine runs, Swarm has left every engine and live-restore is back.
@@ -256,13 +258,39 @@ def round_process(load: OpenLoop) -> dict:
     return out
 
 
+def round_etcd(load: OpenLoop) -> dict:
+    """`systemctl stop etcd` on the machine of etcd's own leader (the member whose loss forces an etcd
+    election; a round after another stops a different one as leadership moves); API writes and
+    reconciling must go on with two members; then `systemctl start etcd` and it rejoins."""
+    members = managers()["etcd"]["members"]
+    stopped = next((m["name"] for m in members if m.get("leader")), members[0]["name"])
+    t0 = time.time()
+    on(stopped, "systemctl stop etcd")
+    try:
+        rc, took = scale("+2")
+        out: dict = {"_t0": t0, "stopped": stopped, "scale_rc": rc, "scale_while_stopped_s": took}
+        time.sleep(max(0.0, t0 + 10 - time.time()))
+        out["healthy_while_stopped"] = managers()["etcd"]["healthy"]
+        out["failed"], _ = gap(load, t0)
+    finally:
+        t1 = time.time()
+        on(stopped, "systemctl start etcd", timeout=120)
+    ok = wait(lambda: rejoined(stopped, follows=False), timeout=120, interval=0.5)
+    out["rejoined_s"] = round(time.time() - t1, 2) if ok else None
+    out["failed_while_rejoining"] = len([s for s, _ in load.failures if s >= t1])
+    out["orphans"], out["duplicates"] = orphans_and_duplicates()
+    scale(str(NODES))
+    return out
+
+
 def summary(name: str, rounds: list[dict], sent: int, failed: int) -> str:
     def span(key: str) -> str:
         values = [r[key] for r in rounds if isinstance(r.get(key), (int, float)) and not isinstance(r[key], bool)]
         if not values:
             return f"{key} -"
         return f"{key} {min(values)}-{max(values)} (median {round(statistics.median(values), 2)})"
-    keys = [k for k in rounds[0] if k not in ("_t0", "killed", "paused", "new_leader", "swarm_leader_after")]
+    keys = [k for k in rounds[0] if k not in ("_t0", "killed", "paused", "stopped", "new_leader",
+                                              "swarm_leader_after")]
     figures = ", ".join(span(k) for k in keys)
     return f"{name}: {len(rounds)} rounds, {failed} of {sent} requests failed; {figures}"
 
@@ -276,7 +304,8 @@ def run(only: list[str], rounds: int, rate: float, use_swarm: bool) -> dict:
         if swarm:
             swarm.setup()
         for name in only:
-            step = {"kill": lambda lo: round_kill(lo, swarm), "pause": round_pause, "process": round_process}[name]
+            step = {"kill": lambda lo: round_kill(lo, swarm), "pause": round_pause, "process": round_process,
+                    "etcd": round_etcd}[name]
             done = []
             with OpenLoop(PATH, rate=rate, limit_s=rounds * 400, timeout=2, seed=len(name)) as load:
                 time.sleep(3)
@@ -296,6 +325,8 @@ def run(only: list[str], rounds: int, rate: float, use_swarm: bool) -> dict:
         for m in LAB.managers:                  # every machine runs again
             subprocess.run(["docker", "unpause", f"simplecloud-{m}"], capture_output=True, timeout=30)
             subprocess.run(["docker", "start", f"simplecloud-{m}"], capture_output=True, timeout=60)
+        for m in LAB.managers:                  # every etcd member runs again
+            on(m, "systemctl start etcd", check=False, timeout=120)
         wait(lambda: rejoined("", follows=False), timeout=180, interval=1)
         if swarm:
             swarm.restore()
@@ -306,7 +337,7 @@ def run(only: list[str], rounds: int, rate: float, use_swarm: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="kill,pause,process", help="scenarios, comma-separated")
+    parser.add_argument("--only", default="kill,pause,process,etcd", help="scenarios, comma-separated")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--rate", type=float, default=50, help="GETs per second through the virtual IP")
     parser.add_argument("--no-swarm", action="store_true", help="leave Docker Swarm out of the kill rounds")
