@@ -246,6 +246,13 @@ def containers_of(machine: str, app: str) -> list[dict]:
     return [dict(zip(("name", "state", "node", "gen"), line.split())) for line in out.splitlines() if line]
 
 
+def pod_containers(pod: str, app: str) -> list[dict]:
+    """Our worker containers of ``app`` on every host of ``pod`` in the inventory (a pod is a pool of
+    hosts): name, state, node, gen and host, sorted by node."""
+    found = [{**c, "host": host} for host in LAB.pods[pod] for c in containers_of(host, app)]
+    return sorted(found, key=lambda c: (c["node"], c["name"]))
+
+
 def freeze(machine: str, frozen: bool) -> None:
     """Freeze (or thaw) a whole lab machine: `docker pause` of its container,
     or `virsh suspend` of its VM (a libvirt lab; domain simplecloud-NAME)."""

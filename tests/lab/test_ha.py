@@ -18,9 +18,9 @@ from tests.lab.conftest import (
     cloud,
     cloud_json,
     cloud_ok,
-    containers_of,
     get,
     leader,
+    pod_containers,
     power,
     wait_until,
 )
@@ -39,7 +39,7 @@ def healthy_without(name: str) -> bool:
 
 
 def running_light() -> list[dict]:
-    return [c for host in LAB.pods["light"] for c in containers_of(host, "light") if c["state"] == "running"]
+    return [c for c in pod_containers("light", "light") if c["state"] == "running"]
 
 
 def test_the_leaders_machine_killed_another_leads_and_it_rejoins_as_a_follower(light_empty):

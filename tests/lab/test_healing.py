@@ -19,15 +19,15 @@ from tests.lab.conftest import (
     cloud,
     cloud_json,
     cloud_ok,
-    containers_of,
     freeze,
     leader,
     on_machine,
+    pod_containers,
     pod_host,
     wait_until,
 )
 
-LIGHT, MEDIUM = pod_host("light"), pod_host("medium")
+MEDIUM = pod_host("medium")
 
 pytestmark = pytest.mark.lab
 
@@ -63,7 +63,7 @@ def test_a_killed_worker_is_replaced_without_failed_requests(light3):
     assert o["last_error"] in ("its container exited with code 137",
                                "it stopped passing its health check (hung or broken)"), o
     assert o["healthy"] is True
-    assert [c["state"] for c in containers_of(LIGHT, "light")] == ["running"] * 3
+    assert [c["state"] for c in pod_containers("light", "light")] == ["running"] * 3
     events = cloud_json("events", "--limit", "100")
     assert any(e["kind"] == "node.failed" and victim in e["subject"] for e in events)
 
@@ -79,11 +79,11 @@ def test_a_worker_killed_on_its_host_costs_no_request(light3):
     measures 50."""
     victim = light3[2]
     before = observed("light")[victim]["restarts"]
-    (box,) = [c["name"] for c in containers_of(LIGHT, "light") if c["node"] == victim]
+    (box,) = [c for c in pod_containers("light", "light") if c["node"] == victim]
     rate = 30 if SLOWDOWN == 1 else 30 / answer_slowdown()
     with OpenLoop("/light", rate=rate, limit_s=budget(120), timeout=budget(2), seed=19) as load:
         time.sleep(budget(3))
-        on_machine(LIGHT, f"docker kill {box}")
+        on_machine(box["host"], f"docker kill {box['name']}")
         assert wait_until(lambda: observed("light")[victim].get("restarts") == before + 1
                           and serving("light", 3)), observed("light")
         time.sleep(budget(3))
@@ -93,12 +93,12 @@ def test_a_worker_killed_on_its_host_costs_no_request(light3):
 def test_a_hung_worker_is_replaced(light3):
     victim = light3[1]
     before = observed("light")[victim]["restarts"]
-    (box,) = [c["name"] for c in containers_of(LIGHT, "light") if c["node"] == victim]
+    (box,) = [c for c in pod_containers("light", "light") if c["node"] == victim]
     # SIGSTOP every process of the worker but its init: it still "runs", it no longer answers
-    on_machine(LIGHT, f"docker exec {box} sh -c 'kill -STOP -1'")
+    on_machine(box["host"], f"docker exec {box['name']} sh -c 'kill -STOP -1'")
     assert wait_until(lambda: observed("light")[victim].get("restarts") == before + 1
                       and serving("light", 3)), observed("light")
-    assert " T " not in on_machine(LIGHT, f"docker top {box} -o pid,stat,cmd")   # a new, running process
+    assert " T " not in on_machine(box["host"], f"docker top {box['name']} -o pid,stat,cmd")   # a new process
     assert "stopped passing its health check" in observed("light")[victim]["last_error"]
 
 
@@ -138,18 +138,18 @@ def test_manager_killed_under_load_loses_nothing(light3):
         cloud_ok("app", "scale", "light", "5", "--wait", "--timeout", str(CONVERGE))
         load.more(20)
     assert load.failures == [] and load.sent > 10, load.failures
-    boxes = containers_of(LIGHT, "light")
+    boxes = pod_containers("light", "light")
     assert sorted(c["node"] for c in boxes) == sorted(observed("light")) and len(boxes) == 5   # no orphan, no twin
 
 
 def test_rolling_update_under_load(light3):
-    gens = {c["gen"] for c in containers_of(LIGHT, "light")}
+    gens = {c["gen"] for c in pod_containers("light", "light")}
     with Load("/light", rate=20) as load:
         out = cloud_ok("app", "update", "light", "--cpus", "0.2", "--wait", "--timeout", str(CONVERGE))
         assert out.startswith("app 'light' updated: cpus; 3 of 3 replicas serve"), out
         load.more(20)
     assert load.failures == [] and load.sent > 10, load.failures
-    boxes = containers_of(LIGHT, "light")
+    boxes = pod_containers("light", "light")
     assert len(boxes) == 3 and len({c["gen"] for c in boxes}) == 1 and not {c["gen"] for c in boxes} & gens
     assert sorted(c["node"] for c in boxes) == light3                  # same nodes, new containers
     # a routing change reloads HAProxy instead
