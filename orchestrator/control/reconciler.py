@@ -173,13 +173,15 @@ class HostReconciler:
         out = set()
         for key in away:
             view = observed.current(seen.get(key), placed[key])
-            if view is not None and view.get("phase") == "serving" and view.get("host") == placed[key].host:
+            if view is not None and view.get("phase") in ("serving", "warm") and view.get("host") == placed[key].host:
                 out.add(key)
         return out
 
     # ------------------------------------------------------------ act
     def _run_chains(self, result: Plan, pods: dict[str, Pod], apps: dict[str, App]) -> None:
         chains = [(key, steps) for key, steps in result.chains.items() if steps]
+        # state changes first (a warm node promoted is one command): never queued behind container starts
+        chains.sort(key=lambda kv: not all(isinstance(a, SetServerState) for a in kv[1]))
         if len(chains) == 1:
             self._run_chain(*chains[0], pods, apps)
             return

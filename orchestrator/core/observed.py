@@ -7,6 +7,7 @@ for; its **phase** is what the controller last saw:
 phase           meaning
 ==============  ==========================================================
 ``serving``     running, in HAProxy, passing its health check
+``warm``        a warm node: running, passing its health check, taking no requests
 ``starting``    being created or started, or not yet past its first check
 ``unhealthy``   running but failing its health check (replaced soon)
 ``backoff``     failed again and again; replaced at ``retry_at``
@@ -79,12 +80,12 @@ def _phase(node: Node, c: Container | None, s: Server | None, health: NodeHealth
         return "starting"                  # seen dead, replaced in this very pass
     if node.status == NodeStatus.PAUSED:
         return "paused"
-    if s is None or s.admin != "ready":
+    if s is None or s.admin != ("drain" if node.warm else "ready"):
         return "starting"
     if s.healthy is False:
         failing = healing.suspect(c, s, health) or healing.failure(c, s, health, now, policy)
         return "unhealthy" if failing else "starting"
-    return "serving"
+    return "warm" if node.warm else "serving"
 
 
 def unreachable(previous: dict[str, Any] | None, host: str, error: str) -> dict[str, Any]:

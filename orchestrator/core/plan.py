@@ -24,6 +24,13 @@ PAUSED     running                      present, ``maint`` (after a drain)
 (gone)     stopped and removed          drained and deleted
 =========  ===========================  ====================================
 
+A *warm* ONLINE node (``Node.warm``, its app's warm pool) is run the same way
+but its server is kept in ``drain``: HAProxy checks its health and sends it
+no requests. Promoting it (the flag cleared) is one ``set server ... state
+ready``; turning a serving node warm is one ``state drain``. That ``drain``
+is never read as a retirement: what is retired is decided by the node
+records (a node gone, another generation), never by a server's state.
+
 **Generations.** A container is made from its app's run spec (image,
 command, port, limits); ``spec_generation`` hashes it into the container's
 name and label. When the spec changes, the node's container of the old
@@ -237,7 +244,7 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
             steps.append(StopContainer(node.pod, cur.name))
         return steps, record
 
-    admin = "maint" if node.status == NodeStatus.PAUSED else "ready"
+    admin = "maint" if node.status == NodeStatus.PAUSED else "drain" if node.warm else "ready"
     before = record
     verdict = healing.judge(cur, ctx.server(cur) if cur else None, record, ctx.now, ctx.policy,
                             ctx.cpu.get(cur.id) if cur else None)
