@@ -227,7 +227,7 @@ def test_app_ls_and_node_ls_tables(api, capsys):
          "balance": "first", "image": None, "command": ["nc", "-lk", "-p", "9000"]}])
     _, out, _ = run(capsys, "app", "ls")
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "POD", "REPLICAS", "SERVING", "PORT", "ROUTE", "BALANCE", "STATUS",
+    assert lines[0].split() == ["NAME", "POD", "REPLICAS", "SERVING", "WARM", "PORT", "ROUTE", "BALANCE", "STATUS",
                                 "AUTOSCALE", "RUNS"]
     assert lines[2].endswith("nc -lk -p 9000") and "echo.local" in lines[2]
     assert len({line.index("POD") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1

@@ -410,3 +410,40 @@ def test_config_drift_when_an_app_starts_or_stops_scaling_to_zero():
     woken = {"web": {**configured["web"], "wake": "1"}}
     assert config_drift([WEB], woken, wake={"web"}) == ""
     assert config_drift([WEB], woken) == "app web: no longer wakes from zero"
+
+
+# ---------------------------------------------------------------- warm pools
+
+def warm(status=ONLINE, name="n1"):
+    return dataclasses.replace(node(status, name), warm=True)
+
+
+def test_a_warm_node_is_started_and_its_server_added_in_drain():
+    result = run([warm()])
+    assert chain(result) == [CreateContainer("light", "n1", "web", GEN), StartContainer("light", NAME),
+                             AddServer("app_web", "n1", NAME, 8000, "drain")]
+    assert not run([warm()], [container("running")], [server("drain")])      # warm and checked: in sync
+
+
+def test_promoting_a_warm_node_is_one_state_change_and_turning_it_warm_one_drain():
+    assert chain(run([node(ONLINE)], [container("running")], [server("drain")])) == \
+        [SetServerState("app_web", SRV, "ready")]
+    assert chain(run([warm()], [container("running")], [server("ready")])) == \
+        [SetServerState("app_web", SRV, "drain")]
+
+
+def test_a_warm_node_is_healed_like_any_other():
+    down = server("drain", healthy=False)
+    result = run([warm()], [container("exited", exit_code=1)], [down])
+    assert any(isinstance(a, RemoveContainer) for a in chain(result))
+    assert result.notes and result.notes[0].kind == "node.failed"
+
+
+def test_a_warm_nodes_drain_is_never_read_as_a_retirement():
+    """Only the node records decide what goes: a drained server of a warm node stays,
+    a drained server of a node that is gone is deleted."""
+    servers = [server("drain"), server("drain", name="n2")]
+    containers = [container("running"), container("running", name="n2", ip="10.242.0.6")]
+    result = run([warm()], containers, servers)
+    assert "light/n1" not in result.chains
+    assert any(isinstance(a, DelServer) for a in result.chains[f"orphan/{container_name('light', 'n2', GEN)}"])
