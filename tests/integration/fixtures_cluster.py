@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -88,3 +89,17 @@ def nodes_through(url: str, n: int = 8) -> collections.Counter:
         assert r.status_code == 200, r.text
         seen[r.json()["node"]] += 1
     return seen
+
+
+def converge(c: Cluster, until=None, timeout: float = 40, what: str = "convergence"):
+    """Passes until one plans nothing and ``until()`` holds; returns every step taken."""
+    taken, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c.haproxy_sync.sync_config()
+        result = c.rec.reconcile_once()
+        if result:
+            taken += result.actions
+        elif until is None or until():
+            return taken
+        time.sleep(0.2)
+    pytest.fail(f"no {what} within {timeout}s; last plan: {c.rec.last_plan}; failures: {c.rec.last_failures}")
