@@ -8,19 +8,16 @@ request only promotes. The decisions themselves are tested on traces in
 tests/unit/core/test_scaling.py."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 
 from orchestrator.core.schema import Autoscale
 from orchestrator.core.steps import AddServer, CreateContainer, SetServerState, StartContainer
-from orchestrator.server import build_controller
 from orchestrator.usecases import UseCases
 from tests.bodies import app_spec, app_update
 
 from .fixtures_cluster import Cluster, all_healthy, converge, nodes_through, servers
-from .fixtures_edges import free_port, wait_until
+from .fixtures_edges import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -81,22 +78,6 @@ def test_warm_nodes_run_checked_take_nothing_and_serve_when_scaled_out(cluster, 
              what="the app at zero with one warm node")
     (kept,) = [n for n in c.store.list_nodes("ctl")]
     assert kept.warm and warm_and_checked(c, [kept.name])
-
-
-@pytest.fixture
-def running(cluster):
-    """The cluster's controller running with the autoscaler and the waker."""
-    c = cluster
-    settings = c.settings.updated(decision_interval=1.0, metrics_interval=0.5, waker_port=free_port(),
-                                  start_timeout=20.0)
-    c.hap.driver.waker_port = settings.autoscale.waker_port
-    controller = build_controller(c.store, c.pool, c.hap.driver, settings,
-                                  scaler=UseCases.over(c.store, c.pool).apps)
-    stop = threading.Event()
-    controller.start(stop)
-    yield c
-    stop.set()
-    assert controller.join(20)
 
 
 def test_an_app_at_zero_keeps_a_warm_node_that_the_first_request_promotes(running, docker_client):
