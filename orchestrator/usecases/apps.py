@@ -119,18 +119,21 @@ class Apps:
         return self._scale_to(app, pod_or_404(self.store, app.pod), replicas,
                               lambda _: Event.now("autoscale", f"app/{app.name}", message) if message else None)
 
-    def _scale_to(self, app: App, pod: Pod, replicas: int,
+    def _scale_to(self, app: App, pod: Pod, replicas: int | None,
                   event: Callable[[int], Event | None] = lambda before: None) -> int:
-        """Read, plan, write until the app has ``replicas``; returns how many it
-        had. ``event(before)``: what to write with the change (none if nothing changes)."""
+        """Read, plan, write until the app has ``replicas`` (None: the serving
+        nodes it has when the write lands, its warm pool resized); returns how
+        many it had. ``event(before)``: what to write with the change (none if
+        the replicas do not change)."""
         before = None
         for _ in range(RETRIES):
             count = self.store.pod_node_count(pod.name)      # read BEFORE the nodes (the guard)
             pod_nodes = self.store.list_nodes(pod.name)
-            plan = scaling.plan_scale(app, pod, pod_nodes, pool_for(self.store, pod, pod_nodes), replicas,
+            want = len(scaling.serving_nodes(pod_nodes, app.name)) if replicas is None else replicas
+            plan = scaling.plan_scale(app, pod, pod_nodes, pool_for(self.store, pod, pod_nodes), want,
                                       time.time(), ready=self._warm_ready(app, pod_nodes))
             before = plan.before if before is None else before
-            said = event(before) if before != replicas else None
+            said = event(before) if before != want else None
             try:
                 if plan.remove:
                     self.store.remove_nodes(pod.name, plan.remove, expect_count=count, event=said,
@@ -192,8 +195,8 @@ class Apps:
                     "app.updated", f"app/{app.name}", f"app {app.name} updated: {', '.join(changed)}; {how}"))
             except StaleCount:
                 continue
-            if new.warm != app.warm:            # the pool follows: added or removed warm nodes
-                self._scale_to(new, pod, len(scaling.serving_nodes(self.store.list_nodes(pod.name), new.name)))
+            if new.warm != app.warm:            # the pool follows (the serving nodes stay as they are)
+                self._scale_to(new, pod, None)
             return {**self.get(app.name), "changed": changed}
         raise Conflict(f"app {name!r} kept changing during the update; try again")
 
