@@ -28,7 +28,7 @@ MAX_ARGS, MAX_ARG = 64, 1024     # a command's arguments, and characters in each
 MAX_COMMAND_BYTES = 8192          # a command's arguments together, UTF-8 bytes (docs/api.md)
 MAX_NODES_LIMIT = 1000          # max_nodes of a pod
 MAX_REPLICAS = 1000
-MAX_WARM = 50                   # an app's warm pool (nodes kept started, taking no requests)
+MAX_WARM = 32                   # an app's warm pool: its changes (2 etcd ops a node) fit in one transaction
 MIN_CPUS, MAX_CPUS = 0.01, 64.0     # below 0.01 Docker's nano_cpus rounds towards 0 = unlimited
 MIN_MEMORY_MB = 16              # docker refuses less than 6 MiB; below 16 nothing useful runs
 MAX_MEMORY_MB = 1024 * 1024

@@ -77,12 +77,12 @@ def test_replicas_bounds():
 def test_warm_bounds_on_deploy_and_update():
     warm = checker(fields.Warm, "warm")
     assert warm(0) == 0 and warm(fields.MAX_WARM) == fields.MAX_WARM
-    refused(warm, fields.MAX_WARM + 1, field="warm", says="warm must be a whole number from 0 to 50, got 51")
-    refused(warm, -1, field="warm", says="from 0 to 50")
+    refused(warm, fields.MAX_WARM + 1, field="warm", says="warm must be a whole number from 0 to 32, got 33")
+    refused(warm, -1, field="warm", says="from 0 to 32")
     app, _ = app_spec(spec(warm=3))
     assert app.warm == 3 and app_spec(spec())[0].warm == 0
     refused(app_spec, spec(warm="2"), field="warm")
-    refused(validate.parse, schema.AppUpdate, {"warm": 51}, "the update", field="warm", says="from 0 to 50")
+    refused(validate.parse, schema.AppUpdate, {"warm": 33}, "the update", field="warm", says="from 0 to 32")
     refused(validate.parse, schema.AppUpdate, {"warm": None}, "the update", field="warm")
 
 
