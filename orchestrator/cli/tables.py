@@ -87,6 +87,8 @@ def node_rows(nodes: list[dict], now: float | None = None) -> list[dict]:
         phase = o.get("phase") or "-"
         if n.get("warm") and phase != "warm":
             phase += " (warm)"
+        elif phase == "warm" and o.get("container") == "paused":
+            phase += " (paused)"
         if o.get("updating"):
             phase += " (updating)"
         if phase.startswith("backoff") and isinstance(o.get("retry_at"), (int, float)):

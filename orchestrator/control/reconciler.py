@@ -57,6 +57,7 @@ from orchestrator.core.steps import (
     AddServer,
     CreateContainer,
     DelServer,
+    FreezeContainer,
     RemoveContainer,
     SetServerState,
     StartContainer,
@@ -180,8 +181,9 @@ class HostReconciler:
     # ------------------------------------------------------------ act
     def _run_chains(self, result: Plan, pods: dict[str, Pod], apps: dict[str, App]) -> None:
         chains = [(key, steps) for key, steps in result.chains.items() if steps]
-        # state changes first (a warm node promoted is one command): never queued behind container starts
-        chains.sort(key=lambda kv: not all(isinstance(a, SetServerState) for a in kv[1]))
+        # promotions first (a state change, after a thaw): never queued behind container starts
+        chains.sort(key=lambda kv: not all(isinstance(a, SetServerState) or isinstance(a, FreezeContainer)
+                                           and not a.frozen for a in kv[1]))
         if len(chains) == 1:
             self._run_chain(*chains[0], pods, apps)
             return
@@ -225,6 +227,8 @@ class HostReconciler:
                 run_haproxy_step(self.haproxy, action)
             case StopContainer(_, name):
                 host.stop(name, timeout=STOP_TIMEOUT)
+            case FreezeContainer(_, name, frozen):
+                host.pause(name) if frozen else host.unpause(name)
             case RemoveContainer(_, name, _):
                 host.remove(name)
             case CreateContainer(pod_name, node, app_name, gen):

@@ -3,8 +3,8 @@
 An app deployed with a warm pool has its warm nodes running and health-checked
 in HAProxy in state drain, and they take no request; a scale-out promotes the
 same containers (one state change each, no container started for them) and
-refills the pool; a scale to zero keeps a warm node, which the waker's first
-request only promotes. The decisions themselves are tested on traces in
+refills the pool; a scale to zero keeps a warm node, paused (no CPU), which
+the waker's first request only unpauses and promotes. The decisions themselves are tested on traces in
 tests/unit/core/test_scaling.py."""
 from __future__ import annotations
 
@@ -38,10 +38,18 @@ def warm_and_checked(c: Cluster, nodes) -> bool:
                and (c.store.get_observed("ctl", n) or {}).get("phase") == "warm" for n in nodes)
 
 
+def frozen(c: Cluster, docker_client, node: str) -> bool:
+    """A warm node of an app at zero: its container paused, its server in maint, seen warm."""
+    have = servers(c).get(node, [])
+    boxes = c.containers(docker_client, node)
+    return (len(have) == 1 and have[0].admin == "maint" and [b.status for b in boxes] == ["paused"]
+            and (c.store.get_observed("ctl", node) or {}).get("phase") == "warm")
+
+
 def container_ids(c: Cluster, docker_client) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for box in c.containers(docker_client):
-        if box.status == "running":
+        if box.status in ("running", "paused"):
             out.setdefault(box.labels["simplecloud.node"], []).append(box.id)
     return out
 
@@ -74,10 +82,12 @@ def test_warm_nodes_run_checked_take_nothing_and_serve_when_scaled_out(cluster, 
 
     cases.apps.update("ctl", app_update(warm=1))
     cases.apps.scale("ctl", 0)
-    converge(c, lambda: len(container_ids(c, docker_client)) == 1 and len(servers(c)) == 1,
-             what="the app at zero with one warm node")
+    converge(c, lambda: len(container_ids(c, docker_client)) == 1 and len(servers(c)) == 1
+             and frozen(c, docker_client, c.store.list_nodes("ctl")[0].name),
+             what="the app at zero with one warm node, paused")
     (kept,) = [n for n in c.store.list_nodes("ctl")]
-    assert kept.warm and warm_and_checked(c, [kept.name])
+    assert kept.warm and kept.name in ("ctl-4", "ctl-5")
+    assert container_ids(c, docker_client)[kept.name] == after[kept.name]    # the same container, frozen
 
 
 def test_an_app_at_zero_keeps_a_warm_node_that_the_first_request_promotes(running, docker_client):
@@ -90,12 +100,14 @@ def test_an_app_at_zero_keeps_a_warm_node_that_the_first_request_promotes(runnin
                what="the HAProxy sync to give app ctl its waker")
     (warm,) = store.list_nodes("ctl")
     assert warm.warm
-    wait_until(lambda: warm_and_checked(c, [warm.name]), 30, what="the warm node to pass its check")
+    wait_until(lambda: frozen(c, docker_client, warm.name), 30,
+               what="the warm node to pass its check and be paused")
     box = container_ids(c, docker_client)[warm.name]
 
     answer = requests.get(c.hap.url + "/light", timeout=30)
     assert answer.status_code == 200 and answer.json()["node"] == warm.name
-    assert container_ids(c, docker_client)[warm.name] == box          # promoted, not started again
+    assert container_ids(c, docker_client)[warm.name] == box          # promoted: unpaused, not started again
+    assert [b.status for b in c.containers(docker_client, warm.name)] == ["running"]
     assert not store.get_node("ctl", warm.name).warm
     assert any("a request arrived while it was at zero" in e.message for e in store.events(50))
     wait_until(lambda: [n.warm for n in store.list_nodes("ctl")] == [False, True], 10,

@@ -555,6 +555,16 @@ class FakeHost:
         i, c = self._find(name)
         self.containers[i] = dataclasses.replace(c, state="exited", ip=None, exit_code=0)
 
+    def pause(self, name):
+        self._call("pause", name)
+        i, c = self._find(name)
+        self.containers[i] = dataclasses.replace(c, state="paused")
+
+    def unpause(self, name):
+        self._call("unpause", name)
+        i, c = self._find(name)
+        self.containers[i] = dataclasses.replace(c, state="running")
+
     def kill(self, name):
         self.killed.append(name)
 

@@ -85,6 +85,8 @@ def test_a_warm_node_is_warm_once_its_drained_server_passes_its_check():
     assert (view["phase"], view["server"]) == ("warm", "drain")
     assert observed.node_view(node, APP, POD, [box(created=5)], {key: srv(False, "drain")},
                               NodeHealth(), 10.0)["phase"] == "starting"
+    frozen = observed.node_view(node, APP, POD, [box("paused")], {key: srv(None, "maint")}, NodeHealth(), 10.0)
+    assert (frozen["phase"], frozen["container"]) == ("warm", "paused")       # paused while its app is at zero
     # promoted (the flag cleared) but HAProxy not told yet: not serving until its server is ready
     promoted = dataclasses.replace(node, warm=False)
     assert observed.node_view(promoted, APP, POD, [box()], {key: srv(True, "drain")},
