@@ -309,16 +309,22 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
             return steps + [SetServerState(backend_name(app), server_name(node.name, cur.id), "maint"),
                             FreezeContainer(node.pod, cur.name)], record
         steps += _ensure_server(cur, app, admin, ctx)
-    elif cur.state == "paused":
+    elif cur.state == "paused" and _frozen_here(node, cur, ctx):
         s = ctx.server(cur)
-        if ctx.frozen(node):
-            if s is not None and s.admin != "maint":
-                steps.append(SetServerState(s.backend, s.name, "maint"))
+        if ctx.frozen(node) and s is not None:
             return steps, record
-        # Docker gives a paused container no address: it is the one its server has
+        # thawed (promoted, or its server lost); Docker gives a paused container no address
         thawed = dataclasses.replace(cur, state="running", ip=cur.ip or (s.addr if s is not None else None))
         steps += [FreezeContainer(node.pod, cur.name, frozen=False), *_ensure_server(thawed, app, admin, ctx)]
     return steps, record                   # restarting/removing: look again next pass
+
+
+def _frozen_here(node: Node, c: Container, ctx: _Context) -> bool:
+    """Whether a paused container was frozen by the planner (its server put in maint
+    first, or a warm node's server since lost); one paused otherwise (a hang, or
+    by hand) is for healing to judge."""
+    s = ctx.server(c)
+    return (s.admin == "maint") if s is not None else node.warm
 
 
 def _checked_warm(c: Container, app: App, ctx: _Context) -> bool:

@@ -461,5 +461,8 @@ def test_the_warm_node_of_an_app_at_zero_is_frozen_once_checked_and_thawed_when_
     assert chain(run([warm()], [container("running", created=NOW - 1)], [server("drain", healthy=False)])) == []
     assert chain(run([node(ONLINE)], [paused], [server("maint", healthy=None)])) == \
         [FreezeContainer("light", NAME, frozen=False), SetServerState("app_web", SRV, "ready")]  # promoted
+    hung = run([node(ONLINE)], [paused], [server("ready", healthy=False)])       # paused, not by the planner
+    assert not any(isinstance(a, FreezeContainer) for a in hung.actions)
+    assert chain(run([warm()], [paused], [])) == [FreezeContainer("light", NAME, frozen=False)]  # lost server
     assert chain(run([warm(), OTHER], [paused], [server("maint", healthy=None)])) == \
         [FreezeContainer("light", NAME, frozen=False), SetServerState("app_web", SRV, "drain")]  # it serves again
