@@ -117,6 +117,29 @@ def case_a_status_change_on_a_stale_read_is_refused(store):
         store.update_node(dataclasses.replace(online, status=NodeStatus.PAUSED))
 
 
+def case_a_warm_node_changes_with_an_add_or_a_remove_in_one_write_or_not_at_all(store):
+    with_app(store)
+    warm, kept = store.add_nodes("p1", [dataclasses.replace(node("w"), warm=True), node("k")])
+    assert warm.warm and store.get_node("p1", "w").warm
+    count = store.pod_node_count("p1")
+    store.add_nodes("p1", [dataclasses.replace(node("w2"), warm=True)], expect_count=count,
+                    update=[dataclasses.replace(warm, warm=False)])              # promoted, the pool refilled
+    assert not store.get_node("p1", "w").warm and store.pod_node_count("p1") == 3
+    before = state(store)
+    with pytest.raises(StaleCount):          # a second promotion on the same (now stale) read
+        store.add_nodes("p1", [], expect_count=store.pod_node_count("p1"),
+                        update=[dataclasses.replace(warm, warm=False)])
+    with pytest.raises(StaleCount):
+        store.remove_nodes("p1", ["w2"], expect_count=store.pod_node_count("p1"),
+                           update=[dataclasses.replace(warm, warm=True)])
+    assert state(store) == before
+    current = store.get_node("p1", "k")
+    store.remove_nodes("p1", ["w2"], expect_count=store.pod_node_count("p1"),
+                       update=[dataclasses.replace(current, warm=True)])       # turned warm, one removed
+    assert [(n.name, n.warm) for n in store.list_nodes("p1")] == [("w", False), ("k", True)]
+    assert store.pod_node_count("p1") == 2
+
+
 def case_removing_is_all_or_nothing_and_an_app_goes_with_its_last_node(store):
     with_app(store)
     store.add_nodes("p1", [node("a"), node("b")])

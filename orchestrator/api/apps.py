@@ -36,7 +36,8 @@ def deploy():
          "A new image, command, port, limits or security profile replace the app's workers one node at a "
          "time (the new worker passes its health check before the old one is drained); a new path, host, "
          "balance algorithm, health path or strip_path re-renders haproxy.cfg and reloads HAProxy "
-         "hitlessly. `changed` lists the fields that changed (empty: nothing to do)."))
+         "hitlessly; a new warm adds or removes warm nodes (started, health-checked, taking no requests). "
+         "`changed` lists the fields that changed (empty: nothing to do)."))
 def update(app: str):
     app = _app(app)
     return jsonify(to_json(usecases().apps.update(app, body(schema.AppUpdate, "the update"))))

@@ -99,7 +99,8 @@ class Host(Answer):
 class Observed(Answer):
     """What the controller last saw of a node (null before its first look)."""
 
-    phase: Literal["serving", "starting", "unhealthy", "backoff", "stopped", "paused", "unreachable"] | None = None
+    phase: Literal["serving", "warm", "starting", "unhealthy", "backoff", "stopped", "paused",
+                   "unreachable"] | None = None
     container: str | None = Field(None, description="docker state of its current container")
     gen: str | None = Field(None, description="generation (spec hash) its container should have")
     ip: str | None = None
@@ -124,6 +125,7 @@ class Node(Answer):
     host: str | None = Field(None, examples=["pod-light-1"], description="the host it is placed on")
     moved_from: str | None = Field(None, description="the host it ran on before its last move")
     pending: str | None = Field(None, description="why it waits for room on another host (empty: it does not)")
+    warm: bool | None = Field(None, description="in its app's warm pool: started and checked, taking no requests")
     observed: Observed | None = None
 
 
@@ -160,8 +162,11 @@ class App(Answer):
     memory_mb: int | None = Field(None, description="MiB per node (null: the pod's)")
     security: Literal[SECURITY_PROFILES] | None = Field(  # type: ignore[valid-type]  # a tuple of literals
         None, description="worker hardening profile")
+    warm: int | None = Field(None, description="warm nodes it keeps (its warm pool's size)")
     created: float | None = None
-    replicas: int | None = Field(None, description="number of its nodes that are not REMOVED")
+    replicas: int | None = Field(None, description="number of its nodes that are not REMOVED nor warm")
+    warm_nodes: int | None = Field(None, description="its warm nodes now")
+    warm_ready: int | None = Field(None, description="its warm nodes seen started and healthy")
     statuses: StatusCounts | None = None
     phases: StatusCounts | None = None
     serving: int | None = Field(None, description="its nodes that serve through HAProxy")

@@ -11,7 +11,7 @@ from orchestrator.cli.wait import maybe_wait
 def cmd_app_deploy(c: Client, a):
     spec = {"name": a.name, "pod": a.pod, "replicas": a.replicas, "port": a.port, "path": a.path,
             "host": a.host, "balance": a.balance, "health_path": a.health_path,
-            "strip_path": True if a.strip_path else None, "security": a.security}
+            "strip_path": True if a.strip_path else None, "security": a.security, "warm": a.warm}
     if a.image:
         spec["image"] = a.image
     else:
@@ -26,7 +26,8 @@ def cmd_app_deploy(c: Client, a):
     app = c.call("POST", "/api/apps", {k: v for k, v in spec.items() if v is not None})
     route = " ".join(x for x in (app.get("host"), app.get("path")) if x) or "no route"
     replicas = app.get("replicas", a.replicas)
-    text = f"app '{a.name}' deployed in pod '{a.pod}': {plural(replicas, 'replica')}, route {route}"
+    warm = f" and {app['warm']} warm" if app.get("warm") else ""
+    text = f"app '{a.name}' deployed in pod '{a.pod}': {plural(replicas, 'replica')}{warm}, route {route}"
     return app, maybe_wait(c, a, text, replicas)
 
 
@@ -82,7 +83,8 @@ def parse_rule(text: str) -> dict:
 def cmd_app_update(c: Client, a):
     changes = {"image": a.image, "port": a.port, "cpus": a.cpus, "memory_mb": a.memory,
                "path": a.path or None, "host": a.host or None, "balance": a.balance,
-               "health_path": a.health_path, "strip_path": a.strip_path, "security": a.security}
+               "health_path": a.health_path, "strip_path": a.strip_path, "security": a.security,
+               "warm": a.warm}
     if a.command is not None:
         try:
             changes["command"] = shlex.split(a.command)
@@ -94,7 +96,7 @@ def cmd_app_update(c: Client, a):
             changes[route] = None
     if not changes:
         raise CliError("nothing to change: give at least one of --image, --command, --port, --cpus, "
-                       "--memory, --path, --host, --balance, --health-path, --strip-path, --security",
+                       "--memory, --path, --host, --balance, --health-path, --strip-path, --security, --warm",
                        EXIT_USAGE)
     app = c.call("PATCH", f"/api/apps/{q(a.name)}", changes)
     changed = app.get("changed") or []

@@ -89,6 +89,8 @@ def build_parser() -> Parser:
     what.add_argument("--command", help="program and arguments, run without a shell, e.g. 'nc -lk -p 9000'")
     dep.add_argument("--pod", required=True)
     dep.add_argument("--replicas", type=positive, required=True)
+    dep.add_argument("--warm", type=int, help="nodes kept started and healthy but taking no requests, "
+                                              "that a scale-out takes first (default 0)")
     dep.add_argument("--port", type=int, required=True, help="port the workers listen on")
     dep.add_argument("--path", help="HAProxy path prefix, e.g. /web")
     dep.add_argument("--host", help="HAProxy Host header")
@@ -121,6 +123,7 @@ def build_parser() -> Parser:
     up.add_argument("--balance", choices=BALANCE_ALGORITHMS)
     up.add_argument("--health-path")
     up.add_argument("--security", choices=SECURITY_PROFILES, help="worker hardening: default or relaxed")
+    up.add_argument("--warm", type=int, help="size of the warm pool (nodes started, taking no requests)")
     strip = up.add_mutually_exclusive_group()
     strip.add_argument("--strip-path", dest="strip_path", action="store_true", default=None)
     strip.add_argument("--no-strip-path", dest="strip_path", action="store_false")

@@ -53,8 +53,18 @@ def app_rows(apps: list[dict]) -> list[dict]:
     for a in apps:
         route = " ".join(x for x in (a.get("host"), a.get("path")) if x)
         rows.append({**a, "run": a.get("image") or a.get("command"), "route": route,
-                     "statuses": statuses(a), "autoscale": autoscale_cell(a.get("autoscale"))})
+                     "statuses": statuses(a), "autoscale": autoscale_cell(a.get("autoscale")),
+                     "warm_cell": warm_cell(a)})
     return rows
+
+
+def warm_cell(app: dict) -> str:
+    """An app's warm pool: "ready/wanted" (warm nodes started and healthy, its
+    warm setting), with the nodes still starting; "-" with no pool."""
+    wanted, nodes, ready = app.get("warm") or 0, app.get("warm_nodes") or 0, app.get("warm_ready") or 0
+    if not wanted and not nodes:
+        return "-"
+    return f"{ready}/{wanted}" + (f" ({nodes - ready} starting)" if nodes > ready else "")
 
 
 def autoscale_cell(autoscale: dict | None) -> str:
@@ -75,6 +85,10 @@ def node_rows(nodes: list[dict], now: float | None = None) -> list[dict]:
         o = n.get("observed") or {}
         healthy = o.get("healthy")
         phase = o.get("phase") or "-"
+        if n.get("warm") and phase != "warm":
+            phase += " (warm)"
+        elif phase == "warm" and o.get("container") == "paused":
+            phase += " (paused)"
         if o.get("updating"):
             phase += " (updating)"
         if phase.startswith("backoff") and isinstance(o.get("retry_at"), (int, float)):
@@ -130,8 +144,8 @@ NODE_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("APP", "app"), ("STATUS", "st
 
 
 APP_COLUMNS = [("NAME", "name"), ("POD", "pod"), ("REPLICAS", "replicas"), ("SERVING", "serving"),
-               ("PORT", "port"), ("ROUTE", "route"), ("BALANCE", "balance"), ("STATUS", "statuses"),
-               ("AUTOSCALE", "autoscale"), ("RUNS", "run")]
+               ("WARM", "warm_cell"), ("PORT", "port"), ("ROUTE", "route"), ("BALANCE", "balance"),
+               ("STATUS", "statuses"), ("AUTOSCALE", "autoscale"), ("RUNS", "run")]
 
 
 EVENT_COLUMNS = [("TIME", "when"), ("KIND", "kind"), ("SUBJECT", "subject"), ("MESSAGE", "message")]

@@ -34,8 +34,9 @@ from orchestrator.control.reporting import Reporter
 from orchestrator.control.sampler import Sampler
 from orchestrator.control.spares import SpareHosts
 from orchestrator.core import autoscale, errors
-from orchestrator.core.model import App, NodeStatus, Pod
+from orchestrator.core.model import App, Pod
 from orchestrator.core.pools import node_size, pool_of, unreachable_since
+from orchestrator.core.scaling import serving_nodes
 from orchestrator.core.schema import Autoscale
 from orchestrator.edges.protocols import StoreProtocol
 from orchestrator.observe.telemetry import Telemetry
@@ -110,8 +111,7 @@ class Autoscaler:
             if app is None:                       # stopped meanwhile: forget its policy
                 self.store.put_autoscale(name, None)
                 continue
-            replicas = sum(1 for n in nodes if n.app == name and n.pod == app.pod
-                           and n.status != NodeStatus.REMOVED)
+            replicas = len(serving_nodes((n for n in nodes if n.pod == app.pod), name))   # warm ones aside
             kept = self._memory.get(name)
             memory = kept[1] if kept and kept[0] == app.created_revision else saved.get(name) or {}
             try:
@@ -160,7 +160,8 @@ class Autoscaler:
         hosts = {h.name: h for h in self.store.list_hosts()}
         pool = pool_of(pod, hosts, self.store.host_loads(), nodes,
                        set(unreachable_since(self.store.list_link_states())))
-        room = decision.current + pool.free_nodes(node_size(pod))
+        warm = sum(1 for n in nodes if n.app == app.name and n.warm)      # promoted before any is added
+        room = decision.current + warm + pool.free_nodes(node_size(pod))
         reason = (f"pod {pod.name} is full: {len(nodes)} nodes on {pool.describe()}; wanted {wanted} "
                   f"for {app.name} ({decision.reason})")
         if self.spares is not None and lent is None:

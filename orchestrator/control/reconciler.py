@@ -57,6 +57,7 @@ from orchestrator.core.steps import (
     AddServer,
     CreateContainer,
     DelServer,
+    FreezeContainer,
     RemoveContainer,
     SetServerState,
     StartContainer,
@@ -173,13 +174,16 @@ class HostReconciler:
         out = set()
         for key in away:
             view = observed.current(seen.get(key), placed[key])
-            if view is not None and view.get("phase") == "serving" and view.get("host") == placed[key].host:
+            if view is not None and view.get("phase") in ("serving", "warm") and view.get("host") == placed[key].host:
                 out.add(key)
         return out
 
     # ------------------------------------------------------------ act
     def _run_chains(self, result: Plan, pods: dict[str, Pod], apps: dict[str, App]) -> None:
         chains = [(key, steps) for key, steps in result.chains.items() if steps]
+        # promotions first (a state change, after a thaw): never queued behind container starts
+        chains.sort(key=lambda kv: not all(isinstance(a, SetServerState) or isinstance(a, FreezeContainer)
+                                           and not a.frozen for a in kv[1]))
         if len(chains) == 1:
             self._run_chain(*chains[0], pods, apps)
             return
@@ -223,6 +227,8 @@ class HostReconciler:
                 run_haproxy_step(self.haproxy, action)
             case StopContainer(_, name):
                 host.stop(name, timeout=STOP_TIMEOUT)
+            case FreezeContainer(_, name, frozen):
+                host.pause(name) if frozen else host.unpause(name)
             case RemoveContainer(_, name, _):
                 host.remove(name)
             case CreateContainer(pod_name, node, app_name, gen):

@@ -5,7 +5,8 @@ its HAProxy backend (core/haproxy_config.py, WAKER_SERVER, with a maxconn).
 With no node up, HAProxy sends the request here. The waker
 
 1. scales the app to its first node (``max(min, 1)``) if it has none, once,
-   with an ``autoscale`` event;
+   with an ``autoscale`` event; a node of its warm pool is promoted if it
+   has one (a ``set server ... state ready``, no container to start);
 2. holds the request until HAProxy has a server of that app up (or until
    ``start_timeout``);
 3. answers 503, which that backend retries (``retry-on ... 503``): the retry
@@ -33,8 +34,8 @@ import time
 from orchestrator.control.autoscaler import Scaler
 from orchestrator.control.reporting import Reporter
 from orchestrator.core import errors
-from orchestrator.core.model import NodeStatus
 from orchestrator.core.naming import backend_name
+from orchestrator.core.scaling import serving_nodes
 from orchestrator.edges.protocols import HAProxyProtocol, StoreProtocol
 
 APP_HEADER = "X-Simplecloud-App"
@@ -82,9 +83,7 @@ class Waker:
             policy = self.store.get_autoscale(app_name)
             if app is None or policy is None:
                 raise errors.NotFound(f"app {app_name!r} does not scale to zero")
-            live = [n for n in self.store.list_nodes(app.pod)
-                    if n.app == app.name and n.status != NodeStatus.REMOVED]
-            if live:
+            if serving_nodes(self.store.list_nodes(app.pod), app.name):     # warm ones are promoted
                 return ""
             first = max(1, policy.min)
             message = f"{app.name}: 0 → {first}: a request arrived while it was at zero"

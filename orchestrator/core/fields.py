@@ -28,6 +28,7 @@ MAX_ARGS, MAX_ARG = 64, 1024     # a command's arguments, and characters in each
 MAX_COMMAND_BYTES = 8192          # a command's arguments together, UTF-8 bytes (docs/api.md)
 MAX_NODES_LIMIT = 1000          # max_nodes of a pod
 MAX_REPLICAS = 1000
+MAX_WARM = 32                   # an app's warm pool: its changes (2 etcd ops a node) fit in one transaction
 MIN_CPUS, MAX_CPUS = 0.01, 64.0     # below 0.01 Docker's nano_cpus rounds towards 0 = unlimited
 MIN_MEMORY_MB = 16              # docker refuses less than 6 MiB; below 16 nothing useful runs
 MAX_MEMORY_MB = 1024 * 1024
@@ -120,6 +121,7 @@ if TYPE_CHECKING:
     Command: TypeAlias = tuple[str, ...]
     Port: TypeAlias = int
     Replicas: TypeAlias = int
+    Warm: TypeAlias = int
     MaxNodes: TypeAlias = int
     MemoryMb: TypeAlias = int
     Cpus: TypeAlias = float
@@ -179,6 +181,7 @@ else:
                               "'relaxed' keeps Docker's default capabilities (the pids limit stays).")]
     Port = number(int, "port", 1, 65535, 8080)
     Replicas = number(int, "replicas", 0, MAX_REPLICAS, 2)
+    Warm = number(int, "warm", 0, MAX_WARM, 2)
     MaxNodes = number(int, "max_nodes", 1, MAX_NODES_LIMIT, 10)
     Cpus = number(float, "cpus", MIN_CPUS, MAX_CPUS, 0.25, what="a number of CPUs")
     MemoryMb = number(int, "memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB, 256, what="a whole number of MiB")

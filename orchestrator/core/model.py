@@ -19,7 +19,11 @@ To change a value, make a new one: `dataclasses.replace(node, status=...)`.
   `revision` is the etcd mod_revision the record was read at (not stored in
   the JSON); `Store.update_node` uses it for compare-and-swap. An App read
   from the store carries its `revision` too (`put_app` compares it) and its
-  `created_revision` (which incarnation of the name it is).
+  `created_revision` (which incarnation of the name it is). A node with
+  `warm` set is in its app's *warm pool*: its container runs and is
+  health-checked, its server is in HAProxy in state ``drain`` (no requests);
+  it counts against capacity but not among the app's replicas (`App.warm`:
+  how many such nodes the app keeps; core/scaling.py).
 
 The names of containers, servers and backends are core/naming.py's.
 
@@ -186,6 +190,7 @@ class App:
     memory_mb: int | None = None      # memory limit per node, MiB; None: the pod's
     created: float = field(default_factory=time.time)
     security: str = "default"         # "relaxed": Docker's default capabilities (see worker_security)
+    warm: int = 0                     # nodes kept started and healthy but taking no requests
     revision: int = field(default=0, compare=False)          # etcd mod_revision; not stored
     created_revision: int = field(default=0, compare=False)  # etcd create_revision; not stored
 
@@ -263,12 +268,13 @@ class Node:
     host: str = ""            # the host it runs on ("": never placed)
     moved_from: str = ""      # the host it ran on before its last move ("": never moved)
     pending: str = ""         # why it waits for room on another host ("": it does not)
+    warm: bool = False        # in the app's warm pool: started and checked, taking no requests
     revision: int = field(default=0, compare=False)     # etcd mod_revision; not stored
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "pod": self.pod, "app": self.app,
                 "status": str(self.status), "created": self.created, "host": self.host,
-                "moved_from": self.moved_from, "pending": self.pending}
+                "moved_from": self.moved_from, "pending": self.pending, "warm": self.warm}
 
     @classmethod
     def from_dict(cls, data: Any, revision: int = 0) -> Node:

@@ -7,6 +7,8 @@ for; its **phase** is what the controller last saw:
 phase           meaning
 ==============  ==========================================================
 ``serving``     running, in HAProxy, passing its health check
+``warm``        a warm node: running, passing its health check, taking no requests
+                (or paused while its app is at zero: container ``paused``)
 ``starting``    being created or started, or not yet past its first check
 ``unhealthy``   running but failing its health check (replaced soon)
 ``backoff``     failed again and again; replaced at ``retry_at``
@@ -77,14 +79,16 @@ def _phase(node: Node, c: Container | None, s: Server | None, health: NodeHealth
         return "backoff"
     if c.state in healing.DEAD_STATES:
         return "starting"                  # seen dead, replaced in this very pass
+    if node.warm and c.state == "paused" and node.status == NodeStatus.ONLINE:
+        return "warm"                      # frozen while its app is at zero (container "paused")
     if node.status == NodeStatus.PAUSED:
         return "paused"
-    if s is None or s.admin != "ready":
+    if s is None or s.admin != ("drain" if node.warm else "ready"):
         return "starting"
     if s.healthy is False:
         failing = healing.suspect(c, s, health) or healing.failure(c, s, health, now, policy)
         return "unhealthy" if failing else "starting"
-    return "serving"
+    return "warm" if node.warm else "serving"
 
 
 def unreachable(previous: dict[str, Any] | None, host: str, error: str) -> dict[str, Any]:

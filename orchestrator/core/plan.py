@@ -24,6 +24,17 @@ PAUSED     running                      present, ``maint`` (after a drain)
 (gone)     stopped and removed          drained and deleted
 =========  ===========================  ====================================
 
+A *warm* ONLINE node (``Node.warm``, its app's warm pool) is run the same way
+but its server is kept in ``drain``: HAProxy checks its health and sends it
+no requests. Promoting it (the flag cleared) is one ``set server ... state
+ready``; turning a serving node warm is one ``state drain``. While its app is
+at zero (no node but warm ones), a warm node that passed its check is
+*frozen*: its server goes to ``maint`` (no checks) and its container is
+paused (``docker pause``: no CPU); promoted, it is unpaused and its server
+set ``ready``, which HAProxy marks UP at once. That ``drain``
+is never read as a retirement: what is retired is decided by the node
+records (a node gone, another generation), never by a server's state.
+
 **Generations.** A container is made from its app's run spec (image,
 command, port, limits); ``spec_generation`` hashes it into the container's
 name and label. When the spec changes, the node's container of the old
@@ -47,6 +58,7 @@ were deleted by the host that took their nodes). A node not placed yet
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -69,6 +81,7 @@ from orchestrator.core.steps import (
     AddServer,
     CreateContainer,
     DelServer,
+    FreezeContainer,
     Note,
     RemoveContainer,
     SetServerState,
@@ -135,7 +148,8 @@ def plan(pods: Iterable[Pod], apps: Iterable[App], nodes: Iterable[Node],
     server_of = {(s.backend, s.name): s for s in servers if s.backend.startswith("app_")}
 
     out = Plan()
-    ctx = _Context(pods_by_name, apps_by_name, server_of, have_backends, now, policy, dict(cpu or {}))
+    ctx = _Context(pods_by_name, apps_by_name, server_of, have_backends, now, policy, dict(cpu or {}),
+                   serving_apps={n.app for n in known.values() if not n.warm})
     ctx.surge_left = _surge_budget(live, by_node, ctx)
 
     for node in sorted(live, key=lambda n: (n.pod, n.name)):
@@ -186,6 +200,11 @@ class _Context:
     policy: HealingPolicy
     cpu: dict[str, float] = field(default_factory=dict)
     surge_left: dict[str, int] = field(default_factory=dict)
+    serving_apps: set[str] = field(default_factory=set)      # apps with a node that is not warm
+
+    def frozen(self, node: Node) -> bool:
+        """Whether a warm node is kept paused: its app is at zero (no node but warm ones)."""
+        return node.warm and node.status == NodeStatus.ONLINE and node.app not in self.serving_apps
 
     def server(self, c: Container) -> Server | None:
         return self.server_of.get((backend_name(c.app), server_name(c.node, c.id)))
@@ -237,7 +256,7 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
             steps.append(StopContainer(node.pod, cur.name))
         return steps, record
 
-    admin = "maint" if node.status == NodeStatus.PAUSED else "ready"
+    admin = "maint" if node.status == NodeStatus.PAUSED else "drain" if node.warm else "ready"
     before = record
     verdict = healing.judge(cur, ctx.server(cur) if cur else None, record, ctx.now, ctx.policy,
                             ctx.cpu.get(cur.id) if cur else None)
@@ -286,8 +305,33 @@ def _node_steps(node: Node, cs: list[Container], record: NodeHealth, ctx: _Conte
             steps.append(AddServer(backend_name(app), node.name, cur.name, app.port, admin, cid=cur.id))
         return steps, record
     if cur.state == "running":
+        if ctx.frozen(node) and _checked_warm(cur, app, ctx):
+            return steps + [SetServerState(backend_name(app), server_name(node.name, cur.id), "maint"),
+                            FreezeContainer(node.pod, cur.name)], record
         steps += _ensure_server(cur, app, admin, ctx)
+    elif cur.state == "paused" and _frozen_here(node, cur, ctx):
+        s = ctx.server(cur)
+        if ctx.frozen(node) and s is not None:
+            return steps, record
+        # thawed (promoted, or its server lost); Docker gives a paused container no address
+        thawed = dataclasses.replace(cur, state="running", ip=cur.ip or (s.addr if s is not None else None))
+        steps += [FreezeContainer(node.pod, cur.name, frozen=False), *_ensure_server(thawed, app, admin, ctx)]
     return steps, record                   # restarting/removing: look again next pass
+
+
+def _frozen_here(node: Node, c: Container, ctx: _Context) -> bool:
+    """Whether a paused container was frozen by the planner (its server put in maint
+    first, or a warm node's server since lost); one paused otherwise (a hang, or
+    by hand) is for healing to judge."""
+    s = ctx.server(c)
+    return (s.admin == "maint") if s is not None else node.warm
+
+
+def _checked_warm(c: Container, app: App, ctx: _Context) -> bool:
+    """A warm node's server as it should be (drain, at its address) and passing its check."""
+    s = ctx.server(c)
+    return (s is not None and s.admin == "drain" and s.healthy is True and s.checks
+            and (s.addr, s.port) == (c.ip, app.port))
 
 
 def _wake(out: Plan, when: float) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from orchestrator.core.errors import CapacityError
 from orchestrator.core.model import App, Node, NodeStatus, Pod
 from orchestrator.core.placement import Pool, place, removal_order
 from orchestrator.core.pools import node_size, placed
@@ -21,46 +22,96 @@ from orchestrator.core.pools import node_size, placed
 
 @dataclass(frozen=True)
 class ScalePlan:
-    """What scaling an app to ``replicas`` writes: nodes to ``add`` (placed),
-    names to ``remove``, and how many it had ``before``."""
+    """What scaling an app to ``replicas`` writes: nodes to ``add`` (placed;
+    warm ones refill its pool), names to ``remove``, nodes to ``update`` (warm
+    ones promoted to serve, serving ones turned warm), and how many serving
+    replicas it had ``before``."""
 
     before: int
     add: list[Node] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
+    update: list[Node] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.add or self.remove or self.update)
 
 
-def new_replicas(app: App, pod_nodes: Sequence[Node], count: int, now: float) -> list[Node]:
+def serving_nodes(nodes: Iterable[Node], app: str) -> list[Node]:
+    """The nodes of ``app`` that count as its replicas: not warm, not REMOVED."""
+    return [n for n in nodes if n.app == app and not n.warm and n.status != NodeStatus.REMOVED]
+
+
+def new_replicas(app: App, pod_nodes: Sequence[Node], count: int, now: float, warm: int = 0) -> list[Node]:
     """``count`` ONLINE nodes named <app>-<n>, numbered after the highest existing n
-    (created a microsecond apart, so "oldest first" keeps their order); not placed yet."""
+    (created a microsecond apart, so "oldest first" keeps their order), the
+    last ``warm`` of them warm; not placed yet."""
     pattern = re.compile(rf"^{re.escape(app.name)}-(\d+)$")
     taken = [int(m.group(1)) for n in pod_nodes if (m := pattern.match(n.name))]
     start = max(taken, default=0) + 1
     return [Node(f"{app.name}-{start + i}", app.pod, app.name, NodeStatus.ONLINE,
-                 created=now + i * 1e-6) for i in range(count)]
+                 created=now + i * 1e-6, warm=i >= count - warm) for i in range(count)]
 
 
 def placed_replicas(app: App, pod: Pod, pod_nodes: Sequence[Node], pool: Pool, count: int,
-                    now: float) -> list[Node]:
-    """``new_replicas``, each placed on a host of ``pool`` (core/placement.py
-    ``place``, spread with the app's nodes already there). CapacityError,
-    saying how full each host is, if they do not all fit."""
+                    now: float, warm: int = 0, strict: bool = True) -> list[Node]:
+    """``new_replicas`` (``count`` serving, then ``warm`` warm ones), each placed
+    on a host of ``pool`` (core/placement.py ``place``, spread with the app's
+    nodes already there). CapacityError, saying how full each host is, if
+    they do not all fit; unless not ``strict``: then as many warm ones as fit
+    (the serving ones must all fit)."""
     spread = Counter(n.host for n in pod_nodes if n.app == app.name and n.host)
-    hosts = place(count, node_size(pod), pool, spread)
-    return [dataclasses.replace(n, host=h) for n, h in zip(new_replicas(app, pod_nodes, count, now), hosts)]
+    size = node_size(pod)
+    for fill in range(warm, -1, -1):
+        try:
+            hosts = place(count + fill, size, pool, spread)
+        except CapacityError:
+            if strict or fill == 0:
+                raise
+            continue
+        news = new_replicas(app, pod_nodes, count + fill, now, fill)
+        return [dataclasses.replace(n, host=h) for n, h in zip(news, hosts)]
+    return []   # not reached: fill 0 either places or raises
 
 
-def plan_scale(app: App, pod: Pod, pod_nodes: Sequence[Node], pool: Pool, replicas: int, now: float) -> ScalePlan:
-    """Add or remove nodes until ``app`` has ``replicas`` in ``pod``. Added
-    nodes are placed over ``pool`` (CapacityError if they do not all fit);
-    removing follows ``placement.removal_order``: nodes waiting for room, then
+def plan_scale(app: App, pod: Pod, pod_nodes: Sequence[Node], pool: Pool, replicas: int, now: float,
+               ready: Collection[str] = ()) -> ScalePlan:
+    """What gives ``app`` ``replicas`` serving nodes in ``pod`` and a warm pool
+    of ``app.warm`` nodes (docs/autoscaling.md, "Warm pools").
+
+    Out: warm nodes are promoted first (those ``ready``, i.e. seen warm and
+    healthy, before the others), new serving nodes are added for the rest,
+    and the pool is refilled with new warm nodes, as many as fit (the serving
+    ones must all fit: CapacityError). In: serving nodes become warm while the
+    pool is short, the others are removed; extra warm nodes are removed.
+    Removal follows ``placement.removal_order``: nodes waiting for room, then
     those on hosts the pod should empty (lent to it, draining, unreachable),
-    then the fullest host's newest."""
+    then the fullest host's newest; of the serving nodes taken out of
+    service, those it would remove last are the ones kept warm. A plan
+    never both adds and removes nodes."""
     mine = [n for n in pod_nodes if n.app == app.name]
-    diff = replicas - len(mine)
-    if diff > 0:
-        return ScalePlan(len(mine), add=placed_replicas(app, pod, pod_nodes, pool, diff, now))
-    if diff < 0:
-        usable = pool.usable if pool.usable is not None else frozenset(pool.hosts)
-        prefer = set(pod.lent) | (set(pod.hosts) - usable)
-        return ScalePlan(len(mine), remove=removal_order([placed(n, pod) for n in mine], -diff, pool, prefer))
-    return ScalePlan(len(mine))
+    serving = [n for n in mine if not n.warm]
+    warm = sorted((n for n in mine if n.warm), key=lambda n: (n.name not in ready, n.created, n.name))
+    before = len(serving)
+    if replicas > before:
+        promote = [dataclasses.replace(n, warm=False) for n in warm[:replicas - before]]
+        left = len(warm) - len(promote)
+        add = placed_replicas(app, pod, pod_nodes, pool, replicas - before - len(promote), now,
+                              warm=max(0, app.warm - left), strict=False)
+        return ScalePlan(before, add=add, update=promote,
+                         remove=_removal(warm[len(promote):], left - app.warm, pod, pool))
+    out = _removal(serving, before - replicas, pod, pool)
+    keep_warm = min(len(out), max(0, app.warm - len(warm)))
+    demoted = set(out[len(out) - keep_warm:])
+    remove = out[:len(out) - keep_warm] + _removal(warm, len(warm) - app.warm, pod, pool)
+    update = [dataclasses.replace(n, warm=True) for n in serving if n.name in demoted]
+    short = app.warm - len(warm) - keep_warm         # > 0 only when nothing is removed
+    add = placed_replicas(app, pod, pod_nodes, pool, 0, now, warm=short, strict=False) if short > 0 else []
+    return ScalePlan(before, add=add, remove=remove, update=update)
+
+
+def _removal(nodes: Sequence[Node], count: int, pod: Pod, pool: Pool) -> list[str]:
+    if count <= 0:
+        return []
+    usable = pool.usable if pool.usable is not None else frozenset(pool.hosts)
+    prefer = set(pod.lent) | (set(pod.hosts) - usable)
+    return removal_order([placed(n, pod) for n in nodes], count, pool, prefer)

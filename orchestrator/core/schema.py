@@ -35,6 +35,7 @@ from orchestrator.core.fields import (
     Replicas,
     RoutePath,
     Security,
+    Warm,
     number,
 )
 
@@ -111,6 +112,8 @@ class AppSpec(Body):
     cpus: Cpus | None = Field(None, description="CPU limit per node, at most the pod's (null: the pod's)")
     memory_mb: MemoryMb | None = Field(None, description="MiB per node, at most the pod's (null: the pod's)")
     security: Security = Field("default", description="'relaxed' opts out of the worker hardening")
+    warm: Warm = Field(0, description="nodes kept started and healthy, out of the load balancing, "
+                                      "that a scale-out takes first (the warm pool)")
 
     @model_validator(mode="after")
     def _image_or_command(self) -> AppSpec:
@@ -139,6 +142,7 @@ class AppUpdate(Body):
     health_path: HealthPath = None  # type: ignore[assignment]  # absent, never null
     strip_path: Flag = None  # type: ignore[assignment]  # absent, never null
     security: Security = None  # type: ignore[assignment]  # absent, never null
+    warm: Warm = None  # type: ignore[assignment]  # absent, never null
 
     @model_validator(mode="after")
     def _something_and_not_both(self) -> AppUpdate:

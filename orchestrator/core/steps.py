@@ -35,6 +35,16 @@ class StopContainer:
 
 
 @dataclass(frozen=True)
+class FreezeContainer:
+    """``docker pause`` a warm node's container (its app is at zero; its server
+    in maint first), or ``docker unpause`` it (``frozen`` False: promoted)."""
+
+    pod: str
+    name: str
+    frozen: bool = True
+
+
+@dataclass(frozen=True)
 class RemoveContainer:
     pod: str
     name: str
@@ -75,7 +85,7 @@ class AddServer:
 
 
 Action = (SetServerState | DelServer | StopContainer | RemoveContainer | CreateContainer
-          | StartContainer | AddServer)
+          | StartContainer | AddServer | FreezeContainer)
 
 
 def describe(action: Action) -> str:
@@ -87,6 +97,9 @@ def describe(action: Action) -> str:
             return f"delete server {backend}/{server}"
         case StopContainer(_, name):
             return f"stop container {name}"
+        case FreezeContainer(_, name, frozen):
+            return f"pause container {name} (a warm node of an app at zero)" if frozen else \
+                f"unpause container {name}"
         case RemoveContainer(_, name, reason):
             return f"remove container {name}" + (f" ({reason})" if reason else "")
         case CreateContainer(_, _, app, _):

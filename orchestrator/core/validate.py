@@ -236,7 +236,7 @@ def app_of(spec: schema.AppSpec, created: float) -> App:
     return App(name=spec.name, pod=spec.pod, port=spec.port, image=spec.image, command=spec.command,
                path=route_path, host=spec.host, balance=spec.balance, health_path=spec.health_path,
                strip_path=spec.strip_path, cpus=spec.cpus, memory_mb=spec.memory_mb, security=spec.security,
-               created=created)
+               warm=spec.warm, created=created)
 
 
 def updated(app: App, changes: schema.AppUpdate) -> App:

@@ -100,16 +100,20 @@ def host_view(host: Host, pods: Sequence[Pod], nodes: Sequence[Node], links: Lin
 
 def app_view(app: App, all_nodes: Sequence[Node], observed: Observed | None = None,
              pods: Sequence[Pod] = ()) -> dict[str, Any]:
-    """An app with its replicas and, from the observed records: phases, how
-    many nodes serve its *current* spec (its pod is among ``pods``), and how
-    many still run an older one."""
+    """An app with its replicas (its nodes not warm), its warm pool
+    (``warm_nodes``; ``warm_ready``: those seen warm and healthy) and, from
+    the observed records: phases, how many nodes serve its *current* spec (its
+    pod is among ``pods``), and how many still run an older one."""
     nodes = [n for n in all_nodes if n.app == app.name and n.pod == app.pod]
     live = [n for n in nodes if n.status != NodeStatus.REMOVED]
     views = [observed_of(n, observed or {}) or {} for n in live]
     pod = next((p for p in pods if p.name == app.pod), None)
     gen = spec_generation(app, pod) if pod is not None else None
     current = [v for v in views if v.get("gen") == gen and not v.get("updating")]
-    return {**app.to_dict(), "replicas": len(live), "statuses": by_status(nodes),
+    warm = [n for n in live if n.warm]
+    return {**app.to_dict(), "replicas": len(live) - len(warm), "warm_nodes": len(warm),
+            "warm_ready": sum(1 for n in warm if (observed_of(n, observed or {}) or {}).get("phase") == "warm"),
+            "statuses": by_status(nodes),
             "phases": by_phase(live, observed or {}),
             "serving": sum(1 for v in current if v.get("phase") == "serving"),
             "updating": len(views) - len(current)}

@@ -282,6 +282,16 @@ class DockerHost:
         with self._translate(f"stop container {name}"):
             self.client.api.stop(name, timeout=timeout)
 
+    def pause(self, name: str) -> None:
+        """Freeze a running container (the cgroup freezer: no CPU, memory kept)."""
+        with self._translate(f"pause container {name}"):
+            self.client.api.pause(name)
+
+    def unpause(self, name: str) -> None:
+        """Thaw a paused container: it runs on where it stopped."""
+        with self._translate(f"unpause container {name}"):
+            self.client.api.unpause(name)
+
     def kill(self, name: str) -> None:
         """SIGKILL a running container (``cloud node crash``)."""
         with self._translate(f"kill container {name}"):

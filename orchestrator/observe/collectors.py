@@ -51,6 +51,7 @@ class Snapshot:
     observed: Counter = field(default_factory=Counter)   # (pod, app, phase) -> nodes
     capacity: dict[str, int] = field(default_factory=dict)                    # pod -> max_nodes
     autoscale: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)  # app -> (min, max, decided)
+    warm: dict[str, tuple[int, int]] = field(default_factory=dict)    # app -> (warm nodes, its warm setting)
 
 
 def count_nodes(nodes: Iterable, records: Mapping) -> tuple[Counter, Counter]:
@@ -68,14 +69,17 @@ def count_nodes(nodes: Iterable, records: Mapping) -> tuple[Counter, Counter]:
 
 
 def read_snapshot(store, now: float) -> Snapshot:
-    """One read of everything ``StoreCollector`` shows (five etcd ranges)."""
-    desired, seen = count_nodes(store.list_nodes(), store.list_observed())
+    """One read of everything ``StoreCollector`` shows (six etcd ranges)."""
+    nodes = store.list_nodes()
+    desired, seen = count_nodes(nodes, store.list_observed())
+    pools = Counter(n.app for n in nodes if n.warm and n.status != NodeStatus.REMOVED)
+    warm = {a.name: (pools[a.name], a.warm) for a in store.list_apps()}
     policies, states = store.list_autoscale(), store.list_autoscale_states()
     autoscale = {}
     for app, policy in policies.items():
         last = (states.get(app) or {}).get("last") or {}
         autoscale[app] = (policy.min, policy.max, last.get("replicas"))
-    return Snapshot(now, desired, seen, {p.name: p.max_nodes for p in store.list_pods()}, autoscale)
+    return Snapshot(now, desired, seen, {p.name: p.max_nodes for p in store.list_pods()}, autoscale, warm)
 
 
 class _Read:
@@ -162,6 +166,10 @@ class StoreCollector:
                      ["pod", "app", "phase"], snap.observed)
         yield _gauge("simplecloud_pod_capacity_nodes", "Most nodes a pod may hold.",
                      ["pod"], {(pod,): n for pod, n in snap.capacity.items()})
+        yield _gauge("simplecloud_app_warm_nodes", "Nodes in the app's warm pool (started, taking no requests).",
+                     ["app"], {(app,): v[0] for app, v in snap.warm.items()})
+        yield _gauge("simplecloud_app_warm_target", "The app's warm setting: warm nodes it keeps.",
+                     ["app"], {(app,): v[1] for app, v in snap.warm.items()})
         for i, (name, text) in enumerate((
                 ("simplecloud_autoscale_min_replicas", "The app's autoscale policy: min."),
                 ("simplecloud_autoscale_max_replicas", "The app's autoscale policy: max."),

@@ -309,6 +309,13 @@ function route(app) {
   return parts.join(" ") || "none";
 }
 
+// The warm pool: warm nodes started and healthy / the app's warm setting.
+function warmText(app) {
+  if (!app.warm && !app.warm_nodes) return "–";
+  const starting = (app.warm_nodes || 0) - (app.warm_ready || 0);
+  return (app.warm_ready || 0) + " / " + app.warm + (starting > 0 ? " (" + starting + " starting)" : "");
+}
+
 function autoscaleText(app) {
   const a = app.autoscale;
   if (!a) return "manual";
@@ -328,7 +335,7 @@ function renderApps(apps, figures, series) {
                                   text: "Stop", onclick: () => askStop(a.name) });
       return el("tr", { "data-testid": "app-" + a.name },
                 el("th", { scope: "row", "data-col": "name", text: a.name }),
-                ...cells(["pod", "route", "balance", "replicas", "serving", "autoscale", "rps", "p95", "cpu"]),
+                ...cells(["pod", "route", "balance", "replicas", "serving", "warm", "autoscale", "rps", "p95", "cpu"]),
                 el("td", {}, form, stop));
     },
     (row, a) => {
@@ -337,6 +344,7 @@ function renderApps(apps, figures, series) {
       cell(row, "balance", a.balance);
       cell(row, "replicas", String(a.replicas));
       cell(row, "serving", String(a.serving) + (a.updating ? " (" + a.updating + " updating)" : ""));
+      cell(row, "warm", warmText(a));
       cell(row, "autoscale", autoscaleText(a));
       const figure = figures[a.name];
       cell(row, "cpu", figure && figure.cpu != null ? number(figure.cpu, 0) + " %" : "–");

@@ -9,7 +9,10 @@ request changed the pod meanwhile (``StaleCount``) it reads and decides again.
 A change too big for one transaction is made in batches by the store, each a
 valid state (edges/store/nodes.py).
 
-``scale_to`` is also what the autoscaler and the waker scale with.
+``scale_to`` is also what the autoscaler and the waker scale with. An app's
+warm pool (``App.warm``) is kept by the same plan: a scale-out promotes warm
+nodes first and refills the pool, a scale-in turns serving nodes warm while
+the pool is short, each in the same transaction as the rest of the change.
 """
 from __future__ import annotations
 
@@ -60,7 +63,8 @@ class Apps:
 
     # ------------------------------------------------------------------ changes
     def deploy(self, spec: AppSpec) -> dict[str, Any]:
-        """Create an app and its ``replicas`` ONLINE nodes, all in one transaction."""
+        """Create an app, its ``replicas`` ONLINE nodes and its ``warm`` ones, all in
+        one transaction (CapacityError if they do not all fit)."""
         app = validate.app_of(spec, created=time.time())
         pod = pod_or_404(self.store, app.pod)
         validate.limits_fit(app, pod)
@@ -70,8 +74,9 @@ class Apps:
                            f"or scale it (cloud app scale {app.name} N)")
         validate.route_free(app, apps)
         what = " ".join(app.command) if app.command else app.image
+        warm = f" and {app.warm} warm node(s)" if app.warm else ""
         event = Event.now("app.deployed", f"app/{app.name}", f"app {app.name} ({what}) deployed in pod "
-                                                             f"{pod.name} with {spec.replicas} replica(s)")
+                                                             f"{pod.name} with {spec.replicas} replica(s){warm}")
         stored = self._create(app, pod, spec.replicas, event)
         return {**views.app_view(app, stored), "nodes": [n.to_dict() for n in stored]}
 
@@ -81,7 +86,7 @@ class Apps:
             count = self.store.pod_node_count(pod.name)        # read BEFORE the nodes (the guard)
             pod_nodes = self.store.list_nodes(pod.name)
             pool = pool_for(self.store, pod, pod_nodes)
-            nodes = scaling.placed_replicas(app, pod, pod_nodes, pool, replicas, time.time())
+            nodes = scaling.placed_replicas(app, pod, pod_nodes, pool, replicas, time.time(), warm=app.warm)
             if not image_checked:
                 check_image(self.hosts, pod, app, sorted({n.host for n in nodes}))
                 image_checked = True
@@ -114,22 +119,27 @@ class Apps:
         return self._scale_to(app, pod_or_404(self.store, app.pod), replicas,
                               lambda _: Event.now("autoscale", f"app/{app.name}", message) if message else None)
 
-    def _scale_to(self, app: App, pod: Pod, replicas: int,
+    def _scale_to(self, app: App, pod: Pod, replicas: int | None,
                   event: Callable[[int], Event | None] = lambda before: None) -> int:
-        """Read, plan, write until the app has ``replicas``; returns how many it
-        had. ``event(before)``: what to write with the change (none if nothing changes)."""
+        """Read, plan, write until the app has ``replicas`` (None: the serving
+        nodes it has when the write lands, its warm pool resized); returns how
+        many it had. ``event(before)``: what to write with the change (none if
+        the replicas do not change)."""
         before = None
         for _ in range(RETRIES):
             count = self.store.pod_node_count(pod.name)      # read BEFORE the nodes (the guard)
             pod_nodes = self.store.list_nodes(pod.name)
-            plan = scaling.plan_scale(app, pod, pod_nodes, pool_for(self.store, pod, pod_nodes), replicas,
-                                      time.time())
+            want = len(scaling.serving_nodes(pod_nodes, app.name)) if replicas is None else replicas
+            plan = scaling.plan_scale(app, pod, pod_nodes, pool_for(self.store, pod, pod_nodes), want,
+                                      time.time(), ready=self._warm_ready(app, pod_nodes))
             before = plan.before if before is None else before
+            said = event(before) if before != want else None
             try:
-                if plan.add:
-                    self.store.add_nodes(pod.name, plan.add, expect_count=count, event=event(before))
-                elif plan.remove:
-                    self.store.remove_nodes(pod.name, plan.remove, expect_count=count, event=event(before))
+                if plan.remove:
+                    self.store.remove_nodes(pod.name, plan.remove, expect_count=count, event=said,
+                                            update=plan.update)
+                elif plan:
+                    self.store.add_nodes(pod.name, plan.add, expect_count=count, event=said, update=plan.update)
             except StaleCount:
                 continue
             except NotFound:
@@ -137,6 +147,14 @@ class Apps:
                 continue                           # else one of the newest nodes vanished: recompute
             return before
         raise Conflict(f"pod {pod.name!r} kept changing during the scale; try again")
+
+    def _warm_ready(self, app: App, pod_nodes: builtins.list[Node]) -> set[str]:
+        """The app's warm nodes seen warm and healthy (promoted before the others)."""
+        if not any(n.app == app.name and n.warm for n in pod_nodes):
+            return set()
+        observed = self.store.list_observed()
+        return {n.name for n in pod_nodes if n.app == app.name and n.warm
+                and (views.observed_of(n, observed) or {}).get("phase") == "warm"}
 
     def update(self, name: str, changes: AppUpdate) -> dict[str, Any]:
         """Change an app in place. A new image, command, port or limits make the
@@ -166,16 +184,30 @@ class Apps:
                 check_image(self.hosts, pod, new, sorted({n.host for n in self.store.list_nodes(pod.name)
                                                           if n.app == app.name and n.host}))
                 image_checked = (new.image, new.command)
+            if new.warm > app.warm:
+                self._pool_fits(new, pod)
             changed = [f for f in validate.UPDATE_FIELDS if getattr(new, f) != getattr(app, f)]
             how = ("its nodes are replaced one at a time" if any(f in RUN_FIELDS for f in changed) else
+                   "its warm pool is resized" if changed == ["warm"] else
                    "HAProxy reloads with the new route settings")
             try:
                 self.store.put_app(new, create=False, event=Event.now(
                     "app.updated", f"app/{app.name}", f"app {app.name} updated: {', '.join(changed)}; {how}"))
             except StaleCount:
                 continue
+            if new.warm != app.warm:            # the pool follows (the serving nodes stay as they are)
+                self._scale_to(new, pod, None)
             return {**self.get(app.name), "changed": changed}
         raise Conflict(f"app {name!r} kept changing during the update; try again")
+
+    def _pool_fits(self, app: App, pod: Pod) -> None:
+        """CapacityError (before anything is written) if the pod has no room for
+        ``app``'s warm pool as it is now."""
+        pod_nodes = self.store.list_nodes(pod.name)
+        short = app.warm - sum(1 for n in pod_nodes if n.app == app.name and n.warm)
+        if short > 0:
+            scaling.placed_replicas(app, pod, pod_nodes, pool_for(self.store, pod, pod_nodes), 0, time.time(),
+                                    warm=short)
 
     def stop(self, name: str) -> dict[str, Any]:
         """Remove an app and all its nodes in one transaction (batches if many),

@@ -15,6 +15,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
+from tests.bodies import app_update
 from tests.integration.fixtures_cluster import all_healthy
 from tests.integration.fixtures_edges import wait_until
 
@@ -105,6 +106,17 @@ def test_scaling_in_the_page_to_two_makes_two_nodes_run(page, manager, docker_cl
     expect(col(app_row(page, "ctl"), "serving")).to_have_text("2", timeout=CONTAINERS)
     for node in ("ctl-1", "ctl-2"):
         expect(col(page.get_by_test_id(f"node-ctl-{node}"), "observed")).to_have_text("serving")
+
+
+def test_the_apps_warm_pool_shows_in_its_row_and_its_node_as_warm(page, manager):
+    one_serving(manager)
+    logged_in(page, manager)
+    expect(col(app_row(page, "ctl"), "warm")).to_have_text("–", timeout=UI)
+    manager.cases.apps.update("ctl", app_update(warm=1))
+    (warm,) = [n.name for n in manager.store.list_nodes("ctl") if n.warm]
+    expect(col(app_row(page, "ctl"), "warm")).to_have_text("1 / 1", timeout=CONTAINERS)
+    expect(col(page.get_by_test_id(f"node-ctl-{warm}"), "observed")).to_have_text("warm")
+    expect(col(app_row(page, "ctl"), "replicas")).to_have_text("1")
 
 
 def test_pausing_and_resuming_the_pod_from_the_page(page, manager):

@@ -1,10 +1,13 @@
 """A small cluster for controller tests: real etcd, real HAProxy, the local
 dockerd as host "pod-test" (registered), pod and app "ctl" (the light job), an HAProxy sync
-and a host reconciler ready to run, and helpers to look at the result."""
+and a host reconciler ready to run (``running``: the whole controller, with the
+autoscaler and the waker, running on it), and helpers to look at the result."""
 from __future__ import annotations
 
 import collections
 import logging
+import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -14,8 +17,10 @@ from orchestrator.control.haproxy_sync import HAProxySync
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.core.model import App, Host, Pod
 from orchestrator.edges.hostpool import HostPool
+from orchestrator.server import build_controller
+from orchestrator.usecases import UseCases
 
-from .fixtures_edges import DOCKER_URL
+from .fixtures_edges import DOCKER_URL, free_port
 
 HOST = Host("pod-test", 8, 2.0, 1024)
 POD = Pod("ctl", ("pod-test",), max_nodes=6, cpus=0.25, memory_mb=128, app="ctl")
@@ -60,6 +65,22 @@ def cluster(store, haproxy_proc, test_labels, worker_images):
     pool.close()
 
 
+@pytest.fixture
+def running(cluster):
+    """The cluster's controller running with the autoscaler and the waker."""
+    c = cluster
+    settings = c.settings.updated(decision_interval=1.0, metrics_interval=0.5, waker_port=free_port(),
+                                  start_timeout=20.0)
+    c.hap.driver.waker_port = settings.autoscale.waker_port
+    controller = build_controller(c.store, c.pool, c.hap.driver, settings,
+                                  scaler=UseCases.over(c.store, c.pool).apps)
+    stop = threading.Event()
+    controller.start(stop)
+    yield c
+    stop.set()
+    assert controller.join(20)
+
+
 def reconciler(host: str, store, pool, driver, settings, log=None) -> HostReconciler:
     """A reconciler of ``host`` handed its settings as server.py hands them."""
     return HostReconciler(host, store, pool, driver, settings.healing, settings.workers,
@@ -88,3 +109,17 @@ def nodes_through(url: str, n: int = 8) -> collections.Counter:
         assert r.status_code == 200, r.text
         seen[r.json()["node"]] += 1
     return seen
+
+
+def converge(c: Cluster, until=None, timeout: float = 40, what: str = "convergence"):
+    """Passes until one plans nothing and ``until()`` holds; returns every step taken."""
+    taken, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c.haproxy_sync.sync_config()
+        result = c.rec.reconcile_once()
+        if result:
+            taken += result.actions
+        elif until is None or until():
+            return taken
+        time.sleep(0.2)
+    pytest.fail(f"no {what} within {timeout}s; last plan: {c.rec.last_plan}; failures: {c.rec.last_failures}")

@@ -5,36 +5,17 @@ Windows are short (decisions every second) so the tests stay quick; the
 decision itself is tested on traces in tests/unit/test_autoscale.py."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 
 from orchestrator.core.schema import Autoscale
-from orchestrator.server import build_controller
 from orchestrator.usecases import UseCases
 
 from .fixtures_cluster import all_healthy
-from .fixtures_edges import free_port, wait_until
+from .fixtures_edges import wait_until
 from .openloop import Load
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def running(cluster):
-    """The cluster's controller running with the autoscaler and the waker."""
-    c = cluster
-    settings = c.settings.updated(decision_interval=1.0, metrics_interval=0.5, waker_port=free_port(),
-                                  start_timeout=20.0)
-    c.hap.driver.waker_port = settings.autoscale.waker_port
-    controller = build_controller(c.store, c.pool, c.hap.driver, settings,
-                                  scaler=UseCases.over(c.store, c.pool).apps)
-    stop = threading.Event()
-    controller.start(stop)
-    yield c
-    stop.set()
-    assert controller.join(20)
 
 
 def replicas(store) -> int:

@@ -23,8 +23,8 @@ from orchestrator.server import build_controller
 from .fixtures_cluster import (
     APP,
     POD,
-    Cluster,
     all_healthy,
+    converge,
     nodes_through,
     reconciler,
     servers,
@@ -32,21 +32,6 @@ from .fixtures_cluster import (
 from .fixtures_edges import wait_until
 
 pytestmark = pytest.mark.integration
-
-def converge(c: Cluster, until=None, timeout: float = 40, what: str = "convergence"):
-    """Passes until one plans nothing and ``until()`` holds; returns every step taken."""
-    taken, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        c.haproxy_sync.sync_config()
-        result = c.rec.reconcile_once()
-        if result:
-            taken += result.actions
-        elif until is None or until():
-            return taken
-        time.sleep(0.2)
-    pytest.fail(f"no {what} within {timeout}s; last plan: {c.rec.last_plan}; failures: {c.rec.last_failures}")
-
-
 
 
 def set_status(store, name, status):

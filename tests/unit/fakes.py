@@ -188,7 +188,15 @@ class FakeStore:
                  for k, (v, r) in self.data.items() if k.startswith(start)]
         return sorted(nodes, key=lambda n: (n.created, n.name))
 
-    def add_nodes(self, pod_name, nodes, create_app=None, expect_count=None, event=None):
+    def _stale_updates(self, update):
+        """StaleCount if a node to rewrite changed since it was read (as the store's CAS)."""
+        for n in update:
+            now = self.get_node(n.pod, n.name)
+            if now is None or now.revision != n.revision:
+                raise StaleCount(f"node {n.name!r} changed while this request ran; try again")
+        return {f"nodes/{n.pod}/{n.name}": n.to_dict() for n in update}
+
+    def add_nodes(self, pod_name, nodes, create_app=None, expect_count=None, event=None, update=()):
         nodes = list(nodes)
         with self._lock:
             pod = self.get_pod(pod_name)
@@ -214,6 +222,7 @@ class FakeStore:
             if refused:
                 raise refused
             puts = {f"nodes/{pod_name}/{n.name}": n.to_dict() for n in nodes}
+            puts.update(self._stale_updates(update))
             puts[f"podcount/{pod_name}"] = {"n": count + len(nodes)}
             puts.update(self._load_puts(added_load(nodes, node_size(pod))))
             if create_app:
@@ -239,9 +248,12 @@ class FakeStore:
                 self._commit({f"nodes/{n.pod}/{n.name}": n.to_dict() for n in nodes}, event=event)
             return [self.get_node(n.pod, n.name) for n in nodes]
 
-    def remove_nodes(self, pod_name, names, delete_app=None, expect_count=None, event=None):
+    def remove_nodes(self, pod_name, names, delete_app=None, expect_count=None, event=None, update=()):
         names = list(dict.fromkeys(names))
         with self._lock:
+            if not names and update:
+                self._commit(self._stale_updates(update), event=event)
+                return []
             if not names:
                 if delete_app is not None:
                     self.delete_app(delete_app, event)
@@ -263,7 +275,8 @@ class FakeStore:
                 deletes += self._app_deletes(app)
             pod = self.get_pod(pod_name)
             loads = self._load_puts(added_load(nodes, node_size(pod), -1)) if pod else {}
-            self._commit({f"podcount/{pod_name}": {"n": max(0, count - len(names))}, **loads}, deletes, event)
+            self._commit({f"podcount/{pod_name}": {"n": max(0, count - len(names))}, **loads,
+                          **self._stale_updates(update)}, deletes, event)
             return nodes
 
     # --- hosts and pools ---
@@ -541,6 +554,16 @@ class FakeHost:
         self._call("stop", name)
         i, c = self._find(name)
         self.containers[i] = dataclasses.replace(c, state="exited", ip=None, exit_code=0)
+
+    def pause(self, name):
+        self._call("pause", name)
+        i, c = self._find(name)
+        self.containers[i] = dataclasses.replace(c, state="paused")
+
+    def unpause(self, name):
+        self._call("unpause", name)
+        i, c = self._find(name)
+        self.containers[i] = dataclasses.replace(c, state="running")
 
     def kill(self, name):
         self.killed.append(name)

@@ -155,8 +155,9 @@ class Store:
         return node_records.list_nodes(self.etcd, pod)
 
     def add_nodes(self, pod_name: str, nodes: Iterable[Node], create_app: App | None = None,
-                  expect_count: int | None = None, event: Event | None = None) -> list[Node]:
-        return node_records.add_nodes(self.etcd, pod_name, nodes, create_app, expect_count, event)
+                  expect_count: int | None = None, event: Event | None = None,
+                  update: Iterable[Node] = ()) -> list[Node]:
+        return node_records.add_nodes(self.etcd, pod_name, nodes, create_app, expect_count, event, update)
 
     def update_node(self, node: Node, event: Event | None = None) -> Node:
         """Compare-and-swap one node record on ``node.revision`` (see update_nodes)."""
@@ -166,8 +167,9 @@ class Store:
         return node_records.update_nodes(self.etcd, nodes, event)
 
     def remove_nodes(self, pod_name: str, names: Iterable[str], delete_app: str | None = None,
-                     expect_count: int | None = None, event: Event | None = None) -> list[Node]:
-        return node_records.remove_nodes(self.etcd, pod_name, names, delete_app, expect_count, event)
+                     expect_count: int | None = None, event: Event | None = None,
+                     update: Iterable[Node] = ()) -> list[Node]:
+        return node_records.remove_nodes(self.etcd, pod_name, names, delete_app, expect_count, event, update)
 
     # ---------------------------------------------------------------- hosts and pools (hosts.py, pools.py)
     def get_host(self, name: str) -> Host | None:

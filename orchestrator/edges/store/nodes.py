@@ -68,7 +68,8 @@ def _stale(pod_name: str) -> StaleCount:
 # ---------------------------------------------------------------- add
 
 def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App | None = None,
-              expect_count: int | None = None, event: Event | None = None) -> list[Node]:
+              expect_count: int | None = None, event: Event | None = None,
+              update: Iterable[Node] = ()) -> list[Node]:
     """Add nodes, each placed on one of the pod's hosts, never beyond the pod's
     limit per host nor a host's capacity.
 
@@ -87,8 +88,12 @@ def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App 
     if the pod changed since (or a host's load did), StaleCount is raised
     instead (with ``done``: the nodes added by earlier batches), and the
     caller recomputes. That makes "scale to N" exact under concurrency.
+
+    ``update``: nodes of the pod read from the store (``revision``) whose
+    changed records (a warm node promoted) are written with the first batch,
+    each only if unchanged since read (else StaleCount with ``expect_count``).
     """
-    nodes = list(nodes)
+    nodes, update = list(nodes), _updates(update, pod_name)
     for n in nodes:
         if n.pod != pod_name:
             raise ValueError(f"node {n.name} belongs to pod {n.pod}, not {pod_name}")
@@ -99,10 +104,11 @@ def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App 
     apps = sorted({n.app for n in nodes} - ({create_app.name} if create_app else set()))
     hosts = {n.host for n in nodes}
     done: list[Node] = []
-    for batch in chunks(nodes, etcd.batch_size(6 + len(apps) + 3 * len(hosts))):
+    for batch in chunks(nodes, etcd.batch_size(6 + len(apps) + 3 * len(hosts) + 2 * len(update))):
         try:
             count = _add_batch(etcd, pod_name, batch, apps, create_app if not done else None,
-                               expect_count, remaining=nodes[len(done):], event=None if done else event)
+                               expect_count, remaining=nodes[len(done):], event=None if done else event,
+                               update=[] if done else update)
         except SimpleCloudError as exc:
             raise partial(exc, done, len(nodes), "added") from None
         done += batch
@@ -112,7 +118,8 @@ def add_nodes(etcd: Etcd, pod_name: str, nodes: Iterable[Node], create_app: App 
 
 
 def _add_batch(etcd: Etcd, pod_name: str, batch: list[Node], apps: list[str], create_app: App | None,
-               expect_count: int | None, remaining: list[Node], event: Event | None) -> int:
+               expect_count: int | None, remaining: list[Node], event: Event | None,
+               update: list[Node]) -> int:
     """One guarded transaction of ``add_nodes``; returns the new podcount.
     ``remaining``: the nodes still to add in all (their room is checked for all)."""
     for attempt in range(RETRIES):
@@ -134,6 +141,8 @@ def _add_batch(etcd: Etcd, pod_name: str, batch: list[Node], apps: list[str], cr
         compare += [etcd.exists(f"apps/{a}") for a in apps]
         compare += [etcd.absent(f"nodes/{pod_name}/{n.name}") for n in batch]
         success = [etcd.put_op(f"nodes/{pod_name}/{n.name}", n.to_dict()) for n in batch]
+        compare += [etcd.unchanged(f"nodes/{pod_name}/{n.name}", n.revision) for n in update]
+        success += [etcd.put_op(f"nodes/{pod_name}/{n.name}", n.to_dict()) for n in update]
         success.append(etcd.write_guard(pod_name, count + len(batch)))
         success += load_writes(etcd, loads, added_load(batch, need))
         if create_app:
@@ -227,7 +236,8 @@ def _current(etcd: Etcd, nodes: list[Node]) -> list[Node | None]:
 # ---------------------------------------------------------------- remove
 
 def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: str | None = None,
-                 expect_count: int | None = None, event: Event | None = None) -> list[Node]:
+                 expect_count: int | None = None, event: Event | None = None,
+                 update: Iterable[Node] = ()) -> list[Node]:
     """Delete node records of one pod, decrement its podcount and give their
     room back to their hosts.
 
@@ -238,10 +248,12 @@ def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: st
     app of that name inherits none of them). NotFound if any named node is
     missing (then nothing is deleted). ``expect_count`` works as in
     add_nodes; more nodes than fit in one transaction are removed in
-    batches; ``event`` is written with the last.
+    batches; ``event`` is written with the last. ``update``: changed node
+    records (serving nodes turned warm) written with the first batch, as in
+    add_nodes.
     """
-    names = list(dict.fromkeys(names))
-    if not names and delete_app is None:
+    names, update = list(dict.fromkeys(names)), _updates(update, pod_name)
+    if not names and delete_app is None and not update:
         return []
     in_pod = {n.name: n for n in list_nodes(etcd, pod_name)}
     missing = sorted(set(names) - set(in_pod))
@@ -249,13 +261,13 @@ def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: st
         raise NotFound(f"node {missing[0]!r} does not exist in pod {pod_name!r}; "
                        f"see the nodes with: cloud node ls {pod_name}")
     hosts = {in_pod[n].host for n in names}
-    batches = chunks(names, etcd.batch_size(8 + 2 * len(hosts)))
+    batches = chunks(names, etcd.batch_size(8 + 2 * len(hosts) + 2 * len(update)))
     done: list[Node] = []
     for i, batch in enumerate(batches):
         last = i == len(batches) - 1
         try:
             removed, count = _remove_batch(etcd, pod_name, batch, delete_app if last else None, expect_count,
-                                           event if last else None)
+                                           event if last else None, update if i == 0 else [])
         except SimpleCloudError as exc:
             raise partial(exc, done, len(names), "removed") from None
         done += removed
@@ -264,7 +276,7 @@ def remove_nodes(etcd: Etcd, pod_name: str, names: Iterable[str], delete_app: st
 
 
 def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str | None,
-                  expect_count: int | None, event: Event | None) -> tuple[list[Node], int]:
+                  expect_count: int | None, event: Event | None, update: list[Node]) -> tuple[list[Node], int]:
     """One guarded transaction of ``remove_nodes``: (removed nodes, new podcount)."""
     for attempt in range(RETRIES):
         count, pin = etcd.guard(pod_name)          # read the guard BEFORE the nodes
@@ -282,6 +294,8 @@ def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str |
         loads, load_pin = load_pins(etcd, given_back)
         compare = [*pin, *load_pin] + [etcd.unchanged(f"nodes/{pod_name}/{n.name}", n.revision) for n in nodes]
         success = [etcd.delete_op(f"nodes/{pod_name}/{n}") for n in names]
+        compare += [etcd.unchanged(f"nodes/{pod_name}/{n.name}", n.revision) for n in update]
+        success += [etcd.put_op(f"nodes/{pod_name}/{n.name}", n.to_dict()) for n in update]
         success.append(etcd.write_guard(pod_name, max(0, count - len(names))))
         success += load_writes(etcd, loads, given_back)
         if delete_app:
@@ -295,10 +309,19 @@ def _remove_batch(etcd: Etcd, pod_name: str, names: list[str], delete_app: str |
             return nodes, max(0, count - len(names))
         if delete_app and get_app(etcd, delete_app) is None:
             raise NotFound(f"app {delete_app!r} does not exist (any more)")
-        if expect_count is not None and etcd.guard(pod_name)[0] != count:
+        if expect_count is not None and (update or etcd.guard(pod_name)[0] != count):
             raise _stale(pod_name)
         backoff(attempt)
     raise Conflict(f"pod {pod_name!r} kept changing while nodes were removed; try again")
+
+
+def _updates(nodes: Iterable[Node], pod_name: str) -> list[Node]:
+    """Node records to rewrite with an add or a remove: read from the store, of this pod."""
+    nodes = list(nodes)
+    for n in nodes:
+        if n.pod != pod_name or n.revision <= 0:
+            raise ValueError(f"node {n.name} to update must be read from pod {pod_name} (revision > 0)")
+    return nodes
 
 
 def _app_goes(etcd: Etcd, name: str) -> tuple[list[Any], list[Any]]:

@@ -140,6 +140,10 @@ def test_global_options_before_the_command_are_kept(api, capsys):
     (["app", "deploy", "legacy", "--image", "old:1", "--pod", "light", "--replicas", "1", "--port", "80",
       "--security", "relaxed"], "POST", "/api/apps",
      {"name": "legacy", "pod": "light", "replicas": 1, "port": 80, "security": "relaxed", "image": "old:1"}),
+    (["app", "deploy", "web", "--image", "nginx:1.25", "--pod", "light", "--replicas", "1", "--port", "80",
+      "--warm", "2"], "POST", "/api/apps",
+     {"name": "web", "pod": "light", "replicas": 1, "port": 80, "warm": 2, "image": "nginx:1.25"}),
+    (["app", "update", "web", "--warm", "0"], "PATCH", "/api/apps/web", {"warm": 0}),
     (["app", "scale", "web", "5"], "PUT", "/api/apps/web/scale", {"replicas": 5}),
     (["app", "stop", "web"], "DELETE", "/api/apps/web", None),
 ])
@@ -224,10 +228,12 @@ def test_app_ls_and_node_ls_tables(api, capsys):
         {"name": "web", "pod": "light", "replicas": 3, "port": 80, "path": "/web", "host": None,
          "balance": "roundrobin", "image": "nginx:1.25", "command": None},
         {"name": "echo", "pod": "light", "replicas": 1, "port": 9000, "path": None, "host": "echo.local",
-         "balance": "first", "image": None, "command": ["nc", "-lk", "-p", "9000"]}])
+         "balance": "first", "image": None, "command": ["nc", "-lk", "-p", "9000"], "serving": 1,
+         "warm": 2, "warm_nodes": 2, "warm_ready": 1}])
     _, out, _ = run(capsys, "app", "ls")
     lines = out.splitlines()
-    assert lines[0].split() == ["NAME", "POD", "REPLICAS", "SERVING", "PORT", "ROUTE", "BALANCE", "STATUS",
+    assert [line.split()[4] for line in lines[1:]] == ["-", "1/2"]      # the warm pool: ready/wanted
+    assert lines[0].split() == ["NAME", "POD", "REPLICAS", "SERVING", "WARM", "PORT", "ROUTE", "BALANCE", "STATUS",
                                 "AUTOSCALE", "RUNS"]
     assert lines[2].endswith("nc -lk -p 9000") and "echo.local" in lines[2]
     assert len({line.index("POD") if i == 0 else None for i, line in enumerate(lines)} - {None}) == 1

@@ -12,7 +12,7 @@ from orchestrator.core.model import Host
 from orchestrator.core.schema import Autoscale
 from orchestrator.observe.telemetry import Telemetry
 from orchestrator.settings import Settings
-from tests.bodies import policy
+from tests.bodies import app_update, policy
 from tests.unit.observe.test_telemetry import scrape, value
 
 
@@ -185,3 +185,16 @@ def test_a_stopped_app_leaves_no_series_on_metrics(world):
     world.cases.apps.stop("web")
     scaler.decide_all()
     assert not [k for k in scrape(t) if k[0] == "simplecloud_autoscale_decisions_total"]
+
+
+def test_warm_nodes_are_not_replicas_and_a_full_pod_still_promotes_them(world):
+    """Pod tiny holds 3 nodes: web at 2 serving + 1 warm is full, yet a scale-out
+    takes the warm node (it is room the pod already gave the app)."""
+    store, sampler, clock, scaler = world.store, world.sampler, world.clock, autoscaler(world)
+    world.cases.apps.update("web", app_update(warm=1))
+    world.cases.autoscaling.set("web", policy(**{"min": 1, "max": 10, "rps": 20}))
+    sampler.next = busy(2, 100, clock)
+    scaler.decide_all()
+    assert replicas(world) == 3 and world.cases.apps.get("web")["warm_nodes"] == 0
+    last = store.list_autoscale_states()["web"]["last"]
+    assert (last["current"], last["replicas"]) == (2, 3) and last["reason"].endswith("; scaled to 3")

@@ -14,7 +14,7 @@ import pytest
 from orchestrator.control.waker import APP_HEADER, Waker
 from orchestrator.core.errors import NotFound
 from orchestrator.core.model import Server
-from tests.bodies import policy
+from tests.bodies import app_update, policy
 from tests.unit.fakes import FakeHAProxy
 
 
@@ -148,3 +148,17 @@ def test_beyond_the_limit_a_request_is_answered_at_once_with_retry_after(world):
     for t in threads:
         t.join(timeout=10)
     assert all(r.sent["Retry-After"] == "0" for r in requests) and waker._held == 0
+
+
+def test_an_app_at_zero_with_a_warm_pool_is_woken_by_promoting_its_warm_node(world):
+    world.cases.apps.update("web", app_update(warm=1))
+    world.cases.autoscaling.set("web", policy(min=0, max=3, rps=10, idle_to_zero_s=60))
+    world.cases.apps.scale("web", 0)
+    kept = [n for n in world.store.list_nodes("tiny") if n.app == "web"]
+    assert [n.warm for n in kept] == [True]                   # at zero, one node stays warm
+    waker = Waker(world.store, world.cases.apps, FakeHAProxy(), port=0, start_timeout=0.0)
+    assert waker.wake("web").startswith("web: 0 → 1")
+    after = {n.name: n for n in world.store.list_nodes("tiny") if n.app == "web"}
+    assert after[kept[0].name].warm is False                   # the warm node serves: no start
+    assert sum(n.warm for n in after.values()) == 1            # and the pool is refilled
+    assert waker.wake("web") == ""

@@ -1,6 +1,8 @@
 """Healing rules and observed views, on recorded traces (pure)."""
 from __future__ import annotations
 
+import dataclasses
+
 from orchestrator.core import healing, observed
 from orchestrator.core.healing import HealingPolicy, NodeHealth
 from orchestrator.core.model import App, Container, Node, NodeStatus, Pod, Server, spec_generation
@@ -74,3 +76,18 @@ def test_views_say_what_is_real():
     gone = observed.unreachable(view, "pod-light", "timed out")
     assert gone["phase"] == "unreachable" and gone["restarts"] == 2 and gone["host_error"] == "timed out"
     assert observed.same({**view, "time": 1, "since": 1}, {**view, "time": 2})
+
+
+def test_a_warm_node_is_warm_once_its_drained_server_passes_its_check():
+    node = Node("n1", "light", "web", NodeStatus.ONLINE, host="pod-light", warm=True)
+    key = ("app_web", server_name("n1", "c1"))
+    view = observed.node_view(node, APP, POD, [box()], {key: srv(True, "drain")}, NodeHealth(), 10.0)
+    assert (view["phase"], view["server"]) == ("warm", "drain")
+    assert observed.node_view(node, APP, POD, [box(created=5)], {key: srv(False, "drain")},
+                              NodeHealth(), 10.0)["phase"] == "starting"
+    frozen = observed.node_view(node, APP, POD, [box("paused")], {key: srv(None, "maint")}, NodeHealth(), 10.0)
+    assert (frozen["phase"], frozen["container"]) == ("warm", "paused")       # paused while its app is at zero
+    # promoted (the flag cleared) but HAProxy not told yet: not serving until its server is ready
+    promoted = dataclasses.replace(node, warm=False)
+    assert observed.node_view(promoted, APP, POD, [box()], {key: srv(True, "drain")},
+                              NodeHealth(), 10.0)["phase"] == "starting"

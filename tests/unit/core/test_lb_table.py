@@ -60,3 +60,13 @@ def test_a_moved_or_half_added_server_is_added_again():
 def test_backends_this_haproxy_lacks_or_nobody_published_are_left_alone():
     published = {"app_new": [Entry("n-1.a", "10.42.1.5", 8000, "ready")]}
     assert mirror_steps(published, [srv("web-1.a")], {"app_web"}) == {}
+
+
+def test_a_warm_nodes_drain_is_mirrored_as_such_and_its_promotion_is_one_state_change():
+    warm = {"app_web": [Entry("web-3.c", "10.42.1.7", 8000, "drain")]}
+    (add,) = mirror_steps(warm, [], {"app_web"})["app_web/web-3.c"]
+    assert isinstance(add, AddServer) and add.admin == "drain"
+    assert mirror_steps(warm, [srv("web-3.c", "10.42.1.7", "drain")], {"app_web"}) == {}   # kept, not deleted
+    promoted = {"app_web": [Entry("web-3.c", "10.42.1.7", 8000, "ready")]}
+    assert mirror_steps(promoted, [srv("web-3.c", "10.42.1.7", "drain")], {"app_web"}) == \
+        {"app_web/web-3.c": [SetServerState("app_web", "web-3.c", "ready")]}

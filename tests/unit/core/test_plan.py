@@ -13,6 +13,7 @@ from orchestrator.core.steps import (
     AddServer,
     CreateContainer,
     DelServer,
+    FreezeContainer,
     RemoveContainer,
     SetServerState,
     StartContainer,
@@ -410,3 +411,58 @@ def test_config_drift_when_an_app_starts_or_stops_scaling_to_zero():
     woken = {"web": {**configured["web"], "wake": "1"}}
     assert config_drift([WEB], woken, wake={"web"}) == ""
     assert config_drift([WEB], woken) == "app web: no longer wakes from zero"
+
+
+# ---------------------------------------------------------------- warm pools
+
+def warm(status=ONLINE, name="n1"):
+    return dataclasses.replace(node(status, name), warm=True)
+
+
+OTHER = node(ONLINE, "n3", host="pod-b")       # a serving node elsewhere: the app is not at zero
+
+
+def test_a_warm_node_is_started_and_its_server_added_in_drain():
+    result = run([warm()])
+    assert chain(result) == [CreateContainer("light", "n1", "web", GEN), StartContainer("light", NAME),
+                             AddServer("app_web", "n1", NAME, 8000, "drain")]
+    assert "light/n1" not in run([warm(), OTHER], [container("running")], [server("drain")]).chains  # in sync
+
+
+def test_promoting_a_warm_node_is_one_state_change_and_turning_it_warm_one_drain():
+    assert chain(run([node(ONLINE)], [container("running")], [server("drain")])) == \
+        [SetServerState("app_web", SRV, "ready")]
+    assert chain(run([warm()], [container("running")], [server("ready")])) == \
+        [SetServerState("app_web", SRV, "drain")]
+
+
+def test_a_warm_node_is_healed_like_any_other():
+    down = server("drain", healthy=False)
+    result = run([warm()], [container("exited", exit_code=1)], [down])
+    assert any(isinstance(a, RemoveContainer) for a in chain(result))
+    assert result.notes and result.notes[0].kind == "node.failed"
+
+
+def test_a_warm_nodes_drain_is_never_read_as_a_retirement():
+    """Only the node records decide what goes: a drained server of a warm node stays,
+    a drained server of a node that is gone is deleted."""
+    servers = [server("drain"), server("drain", name="n2")]
+    containers = [container("running"), container("running", name="n2", ip="10.242.0.6")]
+    result = run([warm(), OTHER], containers, servers)
+    assert "light/n1" not in result.chains
+    assert any(isinstance(a, DelServer) for a in result.chains[f"orphan/{container_name('light', 'n2', GEN)}"])
+
+
+def test_the_warm_node_of_an_app_at_zero_is_frozen_once_checked_and_thawed_when_promoted():
+    paused = dataclasses.replace(container("running"), state="paused", ip=None)   # as Docker shows it
+    assert chain(run([warm()], [container("running")], [server("drain")])) == \
+        [SetServerState("app_web", SRV, "maint"), FreezeContainer("light", NAME)]       # no checks, then no CPU
+    assert not run([warm()], [paused], [server("maint", healthy=None)])                # frozen: in sync
+    assert chain(run([warm()], [container("running", created=NOW - 1)], [server("drain", healthy=False)])) == []
+    assert chain(run([node(ONLINE)], [paused], [server("maint", healthy=None)])) == \
+        [FreezeContainer("light", NAME, frozen=False), SetServerState("app_web", SRV, "ready")]  # promoted
+    hung = run([node(ONLINE)], [paused], [server("ready", healthy=False)])       # paused, not by the planner
+    assert not any(isinstance(a, FreezeContainer) for a in hung.actions)
+    assert chain(run([warm()], [paused], [])) == [FreezeContainer("light", NAME, frozen=False)]  # lost server
+    assert chain(run([warm(), OTHER], [paused], [server("maint", healthy=None)])) == \
+        [FreezeContainer("light", NAME, frozen=False), SetServerState("app_web", SRV, "drain")]  # it serves again

@@ -74,6 +74,18 @@ def test_replicas_bounds():
     refused(replicas, -1, field="replicas", says="from 0 to")
 
 
+def test_warm_bounds_on_deploy_and_update():
+    warm = checker(fields.Warm, "warm")
+    assert warm(0) == 0 and warm(fields.MAX_WARM) == fields.MAX_WARM
+    refused(warm, fields.MAX_WARM + 1, field="warm", says="warm must be a whole number from 0 to 32, got 33")
+    refused(warm, -1, field="warm", says="from 0 to 32")
+    app, _ = app_spec(spec(warm=3))
+    assert app.warm == 3 and app_spec(spec())[0].warm == 0
+    refused(app_spec, spec(warm="2"), field="warm")
+    refused(validate.parse, schema.AppUpdate, {"warm": 33}, "the update", field="warm", says="from 0 to 32")
+    refused(validate.parse, schema.AppUpdate, {"warm": None}, "the update", field="warm")
+
+
 def test_balance():
     for algo in ("roundrobin", "leastconn", "random", "first", "source"):
         assert validate.balance(algo) == algo

@@ -18,7 +18,7 @@ from orchestrator.observe.collectors import (
     count_nodes,
 )
 from orchestrator.observe.telemetry import Telemetry
-from tests.bodies import app_spec, policy
+from tests.bodies import app_spec, app_update, policy
 from tests.unit.fakes import Clock
 from tests.unit.observe.test_telemetry import named, scrape, value
 
@@ -56,6 +56,18 @@ def test_the_store_collector_shows_nodes_pods_and_policies(world):
     assert value(s, "simplecloud_autoscale_min_replicas", app="web") == 2
     assert value(s, "simplecloud_autoscale_max_replicas", app="web") == 5
     assert value(s, "simplecloud_autoscale_desired_replicas", app="web") == 4
+    assert value(s, "simplecloud_app_warm_nodes", app="web") == 0
+
+
+def test_the_warm_pool_of_each_app_is_a_gauge(world):
+    world.cases.apps.update("web", app_update(warm=1))
+    t = Telemetry()
+    t.add_collector(StoreCollector(store := world.store))
+    s = scrape(t)
+    assert value(s, "simplecloud_app_warm_nodes", app="web") == 1
+    assert value(s, "simplecloud_app_warm_target", app="web") == 1
+    assert value(s, "simplecloud_nodes", pod="tiny", app="web", status="ONLINE") == 3   # it is a node
+    assert store.pod_node_count("tiny") == 3
 
 
 class FlakyStore:

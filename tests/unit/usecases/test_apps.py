@@ -133,3 +133,79 @@ def test_update_app_changes_only_what_is_asked(store):
     with pytest.raises(Conflict, match="already the route of app 'medium'"):
         cases.apps.update("light", app_update(path="/medium"))
     assert store.get_app("light") == app                                # refusals change nothing
+
+
+# ---------------------------------------------------------------- warm pools
+
+def test_deploy_with_a_warm_pool_creates_its_warm_nodes_in_the_same_write(cases, store):
+    writes = store.writes
+    result = cases.apps.deploy(app_spec(name="web", image="nginx", pod="medium", port=80, replicas=2, warm=2))
+    assert store.writes == writes + 1
+    assert (result["replicas"], result["warm"], result["warm_nodes"]) == (2, 2, 2)
+    assert [(n.name, n.warm) for n in store.list_nodes("medium")] == \
+        [("web-1", False), ("web-2", False), ("web-3", True), ("web-4", True)]
+    assert store.pod_node_count("medium") == 4                 # warm nodes take their room
+    assert "and 2 warm node(s)" in store.events(1)[0].message
+
+
+def test_a_warm_pool_that_does_not_fit_is_refused_and_nothing_is_written(cases, store):
+    before = dict(store.data)
+    with pytest.raises(CapacityError):
+        cases.apps.deploy(app_spec(name="web", image="nginx", pod="heavy", port=80, replicas=8, warm=3))
+    assert store.data == before
+    cases.apps.deploy(app_spec(name="web", image="nginx", pod="heavy", port=80, replicas=8))
+    before = dict(store.data)
+    with pytest.raises(CapacityError):
+        cases.apps.update("web", app_update(warm=3))
+    assert store.data == before
+
+
+def test_scale_out_promotes_warm_nodes_and_refills_the_pool_in_one_write(cases, store):
+    cases.apps.deploy(app_spec(name="web", image="nginx", pod="medium", port=80, replicas=1, warm=2))
+    warm = [n.name for n in store.list_nodes("medium") if n.warm]
+    writes = store.writes
+    result = cases.apps.scale("web", 3)
+    assert store.writes == writes + 1
+    nodes = {n.name: n for n in store.list_nodes("medium")}
+    assert all(not nodes[name].warm for name in warm)           # the same nodes, now serving
+    assert (result["replicas"], result["warm_nodes"]) == (3, 2) and len(nodes) == 5
+    assert store.events(1)[0].message == "app web scaled from 1 to 3 replica(s)"
+
+
+def test_scale_in_turns_serving_nodes_warm_then_removes_and_zero_keeps_one_warm(cases, store):
+    cases.apps.deploy(app_spec(name="web", image="nginx", pod="medium", port=80, replicas=3, warm=1))
+    cases.apps.scale("web", 4)                                  # 4 serving, 1 warm
+    store.remove_nodes("medium", [n.name for n in store.list_nodes("medium") if n.warm])   # pool short
+    assert cases.apps.scale("web", 1)["warm_nodes"] == 1         # one turned warm, two removed
+    assert len(store.list_nodes("medium")) == 2
+    result = cases.apps.scale("web", 0)
+    assert (result["replicas"], result["warm_nodes"]) == (0, 1)
+
+
+def test_update_resizes_the_warm_pool(cases, store):
+    cases.apps.deploy(app_spec(name="web", image="nginx", pod="medium", port=80, replicas=1))
+    result = cases.apps.update("web", app_update(warm=3))
+    assert result["changed"] == ["warm"] and (result["replicas"], result["warm_nodes"]) == (1, 3)
+    assert store.events(1)[0].message == "app web updated: warm; its warm pool is resized"
+    assert cases.apps.update("web", app_update(warm=1))["warm_nodes"] == 1
+    assert cases.apps.update("web", app_update(warm=0))["warm_nodes"] == 0
+    assert [n.name for n in store.list_nodes("medium")] == ["web-1"]
+
+
+def test_a_concurrent_change_of_a_warm_node_makes_the_scale_read_again(cases, store):
+    cases.apps.deploy(app_spec(name="web", image="nginx", pod="medium", port=80, replicas=1, warm=1))
+    real = store.list_nodes
+    calls = []
+
+    def racing(pod=None):
+        nodes = real(pod)
+        if not calls:       # another manager promotes the warm node after this read
+            calls.append(1)
+            warm = next(n for n in nodes if n.warm)
+            store.update_nodes([dataclasses.replace(warm, warm=False)])
+        return nodes
+    store.list_nodes = racing
+    cases.apps.scale("web", 3)
+    store.list_nodes = real
+    mine = store.list_nodes("medium")
+    assert sum(not n.warm for n in mine) == 3 and sum(n.warm for n in mine) == 1
