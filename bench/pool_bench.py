@@ -16,14 +16,19 @@ Scenarios:
   drain  `cloud host drain` of light's second host under 25 req/s.
   spare  an autoscaled app whose pod (one host, 2 nodes) is full: a spare host
          joins, and is given back once the load is gone (spare_return_window).
+  warm   0 → 20 light nodes: a Swarm service over light's two engines scaled from 0,
+         simplecloud without a warm pool, and with a warm pool of 20 (issue 23).
+  zero   the first request to light autoscaled to zero, with a warm (paused) node and
+         without one.
 """
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import time
 
-from labkit import LAB, ROOT, OpenLoop, cloud, cloud_json, containers, on, run_scenarios, wait
+from labkit import LAB, ROOT, OpenLoop, cloud, cloud_json, containers, get, nodes_answering, on, run_scenarios, wait
 
 RESULTS = ROOT / "bench" / "results" / "pool.json"
 LIGHT_1, LIGHT_2 = LAB.pods["light"][:2]
@@ -190,7 +195,95 @@ def bench_spare(rate: float = 20, window: float = 420) -> dict:
         cloud("pod", "rm", "burst", check=False)
 
 
-SCENARIOS = {"kill": bench_kill, "drain": bench_drain, "spare": bench_spare}
+def light_app() -> dict:
+    return next(a for a in cloud_json("app", "ls") if a["name"] == "light")
+
+
+def frozen(app: str) -> int:
+    """Warm nodes of ``app`` paused while it is at zero (`cloud node ls`: phase "warm (paused)")."""
+    return sum(1 for n in nodes(app) if (n.get("observed") or {}).get("phase") == "warm"
+               and (n.get("observed") or {}).get("container") == "paused")
+
+
+def scale_out_timed(replicas: int) -> dict:
+    """`cloud app scale light N --wait` from 0: seconds until it returned (every node passed
+    HAProxy's check), then until ``replicas`` distinct nodes had answered through the entry point."""
+    t0 = time.time()
+    cloud("app", "scale", "light", str(replicas), "--wait", "--timeout", "240")
+    waited = time.time() - t0
+    seen: set[str] = set()
+    wait(lambda: seen.update(nodes_answering("/light", 40)) or len(seen) >= replicas, 60, 0)
+    return {"scale_wait_s": round(waited, 2), "all_answered_s": round(time.time() - t0, 2),
+            "distinct_answered": len(seen)}
+
+
+def bench_warm(replicas: int = 20, rounds: int = 2) -> dict:
+    """0 → ``replicas`` light nodes: Docker Swarm (a service over light's two engines, scaled from 0
+    until all run), simplecloud without a warm pool, and with a warm pool of ``replicas`` (paused
+    while the app is at zero: promoted = unpaused and enabled in HAProxy), alternating."""
+    out: dict = {"rounds": []}
+    swarm_up(0)
+    try:
+        for _ in range(rounds):
+            r: dict = {}
+            t0 = time.time()
+            on(LIGHT_1, f"docker service scale --detach poolbench={replicas} >/dev/null")
+            up = wait(lambda: sum(swarm_running().values()) == replicas, 120, 0.2)
+            r["swarm_running_s"] = round(time.time() - t0, 2) if up else None
+            on(LIGHT_1, "docker service scale --detach poolbench=0 >/dev/null")
+            wait(lambda: sum(swarm_running().values()) == 0, 120, 0.5)
+            scale("light", 0)
+            r.update({f"cold_{k}": v for k, v in scale_out_timed(replicas).items()})
+            scale("light", 0)
+            cloud("app", "update", "light", "--warm", str(replicas))
+            r["warm_pool_frozen"] = bool(wait(lambda: frozen("light") == replicas, 240, 1))
+            r.update({f"warm_{k}": v for k, v in scale_out_timed(replicas).items()})
+            cloud("app", "update", "light", "--warm", "0")
+            scale("light", 0)
+            out["rounds"].append(r)
+            print(f"  warm round: {r}", flush=True)
+    finally:
+        cloud("app", "update", "light", "--warm", "0", check=False)
+        scale("light", 0)
+        swarm_down()
+
+    def med(key: str) -> float | None:
+        values = [x[key] for x in out["rounds"] if x.get(key) is not None]
+        return round(statistics.median(values), 2) if values else None
+    swarm = med("swarm_running_s")
+    for kind in ("cold", "warm"):
+        mine = med(f"{kind}_all_answered_s")
+        out[f"{kind}_all_answered_vs_swarm_running"] = round(mine / swarm, 2) if mine and swarm else None
+        waited = med(f"{kind}_scale_wait_s")
+        out[f"{kind}_scale_wait_vs_swarm_running"] = round(waited / swarm, 2) if waited and swarm else None
+    return out
+
+
+def bench_zero(rounds: int = 3) -> dict:
+    """The first request to light at zero (autoscaled, --idle-to-zero), held by the waker:
+    with a warm pool of 1 (a paused node is promoted) and without one (a node is started)."""
+    out: dict = {}
+    try:
+        for warm in (1, 0):
+            cloud("app", "update", "light", "--warm", str(warm))
+            firsts = []
+            for _ in range(rounds):
+                cloud("app", "autoscale", "light", "--min", "0", "--max", "2", "--rps", "10", "--idle-to-zero", "10")
+                wait(lambda: light_app()["replicas"] == 0 and frozen("light") == warm, 120, 1)
+                t0 = time.time()
+                status, _ = get("/light", timeout=60)
+                firsts.append(round(time.time() - t0, 3) if status == 200 else None)
+                cloud("app", "autoscale", "light", "--off")
+                scale("light", 0)
+            out[f"warm_{warm}_first_request_s"] = firsts
+    finally:
+        cloud("app", "autoscale", "light", "--off", check=False)
+        cloud("app", "update", "light", "--warm", "0", check=False)
+        scale("light", 0)
+    return out
+
+
+SCENARIOS = {"kill": bench_kill, "drain": bench_drain, "spare": bench_spare, "warm": bench_warm, "zero": bench_zero}
 
 
 def main() -> int:
