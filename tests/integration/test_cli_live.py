@@ -181,7 +181,8 @@ def test_app_deploy_scale_stop(manager, worker_images):
     assert apps == {"echo": 1, "heavy": 0, "light": 0, "medium": 0, "web": 3}
     code, out, _ = cloud(lab, "app", "ls")
     web = next(line for line in out.splitlines() if line.startswith("web "))
-    assert web.split()[:7] == ["web", "medium", "3", "0", "8000", "/web", "leastconn"]   # 0 serving: no controller
+    # 0 serving (no controller), no warm pool
+    assert web.split()[:8] == ["web", "medium", "3", "0", "-", "8000", "/web", "leastconn"]
     assert cloud(lab, "app", "stop", "web") == (0, "app 'web' stopped\n", "")
     assert "web" not in {a["name"] for a in ok_json(lab, "app", "ls")}
 
