@@ -228,7 +228,7 @@ test-browser: test-deps browser-deps
 
 # testinfra reaches the machines through .vagrant/ssh-config (tests/infra/conftest.py).
 test-lab: up
-	$(PYTEST) tests/infra tests/lab -q
+	$(PYTEST) tests/infra tests/lab -q --durations=15
 
 test-infra: venv
 	$(PYTEST) tests/infra -q
