@@ -181,9 +181,7 @@ class HostReconciler:
     # ------------------------------------------------------------ act
     def _run_chains(self, result: Plan, pods: dict[str, Pod], apps: dict[str, App]) -> None:
         chains = [(key, steps) for key, steps in result.chains.items() if steps]
-        # promotions first (a state change, after a thaw): never queued behind container starts
-        chains.sort(key=lambda kv: not all(isinstance(a, SetServerState) or isinstance(a, FreezeContainer)
-                                           and not a.frozen for a in kv[1]))
+        chains.sort(key=lambda kv: not _promotion(kv[1]))   # never queued behind container starts
         if len(chains) == 1:
             self._run_chain(*chains[0], pods, apps)
             return
@@ -322,6 +320,11 @@ class HostReconciler:
             self._problem = ""
             self.log.info(message)
             self._event("controller.recovered", f"host/{self.host}", message)
+
+
+def _promotion(steps: list[Action]) -> bool:
+    """A chain that only changes server states, after a thaw at most (a warm node promoted)."""
+    return all(isinstance(a, SetServerState) or (isinstance(a, FreezeContainer) and not a.frozen) for a in steps)
 
 
 def action_kind(action: Action) -> str:
