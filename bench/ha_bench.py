@@ -24,6 +24,11 @@ Scenarios, one round after another, each on the manager that leads then:
   process  `systemctl kill -s KILL simplecloud-manager` on the leader (systemd restarts it).
   etcd     `systemctl stop etcd` on etcd's own leader's machine, a scale +2 meanwhile (writes and
            reconciling go on with two members), then `systemctl start etcd`: it rejoins.
+  vip      `docker kill` of the machine that holds the virtual IP (whether it leads or not): the
+           requests lost while keepalived moves the address, when a survivor entered MASTER (its
+           journal); then `docker start`: it rejoins and the address stays where it went.
+           No Swarm beside it: Swarm has no address that moves (its routing mesh publishes a
+           port on every node; a client of a dead node's address needs a balancer of its own).
 
 Every wait is bounded; at the end light is back at its starting replicas,
 every machine runs, Swarm has left every engine and live-restore is back.
@@ -283,6 +288,39 @@ def round_etcd(load: OpenLoop) -> dict:
     return out
 
 
+def master_after(t0: float, names: list[str]) -> tuple[str, float] | None:
+    """(manager, seconds after ``t0``) of the first "Entering MASTER STATE" in keepalived's
+    journal on ``names`` after t0 (the lab machines share the build machine's clock)."""
+    found = []
+    for m in names:
+        text = on(m, f"journalctl -u keepalived -o short-unix --no-pager --since @{int(t0)} "
+                     "| grep 'Entering MASTER STATE'", check=False)
+        found += [(float(line.split()[0]), m) for line in text.splitlines() if line.split() and
+                  float(line.split()[0]) > t0]
+    return (min(found)[1], round(min(found)[0] - t0, 2)) if found else None
+
+
+def round_vip(load: OpenLoop) -> dict:
+    """The machine that holds the virtual IP killed (it may lead or not); the address must move at
+    once to a survivor whose HAProxy answers. Then started again: the address stays put."""
+    m = managers()
+    old = m["vip"]["holder"]
+    out: dict = {"killed": old, "was_leader": m["leader"]["name"] == old}
+    t0 = out["_t0"] = time.time()
+    machine(old, "kill")
+    time.sleep(max(0.0, t0 + 10 - time.time()))            # the window the failures are counted in
+    out["failed"], out["vip_back_s"] = gap(load, t0)
+    found = master_after(t0, [x for x in LAB.managers if x != old])
+    out["new_holder"], out["master_s"] = found if found else (None, None)
+    t1 = time.time()
+    machine(old, "start")
+    ok = wait(lambda: rejoined(old, follows=False), timeout=180, interval=0.5)
+    out["rejoined_s"] = round(time.time() - t1, 2) if ok else None
+    out["failed_while_rejoining"] = len([s for s, _ in load.failures if s >= t1])
+    out["holder_after"] = managers()["vip"]["holder"]
+    return out
+
+
 def summary(name: str, rounds: list[dict], sent: int, failed: int) -> str:
     def span(key: str) -> str:
         values = [r[key] for r in rounds if isinstance(r.get(key), (int, float)) and not isinstance(r[key], bool)]
@@ -290,7 +328,7 @@ def summary(name: str, rounds: list[dict], sent: int, failed: int) -> str:
             return f"{key} -"
         return f"{key} {min(values)}-{max(values)} (median {round(statistics.median(values), 2)})"
     keys = [k for k in rounds[0] if k not in ("_t0", "killed", "paused", "stopped", "new_leader",
-                                              "swarm_leader_after")]
+                                              "swarm_leader_after", "new_holder", "holder_after", "was_leader")]
     figures = ", ".join(span(k) for k in keys)
     return f"{name}: {len(rounds)} rounds, {failed} of {sent} requests failed; {figures}"
 
@@ -305,7 +343,7 @@ def run(only: list[str], rounds: int, rate: float, use_swarm: bool) -> dict:
             swarm.setup()
         for name in only:
             step = {"kill": lambda lo: round_kill(lo, swarm), "pause": round_pause, "process": round_process,
-                    "etcd": round_etcd}[name]
+                    "etcd": round_etcd, "vip": round_vip}[name]
             done = []
             with OpenLoop(PATH, rate=rate, limit_s=rounds * 400, timeout=2, seed=len(name)) as load:
                 time.sleep(3)
@@ -337,7 +375,7 @@ def run(only: list[str], rounds: int, rate: float, use_swarm: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="kill,pause,process,etcd", help="scenarios, comma-separated")
+    parser.add_argument("--only", default="kill,pause,process,etcd,vip", help="scenarios, comma-separated")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--rate", type=float, default=50, help="GETs per second through the virtual IP")
     parser.add_argument("--no-swarm", action="store_true", help="leave Docker Swarm out of the kill rounds")

@@ -62,7 +62,7 @@ def test_the_virtual_ip_is_on_exactly_one_manager():
 def test_keepalived_shares_it_by_unicast_without_preemption(each_manager):
     name, host = each_manager
     conf = host.file("/etc/keepalived/keepalived.conf").content_string
-    for line in ("state BACKUP", "nopreempt", "priority 100", "advert_int 1", "weight 0",
+    for line in ("vrrp_version 3", "state BACKUP", "nopreempt", "priority 100", "advert_int 0.2", "weight 0",
                  "http://127.0.0.1:8404/stats"):
         assert line in conf, line
     # unicast to the other managers; a lone manager (bring your own: one machine) has none to talk to
