@@ -50,6 +50,7 @@ from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
 from orchestrator.control.spares import SpareHosts
 from orchestrator.control.waker import Waker
+from orchestrator.control.warm_pools import WarmPools
 from orchestrator.core.errors import SimpleCloudError, Unavailable
 from orchestrator.edges.election import ElectionTimes, Leadership
 from orchestrator.edges.haproxy import HAProxy
@@ -142,13 +143,15 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
                               logging.getLogger(f"orchestrator.reconciler.{host}"), telemetry=telemetry,
                               guard=guard)
 
-    autoscaler = waker = None
+    autoscaler = waker = warm_pools = None
     if scaler is not None:
         spares = SpareHosts(acting_store, settings.pools.spare_return_window, logging.getLogger("orchestrator.spares"))
         autoscaler = Autoscaler(acting_store, acting_scaler or scaler, sampler, settings.autoscale,
                                 logging.getLogger("orchestrator.autoscaler"), telemetry=telemetry, spares=spares)
         waker = Waker(store, scaler, haproxy, settings.autoscale.waker_port, settings.healing.start_timeout,
                       logging.getLogger("orchestrator.waker"))
+        warm_pools = WarmPools(acting_store, acting_scaler or scaler, settings.intervals.reconcile_interval,
+                               log=logging.getLogger("orchestrator.warm_pools"))
     monitor = EtcdMonitor(store, log=logging.getLogger("orchestrator.etcd_monitor"), events=acting_store)
     for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures),
                       EtcdCollector(monitor.reading)):
@@ -159,7 +162,7 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
                             autoscaler=autoscaler, waker=waker, telemetry=telemetry,
                             log=logging.getLogger("orchestrator.controller"), leadership=leadership,
                             acting_store=acting_store, lb_mirror=mirror, published=published, placer=placer,
-                            etcd_monitor=monitor)
+                            etcd_monitor=monitor, warm_pools=warm_pools)
     if mirror is not None:
         mirror.leading = controller.leading
     return controller

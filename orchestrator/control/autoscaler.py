@@ -47,9 +47,12 @@ REFRESH = 60.0
 
 
 class Scaler(Protocol):
-    """What the autoscaler and the waker scale apps with (``usecases.apps.Apps``)."""
+    """What the autoscaler and the waker scale apps with, and the warm pools
+    refill with (``usecases.apps.Apps``)."""
 
     def scale_to(self, app: App, replicas: int, message: str = "") -> int: ...
+
+    def fill_pool(self, app: App) -> int: ...
 
 
 class Autoscaler:

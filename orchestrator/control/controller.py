@@ -15,8 +15,8 @@ two groups:
 * **acting** (``start_acting``: what changes hosts, HAProxy servers and
   the controllers' records): one ``HostReconciler`` per host (every host
   registered or named by a pod: a spare's too, to clean what a pod left on
-  it), the ``Placer`` (nodes off lost and draining hosts) and the
-  ``Autoscaler`` (with the spares).
+  it), the ``Placer`` (nodes off lost and draining hosts), the
+  ``Autoscaler`` (with the spares) and the ``WarmPools`` (their refill).
 
 With a ``Leadership`` (edges/election.py) the acting loops run only while
 this manager leads: each term of office starts them with a stop event of its
@@ -49,6 +49,7 @@ from orchestrator.control.placer import Placer
 from orchestrator.control.reconciler import HostReconciler
 from orchestrator.control.sampler import Sampler
 from orchestrator.control.waker import Waker
+from orchestrator.control.warm_pools import WarmPools
 from orchestrator.core import errors
 from orchestrator.edges.election import LeaderInfo, Leadership
 from orchestrator.edges.hostlink import LinkState
@@ -69,7 +70,8 @@ class Controller:
                  telemetry: Telemetry | None = None, log: logging.Logger | None = None,
                  leadership: Leadership | None = None, acting_store: StoreProtocol | None = None,
                  lb_mirror: LBMirror | None = None, published: PublishedHAProxy | None = None,
-                 placer: Placer | None = None, etcd_monitor: EtcdMonitor | None = None):
+                 placer: Placer | None = None, etcd_monitor: EtcdMonitor | None = None,
+                 warm_pools: WarmPools | None = None):
         """``new_reconciler(host)``: a reconciler for one pod host (made when a
         pod first names it); ``interval``: how long the etcd watch waits before
         it looks again (``reconcile_interval``); ``autoscaler``/``waker``: None
@@ -80,7 +82,9 @@ class Controller:
         mirror (None: this manager's HAProxy is the only one); ``published``:
         the HAProxy the reconcilers drive, which publishes its servers;
         ``placer``: the placer (None: nodes stay where they were placed);
-        ``etcd_monitor``: etcd's size and alarms, read by a local loop (None: none)."""
+        ``etcd_monitor``: etcd's size and alarms, read by a local loop (None: none);
+        ``warm_pools``: the warm pools' refill (None: a pool is refilled only
+        when its app is updated)."""
         self.store = store
         self.acting_store = acting_store or store
         self.leadership = leadership
@@ -94,6 +98,7 @@ class Controller:
         self.autoscaler = autoscaler
         self.waker = waker
         self.placer = placer
+        self.warm_pools = warm_pools
         self.telemetry = telemetry or Telemetry()
         self.etcd_monitor = etcd_monitor
         self.log = log or logging.getLogger("orchestrator.controller")
@@ -118,6 +123,8 @@ class Controller:
         self.haproxy_sync.wake.set()
         if self.placer is not None:
             self.placer.wake.set()
+        if self.warm_pools is not None:
+            self.warm_pools.wake.set()
         self.wake_hosts()
 
     def _on_docker_event(self, host: str, event: dict) -> None:
@@ -200,7 +207,8 @@ class Controller:
 
     def start_acting(self, stop: threading.Event) -> None:
         """The loops that change hosts, servers and the controllers'
-        records: a reconciler per host, the placer, the autoscaler. They end
+        records: a reconciler per host, the placer, the autoscaler, the warm
+        pools' refill. They end
         with ``stop`` (a term's own event under an election)."""
         with self._lock:
             self._term = stop
@@ -211,6 +219,8 @@ class Controller:
             self._spawn("placer", self.placer.run, stop)
         if self.autoscaler is not None:
             self._spawn("autoscaler", self.autoscaler.run, stop)
+        if self.warm_pools is not None:
+            self._spawn("warm-pools", self.warm_pools.run, stop)
 
     def _on_leadership(self, info: LeaderInfo | None, reason: str) -> None:
         """The election's news (its thread): a term starts or ends."""

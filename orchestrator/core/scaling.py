@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.core.errors import CapacityError
@@ -79,10 +79,13 @@ def plan_scale(app: App, pod: Pod, pod_nodes: Sequence[Node], pool: Pool, replic
     of ``app.warm`` nodes (docs/autoscaling.md, "Warm pools").
 
     Out: warm nodes are promoted first (those ``ready``, i.e. seen warm and
-    healthy, before the others), new serving nodes are added for the rest,
-    and the pool is refilled with new warm nodes, as many as fit (the serving
-    ones must all fit: CapacityError). In: serving nodes become warm while the
-    pool is short, the others are removed; extra warm nodes are removed.
+    healthy, before the others) and new serving nodes are added for the rest
+    (they must all fit: CapacityError); the pool is not refilled here but
+    later, in the background (``refill_due``), so that no container start
+    competes with the promoted nodes. In: serving nodes become warm while the
+    pool is short, the others are removed; extra warm nodes are removed. At
+    the same replicas (a plan asked to resize the pool only), the pool is
+    refilled with new warm nodes, as many as fit.
     Removal follows ``placement.removal_order``: nodes waiting for room, then
     those on hosts the pod should empty (lent to it, draining, unreachable),
     then the fullest host's newest; of the serving nodes taken out of
@@ -95,8 +98,8 @@ def plan_scale(app: App, pod: Pod, pod_nodes: Sequence[Node], pool: Pool, replic
     if replicas > before:
         promote = [dataclasses.replace(n, warm=False) for n in warm[:replicas - before]]
         left = len(warm) - len(promote)
-        add = placed_replicas(app, pod, pod_nodes, pool, replicas - before - len(promote), now,
-                              warm=max(0, app.warm - left), strict=False)
+        add = placed_replicas(app, pod, pod_nodes, pool, replicas - before - len(promote), now) \
+            if replicas - before > len(promote) else []
         return ScalePlan(before, add=add, update=promote,
                          remove=_removal(warm[len(promote):], left - app.warm, pod, pool))
     out = _removal(serving, before - replicas, pod, pool)
@@ -107,6 +110,26 @@ def plan_scale(app: App, pod: Pod, pod_nodes: Sequence[Node], pool: Pool, replic
     short = app.warm - len(warm) - keep_warm         # > 0 only when nothing is removed
     add = placed_replicas(app, pod, pod_nodes, pool, 0, now, warm=short, strict=False) if short > 0 else []
     return ScalePlan(before, add=add, remove=remove, update=update)
+
+
+def pool_short(app: App, nodes: Iterable[Node]) -> int:
+    """How many warm nodes ``app``'s pool lacks (0 when it is full or over)."""
+    have = sum(1 for n in nodes if n.app == app.name and n.warm and n.status != NodeStatus.REMOVED)
+    return max(0, app.warm - have)
+
+
+def refill_due(app: App, nodes: Sequence[Node], phases: Mapping[str, str | None], short_for: float,
+               patience: float) -> bool:
+    """Whether to refill ``app``'s warm pool now (``pool_short``): when every
+    serving node of it serves (``phases``: node → observed phase), so the
+    refill's container starts never queue before a promoted node's server
+    or slow it down; or when it has been short for ``patience`` seconds
+    (``short_for``), whatever its nodes do (one that never serves must not
+    keep the pool empty)."""
+    if pool_short(app, nodes) == 0:
+        return False
+    serving = serving_nodes(nodes, app.name)
+    return short_for >= patience or all(phases.get(n.name) == "serving" for n in serving)
 
 
 def _removal(nodes: Sequence[Node], count: int, pod: Pod, pool: Pool) -> list[str]:

@@ -116,15 +116,22 @@ class Apps:
         ``message``: their event (kind "autoscale"), written with the change
         when there is one. CapacityError (saying how full each host is) if the
         pod's hosts have no room for them all."""
-        return self._scale_to(app, pod_or_404(self.store, app.pod), replicas,
-                              lambda _: Event.now("autoscale", f"app/{app.name}", message) if message else None)
+        before, _ = self._scale_to(app, pod_or_404(self.store, app.pod), replicas,
+                                   lambda _: Event.now("autoscale", f"app/{app.name}", message) if message else None)
+        return before
+
+    def fill_pool(self, app: App) -> int:
+        """The warm pool refilled (control/warm_pools.py): warm nodes added, as
+        many as fit, the serving ones left as they are; returns how many."""
+        _, plan = self._scale_to(app, pod_or_404(self.store, app.pod), None)
+        return len(plan.add)
 
     def _scale_to(self, app: App, pod: Pod, replicas: int | None,
-                  event: Callable[[int], Event | None] = lambda before: None) -> int:
+                  event: Callable[[int], Event | None] = lambda before: None) -> tuple[int, scaling.ScalePlan]:
         """Read, plan, write until the app has ``replicas`` (None: the serving
         nodes it has when the write lands, its warm pool resized); returns how
-        many it had. ``event(before)``: what to write with the change (none if
-        the replicas do not change)."""
+        many it had and the plan that landed. ``event(before)``: what to write
+        with the change (none if the replicas do not change)."""
         before = None
         for _ in range(RETRIES):
             count = self.store.pod_node_count(pod.name)      # read BEFORE the nodes (the guard)
@@ -145,7 +152,7 @@ class Apps:
             except NotFound:
                 app_or_404(self.store, app.name)   # the app itself was stopped meanwhile: say so
                 continue                           # else one of the newest nodes vanished: recompute
-            return before
+            return before, plan
         raise Conflict(f"pod {pod.name!r} kept changing during the scale; try again")
 
     def _warm_ready(self, app: App, pod_nodes: builtins.list[Node]) -> set[str]:

@@ -2,15 +2,17 @@
 
 An app deployed with a warm pool has its warm nodes running and health-checked
 in HAProxy in state drain, and they take no request; a scale-out promotes the
-same containers (one state change each, no container started for them) and
-refills the pool; a scale to zero keeps a warm node, paused (no CPU), which
-the waker's first request only unpauses and promotes. The decisions themselves are tested on traces in
-tests/unit/core/test_scaling.py."""
+same containers (one state change each, no container started at all), and
+the pool is refilled after, once they serve (control/warm_pools.py); a scale
+to zero keeps a warm node, paused (no CPU), which the waker's first request
+only unpauses and promotes. The decisions themselves are tested on traces in
+tests/unit/core/test_scaling.py and tests/unit/control/test_warm_pools.py."""
 from __future__ import annotations
 
 import pytest
 import requests
 
+from orchestrator.control.warm_pools import WarmPools
 from orchestrator.core.schema import Autoscale
 from orchestrator.core.steps import AddServer, CreateContainer, SetServerState, StartContainer
 from orchestrator.usecases import UseCases
@@ -68,17 +70,18 @@ def test_warm_nodes_run_checked_take_nothing_and_serve_when_scaled_out(cluster, 
     assert (app["replicas"], app["warm"], app["warm_nodes"], app["warm_ready"]) == (1, 2, 2, 2)
 
     cases.apps.scale("ctl", 3)
-    taken = converge(c, lambda: all_healthy(c, ["ctl-1", "ctl-2", "ctl-3"])
-                     and warm_and_checked(c, ["ctl-4", "ctl-5"]), what="three serving and a refilled pool")
-    after = container_ids(c, docker_client)
-    assert {n: after[n] for n in ("ctl-1", "ctl-2", "ctl-3")} == before   # the same containers serve
-    promoted = [a for a in taken if getattr(a, "node", None) in ("ctl-2", "ctl-3")
-                or isinstance(a, SetServerState) and a.server.split(".")[0] in ("ctl-2", "ctl-3")]
-    assert promoted and all(isinstance(a, SetServerState) and a.admin == "ready" for a in promoted), promoted
-    started = {a.node for a in taken if isinstance(a, (CreateContainer, AddServer))}
-    assert started == {"ctl-4", "ctl-5"} and not any(isinstance(a, StartContainer) and
-                                                     a.name.split(".")[1] in ("ctl-2", "ctl-3") for a in taken)
+    taken = converge(c, lambda: all_healthy(c, ["ctl-1", "ctl-2", "ctl-3"]), what="three serving")
+    assert container_ids(c, docker_client) == before                  # the same containers, none started
+    assert taken and all(isinstance(a, SetServerState) and a.admin == "ready"
+                         and a.server.split(".")[0] in ("ctl-2", "ctl-3") for a in taken), taken
     assert set(nodes_through(c.hap.url, 12)) == {"ctl-1", "ctl-2", "ctl-3"}
+
+    assert WarmPools(c.store, cases.apps, 1.0).refill_once() == ["ctl"]     # they serve: the refill is due
+    taken = converge(c, lambda: warm_and_checked(c, ["ctl-4", "ctl-5"]), what="a refilled pool")
+    after = container_ids(c, docker_client)
+    assert {n: after[n] for n in ("ctl-1", "ctl-2", "ctl-3")} == before
+    assert {a.node for a in taken if isinstance(a, (CreateContainer, AddServer))} == {"ctl-4", "ctl-5"}
+    assert not any(isinstance(a, StartContainer) and a.name.split(".")[1] in ("ctl-2", "ctl-3") for a in taken)
 
     cases.apps.update("ctl", app_update(warm=1))
     cases.apps.scale("ctl", 0)
@@ -110,5 +113,5 @@ def test_an_app_at_zero_keeps_a_warm_node_that_the_first_request_promotes(runnin
     assert [b.status for b in c.containers(docker_client, warm.name)] == ["running"]
     assert not store.get_node("ctl", warm.name).warm
     assert any("a request arrived while it was at zero" in e.message for e in store.events(50))
-    wait_until(lambda: [n.warm for n in store.list_nodes("ctl")] == [False, True], 10,
-               what="the pool refilled beside the promoted node")
+    wait_until(lambda: [n.warm for n in store.list_nodes("ctl")] == [False, True], 20,
+               what="the pool refilled once the promoted node serves (control/warm_pools.py)")

@@ -278,7 +278,8 @@ def test_observed_records_of_pods_that_are_gone_are_cleaned_up(rig, cases, store
 
 def test_warm_nodes_are_added_in_drain_and_a_promotion_runs_before_any_container_start(store, cases):
     """With one step at a time on the host, the promoted warm node's state change is
-    not queued behind the pool's refill (web-10's chain sorts before web-9's)."""
+    not queued behind a new node's container start (a scale past the pool: web-9 is
+    promoted, web-10 is added; web-10's chain sorts before web-9's)."""
     store.register_hosts([Host("pod-tiny", 10, 2.5, 640)])
     cases.pods.register(pod_spec(name="tiny", host="pod-tiny", max_nodes=10, cpus=0.25, memory_mb=64))
     cases.apps.deploy(app_spec(name="web", pod="tiny", port=8000, image="img", replicas=8, warm=1))
@@ -292,7 +293,7 @@ def test_warm_nodes_are_added_in_drain_and_a_promotion_runs_before_any_container
     assert phases(store)["web-9"] == "warm" and phases(store)["web-1"] == "serving"
     assert [s.admin for s in haproxy.show_servers() if s.name.startswith("web-9.")] == ["drain"]
     haproxy.calls.clear()
-    cases.apps.scale("web", 9)                      # promotes web-9, refills the pool with web-10
+    cases.apps.scale("web", 10)                     # promotes web-9, adds web-10 (the refill comes later)
     plan = rec.reconcile_once()
     assert list(plan.chains) == ["tiny/web-10", "tiny/web-9"]
     assert haproxy.calls[0] == ("ready", next(f"app_web/{s.name}" for s in haproxy.show_servers()

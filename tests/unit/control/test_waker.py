@@ -160,5 +160,5 @@ def test_an_app_at_zero_with_a_warm_pool_is_woken_by_promoting_its_warm_node(wor
     assert waker.wake("web").startswith("web: 0 → 1")
     after = {n.name: n for n in world.store.list_nodes("tiny") if n.app == "web"}
     assert after[kept[0].name].warm is False                   # the warm node serves: no start
-    assert sum(n.warm for n in after.values()) == 1            # and the pool is refilled
+    assert sum(n.warm for n in after.values()) == 0            # the pool is refilled later (warm_pools)
     assert waker.wake("web") == ""

@@ -160,7 +160,7 @@ def test_a_warm_pool_that_does_not_fit_is_refused_and_nothing_is_written(cases, 
     assert store.data == before
 
 
-def test_scale_out_promotes_warm_nodes_and_refills_the_pool_in_one_write(cases, store):
+def test_scale_out_promotes_warm_nodes_in_one_write_and_fill_pool_refills_it(cases, store):
     cases.apps.deploy(app_spec(name="web", image="nginx", pod="medium", port=80, replicas=1, warm=2))
     warm = [n.name for n in store.list_nodes("medium") if n.warm]
     writes = store.writes
@@ -168,8 +168,11 @@ def test_scale_out_promotes_warm_nodes_and_refills_the_pool_in_one_write(cases, 
     assert store.writes == writes + 1
     nodes = {n.name: n for n in store.list_nodes("medium")}
     assert all(not nodes[name].warm for name in warm)           # the same nodes, now serving
-    assert (result["replicas"], result["warm_nodes"]) == (3, 2) and len(nodes) == 5
+    assert (result["replicas"], result["warm_nodes"]) == (3, 0) and len(nodes) == 3
     assert store.events(1)[0].message == "app web scaled from 1 to 3 replica(s)"
+    assert cases.apps.fill_pool(store.get_app("web")) == 2      # the refill (control/warm_pools.py)
+    assert (cases.apps.get("web")["replicas"], cases.apps.get("web")["warm_nodes"]) == (3, 2)
+    assert cases.apps.fill_pool(store.get_app("web")) == 0
 
 
 def test_scale_in_turns_serving_nodes_warm_then_removes_and_zero_keeps_one_warm(cases, store):
@@ -208,4 +211,4 @@ def test_a_concurrent_change_of_a_warm_node_makes_the_scale_read_again(cases, st
     cases.apps.scale("web", 3)
     store.list_nodes = real
     mine = store.list_nodes("medium")
-    assert sum(not n.warm for n in mine) == 3 and sum(n.warm for n in mine) == 1
+    assert sum(not n.warm for n in mine) == 3 and sum(n.warm for n in mine) == 0   # one promoted, one added

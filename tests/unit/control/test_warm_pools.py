@@ -1,0 +1,72 @@
+"""The warm pools' refill loop (control/warm_pools.py) on the FakeStore, with a
+hand-moved clock: a scale-out uses the pool and starts nothing for it; the
+pool is refilled once the app's serving nodes all serve, or after the
+patience whatever they do; a full pod adds what fits and says nothing more;
+an app without a pool is left alone."""
+from __future__ import annotations
+
+from orchestrator.control.warm_pools import WarmPools
+from orchestrator.core.model import Host
+from tests.bodies import app_spec, pod_spec
+from tests.unit.fakes import Clock
+
+PATIENCE = 10.0
+
+
+def setup(store, cases, max_nodes: int = 4, warm: int = 2):
+    """Pod "pool" over hosts a and b, app web: one serving node and a pool of ``warm``."""
+    store.register_hosts([Host("a", max_nodes, 2.0, 1024), Host("b", max_nodes, 2.0, 1024)])
+    cases.pods.register(pod_spec(name="pool", hosts=["a", "b"], max_nodes=max_nodes, cpus=0.25, memory_mb=128))
+    cases.apps.deploy(app_spec(name="web", pod="pool", port=8000, image="img", replicas=1, warm=warm))
+    clock = Clock(100.0)
+    return WarmPools(store, cases.apps, 1.0, patience=PATIENCE, clock=clock), clock
+
+
+def pool(store) -> list[tuple[str, bool]]:
+    return [(n.name, n.warm) for n in store.list_nodes("pool")]
+
+
+def seen(store, phase: str = "serving") -> None:
+    """The controller saw every serving node of web in ``phase``."""
+    for n in store.list_nodes("pool"):
+        if not n.warm:
+            store.put_observed("pool", n.name, {"phase": phase, "node_created": n.created})
+
+
+def test_the_pool_is_refilled_once_the_promoted_nodes_serve(store, cases):
+    loop, _ = setup(store, cases)
+    assert loop.refill_once() == []                                   # full
+    cases.apps.scale("web", 3)
+    assert pool(store) == [("web-1", False), ("web-2", False), ("web-3", False)]   # promoted, nothing added
+    assert loop.refill_once() == []                                   # web-2 and web-3 not seen serving yet
+    seen(store, "starting")
+    assert loop.refill_once() == []
+    seen(store)
+    assert loop.refill_once() == ["web"]
+    assert pool(store)[3:] == [("web-4", True), ("web-5", True)]
+    assert loop.refill_once() == []                                   # full again
+
+
+def test_a_pool_short_for_longer_than_the_patience_is_refilled_whatever_its_nodes_do(store, cases):
+    loop, clock = setup(store, cases)
+    cases.apps.scale("web", 2)
+    assert loop.refill_once() == []
+    clock.now += PATIENCE - 1
+    assert loop.refill_once() == []
+    clock.now += 1
+    assert loop.refill_once() == ["web"] and [w for _, w in pool(store)].count(True) == 2
+
+
+def test_a_full_pod_takes_what_fits_and_the_loop_tries_again_quietly(store, cases):
+    loop, _ = setup(store, cases, max_nodes=2, warm=2)                # 4 slots: 1 serving, 2 warm, 1 free
+    cases.apps.scale("web", 3)                                        # both warm ones promoted
+    seen(store)
+    assert loop.refill_once() == ["web"]                              # one of two fits
+    assert [w for _, w in pool(store)].count(True) == 1
+    assert loop.refill_once() == []                                   # no room: nothing added, nothing said
+
+
+def test_apps_without_a_pool_are_left_alone(store, cases):
+    loop, _ = setup(store, cases, warm=0)
+    cases.apps.scale("web", 3)
+    assert loop.refill_once() == [] and len(pool(store)) == 3
