@@ -12,6 +12,7 @@ the inventory (``LAB``: ``pod_host("light")`` is light's first host).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import shlex
 import subprocess
@@ -176,6 +177,7 @@ def run_scenarios(doc: str, scenarios: dict, results: Path, cleanup=lambda: None
     ``results`` as JSON, and ``cleanup()`` run, whatever happens."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(scenarios), help="comma-separated scenarios")
+    parser.add_argument("--rounds", type=int, help="rounds of each scenario that has rounds (default: its own)")
     args = parser.parse_args()
     cloud("init")
     figures: dict = {"when": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -183,7 +185,9 @@ def run_scenarios(doc: str, scenarios: dict, results: Path, cleanup=lambda: None
         for name in args.only.split(","):
             print(f"==> {name}", flush=True)
             t0 = time.time()
-            figures[name] = scenarios[name]()
+            rounds = {"rounds": args.rounds} if args.rounds and "rounds" in \
+                inspect.signature(scenarios[name]).parameters else {}
+            figures[name] = scenarios[name](**rounds)
             print(json.dumps(figures[name], indent=1), f"({time.time() - t0:.0f} s)", flush=True)
     finally:
         cleanup()

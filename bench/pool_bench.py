@@ -6,13 +6,15 @@ Measured from outside, the way a user works: the `cloud` CLI, HTTP through
 the virtual IP, `docker kill`/`docker start` of the lab's machine
 containers, and (for Docker Swarm) commands on the lab machines over SSH.
 
-    .venv/bin/python bench/pool_bench.py                  # every scenario (~15 min)
+    .venv/bin/python bench/pool_bench.py                  # every scenario (~25 min)
     .venv/bin/python bench/pool_bench.py --only kill,drain
+    .venv/bin/python bench/pool_bench.py --only kill --rounds 5
 
 Scenarios:
-  kill   6 light nodes over light's two hosts under 50 req/s; the second host's
-         machine is killed, then started again. A Docker Swarm service of 6
-         replicas over the same two engines goes through the same kill.
+  kill   per round: a Docker Swarm service of 6 replicas over light's two engines
+         (simplecloud's light at 0) and the second engine's machine killed, then
+         simplecloud alone: 6 light nodes over the same two hosts under 50 req/s,
+         the second host's machine killed, then started again (3 rounds).
   drain  `cloud host drain` of light's second host under 25 req/s.
   spare  an autoscaled app whose pod (one host, 2 nodes) is full: a spare host
          joins, and is given back once the load is gone (spare_return_window).
@@ -103,51 +105,75 @@ def swarm_down() -> None:
 
 # ---------------------------------------------------------------- scenarios
 
-def bench_kill(rate: float = 50, replicas: int = 6) -> dict:
-    scale("light", 0)
-    swarm = {}
+def swarm_kill(replicas: int) -> dict:
+    """Swarm alone on light's two engines (simplecloud's light at 0): a service of ``replicas``,
+    the second engine's machine killed; seconds until the survivor runs them all again."""
     try:
         swarm_up(replicas)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        swarm = {"swarm": f"not measured: {exc}"}
+        return {"swarm": f"not measured: {exc}"}
     try:
-        scale("light", replicas)
-        placed = sorted(n["host"] for n in nodes("light"))
-        grace = 10.0
-        with OpenLoop("/light", rate=rate, limit_s=240, timeout=2, seed=22) as load:
-            time.sleep(10)
-            killed = time.time()
-            machine("kill", LIGHT_2)
-            moved = wait(lambda: serving_on("light", replicas, {LIGHT_1}), 120, 0.2)
-            t_moved = time.time() - killed if moved else None
-            if not swarm:
-                back = wait(lambda: swarm_running((LIGHT_1,))[LIGHT_1] == replicas, 180, 0.5)
-                swarm = {"swarm_replicas_running_again_s": round(time.time() - killed, 1) if back else None}
-            time.sleep(max(0.0, killed + 30 - time.time()))
-            restarted = time.time()
-            machine("start", LIGHT_2)
-            wait(lambda: reachable(LIGHT_2), 180, 1)
-            stale_gone = wait(lambda: not containers(LIGHT_2, "light"), 120, 0.5)
-            time.sleep(10)
-        during = [s for s in load.samples if killed - 10 <= s[0] < restarted]
-        after = [s for s in load.samples if s[0] >= restarted]
-        boxes = containers(LIGHT_1, "light", running_only=True) + containers(LIGHT_2, "light", running_only=True)
-        names = [n["name"] for n in nodes("light")]
-        return {"placed_before": placed, "rate": rate, "grace_s": grace,
-                "requests_around_kill": len(during),
-                "succeeded_pct": round(100 * sum(1 for s in during if s[1] == 200) / max(1, len(during)), 2),
-                "failed_from_3s_after_kill": failed_after(load, killed + 3) - failed_after(load, restarted),
-                "all_serving_on_survivor_s": round(t_moved, 1) if t_moved is not None else None,
-                "requests_while_host_returned": len(after),
-                "failed_while_host_returned": sum(1 for s in after if s[1] != 200),
-                "stale_containers_removed": bool(stale_gone),
-                "containers_per_node": len(boxes) / max(1, len(names)), **swarm}
+        killed = time.time()
+        machine("kill", LIGHT_2)
+        back = wait(lambda: swarm_running((LIGHT_1,))[LIGHT_1] == replicas, 180, 0.5)
+        return {"swarm_replicas_running_again_s": round(time.time() - killed, 1) if back else None}
+    finally:
+        machine("start", LIGHT_2)
+        wait(lambda: reachable(LIGHT_2), 180, 1)
+        swarm_down()
+
+
+def kill_once(rate: float, replicas: int) -> dict:
+    """simplecloud alone: ``replicas`` light nodes over light's two hosts under ``rate`` req/s,
+    the second host's machine killed, started again 30 s later."""
+    scale("light", replicas)
+    placed = sorted(n["host"] for n in nodes("light"))
+    with OpenLoop("/light", rate=rate, limit_s=240, timeout=2, seed=22) as load:
+        time.sleep(10)
+        killed = time.time()
+        machine("kill", LIGHT_2)
+        moved = wait(lambda: serving_on("light", replicas, {LIGHT_1}), 120, 0.2)
+        t_moved = time.time() - killed if moved else None
+        time.sleep(max(0.0, killed + 30 - time.time()))
+        restarted = time.time()
+        machine("start", LIGHT_2)
+        wait(lambda: reachable(LIGHT_2), 180, 1)
+        stale_gone = wait(lambda: not containers(LIGHT_2, "light"), 120, 0.5)
+        time.sleep(10)
+    during = [s for s in load.samples if killed - 10 <= s[0] < restarted]
+    after = [s for s in load.samples if s[0] >= restarted]
+    boxes = containers(LIGHT_1, "light", running_only=True) + containers(LIGHT_2, "light", running_only=True)
+    names = [n["name"] for n in nodes("light")]
+    return {"placed_before": placed, "requests_around_kill": len(during),
+            "succeeded_pct": round(100 * sum(1 for s in during if s[1] == 200) / max(1, len(during)), 2),
+            "failed_in_first_3s": failed_after(load, killed) - failed_after(load, killed + 3),
+            "failed_from_3s_after_kill": failed_after(load, killed + 3) - failed_after(load, restarted),
+            "all_serving_on_survivor_s": round(t_moved, 1) if t_moved is not None else None,
+            "requests_while_host_returned": len(after),
+            "failed_while_host_returned": sum(1 for s in after if s[1] != 200),
+            "stale_containers_removed": bool(stale_gone),
+            "containers_per_node": len(boxes) / max(1, len(names))}
+
+
+def bench_kill(rate: float = 50, replicas: int = 6, rounds: int = 3) -> dict:
+    """One of light's two hosts killed: per round, Docker Swarm alone on the two engines, then
+    simplecloud alone (each side's recovery has the machine to itself; grace 10 s)."""
+    out: dict = {"rate": rate, "replicas": replicas, "grace_s": 10.0, "rounds": []}
+    try:
+        for _ in range(rounds):
+            scale("light", 0)
+            r = swarm_kill(replicas)
+            r.update(kill_once(rate, replicas))
+            out["rounds"].append(r)
+            print(f"  kill round: {r}", flush=True)
     finally:
         if not reachable(LIGHT_2):
             machine("start", LIGHT_2)
-        if "swarm" not in swarm:
-            swarm_down()
         scale("light", 0)
+    for key in ("succeeded_pct", "all_serving_on_survivor_s", "swarm_replicas_running_again_s"):
+        values = [x[key] for x in out["rounds"] if isinstance(x.get(key), (int, float))]
+        out[f"{key}_median"] = round(statistics.median(values), 2) if values else None
+    return out
 
 
 def bench_drain(rate: float = 25, replicas: int = 6) -> dict:
