@@ -110,11 +110,19 @@ def test_nodes_spread_over_both_hosts_and_a_frozen_hosts_nodes_move(pools):
     assert len(nodes_through(p.haproxy.url, 12)) == 4                 # every request answered, by all four
 
     p.second.thaw()                                                  # its stale containers go before they serve
-    wait_until(lambda: p.store.list_link_states().get("pool-b", {}).get("reachable"), 30, what="pool-b back")
-    wait_until(lambda: p.containers("pool-b") == [], 30, what="pool-b's stale containers removed")
-    assert p.all_serve(4, {"pool-a"}) and p.placed() == {"pool-a": 4}
-    assert len(nodes_through(p.haproxy.url, 12)) == 4
-    assert all(count == 1 for count in p.servers().values())        # never served from two places
+    most: dict[str, int] = {}                                        # the most servers seen for each node
+
+    def settled(check):
+        for node, count in p.servers().items():
+            most[node] = max(most.get(node, 0), count)
+        return check()
+    wait_until(lambda: settled(lambda: p.store.list_link_states().get("pool-b", {}).get("reachable")), 30,
+               what="pool-b back")
+    wait_until(lambda: settled(lambda: p.containers("pool-b") == []), 30, what="pool-b's stale containers removed")
+    # the four still serve from pool-a (a health check may lag on a loaded machine: waited for, bounded)
+    wait_until(lambda: settled(lambda: p.all_serve(4, {"pool-a"})), 30, what="all 4 nodes serving on pool-a")
+    assert p.placed() == {"pool-a": 4} and len(nodes_through(p.haproxy.url, 12)) == 4
+    assert set(most.values()) == {1}, most                          # never served from two places
 
 
 def test_a_drain_under_load_fails_no_request_and_the_host_becomes_a_spare(pools):
