@@ -71,6 +71,37 @@ def test_keepalived_shares_it_by_unicast_without_preemption(each_manager):
         assert (f"        {LAB.address(peer)}\n" in conf) == (peer != name), peer
 
 
+def test_haproxy_ports_on_the_virtual_ip_drop_a_syn_nothing_listens_for(each_manager):
+    """simplecloud-vip-guard (role keepalived): a SYN to the virtual IP's HAProxy ports that no
+    socket takes is dropped, so TCP sends it again to the next holder, instead of refused (a
+    dying holder's kernel, a dead HAProxy); in place before keepalived can give the address."""
+    _, host = each_manager
+    guard = host.service("simplecloud-vip-guard")
+    assert guard.is_enabled and guard.is_running
+    assert "keepalived.service" in host.check_output("systemctl show -p Before --value simplecloud-vip-guard")
+    jump = (f"-A INPUT -d {VIP}/32 -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN "
+            "-m multiport --dports 80,5443 -j SC-VIP")
+    assert host.check_output("iptables -S INPUT").splitlines().count(jump) == 1
+    # --nowildcard: HAProxy's frontend listens on 0.0.0.0:80, which the plain socket match ignores
+    assert host.check_output("iptables -S SC-VIP").splitlines() == [
+        "-N SC-VIP", "-A SC-VIP -m socket --nowildcard -j RETURN", "-A SC-VIP -j DROP"]
+
+
+def test_the_holders_haproxy_takes_the_syns_the_guard_sees():
+    """A request through the virtual IP goes by the guard's socket rule on the holder (its
+    HAProxy on 0.0.0.0:80 is found), not by its DROP."""
+    holder = next(_host(m) for m in MANAGERS if f" {VIP}/" in _host(m).check_output("ip -o -4 addr show"))
+
+    def counters():   # packets through SC-VIP's rules: [socket RETURN, DROP]
+        return [int(line.split()[0]) for line in
+                holder.check_output("iptables -L SC-VIP -n -v -x").splitlines()[2:]]
+
+    before = counters()
+    assert requests.get(f"http://{VIP}/", timeout=10).status_code == 404
+    after = counters()
+    assert after[0] > before[0] and after[1] == before[1], (before, after)
+
+
 def test_the_lab_machine_reaches_haproxy_through_the_virtual_ip():
     """HAProxy of whichever manager holds the address answers (a JSON 404: no app serves /)."""
     answer = requests.get(f"http://{VIP}/", timeout=10)
