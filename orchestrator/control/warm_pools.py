@@ -7,8 +7,12 @@ on the same hosts' engines as the new serving nodes and slow them down.
 This loop refills it once the app's serving nodes all serve, or once it
 has been short for ``patience`` seconds whatever they do
 (``core.scaling.refill_due``), through the apps use case (``fill_pool``:
-the same read-plan-write as a scale, with its guards). It wakes on a change
-of desired state (the controller) and every ``interval`` seconds.
+the same read-plan-write as a scale, with its guards), ``BATCH`` nodes at a
+time, the next batch once the last one is warm: an app that has just
+scaled out is busy, and 20 container starts at once on its hosts would
+slow the nodes that serve it (measured: bench/README.md, pool_bench warm).
+It wakes on a change of desired state (the controller) and every
+``interval`` seconds.
 """
 from __future__ import annotations
 
@@ -24,26 +28,29 @@ from orchestrator.core.scaling import pool_short, refill_due
 from orchestrator.core.views import observed_of
 from orchestrator.edges.protocols import StoreProtocol
 
-PATIENCE = 10.0       # seconds an app's pool waits for its serving nodes to serve before it is refilled anyway
+PATIENCE = 10.0       # seconds an app's pool waits for its nodes to be ready before it is refilled anyway
+BATCH = 4             # warm nodes a refill adds at a time
 
 
 class PoolFiller(Protocol):
     """What refills a pool (``usecases.apps.Apps``)."""
 
-    def fill_pool(self, app: App) -> int: ...
+    def fill_pool(self, app: App, at_most: int | None = None) -> int: ...
 
 
 class WarmPools:
     """Refills every app's warm pool when it is due (see the module docstring)."""
 
     def __init__(self, store: StoreProtocol, filler: PoolFiller, interval: float, patience: float = PATIENCE,
-                 log: logging.Logger | None = None, clock: Callable[[], float] = time.monotonic):
+                 batch: int = BATCH, log: logging.Logger | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         """``store``: the leader's (fenced) store; ``filler``: the apps use case
         over it; ``interval``: seconds between passes when nothing wakes it."""
         self.store = store
         self.filler = filler
         self.interval = interval
         self.patience = patience
+        self.batch = batch
         self.log = log or logging.getLogger("orchestrator.warm_pools")
         self.clock = clock
         self.wake = threading.Event()
@@ -83,7 +90,7 @@ class WarmPools:
             if not refill_due(app, mine, phases, now - since, self.patience):
                 continue
             try:
-                added = self.filler.fill_pool(app)
+                added = self.filler.fill_pool(app, self.batch)
             except errors.NotLeader:
                 raise
             except errors.SimpleCloudError as exc:       # stopped meanwhile, changed meanwhile: next pass
@@ -91,5 +98,6 @@ class WarmPools:
                 continue
             if added:                                    # none: its pod is full; the next pass tries again
                 self.log.info("warm pool of app %s: %d of %d missing node(s) added", app.name, added, short)
+                self._short_since[app.name] = now        # the next batch waits for this one (or the patience)
                 done.append(app.name)
         return done

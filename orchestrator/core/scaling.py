@@ -121,15 +121,16 @@ def pool_short(app: App, nodes: Iterable[Node]) -> int:
 def refill_due(app: App, nodes: Sequence[Node], phases: Mapping[str, str | None], short_for: float,
                patience: float) -> bool:
     """Whether to refill ``app``'s warm pool now (``pool_short``): when every
-    serving node of it serves (``phases``: node → observed phase), so the
-    refill's container starts never queue before a promoted node's server
-    or slow it down; or when it has been short for ``patience`` seconds
-    (``short_for``), whatever its nodes do (one that never serves must not
-    keep the pool empty)."""
+    serving node of it serves and every warm node it has is warm
+    (``phases``: node → observed phase), so the refill's container starts
+    never queue before a promoted node's server, and a refill done in
+    batches starts its next batch once the last one is ready; or when it
+    has been short for ``patience`` seconds (``short_for``), whatever its
+    nodes do (one that never serves must not keep the pool empty)."""
     if pool_short(app, nodes) == 0:
         return False
-    serving = serving_nodes(nodes, app.name)
-    return short_for >= patience or all(phases.get(n.name) == "serving" for n in serving)
+    mine = [n for n in nodes if n.app == app.name and n.status != NodeStatus.REMOVED]
+    return short_for >= patience or all(phases.get(n.name) == ("warm" if n.warm else "serving") for n in mine)
 
 
 def _removal(nodes: Sequence[Node], count: int, pod: Pod, pool: Pool) -> list[str]:

@@ -11,12 +11,14 @@ valid state (edges/store/nodes.py).
 
 ``scale_to`` is also what the autoscaler and the waker scale with. An app's
 warm pool (``App.warm``) is kept by the same plan: a scale-out promotes warm
-nodes first and refills the pool, a scale-in turns serving nodes warm while
-the pool is short, each in the same transaction as the rest of the change.
+nodes first, a scale-in turns serving nodes warm while the pool is short,
+each in the same transaction as the rest of the change; ``fill_pool`` is
+what refills a pool a scale-out used, later (control/warm_pools.py).
 """
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -120,10 +122,15 @@ class Apps:
                                    lambda _: Event.now("autoscale", f"app/{app.name}", message) if message else None)
         return before
 
-    def fill_pool(self, app: App) -> int:
+    def fill_pool(self, app: App, at_most: int | None = None) -> int:
         """The warm pool refilled (control/warm_pools.py): warm nodes added, as
-        many as fit, the serving ones left as they are; returns how many."""
-        _, plan = self._scale_to(app, pod_or_404(self.store, app.pod), None)
+        many as fit and ``at_most`` (None: all it lacks), the serving ones left
+        as they are; returns how many."""
+        pod = pod_or_404(self.store, app.pod)
+        if at_most is not None:                  # a pool of what it has plus at_most: nothing trimmed
+            have = sum(1 for n in self.store.list_nodes(pod.name) if n.app == app.name and n.warm)
+            app = dataclasses.replace(app, warm=min(app.warm, have + at_most))
+        _, plan = self._scale_to(app, pod, None)
         return len(plan.add)
 
     def _scale_to(self, app: App, pod: Pod, replicas: int | None,

@@ -135,3 +135,6 @@ def test_a_short_pool_is_refilled_once_its_serving_nodes_serve_or_after_its_pati
     assert refill_due(app(warm=2), have, serving, short_for=10.0, patience=10.0)      # waited long enough
     assert not refill_due(app(warm=1), nodes(3, warm=1), {}, 99.0, 10.0)             # not short
     assert refill_due(app(warm=1), [], {}, 0.0, 10.0)                                # at zero: at once
+    batch = nodes(1, warm=1)                                                         # a batch under way
+    assert not refill_due(app(warm=3), batch, {"web-1": "serving", "web-2": "starting"}, 0.0, 10.0)
+    assert refill_due(app(warm=3), batch, {"web-1": "serving", "web-2": "warm"}, 0.0, 10.0)
