@@ -7,13 +7,19 @@ fenced by the leader's epoch; core/lb_table.py). A server about to be
 deleted is published in maintenance first, so the followers stop sending it
 new requests while the leader waits for its last ones.
 
-``LBMirror`` runs on every manager, every ``interval`` seconds:
+``LBMirror`` runs on every manager:
 
-* on a follower it reads the tables and makes its own HAProxy match them
+* on a follower, as soon as a table changes (an etcd watch on ``lb/``,
+  ``Store.wait_for_lb_change``) and at least every ``interval`` seconds, it
+  reads the tables and makes its own HAProxy match them
   (``lb_table.mirror_steps``, the reconcilers' own step executor); each
-  HAProxy checks the servers' health itself;
-* on the leader it publishes the whole table now and then (a missed publish,
-  a backend gone with its app), so etcd never stays behind for long.
+  HAProxy checks the servers' health itself (a warm node the leader
+  promotes takes a follower's requests a watch event later, not up to an
+  ``interval``: the first request to an app at zero often comes in through
+  a follower, which holds the virtual IP);
+* on the leader, every ``interval`` seconds, it publishes the whole table now
+  and then (a missed publish, a backend gone with its app), so etcd never
+  stays behind for long.
 
 A new leader's HAProxy has mirrored the old leader's table, so it starts from
 what the old leader left.
@@ -109,8 +115,12 @@ class LBMirror:
         self._problem = ""
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval):
+        while not stop.is_set():
             try:
+                if self.leading() is None:
+                    self.store.wait_for_lb_change(self.interval)    # a table changed, or the interval
+                elif stop.wait(self.interval):
+                    return
                 self.once()
                 self._problem = ""
             except errors.NotLeader:
@@ -120,6 +130,7 @@ class LBMirror:
                 if message != self._problem:
                     self._problem = message
                     self.log.warning(message)
+                stop.wait(self.interval)            # etcd down: not a busy loop
 
     def once(self) -> int:
         """One pass; returns how many steps (mirror) or tables (leader) it changed."""

@@ -231,3 +231,18 @@ def test_use_cases_on_real_etcd_concurrent_scale_is_exact(etcd_endpoint, store):
     assert store.pod_node_count("medium") == 5
     result = UseCases.over(store).apps.stop("web")
     assert len(result["removed"]) == 5 and store.pod_node_count("medium") == 0
+
+
+def test_wait_for_lb_change_wakes_on_a_published_table_only(store):
+    store.wait_for_lb_change(0.2)              # drain anything from setup
+    store.wait_for_change(0.2)
+    store.put_pod(small_pod("p1"), create=True)
+    assert store.wait_for_lb_change(0.3) is False           # desired state does not wake the mirror
+    timer = threading.Timer(0.3, lambda: store.put_lb_table("app_a", [{"name": "a-1.abc", "addr": "10.0.0.2"}]))
+    timer.start()
+    t0 = time.monotonic()
+    assert store.wait_for_lb_change(10) is True
+    assert time.monotonic() - t0 < 5
+    timer.join()
+    assert store.wait_for_change(0.3) is True               # (the pod, still unreported there)
+    assert store.wait_for_change(0.3) is False              # and a published table does not wake the controller

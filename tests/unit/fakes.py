@@ -481,6 +481,10 @@ class FakeStore:
         self._changed.clear()
         return changed
 
+    def wait_for_lb_change(self, timeout):
+        time.sleep(timeout)
+        return False
+
     def close(self):
         pass
 

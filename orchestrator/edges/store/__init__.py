@@ -14,7 +14,7 @@ pools.py       nodes moved between hosts, hosts joining and leaving pods
 events.py      the event log, trimmed to ``max_events``
 observed.py    the controller's observed records
 autoscale.py   autoscale policies and the autoscaler's memory (of apps and spares)
-watch.py       ``wait_for_change``: the controller's wake-up
+watch.py       ``wait_for_change``: the controller's wake-up; ``wait_for_lb_change``: the mirror's
 routes.py      route reservations (one key per route)
 ranges.py      lists read in pages at one revision
 health.py      etcd's database size, quota and alarms
@@ -54,7 +54,7 @@ from orchestrator.edges.store.etcd import MAX_TXN_OPS, CorruptRecord, Etcd, TooL
 from orchestrator.edges.store.events import MAX_EVENTS
 from orchestrator.edges.store.health import Health
 from orchestrator.edges.store.keys import KEYS
-from orchestrator.edges.store.watch import Watcher
+from orchestrator.edges.store.watch import Watcher, lb_watcher
 from orchestrator.settings import EtcdSettings
 
 __all__ = ["KEYS", "MAX_EVENTS", "MAX_TXN_OPS", "CorruptRecord", "StaleCount", "Store", "TooLarge"]
@@ -77,6 +77,7 @@ class Store:
         self._health = Health(self.etcd, quota_bytes)
         self.etcd.on_corrupt = self._report_corrupt
         self._watcher = Watcher(self.etcd)
+        self._lb_watcher = lb_watcher(self.etcd)
 
     def _report_corrupt(self, key: str, message: str) -> None:
         self.record_event("store.corrupt", key, message)
@@ -269,3 +270,6 @@ class Store:
     # ---------------------------------------------------------------- watch (watch.py)
     def wait_for_change(self, timeout: float) -> bool:
         return self._watcher.wait_for_change(timeout)
+
+    def wait_for_lb_change(self, timeout: float) -> bool:
+        return self._lb_watcher.wait_for_change(timeout)

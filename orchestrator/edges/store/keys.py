@@ -42,6 +42,9 @@ KEYS = {
 DESIRED_KINDS = ("pods/", "apps/", "nodes/", "hosts/")
 """Writes under these wake the controller (watch.py); the rest are the controller's own."""
 
+LB_KIND = "lb/"
+"""Writes under this wake a follower's load-balancer mirror (watch.py ``lb_watcher``)."""
+
 
 def check_key(rel_key: str, expected: str) -> None:
     if rel_key != expected:

@@ -1,4 +1,5 @@
-"""Waiting for a change of desired state (the controller's wake-up)."""
+"""Waiting for a change of desired state (the controller's wake-up), or of
+the leader's published server tables (a follower's load-balancer mirror)."""
 from __future__ import annotations
 
 import threading
@@ -10,15 +11,17 @@ from etcd3 import etcdrpc
 
 from orchestrator.core.errors import Unavailable
 from orchestrator.edges.store.etcd import Etcd
-from orchestrator.edges.store.keys import DESIRED_KINDS
+from orchestrator.edges.store.keys import DESIRED_KINDS, LB_KIND
 from orchestrator.edges.store.ranges import prefix_end
 
 
 class Watcher:
-    """Reports changes under pods/, apps/ and nodes/ since it last reported."""
+    """Reports changes under ``kinds`` (default: pods/, apps/, nodes/, hosts/)
+    since it last reported; one kind alone is watched as its own range."""
 
-    def __init__(self, etcd: Etcd):
+    def __init__(self, etcd: Etcd, kinds: tuple[str, ...] = DESIRED_KINDS):
         self.etcd = etcd
+        self.kinds = kinds
         self._lock = threading.Lock()
         # Revision up to which changes have been reported; starts at "now" so
         # a change made during the controller's first pass still wakes it.
@@ -31,12 +34,13 @@ class Watcher:
         previous call (or since the Store was created) count too, so a change
         that lands while the caller is busy is never missed. Writes to
         observed/ and events/ do not wake: the controller writes those itself.
+        (With ``kinds`` given: a change of those.)
 
         Each call opens one gRPC watch stream with a deadline and closes it
         before returning, so no thread outlives the call.
         """
         with self._lock:
-            key = self.etcd.prefix.encode()
+            key = self.etcd.key(self.kinds[0] if len(self.kinds) == 1 else "").encode()
             create = etcdrpc.WatchCreateRequest(
                 key=key, range_end=prefix_end(key), start_revision=self.seen_revision + 1)
             done = threading.Event()
@@ -46,7 +50,7 @@ class Watcher:
                 done.wait()           # keep the stream open; etcd ends a half-closed watch
 
             call = self.etcd.watch_stub.Watch(requests(), timeout=timeout)
-            desired = tuple(self.etcd.key(k).encode() for k in DESIRED_KINDS)
+            desired = tuple(self.etcd.key(k).encode() for k in self.kinds)
             try:
                 for response in call:
                     if response.compact_revision:
@@ -71,3 +75,8 @@ class Watcher:
                 done.set()
                 call.cancel()
             return False
+
+
+def lb_watcher(etcd: Etcd) -> Watcher:
+    """A watcher of the published server tables (``lb/``) alone."""
+    return Watcher(etcd, (LB_KIND,))
