@@ -34,7 +34,7 @@ TEST_PACKAGES    := haproxy etcd-server etcd-client curl socat openssh-server
 BROWSER_PACKAGES := chromium
 BENCH_PACKAGES   := wrk
 # `make box` only (the VM lab's box): a root filesystem, ext4 and qcow2 images.
-BOX_PACKAGES  := debootstrap e2fsprogs qemu-utils
+BOX_PACKAGES  := e2fsprogs qemu-utils
 # VMs (LAB_PROVIDER=libvirt, make test-vm): libvirt and QEMU (TCG where there is no KVM).
 LIBVIRT_PACKAGES := libvirt-daemon-system qemu-system-x86 qemu-utils vagrant-libvirt dnsmasq-base
 # The one machine definition (images/machine/deploy.py) and what it reads.
@@ -135,16 +135,17 @@ images/build/host.stamp: $(MACHINE_FILES) images/build/base.id
 	@touch $@
 images/build/base.id: ;   # written by images/base.sh
 
-# The VM lab's box (libvirt): debootstrap, the same machine deploy through
-# pyinfra's @chroot connector, ext4, qcow2, kernel and initrd beside it.
+# The VM lab's box (libvirt): the container lab's machine image's files, the
+# same machine deploy through pyinfra's @chroot connector (the VM's own
+# parts), ext4, qcow2, kernel and initrd beside it.
 # A box added without version metadata is never replaced by Vagrant itself
 # (it keeps using the first one it added), so a new box is added here; the
 # base images of older ones leave libvirt's pool when no lab VM exists.
 BOX_NAME := $(shell sed -n '/^libvirt:/,/^[a-z]/s/^ *box: *\([^ ]*\).*/\1/p' lab.yml)
 box: $(BOX)
 $(BOX): $(MACHINE_FILES)
-	@$(MAKE) --no-print-directory box-deps venv
-	$(call step,box,images/machine/build-box.sh $(BOX))
+	@$(MAKE) --no-print-directory box-deps venv images
+	$(call step,box,images/machine/build-box.sh $(BOX) $(HOST_IMAGE))
 	$(call step,box-add,cd / && vagrant box add --force --name $(BOX_NAME) $(CURDIR)/$(BOX); \
 	  prefix="$$(echo $(BOX_NAME) | sed 's|/|-VAGRANTSLASH-|')_vagrant_box_image_"; \
 	  if command -v virsh >/dev/null && [ -z "$$(virsh -c qemu:///system list --all --name 2>/dev/null | grep .)" ]; then \

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Build the VM lab's Vagrant box (libvirt provider) offline, from the same
-# machine deploy as the container lab's image:
-#   debootstrap (minbase) -> deploy.py through pyinfra's @chroot connector
-#   (simplecloud_target=vm: kernel, fstab, DHCP, serial console)
+# Build the VM lab's Vagrant box (libvirt provider) offline, from the
+# container lab's machine image (build-host.sh: the same machine deploy):
+#   the image's files (docker export) -> deploy.py through pyinfra's @chroot
+#   connector (simplecloud_target=vm: the VM's packages, kernel, fstab,
+#   DHCP, serial console; what the container masks unmasked)
 #   -> mkfs.ext4 -d -> qcow2 -> box (box.img, metadata.json, a Vagrantfile
 #   that boots the kernel and initrd shipped next to them: no boot loader).
-# Usage: images/machine/build-box.sh [OUT.box]     (default images/build/simplecloud.box)
-# Needs root, debootstrap, e2fsprogs, qemu-utils; about 5 minutes on 2 cores.
+# Starting from the image, not from debootstrap, leaves only the VM's own
+# packages to fetch and install (the rest are in the image already).
+# Usage: images/machine/build-box.sh [OUT.box] [IMAGE]
+#        (default images/build/simplecloud.box from simplecloud/host)
+# Needs root, Docker with the image, e2fsprogs, qemu-utils.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/../build/simplecloud.box}
 out=$(realpath -m "$out")
+image=${2:-simplecloud/host}
 pyinfra=${PYINFRA:-$here/../../.venv/bin/pyinfra}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SIZE_GB=${BOX_SIZE_GB:-8}
 
 work=$(mktemp -d /var/tmp/simplecloud-box.XXXXXX)
@@ -26,10 +30,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "box: debootstrap bookworm (minbase)"
+echo "box: the files of $image"
 mkdir -p "$root"
-debootstrap --variant=minbase --include=python3 bookworm "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
-  || { tail -n 20 "$work/debootstrap.log" >&2; echo "box: debootstrap failed" >&2; exit 1; }
+cid=$(docker create "$image" /bin/true)
+docker export "$cid" | tar -C "$root" --numeric-owner -xpf - || { docker rm "$cid" >/dev/null; exit 1; }
+docker rm "$cid" >/dev/null
+# what Docker leaves in an exported container: its marker, and name files
+# it bind-mounts at run time (the deploy writes the VM's own)
+rm -f "$root/.dockerenv"
+cp /etc/resolv.conf "$root/etc/resolv.conf"      # apt inside the chroot; DHCP replaces it on boot
 
 echo "box: the machine deploy through @chroot"
 mount -t proc proc "$root/proc"

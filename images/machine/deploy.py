@@ -15,8 +15,8 @@ Two targets (`--data simplecloud_target=...`):
   container  run by images/machine/build-host.sh through the @docker
              connector: the container lab's image simplecloud/host;
   vm         run by images/machine/build-box.sh through the @chroot connector
-             on a debootstrap root: the VM box (kernel, fstab, DHCP on eth0,
-             serial console, Docker's data disk).
+             on the container image's files: the VM box (kernel, fstab, DHCP
+             on eth0, serial console, Docker's data disk).
 """
 import sys
 from io import StringIO
@@ -55,6 +55,9 @@ server.shell(
 if TARGET == "container":
     server.shell(name="Mask what a container cannot run",
                  commands=["systemctl mask " + " ".join(CONTAINER_MASKED)])
+else:                                  # a VM runs them (its root may come from the container's image)
+    server.shell(name="Unmask what only a container cannot run",
+                 commands=["systemctl unmask " + " ".join(CONTAINER_MASKED)])
 
 # ---------------------------------------------------------------- accounts
 server.user(name="The vagrant account", user="vagrant", shell="/bin/bash", create_home=True)
