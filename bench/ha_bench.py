@@ -42,7 +42,7 @@ import subprocess
 import threading
 import time
 
-from labkit import LAB, ROOT, OpenLoop, cloud, cloud_json, containers, on, wait
+from labkit import LAB, ROOT, OpenLoop, cloud, cloud_json, containers, live_restore, on, wait
 from soakkit import containers_check
 
 RESULTS = ROOT / "bench" / "results" / "ha.json"
@@ -125,15 +125,10 @@ class Swarm:
 
     def __init__(self):
         self.names = list(LAB.managers)
-        self.daemon = {m: json.loads(on(m, "cat /etc/docker/daemon.json")) for m in self.names}
-
-    def _engine(self, m: str, config: dict) -> None:
-        on(m, f"echo {json.dumps(json.dumps(config))} > /etc/docker/daemon.json && "
-              "systemctl reset-failed docker; systemctl restart docker", timeout=120)
 
     def setup(self) -> None:
         for m in self.names:
-            self._engine(m, {**self.daemon[m], "live-restore": False})
+            live_restore(m, False)
             on(m, f"docker pull -q {SWARM_IMAGE} >/dev/null", timeout=180)
 
     def leave(self) -> None:
@@ -175,7 +170,7 @@ class Swarm:
     def restore(self) -> None:
         self.leave()
         for m in self.names:
-            self._engine(m, self.daemon[m])
+            live_restore(m, True)
 
 
 # ---------------------------------------------------------------- the scenarios

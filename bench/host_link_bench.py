@@ -15,7 +15,6 @@ Scenarios: launch, scale (with Swarm), kill, dead, hang, heavy, update, frozen, 
 """
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from labkit import (
     containers,
     get,
     leader,
+    live_restore,
     nodes_answering,
     on,
     percentile,
@@ -85,10 +85,7 @@ def last_start(filter_: str, t0: float) -> float | None:
 
 def swarm_on_pod_light() -> dict:
     """Docker Swarm on pod-light's engine: 20 replicas 0 → running, then → 1."""
-    daemon = json.loads(on(LIGHT, "cat /etc/docker/daemon.json"))
-    off = {**daemon, "live-restore": False}
-    on(LIGHT, f"echo {json.dumps(json.dumps(off))} > /etc/docker/daemon.json && "
-                    "systemctl reset-failed docker; systemctl restart docker")
+    live_restore(LIGHT, False)
     label = "label=com.docker.swarm.service.name=sb"
     try:
         addr = on(LIGHT, "hostname -I").split()[-1]
@@ -109,8 +106,7 @@ def swarm_on_pod_light() -> dict:
         on(LIGHT, "docker service rm sb >/dev/null 2>&1; docker swarm leave --force >/dev/null 2>&1",
            check=False)
         wait(lambda: not on(LIGHT, f"docker ps -aq --filter {label}").split())
-        on(LIGHT, f"echo {json.dumps(json.dumps(daemon))} > /etc/docker/daemon.json && "
-                        "systemctl reset-failed docker; systemctl restart docker")
+        live_restore(LIGHT, True)
         wait(lambda: all(state and state["reachable"] for p in cloud_json("pod", "ls")
                          for state in p["host_states"].values()), timeout=60)
 

@@ -100,6 +100,15 @@ def nodes_answering(path: str, requests_: int = 40, workers: int = 8) -> Counter
                        if status == 200 and node)
 
 
+def live_restore(machine: str, enabled: bool) -> None:
+    """Docker's live-restore on a lab machine's engine switched (Swarm refuses to run with it),
+    the engine restarted. The file keeps the role's own text (role docker_engine's template)
+    but for that value, so a later provisioning finds nothing to change."""
+    want, other = ("true", "false") if enabled else ("false", "true")
+    on(machine, f"sed -i 's/\"live-restore\": *{other}/\"live-restore\": {want}/' /etc/docker/daemon.json"
+                " && systemctl reset-failed docker; systemctl restart docker", timeout=120)
+
+
 def containers(machine: str, app: str, running_only: bool = False) -> list[str]:
     flag = "" if running_only else "-a"
     out = on(machine, f"docker ps {flag} -q --filter label=simplecloud.app={app}")

@@ -25,12 +25,24 @@ Scenarios:
 """
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import time
 
-from labkit import LAB, ROOT, OpenLoop, cloud, cloud_json, containers, get, nodes_answering, on, run_scenarios, wait
+from labkit import (
+    LAB,
+    ROOT,
+    OpenLoop,
+    cloud,
+    cloud_json,
+    containers,
+    get,
+    live_restore,
+    nodes_answering,
+    on,
+    run_scenarios,
+    wait,
+)
 
 RESULTS = ROOT / "bench" / "results" / "pool.json"
 LIGHT_1, LIGHT_2 = LAB.pods["light"][:2]
@@ -70,9 +82,7 @@ def failed_after(load: OpenLoop, t: float) -> int:
 def swarm_up(replicas: int) -> None:
     """A swarm of light's two engines (live-restore off: Swarm refuses it) and a service of ``replicas``."""
     for host in (LIGHT_1, LIGHT_2):
-        daemon = json.loads(on(host, "cat /etc/docker/daemon.json"))
-        on(host, f"echo {json.dumps(json.dumps({**daemon, 'live-restore': False}))} > /etc/docker/daemon.json"
-                 " && systemctl reset-failed docker; systemctl restart docker")
+        live_restore(host, False)
     on(LIGHT_1, f"docker swarm init --advertise-addr {LAB.address(LIGHT_1)} >/dev/null")
     token = on(LIGHT_1, "docker swarm join-token -q worker").strip()
     on(LIGHT_2, f"docker swarm join --token {token} {LAB.address(LIGHT_1)}:2377 >/dev/null")
@@ -97,9 +107,7 @@ def swarm_down() -> None:
     for host in (LIGHT_2, LIGHT_1):
         on(host, "docker swarm leave --force >/dev/null 2>&1", check=False)
         wait(lambda h=host: not on(h, f"docker ps -aq --filter {SWARM}").split(), 60, 0.5)
-        daemon = json.loads(on(host, "cat /etc/docker/daemon.json"))
-        on(host, f"echo {json.dumps(json.dumps({**daemon, 'live-restore': True}))} > /etc/docker/daemon.json"
-                 " && systemctl reset-failed docker; systemctl restart docker")
+        live_restore(host, True)
     wait(lambda: reachable(LIGHT_1) and reachable(LIGHT_2), 90, 1)
 
 
