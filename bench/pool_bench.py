@@ -206,10 +206,10 @@ def bench_spare(rate: float = 20, window: float = 420) -> dict:
     image = next(a["image"] for a in cloud_json("app", "ls") if a["name"] == "light")
     cloud("pod", "register", "burst", "--host", LIGHT_1, "--max-nodes", "2", "--cpus", "0.25", "--memory", "128")
     cloud("app", "deploy", "burst", "--image", image, "--pod", "burst", "--port", "8000", "--replicas", "1",
-          "--health-path", "/health")
+          "--health-path", "/health", "--path", "/light/burst")   # the light job answers /light/...
     try:
         cloud("app", "autoscale", "burst", "--min", "1", "--max", "4", "--rps", "5", "--window", "30")
-        with OpenLoop("/burst", rate=rate, limit_s=240, timeout=5, seed=24) as load:
+        with OpenLoop("/light/burst", rate=rate, limit_s=240, timeout=5, seed=24) as load:
             t0 = time.time()
             grown = wait(lambda: SPARE in {h for p in cloud_json("pod", "ls") if p["name"] == "burst"
                                            for h in p["hosts"]}, 180, 0.5)
