@@ -67,6 +67,8 @@ class WarmPools:
                 return
             except errors.SimpleCloudError as exc:
                 self.log.warning("warm pool pass failed: %s", exc)
+            except Exception:  # noqa: BLE001 - the loop must survive anything (a bad record ...)
+                self.log.exception("warm pool pass failed")
             self.wake.wait(self.interval)
 
     def refill_once(self) -> list[str]:

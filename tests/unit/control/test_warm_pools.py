@@ -6,6 +6,9 @@ full pod adds what fits and says nothing more; an app without a pool is
 left alone."""
 from __future__ import annotations
 
+import threading
+import time
+
 from orchestrator.control.warm_pools import WarmPools
 from orchestrator.core.model import Host
 from tests.bodies import app_spec, pod_spec
@@ -85,3 +88,26 @@ def test_a_big_refill_goes_a_batch_at_a_time_each_once_the_last_is_warm(store, c
     clock.now += PATIENCE                                             # a batch that never gets warm
     assert loop.refill_once() == ["web"] and [w for _, w in pool(store)].count(True) == 5
     assert len(pool(store)) == 11
+
+
+def test_the_loop_survives_an_unexpected_error_and_tries_again(store, cases):
+    loop, _ = setup(store, cases)
+    cases.apps.scale("web", 3)
+    seen(store)
+    calls = []
+
+    class Broken:
+        def fill_pool(self, app, at_most=None):
+            calls.append(app.name)
+            raise KeyError("a record from an older version")
+    loop.filler, loop.interval = Broken(), 0.01
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    loop.wake.set()
+    thread.join(10)
+    assert len(calls) >= 2 and not thread.is_alive()
