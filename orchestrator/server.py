@@ -152,7 +152,9 @@ def build_controller(store: StoreProtocol, hosts: HostPool, haproxy: HAProxy, se
                       logging.getLogger("orchestrator.waker"))
         warm_pools = WarmPools(acting_store, acting_scaler or scaler, settings.intervals.reconcile_interval,
                                log=logging.getLogger("orchestrator.warm_pools"))
-    monitor = EtcdMonitor(store, log=logging.getLogger("orchestrator.etcd_monitor"), events=acting_store)
+    monitor = EtcdMonitor(store, log=logging.getLogger("orchestrator.etcd_monitor"), events=acting_store,
+                          leading=(lambda: me if leadership.may_act() else None) if leadership is not None
+                          else lambda: None)
     for collector in (StoreCollector(store), LinkCollector(hosts.states), FiguresCollector(sampler.figures),
                       EtcdCollector(monitor.reading)):
         telemetry.add_collector(collector)

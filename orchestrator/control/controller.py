@@ -125,6 +125,8 @@ class Controller:
             self.placer.wake.set()
         if self.warm_pools is not None:
             self.warm_pools.wake.set()
+        if self.etcd_monitor is not None:
+            self.etcd_monitor.wake.set()
         self.wake_hosts()
 
     def _on_docker_event(self, host: str, event: dict) -> None:
@@ -279,6 +281,7 @@ class Controller:
         term = self._term
         if term is not None:
             term.set()                        # the acting loops of the current term end too
+        self.wake_all()                       # loops that wait on their wake event see the stop now
         self.sampler.close()
         self.telemetry.controller_running(False)
 

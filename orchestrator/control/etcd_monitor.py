@@ -13,6 +13,13 @@ surprise an operator, once per occurrence:
   quota (told again only after it fell back below 70 %);
 * ``etcd.alarm``: any other alarm (CORRUPT).
 
+Under an election it also keeps etcd's leader off the machine of
+simplecloud's leader (``leading()`` names this manager while it leads and
+may act): if they coincide, it asks etcd to move its leadership to a healthy
+other member (edges/store/members.py ``move_leader``) and tells
+``etcd.leader_moved``. The leader's monitor is woken when its term starts,
+so that a new term does not share a machine with etcd's leader for long.
+
 ``cloud status`` reads etcd's health itself (usecases/cluster.py) and shows
 the same as warning lines. The monitor never compacts, defragments or
 disarms: etcd compacts itself (roles/etcd: --auto-compaction-*), and the
@@ -23,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from orchestrator.control.reporting import Reporter
@@ -38,10 +46,14 @@ class EtcdMonitor:
     """Reads etcd's health every ``interval``; events on NOSPACE, near-full, other alarms."""
 
     def __init__(self, store: StoreProtocol, interval: float = INTERVAL, log: logging.Logger | None = None,
-                 events: StoreProtocol | None = None):
+                 events: StoreProtocol | None = None, leading: Callable[[], str | None] = lambda: None):
         """``events``: where its events are written (default ``store``; several
-        managers: the leader's fenced store, so that one of them tells)."""
+        managers: the leader's fenced store, so that one of them tells);
+        ``leading()``: this manager's name (its etcd member's) while it leads
+        simplecloud and may act, else None."""
         self.store = store
+        self.leading = leading
+        self.wake = threading.Event()
         self.events = events or store
         self.interval = interval
         self.log = log or logging.getLogger("orchestrator.etcd_monitor")
@@ -65,7 +77,10 @@ class EtcdMonitor:
                 self.reporter.error("controller.error", "etcd", f"the etcd monitor failed: "
                                     f"{type(exc).__name__}: {exc}", key="pass", exc=exc)
             self.reporter.tick()
-            stop.wait(self.interval)
+            self.wake.wait(self.interval)
+            self.wake.clear()
+            if stop.is_set():
+                return
 
     def check(self) -> None:
         """One reading, and the events it calls for."""
@@ -82,7 +97,23 @@ class EtcdMonitor:
         for name in sorted(alarms - self._alarms - {"NOSPACE"}):
             self._pending.append(("etcd.alarm", f"etcd raised its {name} alarm; see: etcdctl alarm list"))
         self._alarms = alarms
+        self._keep_leader_away()
         self._flush()
+
+    def _keep_leader_away(self) -> None:
+        """Move etcd's leader off this machine while this manager leads simplecloud."""
+        me = self.leading()
+        if not me:
+            return
+        try:
+            moved = self.store.move_etcd_leader(me)
+        except errors.SimpleCloudError as exc:
+            self.log.warning("cannot move etcd's leader away from %s: %s", me, exc)
+            return
+        if moved:
+            self.log.info("etcd's leader moved from %s to %s", me, moved)
+            self._pending.append(("etcd.leader_moved", f"etcd's leader moved from {me} to {moved}: one "
+                                  f"machine's loss then costs one election, not both (docs/decisions.md, HA)"))
 
     def _nospace(self, health: dict[str, Any], raised: bool) -> None:
         if raised and self._nospace_since is None:

@@ -22,6 +22,7 @@ from etcd3 import etcdrpc
 
 from orchestrator.edges.election import ElectionTimes, Leadership
 from orchestrator.edges.etcd_client import connect
+from orchestrator.edges.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -272,3 +273,23 @@ def _put_ok(client, key: str, value: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - the channel is still moving to another member
         return False
+
+
+def test_etcds_leader_moves_off_the_machine_of_simplecloud_s_leader(etcd_cluster, prefix):
+    """What the leader's etcd monitor does (edges/store/members.py move_leader):
+    etcd's leadership handed to another healthy member; nothing to do when
+    the named member does not lead etcd."""
+    store = Store(prefix=prefix, endpoints=etcd_cluster.endpoints(), timeout=5.0)
+    try:
+        wait_until(lambda: sum(m["leader"] for m in store.etcd_members()) == 1, "etcd to have a leader")
+        leader = next(m["name"] for m in store.etcd_members() if m["leader"])
+        other = next(m["name"] for m in store.etcd_members() if not m["leader"])
+        assert store.move_etcd_leader(other) is None                 # it does not lead etcd: nothing moves
+        moved = store.move_etcd_leader(leader)
+        assert moved in {"m0", "m1", "m2"} - {leader}
+        wait_until(lambda: [m["name"] for m in store.etcd_members() if m["leader"]] == [moved],
+                   f"etcd's leader to be {moved}")
+        store.record_event("test.moved", "etcd", "written after the move")   # the cluster takes writes
+        assert store.events(1)[0].kind == "test.moved"
+    finally:
+        store.close()

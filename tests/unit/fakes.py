@@ -475,6 +475,15 @@ class FakeStore:
     def etcd_members(self):
         return copy.deepcopy(self.members)
 
+    def move_etcd_leader(self, away_from):
+        leader = next((m for m in self.members if m.get("leader")), None)
+        target = next((m for m in sorted(self.members, key=lambda m: m["name"])
+                       if m.get("healthy") and not m.get("leader")), None)
+        if leader is None or leader["name"] != away_from or target is None:
+            return None
+        leader["leader"], target["leader"] = False, True
+        return target["name"]
+
     # --- watch ---
     def wait_for_change(self, timeout):
         changed = self._changed.wait(timeout)

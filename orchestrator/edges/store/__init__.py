@@ -267,6 +267,9 @@ class Store:
     def etcd_members(self) -> list[dict[str, Any]]:
         return etcd_members.members(self.etcd, self._tls)
 
+    def move_etcd_leader(self, away_from: str) -> str | None:
+        return etcd_members.move_leader(self.etcd, self._tls, away_from)
+
     # ---------------------------------------------------------------- watch (watch.py)
     def wait_for_change(self, timeout: float) -> bool:
         return self._watcher.wait_for_change(timeout)

@@ -90,3 +90,45 @@ def test_cloud_status_warns_of_a_nearly_full_or_full_etcd(cases, store):
     (warning,) = [w for w in cases.cluster.status()["warnings"] if "etcd" in w]
     assert warning.startswith("etcd is out of space (NOSPACE alarm")
     assert cases.cluster.status()["etcd"]["alarms"] == ["NOSPACE"]
+
+
+def members(store, leader):
+    store.members = [{"name": n, "id": f"{i + 1:x}", "healthy": True, "leader": n == leader}
+                     for i, n in enumerate(("manager-1", "manager-2", "manager-3"))]
+
+
+def etcd_leader(store):
+    return next(m["name"] for m in store.etcd_members() if m["leader"])
+
+
+def test_the_leader_moves_etcds_leader_off_its_own_machine(store):
+    monitor = EtcdMonitor(store, leading=lambda: "manager-1")
+    health(store, 10)
+    members(store, "manager-1")
+    monitor.check()
+    assert etcd_leader(store) == "manager-2"
+    assert kinds(store) == ["etcd.leader_moved"]
+    assert "from manager-1 to manager-2" in store.events(1)[0].message
+    monitor.check()                              # apart already: nothing more
+    assert kinds(store) == ["etcd.leader_moved"]
+
+
+def test_a_follower_or_a_leader_elsewhere_moves_nothing(store):
+    health(store, 10)
+    members(store, "manager-1")
+    EtcdMonitor(store, leading=lambda: None).check()             # not leading (or may not act)
+    EtcdMonitor(store, leading=lambda: "manager-3").check()      # leads, etcd's leader elsewhere
+    assert etcd_leader(store) == "manager-1" and kinds(store) == []
+
+
+def test_a_move_etcd_refuses_is_logged_and_the_monitor_goes_on(store, caplog):
+    def refused(away_from):
+        raise Unavailable("etcd did not move its leader from manager-1 to manager-2: not leader")
+
+    store.move_etcd_leader = refused
+    health(store, 10)
+    members(store, "manager-1")
+    monitor = EtcdMonitor(store, leading=lambda: "manager-1")
+    monitor.check()
+    assert monitor.last is not None and kinds(store) == []
+    assert "cannot move etcd's leader away from manager-1" in caplog.text
