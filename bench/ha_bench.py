@@ -183,6 +183,9 @@ def round_kill(load: OpenLoop, swarm: Swarm | None) -> dict:
     if swarm:
         swarm.form(old)
     survivor = next(m for m in LAB.managers if m != old)
+    # etcd's leader on the same machine costs etcd's election and a restarted lease TTL on top
+    # (the leader's etcd monitor moves it away: docs/decisions.md "HA")
+    out["etcd_leader_killed"] = any(m.get("leader") and m["name"] == old for m in managers()["etcd"]["members"])
     t0 = out["_t0"] = time.time()
     machine(old, "kill")
     swarm_thread = None
