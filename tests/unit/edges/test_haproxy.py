@@ -46,6 +46,8 @@ def test_new_server_options_count_as_a_settings_change(monkeypatch):
     from orchestrator.edges import haproxy
     from orchestrator.settings import Settings
 
+    # no haproxy binary in the unit tier (a new machine has none): the build has the exporter
+    monkeypatch.setattr(haproxy.HAProxy, "prometheus_supported", lambda self: True)
     before = haproxy.HAProxy(Settings().haproxy)._settings_fingerprint()
     monkeypatch.setattr(haproxy, "SERVER_OPTIONS", SERVER_OPTIONS + " weight 2")
     assert haproxy.HAProxy(Settings().haproxy)._settings_fingerprint() != before
