@@ -70,7 +70,7 @@ class LinkState:
     """What a link knows about its host, for users and controllers."""
 
     up: bool
-    since: float               # when it became up / down (Unix time)
+    since: float               # up: when it came up; down: when it last answered (Unix time)
     error: str = ""            # why it is down (empty when up)
     rtt_ms: float | None = None  # last ping round trip through the link
 
@@ -103,6 +103,7 @@ class HostLink:
             self.socket_path = parsed.path
         self.docker_url = f"unix://{self.socket_path}"
         self.state = LinkState(up=False, since=time.time(), error="not connected yet")
+        self._heard = 0.0                      # when the host last answered (a ping or a connect)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._up = threading.Event()
@@ -262,6 +263,7 @@ class HostLink:
                     return
                 continue
             misses = 0
+            self._heard = time.time()
             self.state = LinkState(True, self.state.since, "", rtt)
 
     def _ping(self) -> float:
@@ -312,17 +314,23 @@ class HostLink:
 
     def _set_up(self, rtt: float) -> None:
         was_up = self.state.up
-        self.state = LinkState(True, time.time() if not was_up else self.state.since, "", rtt)
+        self._heard = time.time()
+        self.state = LinkState(True, self._heard if not was_up else self.state.since, "", rtt)
         self._up.set()
         if not was_up:
             log.info("host %s: link up (%s, ping %.1f ms)", self.name, self.url, rtt)
             self._notify()
 
     def _set_down(self, error: str) -> None:
+        """Down since the host last answered, not since we gave up on it: the
+        misses that noticed it took seconds (``link_ping_failures`` deadlines),
+        and the grace before its nodes move counts from its silence, as
+        Kubernetes counts a node's grace from its last heartbeat."""
         was_up = self.state.up
         self._up.clear()
         if was_up or self.state.error != error:
-            self.state = LinkState(False, time.time() if was_up else self.state.since, error)
+            since = (self._heard or time.time()) if was_up else self.state.since
+            self.state = LinkState(False, since, error)
             log.warning("host %s: link down: %s", self.name, error)
             self._notify()
 

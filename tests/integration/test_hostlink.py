@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+import time
 from pathlib import Path
 
 import docker
@@ -104,12 +105,16 @@ def test_a_frozen_host_times_out_goes_down_and_comes_back(pool, sshd):
     assert link.wait_up(15)
     host = pool.get("pod-ssh")
     host.list_workers()
+    stalled = time.time()
     sshd.stall()
     try:
         done, result = returns_within(host.list_workers, 3.0 * 5)
         assert done, "a Docker call to a frozen host did not return within five deadlines"
         assert isinstance(result, HostUnavailable), result
         assert wait_until(lambda: not link.up, timeout=10, what="the link to go down")
+        # down since it last answered (the grace runs from there), not since the misses noticed it
+        # (pings every 0.3 s: the last answer came just before the stall, the misses 2 s after it)
+        assert stalled - 5 <= link.state.since <= stalled, (stalled, link.state)
         # A ping into a frozen host ends either at its own 1 s deadline ("no
         # answer within 1 s") or when the link's channel to the engine could not
         # be opened in time and the local socket was closed ("the connection
