@@ -28,16 +28,19 @@ def haproxy_settings(tmp_path_factory):
                            frontend_bind="127.0.0.1:18080", stats_bind="127.0.0.1:18404"), d
 
 
+def assert_haproxy_accepts(path, text: str) -> None:
+    path.write_text(text)
+    check = subprocess.run([HAPROXY, "-c", "-q", "-f", str(path)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr + "\n" + text
+
+
 @FEW
 @given(cluster=clusters())
 def test_every_accepted_app_renders_a_config_haproxy_accepts(haproxy_settings, cluster):
     cfg_settings, workdir = haproxy_settings
     apps, servers = cluster
     text = render(apps, servers, cfg_settings)
-    path = workdir / "haproxy.cfg"
-    path.write_text(text)
-    check = subprocess.run([HAPROXY, "-c", "-q", "-f", str(path)], capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stdout + check.stderr + "\n" + text
+    assert_haproxy_accepts(workdir / "haproxy.cfg", text)
 
 
 @pytest.mark.parametrize("balance", BALANCE_ALGORITHMS)
@@ -48,7 +51,4 @@ def test_every_balance_algorithm_renders_a_config_haproxy_accepts(haproxy_settin
     servers = {backend_name(app): [Server(backend_name(app), "n1.0123456789", "10.42.0.2", 8000, "ready", None)]}
     text = render([app], servers, cfg_settings)
     assert f"    balance {balance}\n" in text
-    path = workdir / f"haproxy-{balance}.cfg"
-    path.write_text(text)
-    check = subprocess.run([HAPROXY, "-c", "-q", "-f", str(path)], capture_output=True, text=True, timeout=30)
-    assert check.returncode == 0, check.stdout + check.stderr + "\n" + text
+    assert_haproxy_accepts(workdir / f"haproxy-{balance}.cfg", text)
