@@ -186,16 +186,17 @@ def bench_dead(rounds: int = 5, rate: float = 50, client_timeout: float = 2.0, w
     manager) under open-loop load whose client gives up after 2 s: failed
     requests and latency over the 10 s after each kill (issue 19, item 8).
 
-    The workers are an app "dead" of the light image on pod light with
-    ``cpus`` each (0.5 by default): two survivors of light's own 0.25 CPU do
-    not carry 50 req/s on this machine even with no kill (bench/README.md),
-    and that would measure the job's capacity, not what a dead worker costs."""
+    The workers are an app "dead" of the light image on pod medium, whose
+    nodes have 0.5 CPU (light's are 0.25, and ``cpus`` cannot exceed a pod's
+    node size): two survivors of 0.25 CPU do not carry 50 req/s on this
+    machine even with no kill (bench/README.md), and that would measure the
+    job's capacity, not what a dead worker costs."""
     image = next(a["image"] for a in cloud_json("app", "ls") if a["name"] == "light")
     cloud("app", "stop", "dead", check=False)
-    cloud("app", "deploy", "dead", "--image", image, "--pod", "light", "--port", "8000", "--replicas", "3",
+    cloud("app", "deploy", "dead", "--image", image, "--pod", "medium", "--port", "8000", "--replicas", "3",
           "--cpus", str(cpus), "--health-path", "/health", "--path", "/light/dead",   # the light job answers /light/...
           "--wait", "--timeout", "180")
-    hosts = LAB.pods["light"]
+    hosts = LAB.pods["medium"]
     rounds_out = []
     try:
         with OpenLoop("/light/dead", rate=rate, limit_s=rounds * 40 + 60, timeout=client_timeout) as load:
