@@ -104,11 +104,14 @@ def orphans_and_duplicates() -> tuple[int, int]:
     return len(orphans), len(dups)
 
 
-def scale(spec: str) -> tuple[int, float]:
-    """`cloud app scale light SPEC --wait`: (exit code, seconds)."""
+def scale(spec: str, out: dict | None = None) -> tuple[int, float]:
+    """`cloud app scale light SPEC --wait`: (exit code, seconds); a failure's
+    last line of stderr goes to ``out["scale_error"]``."""
     t0 = time.time()
     run = subprocess.run([str(ROOT / ".venv/bin/cloud"), "app", "scale", APP, spec, "--wait", "--timeout", "120"],
                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    if run.returncode and out is not None:
+        out["scale_error"] = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
     return run.returncode, round(time.time() - t0, 2)
 
 
@@ -192,7 +195,7 @@ def round_kill(load: OpenLoop, swarm: Swarm | None) -> dict:
     if swarm:
         swarm_thread = threading.Thread(target=swarm.scaled_after, args=(t0, survivor, 4, out))
         swarm_thread.start()
-    rc, took = scale("+2")
+    rc, took = scale("+2", out)
     out.update(scale_rc=rc, scale_after_kill_s=took)
     time.sleep(max(0.0, t0 + 10 - time.time()))            # the window the failures are counted in
     out["failed"], out["vip_back_s"] = gap(load, t0)
@@ -222,7 +225,7 @@ def round_pause(load: OpenLoop, seconds: float = 15) -> dict:
     machine(old, "pause")
     try:
         time.sleep(6)
-        rc, took = scale("+2")
+        rc, took = scale("+2", out)
         out.update(scale_rc=rc, scale_while_paused_s=took)
         time.sleep(max(0.0, t0 + seconds - time.time()))
     finally:
@@ -247,11 +250,12 @@ def round_process(load: OpenLoop) -> dict:
     restarted process may win the next term itself (a new epoch)."""
     old = managers()["leader"]["name"]
     t0 = time.time()
+    out: dict = {"_t0": t0, "killed": old}
     on(old, "systemctl kill -s KILL simplecloud-manager")
-    rc, took = scale("+2")
+    rc, took = scale("+2", out)
+    out.update(scale_rc=rc, scale_after_kill_s=took)
     time.sleep(max(0.0, t0 + 8 - time.time()))
     found = elected_after(t0, None)
-    out = {"_t0": t0, "killed": old, "scale_rc": rc, "scale_after_kill_s": took}
     out["new_leader"], out["elected_s"] = found if found else (None, None)
     out["failed"], _ = gap(load, t0)
     ok = wait(lambda: rejoined(old, follows=False), timeout=120, interval=0.5)
@@ -268,10 +272,11 @@ def round_etcd(load: OpenLoop) -> dict:
     members = managers()["etcd"]["members"]
     stopped = next((m["name"] for m in members if m.get("leader")), members[0]["name"])
     t0 = time.time()
+    out: dict = {"_t0": t0, "stopped": stopped}
     on(stopped, "systemctl stop etcd")
     try:
-        rc, took = scale("+2")
-        out: dict = {"_t0": t0, "stopped": stopped, "scale_rc": rc, "scale_while_stopped_s": took}
+        rc, took = scale("+2", out)
+        out.update(scale_rc=rc, scale_while_stopped_s=took)
         time.sleep(max(0.0, t0 + 10 - time.time()))
         out["healthy_while_stopped"] = managers()["etcd"]["healthy"]
         out["failed"], _ = gap(load, t0)

@@ -6,7 +6,10 @@ The API address may name several managers (``--api``, ``$SIMPLECLOUD_API`` or
 each manager). A request goes to the first that answers; a manager that
 cannot be connected to (refused, no route, no answer within
 ``CONNECT_TIMEOUT``) is passed over for the next, and the one that answered is
-used first for the rest of the command (its ``--wait`` polls included)."""
+used first for the rest of the command (its ``--wait`` polls included). A read
+(GET) that one manager answers with 503 (it could not reach etcd in time, as
+while etcd elects a leader) is asked of the next manager too; a write is
+never sent twice."""
 from __future__ import annotations
 
 import os
@@ -29,11 +32,18 @@ EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_WAIT = 0, 1, 2, 3, 4
 
 
 class CliError(Exception):
-    """A failure to report as one line, with the exit code to use."""
+    """A failure to report as one line, with the exit code to use (and the
+    HTTP status of an API's error answer)."""
 
-    def __init__(self, message: str, code: int = EXIT_API):
+    def __init__(self, message: str, code: int = EXIT_API, status: int | None = None):
         super().__init__(message)
         self.code = code
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Whether asking again later may succeed: no manager reached, or 503."""
+        return self.code == EXIT_UNREACHABLE or self.status == 503
 
 
 def find_config_file(name: str, start: Path | None = None) -> Path | None:
@@ -94,17 +104,22 @@ class Client:
 
     def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None):
         """The request to the first manager that can be connected to (see the module docstring)."""
-        unreachable = []
+        unreachable, busy = [], None
         for api in [self.api] + [a for a in self.apis if a != self.api]:
             try:
                 answer = self._call(api, method, path, body, params)
             except CliError as exc:
+                if method == "GET" and exc.status == 503:
+                    busy = exc
+                    continue
                 if exc.code != EXIT_UNREACHABLE or not getattr(exc, "connect", False):
                     raise
                 unreachable.append(api)
                 continue
             self.api = api
             return answer
+        if busy is not None:
+            raise busy
         where = unreachable[0] if len(unreachable) == 1 else "any of " + ", ".join(unreachable)
         raise CliError(f"cannot reach the simplecloud API at {where} (is the lab up? try: make up)",
                        EXIT_UNREACHABLE)
@@ -141,7 +156,7 @@ class Client:
                            "(is --api / $SIMPLECLOUD_API the simplecloud manager?)") from None
         if response.status_code >= 400:
             message = data.get("error") if isinstance(data, dict) else None
-            raise CliError(message or f"HTTP {response.status_code} from {path}")
+            raise CliError(message or f"HTTP {response.status_code} from {path}", status=response.status_code)
         return data
 
 

@@ -12,11 +12,19 @@ DEFAULT_WAIT = 120.0     # seconds --wait waits at most
 
 def wait_for(check, timeout: float, what: str, interval: float = 0.1) -> None:
     """Poll ``check() -> (done, progress text)`` until done, showing progress on
-    stderr; CliError (exit 4) with the last progress after ``timeout`` seconds."""
+    stderr; CliError (exit 4) with the last progress after ``timeout`` seconds.
+    A poll that finds no manager, or only 503s (a manager lost, etcd electing),
+    is shown and polled again: the wait outlives a failover, as the change it
+    waits for does."""
     deadline = time.monotonic() + timeout
     last = ""
     while True:
-        done, text = check()
+        try:
+            done, text = check()
+        except CliError as exc:
+            if not exc.transient:
+                raise
+            done, text = False, f"the API did not answer ({exc}); asking again"
         if text != last:
             progress(f"waiting for {what}: {text}")
             last = text

@@ -518,6 +518,67 @@ def test_a_write_whose_connection_broke_after_sending_is_not_sent_again(api, cap
     assert "m1:5000" in err
 
 
+def test_a_read_answered_503_is_asked_of_the_next_manager_a_write_is_not(capsys, monkeypatch, tmp_path):
+    """A manager that cannot reach etcd in time answers 503: a GET goes on to the
+    next manager, a PUT is reported (it may have been applied)."""
+    monkeypatch.chdir(tmp_path)
+    asked = []
+
+    def fake(method, url, **kwargs):
+        asked.append((method, url))
+        if url.startswith("http://m1:5000"):
+            return FakeResponse(503, {"error": "etcd is not reachable (UNAVAILABLE)"})
+        return FakeResponse(200, {"name": "web", "replicas": 3})
+
+    monkeypatch.setattr(client.requests, "request", fake)
+    c = client.Client("http://m1:5000,http://m2:5000", None)
+    assert c.call("GET", "/api/apps/web")["replicas"] == 3
+    assert asked == [("GET", "http://m1:5000/api/apps/web"), ("GET", "http://m2:5000/api/apps/web")]
+    asked.clear()
+    c = client.Client("http://m1:5000,http://m2:5000", None)
+    with pytest.raises(client.CliError) as failed:
+        c.call("PUT", "/api/apps/web/scale", {"replicas": 3})
+    assert asked == [("PUT", "http://m1:5000/api/apps/web/scale")]
+    assert failed.value.status == 503 and failed.value.code == client.EXIT_API
+
+
+def test_a_read_every_manager_answers_503_is_that_error(api, capsys):
+    api.answers[("GET", "/api/apps/web")] = (503, {"error": "etcd is not reachable (UNAVAILABLE)"})
+    code, _, err = run(capsys, "--api", "http://m1:5000,http://m2:5000", "app", "scale", "web", "+1")
+    assert code == client.EXIT_API and err == "cloud: etcd is not reachable (UNAVAILABLE)\n"
+    assert [c["url"] for c in api.calls] == ["http://m1:5000/api/apps/web", "http://m2:5000/api/apps/web"]
+
+
+def test_wait_outlives_a_failover_polls_that_find_no_manager_or_a_503(api, capsys, monkeypatch):
+    """While a manager is lost, a poll may reach no manager or one whose etcd is
+    electing: the wait says so and polls again; a 404 still ends it."""
+    monkeypatch.setattr(wait.time, "sleep", lambda s: None)
+    api.answers[("PUT", "/api/apps/web/scale")] = (200, {"name": "web", "replicas": 1})
+    serving = {"name": "web", "replicas": 1, "serving": 1, "phases": {"serving": 1}, "nodes": []}
+    answers = iter([requests.exceptions.ConnectTimeout("no route"),
+                    FakeResponse(503, {"error": "etcd is not reachable (UNAVAILABLE)"}),
+                    FakeResponse(200, serving), FakeResponse(200, serving)])
+
+    def app_answer(method, url, **kw):
+        if not url.endswith("/api/apps/web"):
+            return api(method, url, **kw)
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    monkeypatch.setattr(client.requests, "request", app_answer)
+    code, out, err = run(capsys, "app", "scale", "web", "1", "--wait")
+    assert code == 0, err
+    assert "waiting for app web: the API did not answer (cannot reach the simplecloud API at" in err
+    assert "waiting for app web: the API did not answer (etcd is not reachable (UNAVAILABLE)); asking again" in err
+    assert out == "app 'web' scaled to 1 replica; 1 of 1 replica serve\n"
+
+    api.answers[("GET", "/api/apps/web")] = (404, {"error": "no app named 'web'"})
+    monkeypatch.setattr(client.requests, "request", api)
+    code, _, err = run(capsys, "app", "scale", "web", "1", "--wait")
+    assert code == client.EXIT_API and err.strip().splitlines()[-1] == "cloud: no app named 'web'"
+
+
 def test_every_manager_unreachable_names_them_all(api, capsys):
     api.answers[("GET", "/api/status")] = requests.exceptions.ConnectTimeout("no route")
     code, _, err = run(capsys, "--api", "http://m1:5000, http://m2:5000", "status")
