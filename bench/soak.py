@@ -175,6 +175,12 @@ class Soak:
         self.stop = threading.Event()
         self.replicas = {app: 2 for app in APPS}
         self.transient = False
+        self.actions: list[tuple[float, str]] = []      # (when, what) of the churn, for the failures' report
+
+    def did(self, text: str, at: float | None = None) -> None:
+        """A change of the churn, begun ``at`` (default now): printed, and kept for the failures' report."""
+        self.actions.append((at or time.time(), text))
+        print(f"  {text}", flush=True)
 
     def setup(self) -> None:
         self.user.cloud("init")
@@ -230,7 +236,7 @@ class Soak:
             if restarts and now >= restarts[0]:
                 restarts.pop(0)
                 manager = self.follower(len(restarts))
-                print(f"  restart the manager on {manager}", flush=True)
+                self.did(f"restart the manager on {manager}")
                 self.lab.run(manager, "systemctl restart simplecloud-manager")
             elif now >= phase:
                 high, phase = not high, now + 60
@@ -253,6 +259,7 @@ class Soak:
         return others[turn % len(others)]
 
     def one_change(self) -> None:
+        began = time.time()
         action = self.rng.choice(["scale", "scale", "transient", "update", "crash"])
         app = self.rng.choice(APPS)
         if action == "scale":
@@ -273,7 +280,7 @@ class Soak:
             if nodes:
                 victim = self.rng.choice(nodes)
                 self.user.cloud("node", "crash", victim["name"], "--pod", victim["pod"])
-        print(f"  {action} {app}", flush=True)
+        self.did(f"{action} {app}", began)
 
     def settle(self) -> int | None:
         """Wait (bounded) until HAProxy's servers match the desired nodes; how far off they are then."""
@@ -340,6 +347,9 @@ class Soak:
         sent = sum(load.sent() for load in self.loads)
         failed = sum(len(load.failures) for load in self.loads)
         for line in soakkit.figures(self.samples):
+            print(line)
+        failures = [(at, load.path, status) for load in self.loads for at, status in load.failures]
+        for line in soakkit.failure_report(failures, self.actions, began):
             print(line)
         results = soakkit.verdicts(self.samples, sent=sent, failed=failed, orphans=orphans, duplicates=duplicates,
                                    servers_off_at_end=off, failed_changes=len(self.user.failed_changes))

@@ -190,3 +190,18 @@ def figures(samples: Sequence[Sample]) -> list[str]:
             f"events in the ring at the end: {samples[-1].events}; controller.error among them: "
             f"{errors[-1] if errors else '?'}",
             f"HAProxy's servers off the desired nodes: at most {max(off) if off else '?'} during the churn"]
+
+
+def failure_report(failures: Sequence[tuple[float, str, int]], actions: Sequence[tuple[float, str]],
+                   began: float, limit: int = 20) -> list[str]:
+    """Where the failed requests fell: one line per request (time from the start,
+    path, status, 0 = no answer in time), and the churn's last action before it
+    and how long before. The first ``limit`` only, then how many more."""
+    lines = []
+    for at, path, status in sorted(failures)[:limit]:
+        before = [(t, text) for t, text in actions if t <= at]
+        cause = f"{at - before[-1][0]:.1f} s after '{before[-1][1]}'" if before else "before any change"
+        lines.append(f"failed: GET {path} -> {status or 'no answer'} at +{at - began:.1f} s, {cause}")
+    if len(failures) > limit:
+        lines.append(f"… and {len(failures) - limit} more failed request(s)")
+    return lines

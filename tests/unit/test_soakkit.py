@@ -91,3 +91,13 @@ def test_each_kind_of_trouble_fails_its_verdict():
 def test_too_few_samples_is_a_failure_not_a_pass():
     result = verdicts(healthy_samples()[:2])
     assert not result["growth_rss_mib"].passed and "too few samples" in result["growth_rss_mib"].detail
+
+
+def test_each_failed_request_is_placed_after_the_last_change_before_it():
+    actions = [(100.0, "scale soak-a"), (120.0, "restart the manager on manager-1"), (140.0, "crash soak-b")]
+    failures = [(121.5, "/soak-b/light", 503), (99.0, "/soak-a/light", 0), (150.25, "/soak-b/light", 502)]
+    assert soakkit.failure_report(failures, actions, began=90.0) == [
+        "failed: GET /soak-a/light -> no answer at +9.0 s, before any change",
+        "failed: GET /soak-b/light -> 503 at +31.5 s, 1.5 s after 'restart the manager on manager-1'",
+        "failed: GET /soak-b/light -> 502 at +60.2 s, 10.2 s after 'crash soak-b'"]
+    assert soakkit.failure_report(failures, actions, began=90.0, limit=1)[-1] == "… and 2 more failed request(s)"
