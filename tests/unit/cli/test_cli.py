@@ -27,7 +27,9 @@ class FakeResponse:
 
 
 class FakeAPI:
-    """Records requests; answers from a {(METHOD, path): (status, data)} table."""
+    """Records requests; answers from a {(METHOD, path): answer} table. An answer
+    is (status, data) or an exception to raise, or a list of those given in
+    turn (the last one again once the others are used)."""
 
     def __init__(self, answers: dict | None = None):
         self.answers = answers or {}
@@ -38,6 +40,8 @@ class FakeAPI:
         self.calls.append({"method": method, "url": url, "path": "/" + path, "json": json,
                            "params": params, "headers": headers, "verify": verify})
         answer = self.answers.get((method, "/" + path), (200, {}))
+        if isinstance(answer, list):
+            answer = answer.pop(0) if len(answer) > 1 else answer[0]
         if isinstance(answer, Exception):
             raise answer
         return FakeResponse(*answer)
@@ -340,16 +344,10 @@ def test_status_says_plainly_when_a_host_is_unreachable(api, capsys):
 def test_wait_polls_until_every_replica_serves(api, capsys, monkeypatch):
     monkeypatch.setattr(wait.time, "sleep", lambda s: None)
     api.answers[("PUT", "/api/apps/web/scale")] = (200, {"name": "web", "replicas": 2})
-    answers = iter([
-        {"name": "web", "replicas": 2, "serving": 0, "phases": {"starting": 2}, "nodes": []},
-        {"name": "web", "replicas": 2, "serving": 1, "phases": {"serving": 1, "starting": 1}, "nodes": []},
-        {"name": "web", "replicas": 2, "serving": 2, "phases": {"serving": 2}, "nodes": []},
-        {"name": "web", "replicas": 2, "serving": 2, "phases": {"serving": 2}, "nodes": []}])
-
-    def app_answer(method, url, **kw):
-        api.calls.append({"method": method, "url": url})
-        return FakeResponse(200, next(answers)) if url.endswith("/api/apps/web") else api(method, url, **kw)
-    monkeypatch.setattr(client.requests, "request", app_answer)
+    api.answers[("GET", "/api/apps/web")] = [
+        (200, {"name": "web", "replicas": 2, "serving": 0, "phases": {"starting": 2}, "nodes": []}),
+        (200, {"name": "web", "replicas": 2, "serving": 1, "phases": {"serving": 1, "starting": 1}, "nodes": []}),
+        (200, {"name": "web", "replicas": 2, "serving": 2, "phases": {"serving": 2}, "nodes": []})]
     code, out, err = run(capsys, "app", "scale", "web", "2", "--wait")
     assert code == 0, err
     assert "waiting for app web: 0/2 serving (starting=2)" in err
@@ -554,19 +552,9 @@ def test_wait_outlives_a_failover_polls_that_find_no_manager_or_a_503(api, capsy
     electing: the wait says so and polls again; a 404 still ends it."""
     monkeypatch.setattr(wait.time, "sleep", lambda s: None)
     api.answers[("PUT", "/api/apps/web/scale")] = (200, {"name": "web", "replicas": 1})
-    serving = {"name": "web", "replicas": 1, "serving": 1, "phases": {"serving": 1}, "nodes": []}
-    answers = iter([requests.exceptions.ConnectTimeout("no route"),
-                    FakeResponse(503, {"error": "etcd is not reachable (UNAVAILABLE)"}),
-                    FakeResponse(200, serving), FakeResponse(200, serving)])
-
-    def app_answer(method, url, **kw):
-        if not url.endswith("/api/apps/web"):
-            return api(method, url, **kw)
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-    monkeypatch.setattr(client.requests, "request", app_answer)
+    api.answers[("GET", "/api/apps/web")] = [
+        requests.exceptions.ConnectTimeout("no route"), (503, {"error": "etcd is not reachable (UNAVAILABLE)"}),
+        (200, {"name": "web", "replicas": 1, "serving": 1, "phases": {"serving": 1}, "nodes": []})]
     code, out, err = run(capsys, "app", "scale", "web", "1", "--wait")
     assert code == 0, err
     assert "waiting for app web: the API did not answer (cannot reach the simplecloud API at" in err
@@ -574,7 +562,6 @@ def test_wait_outlives_a_failover_polls_that_find_no_manager_or_a_503(api, capsy
     assert out == "app 'web' scaled to 1 replica; 1 of 1 replica serve\n"
 
     api.answers[("GET", "/api/apps/web")] = (404, {"error": "no app named 'web'"})
-    monkeypatch.setattr(client.requests, "request", api)
     code, _, err = run(capsys, "app", "scale", "web", "1", "--wait")
     assert code == client.EXIT_API and err.strip().splitlines()[-1] == "cloud: no app named 'web'"
 
