@@ -11,7 +11,7 @@ What runs (all bounded, all aimed at 127.0.0.1 or the lab's own machines):
   own (``soak-a``, ``soak-b``, pod light) and on an autoscaled one
   (``soak-auto``, pod medium) whose load rises and falls;
 * every ``--churn`` seconds one of: scale soak-a or soak-b up or down (never
-  below 1), deploy or stop a transient app, a rolling update (``cloud app
+  below 2: see MIN_REPLICAS), deploy or stop a transient app, a rolling update (``cloud app
   update --cpus``), a worker killed (``cloud node crash``);
 * a few manager restarts (``systemctl restart simplecloud-manager`` on a
   manager machine that does not lead), all in the first half, so the last
@@ -54,6 +54,8 @@ APPS = ("soak-a", "soak-b")
 AUTO, TRANSIENT = "soak-auto", "soak-t"
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
 WAKER = "waker"          # the waker's server name in an app's backend (core/templates/haproxy.cfg.j2)
+MIN_REPLICAS = 2         # every loaded app keeps a second node: a crash or a failed health check of its
+                         # only node fails requests by design (docs/decisions.md, "Hardening": the soak)
 METRICS = ("simplecloud_etcd_db_bytes", "simplecloud_etcd_quota_bytes", "simplecloud_etcd_revision")
 
 
@@ -194,8 +196,8 @@ class Soak:
                                 "--port", "8000", "--path", f"/{app}", "--strip-path", "--health-path", "/health",
                                 "--wait",
                                 "--timeout", "240")
-        self.user.cloud("app", "autoscale", AUTO, "--min", "1", "--max", "4", "--rps", str(self.args.rate),
-                        "--window", "30")
+        self.user.cloud("app", "autoscale", AUTO, "--min", str(MIN_REPLICAS), "--max", "4",
+                        "--rps", str(self.args.rate), "--window", "30")
 
     def start_load(self, app: str, rate: float, seconds: float) -> labkit.OpenLoop:
         # the route /APP, stripped: the light job's own /light behind it (its work per request)
@@ -263,7 +265,7 @@ class Soak:
         action = self.rng.choice(["scale", "scale", "transient", "update", "crash"])
         app = self.rng.choice(APPS)
         if action == "scale":
-            self.replicas[app] = max(1, min(5, self.replicas[app] + self.rng.choice([-1, 1])))
+            self.replicas[app] = max(MIN_REPLICAS, min(5, self.replicas[app] + self.rng.choice([-1, 1])))
             self.user.cloud("app", "scale", app, str(self.replicas[app]))
         elif action == "transient":
             if self.transient:
@@ -277,10 +279,10 @@ class Soak:
             self.user.cloud("app", "update", app, "--cpus", self.rng.choice(["0.2", "0.25"]))
         else:
             nodes = [n for n in self.user.json("/api/nodes") if n["app"] == app and n["status"] == "ONLINE"]
-            if nodes:
+            if len(nodes) >= MIN_REPLICAS:
                 victim = self.rng.choice(nodes)
                 self.user.cloud("node", "crash", victim["name"], "--pod", victim["pod"])
-        self.did(f"{action} {app}", began)
+        self.did(f"{action} {app} ({self.replicas[app]} replicas)", began)
 
     def settle(self) -> int | None:
         """Wait (bounded) until HAProxy's servers match the desired nodes; how far off they are then."""
