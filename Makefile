@@ -8,7 +8,6 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV    := .venv
-EXTRAS  := lab,test,bench
 PY      := $(VENV)/bin/python
 LOGS    := .simplecloud/logs
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -50,7 +49,7 @@ define step
 	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
 endef
 
-.PHONY: help up down provision status deps test-deps browser-deps bench-deps box-deps libvirt engine venv images box wheels \
+.PHONY: help up down provision status deps test-deps browser-deps bench-deps box-deps libvirt engine venv test-venv images box wheels \
         test test-unit test-integration test-browser test-lab test-infra test-byo test-vm vm-tier vm-destroy \
         byo bench clean
 
@@ -82,7 +81,7 @@ deps:
 	@$(MAKE) --no-print-directory venv engine
 
 # The test tiers' own packages (TEST_PACKAGES and the like, above).
-test-deps: deps
+test-deps: deps test-venv
 	$(call step,test-packages,$(call apt_install,$(TEST_PACKAGES)))
 
 browser-deps:
@@ -105,11 +104,19 @@ libvirt:
 	  for i in $$(seq 1 30); do virsh -c qemu:///system version >/dev/null 2>&1 && exit 0; sleep 1; done; \
 	  echo "libvirtd did not answer in 30 s"; exit 1)
 
-venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+# Two steps of one venv: `make up` installs the project with what the lab
+# needs (extra `lab`: pyinfra, Ansible, ansible-runner, mitogen); the test
+# tiers and the benches add theirs (`test`, `bench`) when they first run.
+venv: $(VENV)/.installed-lab
+$(VENV)/.installed-lab: pyproject.toml
 	$(call step,python-venv,\
 	  { [ -x $(PY) ] || python3 -m venv $(VENV); } && $(PY) -m pip install -q -U pip && \
-	  $(PY) -m pip install -q -e '.[$(EXTRAS)]')
+	  $(PY) -m pip install -q -e '.[lab]')
+	@touch $@
+
+test-venv: $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.installed-lab
+	$(call step,python-venv-tests,$(PY) -m pip install -q -e '.[lab,test,bench]')
 	@touch $@
 
 # Start a Docker engine if none answers (systemd when it runs, else in the background).
@@ -213,7 +220,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 test: test-unit test-integration test-browser test-lab test-byo test-vm
 	@echo "all test tiers passed"
 
-test-unit: venv
+test-unit: test-venv
 	$(VENV)/bin/ruff check orchestrator tests bench
 	$(VENV)/bin/mypy
 	$(PYTEST) tests/unit -q
@@ -228,16 +235,16 @@ test-browser: test-deps browser-deps
 	$(PYTEST) tests/browser -q
 
 # testinfra reaches the machines through .vagrant/ssh-config (tests/infra/conftest.py).
-test-lab: up
+test-lab: up test-venv
 	$(PYTEST) tests/infra tests/lab -q --durations=15
 
-test-infra: venv
+test-infra: test-venv
 	$(PYTEST) tests/infra -q
 
 # Machines you bring (docs/lab.md, "Your own machines"): an Ansible inventory of
 # SSH hosts (inventory/byo/hosts.example.yml); site.yml through
 # playbooks/provision.py, then tests/infra against them (playbooks/byo.py).
-byo: venv wheels
+byo: test-venv wheels
 	@test -n "$(INVENTORY)" || { echo "usage: make byo INVENTORY=path/to/hosts.yml (see inventory/byo/hosts.example.yml)"; exit 2; }
 	$(call step,base-image,images/base.sh)
 	$(PY) playbooks/byo.py $(INVENTORY)
@@ -246,7 +253,7 @@ byo: venv wheels
 # started with plain `docker run` on their own network (192.168.57.0/24,
 # beside the lab), their inventory written, `playbooks/byo.py` run, the
 # machines removed, pass or fail.
-test-byo: images wheels
+test-byo: images wheels test-venv
 	@start=$$(date +%s); \
 	if $(PY) tests/byo/simulate.py; then echo "test-byo passed ($$(( $$(date +%s) - start ))s)"; \
 	else echo "test-byo FAILED ($$(( $$(date +%s) - start ))s)"; exit 1; fi
@@ -259,7 +266,7 @@ VM_ENV := LAB_PROVIDER=libvirt VAGRANT_DEFAULT_PROVIDER=libvirt LAB_INVENTORY=$(
           VAGRANT_DOTFILE_PATH=$(CURDIR)/.simplecloud/vm/vagrant SIMPLECLOUD_REPLACE_OTHER_LAB=1
 VM_NETWORKS := simplecloud-vm simplecloud-vm-mgmt
 
-test-vm: venv libvirt box   # libvirt first: it brings vagrant, whose key the box needs
+test-vm: test-venv libvirt box   # libvirt first: it brings vagrant, whose key the box needs
 	@start=$$(date +%s); \
 	if $(MAKE) --no-print-directory vm-tier; then $(MAKE) --no-print-directory vm-destroy; \
 	  echo "test-vm passed ($$(( $$(date +%s) - start ))s)"; \
@@ -278,7 +285,7 @@ vm-destroy:
 	    virsh -c qemu:///system net-destroy $$n || true; virsh -c qemu:///system net-undefine $$n; done)
 
 # Benchmarks print figures; they are not tests (bench/README.md).
-bench: up bench-deps
+bench: up bench-deps test-venv
 	cd bench && ../$(PY) host_link_bench.py
 	cd bench && ../$(PY) autoscale_bench.py
 

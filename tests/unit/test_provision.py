@@ -135,3 +135,20 @@ def test_profile_times_each_task_to_the_next_ones_start(provision):
     assert lines[3:5] == ["    10.00 s  common : Install", "     1.00 s  common : Clock"]
     assert "    11.00 s  common" in lines and "     0.50 s  etcd" in lines
     assert "    12.00 s  Base" in lines and "     2.50 s  Manager" in lines
+
+
+def test_the_strategy_is_mitogen_unless_linear_is_asked_for(provision):
+    env = provision.strategy_env({})
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert (Path(env["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_linear.py").is_file()
+    assert provision.strategy_env({"SIMPLECLOUD_ANSIBLE_STRATEGY": "linear"}) == {"ANSIBLE_STRATEGY": "linear"}
+    with pytest.raises(ValueError, match="mitogen_linear, linear"):
+        provision.strategy_env({"SIMPLECLOUD_ANSIBLE_STRATEGY": "free"})
+
+
+def test_a_wrong_strategy_is_one_line_and_exit_2(provision, monkeypatch, capsys):
+    monkeypatch.setenv("SIMPLECLOUD_ANSIBLE_STRATEGY", "fast")
+    with pytest.raises(SystemExit) as exit_:
+        provision.main([])
+    assert exit_.value.code == 2
+    assert "SIMPLECLOUD_ANSIBLE_STRATEGY must be one of" in capsys.readouterr().err
