@@ -8,6 +8,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV    := .venv
+# the test tiers' extras (a variable: a comma would split $(call step,...))
+TEST_EXTRAS := lab,test,bench
 PY      := $(VENV)/bin/python
 LOGS    := .simplecloud/logs
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -116,7 +118,7 @@ $(VENV)/.installed-lab: pyproject.toml
 
 test-venv: $(VENV)/.installed
 $(VENV)/.installed: $(VENV)/.installed-lab
-	$(call step,python-venv-tests,$(PY) -m pip install -q -e '.[lab,test,bench]')
+	$(call step,python-venv-tests,$(PY) -m pip install -q -e '.[$(TEST_EXTRAS)]')
 	@touch $@
 
 # Start a Docker engine if none answers (systemd when it runs, else in the background).
