@@ -26,8 +26,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB_VIP := $(shell sed -n 's/^lab_vip: *\([0-9.]*\).*/\1/p' inventory/group_vars/all.yml)
 
 # What the lab needs on this machine (make up): the engine, Vagrant, the base
-# image's debootstrap, Python for the venv, and ssh for Ansible.
-HOST_PACKAGES := docker.io vagrant debootstrap python3-venv python3-pip openssh-client
+# image's debootstrap, Python for the venv, and ssh for Ansible. Installed
+# without Recommends (104 MB instead of 600: vagrant's recommend alone,
+# vagrant-libvirt, brings QEMU and libguestfs), so the recommends that are
+# wanted are named: docker.io's apparmor, ca-certificates, cgroupfs-mount and
+# xz-utils, debootstrap's keyring. The VM tier's libvirt packages come with it.
+HOST_PACKAGES := docker.io apparmor ca-certificates cgroupfs-mount xz-utils vagrant \
+                 debootstrap debian-archive-keyring python3-venv openssh-client
 # Test-only, installed by the targets that use them: the integration tier's
 # real etcd, HAProxy and sshd (make test-integration, test-browser), the
 # browser tier's chromium (make test-browser), bench's wrk (make bench).
@@ -51,7 +56,7 @@ define step
 	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
 endef
 
-.PHONY: help up down provision status deps test-deps browser-deps bench-deps box-deps libvirt engine venv test-venv images box wheels \
+.PHONY: help up down provision status machines deps base-image test-deps browser-deps bench-deps box-deps libvirt engine venv test-venv images box wheels \
         test test-unit test-integration test-browser test-lab test-infra test-byo test-vm vm-tier vm-destroy \
         byo bench clean
 
@@ -69,18 +74,24 @@ help:
 	@echo "make box                the VM lab's Vagrant box, built offline ($(BOX))"
 
 # ---------------------------------------------------------------- host setup
-# apt_install PACKAGES: install those that are missing
+# apt_install PACKAGES[,APT-OPTIONS]: install those that are missing
 define apt_install
 	  missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ]; then echo "installing: $$missing"; \
 	    [ "$$(id -u)" = 0 ] || { echo "run as root to install: $$missing"; exit 1; }; \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(2) $$missing; \
 	  else echo "all present"; fi
 endef
 
+# The host packages, then the venv beside the engine and the base image
+# (pip and debootstrap side by side: each waits on the network much of the
+# time). -Oline: each step's line whole, when it ends.
 deps:
-	$(call step,host-packages,$(call apt_install,$(HOST_PACKAGES)))
-	@$(MAKE) --no-print-directory venv engine
+	$(call step,host-packages,$(call apt_install,$(HOST_PACKAGES),--no-install-recommends))
+	@$(MAKE) --no-print-directory -j2 -Oline venv base-image
+
+base-image: engine
+	$(call step,base-image,images/base.sh)
 
 # The test tiers' own packages (TEST_PACKAGES and the like, above).
 test-deps: deps test-venv
@@ -135,7 +146,6 @@ engine:
 # or when the engine no longer has it. (The job images are built on the
 # manager by role worker_images, with images/jobs/build.sh.)
 images: deps
-	$(call step,base-image,images/base.sh)
 	@docker image inspect $(HOST_IMAGE) >/dev/null 2>&1 || rm -f images/build/host.stamp
 	@$(MAKE) --no-print-directory images/build/host.stamp
 
@@ -165,12 +175,16 @@ $(BOX): $(MACHINE_FILES)
 # The provider comes from lab.yml / LAB_PROVIDER (VAGRANT_DEFAULT_PROVIDER above).
 # Containers come up side by side (Vagrant's docker provider can); VMs one
 # at a time (under TCG, four booting at once starve each other).
+# The wheels are built while the machines start.
 up: images $(if $(filter libvirt,$(LAB_PROVIDER)),libvirt box)
+	@$(MAKE) --no-print-directory -j2 -Oline machines wheels
+	@$(MAKE) --no-print-directory provision
+	@$(MAKE) --no-print-directory status
+
+machines:
 	$(call step,machines,SIMPLECLOUD_REPLACE_OTHER_LAB=1 vagrant up --no-provision \
 	  $(if $(filter docker,$(LAB_PROVIDER)),--parallel,--no-parallel))
 	@grep -ho 'simplecloud: replacing .*' $(LOGS)/machines.log | sed 's/^/    /' || true
-	@$(MAKE) --no-print-directory provision
-	@$(MAKE) --no-print-directory status
 
 # Wheels of the project and its dependencies for the manager's offline install.
 # setuptools' build/ is removed first: it keeps modules that no longer exist
@@ -246,9 +260,8 @@ test-infra: test-venv
 # Machines you bring (docs/lab.md, "Your own machines"): an Ansible inventory of
 # SSH hosts (inventory/byo/hosts.example.yml); site.yml through
 # playbooks/provision.py, then tests/infra against them (playbooks/byo.py).
-byo: test-venv wheels
+byo: test-venv wheels base-image
 	@test -n "$(INVENTORY)" || { echo "usage: make byo INVENTORY=path/to/hosts.yml (see inventory/byo/hosts.example.yml)"; exit 2; }
-	$(call step,base-image,images/base.sh)
 	$(PY) playbooks/byo.py $(INVENTORY)
 
 # `make byo`, simulated (tests/byo/simulate.py): a manager and a pod host

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MACHINE = ROOT / "images" / "machine"
 IMAGE = "simplecloud/host:test"
 sys.path.insert(0, str(MACHINE))
-from machine import DISABLED, PACKAGES, VAGRANT_KEY_DIRS  # noqa: E402 - images/machine is no package: on the path first
+from machine import DISABLED, ORCHESTRATOR_VENV, PACKAGES, VAGRANT_KEY_DIRS  # noqa: E402 - images/machine is no package: on the path first
 
 pytestmark = pytest.mark.integration
 
@@ -151,6 +151,15 @@ def test_packages_installed_and_services_left_to_the_roles(machines):
     enabled = m.sh("systemctl is-enabled " + " ".join(DISABLED)).stdout.split()
     assert enabled == ["disabled"] * len(DISABLED)
     assert m.sh("systemctl is-active docker.service").stdout.strip() == "inactive"
+
+
+def test_the_orchestrators_venv_is_made_and_empty(machines):
+    """Made in the image (role orchestrator then only installs into it):
+    pip answers, and simplecloud is not there yet."""
+    m = machines[0]
+    pip = m.sh(f"{ORCHESTRATOR_VENV}/bin/python -m pip --version")
+    assert pip.returncode == 0 and ORCHESTRATOR_VENV in pip.stdout, pip.stdout + pip.stderr
+    assert m.sh(f"{ORCHESTRATOR_VENV}/bin/python -m pip show -q simplecloud").returncode == 1
 
 
 def test_vagrant_account(machines):
