@@ -71,16 +71,23 @@ def on(machine: str, command: str, timeout: float = 120, check: bool = True) -> 
     return run.stdout
 
 
-def get(path: str, timeout: float = 30) -> tuple[int, str | None]:
-    """(status, serving node or None); status 0 when no HTTP answer came."""
+def fetch(path: str, timeout: float = 30) -> tuple[int, str | None]:
+    """(status, serving node or None); status 0 when no HTTP answer came, and
+    then what came instead (the exception, e.g. ReadTimeout, ConnectionError)."""
     try:
         r = requests.get(EDGE + path, headers={"Connection": "close"}, timeout=timeout)
-    except requests.RequestException:
-        return 0, None
+    except requests.RequestException as e:
+        return 0, f"{type(e).__name__}: {str(e)[-80:]}"
     try:
         return r.status_code, (r.json().get("node") if r.status_code == 200 else None)
     except ValueError:
         return r.status_code, None
+
+
+def get(path: str, timeout: float = 30) -> tuple[int, str | None]:
+    """(status, serving node or None); status 0 when no HTTP answer came."""
+    status, node = fetch(path, timeout)
+    return status, (node if status else None)
 
 
 def wait(predicate, timeout: float = TIMEOUT, interval: float = 0.05):
@@ -131,14 +138,17 @@ class OpenLoop:
                  timeout: float = 30):
         self.path, self.rate, self.limit_s, self.seed, self.timeout = path, rate, limit_s, seed, timeout
         self.samples: list[tuple[float, int, str | None, float]] = []
+        self._errors: dict[float, str | None] = {}    # scheduled time -> what came instead of an answer
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(workers)
         self._thread = threading.Thread(target=self._schedule, daemon=True)
         self._lock = threading.Lock()
 
     def _one(self, scheduled: float) -> None:
-        status, node = get(self.path, self.timeout)
+        status, node = fetch(self.path, self.timeout)
         with self._lock:
+            if status == 0:
+                self._errors[scheduled], node = node, None
             self.samples.append((scheduled, status, node, time.time() - scheduled))
 
     def _schedule(self) -> None:
@@ -160,9 +170,12 @@ class OpenLoop:
         self._pool.shutdown(wait=True)
 
     @property
-    def failures(self) -> list[tuple[float, int]]:
+    def failures(self) -> list[tuple[float, int, float, str | None]]:
+        """(scheduled time, status, seconds from then to the end, the error
+        when no HTTP answer came) of each request not answered 200."""
         with self._lock:
-            return [(round(s, 2), status) for s, status, _, _ in self.samples if status != 200]
+            return [(round(s, 2), status, round(lat, 2), self._errors.get(s))
+                    for s, status, _, lat in self.samples if status != 200]
 
     def served_by(self, node: str, after: float) -> float | None:
         """When the first answer by ``node`` *arrived*, of the requests sent after ``after``."""
