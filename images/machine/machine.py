@@ -6,7 +6,7 @@ PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "python3", "python3-apt",
     "iproute2", "iptables", "iputils-ping", "ca-certificates", "curl", "procps", "kmod", "less",
     "docker.io", "haproxy", "etcd-server", "etcd-client", "docker-registry", "socat", "python3-venv",
-    "keepalived",
+    "keepalived", "pigz",
 ]
 # The orchestrator's venv (role orchestrator's orchestrator_venv), made empty
 # here, pip included: the role installs simplecloud into it and makes it only
