@@ -22,8 +22,8 @@ def run_haproxy_step(haproxy: HAProxyProtocol, action: Action) -> None:
                 haproxy.wait_idle(backend, server, DRAIN_WAIT)
             haproxy.set_state(backend, server, admin)
         case DelServer(backend, server):
-            # in maint at once; its requests finish, or (a failed worker's)
-            # are retried elsewhere by HAProxy; what is left after the wait is cut
+            # drained at once; its requests finish, or (a dead worker's, once its
+            # checks fail) are cut and retried elsewhere; what is left after the wait is cut
             haproxy.del_server(backend, server, wait=DRAIN_WAIT)
         case AddServer(backend, node, _, port, admin, addr, cid) if addr and cid:
             haproxy.add_server(backend, server_name(node, cid), addr, port, admin=admin)

@@ -65,7 +65,7 @@ class PublishedHAProxy:
 
     def del_server(self, backend: str, name: str, wait: float = 3.0) -> None:
         try:
-            self.haproxy.set_state(backend, name, "maint")     # the followers stop sending it requests
+            self.haproxy.set_state(backend, name, "drain")     # the followers stop sending it requests
             self.publish(backend)
         except errors.NotFound:
             pass

@@ -21,8 +21,9 @@ class SetServerState:
 
 @dataclass(frozen=True)
 class DelServer:
-    """Maintenance at once (no new requests), then deleted once its requests
-    are done (a hung worker's are cut after a short wait)."""
+    """Drained at once (no new requests), then deleted once its requests are
+    done (a dead worker's are cut once its checks fail, a hung worker's after
+    a short wait)."""
 
     backend: str
     server: str

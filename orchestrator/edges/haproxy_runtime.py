@@ -131,6 +131,10 @@ class RuntimeAPI:
 
     def sessions(self, backend: str, name: str) -> int:
         """Current sessions plus queued requests of one server (from ``show stat``)."""
+        return _busy(self._stat_row(backend, name))
+
+    def _stat_row(self, backend: str, name: str) -> dict[str, str]:
+        """One server's ``show stat`` row, by column name."""
         text = self.command(f"show stat {backend} 4 -1")
         lines = text.splitlines()
         if not lines or not lines[0].startswith("# "):
@@ -139,7 +143,7 @@ class RuntimeAPI:
         for line in lines[1:]:
             row = dict(zip(header, line.split(",")))
             if row.get("pxname") == backend and row.get("svname") == name:
-                return int(row.get("scur") or 0) + int(row.get("qcur") or 0)
+                return row
         raise errors.NotFound(f"HAProxy has no server {backend}/{name}")
 
     # ------------------------------------------------------------ act
@@ -175,19 +179,32 @@ class RuntimeAPI:
             self._expect(f"set server {backend}/{name} state {admin}")
 
     def del_server(self, backend: str, name: str, wait: float = 3.0) -> None:
-        """Take a server out for good: maint, let its sessions end (at most
-        ``wait`` seconds; 0 cuts them at once, for a worker that died or
-        hangs), then ``del server``. A server that is already gone is fine
-        (the goal is reached)."""
+        """Take a server out for good: drain it while its requests finish (at
+        most ``wait`` seconds; 0 cuts them at once, for a worker that died or
+        hangs), then maint, cut what is left, and ``del server``. A server
+        that is already gone is fine (the goal is reached).
+
+        Draining, not maint, while it waits: a drained server gets no new
+        requests but keeps its health checks. A worker killed with a request
+        in progress may leave it hanging (the answer will never come, and no
+        reset either); its checks then fail, and once HAProxy marks it down
+        its requests are cut at once, and retried on another worker
+        (``retry-on``), instead of waiting out ``wait``."""
+        deadline, dead = time.monotonic() + wait, False
         try:
+            if wait > 0 and self.sessions(backend, name):
+                self.set_state(backend, name, "drain")
+                while True:
+                    row = self._stat_row(backend, name)
+                    dead = row.get("status", "").startswith("DOWN")
+                    if dead or not _busy(row) or time.monotonic() >= deadline:
+                        break
+                    time.sleep(0.1)
             self.set_state(backend, name, "maint")       # under the lock (set_state)
+            if dead or not self.wait_idle(backend, name, max(0.0, deadline - time.monotonic())):
+                self._expect(f"shutdown sessions server {backend}/{name}")
         except errors.NotFound:
             return
-        if wait <= 0 or not self.wait_idle(backend, name, wait):
-            try:
-                self._expect(f"shutdown sessions server {backend}/{name}")
-            except errors.NotFound:
-                return
         for _ in range(20):
             with self.membership:
                 answer = self.command(f"del server {backend}/{name}").strip()
@@ -229,3 +246,8 @@ def add_server_steps(backend: str, name: str, addr: str, port: int, admin: str =
     if admin == "ready":
         steps.append(f"set server {server} state ready")
     return steps
+
+
+def _busy(row: dict[str, str]) -> int:
+    """A ``show stat`` row's sessions plus queued requests."""
+    return int(row.get("scur") or 0) + int(row.get("qcur") or 0)

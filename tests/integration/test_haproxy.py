@@ -120,6 +120,41 @@ def test_add_drain_maint_delete(haproxy_proc, workers):
         hap.driver.add_server("app_light", "w2", workers["w2"], 8000)   # name taken
 
 
+def test_a_deleted_server_whose_worker_hangs_has_its_requests_retried_once_its_checks_fail(
+        haproxy_proc, workers, test_network, test_labels):
+    """A worker that dies with a request in progress may leave it hanging (no
+    answer and no reset: here, a frozen worker). Deleting its server drains it,
+    and its health checks go on while it drains: once they mark it down, the
+    request is cut and HAProxy retries it on the other worker, long before the
+    drain's wait (60 s) is up. In maint (checks off) it would wait it out, and
+    the client (20 s) would give up."""
+    hap = haproxy_proc
+    hap.driver.apply_config([LIGHT], {})
+    add_both(hap, workers)
+    host = DockerHost(DOCKER_URL, test_network, name="pod-test", extra_labels=test_labels)
+    answers: list[tuple[int, str]] = []
+
+    def get():
+        r = requests.get(hap.url + "/light", timeout=20)
+        answers.append((r.status_code, r.json()["node"]))
+
+    host.pause("sc-hap.w1.t")
+    try:
+        clients = [threading.Thread(target=get) for _ in range(2)]   # round robin: one of them to w1
+        for t in clients:
+            t.start()
+        wait_until(lambda: hap.driver.sessions("app_light", "w1") > 0, 5, interval=0.01,
+                   what="a request held by the frozen w1")
+        hap.driver.del_server("app_light", "w1", wait=60)
+        for t in clients:
+            t.join(25)
+        assert sorted(answers) == [(200, "w2"), (200, "w2")]
+        assert set(servers(hap)) == {"w2"}
+    finally:
+        host.unpause("sc-hap.w1.t")
+        host.close()
+
+
 def test_backend_stats_count_requests_and_servers_up(haproxy_proc, workers):
     """One ``show stat``: the request counter, sessions and the servers taking requests."""
     hap = haproxy_proc

@@ -14,7 +14,7 @@ def test_each_change_of_the_leaders_servers_is_published_with_a_drain_before_a_d
     store.put_lb_table = lambda b, s: (tables.append([e["admin"] for e in s]), store_put(b, s))
     published.add_server("app_web", "web-1.aaaa", "10.0.0.2", 8000)
     published.del_server("app_web", "web-1.aaaa")
-    assert tables == [["ready"], ["maint"], []]       # followers stop sending before it goes
+    assert tables == [["ready"], ["drain"], []]       # followers stop sending before it goes
     assert store.list_lb_tables() == {"app_web": []}
 
 
