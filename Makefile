@@ -46,6 +46,7 @@ LIBVIRT_PACKAGES := libvirt-daemon-system qemu-system-x86 qemu-utils vagrant-lib
 # The one machine definition (images/machine/deploy.py) and what it reads.
 MACHINE_FILES := $(wildcard images/machine/*.py images/machine/*.sh images/machine/box.Vagrantfile images/machine/files/*)
 HOST_IMAGE    := simplecloud/host
+DEPS          := images/build/deps
 BOX           := images/build/simplecloud.box
 
 # step NAME COMMAND...: run COMMAND with its output in $(LOGS)/NAME.log
@@ -56,7 +57,7 @@ define step
 	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
 endef
 
-.PHONY: help up down provision status machines deps base-image test-deps browser-deps bench-deps box-deps libvirt engine venv test-venv images box wheels \
+.PHONY: help up down provision status machines deps deps-wheels base-image test-deps browser-deps bench-deps box-deps libvirt engine venv test-venv images box wheels \
         test test-unit test-integration test-browser test-lab test-infra test-byo test-vm vm-tier vm-destroy \
         byo bench clean
 
@@ -145,11 +146,11 @@ engine:
 # @docker connector; rebuilt when images/machine/ or the base image changed,
 # or when the engine no longer has it. (The job images are built on the
 # manager by role worker_images, with images/jobs/build.sh.)
-images: deps
+images: deps deps-wheels
 	@docker image inspect $(HOST_IMAGE) >/dev/null 2>&1 || rm -f images/build/host.stamp
 	@$(MAKE) --no-print-directory images/build/host.stamp
 
-images/build/host.stamp: $(MACHINE_FILES) images/build/base.id
+images/build/host.stamp: $(MACHINE_FILES) images/build/base.id images/build/deps.stamp
 	$(call step,host-image,images/machine/build-host.sh $(HOST_IMAGE))
 	@touch $@
 images/build/base.id: ;   # written by images/base.sh
@@ -196,10 +197,26 @@ machines:
 # make an unchanged tree give the same bytes.
 WHEEL_SOURCES := pyproject.toml $(shell find orchestrator -type f -not -name '*.pyc' 2>/dev/null)
 wheels: images/build/wheels.tar
-images/build/wheels.tar: $(WHEEL_SOURCES) | venv
-	$(call step,wheels,rm -rf build images/build/wheels/simplecloud-*.whl; \
-	  SOURCE_DATE_EPOCH=315532800 $(PY) -m pip wheel -q --no-cache-dir -w images/build/wheels . && \
-	  tar --sort=name --mtime=@315532800 --owner=0 --group=0 --numeric-owner -C images/build/wheels -cf $@ .)
+images/build/wheels.tar: $(WHEEL_SOURCES) images/build/deps.stamp | venv
+	$(call step,wheels,rm -rf build images/build/wheels; \
+	  SOURCE_DATE_EPOCH=315532800 $(PY) -m pip wheel -q --no-cache-dir --no-deps -w images/build/wheels . && \
+	  tar --sort=name --mtime=@315532800 --owner=0 --group=0 --numeric-owner -cf $@ \
+	    -C $(DEPS) . -C $(CURDIR)/images/build/wheels .)
+
+# The dependencies' wheels: pyproject.toml's [project] dependencies, remade
+# (from PyPI) only when that list changed. The host image's venv has them
+# installed (images/machine/deploy.py), so a manager installs only simplecloud
+# itself; the wheels archive carries them for machines from elsewhere.
+# requirements.txt is rewritten only when the list differs (make compares its
+# time, so editing the rest of pyproject.toml rebuilds nothing).
+deps-wheels: images/build/deps.stamp
+$(DEPS)/requirements.txt: pyproject.toml | venv
+	@mkdir -p $(DEPS); $(PY) -c 'import tomllib; \
+	  print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' >$@.new; \
+	  if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+images/build/deps.stamp: $(DEPS)/requirements.txt | venv
+	$(call step,deps-wheels,rm -f $(DEPS)/*.whl; $(PY) -m pip wheel -q -w $(DEPS) -r $<)
+	@touch $@
 
 # playbooks/provision.py (ansible-runner): a line per play and task with each
 # host's outcome, a summary per host; Ansible's output in $(LOGS)/provision.log.
@@ -242,7 +259,7 @@ test-unit: test-venv
 	$(PYTEST) tests/unit -q
 	ansible-lint --offline --profile production --nocolor -q playbooks/site.yml roles/
 
-test-integration: test-deps
+test-integration: test-deps deps-wheels   # deps-wheels: the machine image's test builds with them
 	$(PYTEST) tests/integration -q
 
 # The dashboard in Debian's chromium, driven by Playwright, against a real

@@ -3,7 +3,8 @@
 What every lab machine starts from, whichever the lab:
   - the Debian packages the Ansible roles install (pre-installed, so a lab
     comes up fast; the roles still install and configure them, so a machine
-    from elsewhere works too), and the orchestrator's venv, empty (the same),
+    from elsewhere works too), and the orchestrator's venv with simplecloud's
+    dependencies (the same: the role installs into it what is missing),
   - the `vagrant` account: password-less sudo and Vagrant's well-known public
     key (the first provisioning replaces it with the lab's own key),
   - sshd's settings (keys only) and no SSH host keys: each machine makes its
@@ -30,6 +31,7 @@ sys.path.insert(0, str(HERE))
 from machine import CONTAINER_MASKED, DISABLED, ORCHESTRATOR_VENV, PACKAGES, VAGRANT_KEY_DIRS, VM_PACKAGES  # noqa: E402
 
 TARGET = host.data.get("simplecloud_target", "container")
+DEPS = "/tmp/simplecloud-deps"   # the dependencies' wheels, copied in by build-host.sh
 assert TARGET in ("container", "vm"), f"simplecloud_target: container or vm, not {TARGET!r}"
 
 
@@ -47,8 +49,11 @@ apt.packages(
     no_recommends=True,
 )
 server.shell(name="Drop the package cache", commands=["apt-get clean"])
-server.shell(name="The orchestrator's venv, empty (role orchestrator fills it)",
-             commands=[f"[ -x {ORCHESTRATOR_VENV}/bin/pip ] || python3 -m venv {ORCHESTRATOR_VENV}"])
+server.shell(name="The orchestrator's venv with its dependencies (role orchestrator adds simplecloud)",
+             commands=[f"[ -x {ORCHESTRATOR_VENV}/bin/pip ] || python3 -m venv {ORCHESTRATOR_VENV}",
+                       f"if [ -d {DEPS} ]; then {ORCHESTRATOR_VENV}/bin/pip install -q --no-index"
+                       f" --find-links {DEPS} -r {DEPS}/requirements.txt; fi",
+                       f"rm -rf {DEPS}"])
 
 server.shell(
     name="Every service starts disabled (the roles decide)",

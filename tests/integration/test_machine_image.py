@@ -7,7 +7,8 @@ machine has its own SSH host keys and machine id (the image carries none).
 
 Cost: builds simplecloud/host:test once (about 40 s with a reachable Debian
 mirror), reused while images/machine/ is unchanged; then about 15 s for the
-two containers. Needs debian:bookworm-slim (images/base.sh) and vagrant.
+two containers. Needs debian:bookworm-slim (images/base.sh), the dependencies' wheels
+(make deps-wheels) and vagrant.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tests.integration.fixtures_edges import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 MACHINE = ROOT / "images" / "machine"
 IMAGE = "simplecloud/host:test"
+DEPS = ROOT / "images" / "build" / "deps"
 sys.path.insert(0, str(MACHINE))
 from machine import DISABLED, ORCHESTRATOR_VENV, PACKAGES, VAGRANT_KEY_DIRS  # noqa: E402 - images/machine is no package: on the path first
 
@@ -54,8 +56,9 @@ def vagrant_private_key() -> paramiko.PKey:
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    """simplecloud/host:test, rebuilt when images/machine/ is newer than it."""
-    newest = max(p.stat().st_mtime for p in MACHINE.rglob("*") if p.is_file())
+    """simplecloud/host:test, rebuilt when images/machine/ or the dependencies'
+    wheels (make deps-wheels, a prerequisite of this tier) are newer than it."""
+    newest = max(p.stat().st_mtime for p in [*MACHINE.rglob("*"), DEPS / "requirements.txt"] if p.is_file())
     created = docker("image", "inspect", "-f", "{{.Created}}", IMAGE, check=False)
     stale = True
     if created:
@@ -153,13 +156,19 @@ def test_packages_installed_and_services_left_to_the_roles(machines):
     assert m.sh("systemctl is-active docker.service").stdout.strip() == "inactive"
 
 
-def test_the_orchestrators_venv_is_made_and_empty(machines):
-    """Made in the image (role orchestrator then only installs into it):
-    pip answers, and simplecloud is not there yet."""
+def test_the_orchestrators_venv_has_the_dependencies_and_not_simplecloud(machines):
+    """Made in the image (role orchestrator then installs only simplecloud):
+    every wheel of make deps-wheels is installed at its version, compiled,
+    and simplecloud is not there yet."""
     m = machines[0]
     pip = m.sh(f"{ORCHESTRATOR_VENV}/bin/python -m pip --version")
     assert pip.returncode == 0 and ORCHESTRATOR_VENV in pip.stdout, pip.stdout + pip.stderr
+    frozen = m.sh(f"{ORCHESTRATOR_VENV}/bin/python -m pip freeze").stdout.split()
+    installed = {line.split("==")[0].lower().replace("-", "_"): line.split("==")[1] for line in frozen}
+    wheels = {w.name.split("-")[0].lower(): w.name.split("-")[1] for w in DEPS.glob("*.whl")}
+    assert wheels and installed == wheels
     assert m.sh(f"{ORCHESTRATOR_VENV}/bin/python -m pip show -q simplecloud").returncode == 1
+    assert m.sh(f"ls {ORCHESTRATOR_VENV}/lib/python3*/site-packages/flask/__pycache__/app.*.pyc").returncode == 0
 
 
 def test_vagrant_account(machines):
