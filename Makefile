@@ -39,6 +39,10 @@ HOST_PACKAGES := docker.io apparmor ca-certificates cgroupfs-mount xz-utils vagr
 TEST_PACKAGES    := haproxy etcd-server etcd-client curl socat openssh-server
 BROWSER_PACKAGES := chromium
 BENCH_PACKAGES   := wrk
+# The lab tier's Vagrantfile tests (make test-lab) ask `vagrant status` of the
+# libvirt provider without any VM: its plugin alone, without Recommends
+# (libvirtd and QEMU come with make test-vm).
+LAB_TEST_PACKAGES := vagrant-libvirt
 # `make box` only (the VM lab's box): a root filesystem, ext4 and qcow2 images.
 BOX_PACKAGES  := e2fsprogs qemu-utils
 # VMs (LAB_PROVIDER=libvirt, make test-vm): libvirt and QEMU (TCG where there is no KVM).
@@ -57,7 +61,7 @@ define step
 	     tail -n 15 $(LOGS)/$(1).log | sed 's/^/    /'; exit 1; fi
 endef
 
-.PHONY: help up down provision status machines deps deps-wheels base-image test-deps browser-deps bench-deps box-deps libvirt engine venv test-venv images box wheels \
+.PHONY: help up down provision status machines deps deps-wheels base-image test-deps browser-deps bench-deps lab-test-deps box-deps libvirt engine venv test-venv images box wheels \
         test test-unit test-integration test-browser test-lab test-infra test-byo test-vm vm-tier vm-destroy \
         byo bench clean
 
@@ -103,6 +107,9 @@ browser-deps:
 
 bench-deps:
 	$(call step,bench-packages,$(call apt_install,$(BENCH_PACKAGES)))
+
+lab-test-deps:
+	$(call step,lab-test-packages,$(call apt_install,$(LAB_TEST_PACKAGES),--no-install-recommends))
 
 box-deps:
 	$(call step,box-packages,$(call apt_install,$(BOX_PACKAGES)))
@@ -268,7 +275,7 @@ test-browser: test-deps browser-deps
 	$(PYTEST) tests/browser -q
 
 # testinfra reaches the machines through .vagrant/ssh-config (tests/infra/conftest.py).
-test-lab: up test-venv
+test-lab: up test-venv lab-test-deps
 	$(PYTEST) tests/infra tests/lab -q --durations=15
 
 test-infra: test-venv

@@ -221,6 +221,7 @@ class Soak:
             s.etcd_db_bytes = figures.get("simplecloud_etcd_db_bytes")
             s.etcd_quota_bytes = figures.get("simplecloud_etcd_quota_bytes")
             s.etcd_revision = figures.get("simplecloud_etcd_revision")
+            s.leader = (self.user.json("/api/managers").get("leader") or {}).get("name")
             s.servers_off = soakkit.servers_off(self.lab.servers(self.lab.managers[0]), self.user.desired())
             events = self.user.json("/api/events?limit=1000")
             s.events, s.errors = len(events), sum(1 for e in events if e["kind"] == "controller.error")
@@ -350,7 +351,8 @@ class Soak:
         failed = sum(len(load.failures) for load in self.loads)
         for line in soakkit.figures(self.samples):
             print(line)
-        failures = [(at, load.path, status) for load in self.loads for at, status in load.failures]
+        failures = [(at, load.path, status, took, error) for load in self.loads
+                    for at, status, took, error in load.failures]
         for line in soakkit.failure_report(failures, self.actions, began):
             print(line)
         results = soakkit.verdicts(self.samples, sent=sent, failed=failed, orphans=orphans, duplicates=duplicates,

@@ -40,6 +40,7 @@ class Sample:
     servers_off: int | None = None          # |HAProxy's servers − desired ONLINE nodes|, summed over apps
     events: int | None = None               # events in the ring
     errors: int | None = None               # controller.error events among them
+    leader: str | None = None               # the machine whose manager led
 
 
 # ------------------------------------------------------------ parsing what the lab answers
@@ -104,14 +105,20 @@ def flat(first: float, last: float, slack: float) -> bool:
 
 def longest_process(samples: Sequence[Sample]) -> tuple[str, list[Process]]:
     """The manager process seen in the most samples: (machine, its samples in
-    order); a restart starts another process, so growth is looked at in one."""
+    order); a restart starts another process, so growth is looked at in one.
+    A follower's, when one was seen: a leader opens Docker connections to
+    every pod host as the churn needs them (a pool of at most
+    ``POOL_SIZE`` per host, each a thread and a few fds), so its first minutes are a warm-up, not a
+    leak; a follower's work does not grow with the pod hosts."""
     runs: dict[tuple[str, int], list[Process]] = {}
+    led = {s.leader for s in samples if s.leader}
     for s in samples:
         for machine, proc in s.managers.items():
             runs.setdefault((machine, proc.pid), []).append(proc)
     if not runs:
         return "", []
-    (machine, _), procs = max(runs.items(), key=lambda kv: len(kv[1]))
+    followers = {key: procs for key, procs in runs.items() if key[0] not in led} or runs
+    (machine, _), procs = max(followers.items(), key=lambda kv: len(kv[1]))
     return machine, procs
 
 
@@ -192,16 +199,18 @@ def figures(samples: Sequence[Sample]) -> list[str]:
             f"HAProxy's servers off the desired nodes: at most {max(off) if off else '?'} during the churn"]
 
 
-def failure_report(failures: Sequence[tuple[float, str, int]], actions: Sequence[tuple[float, str]],
-                   began: float, limit: int = 20) -> list[str]:
+def failure_report(failures: Sequence[tuple[float, str, int, float, str | None]],
+                   actions: Sequence[tuple[float, str]], began: float, limit: int = 20) -> list[str]:
     """Where the failed requests fell: one line per request (time from the start,
-    path, status, 0 = no answer in time), and the churn's last action before it
-    and how long before. The first ``limit`` only, then how many more."""
+    path, status, 0 = no answer: then what came instead, and after how long),
+    and the churn's last action before it and how long before. The first
+    ``limit`` only, then how many more."""
     lines = []
-    for at, path, status in sorted(failures)[:limit]:
+    for at, path, status, took, error in sorted(failures)[:limit]:
         before = [(t, text) for t, text in actions if t <= at]
         cause = f"{at - before[-1][0]:.1f} s after '{before[-1][1]}'" if before else "before any change"
-        lines.append(f"failed: GET {path} -> {status or 'no answer'} at +{at - began:.1f} s, {cause}")
+        what = status or f"no answer ({error or 'none'}, after {took:.1f} s)"
+        lines.append(f"failed: GET {path} -> {what} at +{at - began:.1f} s, {cause}")
     if len(failures) > limit:
         lines.append(f"… and {len(failures) - limit} more failed request(s)")
     return lines

@@ -61,6 +61,7 @@ WAKER_MAXCONN = 32
 """Connections HAProxy sends the waker at once per app at zero; more wait in
 HAProxy's queue (``timeout queue``), and the waker itself holds at most
 ``control.waker.MAX_HELD`` in all."""
+RETRIES = 3               # a request's connection attempts after the first (the backends' ``retries``)
 
 NO_APP_BACKEND = "no_app"
 T = TypeVar("T")
@@ -281,6 +282,7 @@ def render(apps: Iterable[App], servers_by_backend: Mapping[str, Iterable[Server
         backends=backends,
         server_options=SERVER_OPTIONS,
         waker_maxconn=WAKER_MAXCONN,
+        retries=RETRIES,
         check_timeout_ms=_timeout_ms(settings, "check_timeout", 0.1),
         connect_timeout_ms=_timeout_ms(settings, "connect_timeout", 0.01),
     )

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable
 
 from orchestrator.core import errors
-from orchestrator.core.haproxy_config import SERVER_OPTIONS, HAProxySettings
+from orchestrator.core.haproxy_config import RETRIES, SERVER_OPTIONS, HAProxySettings
 from orchestrator.core.haproxy_stats import (
     STAT_COMMAND,
     BackendStats,
@@ -188,20 +188,27 @@ class RuntimeAPI:
         requests but keeps its health checks. A worker killed with a request
         in progress may leave it hanging (the answer will never come, and no
         reset either); its checks then fail, and once HAProxy marks it down
-        its requests are cut at once, and retried on another worker
-        (``retry-on``), instead of waiting out ``wait``."""
-        deadline, dead = time.monotonic() + wait, False
+        the requests still on it are cut, and retried on another worker
+        (``retry-on``), instead of waiting out ``wait``. Not at the moment it
+        goes down: requests that were connecting to a killed worker are
+        retried elsewhere by themselves one ``timeout connect`` later (a cut
+        would close them without an answer), so a down server keeps its
+        requests for up to ``retries`` connect timeouts first."""
+        deadline, down_since = time.monotonic() + wait, None
+        grace = (RETRIES + 1) * self.settings.connect_timeout
         try:
             if wait > 0 and self.sessions(backend, name):
                 self.set_state(backend, name, "drain")
                 while True:
-                    row = self._stat_row(backend, name)
-                    dead = row.get("status", "").startswith("DOWN")
-                    if dead or not _busy(row) or time.monotonic() >= deadline:
+                    row, now = self._stat_row(backend, name), time.monotonic()
+                    if down_since is None and row.get("status", "").startswith("DOWN"):
+                        down_since = now
+                    if not _busy(row) or now >= deadline or (down_since is not None and now - down_since >= grace):
                         break
-                    time.sleep(0.1)
+                    time.sleep(0.05)
             self.set_state(backend, name, "maint")       # under the lock (set_state)
-            if dead or not self.wait_idle(backend, name, max(0.0, deadline - time.monotonic())):
+            left = 0.0 if down_since is not None else max(0.0, deadline - time.monotonic())
+            if not self.wait_idle(backend, name, left):
                 self._expect(f"shutdown sessions server {backend}/{name}")
         except errors.NotFound:
             return

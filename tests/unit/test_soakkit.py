@@ -53,6 +53,15 @@ def test_growth_is_read_in_the_process_that_lived_longest():
     assert machine == "manager" and [p.pid for p in procs] == [2] * 9
 
 
+def test_growth_is_read_in_a_follower_when_one_lived_through():
+    """The leader's Docker connection pools fill during its first minutes (a warm-up)."""
+    both = {**run_of(1, 100.0, "manager-1"), **run_of(2, 90.0, "manager-2")}
+    samples = [Sample(time=t, managers=both, leader="manager-1") for t in range(6)]
+    assert soakkit.longest_process(samples)[0] == "manager-2"
+    assert soakkit.longest_process([Sample(time=t, managers=run_of(1, 100.0, "manager-1"), leader="manager-1")
+                                    for t in range(6)])[0] == "manager-1"     # no follower seen: the leader
+
+
 def verdicts(samples, **overrides):
     given = {"sent": 1000, "failed": 0, "orphans": [], "duplicates": [], "servers_off_at_end": 0,
              "failed_changes": 0, **overrides}
@@ -95,9 +104,10 @@ def test_too_few_samples_is_a_failure_not_a_pass():
 
 def test_each_failed_request_is_placed_after_the_last_change_before_it():
     actions = [(100.0, "scale soak-a"), (120.0, "restart the manager on manager-1"), (140.0, "crash soak-b")]
-    failures = [(121.5, "/soak-b/light", 503), (99.0, "/soak-a/light", 0), (150.25, "/soak-b/light", 502)]
+    failures = [(121.5, "/soak-b/light", 503, 0.1, None), (99.0, "/soak-a/light", 0, 0.71, "ConnectionError: reset"),
+                (150.25, "/soak-b/light", 502, 0.2, None)]
     assert soakkit.failure_report(failures, actions, began=90.0) == [
-        "failed: GET /soak-a/light -> no answer at +9.0 s, before any change",
+        "failed: GET /soak-a/light -> no answer (ConnectionError: reset, after 0.7 s) at +9.0 s, before any change",
         "failed: GET /soak-b/light -> 503 at +31.5 s, 1.5 s after 'restart the manager on manager-1'",
         "failed: GET /soak-b/light -> 502 at +60.2 s, 10.2 s after 'crash soak-b'"]
     assert soakkit.failure_report(failures, actions, began=90.0, limit=1)[-1] == "… and 2 more failed request(s)"

@@ -4,10 +4,13 @@ integration test tests/integration/test_haproxy.py stops after each step of a
 real HAProxy)."""
 from __future__ import annotations
 
-from orchestrator.core.haproxy_config import SERVER_OPTIONS
+import time
+
+from orchestrator.core.haproxy_config import RETRIES, SERVER_OPTIONS, HAProxySettings
 from orchestrator.core.haproxy_stats import parse_servers_state
 from orchestrator.core.model import Server
 from orchestrator.edges.haproxy import add_server_steps
+from orchestrator.edges.haproxy_runtime import RuntimeAPI
 
 HEADER = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
           "srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health "
@@ -51,3 +54,56 @@ def test_new_server_options_count_as_a_settings_change(monkeypatch):
     before = haproxy.HAProxy(Settings().haproxy)._settings_fingerprint()
     monkeypatch.setattr(haproxy, "SERVER_OPTIONS", SERVER_OPTIONS + " weight 2")
     assert haproxy.HAProxy(Settings().haproxy)._settings_fingerprint() != before
+
+
+class ScriptedRuntime(RuntimeAPI):
+    """A RuntimeAPI whose admin socket answers from a script: the server goes
+    DOWN at ``down_at`` s and keeps ``sessions`` until ``idle_at`` s; every
+    command is recorded with the sessions it met."""
+
+    def __init__(self, down_at: float, idle_at: float, sessions: int = 1):
+        super().__init__(HAProxySettings())
+        self.t0, self.down_at, self.idle_at, self.busy = time.monotonic(), down_at, idle_at, sessions
+        self.sent: list[tuple[str, int]] = []
+
+    def _now(self) -> tuple[str, int]:
+        t = time.monotonic() - self.t0
+        return ("DOWN" if t >= self.down_at else "UP"), (self.busy if t < self.idle_at else 0)
+
+    def command(self, cmd: str, *, master: bool = False) -> str:
+        status, scur = self._now()
+        self.sent.append((cmd.split(" app_")[0], scur))
+        if cmd.startswith("show stat"):
+            return f"# pxname,svname,scur,qcur,status\napp_web,n1,{scur},0,{status}\n"
+        return "Server deleted." if cmd.startswith("del server") else ""
+
+
+def test_a_down_server_keeps_its_connecting_requests_until_they_are_retried_elsewhere():
+    """A killed worker's server goes down while requests are still connecting
+    to it; they leave on their own (retried on another worker one connect
+    timeout later). Cut at the moment it went down, they were closed with no
+    answer (the soak's 'no answer 0.7 s after a crash')."""
+    haproxy = ScriptedRuntime(down_at=0.1, idle_at=0.4)
+    haproxy.del_server("app_web", "n1", wait=2.0)
+    assert ("shutdown sessions server", 1) not in haproxy.sent
+    assert [c for c, _ in haproxy.sent if not c.startswith("show stat")] == [
+        "set server", "set server", "del server"]                 # drain, maint, del
+
+
+def test_a_down_server_whose_requests_hang_has_them_cut_after_the_retries_grace():
+    """A frozen worker: its requests never leave; once it is down and the
+    retries' grace is over, they are cut (and HAProxy retries them), long
+    before ``wait``."""
+    haproxy = ScriptedRuntime(down_at=0.1, idle_at=60)
+    began = time.monotonic()
+    haproxy.del_server("app_web", "n1", wait=30.0)
+    assert ("shutdown sessions server", 1) in haproxy.sent
+    grace = (RETRIES + 1) * HAProxySettings().connect_timeout
+    assert time.monotonic() - began < 0.1 + grace + 1.0
+
+
+def test_a_busy_server_that_stays_up_is_drained_for_wait_then_cut():
+    haproxy = ScriptedRuntime(down_at=60, idle_at=60)
+    haproxy.del_server("app_web", "n1", wait=0.3)
+    assert [c for c, _ in haproxy.sent if not c.startswith("show stat")][-2:] == [
+        "shutdown sessions server", "del server"]
