@@ -49,11 +49,37 @@ TEST_LABELS = {"simplecloud.test": "1", "simplecloud.testrun": RUN_ID,
                "simplecloud.testpid": str(os.getpid())}
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768                         # Linux's default
+
+
+_PORT_SPAN = 8000
+_PORT_BASE = max(1024, _ephemeral_low() - _PORT_SPAN)
+_next_port = [(os.getpid() * 131) % _PORT_SPAN]       # where this process starts in the span
+_port_lock = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nobody listens on now, below the kernel's
+    ephemeral range and never handed out twice by this process. A port picked
+    by binding to 0 comes from the ephemeral range: let go, it can be taken as
+    the local port of any outgoing connection before the server meant to
+    listen on it starts, which then fails with 'address already in use' (an
+    HA test's etcd member did, 2026-12-06)."""
+    with _port_lock:
+        for _ in range(_PORT_SPAN):
+            port = _PORT_BASE + _next_port[0] % _PORT_SPAN
+            _next_port[0] += 1
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue                 # somebody listens there, or it is closing
+                return port
+    raise RuntimeError(f"no free port in {_PORT_BASE}-{_PORT_BASE + _PORT_SPAN - 1}")
 
 
 class QuietHandler(WSGIRequestHandler):

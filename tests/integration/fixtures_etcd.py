@@ -15,7 +15,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,15 +25,9 @@ import pytest
 
 from orchestrator.edges.store import Store
 
-from .fixtures_edges import stop_process
+from .fixtures_edges import free_port, stop_process
 
 ETCD_BIN = os.environ.get("SIMPLECLOUD_ETCD_BIN", "/usr/bin/etcd")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until_ready(host: str, port: int, proc: subprocess.Popen, log_path: str, timeout: float = 20.0):
