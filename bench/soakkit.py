@@ -107,9 +107,9 @@ def longest_process(samples: Sequence[Sample]) -> tuple[str, list[Process]]:
     """The manager process seen in the most samples: (machine, its samples in
     order); a restart starts another process, so growth is looked at in one.
     A follower's, when one was seen: a leader opens Docker connections to
-    every pod host as the churn needs them (a pool of at most
-    ``POOL_SIZE`` per host, each a thread and a few fds), so its first minutes are a warm-up, not a
-    leak; a follower's work does not grow with the pod hosts."""
+    every pod host as the churn needs them (a pool of at most ``POOL_SIZE``
+    per host, each a thread and a few fds), so its first minutes are a
+    warm-up, not a leak; a follower's work does not grow with the pod hosts."""
     runs: dict[tuple[str, int], list[Process]] = {}
     led = {s.leader for s in samples if s.leader}
     for s in samples:

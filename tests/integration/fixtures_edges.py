@@ -19,6 +19,7 @@ tiers that use dockerd take turns (``dockerd_turn``).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -58,8 +59,7 @@ def _ephemeral_low() -> int:
 
 _PORT_SPAN = 8000
 _PORT_BASE = max(1024, _ephemeral_low() - _PORT_SPAN)
-_next_port = [(os.getpid() * 131) % _PORT_SPAN]       # where this process starts in the span
-_port_lock = threading.Lock()
+_next_port = itertools.count((os.getpid() * 131) % _PORT_SPAN)   # from an offset by process; next() is atomic
 
 
 def free_port() -> int:
@@ -69,16 +69,14 @@ def free_port() -> int:
     the local port of any outgoing connection before the server meant to
     listen on it starts, which then fails with 'address already in use' (an
     HA test's etcd member did, 2026-12-06)."""
-    with _port_lock:
-        for _ in range(_PORT_SPAN):
-            port = _PORT_BASE + _next_port[0] % _PORT_SPAN
-            _next_port[0] += 1
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    continue                 # somebody listens there, or it is closing
-                return port
+    for _ in range(_PORT_SPAN):
+        port = _PORT_BASE + next(_next_port) % _PORT_SPAN
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue                     # somebody listens there, or it is closing
+            return port
     raise RuntimeError(f"no free port in {_PORT_BASE}-{_PORT_BASE + _PORT_SPAN - 1}")
 
 
