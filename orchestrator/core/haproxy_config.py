@@ -41,8 +41,15 @@ from orchestrator.core.haproxy_stats import LOG_FORMAT
 from orchestrator.core.model import App, Server
 from orchestrator.core.naming import backend_name
 
+NODE_MAXCONN = 16
+"""Requests a node is sent at once; more wait in its backend's queue
+(``timeout queue``) and go to the first node that frees up, a new one
+included. So a saturated app's backlog is HAProxy's queue (``qcur``, which
+the autoscaler reads as demand), not a node's listen backlog that nothing
+sees and only that node drains (docs/decisions.md, issue 23)."""
+
 SERVER_OPTIONS = ("check inter 1s fastinter 250ms downinter 250ms fall 2 rise 1 "
-                  "observe layer4 error-limit 1 on-error fastinter")
+                  f"observe layer4 error-limit 1 on-error fastinter maxconn {NODE_MAXCONN}")
 """Health-check timing of every server: checked each second while up; down
 after 2 failures (the second one 250 ms after the first); while down, checked
 every 250 ms, so a new worker (added "down until proven up") takes traffic
@@ -55,7 +62,8 @@ worker. Only the checks take a worker out: with ``sudden-death`` or
 ``mark-down`` one dropped SYN of a busy worker did, and under load, one after
 another, all of them (a lab run: "no server available"). Used as
 ``default-server`` in the file and given explicitly to servers added through
-the Runtime API (which, in HAProxy 2.6, do not inherit ``default-server``)."""
+the Runtime API (which, in HAProxy 2.6, do not inherit ``default-server``).
+``maxconn``: :data:`NODE_MAXCONN`."""
 
 WAKER_MAXCONN = 32
 """Connections HAProxy sends the waker at once per app at zero; more wait in

@@ -130,8 +130,8 @@ def summarize(readings: Sequence[Reading], backend: str, *, now: float, desired:
     """The ``Sample`` of one backend over ``readings`` (those of the window,
     oldest first): rps and requests from the increase of the arrivals
     counter (``stot``) between the first and last reading that have the
-    backend, inflight and cpu as means, the queue's length in the newest and
-    its growth since the oldest, serving = its servers UP in the newest,
+    backend, inflight and cpu as means, the queue's length in the newest,
+    its growth since the oldest and its least, serving = its servers UP in the newest,
     starting = what ``desired`` asks beyond that. None if no reading has the
     backend."""
     seen = [(r.time, r.backends[backend]) for r in readings
@@ -147,7 +147,8 @@ def summarize(readings: Sequence[Reading], backend: str, *, now: float, desired:
                   requests=requests, rps=rps,
                   inflight=sum(s.inflight for _, s in seen) / len(seen),
                   cpu=sum(cpus) / len(cpus) if cpus else None,
-                  p95_ms=p95_ms, queued=seen[-1][1].qcur, queue_growth=seen[-1][1].qcur - seen[0][1].qcur)
+                  p95_ms=p95_ms, queued=seen[-1][1].qcur, queue_growth=seen[-1][1].qcur - seen[0][1].qcur,
+                  queue_least=min(s.qcur for _, s in seen))
 
 
 def series(readings: Sequence[Reading], latencies: Sequence[tuple[float, int]], backend: str, *,

@@ -72,16 +72,21 @@ def test_a_step_beyond_one_nodes_capacity_is_read_as_demand(light_autoscaled):
     offered, one node still answers about 18, and an autoscaler reading the
     answered rate would see 18 of 30 per node and hold while the queue grows.
     It reads the requests that arrive (issue 23), so it scales to 90 / 30 = 3
-    or more."""
+    or more. Where a node answers slower than the load generator's 64
+    threads can wait for (a busy 2-core CI machine), the requests arrive only
+    as fast as they are answered: then the queue in HAProxy stands (64 − 16
+    per node), and that asks for the nodes."""
     rate, t0 = light_autoscaled, time.time()
     cloud_ok("app", "autoscale", "light", "--min", "1", "--max", "6", "--rps", f"{rate(30):g}",
              "--window", str(budget(15)))
     with OpenLoop("/light", rate=rate(90), limit_s=budget(90), seed=23):
-        assert wait_until(lambda: light()["serving"] >= 3, CONVERGE), light()
+        scaled = wait_until(lambda: light()["serving"] >= 3, CONVERGE)
+        assert scaled, (light()["serving"], [e["message"] for e in autoscale_events(t0)])
     ups = [e for e in autoscale_events(t0) if "→" in e["message"]]
     assert ups, autoscale_events(t0)
     first = ups[-1]["message"]                                  # the events come newest first
-    assert "req/s per node > target" in first or "the queue grew" in first, ups
+    assert any(why in first for why in ("req/s per node > target", "the queue grew",
+                                        "requests waited for a node all the time")), ups
 
 
 def test_pes_scenario_bursts_and_rules(light_autoscaled):

@@ -21,7 +21,8 @@ class Sample:
     rate: the demand, not what was answered, so a saturated app whose queue
     grows reads as busy as it is. ``queue_growth``: how much the backend's
     queue grew over the interval (newest minus oldest reading), ``queued``:
-    its length in the newest."""
+    its length in the newest, ``queue_least``: its shortest in the interval
+    (above 0: requests waited for a node all the time)."""
 
     time: float
     serving: int
@@ -33,6 +34,7 @@ class Sample:
     p95_ms: float | None       # app-wide
     queued: int | None = None
     queue_growth: int | None = None
+    queue_least: int | None = None
 
 
 @dataclass(frozen=True)

@@ -66,13 +66,23 @@ def biggest_ask(policy: Autoscale, sample: Sample, current: int) -> Ask | None:
     return max(asks, key=lambda ask: (ask.replicas, ask.ratio), default=None)
 
 
-def short_of_nodes(sample: Sample) -> bool:
-    """A saturated app: its queue grew over the interval and is not empty, with
-    no node starting that could take it. It never reads as satisfied, whatever
-    its per-node figures say (a target above one node's capacity, an
-    undersized target, figures of the requests answered)."""
-    return (sample.queued is not None and sample.queue_growth is not None and sample.queued > 0
-            and sample.queue_growth > 0 and sample.starting == 0)
+def short_of_nodes(sample: Sample) -> str | None:
+    """Why a saturated app is short of nodes, or None. Its queue is not empty,
+    no node is starting that could take it, and the queue either grew over
+    the interval or never emptied and lost less than half of what it held
+    (clients that wait for their answers before they send more keep a queue
+    standing, not growing; a queue that halves in an interval drains soon).
+    It never reads as satisfied, whatever its per-node figures say (a target
+    above one node's capacity, an undersized target, arrivals held back by
+    the clients' own waiting)."""
+    queued, growth, least = sample.queued, sample.queue_growth, sample.queue_least or 0
+    if queued is None or growth is None or queued <= 0 or sample.starting:
+        return None
+    if growth > 0:
+        return f"the queue grew by {growth} to {queued}"
+    if least > 0 and -growth < queued:
+        return f"requests waited for a node all the time (the queue at least {least}, now {queued})"
+    return None
 
 
 def stabilize(policy: Autoscale, recommendations: Timed, wanted: int, current: int,
@@ -113,9 +123,8 @@ def decide_targets(policy: Autoscale, state: State, sample: Sample, current: int
         return finish(policy, current, current, "no metrics yet", metrics), state
     wanted, why = ask.replicas, ask.words(TOLERANCE)
     earlier = state.recommendations or ((now, current),)   # first sight: hold a window, as HPA
-    if short_of_nodes(sample) and wanted <= current:
-        wanted, why = current + 1, (f"the queue grew by {sample.queue_growth} to {sample.queued}: short of "
-                                    f"nodes, whatever the figures say ({why})")
+    if (short := short_of_nodes(sample)) and wanted <= current:
+        wanted, why = current + 1, f"{short}: short of nodes, whatever the figures say ({why})"
     elif wanted < current and sample.starting > 0:
         wanted, why = current, f"{sample.starting} node(s) still starting; {why}"
     elif wanted == current and not ask.within and sample.serving != current:

@@ -101,7 +101,7 @@ def test_window_rates_means_and_counts(rig):
     assert sample.time == 1006.0
     assert sample.requests == 60 and sample.rps == pytest.approx(10.0)
     assert sample.inflight == pytest.approx((0 + 2 + 3 + 1) / 4)     # scur: served and queued
-    assert (sample.queued, sample.queue_growth) == (1, 1)
+    assert (sample.queued, sample.queue_growth, sample.queue_least) == (1, 1, 0)
     assert sample.cpu == pytest.approx(50.0)          # mean of 100 % and 0 %
     assert sample.p95_ms == 400.0
     assert (sample.serving, sample.starting) == (2, 1)
