@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.core.autoscale.bounds import bounds, finish
 from orchestrator.core.autoscale.figures import describe, per_node, target_text
 from orchestrator.core.autoscale.state import Decision, Sample, State, Timed
+from orchestrator.core.haproxy_config import NODE_MAXCONN
 from orchestrator.core.schema import Autoscale
 
 SCALE_UP_PERIOD_S = 10.0     # HPA's default scale-up policy is +100 % or +4 nodes per 15 s, its
@@ -85,6 +86,15 @@ def short_of_nodes(sample: Sample) -> str | None:
     return None
 
 
+def nodes_busy(sample: Sample) -> int:
+    """The nodes the requests in flight (answered or queued, a mean over the
+    interval) keep busy, each taking NODE_MAXCONN at once: fewer would queue
+    them. A scale-down never goes below it, so that clients that wait for
+    their answers (whose arrivals follow the answers, below a target) do not
+    get a scale-down that makes the queue the next decision scales up for."""
+    return math.ceil(sample.inflight / NODE_MAXCONN - 1e-9) if sample.inflight else 0
+
+
 def stabilize(policy: Autoscale, recommendations: Timed, wanted: int, current: int,
               now: float) -> tuple[int, int, int]:
     """HPA's stabilization windows over the earlier ``recommendations`` and
@@ -127,6 +137,9 @@ def decide_targets(policy: Autoscale, state: State, sample: Sample, current: int
         wanted, why = current + 1, f"{short}: short of nodes, whatever the figures say ({why})"
     elif wanted < current and sample.starting > 0:
         wanted, why = current, f"{sample.starting} node(s) still starting; {why}"
+    elif wanted < current and (busy := nodes_busy(sample)) > wanted:
+        wanted, why = min(current, busy), (f"{why}; but {sample.inflight:.0f} requests at once need {busy} "
+                                           f"node(s) of {NODE_MAXCONN}")
     elif wanted == current and not ask.within and sample.serving != current:
         why += f"; {current} desired, {sample.serving} serving, {sample.starting} starting"
     elif wanted == current and not ask.within:
