@@ -41,7 +41,7 @@ from orchestrator.core.haproxy_stats import LOG_FORMAT
 from orchestrator.core.model import App, Server
 from orchestrator.core.naming import backend_name
 
-NODE_MAXCONN = 16
+NODE_MAXCONN = 8
 """Requests a node is sent at once; more wait in its backend's queue
 (``timeout queue``) and go to the first node that frees up, a new one
 included. So a saturated app's backlog is HAProxy's queue (``qcur``, which

@@ -74,7 +74,7 @@ def test_a_step_beyond_one_nodes_capacity_is_read_as_demand(light_autoscaled):
     It reads the requests that arrive (issue 23), so it scales to 90 / 30 = 3
     or more. Where a node answers slower than the load generator's 64
     threads can wait for (a busy 2-core CI machine), the requests arrive only
-    as fast as they are answered: then the queue in HAProxy stands (64 − 16
+    as fast as they are answered: then the queue in HAProxy stands (64 − 8
     per node), and that asks for the nodes."""
     rate, t0 = light_autoscaled, time.time()
     cloud_ok("app", "autoscale", "light", "--min", "1", "--max", "6", "--rps", f"{rate(30):g}",

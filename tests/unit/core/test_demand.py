@@ -99,18 +99,20 @@ def test_a_step_above_one_nodes_capacity_scales_to_the_demand():
 
 
 def test_clients_that_wait_for_their_answers_keep_a_queue_standing_until_there_are_nodes_enough():
-    """64 clients, each sending its next request when its answer came (the
-    lab tests' load generator once its 64 threads are busy): requests arrive
+    """48 clients, each sending its next request when its answer came (the
+    lab tests' load generator once its threads are busy): requests arrive
     only as fast as they are answered (18 per node), below the target, so the
-    rate says 'satisfied' at one node. The queue (64 − 16 per node) never
-    empties: one node more per decision until the nodes take all 64 at once.
-    Then the rate still says 'too many' (18 of 27 per node), but a scale-down
-    would queue the 64 again: it holds, even with a short window."""
-    policy = make_policy(min=1, max=10, targets={"rps": 27}, scale_down_window_s=15)
-    trace = run(policy, clients=64, seconds=120.0)
-    assert [n for _, n, _ in trace][-16:] == [64 // NODE_MAXCONN] * 16, trace
+    rate says 'satisfied' at one node. The queue (48 − NODE_MAXCONN per node)
+    never empties: one node more per decision until the nodes take all 48 at
+    once. Then the rate still says 'too many' (18 of 27 per node), but a
+    scale-down would queue them again: it holds, even with a short window."""
+    clients = 48
+    enough = math.ceil(clients / NODE_MAXCONN)
+    policy = make_policy(min=1, max=enough + 2, targets={"rps": 27}, scale_down_window_s=15)
+    trace = run(policy, clients=clients, seconds=150.0)
+    assert [n for _, n, _ in trace][-6:] == [enough] * 6, trace
     assert all("requests waited for a node all the time" in reason for _, n, reason in trace if "→" in reason)
-    assert "but 64 requests at once need 4 node(s) of 16" in trace[-1][2]
+    assert f"but {clients} requests at once need {enough} node(s) of {NODE_MAXCONN}" in trace[-1][2]
 
 
 def test_a_growing_queue_is_short_of_nodes_whatever_the_figures_say():
