@@ -10,8 +10,12 @@ Scenarios (each on the built-in `light` app, pod light):
   fixed    the same step with a fixed replica count (no autoscaler — what
            Docker Swarm does): the yardstick, in the same run.
   steady   constant load for 5 minutes: how many replica changes (flapping)?
+  demand   issue 23: the target *above* what one node answers (measured
+           first: 64 clients that wait for their answers, 10 s, one node),
+           a load at the target, then a 5× step: when are the nodes the
+           policy asks for serving, and how many requests fail?
 
-    .venv/bin/python bench/autoscale_bench.py [step fixed steady]
+    .venv/bin/python bench/autoscale_bench.py [step fixed steady demand]
 
 Needs the lab (`make up`). Bounded: at most ~14 minutes and 100 req/s.
 """
@@ -19,9 +23,10 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 
-from labkit import OpenLoop, cloud, cloud_json, percentile, wait
+from labkit import OpenLoop, cloud, cloud_json, get, percentile, wait
 
 APP, PATH = "light", "/light"
 BASE = 20.0                 # req/s before and after the step
@@ -78,36 +83,62 @@ def _first_scale_in(t_drop: float) -> float | None:
     return round(min(downs) - t_drop, 1) if downs else None
 
 
-def step(autoscaled: bool) -> dict:
-    name = "step" if autoscaled else "fixed"
-    start_replicas = math.ceil(BASE / TARGET_RPS)
+def capacity(seconds: float = 10.0, clients: int = 64) -> float:
+    """Answers per second of one light node: ``clients`` that each send their
+    next GET when the last one is answered, for ``seconds``."""
+    reset(1)
+    answered, end = [], time.time() + seconds
+
+    def client() -> None:
+        while time.time() < end:
+            if get(PATH)[0] == 200:
+                answered.append(time.time())
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len([t for t in answered if t <= end]) / seconds
+
+
+def demand() -> dict:
+    """The step with a target above one node's capacity (issue 23)."""
+    one_node = capacity()
+    target = round(one_node * 1.25, 1)
+    return {**step(True, base=target, target=target, name="demand"), "one_node_rps": round(one_node, 1)}
+
+
+def step(autoscaled: bool, base: float = BASE, target: float = TARGET_RPS, name: str = "") -> dict:
+    name = name or ("step" if autoscaled else "fixed")
+    start_replicas = math.ceil(base / target)
     reset(start_replicas)
     t_start = time.time()
     if autoscaled:
-        cloud("app", "autoscale", APP, "--min", "1", "--max", "12", "--rps", str(TARGET_RPS),
+        cloud("app", "autoscale", APP, "--min", "1", "--max", "12", "--rps", str(target),
               "--window", str(WINDOW_S))
-    needed = math.ceil(BASE * STEP / (TARGET_RPS * (1 + TOLERANCE)))   # on target, for the policy
-    with OpenLoop(PATH, BASE, limit_s=400, workers=128, seed=2) as base:
+    needed = math.ceil(base * STEP / (target * (1 + TOLERANCE)))   # on target, for the policy
+    with OpenLoop(PATH, base, limit_s=400, workers=128, seed=2) as base_load:
         time.sleep(20)                                          # steady state
         t_step = time.time()
-        with OpenLoop(PATH, BASE * (STEP - 1), limit_s=90, workers=256, seed=3) as extra:
+        with OpenLoop(PATH, base * (STEP - 1), limit_s=90, workers=256, seed=3) as extra:
             enough = wait(lambda: serving() >= needed and time.time(), timeout=60, interval=0.5)
             time.sleep(max(0.0, 60 - (time.time() - t_step)))   # 60 s of the step in all
         t_drop = time.time()
         time.sleep(WINDOW_S + 30 if autoscaled else 30)         # the window, then some
         after_drop = replicas()
-    loads = [base, extra]
-    failed = base.failures + extra.failures
-    sent = base.sent() + extra.sent()
+    loads = [base_load, extra]
+    failed = base_load.failures + extra.failures
+    sent = base_load.sent() + extra.sent()
     result = {
-        "scenario": name, "base_rps": BASE, "step_rps": BASE * STEP, "needed": needed,
+        "scenario": name, "target_rps": target, "base_rps": base, "step_rps": base * STEP, "needed": needed,
         "enough_serving_s": round(enough - t_step, 1) if enough else None,
         "p95_under_target_s": p95_settled_at(loads, t_step, P95_TARGET_MS),
         "p95_during_step_ms": round(percentile([lat * 1000 for s, st, _, lat in extra.samples
                                                 if t_step + 10 <= s], 95) or 0, 1),
         "first_scale_in_after_drop_s": _first_scale_in(t_drop),
         "replicas_window_after_drop": after_drop,
-        "sent": sent, "failed": len(failed),
+        "sent": sent, "failed": len(failed), "failed_percent": round(100 * len(failed) / sent, 2) if sent else None,
         "decisions": [e["message"] for e in autoscale_events(t_start)][:12],
     }
     if result["p95_under_target_s"] is not None:
@@ -129,7 +160,7 @@ def steady(minutes: float = 5.0, rate: float = 20.0) -> dict:
 
 def main(argv: list[str]) -> int:
     chosen = argv or ["step", "fixed", "steady"]
-    runs = {"step": lambda: step(True), "fixed": lambda: step(False), "steady": steady}
+    runs = {"step": lambda: step(True), "fixed": lambda: step(False), "steady": steady, "demand": demand}
     try:
         for name in chosen:
             result = runs[name]()
