@@ -5,8 +5,9 @@
   request is handed to the backend, before any queue), ``req_tot`` (those
   answered), ``scur`` (in the backend now: served or queued), ``qcur``
   (queued) and each server's ``status``;
-  :func:`parse_stat_csv` turns it into :class:`BackendStats`, and
-  :func:`counter_increase` reads a cumulative counter across reloads.
+  :func:`parse_stats_answer` turns it (with ``show info``'s Pid) into
+  :class:`BackendStats`, and :func:`counter_increase` reads a cumulative
+  counter across reloads.
 * ``show servers state`` (:func:`parse_servers_state`): every server with its
   admin state and health, as ``model.Server``.
 * the per-request log line of the ``frontend http`` (:data:`LOG_FORMAT`:
@@ -30,8 +31,12 @@ LOG_FORMAT = "%b %Ta %ST %Tw"
 request (ms, from its first byte to the last byte of the answer), HTTP status,
 time spent in HAProxy's queue (ms, -1 if it never got that far)."""
 
-STAT_COMMAND = "show stat -1 6 -1"
-"""All proxies (-1), backends and servers (2 + 4), all servers (-1)."""
+STAT_COMMAND = "show info;show stat -1 6 -1"
+"""The worker's ``show info`` (for its Pid), then all proxies (-1), backends
+and servers (2 + 4), all servers (-1): one connection, so both come from the
+same worker. While HAProxy reloads, the old and the new worker both accept
+on the admin socket for a moment, and readings of two workers' counters
+must not be subtracted (:func:`parse_stats_answer`)."""
 
 SERVING_STATUSES = ("UP", "no check")
 """A server whose ``status`` starts with one of these takes new requests
@@ -52,6 +57,7 @@ class BackendStats:
     qcur: int                  # of those, the ones waiting in the backend's and servers' queues
     up: tuple[str, ...] = ()   # servers taking new requests (names, sorted)
     stot: int = 0              # requests that arrived since the worker started (the demand)
+    worker: int = 0            # the Pid of the HAProxy worker that counted them (0: not known)
 
     @property
     def inflight(self) -> int:
@@ -59,8 +65,22 @@ class BackendStats:
         return self.scur
 
 
-def parse_stat_csv(text: str) -> dict[str, BackendStats]:
-    """``show stat`` CSV (backends and servers) → {backend name: BackendStats}.
+def parse_stats_answer(text: str) -> dict[str, BackendStats]:
+    """The answer to :data:`STAT_COMMAND` (``show info``'s lines, then the
+    ``show stat`` CSV) → {backend name: BackendStats} with the worker's Pid."""
+    lines = text.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
+    if header is None:
+        raise ParseError(f"'show stat' answer without a header: {text[:200]!r}")
+    pids = [line.split(":", 1)[1].strip() for line in lines[:header] if line.startswith("Pid:")]
+    if len(pids) != 1 or not pids[0].isdigit():
+        raise ParseError(f"'show info' answer without one Pid: {text[:200]!r}")
+    return parse_stat_csv("\n".join(lines[header:]), worker=int(pids[0]))
+
+
+def parse_stat_csv(text: str, worker: int = 0) -> dict[str, BackendStats]:
+    """``show stat`` CSV (backends and servers) → {backend name: BackendStats}
+    (counted by ``worker``).
 
     The header line names the columns (``# pxname,svname,...``), so the
     parser does not depend on column positions."""
@@ -82,7 +102,7 @@ def parse_stat_csv(text: str) -> dict[str, BackendStats]:
             up.setdefault(row["pxname"], []).append(row["svname"])
     return {row["pxname"]: BackendStats(req_tot=_int(row["req_tot"]), scur=_int(row["scur"]),
                                         qcur=_int(row["qcur"]), stot=_int(row["stot"]),
-                                        up=tuple(sorted(up.get(row["pxname"], ()))))
+                                        up=tuple(sorted(up.get(row["pxname"], ()))), worker=worker)
             for row in rows if row["svname"] == "BACKEND"}
 
 
@@ -94,14 +114,20 @@ def _int(value: str) -> int:
         raise ParseError(f"'show stat' counter {value!r} is not a number") from None
 
 
-def counter_increase(values: Sequence[int | None]) -> int | None:
+def counter_increase(values: Sequence[int | None], workers: Sequence[int] = ()) -> int | None:
     """How much a cumulative counter grew over consecutive readings (None:
     not read). A reading lower than the one before is a reset (HAProxy
     reloaded: its new worker counts from 0), so that step counts what the new
-    worker has counted; never negative. None if no two consecutive readings."""
+    worker has counted; never negative. ``workers``: who counted each value
+    (0: not known); two readings of two different workers are never compared
+    (while HAProxy reloads, readings may come from the old and the new worker
+    in turn: 110,000 after 5 is no burst). None if no two consecutive
+    readings."""
     total, pairs = 0, 0
-    for before, after in zip(values, values[1:]):
+    for i, (before, after) in enumerate(zip(values, values[1:])):
         if before is None or after is None:
+            continue
+        if workers and workers[i] and workers[i + 1] and workers[i] != workers[i + 1]:
             continue
         total += after - before if after >= before else after
         pairs += 1

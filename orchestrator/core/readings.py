@@ -138,7 +138,7 @@ def summarize(readings: Sequence[Reading], backend: str, *, now: float, desired:
             if r.backends is not None and backend in r.backends]
     if not seen:
         return None
-    requests = counter_increase([s.stot for _, s in seen])
+    requests = counter_increase([s.stot for _, s in seen], [s.worker for _, s in seen])
     elapsed = seen[-1][0] - seen[0][0]
     rps = requests / elapsed if requests is not None and elapsed > 0 else None
     cpus = [r.cpu[backend] for r in readings if backend in r.cpu]
@@ -193,7 +193,7 @@ def series(readings: Sequence[Reading], latencies: Sequence[tuple[float, int]], 
             point["inflight"] = sum(s.inflight for s in stats) / len(stats)
             if mine[0] > 0:                        # the last reading before the bucket
                 span = [seen[mine[0] - 1]] + [seen[i] for i in mine]
-                requests = counter_increase([s.stot for _, s in span])
+                requests = counter_increase([s.stot for _, s in span], [s.worker for _, s in span])
                 elapsed = span[-1][0] - span[0][0]
                 if requests is not None and elapsed > 0:
                     point["rps"] = requests / elapsed

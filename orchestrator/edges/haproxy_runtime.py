@@ -37,7 +37,7 @@ from orchestrator.core.haproxy_stats import (
     BackendStats,
     ParseError,
     parse_servers_state,
-    parse_stat_csv,
+    parse_stats_answer,
 )
 from orchestrator.core.model import Server
 from orchestrator.core.naming import WAKER_SERVER
@@ -125,7 +125,7 @@ class RuntimeAPI:
         and its servers that take requests: one ``show stat`` (the metrics)."""
         text = self.command(STAT_COMMAND)
         try:
-            return parse_stat_csv(text)
+            return parse_stats_answer(text)
         except ParseError as exc:
             raise HAProxyError(f"HAProxy: {exc}") from exc
 

@@ -63,6 +63,27 @@ def test_counter_increase_handles_resets(values, increase):
     assert counter_increase(values) == increase
 
 
+def test_readings_of_two_workers_are_never_compared():
+    """While HAProxy reloads, the old and the new worker both answer on the
+    admin socket: readings may alternate between them. Seen on the lab: a
+    spike of 21,893 req/s per node (the old worker's 110,000 after the new
+    one's few) scaled an app from 1 to 5."""
+    values, workers = [109_990, 5, 110_000, 9, 12], [7, 8, 7, 8, 8]
+    assert counter_increase(values) > 100_000                 # read as one counter: a burst
+    assert counter_increase(values, workers) == 3             # only 9 → 12, both the new worker's
+    assert counter_increase([5, 9], [0, 8]) == 4              # a worker not known: compared
+
+
+def test_the_stats_answer_carries_the_workers_pid():
+    from orchestrator.core.haproxy_stats import ParseError, parse_stats_answer
+    csv_part = "# pxname,svname,qcur,scur,status,req_tot,stot\napp_web,BACKEND,0,1,UP,4,5\n"
+    info = "Name: HAProxy\nVersion: 2.6.12\nPid: 4321\nUptime_sec: 7\n\n"
+    stats = parse_stats_answer(info + csv_part)
+    assert stats["app_web"].worker == 4321 and stats["app_web"].stot == 5
+    with pytest.raises(ParseError, match="Pid"):
+        parse_stats_answer(csv_part)
+
+
 def test_the_waker_never_counts_as_a_serving_node():
     from orchestrator.core.haproxy_stats import parse_stat_csv
     text = ("# pxname,svname,qcur,scur,status,req_tot,stot\n"
