@@ -32,4 +32,5 @@ def backends():
     local = running.sampler.local_backends() if running is not None else {}
     return jsonify({"manager": usecases().managers.name,
                     "backends": {name: {"stot": b.stot, "req_tot": b.req_tot, "scur": b.scur, "qcur": b.qcur,
-                                        "up": list(b.up)} for name, b in sorted(local.items())}})
+                                        "up": list(b.up), "worker": b.worker}
+                                 for name, b in sorted(local.items())}})

@@ -283,6 +283,7 @@ class BackendCounters(Answer):
     scur: int = Field(description="requests in the backend now, served or queued")
     qcur: int = Field(description="of those, the queued ones")
     up: list[str] = Field(description="the servers taking new requests")
+    worker: int = Field(0, description="the Pid of the HAProxy worker that counted them (0: not known)")
 
 
 class ManagerBackends(Answer):

@@ -207,17 +207,39 @@ class CounterSum:
     on one of them, the others' own addresses), so the leader's autoscaler
     adds them up. Per backend of ``local`` (this manager's HAProxy, which has
     every app's backend): ``stot`` and ``req_tot`` summed over every source,
-    each source's counters made monotonic first (a reload's drop to 0 adds
-    the value before it to that source's offset, so the sum never drops and
-    a reload is never read as a burst); ``scur`` and ``qcur`` summed over the
-    sources that answered this time; ``up`` as ``local`` sees it (every
-    HAProxy has the same servers). A source that did not answer keeps its
-    last counters: what came through it meanwhile is counted when it answers
-    again (a stopped manager's HAProxy took nothing)."""
+    each source's counters kept as a running total of their increases, per
+    HAProxy worker (``BackendStats.worker``): a new worker (a reload) counts
+    from 0, a drop of one worker's counter is a reset, and readings of the
+    old and the new worker in turn (both answer for a moment) each add only
+    what that worker counted since its own last reading, so the sum never
+    drops and a reload is never read as a burst; ``scur`` and ``qcur``
+    summed over the sources that answered this time; ``up`` as ``local``
+    sees it (every HAProxy has the same servers). A source that did not
+    answer keeps its last counters: what came through it meanwhile is
+    counted when it answers again (a stopped manager's HAProxy took
+    nothing)."""
+
+    WORKERS_KEPT = 4     # per source and backend: the last readings of this many workers
 
     def __init__(self) -> None:
         self.last: dict[str, dict[str, BackendStats]] = {}
-        self.offset: dict[tuple[str, str], tuple[int, int]] = {}     # (source, backend) -> (stot, req_tot)
+        self.totals: dict[tuple[str, str], tuple[int, int]] = {}     # (source, backend) -> (stot, req_tot)
+        self.by_worker: dict[tuple[str, str], dict[int, BackendStats]] = {}
+
+    def _count(self, key: tuple[str, str], now: BackendStats) -> None:
+        workers = self.by_worker.setdefault(key, {})
+        prev = workers.pop(now.worker, None)
+        if prev is None and not workers:
+            added = (now.stot, now.req_tot)          # first sight: what it counted so far
+        elif prev is None or now.stot < prev.stot or now.req_tot < prev.req_tot:
+            added = (now.stot, now.req_tot)          # a new worker, or one that started again: from 0
+        else:
+            added = (now.stot - prev.stot, now.req_tot - prev.req_tot)
+        stot, req_tot = self.totals.get(key, (0, 0))
+        self.totals[key] = (stot + added[0], req_tot + added[1])
+        workers[now.worker] = now                    # the newest last: the oldest ones are let go
+        for old in list(workers)[:-self.WORKERS_KEPT]:
+            del workers[old]
 
     def add(self, local: dict[str, BackendStats],
             peers: dict[str, dict[str, BackendStats] | None]) -> dict[str, BackendStats]:
@@ -225,13 +247,8 @@ class CounterSum:
         for source, stats in answers.items():
             if stats is None:
                 continue
-            before = self.last.get(source, {})
             for backend, now in stats.items():
-                prev = before.get(backend)
-                if prev is not None:
-                    stot, req_tot = self.offset.get((source, backend), (0, 0))
-                    self.offset[(source, backend)] = (stot + (prev.stot if now.stot < prev.stot else 0),
-                                                      req_tot + (prev.req_tot if now.req_tot < prev.req_tot else 0))
+                self._count((source, backend), now)
             self.last[source] = dict(stats)
         combined = {}
         for backend, mine in local.items():
@@ -240,8 +257,8 @@ class CounterSum:
                 seen = stats.get(backend)
                 if seen is None:
                     continue
-                extra_stot, extra_req = self.offset.get((source, backend), (0, 0))
-                stot, req_tot = stot + seen.stot + extra_stot, req_tot + seen.req_tot + extra_req
+                counted_stot, counted_req = self.totals[(source, backend)]
+                stot, req_tot = stot + counted_stot, req_tot + counted_req
                 if answers.get(source) is not None:
                     scur, qcur = scur + seen.scur, qcur + seen.qcur
             combined[backend] = BackendStats(req_tot=req_tot, scur=scur, qcur=qcur, up=mine.up, stot=stot)

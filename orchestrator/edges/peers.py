@@ -60,10 +60,12 @@ class Peers:
 
 
 def _backends(answer: dict[str, Any] | None) -> dict[str, BackendStats] | None:
-    """``{"backends": {name: {stot, req_tot, scur, qcur, up}}}`` → BackendStats; None if it is not that."""
+    """``{"backends": {name: {stot, req_tot, scur, qcur, up, worker}}}`` → BackendStats (a manager of
+    an older version sends no worker: 0); None if it is not that."""
     try:
         return {name: BackendStats(req_tot=int(b["req_tot"]), scur=int(b["scur"]), qcur=int(b["qcur"]),
-                                   up=tuple(str(u) for u in b["up"]), stot=int(b["stot"]))
+                                   up=tuple(str(u) for u in b["up"]), stot=int(b["stot"]),
+                                   worker=int(b.get("worker", 0)))
                 for name, b in answer["backends"].items()} if answer is not None else None
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

@@ -130,8 +130,8 @@ def test_parse_servers_state():
 
 
 # ------------------------------------------------------------ several managers
-def counters(stot, scur=0, qcur=0, up=("w1.0123456789",)):
-    return {"app_web": BackendStats(req_tot=stot - scur, scur=scur, qcur=qcur, up=up, stot=stot)}
+def counters(stot, scur=0, qcur=0, up=("w1.0123456789",), worker=0):
+    return {"app_web": BackendStats(req_tot=stot - scur, scur=scur, qcur=qcur, up=up, stot=stot, worker=worker)}
 
 
 def test_the_counters_of_every_managers_haproxy_add_up_and_never_drop():
@@ -149,3 +149,17 @@ def test_the_counters_of_every_managers_haproxy_add_up_and_never_drop():
     # an app only the other HAProxy knows (this one not reloaded yet) is not shown: this one has every app's backend
     both = total.add(counters(16), {"manager-2": {**counters(9), "app_new": counters(1)["app_web"]}})
     assert set(both) == {"app_web"}
+
+
+def test_the_old_and_the_new_worker_answering_in_turn_add_only_what_each_counted():
+    """A reload: for a moment both HAProxy workers answer on the admin socket.
+    Each reading adds what its own worker counted since that worker's last."""
+    from orchestrator.core.haproxy_stats import CounterSum
+    total = CounterSum()
+    assert total.add(counters(110_000, worker=7), {})["app_web"].stot == 110_000
+    assert total.add(counters(5, worker=8), {})["app_web"].stot == 110_005        # the new worker, from 0
+    assert total.add(counters(110_002, worker=7), {})["app_web"].stot == 110_007  # the old one's last 2
+    assert total.add(counters(9, worker=8), {})["app_web"].stot == 110_011
+    # a peer's reload the same way: its new worker's count adds, never its old total again
+    total.add(counters(9, worker=8), {"manager-2": counters(50, worker=3)})
+    assert total.add(counters(9, worker=8), {"manager-2": counters(4, worker=4)})["app_web"].stot == 110_011 + 54
