@@ -119,16 +119,20 @@ def counter_increase(values: Sequence[int | None], workers: Sequence[int] = ()) 
     not read). A reading lower than the one before is a reset (HAProxy
     reloaded: its new worker counts from 0), so that step counts what the new
     worker has counted; never negative. ``workers``: who counted each value
-    (0: not known); two readings of two different workers are never compared
-    (while HAProxy reloads, readings may come from the old and the new worker
-    in turn: 110,000 after 5 is no burst). None if no two consecutive
-    readings."""
+    (0: not known). A reading of another worker than the one before is
+    compared with that worker's own last reading, or counts whole if it is
+    the worker's first (a reload's new worker): while HAProxy reloads,
+    readings may come from the old and the new worker in turn, and 110,000
+    after 5 is no burst. None if no two consecutive readings."""
     total, pairs = 0, 0
+    last: dict[int, int] = {}
     for i, (before, after) in enumerate(zip(values, values[1:])):
+        if before is not None and workers and workers[i]:
+            last[workers[i]] = before
         if before is None or after is None:
             continue
         if workers and workers[i] and workers[i + 1] and workers[i] != workers[i + 1]:
-            continue
+            before = last.get(workers[i + 1], 0)       # that worker's own last reading; a new one: from 0
         total += after - before if after >= before else after
         pairs += 1
     return total if pairs else None
